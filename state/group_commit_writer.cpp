@@ -1,0 +1,140 @@
+// keel/state/group_commit_writer.cpp
+#include "state/group_commit_writer.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace keel::state {
+
+GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeout_ms,
+                                     int max_batch)
+    : connection_(std::move(connection)),
+      busy_timeout_ms_(busy_timeout_ms),
+      max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
+      thread_([this] { run(); }) {}
+
+GroupCommitWriter::~GroupCommitWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void GroupCommitWriter::submit(Job job) {
+  std::future<void> done;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) throw StoreError(ErrorCode::kInternal, "store is closed");
+    queue_.push_back(Pending{std::move(job), std::promise<void>()});
+    done = queue_.back().done.get_future();
+  }
+  cv_.notify_one();
+  done.get();
+}
+
+StoreStats GroupCommitWriter::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+void GroupCommitWriter::run() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      const std::size_t n = std::min(max_batch_, queue_.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    run_batch(batch);
+    batch.clear();
+  }
+}
+
+void GroupCommitWriter::begin_immediate() {
+  sqlite3* db = connection_.get();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms_);
+  auto backoff = std::chrono::milliseconds(1);
+  for (;;) {
+    const int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    const int primary = rc & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      sql::fail(db, rc, "BEGIN IMMEDIATE");
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+  }
+}
+
+void GroupCommitWriter::run_batch(std::vector<Pending>& batch) {
+  sqlite3* db = connection_.get();
+  std::vector<std::exception_ptr> errors(batch.size());
+  auto fail_all = [&batch](std::exception_ptr error) {
+    for (Pending& p : batch) p.done.set_exception(error);
+  };
+
+  try {
+    begin_immediate();
+  } catch (...) {
+    fail_all(std::current_exception());
+    return;
+  }
+
+  try {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      sql::exec(db, "SAVEPOINT j");
+      try {
+        batch[i].job(db);
+        sql::exec(db, "RELEASE j");
+      } catch (...) {
+        errors[i] = std::current_exception();
+        if (sqlite3_get_autocommit(db)) {
+          // SQLite rolled the whole transaction back (I/O error, disk full):
+          // the earlier jobs of the batch are gone too.
+          throw;
+        }
+        sql::exec(db, "ROLLBACK TO j");
+        sql::exec(db, "RELEASE j");
+      }
+    }
+    sql::exec(db, "COMMIT");
+  } catch (...) {
+    const std::exception_ptr error = std::current_exception();
+    if (!sqlite3_get_autocommit(db)) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    fail_all(error);
+    return;
+  }
+
+  record_batch(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (errors[i]) {
+      batch[i].done.set_exception(errors[i]);
+    } else {
+      batch[i].done.set_value();
+    }
+  }
+}
+
+void GroupCommitWriter::record_batch(std::size_t size) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.commits += 1;
+  stats_.jobs += static_cast<std::int64_t>(size);
+  stats_.max_batch = std::max<std::int64_t>(stats_.max_batch, static_cast<std::int64_t>(size));
+  std::size_t bucket = 0;
+  while ((std::size_t{2} << bucket) <= size) ++bucket;
+  if (stats_.batch_histogram.size() <= bucket) stats_.batch_histogram.resize(bucket + 1, 0);
+  stats_.batch_histogram[bucket] += 1;
+}
+
+}  // namespace keel::state

@@ -1,0 +1,87 @@
+// keel/state/group_commit_writer.h — the single writer of one Store.
+//
+// A GroupCommitWriter owns the store's write connection and one thread. Jobs
+// submitted from any thread queue up; the thread takes up to max_batch of
+// them, opens one transaction (BEGIN IMMEDIATE, so the write lock is taken up
+// front and read-check-write sequences cannot interleave with another
+// process), runs each job inside its own SAVEPOINT and commits once. One
+// fsync therefore covers the whole batch (group commit).
+//
+// Invariants:
+//   * submit() returns only after the transaction carrying the job committed
+//     (durably, per the connection's synchronous setting), or throws.
+//   * A job that throws is rolled back to its savepoint; its exception is
+//     rethrown from its submit() after the batch commits; the other jobs of
+//     the batch are unaffected.
+//   * When the batch cannot begin (SQLITE_BUSY past busy_timeout) or cannot
+//     commit, no job of the batch has any effect and every submit() throws.
+//   * Jobs run on the writer thread, in submission order, one at a time, so a
+//     job sees the effects of the jobs before it in its batch.
+//
+// Thread safety: submit() and stats() may be called from any thread, but
+// never from inside a job (that would deadlock). Destruction drains the
+// queue, then joins the thread; submit() after shutdown has begun throws
+// StoreError(kInternal).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "state/sqlite_util.h"
+#include "state/store.h"
+
+namespace keel::state {
+
+class GroupCommitWriter {
+ public:
+  using Job = std::function<void(sqlite3*)>;
+
+  // Takes ownership of `connection`. busy_timeout_ms bounds how long a batch
+  // waits for the write lock; max_batch (≥ 1) bounds the jobs per commit.
+  GroupCommitWriter(sql::Connection connection, int busy_timeout_ms, int max_batch);
+  ~GroupCommitWriter();
+  GroupCommitWriter(const GroupCommitWriter&) = delete;
+  GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
+
+  // Runs `job` in a write transaction and returns once it committed;
+  // rethrows whatever the job threw.
+  void submit(Job job);
+
+  StoreStats stats() const;
+
+ private:
+  struct Pending {
+    Job job;
+    std::promise<void> done;
+  };
+
+  void run();
+  void run_batch(std::vector<Pending>& batch);
+  void begin_immediate();
+  void record_batch(std::size_t size);
+
+  sql::Connection connection_;
+  const int busy_timeout_ms_;
+  const std::size_t max_batch_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+
+  mutable std::mutex stats_mu_;
+  StoreStats stats_;  // guarded by stats_mu_
+
+  std::thread thread_;  // last: starts after everything above is ready
+};
+
+}  // namespace keel::state

@@ -1,0 +1,252 @@
+// keel/state/journal.cpp
+#include "state/journal.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "state/sha256.h"
+
+namespace keel::state {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::int64_t kReorderWindow = 100'000;
+
+void put_field(Sha256& h, std::string_view field) {
+  const std::string len = std::to_string(field.size());
+  h.update(len);
+  h.update(":");
+  h.update(field);
+  h.update(",");
+}
+
+std::int64_t get_int(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) throw std::invalid_argument("missing " + std::string(key));
+  return v->to_number<std::int64_t>();
+}
+
+std::string get_string(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    throw std::invalid_argument("missing string " + std::string(key));
+  }
+  return std::string(v->get_string());
+}
+
+}  // namespace
+
+std::string journal_hash(std::string_view prev_hash, std::int64_t seq, std::int64_t ts,
+                         std::string_view project, std::string_view principal,
+                         std::string_view op, std::string_view subject,
+                         std::string_view payload) {
+  Sha256 h;
+  h.update(prev_hash);
+  h.update("\n");
+  put_field(h, std::to_string(seq));
+  put_field(h, std::to_string(ts));
+  put_field(h, project);
+  put_field(h, principal);
+  put_field(h, op);
+  put_field(h, subject);
+  put_field(h, payload);
+  const Sha256::Digest d = h.finish();
+  return to_hex(d.data(), d.size());
+}
+
+LeaseMode lease_mode_from_string(std::string_view s) {
+  if (s == "exclusive") return LeaseMode::kExclusive;
+  if (s == "shared") return LeaseMode::kShared;
+  throw std::invalid_argument("bad lease mode");
+}
+
+json::object lease_to_json(const LeaseInfo& l) {
+  return json::object{{"lease_id", l.lease_id},
+                      {"name", l.name},
+                      {"holder", l.holder},
+                      {"mode", to_string(l.mode)},
+                      {"token", l.token},
+                      {"ttl_ms", l.ttl_ms},
+                      {"acquired_at", l.acquired_at_ms},
+                      {"expires_at", l.expires_at_ms}};
+}
+
+LeaseInfo lease_from_json(const json::value& v) {
+  const json::object& o = v.as_object();
+  LeaseInfo l;
+  l.lease_id = get_string(o, "lease_id");
+  l.name = get_string(o, "name");
+  l.holder = get_string(o, "holder");
+  l.mode = lease_mode_from_string(get_string(o, "mode"));
+  l.token = get_int(o, "token");
+  l.ttl_ms = get_int(o, "ttl_ms");
+  l.acquired_at_ms = get_int(o, "acquired_at");
+  l.expires_at_ms = get_int(o, "expires_at");
+  return l;
+}
+
+json::object checkpoint_to_json(const Checkpoint& c) {
+  json::array leases;
+  for (const LeaseInfo& l : c.leases) leases.push_back(lease_to_json(l));
+  return json::object{{"folded_through_seq", c.folded_through_seq},
+                      {"folded_records", c.folded_records},
+                      {"anchor_hash", c.anchor_hash},
+                      {"leases", std::move(leases)},
+                      {"next_token", c.next_token}};
+}
+
+std::optional<Checkpoint> checkpoint_from_payload(std::string_view payload) {
+  try {
+    const json::value v = json::parse(payload);
+    const json::object& o = v.as_object();
+    Checkpoint c;
+    c.folded_through_seq = get_int(o, "folded_through_seq");
+    c.folded_records = get_int(o, "folded_records");
+    c.anchor_hash = get_string(o, "anchor_hash");
+    c.next_token = get_int(o, "next_token");
+    for (const json::value& l : o.at("leases").as_array()) {
+      c.leases.push_back(lease_from_json(l));
+    }
+    if (c.anchor_hash.size() != 64 || c.folded_through_seq < 0 || c.folded_records < 0) {
+      return std::nullopt;
+    }
+    return c;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::string> LeaseFold::apply(const JournalRecord& r) {
+  const bool lease_op = r.op == ops::kAcquire || r.op == ops::kRenew ||
+                        r.op == ops::kRelease || r.op == ops::kExpire ||
+                        r.op == ops::kCheckpoint;
+  if (!lease_op) return std::nullopt;
+  try {
+    if (r.op == ops::kCheckpoint) {
+      const std::optional<Checkpoint> c = checkpoint_from_payload(r.payload);
+      if (!c) throw std::invalid_argument("malformed checkpoint");
+      leases_.clear();
+      for (const LeaseInfo& l : c->leases) leases_[l.lease_id] = l;
+      return std::nullopt;
+    }
+    const json::value v = json::parse(r.payload);
+    const json::object& o = v.as_object();
+    if (r.op == ops::kAcquire) {
+      LeaseInfo l = lease_from_json(v);
+      leases_[l.lease_id] = std::move(l);
+    } else if (r.op == ops::kRenew) {
+      const auto it = leases_.find(get_string(o, "lease_id"));
+      if (it == leases_.end()) throw std::invalid_argument("renew of an unknown lease");
+      it->second.expires_at_ms = get_int(o, "expires_at");
+    } else {  // RELEASE, EXPIRE
+      leases_.erase(get_string(o, "lease_id"));
+    }
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return "journal record " + std::to_string(r.seq) + " (" + r.op +
+           "): malformed payload: " + e.what();
+  }
+}
+
+void ChainVerifier::bad(std::int64_t seq, std::string kind, std::string detail) {
+  if (!bad_) bad_ = VerifyReport::Bad{seq, std::move(kind), std::move(detail)};
+}
+
+bool ChainVerifier::feed(const JournalRecord& r) {
+  if (bad_) return false;
+  ++records_;
+  const std::string seq_text = "record " + std::to_string(r.seq);
+
+  if (journal_hash(r) != r.hash) {
+    // Is it an intact record that sits at the wrong position? (Only positions
+    // within kReorderWindow are tried, so a forged huge seq cannot stall us.)
+    const std::int64_t lo = std::max(min_seq_, r.seq - kReorderWindow);
+    const std::int64_t hi = std::min(max_seq_, r.seq + kReorderWindow);
+    for (std::int64_t s = lo; s <= hi; ++s) {
+      if (s == r.seq) continue;
+      if (journal_hash(r.prev_hash, s, r.ts_ms, r.project, r.principal, r.op, r.subject,
+                       r.payload) == r.hash) {
+        bad(r.seq, "reordered",
+            seq_text + " holds the record written as seq " + std::to_string(s));
+        return false;
+      }
+    }
+    bad(r.seq, "edited",
+        seq_text + ": stored hash does not match its contents (modified after it was written)");
+    return false;
+  }
+
+  const bool first = !last_seq_.has_value();
+  if (r.op == ops::kCheckpoint) {
+    if (!first) {
+      bad(r.seq, "bad_checkpoint", seq_text + " is a CHECKPOINT but not the first record");
+      return false;
+    }
+    const std::optional<Checkpoint> c = checkpoint_from_payload(r.payload);
+    if (!c) {
+      bad(r.seq, "bad_checkpoint", seq_text + ": CHECKPOINT payload is malformed");
+      return false;
+    }
+    if (c->folded_through_seq + 1 != r.seq || c->anchor_hash != r.prev_hash) {
+      bad(r.seq, "bad_checkpoint",
+          seq_text + ": CHECKPOINT does not follow its anchor (folded_through_seq " +
+              std::to_string(c->folded_through_seq) + ")");
+      return false;
+    }
+  } else if (first) {
+    if (r.seq != 1) {
+      bad(1, "missing",
+          "records 1.." + std::to_string(r.seq - 1) + " are missing (chain starts at " +
+              std::to_string(r.seq) + " without a CHECKPOINT)");
+      return false;
+    }
+    if (r.prev_hash != kZeroHash) {
+      bad(r.seq, "reordered", seq_text + " is first but its prev_hash is not the zero hash");
+      return false;
+    }
+  } else {
+    if (r.seq != *last_seq_ + 1) {
+      const std::int64_t from = *last_seq_ + 1;
+      bad(from, "missing",
+          "records " + std::to_string(from) + ".." + std::to_string(r.seq - 1) +
+              " are missing");
+      return false;
+    }
+    if (r.prev_hash != last_hash_) {
+      bad(r.seq, "reordered",
+          seq_text + ": prev_hash does not match record " + std::to_string(*last_seq_) +
+              " (records were moved, replaced or reordered)");
+      return false;
+    }
+  }
+  last_seq_ = r.seq;
+  last_hash_ = r.hash;
+  return true;
+}
+
+VerifyReport ChainVerifier::finish(std::int64_t head_seq, std::string_view head_hash) {
+  if (!bad_) {
+    const std::int64_t last = last_seq_.value_or(0);
+    if (head_seq > last) {
+      bad(last + 1, "truncated",
+          "the journal head is at seq " + std::to_string(head_seq) + " but the last record is " +
+              std::to_string(last) + ": records " + std::to_string(last + 1) + ".." +
+              std::to_string(head_seq) + " were removed from the tail");
+    } else if (head_seq < last) {
+      bad(head_seq + 1, "edited",
+          "records after the journal head (seq " + std::to_string(head_seq) +
+              ") were added outside the store");
+    } else if (last_seq_ && head_hash != last_hash_) {
+      bad(last, "edited", "record " + std::to_string(last) +
+                              " is not the record the store last appended");
+    }
+  }
+  VerifyReport report;
+  report.records = records_;
+  report.ok = !bad_.has_value();
+  report.first_bad = bad_;
+  return report;
+}
+
+}  // namespace keel::state

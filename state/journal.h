@@ -1,0 +1,103 @@
+// keel/state/journal.h — the hash chain and the lease fold, independent of
+// how records are stored.
+//
+// Record hash (hex SHA-256):
+//   H = sha256( prev_hash || "\n" || F(seq) F(ts) F(project) F(principal)
+//               F(op) F(subject) F(payload) )
+// where F(x) = <decimal byte length of x> ":" x "," (a netstring; integers as
+// decimal text), so no two different records share an encoding. The first
+// record of a chain has prev_hash = 64 zeros, unless the chain starts with a
+// CHECKPOINT, whose prev_hash is the hash of the last record it folded (its
+// payload's anchor_hash) and whose seq is folded_through_seq + 1.
+//
+// All functions are pure; the classes are not synchronized (one per thread).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "state/store.h"
+
+namespace keel::state {
+
+inline const std::string kZeroHash(64, '0');
+
+std::string journal_hash(std::string_view prev_hash, std::int64_t seq, std::int64_t ts,
+                         std::string_view project, std::string_view principal,
+                         std::string_view op, std::string_view subject,
+                         std::string_view payload);
+
+// The hash `r` should carry given its own prev_hash and fields.
+inline std::string journal_hash(const JournalRecord& r) {
+  return journal_hash(r.prev_hash, r.seq, r.ts_ms, r.project, r.principal, r.op,
+                      r.subject, r.payload);
+}
+
+// Lease <-> JSON, the shape used in ACQUIRE payloads, CHECKPOINT lease sets
+// and lease_requests results.
+boost::json::object lease_to_json(const LeaseInfo& lease);
+// Throws std::exception (boost::system::system_error, std::invalid_argument)
+// when `v` is not such an object.
+LeaseInfo lease_from_json(const boost::json::value& v);
+LeaseMode lease_mode_from_string(std::string_view s);  // throws invalid_argument
+
+// The contents of a CHECKPOINT payload.
+struct Checkpoint {
+  std::int64_t folded_through_seq = 0;
+  std::int64_t folded_records = 0;
+  std::string anchor_hash;
+  std::vector<LeaseInfo> leases;
+  std::int64_t next_token = 0;
+};
+boost::json::object checkpoint_to_json(const Checkpoint& c);
+// nullopt when the payload is malformed.
+std::optional<Checkpoint> checkpoint_from_payload(std::string_view payload);
+
+// Folds records (ascending) into the set of leases they leave standing:
+// CHECKPOINT resets the set to its lease list, ACQUIRE adds, RENEW updates
+// expires_at, RELEASE and EXPIRE remove. Other ops are ignored. Expired leases
+// stay in the set until a record removes them; callers filter by time.
+class LeaseFold {
+ public:
+  // Returns a description of the problem when a lease record's payload is
+  // malformed (the record is then skipped).
+  std::optional<std::string> apply(const JournalRecord& r);
+  const std::map<std::string, LeaseInfo>& leases() const { return leases_; }  // by lease_id
+
+ private:
+  std::map<std::string, LeaseInfo> leases_;
+};
+
+// Checks a chain fed in ascending seq order. min_seq/max_seq are the smallest
+// and largest seq present (used to explain a record that sits at the wrong
+// position: a record whose hash matches its contents at another seq within
+// 100,000 of its own is "reordered", else "edited"). Stops at the first
+// problem.
+class ChainVerifier {
+ public:
+  ChainVerifier(std::int64_t min_seq, std::int64_t max_seq)
+      : min_seq_(min_seq), max_seq_(max_seq) {}
+
+  // Returns false once a problem was found (later records are ignored).
+  bool feed(const JournalRecord& r);
+  // Compares the chain's end with the head recorded in meta.
+  VerifyReport finish(std::int64_t head_seq, std::string_view head_hash);
+
+ private:
+  void bad(std::int64_t seq, std::string kind, std::string detail);
+
+  std::int64_t min_seq_;
+  std::int64_t max_seq_;
+  std::int64_t records_ = 0;
+  std::optional<std::int64_t> last_seq_;
+  std::string last_hash_;
+  std::optional<VerifyReport::Bad> bad_;
+};
+
+}  // namespace keel::state

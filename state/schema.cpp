@@ -1,0 +1,136 @@
+// keel/state/schema.cpp
+#include "state/schema.h"
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "state/journal.h"
+#include "state/sqlite_util.h"
+
+namespace keel::state {
+namespace {
+
+// Append-only: never edit a step that has shipped; add a new one.
+const std::array<std::string_view, 1> kMigrations = {
+    // 1: leases, memory, journal.
+    R"sql(
+CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES
+  ('next_token', 1),
+  ('journal_head_seq', 0),
+  ('journal_head_hash', '0000000000000000000000000000000000000000000000000000000000000000');
+
+CREATE TABLE leases(
+  lease_id    TEXT PRIMARY KEY,
+  project     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  mode        TEXT NOT NULL,
+  holder      TEXT NOT NULL,
+  token       INTEGER NOT NULL UNIQUE,
+  ttl_ms      INTEGER NOT NULL,
+  acquired_at INTEGER NOT NULL,
+  expires_at  INTEGER NOT NULL,
+  reason      TEXT NOT NULL DEFAULT '',
+  request_id  TEXT
+);
+CREATE INDEX leases_by_name ON leases(project, name);
+CREATE INDEX leases_by_expiry ON leases(project, expires_at);
+
+-- What became of leases that left the table, so that renew/release can tell
+-- "expired" from "released" after the row is gone. Pruned after a day.
+CREATE TABLE lease_tombstones(
+  lease_id TEXT PRIMARY KEY,
+  project  TEXT NOT NULL,
+  name     TEXT NOT NULL,
+  outcome  TEXT NOT NULL,  -- 'released' | 'expired'
+  at       INTEGER NOT NULL
+);
+CREATE INDEX lease_tombstones_by_time ON lease_tombstones(at);
+
+-- Granted acquires by request_id (idempotent retries). Pruned after a day.
+CREATE TABLE lease_requests(
+  project     TEXT NOT NULL,
+  holder      TEXT NOT NULL,
+  request_id  TEXT NOT NULL,
+  result_json TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY(project, holder, request_id)
+) WITHOUT ROWID;
+CREATE INDEX lease_requests_by_time ON lease_requests(created_at);
+
+-- scope: the session id for own-namespace session-tier rows, '' otherwise.
+-- session_id: the session that last wrote a session-tier row ('' for
+-- cross_run), for end_session and orphan cleanup.
+CREATE TABLE memory(
+  id          INTEGER PRIMARY KEY,
+  project     TEXT NOT NULL,
+  tier        TEXT NOT NULL,
+  namespace   TEXT NOT NULL,
+  scope       TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  session_id  TEXT NOT NULL,
+  value       TEXT NOT NULL,
+  version     INTEGER NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  expires_at  INTEGER,
+  fence_token INTEGER,
+  UNIQUE(project, tier, namespace, scope, key)
+);
+CREATE INDEX memory_by_session ON memory(tier, session_id);
+CREATE INDEX memory_by_expiry ON memory(expires_at) WHERE expires_at IS NOT NULL;
+
+-- Full-text index of memory rows (rowid = memory.id), kept in step by hand in
+-- the transaction that changes the row.
+CREATE VIRTUAL TABLE memory_fts USING fts5(body);
+
+CREATE TABLE journal(
+  seq       INTEGER PRIMARY KEY,
+  ts        INTEGER NOT NULL,
+  project   TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  op        TEXT NOT NULL,
+  subject   TEXT NOT NULL,
+  payload   TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+);
+CREATE INDEX journal_by_op ON journal(op, seq);
+CREATE INDEX journal_by_subject ON journal(subject, seq);
+CREATE INDEX journal_by_principal ON journal(principal, seq);
+CREATE INDEX journal_by_ts ON journal(ts);
+)sql",
+};
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(kMigrations.size()); }
+
+void migrate(sqlite3* db) {
+  sql::exec(db, "BEGIN IMMEDIATE");
+  try {
+    sql::exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+    int version = 0;
+    {
+      sql::Statement q(db, "SELECT coalesce(max(version), 0) FROM schema_version");
+      if (q.step()) version = static_cast<int>(q.int64(0));
+    }
+    if (version > latest_schema_version()) {
+      throw StoreError(ErrorCode::kInternal,
+                       "database schema version " + std::to_string(version) +
+                           " is newer than this keel (" +
+                           std::to_string(latest_schema_version()) + ")");
+    }
+    for (int v = version + 1; v <= latest_schema_version(); ++v) {
+      sql::exec(db, kMigrations[static_cast<std::size_t>(v - 1)]);
+      sql::Statement(db, "INSERT INTO schema_version(version) VALUES(?)").bind(1, v).run();
+    }
+    sql::exec(db, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+}  // namespace keel::state

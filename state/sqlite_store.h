@@ -1,0 +1,170 @@
+// keel/state/sqlite_store.h — the embedded SQLite backend of Store.
+//
+// Layout: one keel.db per state directory, in WAL mode. All writes go through
+// one GroupCommitWriter (one write connection, one thread); reads use a small
+// pool of read connections, which WAL lets run beside the writer.
+//
+// Invariants:
+//   * Every state change and its journal record are made by one writer job,
+//     hence one transaction.
+//   * Nothing another process could change is cached across transactions:
+//     the journal head, the token counter and the lease set are read inside
+//     the write transaction that uses them.
+//   * Decisions that depend on time take `now` from the Clock inside the job
+//     that acts on it.
+//   * Waiting (acquire with wait_ms) happens outside any transaction.
+//
+// Thread safety: as Store (every method may be called concurrently).
+// The implementation is split by primitive: sqlite_store.cpp (open, pool,
+// shared helpers), sqlite_store_leases.cpp, sqlite_store_memory.cpp,
+// sqlite_store_journal.cpp.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <sqlite3.h>
+
+#include "state/group_commit_writer.h"
+#include "state/sqlite_util.h"
+#include "state/store.h"
+
+namespace keel::state {
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const StoreOptions& options);
+  ~SqliteStore() override;
+
+  AcquireResult acquire_lease(const Principal& who, const AcquireRequest& request,
+                              const CancelCheck& cancelled) override;
+  LeaseInfo renew_lease(const Principal& who, std::string_view name,
+                        std::string_view lease_id) override;
+  ReleaseOutcome release_lease(const Principal& who, std::string_view name,
+                               std::string_view lease_id, bool force) override;
+  std::vector<LeaseInfo> list_leases(const Principal& who, std::string_view prefix) override;
+
+  PutResult memory_put(const Principal& who, const PutRequest& r) override;
+  GetResult memory_get(const Principal& who, Tier tier, Namespace ns,
+                       std::string_view key) override;
+  bool memory_delete(const Principal& who, const DeleteRequest& r) override;
+  ListResult memory_list(const Principal& who, const ListRequest& r) override;
+  std::vector<SearchHit> memory_search(const Principal& who, const SearchRequest& r) override;
+  void end_session(const Principal& who) override;
+
+  std::vector<JournalRecord> journal_query(const Principal& who,
+                                           const JournalFilter& f) override;
+  VerifyReport journal_verify(const Principal& who) override;
+  ReplayReport journal_replay(const Principal& who) override;
+  CompactReport journal_compact(const Principal& who) override;
+  std::int64_t journal_export(const Principal& who, std::ostream& out) override;
+  JournalRecord journal_append(const Principal& who, std::string_view op,
+                               std::string_view subject,
+                               const boost::json::value& payload) override;
+
+  StoreStats stats() const override;
+
+ private:
+  // A read connection borrowed from the pool; returned on destruction.
+  class ReadConnection {
+   public:
+    ReadConnection(SqliteStore* store, sql::Connection conn)
+        : store_(store), conn_(std::move(conn)) {}
+    ~ReadConnection();
+    ReadConnection(const ReadConnection&) = delete;
+    ReadConnection& operator=(const ReadConnection&) = delete;
+    sqlite3* get() const { return conn_.get(); }
+
+   private:
+    SqliteStore* store_;
+    sql::Connection conn_;
+  };
+
+  // Memory row coordinates after capability and session checks.
+  struct MemorySlot {
+    std::string tier;       // "session" | "cross_run"
+    std::string ns;         // "agent:<agent>" | "shared"
+    std::string scope;      // session id for own session rows, else ""
+    std::string session_id; // written to session-tier rows
+  };
+
+  ReadConnection read_connection();
+  std::int64_t now() const { return clock_->now_ms(); }
+
+  // Runs once after open: drops orphaned session rows, expired memory rows
+  // and stale idempotency / tombstone rows.
+  void open_maintenance();
+
+  // Leases (sqlite_store_leases.cpp).
+  AcquireResult try_acquire(const Principal& who, const std::string& name,
+                            const AcquireRequest& request, bool final_attempt);
+  void notify_lease_change();
+
+  // Memory (sqlite_store_memory.cpp).
+  MemorySlot memory_slot(const Principal& who, Tier tier, Namespace ns) const;
+  void check_key(std::string_view key) const;
+
+  const StoreOptions options_;
+  const std::shared_ptr<Clock> clock_;
+  const std::filesystem::path db_path_;
+
+  std::mutex pool_mu_;
+  std::vector<sql::Connection> pool_;  // idle read connections; guarded by pool_mu_
+
+  // Bumped (and waiters woken) whenever this process releases or expires a
+  // lease, so that waiting acquires retry at once.
+  std::mutex lease_mu_;
+  std::condition_variable lease_cv_;
+  std::uint64_t lease_epoch_ = 0;  // guarded by lease_mu_
+
+  std::unique_ptr<GroupCommitWriter> writer_;  // last: destroyed (drained) first
+};
+
+// Helpers shared by the sqlite_store_*.cpp files; they run inside a write
+// transaction (a writer job) unless stated otherwise.
+namespace sqlite_store_detail {
+
+// Appends a record after the head stored in meta and moves the head.
+JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view project,
+                            std::string_view principal, std::string_view op,
+                            std::string_view subject, std::string_view payload);
+
+// Reads a LeaseInfo from columns 0..7 of `q`, selected by kLeaseColumns.
+inline constexpr std::string_view kLeaseColumns =
+    "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at";
+LeaseInfo read_lease(const sql::Statement& q);
+
+// Reads a JournalRecord from columns 0..8 of `q`, selected by kRecordColumns.
+inline constexpr std::string_view kRecordColumns =
+    "seq, ts, project, principal, op, subject, payload, prev_hash, hash";
+JournalRecord read_record(const sql::Statement& q);
+
+// The smallest string greater than every string that starts with `prefix`
+// (byte order), or nullopt when there is none (empty prefix, all 0xff).
+std::optional<std::string> prefix_successor(std::string_view prefix);
+
+// Throws StoreError(kPermissionDenied) unless who can `capability`.
+void require(const Principal& who, std::string_view capability);
+
+// Deletes expired leases of `project` (all projects when empty), journaling
+// an EXPIRE for each; returns how many.
+int reap_expired_leases(sqlite3* db, std::string_view project, std::int64_t now);
+
+// Deletes memory rows and their full-text entries.
+void delete_memory_rows(sqlite3* db, const std::vector<std::int64_t>& ids);
+
+// Deletes memory rows whose TTL ran out (at most `limit`); not journaled: an
+// expired row is already invisible, removing it changes nothing observable.
+void drop_expired_memory(sqlite3* db, std::int64_t now, int limit);
+
+}  // namespace sqlite_store_detail
+
+}  // namespace keel::state

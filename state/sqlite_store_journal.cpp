@@ -1,0 +1,293 @@
+// keel/state/sqlite_store_journal.cpp — query / verify / replay / compact /
+// export / append over the journal table.
+//
+// Reads that must agree with each other (verify, replay, export) run in one
+// read transaction, i.e. on one WAL snapshot. Compaction is one writer job:
+// it verifies, folds and replaces the whole chain with a CHECKPOINT
+// atomically.
+#include <algorithm>
+#include <map>
+
+#include "state/journal.h"
+#include "state/sqlite_store.h"
+
+namespace keel::state {
+namespace json = boost::json;
+using namespace sqlite_store_detail;
+
+namespace {
+
+constexpr int kMaxQueryLimit = 10000;
+
+struct Head {
+  std::int64_t seq = 0;
+  std::string hash;
+};
+
+Head read_head(sqlite3* db) {
+  sql::Statement q(db,
+                   "SELECT (SELECT value FROM meta WHERE key='journal_head_seq'),"
+                   "       (SELECT value FROM meta WHERE key='journal_head_hash')");
+  if (!q.step() || q.is_null(0)) {
+    throw StoreError(ErrorCode::kInternal, "journal head missing from meta");
+  }
+  return Head{q.int64(0), q.text(1)};
+}
+
+// Runs `fn` on every record, ascending; stops when it returns false.
+template <class Fn>
+void for_each_record(sqlite3* db, Fn&& fn) {
+  sql::Statement q(db, "SELECT " + std::string(kRecordColumns) + " FROM journal ORDER BY seq");
+  while (q.step()) {
+    if (!fn(read_record(q))) return;
+  }
+}
+
+VerifyReport verify_chain(sqlite3* db) {
+  std::int64_t min_seq = 0;
+  std::int64_t max_seq = -1;
+  {
+    sql::Statement q(db, "SELECT min(seq), max(seq) FROM journal");
+    if (q.step() && !q.is_null(0)) {
+      min_seq = q.int64(0);
+      max_seq = q.int64(1);
+    }
+  }
+  ChainVerifier verifier(min_seq, max_seq);
+  for_each_record(db, [&](const JournalRecord& r) { return verifier.feed(r); });
+  const Head head = read_head(db);
+  return verifier.finish(head.seq, head.hash);
+}
+
+std::vector<LeaseInfo> sorted(std::vector<LeaseInfo> v) {
+  std::sort(v.begin(), v.end(), [](const LeaseInfo& a, const LeaseInfo& b) {
+    return a.name != b.name ? a.name < b.name : a.token < b.token;
+  });
+  return v;
+}
+
+std::string describe(const LeaseInfo& l) {
+  return l.lease_id + " (" + l.name + ", " + std::string(to_string(l.mode)) + ", holder " +
+         l.holder + ", token " + std::to_string(l.token) + ")";
+}
+
+void compare_field(std::vector<std::string>& out, const LeaseInfo& j, std::string_view field,
+                   const std::string& journal_value, const std::string& table_value) {
+  if (journal_value != table_value) {
+    out.push_back("lease " + j.lease_id + " " + std::string(field) + ": journal says " +
+                  journal_value + ", table says " + table_value);
+  }
+}
+
+bool is_reserved_op(std::string_view op) {
+  // Ops whose records must describe a change the store itself made (replay
+  // folds them, or they report a state change).
+  for (const std::string_view reserved :
+       {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
+        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd}) {
+    if (op == reserved) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<JournalRecord> SqliteStore::journal_query(const Principal& who,
+                                                      const JournalFilter& f) {
+  require(who, caps::kJournalRead);
+  if (f.limit < 1 || f.limit > kMaxQueryLimit) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "limit must be in [1, " + std::to_string(kMaxQueryLimit) + "]");
+  }
+  std::string sql = "SELECT " + std::string(kRecordColumns) + " FROM journal WHERE 1=1";
+  std::vector<std::function<void(sql::Statement&, int)>> binds;
+  auto add = [&](const std::string& clause, auto value) {
+    sql += " AND " + clause;
+    binds.push_back([value](sql::Statement& q, int i) { q.bind(i, value); });
+  };
+  if (f.project) add("project = ?", *f.project);
+  if (f.op) add("op = ?", *f.op);
+  if (f.principal) add("principal = ?", *f.principal);
+  if (f.subject) {
+    if (!f.subject->empty() && f.subject->back() == '*') {
+      const std::string prefix = f.subject->substr(0, f.subject->size() - 1);
+      add("subject >= ?", prefix);
+      if (const std::optional<std::string> upper = prefix_successor(prefix)) {
+        add("subject < ?", *upper);
+      }
+    } else {
+      add("subject = ?", *f.subject);
+    }
+  }
+  if (f.since_ms) add("ts >= ?", *f.since_ms);
+  if (f.until_ms) add("ts < ?", *f.until_ms);
+  if (f.after_seq) add("seq > ?", *f.after_seq);
+  sql += f.newest_first ? " ORDER BY seq DESC" : " ORDER BY seq ASC";
+  sql += " LIMIT " + std::to_string(f.limit);
+
+  ReadConnection conn = read_connection();
+  sql::Statement q(conn.get(), sql);
+  for (std::size_t i = 0; i < binds.size(); ++i) binds[i](q, static_cast<int>(i + 1));
+  std::vector<JournalRecord> out;
+  while (q.step()) out.push_back(read_record(q));
+  return out;
+}
+
+VerifyReport SqliteStore::journal_verify(const Principal& who) {
+  require(who, caps::kJournalRead);
+  ReadConnection conn = read_connection();
+  sql::ReadTransaction txn(conn.get());
+  VerifyReport report = verify_chain(conn.get());
+  txn.commit();
+  return report;
+}
+
+ReplayReport SqliteStore::journal_replay(const Principal& who) {
+  require(who, caps::kJournalRead);
+  ReadConnection conn = read_connection();
+  sql::ReadTransaction txn(conn.get());
+  LeaseFold fold;
+  std::vector<std::string> problems;
+  for_each_record(conn.get(), [&](const JournalRecord& r) {
+    if (std::optional<std::string> problem = fold.apply(r)) problems.push_back(*problem);
+    return true;
+  });
+  ReplayReport report;
+  report.at_ms = now();
+  std::map<std::string, LeaseInfo> table;
+  {
+    sql::Statement q(conn.get(), "SELECT " + std::string(kLeaseColumns) +
+                                     " FROM leases WHERE expires_at > ?");
+    q.bind(1, report.at_ms);
+    while (q.step()) {
+      LeaseInfo l = read_lease(q);
+      table[l.lease_id] = l;
+      report.table.push_back(std::move(l));
+    }
+  }
+  txn.commit();
+  for (const auto& [id, l] : fold.leases()) {
+    if (l.expires_at_ms > report.at_ms) report.replayed.push_back(l);
+  }
+  report.replayed = sorted(std::move(report.replayed));
+  report.table = sorted(std::move(report.table));
+
+  report.differences = std::move(problems);
+  std::map<std::string, const LeaseInfo*> replayed;
+  for (const LeaseInfo& l : report.replayed) replayed[l.lease_id] = &l;
+  for (const auto& [id, j] : replayed) {
+    const auto it = table.find(id);
+    if (it == table.end()) {
+      report.differences.push_back("lease " + describe(*j) +
+                                   " is live in the journal but not in the table");
+      continue;
+    }
+    const LeaseInfo& t = it->second;
+    auto& d = report.differences;
+    compare_field(d, *j, "name", j->name, t.name);
+    compare_field(d, *j, "holder", j->holder, t.holder);
+    compare_field(d, *j, "mode", std::string(to_string(j->mode)), std::string(to_string(t.mode)));
+    compare_field(d, *j, "token", std::to_string(j->token), std::to_string(t.token));
+    compare_field(d, *j, "ttl_ms", std::to_string(j->ttl_ms), std::to_string(t.ttl_ms));
+    compare_field(d, *j, "acquired_at", std::to_string(j->acquired_at_ms),
+                  std::to_string(t.acquired_at_ms));
+    compare_field(d, *j, "expires_at", std::to_string(j->expires_at_ms),
+                  std::to_string(t.expires_at_ms));
+  }
+  for (const auto& [id, t] : table) {
+    if (replayed.count(id) == 0) {
+      report.differences.push_back("lease " + describe(t) +
+                                   " is live in the table but not in the journal");
+    }
+  }
+  report.equal = report.differences.empty();
+  return report;
+}
+
+CompactReport SqliteStore::journal_compact(const Principal& who) {
+  require(who, caps::kJournalRead);
+  require(who, caps::kJournalAdmin);
+  CompactReport report;
+  std::optional<VerifyReport::Bad> refused;
+  writer_->submit([&](sqlite3* db) {
+    refused.reset();
+    const VerifyReport verified = verify_chain(db);
+    if (!verified.ok) {
+      refused = verified.first_bad;
+      return;
+    }
+    LeaseFold fold;
+    std::int64_t folded = 0;
+    for_each_record(db, [&](const JournalRecord& r) {
+      fold.apply(r);  // a verified chain written by the store folds cleanly
+      ++folded;
+      return true;
+    });
+    const Head head = read_head(db);
+    Checkpoint c;
+    c.folded_through_seq = head.seq;
+    c.folded_records = folded;
+    c.anchor_hash = head.hash;
+    for (const auto& [id, l] : fold.leases()) c.leases.push_back(l);
+    c.leases = sorted(std::move(c.leases));
+    {
+      sql::Statement q(db, "SELECT value FROM meta WHERE key = 'next_token'");
+      if (!q.step()) throw StoreError(ErrorCode::kInternal, "next_token missing from meta");
+      c.next_token = q.int64(0);
+    }
+    sql::exec(db, "DELETE FROM journal");
+    const JournalRecord cp =
+        append_record(db, now(), who.project, who.agent, ops::kCheckpoint, "journal",
+                      json::serialize(checkpoint_to_json(c)));
+    report.folded_records = folded;
+    report.checkpoint_seq = cp.seq;
+  });
+  if (refused) {
+    throw StoreError(ErrorCode::kInternal,
+                     "the journal fails verification at seq " + std::to_string(refused->seq) +
+                         " (" + refused->kind + ": " + refused->detail +
+                         "); refusing to compact it");
+  }
+  return report;
+}
+
+std::int64_t SqliteStore::journal_export(const Principal& who, std::ostream& out) {
+  require(who, caps::kJournalRead);
+  ReadConnection conn = read_connection();
+  sql::ReadTransaction txn(conn.get());
+  std::int64_t n = 0;
+  for_each_record(conn.get(), [&](const JournalRecord& r) {
+    const json::object line{{"seq", r.seq},         {"ts", r.ts_ms},
+                            {"project", r.project}, {"principal", r.principal},
+                            {"op", r.op},           {"subject", r.subject},
+                            {"payload", r.payload}, {"prev_hash", r.prev_hash},
+                            {"hash", r.hash}};
+    out << json::serialize(line) << '\n';
+    ++n;
+    return true;
+  });
+  txn.commit();
+  out.flush();
+  if (!out) throw StoreError(ErrorCode::kInternal, "writing the journal export failed");
+  return n;
+}
+
+JournalRecord SqliteStore::journal_append(const Principal& who, std::string_view op,
+                                          std::string_view subject,
+                                          const json::value& payload) {
+  if (op.empty() || op.size() > 64 || op.find('\0') != std::string_view::npos) {
+    throw StoreError(ErrorCode::kInvalidArgument, "journal op must be 1..64 bytes without NUL");
+  }
+  if (is_reserved_op(op)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "journal op " + std::string(op) + " is written only by the store");
+  }
+  const std::string text = json::serialize(payload);
+  JournalRecord record;
+  writer_->submit([&](sqlite3* db) {
+    record = append_record(db, now(), who.project, who.agent, op, subject, text);
+  });
+  return record;
+}
+
+}  // namespace keel::state

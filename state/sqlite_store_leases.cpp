@@ -1,0 +1,448 @@
+// keel/state/sqlite_store_leases.cpp — acquire / renew / release / list.
+//
+// Every decision is one writer job: reap the project's expired leases
+// (journaling EXPIRE), decide, change the table and journal the decision.
+// Jobs report refusals as values, not exceptions, so that what they journaled
+// commits; the caller throws after the job returned.
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "state/journal.h"
+#include "state/lease_name.h"
+#include "state/sqlite_store.h"
+
+namespace keel::state {
+namespace json = boost::json;
+using namespace sqlite_store_detail;
+
+namespace {
+
+constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
+constexpr std::size_t kMaxRequestIdBytes = 256;
+
+std::string new_lease_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id = "lease_";
+  for (int word = 0; word < 2; ++word) {
+    std::uint64_t bits = rng();
+    for (int i = 0; i < 16; ++i) {
+      id += kDigits[bits & 0xf];
+      bits >>= 4;
+    }
+  }
+  return id;
+}
+
+// A lease row with the columns the decisions need beyond LeaseInfo.
+struct LeaseRow {
+  LeaseInfo lease;
+  std::string project;
+};
+
+std::optional<LeaseRow> find_lease(sqlite3* db, std::string_view lease_id) {
+  sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                           ", project FROM leases WHERE lease_id = ?");
+  q.bind(1, lease_id);
+  if (!q.step()) return std::nullopt;
+  return LeaseRow{read_lease(q), q.text(8)};
+}
+
+// 'released' | 'expired' | "" (no tombstone).
+std::string tombstone(sqlite3* db, std::string_view project, std::string_view lease_id) {
+  sql::Statement q(db, "SELECT outcome FROM lease_tombstones WHERE lease_id = ? AND project = ?");
+  q.bind(1, lease_id).bind(2, project);
+  return q.step() ? q.text(0) : std::string();
+}
+
+void delete_lease(sqlite3* db, const LeaseRow& row, std::string_view outcome, std::int64_t now) {
+  sql::Statement(db, "DELETE FROM leases WHERE lease_id = ?").bind(1, row.lease.lease_id).run();
+  sql::Statement(db,
+                 "INSERT OR REPLACE INTO lease_tombstones(lease_id, project, name, outcome, at)"
+                 " VALUES(?,?,?,?,?)")
+      .bind(1, row.lease.lease_id)
+      .bind(2, row.project)
+      .bind(3, row.lease.name)
+      .bind(4, outcome)
+      .bind(5, now)
+      .run();
+}
+
+// Removes one expired lease and journals its EXPIRE.
+void expire_lease(sqlite3* db, const LeaseRow& row, std::int64_t now) {
+  delete_lease(db, row, "expired", now);
+  const json::object payload{{"lease_id", row.lease.lease_id},
+                             {"name", row.lease.name},
+                             {"holder", row.lease.holder},
+                             {"token", row.lease.token},
+                             {"expires_at", row.lease.expires_at_ms}};
+  append_record(db, now, row.project, row.lease.holder, ops::kExpire, row.lease.name,
+                json::serialize(payload));
+}
+
+// Removes one live lease and journals its RELEASE by `who`.
+void release_one(sqlite3* db, const Principal& who, const LeaseRow& row, bool force,
+                 std::int64_t now) {
+  delete_lease(db, row, "released", now);
+  const json::object payload{{"lease_id", row.lease.lease_id},
+                             {"name", row.lease.name},
+                             {"holder", row.lease.holder},
+                             {"token", row.lease.token},
+                             {"force", force}};
+  append_record(db, now, row.project, who.agent, ops::kRelease, row.lease.name,
+                json::serialize(payload));
+}
+
+void validate_principal(const Principal& who) {
+  require(who, caps::kLease);
+  if (who.agent.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
+  }
+}
+
+}  // namespace
+
+void SqliteStore::notify_lease_change() {
+  {
+    std::lock_guard<std::mutex> lock(lease_mu_);
+    ++lease_epoch_;
+  }
+  lease_cv_.notify_all();
+}
+
+AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequest& request,
+                                         const CancelCheck& cancelled) {
+  validate_principal(who);
+  const std::string name = normalize_lease_name(request.name);
+  if (request.ttl_ms <= 0 || request.ttl_ms > options_.lease_max_ttl_ms) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "ttl_ms must be in (0, " + std::to_string(options_.lease_max_ttl_ms) +
+                         "], got " + std::to_string(request.ttl_ms));
+  }
+  if (request.wait_ms < 0 || request.wait_ms > options_.lease_max_wait_ms) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "wait_ms must be in [0, " + std::to_string(options_.lease_max_wait_ms) +
+                         "], got " + std::to_string(request.wait_ms));
+  }
+  if (request.request_id &&
+      (request.request_id->empty() || request.request_id->size() > kMaxRequestIdBytes)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
+  }
+
+  using steady = std::chrono::steady_clock;
+  const auto deadline = steady::now() + std::chrono::milliseconds(request.wait_ms);
+  auto backoff = std::chrono::milliseconds(2);
+  for (;;) {
+    if (cancelled && cancelled()) {
+      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name + " was cancelled");
+    }
+    std::uint64_t epoch;
+    {
+      std::lock_guard<std::mutex> lock(lease_mu_);
+      epoch = lease_epoch_;
+    }
+    const bool final_attempt = request.wait_ms == 0 || steady::now() >= deadline;
+    AcquireResult result = try_acquire(who, name, request, final_attempt);
+    if (result.granted || final_attempt) return result;
+
+    // Wait outside any transaction: until a release/expiry in this process,
+    // the backoff step, or the deadline, whichever comes first.
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    const auto step = std::max(std::chrono::milliseconds(0), std::min(backoff, remaining));
+    {
+      std::unique_lock<std::mutex> lock(lease_mu_);
+      lease_cv_.wait_for(lock, step, [&] { return lease_epoch_ != epoch; });
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+  }
+}
+
+AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& name,
+                                       const AcquireRequest& request, bool final_attempt) {
+  AcquireResult out;
+  int reaped = 0;
+  writer_->submit([&](sqlite3* db) {
+    out = AcquireResult{};
+    const std::int64_t t = now();
+    reaped = reap_expired_leases(db, who.project, t);
+
+    if (request.request_id) {
+      sql::Statement(db, "DELETE FROM lease_requests WHERE created_at < ?")
+          .bind(1, t - kDayMs)
+          .run();
+      sql::Statement q(db,
+                       "SELECT result_json FROM lease_requests"
+                       " WHERE project = ? AND holder = ? AND request_id = ?");
+      q.bind(1, who.project).bind(2, who.agent).bind(3, *request.request_id);
+      if (q.step()) {
+        out.granted = true;
+        out.replayed = true;
+        out.lease = lease_from_json(json::parse(q.text(0)));
+        return;
+      }
+    }
+
+    std::vector<LeaseInfo> live;
+    {
+      sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                               " FROM leases WHERE project = ? AND expires_at > ?"
+                               " ORDER BY token");
+      q.bind(1, who.project).bind(2, t);
+      while (q.step()) live.push_back(read_lease(q));
+    }
+
+    auto remember_request = [&](const LeaseInfo& lease) {
+      if (!request.request_id) return;
+      sql::Statement(db,
+                     "INSERT OR REPLACE INTO lease_requests(project, holder, request_id,"
+                     " result_json, created_at) VALUES(?,?,?,?,?)")
+          .bind(1, who.project)
+          .bind(2, who.agent)
+          .bind(3, *request.request_id)
+          .bind(4, json::serialize(lease_to_json(lease)))
+          .bind(5, t)
+          .run();
+    };
+
+    // Already held: the same name in the same mode, or exclusively (which
+    // covers a shared request). A shared hold asked to become exclusive goes
+    // on to a new grant, which must clear the other holders.
+    for (const LeaseInfo& l : live) {
+      if (l.holder == who.agent && l.name == name &&
+          (l.mode == request.mode || l.mode == LeaseMode::kExclusive)) {
+        out.granted = true;
+        out.already_held = true;
+        out.lease = l;
+        remember_request(l);
+        return;
+      }
+    }
+
+    for (const LeaseInfo& l : live) {
+      if (l.holder != who.agent && lease_names_overlap(l.name, name) &&
+          lease_modes_conflict(l.mode, request.mode)) {
+        out.holders.push_back(l);
+      }
+    }
+    if (!out.holders.empty()) {
+      if (final_attempt) {
+        json::array holders;
+        for (const LeaseInfo& l : out.holders) {
+          holders.push_back(json::object{{"holder", l.holder},
+                                         {"name", l.name},
+                                         {"mode", to_string(l.mode)},
+                                         {"lease_id", l.lease_id},
+                                         {"expires_at", l.expires_at_ms}});
+        }
+        const json::object payload{{"name", name},
+                                   {"mode", to_string(request.mode)},
+                                   {"reason", request.reason},
+                                   {"wait_ms", request.wait_ms},
+                                   {"holders", std::move(holders)}};
+        append_record(db, t, who.project, who.agent, ops::kRefuse, name,
+                      json::serialize(payload));
+      }
+      return;
+    }
+
+    std::int64_t token = 0;
+    {
+      sql::Statement q(db, "SELECT value FROM meta WHERE key = 'next_token'");
+      if (!q.step()) throw StoreError(ErrorCode::kInternal, "next_token missing from meta");
+      token = q.int64(0);
+    }
+    sql::Statement(db, "UPDATE meta SET value = ? WHERE key = 'next_token'")
+        .bind(1, token + 1)
+        .run();
+
+    LeaseInfo lease;
+    lease.lease_id = new_lease_id();
+    lease.name = name;
+    lease.holder = who.agent;
+    lease.mode = request.mode;
+    lease.token = token;
+    lease.ttl_ms = request.ttl_ms;
+    lease.acquired_at_ms = t;
+    lease.expires_at_ms = t + request.ttl_ms;
+    sql::Statement(db,
+                   "INSERT INTO leases(lease_id, project, name, mode, holder, token, ttl_ms,"
+                   " acquired_at, expires_at, reason, request_id)"
+                   " VALUES(?,?,?,?,?,?,?,?,?,?,?)")
+        .bind(1, lease.lease_id)
+        .bind(2, who.project)
+        .bind(3, lease.name)
+        .bind(4, to_string(lease.mode))
+        .bind(5, lease.holder)
+        .bind(6, lease.token)
+        .bind(7, lease.ttl_ms)
+        .bind(8, lease.acquired_at_ms)
+        .bind(9, lease.expires_at_ms)
+        .bind(10, request.reason)
+        .bind(11, request.request_id)
+        .run();
+    json::object payload = lease_to_json(lease);
+    payload["reason"] = request.reason;
+    payload["request_id"] =
+        request.request_id ? json::value(*request.request_id) : json::value(nullptr);
+    append_record(db, t, who.project, who.agent, ops::kAcquire, name, json::serialize(payload));
+    remember_request(lease);
+    out.granted = true;
+    out.lease = lease;
+  });
+  if (reaped > 0) notify_lease_change();
+  return out;
+}
+
+LeaseInfo SqliteStore::renew_lease(const Principal& who, std::string_view raw_name,
+                                   std::string_view lease_id) {
+  validate_principal(who);
+  const std::string name = normalize_lease_name(raw_name);
+  enum class Status { kOk, kNotFound, kExpired, kDenied } status = Status::kOk;
+  LeaseInfo renewed;
+  writer_->submit([&](sqlite3* db) {
+    status = Status::kOk;
+    const std::int64_t t = now();
+    std::optional<LeaseRow> row = find_lease(db, lease_id);
+    if (!row || row->project != who.project || row->lease.name != name) {
+      status = (!row && tombstone(db, who.project, lease_id) == "expired") ? Status::kExpired
+                                                                          : Status::kNotFound;
+      return;
+    }
+    if (row->lease.holder != who.agent) {
+      status = Status::kDenied;
+      return;
+    }
+    if (row->lease.expires_at_ms <= t) {
+      expire_lease(db, *row, t);
+      status = Status::kExpired;
+      return;
+    }
+    renewed = row->lease;
+    renewed.expires_at_ms = t + renewed.ttl_ms;
+    sql::Statement(db, "UPDATE leases SET expires_at = ? WHERE lease_id = ?")
+        .bind(1, renewed.expires_at_ms)
+        .bind(2, renewed.lease_id)
+        .run();
+    const json::object payload{{"lease_id", renewed.lease_id},
+                               {"name", renewed.name},
+                               {"token", renewed.token},
+                               {"ttl_ms", renewed.ttl_ms},
+                               {"expires_at", renewed.expires_at_ms}};
+    append_record(db, t, who.project, who.agent, ops::kRenew, name, json::serialize(payload));
+  });
+  switch (status) {
+    case Status::kOk:
+      return renewed;
+    case Status::kNotFound:
+      throw StoreError(ErrorCode::kNotFound,
+                       "no lease " + std::string(lease_id) + " on " + name);
+    case Status::kExpired:
+      notify_lease_change();
+      throw StoreError(ErrorCode::kExpired,
+                       "lease " + std::string(lease_id) + " on " + name +
+                           " has expired; acquire it again");
+    case Status::kDenied:
+      throw StoreError(ErrorCode::kPermissionDenied,
+                       "lease " + std::string(lease_id) + " on " + name +
+                           " is held by another agent");
+  }
+  throw StoreError(ErrorCode::kInternal, "unreachable");
+}
+
+ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view raw_name,
+                                          std::string_view lease_id, bool force) {
+  validate_principal(who);
+  if (force) require(who, caps::kLeaseForce);
+  const std::string name = normalize_lease_name(raw_name);
+  enum class Status { kOk, kDenied, kWrongName } status = Status::kOk;
+  ReleaseOutcome outcome = ReleaseOutcome::kAlreadyReleased;
+  writer_->submit([&](sqlite3* db) {
+    status = Status::kOk;
+    outcome = ReleaseOutcome::kAlreadyReleased;
+    const std::int64_t t = now();
+
+    if (!lease_id.empty()) {
+      std::optional<LeaseRow> row = find_lease(db, lease_id);
+      if (!row || row->project != who.project) {
+        outcome = tombstone(db, who.project, lease_id) == "expired"
+                      ? ReleaseOutcome::kExpired
+                      : ReleaseOutcome::kAlreadyReleased;
+        return;
+      }
+      if (row->lease.name != name) {
+        status = Status::kWrongName;
+        return;
+      }
+      if (row->lease.holder != who.agent && !force) {
+        status = Status::kDenied;
+        return;
+      }
+      if (row->lease.expires_at_ms <= t) {
+        expire_lease(db, *row, t);
+        outcome = ReleaseOutcome::kExpired;
+        return;
+      }
+      release_one(db, who, *row, force, t);
+      outcome = ReleaseOutcome::kReleased;
+      return;
+    }
+
+    // No lease_id: every hold on the name (force) or the caller's own holds.
+    std::vector<LeaseRow> rows;
+    {
+      sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                               ", project FROM leases WHERE project = ? AND name = ?"
+                               " ORDER BY token");
+      q.bind(1, who.project).bind(2, name);
+      while (q.step()) {
+        LeaseRow r{read_lease(q), q.text(8)};
+        if (force || r.lease.holder == who.agent) rows.push_back(std::move(r));
+      }
+    }
+    bool released = false;
+    bool expired = false;
+    for (const LeaseRow& r : rows) {
+      if (r.lease.expires_at_ms <= t) {
+        expire_lease(db, r, t);
+        expired = true;
+      } else {
+        release_one(db, who, r, force, t);
+        released = true;
+      }
+    }
+    outcome = released  ? ReleaseOutcome::kReleased
+              : expired ? ReleaseOutcome::kExpired
+                        : ReleaseOutcome::kAlreadyReleased;
+  });
+  if (status == Status::kDenied) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "lease " + std::string(lease_id) + " on " + name +
+                         " is held by another agent (force needs " +
+                         std::string(caps::kLeaseForce) + ")");
+  }
+  if (status == Status::kWrongName) {
+    throw StoreError(ErrorCode::kNotFound,
+                     "lease " + std::string(lease_id) + " is not a lease on " + name);
+  }
+  if (outcome != ReleaseOutcome::kAlreadyReleased) notify_lease_change();
+  return outcome;
+}
+
+std::vector<LeaseInfo> SqliteStore::list_leases(const Principal& who, std::string_view prefix) {
+  validate_principal(who);
+  ReadConnection conn = read_connection();
+  const std::optional<std::string> upper = prefix_successor(prefix);
+  sql::Statement q(conn.get(), "SELECT " + std::string(kLeaseColumns) +
+                                   " FROM leases WHERE project = ?1 AND expires_at > ?2"
+                                   " AND name >= ?3 AND (?4 IS NULL OR name < ?4)"
+                                   " ORDER BY name, token");
+  q.bind(1, who.project).bind(2, now()).bind(3, prefix).bind(4, upper);
+  std::vector<LeaseInfo> out;
+  while (q.step()) out.push_back(read_lease(q));
+  return out;
+}
+
+}  // namespace keel::state

@@ -1,0 +1,533 @@
+// keel/state/sqlite_store_memory.cpp — memory put / get / delete / list /
+// search and end_session.
+//
+// Rows are addressed by (project, tier, namespace, scope, key); see
+// MemorySlot. A row whose expires_at ≤ now is invisible everywhere and is
+// treated as absent by writes (its version restarts at 1); it is deleted
+// lazily. The FTS index (memory_fts, rowid = memory.id) is updated in the
+// same job as the row.
+#include <cctype>
+
+#include "state/journal.h"
+#include "state/lease_name.h"
+#include "state/sha256.h"
+#include "state/sqlite_store.h"
+
+namespace keel::state {
+namespace json = boost::json;
+using namespace sqlite_store_detail;
+
+namespace {
+
+constexpr int kExpiredSweep = 32;  // expired rows dropped per write, at most
+
+// The text indexed for search: the key and every string leaf of the value.
+void collect_strings(const json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case json::kind::string:
+      out += ' ';
+      out += v.get_string();
+      break;
+    case json::kind::array:
+      for (const json::value& e : v.get_array()) collect_strings(e, out);
+      break;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) collect_strings(kv.value(), out);
+      break;
+    default:
+      break;
+  }
+}
+
+std::string search_body(std::string_view key, const json::value& value) {
+  std::string body(key);
+  collect_strings(value, body);
+  return body;
+}
+
+// The journal subject of a memory key.
+std::string subject_of(std::string_view tier, std::string_view ns, std::string_view key) {
+  return "memory:" + std::string(tier) + "/" + std::string(ns) + "/" + std::string(key);
+}
+
+struct ExistingRow {
+  std::int64_t id = 0;
+  std::int64_t version = 0;
+  std::optional<std::int64_t> fence_token;
+};
+
+// The visible row at the slot, after deleting it if it has expired.
+template <class Slot>
+std::optional<ExistingRow> find_row(sqlite3* db, const std::string& project, const Slot& slot,
+                                    std::string_view key, std::int64_t now) {
+  std::optional<ExistingRow> row;
+  std::optional<std::int64_t> expires_at;
+  {
+    sql::Statement q(db,
+                     "SELECT id, version, fence_token, expires_at FROM memory"
+                     " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ? AND key = ?");
+    q.bind(1, project).bind(2, slot.tier).bind(3, slot.ns).bind(4, slot.scope).bind(5, key);
+    if (!q.step()) return std::nullopt;
+    row = ExistingRow{q.int64(0), q.int64(1), q.opt_int64(2)};
+    expires_at = q.opt_int64(3);
+  }
+  if (expires_at && *expires_at <= now) {
+    delete_memory_rows(db, {row->id});
+    return std::nullopt;
+  }
+  return row;
+}
+
+// Whether `fence` may guard a write by `who` to a key whose accepted fence
+// high-water mark is `key_fence`: a live lease on exactly that name with that
+// token, held by the caller, and not older than what the key accepted.
+bool fence_valid(sqlite3* db, const Principal& who, const Fence& fence,
+                 const std::string& fence_name, std::optional<std::int64_t> key_fence,
+                 std::int64_t now) {
+  sql::Statement q(db,
+                   "SELECT holder, expires_at FROM leases"
+                   " WHERE project = ? AND name = ? AND token = ?");
+  q.bind(1, who.project).bind(2, fence_name).bind(3, fence.token);
+  if (!q.step()) return false;
+  if (q.text(0) != who.agent || q.int64(1) <= now) return false;
+  return !key_fence || fence.token >= *key_fence;
+}
+
+void journal_stale_fence(sqlite3* db, const Principal& who, const Fence& fence,
+                         const std::string& fence_name, std::string_view action,
+                         const std::string& subject, std::int64_t now) {
+  const json::object payload{{"reason", "stale_fence"},
+                             {"action", action},
+                             {"fence_name", fence_name},
+                             {"fence_token", fence.token}};
+  append_record(db, now, who.project, who.agent, ops::kRefuse, subject,
+                json::serialize(payload));
+}
+
+
+// Outcome of a fenced / compare-and-set write decided inside its transaction.
+enum class WriteStatus { kOk, kStaleFence, kMismatch };
+
+// Throws the refusal a non-kOk WriteStatus stands for. `what` is "write" or
+// "delete".
+void throw_if_refused(WriteStatus status, const std::string& fence_name, std::int64_t fence_token,
+                      std::int64_t expected_version, std::int64_t current_version,
+                      std::string_view what) {
+  if (status == WriteStatus::kStaleFence) {
+    throw StoreError(ErrorCode::kStaleFence,
+                     "fence " + fence_name + " #" + std::to_string(fence_token) +
+                         " is not the caller's live lease (or is older than one this key "
+                         "accepted); the " + std::string(what) + " was refused");
+  }
+  if (status == WriteStatus::kMismatch) {
+    throw StoreError(ErrorCode::kVersionMismatch,
+                     "expected version " + std::to_string(expected_version) +
+                         " but the current version is " + std::to_string(current_version));
+  }
+}
+
+}  // namespace
+
+SqliteStore::MemorySlot SqliteStore::memory_slot(const Principal& who, Tier tier,
+                                                 Namespace ns) const {
+  require(who, tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun);
+  if (ns == Namespace::kShared) require(who, caps::kMemoryShared);
+  if (who.agent.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
+  }
+  if (tier == Tier::kSession && who.session_id.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "the session tier needs a session; this caller has none (use cross_run)");
+  }
+  MemorySlot slot;
+  slot.tier = std::string(to_string(tier));
+  slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
+  slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
+  slot.session_id = tier == Tier::kSession ? who.session_id : "";
+  return slot;
+}
+
+void SqliteStore::check_key(std::string_view key) const {
+  if (key.empty()) throw StoreError(ErrorCode::kInvalidArgument, "key must not be empty");
+  if (key.find('\0') != std::string_view::npos) {
+    throw StoreError(ErrorCode::kInvalidArgument, "key must not contain NUL");
+  }
+  if (static_cast<std::int64_t>(key.size()) > options_.memory_max_key_bytes) {
+    throw StoreError(ErrorCode::kTooLarge,
+                     "key is " + std::to_string(key.size()) + " bytes; the limit is " +
+                         std::to_string(options_.memory_max_key_bytes));
+  }
+}
+
+PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
+  const MemorySlot slot = memory_slot(who, r.tier, r.ns);
+  check_key(r.key);
+  if (r.expected_version && *r.expected_version < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
+  }
+  if (r.ttl_ms && *r.ttl_ms <= 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "ttl_ms must be > 0");
+  }
+  const std::string value_text = json::serialize(r.value);
+  if (static_cast<std::int64_t>(value_text.size()) > options_.memory_max_value_bytes) {
+    throw StoreError(ErrorCode::kTooLarge,
+                     "value is " + std::to_string(value_text.size()) +
+                         " bytes serialized; the limit is " +
+                         std::to_string(options_.memory_max_value_bytes));
+  }
+  const std::string value_sha = sha256_hex(value_text);
+  const std::string body = search_body(r.key, r.value);
+  const std::optional<std::string> fence_name =
+      r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
+  const std::string subject = subject_of(slot.tier, slot.ns, r.key);
+
+  WriteStatus status = WriteStatus::kOk;
+  std::int64_t current_version = 0;
+  PutResult result;
+  writer_->submit([&](sqlite3* db) {
+    status = WriteStatus::kOk;
+    result = PutResult{};
+    const std::int64_t t = now();
+    drop_expired_memory(db, t, kExpiredSweep);
+    const std::optional<ExistingRow> row = find_row(db, who.project, slot, r.key, t);
+    if (r.fence && !fence_valid(db, who, *r.fence, *fence_name,
+                                row ? row->fence_token : std::nullopt, t)) {
+      journal_stale_fence(db, who, *r.fence, *fence_name, "memory_put", subject, t);
+      status = WriteStatus::kStaleFence;
+      return;
+    }
+    current_version = row ? row->version : 0;
+    if (r.expected_version && *r.expected_version != current_version) {
+      status = WriteStatus::kMismatch;
+      return;
+    }
+    result.version = current_version + 1;
+    if (r.ttl_ms) result.expires_at_ms = t + *r.ttl_ms;
+    // A fence raises the key's high-water mark; without one it is kept.
+    std::optional<std::int64_t> fence_token = row ? row->fence_token : std::nullopt;
+    if (r.fence) fence_token = r.fence->token;
+
+    std::int64_t id = 0;
+    if (row) {
+      id = row->id;
+      sql::Statement u(db,
+                       "UPDATE memory SET value = ?, version = ?, updated_at = ?, expires_at = ?,"
+                       " fence_token = ?, session_id = ? WHERE id = ?");
+      u.bind(1, value_text).bind(2, result.version).bind(3, t);
+      u.bind(4, result.expires_at_ms).bind(5, fence_token).bind(6, slot.session_id).bind(7, id);
+      u.run();
+      sql::Statement del_fts(db, "DELETE FROM memory_fts WHERE rowid = ?");
+      del_fts.bind(1, id).run();
+    } else {
+      sql::Statement ins(db,
+                         "INSERT INTO memory(project, tier, namespace, scope, key, session_id,"
+                         " value, version, created_at, updated_at, expires_at, fence_token)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      ins.bind(1, who.project).bind(2, slot.tier).bind(3, slot.ns).bind(4, slot.scope)
+          .bind(5, r.key).bind(6, slot.session_id).bind(7, value_text).bind(8, result.version)
+          .bind(9, t).bind(10, t);
+      ins.bind(11, result.expires_at_ms).bind(12, fence_token);
+      ins.run();
+      id = sqlite3_last_insert_rowid(db);
+    }
+    sql::Statement fts(db, "INSERT INTO memory_fts(rowid, body) VALUES (?, ?)");
+    fts.bind(1, id).bind(2, body).run();
+
+    json::object payload{{"tier", slot.tier},
+                         {"namespace", slot.ns},
+                         {"key", r.key},
+                         {"version", result.version},
+                         {"bytes", static_cast<std::int64_t>(value_text.size())},
+                         {"sha256", value_sha}};
+    if (result.expires_at_ms) payload["expires_at"] = *result.expires_at_ms;
+    if (r.fence) payload["fence_token"] = r.fence->token;
+    append_record(db, t, who.project, who.agent, ops::kMemoryPut, subject,
+                  json::serialize(payload));
+  });
+  throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
+                   r.expected_version.value_or(0), current_version, "write");
+  return result;
+}
+
+GetResult SqliteStore::memory_get(const Principal& who, Tier tier, Namespace ns,
+                                  std::string_view key) {
+  const MemorySlot slot = memory_slot(who, tier, ns);
+  check_key(key);
+  ReadConnection conn = read_connection();
+  sql::Statement q(conn.get(),
+                   "SELECT value, version, updated_at, expires_at FROM memory"
+                   " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ? AND key = ?"
+                   " AND (expires_at IS NULL OR expires_at > ?)");
+  q.bind(1, who.project)
+      .bind(2, slot.tier)
+      .bind(3, slot.ns)
+      .bind(4, slot.scope)
+      .bind(5, key)
+      .bind(6, now());
+  GetResult out;
+  if (!q.step()) return out;
+  out.found = true;
+  out.value = json::parse(q.text(0));
+  out.version = q.int64(1);
+  out.updated_at_ms = q.int64(2);
+  out.expires_at_ms = q.opt_int64(3);
+  return out;
+}
+
+bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
+  const MemorySlot slot = memory_slot(who, r.tier, r.ns);
+  check_key(r.key);
+  if (r.expected_version && *r.expected_version < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
+  }
+  const std::optional<std::string> fence_name =
+      r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
+  const std::string subject = subject_of(slot.tier, slot.ns, r.key);
+
+  WriteStatus status = WriteStatus::kOk;
+  std::int64_t current_version = 0;
+  bool deleted = false;
+  writer_->submit([&](sqlite3* db) {
+    status = WriteStatus::kOk;
+    deleted = false;
+    const std::int64_t t = now();
+    const std::optional<ExistingRow> row = find_row(db, who.project, slot, r.key, t);
+    if (r.fence && !fence_valid(db, who, *r.fence, *fence_name,
+                                row ? row->fence_token : std::nullopt, t)) {
+      journal_stale_fence(db, who, *r.fence, *fence_name, "memory_delete", subject, t);
+      status = WriteStatus::kStaleFence;
+      return;
+    }
+    current_version = row ? row->version : 0;
+    if (r.expected_version && *r.expected_version != current_version) {
+      status = WriteStatus::kMismatch;
+      return;
+    }
+    if (!row) return;
+    delete_memory_rows(db, {row->id});
+    json::object payload{{"tier", slot.tier},
+                         {"namespace", slot.ns},
+                         {"key", r.key},
+                         {"version", row->version}};
+    if (r.fence) payload["fence_token"] = r.fence->token;
+    append_record(db, t, who.project, who.agent, ops::kMemoryDelete, subject,
+                  json::serialize(payload));
+    deleted = true;
+  });
+  throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
+                   r.expected_version.value_or(0), current_version, "delete");
+  return deleted;
+}
+
+namespace {
+
+std::string hex_encode(std::string_view s) {
+  return to_hex(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+}
+
+std::optional<std::string> hex_decode(std::string_view s) {
+  if (s.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); i += 2) {
+    const int hi = nibble(s[i]);
+    const int lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+constexpr std::string_view kCursorPrefix = "k1.";
+
+}  // namespace
+
+ListResult SqliteStore::memory_list(const Principal& who, const ListRequest& r) {
+  const MemorySlot slot = memory_slot(who, r.tier, r.ns);
+  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
+  const int limit =
+      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
+  std::optional<std::string> after;
+  if (!r.cursor.empty()) {
+    if (r.cursor.starts_with(kCursorPrefix)) {
+      after = hex_decode(std::string_view(r.cursor).substr(kCursorPrefix.size()));
+    }
+    if (!after || after->empty()) {
+      throw StoreError(ErrorCode::kInvalidArgument, "invalid list cursor");
+    }
+  }
+  const std::optional<std::string> upper = prefix_successor(r.prefix);
+
+  ReadConnection conn = read_connection();
+  sql::Statement q(conn.get(),
+                   "SELECT key, version, updated_at, expires_at, length(CAST(value AS BLOB))"
+                   " FROM memory"
+                   " WHERE project = ?1 AND tier = ?2 AND namespace = ?3 AND scope = ?4"
+                   " AND key >= ?5 AND (?6 IS NULL OR key < ?6) AND (?7 IS NULL OR key > ?7)"
+                   " AND (expires_at IS NULL OR expires_at > ?8)"
+                   " ORDER BY key LIMIT ?9");
+  q.bind(1, who.project)
+      .bind(2, slot.tier)
+      .bind(3, slot.ns)
+      .bind(4, slot.scope)
+      .bind(5, r.prefix)
+      .bind(6, upper)
+      .bind(7, after)
+      .bind(8, now())
+      .bind(9, limit + 1);
+  ListResult out;
+  while (q.step()) {
+    if (static_cast<int>(out.entries.size()) == limit) {
+      out.next_cursor = std::string(kCursorPrefix) + hex_encode(out.entries.back().key);
+      break;
+    }
+    ListEntry e;
+    e.key = q.text(0);
+    e.version = q.int64(1);
+    e.updated_at_ms = q.int64(2);
+    e.expires_at_ms = q.opt_int64(3);
+    e.bytes = q.int64(4);
+    out.entries.push_back(std::move(e));
+  }
+  return out;
+}
+
+namespace {
+
+// Turns free text into an FTS5 query that cannot be a syntax error: every
+// whitespace-separated word becomes a quoted string ("" escapes a quote), and
+// the strings are ANDed (FTS5's implicit operator). Words without any letter
+// or digit are dropped, since they hold no token to match.
+std::string fts_query(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    std::size_t j = i;
+    while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+    const std::string_view word = text.substr(i, j - i);
+    bool has_token = false;
+    for (const char c : word) {
+      const auto u = static_cast<unsigned char>(c);
+      if (std::isalnum(u) || u >= 0x80) has_token = true;
+    }
+    if (has_token) {
+      if (!out.empty()) out += ' ';
+      out += '"';
+      for (const char c : word) {
+        if (c == '"') out += '"';
+        out += c;
+      }
+      out += '"';
+    }
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<SearchHit> SqliteStore::memory_search(const Principal& who, const SearchRequest& r) {
+  bool blank = true;
+  for (const char c : r.query) {
+    if (!std::isspace(static_cast<unsigned char>(c))) blank = false;
+  }
+  if (blank) throw StoreError(ErrorCode::kInvalidArgument, "search query is empty");
+  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
+  const int limit =
+      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
+
+  // The slots the caller may see. An explicitly requested tier or the shared
+  // namespace must be allowed; by default only what the capabilities allow is
+  // searched. Own session rows need a session; without one there are none.
+  auto tier_cap = [](Tier tier) {
+    return tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun;
+  };
+  if (r.tier) require(who, tier_cap(*r.tier));
+  if (r.ns && *r.ns == Namespace::kShared) require(who, caps::kMemoryShared);
+  if (!who.can(caps::kMemorySession) && !who.can(caps::kMemoryCrossRun)) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "principal '" + who.agent + "' may not read memory");
+  }
+  if (who.agent.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
+  }
+  std::vector<MemorySlot> visible;
+  for (const Tier tier : {Tier::kSession, Tier::kCrossRun}) {
+    if (r.tier ? *r.tier != tier : !who.can(tier_cap(tier))) continue;
+    for (const Namespace ns : {Namespace::kOwn, Namespace::kShared}) {
+      if (r.ns ? *r.ns != ns : (ns == Namespace::kShared && !who.can(caps::kMemoryShared))) {
+        continue;
+      }
+      if (tier == Tier::kSession && ns == Namespace::kOwn && who.session_id.empty()) continue;
+      MemorySlot slot;
+      slot.tier = std::string(to_string(tier));
+      slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
+      slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
+      visible.push_back(std::move(slot));
+    }
+  }
+  if (visible.empty()) return {};
+  const std::string match = fts_query(r.query);
+  if (match.empty()) return {};
+
+  std::string where;
+  for (std::size_t i = 0; i < visible.size(); ++i) {
+    if (i > 0) where += " OR ";
+    where += "(m.tier = ? AND m.namespace = ? AND m.scope = ?)";
+  }
+  ReadConnection conn = read_connection();
+  sql::Statement q(conn.get(),
+                   "SELECT m.tier, m.namespace, m.key, m.value, m.version, bm25(memory_fts)"
+                   " FROM memory_fts JOIN memory m ON m.id = memory_fts.rowid"
+                   " WHERE memory_fts MATCH ? AND m.project = ?"
+                   " AND (m.expires_at IS NULL OR m.expires_at > ?) AND (" +
+                       where + ") ORDER BY bm25(memory_fts), m.key LIMIT ?");
+  q.bind(1, match).bind(2, who.project).bind(3, now());
+  int p = 4;
+  for (const MemorySlot& v : visible) {
+    q.bind(p, v.tier).bind(p + 1, v.ns).bind(p + 2, v.scope);
+    p += 3;
+  }
+  q.bind(p, limit);
+  std::vector<SearchHit> hits;
+  while (q.step()) {
+    SearchHit h;
+    h.tier = q.text(0) == "session" ? Tier::kSession : Tier::kCrossRun;
+    h.ns = q.text(1) == "shared" ? Namespace::kShared : Namespace::kOwn;
+    h.key = q.text(2);
+    h.value = json::parse(q.text(3));
+    h.version = q.int64(4);
+    h.score = -q.real(5);
+    hits.push_back(std::move(h));
+  }
+  return hits;
+}
+
+void SqliteStore::end_session(const Principal& who) {
+  if (who.session_id.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the caller has no session to end");
+  }
+  writer_->submit([&](sqlite3* db) {
+    const std::int64_t t = now();
+    std::vector<std::int64_t> ids;
+    {
+      sql::Statement q(db,
+                       "SELECT id FROM memory WHERE tier = 'session' AND session_id = ?"
+                       " AND project = ? AND (namespace = ? OR namespace = 'shared')");
+      q.bind(1, who.session_id).bind(2, who.project).bind(3, "agent:" + who.agent);
+      while (q.step()) ids.push_back(q.int64(0));
+    }
+    delete_memory_rows(db, ids);
+    const json::object payload{{"session_id", who.session_id},
+                               {"count", static_cast<std::int64_t>(ids.size())}};
+    append_record(db, t, who.project, who.agent, ops::kSessionEnd, "session:" + who.session_id,
+                  json::serialize(payload));
+  });
+}
+
+}  // namespace keel::state

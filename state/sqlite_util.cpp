@@ -1,0 +1,150 @@
+// keel/state/sqlite_util.cpp
+#include "state/sqlite_util.h"
+
+namespace keel::state::sql {
+
+void fail(sqlite3* db, int rc, std::string_view what) {
+  const int primary = rc & 0xff;
+  const std::string msg = std::string(what) + ": " +
+                          (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc)) +
+                          " (sqlite code " + std::to_string(rc) + ")";
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+    throw StoreError(ErrorCode::kBusy, msg);
+  }
+  throw StoreError(ErrorCode::kInternal, msg);
+}
+
+void exec(sqlite3* db, std::string_view sql) {
+  const std::string text(sql);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string what = "executing \"" + text.substr(0, 80) + "\"";
+    sqlite3_free(err);
+    fail(db, rc, what);
+  }
+}
+
+Connection::Connection(const std::filesystem::path& path, int busy_timeout_ms,
+                       Synchronous synchronous) {
+  const int rc = sqlite3_open_v2(path.c_str(), &db_,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                     SQLITE_OPEN_FULLMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string msg = "opening " + path.string() + ": " +
+                            (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw StoreError(ErrorCode::kInternal, msg);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  check(db_, sqlite3_busy_timeout(db_, busy_timeout_ms), "setting busy_timeout");
+  exec(db_, "PRAGMA foreign_keys=ON");
+  exec(db_, synchronous == Synchronous::kFull ? "PRAGMA synchronous=FULL"
+                                              : "PRAGMA synchronous=NORMAL");
+}
+
+Connection::~Connection() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+Connection& Connection::operator=(Connection&& other) noexcept {
+  if (this != &other) {
+    if (db_ != nullptr) sqlite3_close_v2(db_);
+    db_ = other.db_;
+    other.db_ = nullptr;
+  }
+  return *this;
+}
+
+Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
+  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()),
+                                    &stmt_, nullptr);
+  if (rc != SQLITE_OK) {
+    fail(db, rc, "preparing \"" + std::string(sql.substr(0, 80)) + "\"");
+  }
+}
+
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  check(db_, sqlite3_bind_int64(stmt_, index, value), "binding");
+  return *this;
+}
+
+Statement& Statement::bind(int index, double value) {
+  check(db_, sqlite3_bind_double(stmt_, index, value), "binding");
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  // A null data pointer would bind SQL NULL; an empty string must stay ''.
+  const char* data = value.data() != nullptr ? value.data() : "";
+  check(db_,
+        sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+        "binding");
+  return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) {
+  return value ? bind(index, *value) : bind_null(index);
+}
+
+Statement& Statement::bind(int index, const std::optional<std::string>& value) {
+  return value ? bind(index, std::string_view(*value)) : bind_null(index);
+}
+
+Statement& Statement::bind_null(int index) {
+  check(db_, sqlite3_bind_null(stmt_, index), "binding");
+  return *this;
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_, rc, std::string("running \"") + std::string(sqlite3_sql(stmt_)).substr(0, 80) + "\"");
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+bool Statement::is_null(int col) const {
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+std::int64_t Statement::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+double Statement::real(int col) const { return sqlite3_column_double(stmt_, col); }
+
+std::string Statement::text(int col) const {
+  const auto* p = sqlite3_column_text(stmt_, col);
+  const int n = sqlite3_column_bytes(stmt_, col);
+  return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), n);
+}
+
+std::optional<std::int64_t> Statement::opt_int64(int col) const {
+  if (is_null(col)) return std::nullopt;
+  return int64(col);
+}
+
+ReadTransaction::ReadTransaction(sqlite3* db) : db_(db) { exec(db_, "BEGIN"); }
+
+ReadTransaction::~ReadTransaction() {
+  if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void ReadTransaction::commit() {
+  open_ = false;
+  exec(db_, "COMMIT");
+}
+
+}  // namespace keel::state::sql

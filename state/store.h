@@ -1,0 +1,405 @@
+// keel/state/store.h — the contract of keel's state kernel.
+//
+// A Store holds, for one state directory, everything the coordination
+// primitives share: leases, memory, and the hash-chained journal that records
+// every decision. It knows nothing of MCP, HTTP or any agent's JSON: callers
+// (tools/, hooks/, cli/) speak to it only through this header.
+//
+// Semantics every backend (SQLite now, PostgreSQL later) must keep:
+//   * Every state change and the journal record that describes it commit in
+//     one transaction: a change without its record, or a record without its
+//     change, is never observable, not even after a crash.
+//   * A call that returns normally has been made durable according to the
+//     backend's durability setting (SQLite: synchronous=FULL by default, so an
+//     acknowledged write survives a process crash and a power cut).
+//   * Fencing tokens strictly increase across the whole store, across
+//     restarts and across processes sharing the store.
+//   * Time (lease expiry, memory TTL) is the store's Clock, never a client's.
+//
+// Thread safety: a Store is safe to use from many threads at once; every
+// method may be called concurrently. Several processes may open the same
+// state directory; they serialize through the backend's locking.
+//
+// Errors: methods throw StoreError with a stable ErrorCode for refusals a
+// caller can act on (bad argument, permission, conflict, stale fence...).
+// A lease conflict is NOT an error: acquire_lease reports it in its result.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "state/clock.h"
+
+namespace keel::state {
+
+// ---------------------------------------------------------------- identity
+
+// Capability names (architecture §3). A Principal may do what its set names.
+namespace caps {
+inline constexpr std::string_view kLease = "lease";
+inline constexpr std::string_view kLeaseForce = "lease.force";
+inline constexpr std::string_view kMemorySession = "memory.session";
+inline constexpr std::string_view kMemoryCrossRun = "memory.cross_run";
+inline constexpr std::string_view kMemoryShared = "memory.shared";
+inline constexpr std::string_view kJournalRead = "journal.read";
+inline constexpr std::string_view kJournalAdmin = "journal.admin";
+inline constexpr std::string_view kEscalationRequest = "escalation.request";
+inline constexpr std::string_view kEscalationResolve = "escalation.resolve";
+inline constexpr std::string_view kFanout = "fanout";
+inline constexpr std::string_view kFanoutCommand = "fanout.command";
+}  // namespace caps
+
+// Every capability keel knows, in a stable order.
+const std::vector<std::string>& all_capabilities();
+// What a local agent gets by default: all but lease.force, journal.admin and
+// escalation.resolve.
+std::set<std::string> default_agent_capabilities();
+
+// Who is calling. `agent` names the holder of leases and owns the memory
+// namespace "agent:<agent>". `project` is the absolute project root; every
+// lease, key and journal record carries it. `session_id` scopes the session
+// memory tier (empty: the caller has no session, e.g. the CLI).
+struct Principal {
+  std::string agent;
+  std::string project;
+  std::string session_id;
+  std::set<std::string> capabilities;
+
+  bool can(std::string_view capability) const {
+    return capabilities.count(std::string(capability)) != 0;
+  }
+};
+
+// ------------------------------------------------------------------ errors
+
+enum class ErrorCode {
+  kInvalidArgument,   // malformed name, negative TTL, oversize value...
+  kPermissionDenied,  // the principal lacks a capability, or is not the holder
+  kNotFound,          // no such lease / key
+  kVersionMismatch,   // compare-and-set lost: expected_version differs
+  kStaleFence,        // fence token is not the live lease's token, or is older
+                      // than one the key already accepted
+  kExpired,           // renew of a lease whose TTL has run out
+  kTooLarge,          // value or key beyond the configured limit
+  kBusy,              // the store stayed locked past the busy timeout
+  kCancelled,         // the caller's CancelCheck said stop
+  kInternal,          // anything else (I/O error, corrupt database)
+};
+
+// "INVALID_ARGUMENT", "PERMISSION_DENIED", ... (stable, used on the wire).
+std::string_view to_string(ErrorCode code);
+
+class StoreError : public std::runtime_error {
+ public:
+  StoreError(ErrorCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// Polled by long waits (lease wait_ms); returning true abandons the wait with
+// ErrorCode::kCancelled. Must be cheap and thread-safe.
+using CancelCheck = std::function<bool()>;
+
+// ------------------------------------------------------------------ leases
+
+// Lease names: "file:/abs/path", "dir:/abs/dir/" (trailing slash added when
+// missing), or any other non-empty free name (≤ 1024 bytes, no NUL).
+// A dir: hold overlaps every file:/dir: name at or under it; file: and free
+// names overlap only themselves. Exclusive overlaps anything; shared overlaps
+// only exclusive. A principal never conflicts with its own holds.
+enum class LeaseMode { kExclusive, kShared };
+std::string_view to_string(LeaseMode mode);  // "exclusive" | "shared"
+
+struct LeaseInfo {
+  std::string lease_id;  // opaque, unique
+  std::string name;      // normalized
+  std::string holder;    // Principal::agent of the holder
+  LeaseMode mode = LeaseMode::kExclusive;
+  std::int64_t token = 0;  // fencing token
+  std::int64_t ttl_ms = 0;  // the TTL first granted; renew extends by it
+  std::int64_t acquired_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+
+  bool operator==(const LeaseInfo&) const = default;
+};
+
+struct AcquireRequest {
+  std::string name;
+  std::int64_t ttl_ms = 0;  // > 0 and ≤ the configured maximum
+  LeaseMode mode = LeaseMode::kExclusive;
+  std::int64_t wait_ms = 0;  // 0: answer at once; else retry until granted or
+                             // this long has passed
+  std::optional<std::string> request_id;  // retry of a granted acquire with the
+                                          // same id returns the same grant
+  std::string reason;                     // journaled, shown to others
+};
+
+struct AcquireResult {
+  bool granted = false;
+  std::optional<LeaseInfo> lease;   // when granted
+  std::vector<LeaseInfo> holders;   // when refused: the live holds in the way
+  bool replayed = false;            // answered from the request_id record
+  bool already_held = false;        // the caller already held this exact name
+};
+
+enum class ReleaseOutcome { kReleased, kAlreadyReleased, kExpired };
+std::string_view to_string(ReleaseOutcome outcome);  // "released"...
+
+// ------------------------------------------------------------------ memory
+
+enum class Tier { kSession, kCrossRun };
+enum class Namespace { kOwn, kShared };
+std::string_view to_string(Tier tier);     // "session" | "cross_run"
+std::string_view to_string(Namespace ns);  // "own" | "shared"
+
+struct Fence {
+  std::string name;
+  std::int64_t token = 0;
+};
+
+struct PutRequest {
+  Tier tier = Tier::kCrossRun;
+  Namespace ns = Namespace::kOwn;
+  std::string key;
+  boost::json::value value;
+  std::optional<std::int64_t> expected_version;  // 0: key must not exist
+  std::optional<std::int64_t> ttl_ms;
+  std::optional<Fence> fence;
+};
+
+struct PutResult {
+  std::int64_t version = 0;
+  std::optional<std::int64_t> expires_at_ms;
+};
+
+struct GetResult {
+  bool found = false;
+  boost::json::value value;
+  std::int64_t version = 0;
+  std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> expires_at_ms;
+};
+
+struct DeleteRequest {
+  Tier tier = Tier::kCrossRun;
+  Namespace ns = Namespace::kOwn;
+  std::string key;
+  std::optional<std::int64_t> expected_version;
+  std::optional<Fence> fence;
+};
+
+struct ListRequest {
+  Tier tier = Tier::kCrossRun;
+  Namespace ns = Namespace::kOwn;
+  std::string prefix;
+  std::string cursor;  // from a previous ListResult; empty: from the start
+  int limit = 0;       // 0: the configured page size; capped at the maximum
+};
+
+struct ListEntry {
+  std::string key;
+  std::int64_t version = 0;
+  std::int64_t updated_at_ms = 0;
+  std::optional<std::int64_t> expires_at_ms;
+  std::int64_t bytes = 0;
+};
+
+struct ListResult {
+  std::vector<ListEntry> entries;  // ascending by key
+  std::string next_cursor;         // empty: no more
+};
+
+struct SearchRequest {
+  std::string query;  // words; matched as FTS5 terms (no query syntax needed)
+  std::optional<Tier> tier;          // default: both tiers
+  std::optional<Namespace> ns;       // default: own and shared
+  int limit = 0;                     // 0: configured page size
+};
+
+struct SearchHit {
+  Tier tier = Tier::kCrossRun;
+  Namespace ns = Namespace::kOwn;
+  std::string key;
+  boost::json::value value;
+  std::int64_t version = 0;
+  double score = 0;  // higher is better
+};
+
+// ----------------------------------------------------------------- journal
+
+// Journal ops written by the store itself.
+namespace ops {
+inline constexpr std::string_view kAcquire = "ACQUIRE";
+inline constexpr std::string_view kRenew = "RENEW";
+inline constexpr std::string_view kRelease = "RELEASE";
+inline constexpr std::string_view kExpire = "EXPIRE";
+inline constexpr std::string_view kRefuse = "REFUSE";
+inline constexpr std::string_view kMemoryPut = "MEMORY_PUT";
+inline constexpr std::string_view kMemoryDelete = "MEMORY_DELETE";
+inline constexpr std::string_view kSessionEnd = "SESSION_END";
+inline constexpr std::string_view kCheckpoint = "CHECKPOINT";
+}  // namespace ops
+
+struct JournalRecord {
+  std::int64_t seq = 0;  // 1, 2, 3... without gaps (until compaction)
+  std::int64_t ts_ms = 0;
+  std::string project;
+  std::string principal;
+  std::string op;
+  std::string subject;
+  std::string payload;    // JSON text, exactly as hashed
+  std::string prev_hash;  // hex SHA-256; 64 zeros for the first record
+  std::string hash;       // hex SHA-256 over prev_hash and the fields above
+
+  bool operator==(const JournalRecord&) const = default;
+};
+
+struct JournalFilter {
+  std::optional<std::string> project;    // default: every project
+  std::optional<std::string> op;
+  std::optional<std::string> principal;
+  std::optional<std::string> subject;    // exact, or a prefix when it ends in '*'
+  std::optional<std::int64_t> since_ms;  // ts ≥
+  std::optional<std::int64_t> until_ms;  // ts <
+  std::optional<std::int64_t> after_seq; // seq >
+  int limit = 100;                       // ≤ 10000
+  bool newest_first = true;              // tail order; false: ascending
+};
+
+struct VerifyReport {
+  bool ok = true;
+  std::int64_t records = 0;
+  struct Bad {
+    std::int64_t seq = 0;
+    std::string kind;    // "edited" | "missing" | "reordered" | "truncated" |
+                         // "bad_checkpoint"
+    std::string detail;  // human-readable explanation
+  };
+  std::optional<Bad> first_bad;
+};
+
+struct ReplayReport {
+  std::int64_t at_ms = 0;              // the instant both sets were taken at
+  std::vector<LeaseInfo> replayed;     // live leases folded from the journal
+  std::vector<LeaseInfo> table;        // live leases in the lease table
+  bool equal = false;
+  std::vector<std::string> differences;  // empty when equal
+};
+
+struct CompactReport {
+  std::int64_t folded_records = 0;   // records replaced by the checkpoint
+  std::int64_t checkpoint_seq = 0;
+};
+
+// Group-commit counters (for benchmarks and `keel` diagnostics).
+struct StoreStats {
+  std::int64_t commits = 0;       // transactions committed by the writer
+  std::int64_t jobs = 0;          // write jobs they carried
+  std::int64_t max_batch = 0;     // largest batch seen
+  std::vector<std::int64_t> batch_histogram;  // [i] = commits with batch size
+                                              // in [2^i, 2^(i+1))
+};
+
+// ------------------------------------------------------------------- store
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Leases. All need caps::kLease.
+  // Grants, or refuses with the holders in the way (journaled as REFUSE once,
+  // when the call finally gives up), or waits up to wait_ms. Expired leases met
+  // on the way are reaped and journaled as EXPIRE.
+  virtual AcquireResult acquire_lease(const Principal& who,
+                                      const AcquireRequest& request,
+                                      const CancelCheck& cancelled = {}) = 0;
+  // Extends a live lease held by `who` by its granted TTL from now. Throws
+  // kExpired when it has run out (it never comes back), kNotFound when no such
+  // lease exists, kPermissionDenied when someone else holds it.
+  virtual LeaseInfo renew_lease(const Principal& who, std::string_view name,
+                                std::string_view lease_id) = 0;
+  // Idempotent. Only the holder may release, unless `force` and `who` has
+  // caps::kLeaseForce (kPermissionDenied otherwise). An empty lease_id with
+  // force releases every hold on `name`.
+  virtual ReleaseOutcome release_lease(const Principal& who,
+                                       std::string_view name,
+                                       std::string_view lease_id,
+                                       bool force = false) = 0;
+  // Live leases of who.project whose name starts with `prefix`, by name.
+  virtual std::vector<LeaseInfo> list_leases(const Principal& who,
+                                             std::string_view prefix = {}) = 0;
+
+  // Memory. The tier needs caps::kMemorySession / kMemoryCrossRun, the shared
+  // namespace also caps::kMemoryShared. The own namespace of one agent is never
+  // visible to another.
+  virtual PutResult memory_put(const Principal& who, const PutRequest& r) = 0;
+  virtual GetResult memory_get(const Principal& who, Tier tier, Namespace ns,
+                               std::string_view key) = 0;
+  // Returns false when there was nothing to delete.
+  virtual bool memory_delete(const Principal& who, const DeleteRequest& r) = 0;
+  virtual ListResult memory_list(const Principal& who, const ListRequest& r) = 0;
+  virtual std::vector<SearchHit> memory_search(const Principal& who,
+                                               const SearchRequest& r) = 0;
+  // Drops who.session_id's session tier (journaled as SESSION_END).
+  virtual void end_session(const Principal& who) = 0;
+
+  // Journal. Reading needs caps::kJournalRead; compact needs kJournalAdmin.
+  virtual std::vector<JournalRecord> journal_query(const Principal& who,
+                                                   const JournalFilter& f) = 0;
+  virtual VerifyReport journal_verify(const Principal& who) = 0;
+  virtual ReplayReport journal_replay(const Principal& who) = 0;
+  virtual CompactReport journal_compact(const Principal& who) = 0;
+  // Every record, ascending, one JSON object per line.
+  virtual std::int64_t journal_export(const Principal& who,
+                                      std::ostream& out) = 0;
+  // Records a decision made outside the store (hook decisions, escalations...).
+  virtual JournalRecord journal_append(const Principal& who, std::string_view op,
+                                       std::string_view subject,
+                                       const boost::json::value& payload) = 0;
+
+  virtual StoreStats stats() const = 0;
+};
+
+// ----------------------------------------------------------------- options
+
+enum class Synchronous { kFull, kNormal };
+
+struct StoreOptions {
+  std::filesystem::path dir;  // created when missing; holds keel.db
+  Synchronous synchronous = Synchronous::kFull;
+  int busy_timeout_ms = 10000;
+  int max_batch = 256;  // most write jobs one group commit carries
+
+  std::int64_t lease_max_ttl_ms = 24LL * 3600 * 1000;
+  std::int64_t lease_max_wait_ms = 10LL * 60 * 1000;
+
+  std::int64_t memory_max_value_bytes = 64 * 1024;
+  std::int64_t memory_max_key_bytes = 512;
+  int memory_page_size = 100;
+  int memory_max_page_size = 1000;
+  // Session-tier rows of a session that never ended cleanly are dropped when
+  // untouched this long.
+  std::int64_t memory_orphan_session_ttl_ms = 24LL * 3600 * 1000;
+
+  std::shared_ptr<Clock> clock;  // default: SystemClock
+};
+
+// Opens (creating and migrating as needed) the embedded SQLite store.
+// Throws StoreError(kInternal) when the directory or database cannot be used.
+std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options);
+
+}  // namespace keel::state

@@ -1,0 +1,61 @@
+// Lease name normalization, overlap and mode conflict rules.
+#include <catch2/catch.hpp>
+
+#include "state/lease_name.h"
+#include "state_test_util.h"
+
+using namespace keel::state;
+
+TEST_CASE("lease names: normalization", "[state][lease_name]") {
+  CHECK(normalize_lease_name("file:/a/b") == "file:/a/b");
+  CHECK(normalize_lease_name("file:/a//b") == "file:/a/b");
+  CHECK(normalize_lease_name("file:/a/./b") == "file:/a/b");
+  CHECK(normalize_lease_name("file:/a/x/../b") == "file:/a/b");
+  CHECK(normalize_lease_name("file:/../../a") == "file:/a");
+  CHECK(normalize_lease_name("file:/a/b/") == "file:/a/b");
+  CHECK(normalize_lease_name("dir:/a/b") == "dir:/a/b/");
+  CHECK(normalize_lease_name("dir:/a/b/") == "dir:/a/b/");
+  CHECK(normalize_lease_name("dir://a/./b/c/..") == "dir:/a/b/");
+  CHECK(normalize_lease_name("dir:/") == "dir:/");
+  CHECK(normalize_lease_name("deploy-lock") == "deploy-lock");
+  CHECK(normalize_lease_name("my file:thing") == "my file:thing");
+
+  REQUIRE_STORE_ERROR(normalize_lease_name(""), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(normalize_lease_name("file:relative/x"), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(normalize_lease_name("file:"), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(normalize_lease_name("dir:rel/"), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(normalize_lease_name(std::string("a\0b", 3)), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(normalize_lease_name(std::string(1025, 'x')), ErrorCode::kInvalidArgument);
+  CHECK(normalize_lease_name(std::string(1024, 'x')).size() == 1024);
+}
+
+TEST_CASE("lease names: overlap", "[state][lease_name]") {
+  // dir covers files and dirs at or under it, in both argument orders.
+  CHECK(lease_names_overlap("dir:/a/", "file:/a/x"));
+  CHECK(lease_names_overlap("file:/a/x", "dir:/a/"));
+  CHECK(lease_names_overlap("dir:/a/", "dir:/a/b/"));
+  CHECK(lease_names_overlap("dir:/a/b/", "dir:/a/"));
+  CHECK(lease_names_overlap("dir:/a/", "file:/a"));
+  CHECK(lease_names_overlap("dir:/a/", "dir:/a/"));
+  CHECK(lease_names_overlap("dir:/", "file:/x/y/z"));
+  CHECK(lease_names_overlap("dir:/a/", "file:/a/b/c/d"));
+  // Siblings and lookalike prefixes do not overlap.
+  CHECK_FALSE(lease_names_overlap("dir:/a/", "file:/ab"));
+  CHECK_FALSE(lease_names_overlap("dir:/a/", "dir:/ab/"));
+  CHECK_FALSE(lease_names_overlap("dir:/a/b/", "file:/a/c"));
+  CHECK_FALSE(lease_names_overlap("dir:/a/b/", "file:/a"));
+  // file vs file and free names: only equal.
+  CHECK(lease_names_overlap("file:/a", "file:/a"));
+  CHECK_FALSE(lease_names_overlap("file:/a", "file:/a/b"));
+  CHECK(lease_names_overlap("lock", "lock"));
+  CHECK_FALSE(lease_names_overlap("lock", "lock2"));
+  CHECK_FALSE(lease_names_overlap("lock", "dir:/"));
+  CHECK_FALSE(lease_names_overlap("dir:/", "lock"));
+}
+
+TEST_CASE("lease modes: conflict", "[state][lease_name]") {
+  CHECK_FALSE(lease_modes_conflict(LeaseMode::kShared, LeaseMode::kShared));
+  CHECK(lease_modes_conflict(LeaseMode::kShared, LeaseMode::kExclusive));
+  CHECK(lease_modes_conflict(LeaseMode::kExclusive, LeaseMode::kShared));
+  CHECK(lease_modes_conflict(LeaseMode::kExclusive, LeaseMode::kExclusive));
+}
