@@ -1,0 +1,150 @@
+// keel/mcp/tools_methods.cpp — tools/list and tools/call.
+#include "mcp/tools_methods.h"
+
+#include <algorithm>
+#include <exception>
+
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include "mcp/pagination.h"
+#include "mcp/schema.h"
+#include "mcp/server.h"
+
+namespace keel::mcp {
+
+namespace json = boost::json;
+using jsonrpc::Error;
+using jsonrpc::ErrorCode;
+
+namespace {
+constexpr std::string_view kCursorTag = "tools";
+}  // namespace
+
+json::object tool_to_json(const Tool& tool) {
+  json::object o;
+  o["name"] = tool.name;
+  if (!tool.title.empty()) o["title"] = tool.title;
+  o["description"] = tool.description;
+  o["inputSchema"] = tool.input_schema;
+  if (!tool.output_schema.empty()) o["outputSchema"] = tool.output_schema;
+  json::object ann;
+  ann["readOnlyHint"] = tool.annotations.read_only;
+  ann["destructiveHint"] = !tool.annotations.read_only && tool.annotations.destructive;
+  ann["idempotentHint"] = tool.annotations.idempotent;
+  ann["openWorldHint"] = tool.annotations.open_world;
+  o["annotations"] = std::move(ann);
+  return o;
+}
+
+std::variant<json::object, Error> list_tools(const ToolRegistry& tools,
+                                             const ServerOptions& options,
+                                             const json::object& params) {
+  const auto& all = tools.tools();
+  std::size_t offset = 0;
+  if (const json::value* c = params.if_contains("cursor"); c != nullptr && !c->is_null()) {
+    std::optional<std::size_t> decoded;
+    if (c->is_string()) decoded = decode_cursor(kCursorTag, c->get_string());
+    if (!decoded || *decoded > all.size()) {
+      return Error(ErrorCode::kInvalidParams, "Invalid params: invalid cursor");
+    }
+    offset = *decoded;
+  }
+  const std::size_t page = std::max<std::size_t>(1, options.tools_page_size);
+  const std::size_t end = std::min(all.size(), offset + page);
+  json::array list;
+  for (std::size_t i = offset; i < end; ++i) list.push_back(tool_to_json(all[i]));
+  json::object result;
+  result["tools"] = std::move(list);
+  if (end < all.size()) result["nextCursor"] = encode_cursor(kCursorTag, end);
+  return result;
+}
+
+std::variant<ToolCall, Error> parse_tool_call(const ToolRegistry& tools,
+                                              const json::object& params) {
+  const json::value* name = params.if_contains("name");
+  if (name == nullptr || !name->is_string()) {
+    return Error(ErrorCode::kInvalidParams, "Invalid params: \"name\" must be a string");
+  }
+  ToolCall call;
+  call.tool = tools.find(name->get_string());
+  if (call.tool == nullptr) {
+    return Error(ErrorCode::kInvalidParams, "Unknown tool: " + std::string(name->get_string()));
+  }
+  if (const json::value* args = params.if_contains("arguments");
+      args != nullptr && !args->is_null()) {
+    if (!args->is_object()) {
+      return Error(ErrorCode::kInvalidParams, "Invalid params: \"arguments\" must be an object");
+    }
+    call.arguments = args->get_object();
+  }
+  return call;
+}
+
+json::object tool_error_result(std::string_view code, std::string_view message) {
+  json::object text;
+  text["type"] = "text";
+  text["text"] = std::string(code) + ": " + std::string(message);
+  json::object result;
+  result["content"] = json::array{std::move(text)};
+  result["isError"] = true;
+  // No structuredContent: it would have to match the tool's outputSchema, and
+  // clients (the official TypeScript SDK among them) validate it even on
+  // errors. The structured error rides in _meta instead.
+  json::object meta;
+  meta[kErrorMetaKey] = json::object{{"code", code}, {"message", message}};
+  result["_meta"] = std::move(meta);
+  return result;
+}
+
+json::object call_tool(const Tool& tool, json::object arguments, const CallContext& ctx) {
+  json::value args(std::move(arguments));
+  normalize_integers(args);
+  if (auto errors = validate_schema(tool.input_schema, args); !errors.empty()) {
+    spdlog::debug("mcp: tools/call {} id={}: invalid arguments: {}", tool.name, ctx.request_id,
+                  join_errors(errors, "; "));
+    return tool_error_result("INVALID_ARGUMENT",
+                             "invalid arguments for " + tool.name + ": " + join_errors(errors, "; "));
+  }
+
+  ToolResult out;
+  try {
+    out = tool.handler(args.get_object(), ctx);
+  } catch (const ToolError& e) {
+    return tool_error_result(e.code(), e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("mcp: tool {} (request {}) threw: {}", tool.name, ctx.request_id, e.what());
+    return tool_error_result("INTERNAL", "internal error in " + tool.name);
+  } catch (...) {
+    spdlog::error("mcp: tool {} (request {}) threw a non-standard exception", tool.name,
+                  ctx.request_id);
+    return tool_error_result("INTERNAL", "internal error in " + tool.name);
+  }
+
+  if (!out.structured.is_null() && !tool.output_schema.empty()) {
+    if (auto errors = validate_schema(tool.output_schema, out.structured); !errors.empty()) {
+      spdlog::warn("mcp: tool {} returned structuredContent not matching its outputSchema: {}",
+                   tool.name, join_errors(errors, "; "));
+    }
+  }
+
+  std::string text = out.text;
+  if (text.empty() && !out.structured.is_null()) text = json::serialize(out.structured);
+  json::object block;
+  block["type"] = "text";
+  block["text"] = std::move(text);
+  json::object result;
+  result["content"] = json::array{std::move(block)};
+  if (!out.structured.is_null()) {
+    if (ctx.modern || out.structured.is_object()) {
+      result["structuredContent"] = std::move(out.structured);
+    } else {
+      spdlog::warn("mcp: tool {}: non-object structuredContent dropped in the {} era", tool.name,
+                   ctx.protocol_version);
+    }
+  }
+  result["isError"] = false;
+  return result;
+}
+
+}  // namespace keel::mcp

@@ -1,0 +1,46 @@
+// keel/mcp/tools_methods.h — the MCP "tools" feature: tools/list, tools/call.
+//
+// Era-neutral: the dispatcher (server.cpp) adds the modern decorations
+// (resultType, serverInfo, caching hints) to what these return.
+#pragma once
+
+#include <variant>
+
+#include <boost/json/object.hpp>
+
+#include "mcp/jsonrpc.h"
+#include "mcp/tool.h"
+
+namespace keel::mcp {
+
+struct ServerOptions;
+
+// A Tool as tools/list shows it.
+boost::json::object tool_to_json(const Tool& tool);
+
+// tools/list {cursor?} → {tools, nextCursor?}; a bad cursor → -32602.
+std::variant<boost::json::object, jsonrpc::Error> list_tools(const ToolRegistry& tools,
+                                                            const ServerOptions& options,
+                                                            const boost::json::object& params);
+
+// tools/call {name, arguments?} checked against the registry: an unknown
+// tool or non-object arguments → -32602. Missing (or null) arguments read as {}.
+struct ToolCall {
+  const Tool* tool = nullptr;
+  boost::json::object arguments;
+};
+std::variant<ToolCall, jsonrpc::Error> parse_tool_call(const ToolRegistry& tools,
+                                                      const boost::json::object& params);
+
+// Validates the arguments and runs the handler. Never throws: validation
+// failures, ToolError and any other exception become isError:true results.
+// In the legacy era (!ctx.modern) structuredContent is only ever an object.
+boost::json::object call_tool(const Tool& tool, boost::json::object arguments,
+                              const CallContext& ctx);
+
+// The isError:true CallToolResult for {code, message}.
+// The _meta key of a tool error's structured form: {"code", "message"}.
+inline constexpr std::string_view kErrorMetaKey = "dev.keel/error";
+boost::json::object tool_error_result(std::string_view code, std::string_view message);
+
+}  // namespace keel::mcp
