@@ -1,0 +1,146 @@
+// Dispatch and help for the keel executable.
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "cli/commands.h"
+#include "state/store.h"
+
+namespace keel::cli {
+
+namespace {
+
+std::vector<Command> all_commands() {
+  std::vector<Command> all;
+  for (auto part : {serve_commands(), journal_commands(), lease_commands(), memory_commands()}) {
+    for (auto& c : part) all.push_back(std::move(c));
+  }
+  return all;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+void print_options(std::ostream& out, const std::vector<OptionSpec>& options) {
+  for (const auto& o : options) {
+    std::string left = "  --" + o.name + (o.value_name.empty() ? "" : " " + o.value_name);
+    if (left.size() < 26) left.resize(26, ' ');
+    else left += "  ";
+    out << left << o.help << "\n";
+  }
+}
+
+void print_command_help(std::ostream& out, const Command& c) {
+  out << "usage: " << c.usage << "\n\n" << c.summary << "\n";
+  if (!c.details.empty()) out << "\n" << c.details << "\n";
+  out << "\noptions:\n";
+  print_options(out, c.options);
+  print_options(out, common_options());
+}
+
+void print_overview(std::ostream& out, const std::vector<Command>& commands,
+                    const std::vector<std::string>& prefix) {
+  if (prefix.empty()) {
+    out << "keel — coordination for fleets of coding agents: leases, memory, journal over MCP\n\n"
+           "usage: keel <command> [options]\n\ncommands:\n";
+  } else {
+    out << "usage: keel " << join(prefix) << " <command> [options]\n\ncommands:\n";
+  }
+  for (const auto& c : commands) {
+    if (c.words.size() < prefix.size() ||
+        !std::equal(prefix.begin(), prefix.end(), c.words.begin())) {
+      continue;
+    }
+    std::string left = "  " + join(c.words);
+    if (left.size() < 26) left.resize(26, ' ');
+    else left += "  ";
+    out << left << c.summary << "\n";
+  }
+  out << "\nEvery command takes --help. Common options:\n";
+  print_options(out, common_options());
+}
+
+}  // namespace
+
+std::string random_hex(std::size_t bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string out;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    unsigned v = rd() & 0xff;
+    out += kHex[v >> 4];
+    out += kHex[v & 15];
+  }
+  return out;
+}
+
+int run_keel(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  auto commands = all_commands();
+
+  // The longest command whose words prefix the command line.
+  const Command* cmd = nullptr;
+  for (const auto& c : commands) {
+    if (c.words.size() <= words.size() &&
+        std::equal(c.words.begin(), c.words.end(), words.begin()) &&
+        (!cmd || c.words.size() > cmd->words.size())) {
+      cmd = &c;
+    }
+  }
+  if (!cmd) {
+    // A group name alone, `help`, or nothing: the overview of that group.
+    std::vector<std::string> prefix;
+    for (const auto& w : words) {
+      if (w.empty() || w[0] == '-' || w == "help") break;
+      prefix.push_back(w);
+    }
+    bool known_group = prefix.empty();
+    for (const auto& c : commands) {
+      if (!prefix.empty() && c.words.size() > prefix.size() &&
+          std::equal(prefix.begin(), prefix.end(), c.words.begin())) {
+        known_group = true;
+      }
+    }
+    bool asked_for_help = words.empty() || words.back() == "--help" || words.back() == "-h" ||
+                          (!words.empty() && words.front() == "help");
+    if (known_group) {
+      print_overview(asked_for_help ? std::cout : std::cerr, commands, prefix);
+      return asked_for_help ? 0 : 2;
+    }
+    std::cerr << "keel: unknown command '" << join(prefix) << "' (see keel --help)\n";
+    return 2;
+  }
+
+  std::vector<OptionSpec> specs = cmd->options;
+  specs.insert(specs.end(), common_options().begin(), common_options().end());
+  std::vector<std::string> rest(words.begin() + static_cast<long>(cmd->words.size()), words.end());
+  try {
+    Args args = Args::parse(rest, specs);
+    if (args.has("help")) {
+      print_command_help(std::cout, *cmd);
+      return 0;
+    }
+    Workspace ws = Workspace::resolve(args);
+    init_logging(ws.config().log_level);
+    return cmd->run(args, ws);
+  } catch (const UsageError& e) {
+    std::cerr << "keel: " << e.what() << "\nusage: " << cmd->usage << "\n(see keel "
+              << join(cmd->words) << " --help)\n";
+    return 2;
+  } catch (const ConfigError& e) {
+    std::cerr << "keel: config: " << e.what() << "\n";
+    return 2;
+  } catch (const state::StoreError& e) {
+    std::cerr << "keel: " << state::to_string(e.code()) << ": " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "keel: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,34 @@
+// keel/cli/commands.h — the subcommand table. Each command file contributes
+// its commands; app.cpp finds the one named on the command line.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/workspace.h"
+
+namespace keel::cli {
+
+struct Command {
+  std::vector<std::string> words;   // e.g. {"journal", "verify"}
+  std::string usage;                // e.g. "keel journal verify [--json]"
+  std::string summary;              // one line
+  std::string details;              // more help text, may be empty
+  std::vector<OptionSpec> options;  // besides common_options()
+  std::function<int(const Args&, Workspace&)> run;
+};
+
+std::vector<Command> serve_commands();
+std::vector<Command> journal_commands();
+std::vector<Command> lease_commands();
+std::vector<Command> memory_commands();
+
+// Entry point of the keel executable.
+int run_keel(int argc, char** argv);
+
+// Random lowercase hex of `bytes` bytes (session ids, agent suffixes).
+std::string random_hex(std::size_t bytes);
+
+}  // namespace keel::cli

@@ -1,0 +1,205 @@
+#include "cli/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <boost/json.hpp>
+
+namespace keel::cli {
+
+namespace json = boost::json;
+
+std::set<std::string> Config::capabilities_for(const std::string& agent) const {
+  auto it = agent_capabilities.find(agent);
+  return it == agent_capabilities.end() ? default_capabilities : it->second;
+}
+
+namespace {
+
+// Walks one JSON object, handing each known key to its reader and rejecting
+// the rest. `path` is the dotted path used in messages.
+class Section {
+ public:
+  Section(const json::value& v, std::string path, const std::string& origin)
+      : path_(std::move(path)), origin_(origin) {
+    if (!v.is_object()) fail(path_.empty() ? "the file must hold a JSON object" : "must be an object");
+    obj_ = &v.as_object();
+  }
+
+  [[noreturn]] void fail(const std::string& what, const std::string& key = {}) const {
+    std::string where = path_;
+    if (!key.empty()) where += (where.empty() ? "" : ".") + key;
+    throw ConfigError(origin_ + ": " + (where.empty() ? "" : where + ": ") + what);
+  }
+
+  void on(const std::string& key, std::function<void(const json::value&)> reader) {
+    readers_[key] = std::move(reader);
+  }
+
+  void integer(const std::string& key, std::int64_t& out, std::int64_t min, std::int64_t max) {
+    on(key, [this, key, &out, min, max](const json::value& v) {
+      if (!v.is_int64() && !v.is_uint64()) fail("must be an integer", key);
+      std::int64_t n = v.is_int64() ? v.as_int64() : static_cast<std::int64_t>(v.as_uint64());
+      if (n < min || n > max) {
+        fail("must be between " + std::to_string(min) + " and " + std::to_string(max), key);
+      }
+      out = n;
+    });
+  }
+
+  void integer(const std::string& key, int& out, int min, int max) {
+    on(key, [this, key, &out, min, max](const json::value& v) {
+      if (!v.is_int64() && !v.is_uint64()) fail("must be an integer", key);
+      std::int64_t n = v.is_int64() ? v.as_int64() : static_cast<std::int64_t>(v.as_uint64());
+      if (n < min || n > max) {
+        fail("must be between " + std::to_string(min) + " and " + std::to_string(max), key);
+      }
+      out = static_cast<int>(n);
+    });
+  }
+
+  void string(const std::string& key, std::function<void(const std::string&)> set) {
+    on(key, [this, key, set](const json::value& v) {
+      if (!v.is_string()) fail("must be a string", key);
+      set(std::string(v.as_string()));
+    });
+  }
+
+  void section(const std::string& key, std::function<void(Section&)> fill) {
+    on(key, [this, key, fill](const json::value& v) {
+      Section s(v, path_.empty() ? key : path_ + "." + key, origin_);
+      fill(s);
+      s.run();
+    });
+  }
+
+  std::set<std::string> capability_list(const json::value& v, const std::string& key) const {
+    if (!v.is_array()) fail("must be an array of capability names", key);
+    std::set<std::string> out;
+    const auto& known = state::all_capabilities();
+    for (const auto& item : v.as_array()) {
+      if (!item.is_string()) fail("must be an array of capability names", key);
+      std::string cap(item.as_string());
+      if (std::find(known.begin(), known.end(), cap) == known.end()) {
+        fail("unknown capability '" + cap + "'", key);
+      }
+      out.insert(cap);
+    }
+    return out;
+  }
+
+  const json::object& object() const { return *obj_; }
+
+  void run() {
+    for (const auto& [key, value] : *obj_) {
+      auto it = readers_.find(std::string(key));
+      if (it == readers_.end()) fail("unknown key", std::string(key));
+      it->second(value);
+    }
+  }
+
+ private:
+  const json::object* obj_ = nullptr;
+  std::string path_;
+  const std::string& origin_;
+  std::map<std::string, std::function<void(const json::value&)>> readers_;
+};
+
+}  // namespace
+
+Config parse_config(std::string_view text, const std::string& origin) {
+  json::parse_options opts;
+  opts.allow_comments = true;
+  opts.allow_trailing_commas = true;
+  opts.max_depth = 32;
+  json::value root;
+  try {
+    root = json::parse(text, {}, opts);
+  } catch (const std::exception& e) {
+    throw ConfigError(origin + ": not valid JSON (with comments): " + e.what());
+  }
+
+  Config c;
+  Section top(root, "", origin);
+  top.string("state_dir", [&](const std::string& s) {
+    if (s.empty()) top.fail("must not be empty", "state_dir");
+    c.state_dir = s;
+  });
+  top.section("store", [&](Section& s) {
+    s.string("synchronous", [&](const std::string& v) {
+      if (v == "full") c.store.synchronous = state::Synchronous::kFull;
+      else if (v == "normal") c.store.synchronous = state::Synchronous::kNormal;
+      else s.fail("must be \"full\" or \"normal\"", "synchronous");
+    });
+    s.integer("busy_timeout_ms", c.store.busy_timeout_ms, 0, 3'600'000);
+    s.integer("max_batch", c.store.max_batch, 1, 100'000);
+  });
+  top.section("lease", [&](Section& s) {
+    s.integer("default_ttl_ms", c.lease_default_ttl_ms, 1, 365LL * 86'400'000);
+    s.integer("max_ttl_ms", c.store.lease_max_ttl_ms, 1, 365LL * 86'400'000);
+    s.integer("max_wait_ms", c.store.lease_max_wait_ms, 0, 86'400'000);
+  });
+  top.section("memory", [&](Section& s) {
+    s.integer("max_value_bytes", c.store.memory_max_value_bytes, 1, 64LL << 20);
+    s.integer("max_key_bytes", c.store.memory_max_key_bytes, 1, 65'536);
+    s.integer("page_size", c.store.memory_page_size, 1, 100'000);
+    s.integer("max_page_size", c.store.memory_max_page_size, 1, 100'000);
+    s.integer("orphan_session_ttl_ms", c.store.memory_orphan_session_ttl_ms, 1,
+              365LL * 86'400'000);
+  });
+  std::int64_t max_message = static_cast<std::int64_t>(c.server.max_message_bytes);
+  std::int64_t tools_page = static_cast<std::int64_t>(c.server.tools_page_size);
+  top.section("mcp", [&](Section& s) {
+    s.integer("max_message_bytes", max_message, 1024, 1LL << 30);
+    s.integer("tools_page_size", tools_page, 1, 10'000);
+    s.integer("stdio_workers", c.stdio_workers, 1, 256);
+    s.string("instructions", [&](const std::string& v) { c.server.instructions = v; });
+  });
+  top.section("principals", [&](Section& s) {
+    s.on("default_capabilities", [&](const json::value& v) {
+      c.default_capabilities = s.capability_list(v, "default_capabilities");
+    });
+    s.section("agents", [&](Section& agents) {
+      for (const auto& [name, entry] : agents.object()) {
+        std::string agent(name);
+        agents.section(agent, [&c, agent](Section& a) {
+          a.on("capabilities", [&c, agent, &a](const json::value& v) {
+            c.agent_capabilities[agent] = a.capability_list(v, "capabilities");
+          });
+        });
+      }
+    });
+  });
+  top.section("log", [&](Section& s) {
+    s.string("level", [&](const std::string& v) {
+      static const std::set<std::string> levels{"trace", "debug", "info", "warn",
+                                                "error", "critical", "off"};
+      if (!levels.count(v)) s.fail("must be one of trace debug info warn error critical off", "level");
+      c.log_level = v;
+    });
+  });
+  top.run();
+  c.server.max_message_bytes = static_cast<std::size_t>(max_message);
+  c.server.tools_page_size = static_cast<std::size_t>(tools_page);
+  if (c.store.memory_page_size > c.store.memory_max_page_size) {
+    throw ConfigError(origin + ": memory.page_size must not exceed memory.max_page_size");
+  }
+  if (c.lease_default_ttl_ms > c.store.lease_max_ttl_ms) {
+    throw ConfigError(origin + ": lease.default_ttl_ms must not exceed lease.max_ttl_ms");
+  }
+  return c;
+}
+
+Config load_config_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  Config c = parse_config(text.str(), file.string());
+  c.source = file;
+  return c;
+}
+
+}  // namespace keel::cli

@@ -1,0 +1,51 @@
+// keel/cli/config.h — keel.jsonc, the one configuration file.
+//
+// JSON with comments and trailing commas, read through Boost.JSON. Every key is
+// optional (a missing key keeps its default, listed in configs/keel.jsonc);
+// an unknown key, a wrong type or an out-of-range value is an error naming the
+// key, so a typo never silently falls back to a default.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include "mcp/server.h"
+#include "state/store.h"
+
+namespace keel::cli {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  std::filesystem::path source;  // the file read; empty: built-in defaults
+
+  std::optional<std::filesystem::path> state_dir;  // relative: to the project
+  state::StoreOptions store;                       // dir and clock unset
+  std::int64_t lease_default_ttl_ms = 60'000;
+
+  mcp::ServerOptions server;
+  int stdio_workers = 4;
+
+  std::string log_level = "info";
+
+  std::set<std::string> default_capabilities = state::default_agent_capabilities();
+  std::map<std::string, std::set<std::string>> agent_capabilities;  // per agent
+
+  // The capabilities of a local agent named `agent`.
+  std::set<std::string> capabilities_for(const std::string& agent) const;
+};
+
+// Parses config text. `origin` names it in error messages.
+Config parse_config(std::string_view text, const std::string& origin);
+// Reads and parses a file; ConfigError when it cannot be read or is invalid.
+Config load_config_file(const std::filesystem::path& file);
+
+}  // namespace keel::cli

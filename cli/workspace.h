@@ -1,0 +1,56 @@
+// keel/cli/workspace.h — what every subcommand starts from: the config, the
+// project, the state directory, logging, and (on demand) the open store.
+//
+// Resolution order:
+//   config:  --config FILE, $KEEL_CONFIG, <project>/.keel/keel.jsonc if it
+//            exists, else built-in defaults (the values of configs/keel.jsonc)
+//   project: --project DIR, else the git root above the working directory,
+//            else the working directory
+//   state:   --state DIR, $KEEL_STATE_DIR, the config's state_dir (relative to
+//            the project), else <project>/.keel
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "cli/args.h"
+#include "cli/config.h"
+#include "state/store.h"
+
+namespace keel::cli {
+
+// Options every subcommand accepts.
+const std::vector<OptionSpec>& common_options();
+
+class Workspace {
+ public:
+  // Throws ConfigError / UsageError.
+  static Workspace resolve(const Args& args);
+
+  const Config& config() const { return config_; }
+  const std::filesystem::path& project() const { return project_; }
+  const std::filesystem::path& state_dir() const { return state_dir_; }
+
+  // Opens the store once; later calls return the same one.
+  state::Store& store();
+
+  // The principal of the human at the terminal: every capability. `agent`
+  // names whose own memory namespace the command reads ("cli" by default).
+  state::Principal human(const std::string& agent = "cli",
+                         const std::string& session_id = {}) const;
+
+ private:
+  Config config_;
+  std::filesystem::path project_;
+  std::filesystem::path state_dir_;
+  std::unique_ptr<state::Store> store_;
+};
+
+// Sends spdlog's default logger to stderr at `level` (stdout stays clean).
+void init_logging(const std::string& level);
+
+// The git root above `dir`, or `dir` when there is none.
+std::filesystem::path find_project_root(const std::filesystem::path& dir);
+
+}  // namespace keel::cli

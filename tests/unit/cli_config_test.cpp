@@ -1,0 +1,87 @@
+// keel.jsonc: the shipped file states the defaults; mistakes name their key.
+#include <catch2/catch.hpp>
+
+#include "cli/config.h"
+
+using keel::cli::Config;
+using keel::cli::ConfigError;
+using keel::cli::load_config_file;
+using keel::cli::parse_config;
+
+TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
+  Config shipped = load_config_file(std::string(KEEL_SOURCE_DIR) + "/configs/keel.jsonc");
+  Config builtin;
+  REQUIRE(shipped.state_dir.has_value());
+  CHECK(*shipped.state_dir == ".keel");
+  CHECK(shipped.store.synchronous == builtin.store.synchronous);
+  CHECK(shipped.store.busy_timeout_ms == builtin.store.busy_timeout_ms);
+  CHECK(shipped.store.max_batch == builtin.store.max_batch);
+  CHECK(shipped.lease_default_ttl_ms == builtin.lease_default_ttl_ms);
+  CHECK(shipped.store.lease_max_ttl_ms == builtin.store.lease_max_ttl_ms);
+  CHECK(shipped.store.lease_max_wait_ms == builtin.store.lease_max_wait_ms);
+  CHECK(shipped.store.memory_max_value_bytes == builtin.store.memory_max_value_bytes);
+  CHECK(shipped.store.memory_max_key_bytes == builtin.store.memory_max_key_bytes);
+  CHECK(shipped.store.memory_page_size == builtin.store.memory_page_size);
+  CHECK(shipped.store.memory_max_page_size == builtin.store.memory_max_page_size);
+  CHECK(shipped.store.memory_orphan_session_ttl_ms == builtin.store.memory_orphan_session_ttl_ms);
+  CHECK(shipped.server.max_message_bytes == builtin.server.max_message_bytes);
+  CHECK(shipped.server.tools_page_size == builtin.server.tools_page_size);
+  CHECK(shipped.stdio_workers == builtin.stdio_workers);
+  CHECK(shipped.server.instructions == builtin.server.instructions);
+  CHECK(shipped.default_capabilities == builtin.default_capabilities);
+  CHECK(shipped.agent_capabilities.empty());
+  CHECK(shipped.log_level == builtin.log_level);
+}
+
+TEST_CASE("config accepts comments, trailing commas and per-agent capabilities") {
+  Config c = parse_config(R"({
+    // a comment
+    "store": {"synchronous": "normal", "max_batch": 8,},
+    "principals": {"agents": {"reviewer": {"capabilities": ["journal.read"]}}},
+  })", "test");
+  CHECK(c.store.synchronous == keel::state::Synchronous::kNormal);
+  CHECK(c.store.max_batch == 8);
+  CHECK(c.capabilities_for("reviewer") == std::set<std::string>{"journal.read"});
+  CHECK(c.capabilities_for("someone-else") == keel::state::default_agent_capabilities());
+}
+
+TEST_CASE("config errors name the offending key") {
+  auto message_of = [](std::string_view text) {
+    try {
+      parse_config(text, "cfg");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(message_of(R"({"store": {"synchronus": "full"}})"),
+             Catch::Contains("store.synchronus") && Catch::Contains("unknown key"));
+  CHECK_THAT(message_of(R"({"lease": {"default_ttl_ms": "60s"}})"),
+             Catch::Contains("lease.default_ttl_ms") && Catch::Contains("integer"));
+  CHECK_THAT(message_of(R"({"lease": {"max_ttl_ms": 0}})"), Catch::Contains("between"));
+  CHECK_THAT(message_of(R"({"store": {"synchronous": "sometimes"}})"),
+             Catch::Contains("\"full\" or \"normal\""));
+  CHECK_THAT(message_of(R"({"principals": {"default_capabilities": ["lease", "root"]}})"),
+             Catch::Contains("unknown capability 'root'"));
+  CHECK_THAT(message_of(R"({"mcp": {"max_message_bytes": 10}})"),
+             Catch::Contains("mcp.max_message_bytes"));
+  CHECK_THAT(message_of("[1, 2]"), Catch::Contains("JSON object"));
+  CHECK_THAT(message_of("{\"store\": "), Catch::Contains("not valid JSON"));
+  CHECK_THAT(message_of(R"({"memory": {"page_size": 50, "max_page_size": 10}})"),
+             Catch::Contains("page_size"));
+  CHECK_THAT(message_of(R"({"log": {"level": "loud"}})"), Catch::Contains("log.level"));
+}
+
+TEST_CASE("config values reach the options they configure") {
+  Config c = parse_config(R"({"mcp": {"max_message_bytes": 2048, "tools_page_size": 3,
+                                      "stdio_workers": 2, "instructions": "hi"},
+                              "lease": {"default_ttl_ms": 5, "max_ttl_ms": 10, "max_wait_ms": 7}})",
+                          "cfg");
+  CHECK(c.server.max_message_bytes == 2048);
+  CHECK(c.server.tools_page_size == 3);
+  CHECK(c.stdio_workers == 2);
+  CHECK(c.server.instructions == "hi");
+  CHECK(c.lease_default_ttl_ms == 5);
+  CHECK(c.store.lease_max_ttl_ms == 10);
+  CHECK(c.store.lease_max_wait_ms == 7);
+}
