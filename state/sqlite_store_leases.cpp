@@ -135,9 +135,6 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
   const auto deadline = steady::now() + std::chrono::milliseconds(request.wait_ms);
   auto backoff = std::chrono::milliseconds(2);
   for (;;) {
-    if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name + " was cancelled");
-    }
     std::uint64_t epoch;
     {
       std::lock_guard<std::mutex> lock(lease_mu_);
@@ -146,6 +143,11 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
     const bool final_attempt = request.wait_ms == 0 || steady::now() >= deadline;
     AcquireResult result = try_acquire(who, name, request, final_attempt);
     if (result.granted || final_attempt) return result;
+    // Cancellation abandons a wait; it never stops the first attempt (a call
+    // still running when its client went away may yet be granted at once).
+    if (cancelled && cancelled()) {
+      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name + " was cancelled");
+    }
 
     // Wait outside any transaction: until a release/expiry in this process,
     // the backoff step, or the deadline, whichever comes first.

@@ -341,3 +341,17 @@ TEST_CASE("leases: CancelCheck aborts a wait", "[state][lease]") {
   canceller.join();
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
+
+TEST_CASE("leases: an already-cancelled call still gets its first attempt", "[state][lease]") {
+  // A stdio server cancels in-flight calls at end of input; a free lease must
+  // still be granted (and a held one refused) rather than reported cancelled.
+  StoreEnv env;
+  Store& s = *env.store;
+  const CancelCheck always = [] { return true; };
+  AcquireRequest req = acquire("file:/free");
+  req.wait_ms = 60'000;
+  CHECK(s.acquire_lease(agent("alice"), req, always).granted);
+  AcquireRequest now = acquire("file:/free");
+  CHECK_FALSE(s.acquire_lease(agent("bob"), now, always).granted);
+  REQUIRE_STORE_ERROR(s.acquire_lease(agent("bob"), req, always), ErrorCode::kCancelled);
+}
