@@ -1,0 +1,55 @@
+// dialect.cpp — make_dialect() and detect_dialect() (reference §2.3).
+#include "hooks/dialect.h"
+
+#include "hooks/dialect_claude.h"
+#include "hooks/dialect_cline.h"
+#include "hooks/dialect_codex.h"
+#include "hooks/dialect_copilot.h"
+#include "hooks/dialect_cursor.h"
+#include "hooks/dialect_gemini.h"
+#include "hooks/dialect_windsurf.h"
+
+#include <boost/json.hpp>
+
+#include <cctype>
+
+namespace keel::hooks {
+
+std::unique_ptr<Dialect> make_dialect(std::string_view name) {
+  std::string n(name);
+  for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (n == "claude" || n == "claude-code" || n == "claudecode") return std::make_unique<ClaudeDialect>();
+  if (n == "codex") return std::make_unique<CodexDialect>();
+  if (n == "gemini" || n == "gemini-cli") return std::make_unique<GeminiDialect>();
+  if (n == "cursor") return std::make_unique<CursorDialect>();
+  if (n == "copilot" || n == "github-copilot") return std::make_unique<CopilotDialect>();
+  if (n == "windsurf" || n == "cascade") return std::make_unique<WindsurfDialect>();
+  if (n == "cline") return std::make_unique<ClineDialect>();
+  return nullptr;
+}
+
+std::string detect_dialect(std::string_view in, bool claudecode_env) {
+  (void)claudecode_env;  // Claude Code is the fallback with or without CLAUDECODE=1
+  if (in.size() > kMaxHookInput) return "claude";
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(in, ec);
+  if (ec || !v.is_object()) return "claude";
+  const auto& o = v.as_object();
+  auto has = [&](std::string_view k) { return o.find(k) != o.end(); };
+  if (has("cursor_version") || has("conversation_id")) return "cursor";
+  if (has("agent_action_name") || has("trajectory_id")) return "windsurf";
+  if (has("clineVersion") || has("hookName")) return "cline";
+  if (auto it = o.find("toolArgs"); has("toolName") && it != o.end() && it->value().is_string()) return "copilot";
+  if (has("toolName") || has("toolResult")) return "copilot";
+  if (auto it = o.find("hook_event_name"); it != o.end() && it->value().is_string()) {
+    std::string_view e = it->value().as_string();
+    static constexpr std::string_view kGemini[] = {"BeforeTool", "AfterTool", "AfterAgent", "BeforeAgent", "BeforeModel",
+                                                   "AfterModel", "BeforeToolSelection", "PreCompress", "Notification"};
+    for (auto g : kGemini)
+      if (e == g) return e == "Notification" && !has("timestamp") ? "claude" : "gemini";
+  }
+  if (has("turn_id")) return "codex";
+  return "claude";
+}
+
+}  // namespace keel::hooks

@@ -1,0 +1,56 @@
+// dialect.h — the adapter interface between one agent's hook JSON and keel's canonical
+// HookEvent / HookDecision (reference: agent-hooks.md §1, §2).
+//
+// Contract for every Dialect:
+//   parse(stdin_json)  → HookEvent. Throws HookInputError (message names the problem and the
+//                        dialect) when the input is not a JSON object, exceeds kMaxHookInput,
+//                        or lacks a required field (the event name, or the tool name of a tool
+//                        event). Unknown fields are ignored; optional fields may be absent or of
+//                        an unexpected type (then treated as absent). JSON-in-a-string arguments
+//                        (Copilot toolArgs, Cursor tool_input) are decoded.
+//   render(ev, dec)    → what `keel hook` prints and its exit code, in that agent's convention.
+//                        Never throws. Text fields are capped at 10,000 characters.
+// Agents without an "ask" (Gemini, Copilot, Windsurf, Cline, Cursor's stop) degrade ask to deny
+// with the reason prefixed "approval required: ". Outcome::Continue renders as "no opinion".
+#pragma once
+
+#include "hooks/hook_event.h"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace keel::hooks {
+
+class HookInputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr std::size_t kMaxHookInput = 8 * 1024 * 1024;  // bytes of stdin JSON
+inline constexpr std::size_t kMaxTextField = 10000;            // agents cap context at 10k chars
+
+struct RenderResult {
+  std::string stdout_text;
+  std::string stderr_text;
+  int exit_code = 0;
+};
+
+class Dialect {
+ public:
+  virtual ~Dialect() = default;
+  virtual std::string_view name() const noexcept = 0;
+  virtual HookEvent parse(std::string_view stdin_json) const = 0;
+  virtual RenderResult render(const HookEvent& ev, const HookDecision& dec) const = 0;
+};
+
+// "claude" | "codex" | "gemini" | "cursor" | "copilot" | "windsurf" | "cline" (case-insensitive);
+// nullptr for anything else.
+std::unique_ptr<Dialect> make_dialect(std::string_view name);
+
+// Recognises the dialect from the input (reference §2.3). `claudecode_env` is whether
+// CLAUDECODE=1 is set; the fallback is "claude" either way. Never throws (non-JSON → "claude").
+std::string detect_dialect(std::string_view stdin_json, bool claudecode_env = false);
+
+}  // namespace keel::hooks

@@ -1,0 +1,109 @@
+// dialect_cursor.cpp — see dialect_cursor.h.
+#include "hooks/dialect_cursor.h"
+
+#include "hooks/dialect_util.h"
+
+namespace keel::hooks {
+
+using namespace dutil;
+
+HookEvent CursorDialect::parse(std::string_view in) const {
+  json::object o = dutil::parse_object(in, name());
+  HookEvent ev;
+  ev.dialect = "cursor";
+  ev.event_name = required(o, "hook_event_name", name());
+  ev.session_id = str(o, "conversation_id");
+  if (ev.session_id.empty()) ev.session_id = str(o, "session_id");
+  ev.turn_id = str(o, "generation_id");
+  ev.model = str(o, "model");
+  ev.cwd = str(o, "cwd");
+  if (ev.cwd.empty())
+    if (const json::value* r = val(o, "workspace_roots"); r && r->is_array() && !r->as_array().empty() &&
+                                                         r->as_array()[0].is_string())
+      ev.cwd = std::string(r->as_array()[0].as_string());
+  ev.transcript_path = str(o, "transcript_path");
+  const std::string& e = ev.event_name;
+  if (e == "beforeShellExecution" || e == "afterShellExecution") {
+    ev.kind = e[0] == 'b' ? EventKind::PreToolUse : EventKind::PostToolUse;
+    json::object input;
+    input["command"] = str(o, "command");
+    if (!str(o, "cwd").empty()) input["cwd"] = str(o, "cwd");
+    set_tool(ev, "Shell", std::move(input));
+    if (const json::value* out = val(o, "output")) ev.tool_response = *out;
+  } else if (e == "beforeMCPExecution" || e == "afterMCPExecution") {
+    ev.kind = e[0] == 'b' ? EventKind::PreToolUse : EventKind::PostToolUse;
+    std::string tool = required(o, "tool_name", name());
+    if (!tool.starts_with("MCP:") && !tool.starts_with("mcp__")) tool = "MCP:" + tool;
+    set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
+    if (const json::value* r = val(o, "result_json")) ev.tool_response = *r;
+  } else if (e == "beforeReadFile") {
+    ev.kind = EventKind::PreToolUse;
+    json::object input;
+    input["file_path"] = required(o, "file_path", name());
+    set_tool(ev, "Read", std::move(input));
+  } else if (e == "afterFileEdit") {
+    ev.kind = EventKind::PostToolUse;
+    json::object input;
+    input["file_path"] = str(o, "file_path");
+    if (const json::value* ed = val(o, "edits")) input["edits"] = *ed;
+    set_tool(ev, "Edit", std::move(input));
+  } else if (e == "preToolUse" || e == "postToolUse" || e == "postToolUseFailure") {
+    ev.kind = e == "preToolUse" ? EventKind::PreToolUse
+              : e == "postToolUse" ? EventKind::PostToolUse
+                                   : EventKind::PostToolUseFailure;
+    set_tool(ev, required(o, "tool_name", name()), object_or_json_string(val(o, "tool_input")));
+    if (const json::value* r = val(o, "tool_output")) ev.tool_response = *r;
+    ev.error = str(o, "error");
+    ev.tool_failed = ev.kind == EventKind::PostToolUseFailure;
+  } else if (e == "stop" || e == "subagentStop") {
+    ev.kind = e == "stop" ? EventKind::Stop : EventKind::SubagentStop;
+    ev.loop_count = static_cast<int>(integer(o, "loop_count"));
+    ev.stop_hook_active = ev.loop_count > 0;
+    ev.source = str(o, "status");
+  } else if (e == "beforeSubmitPrompt") {
+    ev.kind = EventKind::UserPromptSubmit;
+    ev.prompt = str(o, "prompt");
+  } else if (e == "sessionStart") {
+    ev.kind = EventKind::SessionStart;
+  } else if (e == "sessionEnd") {
+    ev.kind = EventKind::SessionEnd;
+  } else if (e == "preCompact") {
+    ev.kind = EventKind::PreCompact;
+  }
+  ev.raw = std::move(o);
+  return ev;
+}
+
+RenderResult CursorDialect::render(const HookEvent& ev, const HookDecision& d) const {
+  json::object out;
+  const Outcome oc = d.outcome;
+  const bool blocking = oc == Outcome::Deny || oc == Outcome::Ask || oc == Outcome::BlockStop;
+  switch (ev.kind) {
+    case EventKind::PreToolUse:
+    case EventKind::PermissionRequest:
+      if (oc != Outcome::Continue) {
+        out["permission"] = oc == Outcome::Allow ? "allow" : oc == Outcome::Ask ? "ask" : "deny";
+        if (oc != Outcome::Allow || !d.reason.empty()) {
+          std::string r = reason_or_default(d);
+          out["user_message"] = r;
+          out["agent_message"] = r;
+        }
+      }
+      if (d.updated_input && !blocking && ev.event_name == "preToolUse") out["updated_input"] = *d.updated_input;
+      break;
+    case EventKind::Stop:
+    case EventKind::SubagentStop:
+      if (blocking) out["followup_message"] = reason_or_default(d);
+      break;
+    case EventKind::UserPromptSubmit:
+      out["continue"] = !blocking && d.continue_;
+      if (blocking) out["user_message"] = degraded_reason(d);
+      break;
+    default:
+      break;
+  }
+  std::string text = out.empty() ? std::string("{}\n") : emit(out);
+  return {text, {}, 0};
+}
+
+}  // namespace keel::hooks

@@ -1,0 +1,159 @@
+// dialect_util.cpp — see dialect_util.h.
+#include "hooks/dialect_util.h"
+
+#include "hooks/shell_parser.h"
+
+namespace keel::hooks::dutil {
+
+json::object parse_object(std::string_view in, std::string_view dialect) {
+  if (in.size() > kMaxHookInput)
+    throw HookInputError(std::string(dialect) + ": hook input is " + std::to_string(in.size()) +
+                         " bytes, over the " + std::to_string(kMaxHookInput) + "-byte limit");
+  boost::system::error_code ec;
+  json::value v = json::parse(in, ec);
+  if (ec) throw HookInputError(std::string(dialect) + ": hook input is not valid JSON (" + ec.message() + ")");
+  if (!v.is_object()) throw HookInputError(std::string(dialect) + ": hook input must be a JSON object");
+  return std::move(v.as_object());
+}
+
+const json::value* val(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &it->value();
+}
+
+std::string str(const json::object& o, std::string_view key) {
+  const json::value* v = val(o, key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+bool boolean(const json::object& o, std::string_view key) {
+  const json::value* v = val(o, key);
+  return v && v->is_bool() && v->as_bool();
+}
+
+long long integer(const json::object& o, std::string_view key) {
+  const json::value* v = val(o, key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<long long>(v->as_uint64());
+  if (v->is_double()) return static_cast<long long>(v->as_double());
+  return 0;
+}
+
+const json::object* obj(const json::object& o, std::string_view key) {
+  const json::value* v = val(o, key);
+  return v && v->is_object() ? &v->as_object() : nullptr;
+}
+
+std::string required(const json::object& o, std::string_view key, std::string_view dialect) {
+  const json::value* v = val(o, key);
+  if (!v) throw HookInputError(std::string(dialect) + ": hook input lacks the required field \"" + std::string(key) + "\"");
+  if (!v->is_string() || v->as_string().empty())
+    throw HookInputError(std::string(dialect) + ": field \"" + std::string(key) + "\" must be a non-empty string");
+  return std::string(v->as_string());
+}
+
+json::object object_or_json_string(const json::value* v) {
+  if (!v) return {};
+  if (v->is_object()) return v->as_object();
+  if (v->is_string()) {
+    boost::system::error_code ec;
+    json::value inner = json::parse(v->as_string(), ec);
+    if (!ec && inner.is_object()) return std::move(inner.as_object());
+    json::object o;
+    o["raw"] = v->as_string();
+    return o;
+  }
+  return {};
+}
+
+namespace {
+void add_path(HookEvent& ev, std::string p) {
+  if (p.empty()) return;
+  for (const auto& q : ev.file_paths)
+    if (q == p) return;
+  ev.file_paths.push_back(std::move(p));
+}
+
+void patch_paths(HookEvent& ev, std::string_view patch) {
+  static constexpr std::string_view kHeads[] = {"*** Update File: ", "*** Add File: ", "*** Delete File: ",
+                                                "*** Move to: ", "+++ b/", "--- a/"};
+  std::size_t k = 0;
+  while (k < patch.size()) {
+    std::size_t e = patch.find('\n', k);
+    std::string_view line = patch.substr(k, e == std::string_view::npos ? std::string_view::npos : e - k);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    for (auto h : kHeads)
+      if (line.starts_with(h)) add_path(ev, std::string(line.substr(h.size())));
+    if (e == std::string_view::npos) break;
+    k = e + 1;
+  }
+}
+}  // namespace
+
+void set_tool(HookEvent& ev, std::string name, json::object input) {
+  ev.tool = canonical_tool(name);
+  ev.tool_name = std::move(name);
+  ev.tool_input = std::move(input);
+  const json::object& in = ev.tool_input;
+  for (std::string_view k : {"file_path", "path", "absolute_path", "filePath", "notebook_path", "target_file",
+                             "targetFile", "file", "filename"})
+    add_path(ev, str(in, k));
+  for (std::string_view k : {"paths", "files", "file_paths"})
+    if (const json::value* v = val(in, k); v && v->is_array())
+      for (const auto& e : v->as_array())
+        if (e.is_string()) add_path(ev, std::string(e.as_string()));
+  if (ev.tool == ToolKind::Shell) {
+    const json::value* c = val(in, "command");
+    if (!c) c = val(in, "cmd");
+    if (!c) c = val(in, "command_line");
+    if (c && c->is_string()) {
+      ev.command = std::string(c->as_string());
+    } else if (c && c->is_array()) {
+      // Codex local_shell: ["bash", "-lc", "..."] — join as a shell would see it.
+      std::string line;
+      for (const auto& e : c->as_array()) {
+        if (!e.is_string()) continue;
+        if (!line.empty()) line += ' ';
+        line += shell_quote(std::string_view(e.as_string()));
+      }
+      ev.command = std::move(line);
+    }
+  }
+  if (ev.tool_name == "apply_patch") {
+    std::string patch = str(in, "command");
+    if (patch.empty()) patch = str(in, "patch");
+    if (patch.empty()) patch = str(in, "input");
+    patch_paths(ev, patch);
+  }
+  if (ev.tool == ToolKind::Mcp)
+    for (const auto& kv : in)
+      if (kv.value().is_string() && (kv.key().find("path") != std::string_view::npos || kv.key() == "file" || kv.key() == "source" || kv.key() == "destination"))
+        add_path(ev, std::string(kv.value().as_string()));
+}
+
+std::string cap(std::string_view s) {
+  if (s.size() <= kMaxTextField) return std::string(s);
+  std::size_t cut = kMaxTextField - 40;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut)) + "\n…[truncated " + std::to_string(s.size() - cut) + " bytes]";
+}
+
+std::string reason_or_default(const HookDecision& d) {
+  if (!d.reason.empty()) return cap(d.reason);
+  if (!d.rule_id.empty()) return "blocked by keel rule " + d.rule_id;
+  return "blocked by keel";
+}
+
+std::string degraded_reason(const HookDecision& d) {
+  std::string r = reason_or_default(d);
+  if (d.outcome == Outcome::Ask) r = "approval required: " + r;
+  return cap(r);
+}
+
+std::string emit(const json::object& o) {
+  if (o.empty()) return {};
+  return json::serialize(o) + "\n";
+}
+
+}  // namespace keel::hooks::dutil

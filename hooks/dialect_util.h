@@ -1,0 +1,48 @@
+// dialect_util.h — helpers shared by the dialect adapters: defensive JSON field access, tool and
+// path extraction, capping text fields. Internal to hooks/.
+#pragma once
+
+#include "hooks/dialect.h"
+#include "hooks/hook_event.h"
+
+#include <boost/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace keel::hooks::dutil {
+
+namespace json = boost::json;
+
+// Parses stdin as a JSON object or throws HookInputError("<dialect>: ...").
+json::object parse_object(std::string_view in, std::string_view dialect);
+
+std::string str(const json::object& o, std::string_view key);  // "" if absent / not a string
+bool boolean(const json::object& o, std::string_view key);      // false if absent / not a bool
+long long integer(const json::object& o, std::string_view key); // 0 if absent / not a number
+const json::object* obj(const json::object& o, std::string_view key);
+const json::value* val(const json::object& o, std::string_view key);
+
+// Required string field; throws HookInputError naming the field.
+std::string required(const json::object& o, std::string_view key, std::string_view dialect);
+
+// An object given either as an object or as a JSON string holding one (Copilot toolArgs, Cursor
+// tool_input); {} when absent or undecodable.
+json::object object_or_json_string(const json::value* v);
+
+// Fills tool, tool_name, tool_input, file_paths and command from a tool name and its arguments.
+void set_tool(HookEvent& ev, std::string name, json::object input);
+
+// Caps text at kMaxTextField characters (UTF-8 safe), marking the cut.
+std::string cap(std::string_view s);
+
+// "approval required: <reason>" for agents without an ask decision.
+std::string degraded_reason(const HookDecision& d);
+
+// The reason to show, or a generic one naming the rule.
+std::string reason_or_default(const HookDecision& d);
+
+// Serialises a non-empty object with a trailing newline; "" for an empty one.
+std::string emit(const json::object& o);
+
+}  // namespace keel::hooks::dutil

@@ -1,0 +1,88 @@
+// Corpus test for the permission gate: every line of tests/hooks/destructive.txt must be
+// denied or asked; at most 1% of tests/hooks/ordinary.txt may be anything but allow/continue.
+// File format: one command per line, '#' comments and blank lines ignored, "⏎" = line break.
+#include <catch2/catch.hpp>
+
+#include "hooks/permission_gate.h"
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+using namespace keel::hooks;
+
+namespace {
+
+std::vector<std::string> load_corpus(const std::string& name) {
+  std::ifstream in(std::string(KEEL_SOURCE_DIR) + "/tests/hooks/" + name);
+  REQUIRE(in.good());
+  std::vector<std::string> out;
+  std::string line;
+  const std::string nl = "\xE2\x8F\x8E";  // ⏎
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::size_t p = 0;
+    while ((p = line.find(nl, p)) != std::string::npos) line.replace(p, nl.size(), "\n");
+    out.push_back(line);
+  }
+  return out;
+}
+
+PermissionGate corpus_gate() {
+  GateConfig cfg;
+  cfg.home = "/home/dev";
+  return PermissionGate(cfg);
+}
+
+bool blocked(Outcome o) { return o == Outcome::Deny || o == Outcome::Ask; }
+
+}  // namespace
+
+TEST_CASE("corpus: every destructive variant is denied or asked", "[hooks][corpus]") {
+  auto gate = corpus_gate();
+  auto lines = load_corpus("destructive.txt");
+  REQUIRE(lines.size() >= 300);
+  std::vector<std::string> missed;
+  int deny = 0, ask = 0;
+  for (const auto& l : lines) {
+    GateVerdict v = gate.check_shell(l, "/home/dev/project");
+    if (v.outcome == Outcome::Deny) ++deny;
+    else if (v.outcome == Outcome::Ask) ++ask;
+    else missed.push_back(l);
+  }
+  std::cout << "destructive corpus: " << lines.size() << " commands, " << deny << " deny, " << ask
+            << " ask, " << missed.size() << " allowed\n";
+  for (const auto& m : missed) std::cout << "  NOT BLOCKED: " << m << "\n";
+  CHECK(missed.empty());
+}
+
+TEST_CASE("corpus: ordinary development commands are allowed", "[hooks][corpus]") {
+  auto gate = corpus_gate();
+  auto lines = load_corpus("ordinary.txt");
+  REQUIRE(lines.size() >= 500);
+  std::vector<std::pair<std::string, GateVerdict>> false_blocks;
+  for (const auto& l : lines) {
+    GateVerdict v = gate.check_shell(l, "/home/dev/project");
+    if (blocked(v.outcome)) false_blocks.emplace_back(l, v);
+  }
+  std::cout << "ordinary corpus: " << lines.size() << " commands, " << false_blocks.size()
+            << " not allowed (limit " << lines.size() / 100 << ")\n";
+  for (const auto& [l, v] : false_blocks)
+    std::cout << "  FALSE BLOCK (" << to_string(v.outcome) << ", " << v.rule_id << "): " << l << "\n";
+  CHECK(false_blocks.size() <= lines.size() / 100);
+}
+
+TEST_CASE("corpus: the gate decides fast", "[hooks][corpus]") {
+  auto gate = corpus_gate();
+  auto a = load_corpus("destructive.txt");
+  auto b = load_corpus("ordinary.txt");
+  a.insert(a.end(), b.begin(), b.end());
+  auto t0 = std::chrono::steady_clock::now();
+  for (const auto& l : a) (void)gate.check_shell(l, "/home/dev/project");
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  double per = static_cast<double>(us) / static_cast<double>(a.size());
+  std::cout << "gate: " << a.size() << " commands in " << us << " us (" << per << " us/command)\n";
+  CHECK(per < 1000.0);  // well under the ~1 ms budget even in sanitizer builds
+}

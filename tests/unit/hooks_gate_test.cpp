@@ -1,0 +1,149 @@
+// Permission gate: rule configuration, validation, matching order, strict mode, paths.
+#include <catch2/catch.hpp>
+
+#include "hooks/glob.h"
+#include "hooks/permission_gate.h"
+
+#include <boost/json.hpp>
+
+using namespace keel::hooks;
+
+namespace {
+PermissionGate gate_from(const char* json_text) {
+  GateConfig cfg = parse_gate_config(boost::json::parse(json_text));
+  cfg.home = "/home/u";
+  return PermissionGate(cfg);
+}
+HookEvent file_event(const char* tool, const char* path) {
+  HookEvent ev;
+  ev.kind = EventKind::PreToolUse;
+  ev.tool_name = tool;
+  ev.tool = canonical_tool(tool);
+  ev.file_paths = {path};
+  ev.cwd = "/home/u/repo";
+  return ev;
+}
+}  // namespace
+
+TEST_CASE("glob matching", "[hooks][gate]") {
+  CHECK(glob_match("*.pem", "server.pem", true));
+  CHECK_FALSE(glob_match("*.pem", "a/server.pem", true));
+  CHECK(glob_match("**/secrets/**", "/repo/config/secrets/x.json", true));
+  CHECK(glob_match("**/*.sql", "/a/b/c.sql", true));
+  CHECK(glob_match("src/**", "src/a/b.c", true));
+  CHECK(glob_match("a/**/b", "a/b", true));
+  CHECK(glob_match("git push *--force*", "git push origin main --force", false));
+  CHECK_FALSE(glob_match("git push *--force*", "git push origin main", false));
+  CHECK(glob_match("{Write,Edit}", "Edit", false));
+  CHECK(glob_match("file[0-9].txt", "file7.txt", true));
+  CHECK_FALSE(glob_match("file[!0-9].txt", "file7.txt", true));
+  CHECK(glob_match("mcp__keel__*", "mcp__keel__lease_acquire", false));
+  std::string many(200, 'a');
+  CHECK_FALSE(glob_match("*a*a*a*a*a*a*a*a*a*a*b", many, false));
+}
+
+TEST_CASE("config validation gives clear errors", "[hooks][gate]") {
+  auto bad = [](const char* j) { return parse_gate_config(boost::json::parse(j)); };
+  CHECK_THROWS_WITH(bad(R"([{"decision":"block","tool":"Bash"}])"), Catch::Contains("rules[0].decision must be one of allow, ask, deny"));
+  CHECK_THROWS_WITH(bad(R"([{"tool":"Bash"}])"), Catch::Contains("needs \"decision\""));
+  CHECK_THROWS_WITH(bad(R"([{"decision":"deny"}])"), Catch::Contains("at least one of tool, path, command, line"));
+  CHECK_THROWS_WITH(bad(R"([{"decision":"deny","comand":"x"}])"), Catch::Contains("unknown key 'comand'"));
+  CHECK_THROWS_WITH(bad(R"({"rules":[{"decision":"deny","path":7}]})"), Catch::Contains("rules[0].path"));
+  CHECK_THROWS_WITH(bad(R"({"strict":"yes"})"), Catch::Contains("permission.strict"));
+  CHECK_THROWS_WITH(bad(R"({"rulez":[]})"), Catch::Contains("unknown key 'rulez'"));
+  CHECK_THROWS_AS(bad(R"(42)"), GateConfigError);
+  GateConfig ok = bad(R"({"strict":true,"disable":["git.*"],"rules":[{"id":"r1","decision":"ask","tool":"Write|Edit","path":["*.sql"],"reason":"db"}]})");
+  CHECK(ok.strict);
+  REQUIRE(ok.rules.size() == 1);
+  CHECK(ok.rules[0].tools == std::vector<std::string>{"Write", "Edit"});
+}
+
+TEST_CASE("user rules: first match wins, allow overrides the catalog per command", "[hooks][gate]") {
+  auto g = gate_from(R"([
+    {"id":"ok-reset","decision":"allow","tool":"Bash","command":"git reset --hard"},
+    {"id":"no-push","decision":"deny","command":"git push *--force*","reason":"never"},
+    {"id":"ask-npm","decision":"ask","command":"npm publish"},
+    {"id":"deny-all-npm","decision":"deny","command":"npm publish"}
+  ])");
+  CHECK(g.check_shell("git reset --hard").outcome == Outcome::Allow);
+  CHECK(g.check_shell("git reset --hard && rm -rf /").outcome == Outcome::Deny);
+  auto v = g.check_shell("sudo git push origin main --force");
+  CHECK(v.outcome == Outcome::Deny);
+  CHECK(v.rule_id == "no-push");
+  CHECK(v.reason.find("never") != std::string::npos);
+  CHECK(g.check_shell("npm publish --tag next").outcome == Outcome::Ask);
+  CHECK(g.check_shell("bash -c 'npm publish'").outcome == Outcome::Ask);
+  CHECK(g.check_shell("git status").outcome == Outcome::Continue);
+  CHECK(g.check_shell("git reset --hard && git status").outcome == Outcome::Continue);
+}
+
+TEST_CASE("allow rules never clear unresolved commands; line rules do", "[hooks][gate]") {
+  auto g = gate_from(R"([
+    {"decision":"allow","tool":"Bash"},
+    {"decision":"allow","line":"eval \"$(my-tool init)\""}
+  ])");
+  CHECK(g.check_shell("$CMD -x").outcome == Outcome::Ask);
+  CHECK(g.check_shell("ls").outcome == Outcome::Allow);
+  CHECK(g.check_shell("eval \"$(my-tool init)\"").outcome == Outcome::Allow);
+  CHECK(g.check_shell("eval \"$(other --print-code)\"").outcome == Outcome::Ask);
+}
+
+TEST_CASE("strict mode denies what it cannot resolve; disable turns rules off", "[hooks][gate]") {
+  auto strict = gate_from(R"({"strict":true})");
+  CHECK(strict.check_shell("$CMD").outcome == Outcome::Deny);
+  CHECK(strict.check_shell("eval \"$x\"").outcome == Outcome::Deny);
+  CHECK(strict.check_shell("rm -rf src/old").outcome == Outcome::Ask);
+  auto relaxed = gate_from(R"({"disable":["git.*"]})");
+  CHECK(relaxed.check_shell("git reset --hard").outcome == Outcome::Continue);
+  CHECK(relaxed.check_shell("rm -rf /").outcome == Outcome::Deny);
+  auto none = gate_from(R"({"builtin":false})");
+  CHECK(none.check_shell("rm -rf /").outcome == Outcome::Continue);
+}
+
+TEST_CASE("decisions name the rule and say how to allow it", "[hooks][gate]") {
+  auto g = gate_from("[]");
+  auto v = g.check_shell("git push --force origin main");
+  CHECK(v.outcome == Outcome::Deny);
+  CHECK(v.rule_id == "builtin:git.push-force");
+  CHECK(v.reason.find("[rule builtin:git.push-force]") != std::string::npos);
+  CHECK(v.reason.find(R"({"decision":"allow","tool":"Bash","command":"git push --force origin main"})") != std::string::npos);
+  CHECK(v.reason.find("keel.jsonc") != std::string::npos);
+  auto u = g.check_shell("eval \"$X\"");
+  CHECK(u.reason.find("\"line\"") != std::string::npos);
+}
+
+TEST_CASE("file tools: path rules and built-in secret / config protection", "[hooks][gate]") {
+  auto g = gate_from(R"([
+    {"decision":"deny","tool":"Write|Edit","path":"**/migrations/**","reason":"migrations are generated"},
+    {"decision":"allow","tool":"Read","path":"*.pem"},
+    {"decision":"ask","tool":"mcp__fs__*","path":"/etc/**"}
+  ])");
+  CHECK(g.evaluate(file_event("Write", "/home/u/repo/db/migrations/001.sql")).outcome == Outcome::Deny);
+  CHECK(g.evaluate(file_event("Edit", "/home/u/repo/src/a.ts")).outcome == Outcome::Continue);
+  CHECK(g.evaluate(file_event("Read", "/home/u/repo/.env")).outcome == Outcome::Deny);
+  CHECK(g.evaluate(file_event("Read", "/home/u/repo/.env.example")).outcome == Outcome::Continue);
+  CHECK(g.evaluate(file_event("Read", "/home/u/.ssh/id_ed25519")).outcome == Outcome::Deny);
+  CHECK(g.evaluate(file_event("Read", "/home/u/repo/certs/server.pem")).outcome == Outcome::Allow);
+  CHECK(g.evaluate(file_event("read_file", "C:\\Users\\u\\.aws\\credentials")).outcome == Outcome::Deny);
+  CHECK(g.evaluate(file_event("Write", "/home/u/repo/.claude/settings.json")).outcome == Outcome::Ask);
+  CHECK(g.evaluate(file_event("Edit", "/home/u/.codex/hooks.json")).outcome == Outcome::Ask);
+  CHECK(g.evaluate(file_event("mcp__fs__write", "/etc/hosts")).outcome == Outcome::Ask);
+  CHECK(g.evaluate(file_event("Delete", "/home/u")).outcome == Outcome::Deny);
+  HookEvent post = file_event("Write", "/home/u/repo/.env");
+  post.kind = EventKind::PostToolUse;
+  CHECK(g.evaluate(post).outcome == Outcome::Continue);
+}
+
+TEST_CASE("PowerShell commands use the cmdlet catalog", "[hooks][gate]") {
+  auto g = gate_from("[]");
+  HookEvent ev;
+  ev.kind = EventKind::PreToolUse;
+  ev.tool_name = "PowerShell";
+  ev.tool = ToolKind::Shell;
+  ev.command = "Remove-Item -Recurse -Force C:\\repo";
+  CHECK(g.evaluate(ev).outcome == Outcome::Ask);
+  ev.command = "Format-Volume -DriveLetter D";
+  CHECK(g.evaluate(ev).outcome == Outcome::Deny);
+  ev.command = "Get-ChildItem";
+  CHECK(g.evaluate(ev).outcome == Outcome::Continue);
+}
