@@ -107,7 +107,26 @@ CREATE INDEX journal_by_ts ON journal(ts);
 
 int latest_schema_version() { return static_cast<int>(kMigrations.size()); }
 
+namespace {
+// The schema version, read without taking the write lock; 0 when the table
+// does not exist yet or cannot be read (the locked path below decides).
+int current_version_unlocked(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  int version = 0;
+  if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_version", -1, &stmt,
+                         nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    version = sqlite3_column_int(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  return version;
+}
+}  // namespace
+
 void migrate(sqlite3* db) {
+  // Fast path: an up-to-date store needs no write lock (every hook run opens
+  // the store; it must not queue behind writers for nothing).
+  if (current_version_unlocked(db) == latest_schema_version()) return;
   sql::exec(db, "BEGIN IMMEDIATE");
   try {
     sql::exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");

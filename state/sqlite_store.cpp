@@ -219,7 +219,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
   migrate(writer.get());
   writer_ = std::make_unique<GroupCommitWriter>(std::move(writer), options_.busy_timeout_ms,
                                                 options_.max_batch);
-  open_maintenance();
+  if (options_.maintenance_on_open) open_maintenance();
 }
 
 SqliteStore::~SqliteStore() {

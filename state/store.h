@@ -396,6 +396,11 @@ struct StoreOptions {
   std::int64_t memory_orphan_session_ttl_ms = 24LL * 3600 * 1000;
 
   std::shared_ptr<Clock> clock;  // default: SystemClock
+
+  // Sweep orphaned session rows, expired memory and stale idempotency records
+  // when opening. Short-lived openers (the hook) turn it off: the long-lived
+  // servers do it.
+  bool maintenance_on_open = true;
 };
 
 // Opens (creating and migrating as needed) the embedded SQLite store.
