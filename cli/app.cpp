@@ -13,7 +13,8 @@ namespace {
 
 std::vector<Command> all_commands() {
   std::vector<Command> all;
-  for (auto part : {serve_commands(), journal_commands(), lease_commands(), memory_commands()}) {
+  for (auto part : {serve_commands(), hook_commands(), journal_commands(), lease_commands(),
+                    memory_commands()}) {
     for (auto& c : part) all.push_back(std::move(c));
   }
   return all;

@@ -24,6 +24,7 @@ std::vector<Command> serve_commands();
 std::vector<Command> journal_commands();
 std::vector<Command> lease_commands();
 std::vector<Command> memory_commands();
+std::vector<Command> hook_commands();
 
 // Entry point of the keel executable.
 int run_keel(int argc, char** argv);

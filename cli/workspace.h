@@ -34,6 +34,12 @@ class Workspace {
 
   // Opens the store once; later calls return the same one.
   state::Store& store();
+  // Before store(): commit with this durability instead of the config's (the
+  // hook path journals with NORMAL: it survives a process crash, and a hook
+  // must not wait for an fsync).
+  void set_synchronous(state::Synchronous sync) { config_.store.synchronous = sync; }
+  // Before store(): skip the open-time sweep (short-lived processes).
+  void skip_open_maintenance() { config_.store.maintenance_on_open = false; }
 
   // The principal of the human at the terminal: every capability. `agent`
   // names whose own memory namespace the command reads ("cli" by default).

@@ -1,0 +1,74 @@
+// What a tool call writes, as the lease gate sees it, and the gate's verdicts.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "hooks/lease_gate.h"
+
+using namespace keel::hooks;
+namespace fs = std::filesystem;
+
+namespace {
+HookEvent shell(std::string command) {
+  HookEvent ev;
+  ev.kind = EventKind::PreToolUse;
+  ev.tool = ToolKind::Shell;
+  ev.tool_name = "Bash";
+  ev.cwd = "/repo";
+  ev.command = std::move(command);
+  return ev;
+}
+HookEvent file_tool(ToolKind kind, std::string name, std::string path) {
+  HookEvent ev;
+  ev.kind = EventKind::PreToolUse;
+  ev.tool = kind;
+  ev.tool_name = std::move(name);
+  ev.cwd = "/repo";
+  ev.file_paths = {std::move(path)};
+  return ev;
+}
+using Paths = std::vector<std::string>;
+}  // namespace
+
+TEST_CASE("written paths of file tools and shell writers") {
+  CHECK(written_paths(file_tool(ToolKind::Edit, "Edit", "/repo/a.cc")) == Paths{"/repo/a.cc"});
+  CHECK(written_paths(file_tool(ToolKind::Write, "Write", "src/../b.cc")) == Paths{"/repo/b.cc"});
+  CHECK(written_paths(file_tool(ToolKind::Read, "Read", "/repo/a.cc")).empty());
+  CHECK(written_paths(shell("echo x > out.txt 2>/dev/null")) == Paths{"/repo/out.txt"});
+  CHECK(written_paths(shell("cat a >> /tmp/log")) == Paths{"/tmp/log"});
+  CHECK(written_paths(shell("rm -f a.o b.o")) == Paths{"/repo/a.o", "/repo/b.o"});
+  CHECK(written_paths(shell("cp -r src/x dst/y")) == Paths{"/repo/dst/y"});
+  CHECK(written_paths(shell("sed -i 's/a/b/' f1 f2")) == Paths{"/repo/f1", "/repo/f2"});
+  CHECK(written_paths(shell("git status && ls -la")).empty());
+  CHECK(written_paths(shell("sudo tee /etc/hosts < x")) == Paths{"/etc/hosts"});
+  CHECK(written_paths(shell("rm \"$X\"")).empty());  // unresolved: the permission gate's job
+}
+
+TEST_CASE("the lease gate denies a write under another agent's lease, not the holder's") {
+  fs::path dir = fs::temp_directory_path() / ("keel-lg-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  keel::state::StoreOptions opts;
+  opts.dir = dir;
+  opts.synchronous = keel::state::Synchronous::kNormal;
+  auto store = keel::state::open_sqlite_store(opts);
+  auto caps = keel::state::default_agent_capabilities();
+  keel::state::Principal a{"agent-a", "/repo", "sa", caps}, b{"agent-b", "/repo", "sb", caps};
+  keel::state::AcquireRequest req;
+  req.name = "dir:/repo/src";
+  req.ttl_ms = 60'000;
+  REQUIRE(store->acquire_lease(a, req).granted);
+
+  LeaseGate gate;
+  auto edit = file_tool(ToolKind::Edit, "Edit", "/repo/src/deep/x.cc");
+  HookDecision d = gate.evaluate(*store, b, edit);
+  CHECK(d.outcome == Outcome::Deny);
+  CHECK_THAT(d.reason, Catch::Contains("leased by agent-a") && Catch::Contains("dir:/repo/src/"));
+  CHECK(gate.evaluate(*store, a, edit).outcome == Outcome::Continue);
+  CHECK(gate.evaluate(*store, b, shell("touch src/new.cc")).outcome == Outcome::Deny);
+  CHECK(gate.evaluate(*store, b, shell("touch docs/new.md")).outcome == Outcome::Continue);
+  auto post = edit;
+  post.kind = EventKind::PostToolUse;
+  CHECK(gate.evaluate(*store, b, post).outcome == Outcome::Continue);
+  store.reset();
+  fs::remove_all(dir);
+}
