@@ -4,9 +4,12 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "state/sha256.h"
+#include "crypto/sha256.h"
 
 namespace keel::state {
+using crypto::Sha256;
+using crypto::sha256_hex;
+using crypto::to_hex;
 namespace json = boost::json;
 
 namespace {

@@ -10,10 +10,12 @@
 
 #include "state/journal.h"
 #include "state/lease_name.h"
-#include "state/sha256.h"
+#include "crypto/sha256.h"
 #include "state/sqlite_store.h"
 
 namespace keel::state {
+using crypto::sha256_hex;
+using crypto::to_hex;
 namespace json = boost::json;
 using namespace sqlite_store_detail;
 

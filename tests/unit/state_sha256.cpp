@@ -3,11 +3,11 @@
 
 #include <string>
 
-#include "state/sha256.h"
+#include "crypto/sha256.h"
 
-using keel::state::Sha256;
-using keel::state::sha256_hex;
-using keel::state::to_hex;
+using keel::crypto::Sha256;
+using keel::crypto::sha256_hex;
+using keel::crypto::to_hex;
 
 TEST_CASE("sha256: FIPS test vectors", "[state][sha256]") {
   CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");

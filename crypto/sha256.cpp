@@ -1,10 +1,10 @@
 // keel/state/sha256.cpp — straightforward FIPS 180-4 SHA-256.
-#include "state/sha256.h"
+#include "crypto/sha256.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace keel::state {
+namespace keel::crypto {
 namespace {
 
 constexpr std::array<std::uint32_t, 64> kRoundConstants = {
@@ -136,4 +136,4 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(d.data(), d.size());
 }
 
-}  // namespace keel::state
+}  // namespace keel::crypto

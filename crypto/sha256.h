@@ -1,5 +1,5 @@
-// keel/state/sha256.h — SHA-256 (FIPS 180-4), used to chain journal records
-// and to fingerprint memory values in journal payloads.
+// keel/crypto/sha256.h — SHA-256 (FIPS 180-4): chains journal records,
+// fingerprints memory values, and keys the HMAC of MCP request states.
 //
 // Thread safety: a Sha256 object is not synchronized; use one per thread. The
 // free functions are pure and safe to call from any thread.
@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace keel::state {
+namespace keel::crypto {
 
 class Sha256 {
  public:
@@ -43,4 +43,4 @@ std::string to_hex(const std::uint8_t* bytes, std::size_t size);
 // Lower-case hex SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
 
-}  // namespace keel::state
+}  // namespace keel::crypto
