@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "hooks/permission_gate.h"
+
 #include <algorithm>
 #include <fstream>
 #include <functional>
@@ -172,6 +174,48 @@ Config parse_config(std::string_view text, const std::string& origin) {
       }
     });
   });
+  std::set<std::string> http_default_caps;  // principals without "capabilities"
+  top.section("http", [&](Section& s) {
+    s.on("principals", [&](const json::value& v) {
+      Section principals(v, "http.principals", origin);
+      for (const auto& [name, entry] : principals.object()) {
+        const std::string token_name(name);
+        Config::HttpPrincipal principal;
+        principal.agent = token_name;
+        bool has_token = false;
+        bool has_caps = false;
+        Section p(entry, "http.principals." + token_name, origin);
+        p.string("token", [&](const std::string& t) {
+          if (t.size() < 16) p.fail("must be at least 16 characters", "token");
+          principal.token = t;
+          has_token = true;
+        });
+        p.string("agent", [&](const std::string& a) {
+          if (a.empty()) p.fail("must not be empty", "agent");
+          principal.agent = a;
+        });
+        p.on("capabilities", [&](const json::value& caps) {
+          principal.capabilities = p.capability_list(caps, "capabilities");
+          has_caps = true;
+        });
+        p.run();
+        if (!has_token) p.fail("is required", "token");
+        if (!has_caps) http_default_caps.insert(token_name);
+        c.http_principals[token_name] = principal;
+      }
+    });
+    s.integer("header_timeout_ms", c.http_header_timeout_ms, 100, 3'600'000);
+    s.integer("idle_timeout_ms", c.http_idle_timeout_ms, 100, 86'400'000);
+    s.integer("threads", c.http_threads, 1, 256);
+  });
+  top.on("permission", [&](const json::value& v) {
+    try {
+      hooks::parse_gate_config(v);
+    } catch (const hooks::GateConfigError& e) {
+      throw ConfigError(origin + ": " + e.what());
+    }
+    c.permission = v;
+  });
   top.section("log", [&](Section& s) {
     s.string("level", [&](const std::string& v) {
       static const std::set<std::string> levels{"trace", "debug", "info", "warn",
@@ -181,6 +225,9 @@ Config parse_config(std::string_view text, const std::string& origin) {
     });
   });
   top.run();
+  for (const auto& name : http_default_caps) {
+    c.http_principals[name].capabilities = c.default_capabilities;
+  }
   c.server.max_message_bytes = static_cast<std::size_t>(max_message);
   c.server.tools_page_size = static_cast<std::size_t>(tools_page);
   if (c.store.memory_page_size > c.store.memory_max_page_size) {

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <boost/json/value.hpp>
+
 #include "mcp/server.h"
 #include "state/store.h"
 
@@ -35,6 +37,22 @@ struct Config {
   int stdio_workers = 4;
 
   std::string log_level = "info";
+
+  // The permission gate of `keel hook` (hooks/permission_gate.h): validated
+  // here, built by the hook. Null: built-in catalog, no user rules.
+  boost::json::value permission;
+
+  // keel serve --http. A bearer-token principal acts as `agent` with
+  // `capabilities`; without any, keel listens on loopback only.
+  struct HttpPrincipal {
+    std::string token;
+    std::string agent;
+    std::set<std::string> capabilities;
+  };
+  std::map<std::string, HttpPrincipal> http_principals;  // by token name
+  std::int64_t http_header_timeout_ms = 10'000;
+  std::int64_t http_idle_timeout_ms = 60'000;
+  int http_threads = 2;
 
   std::set<std::string> default_capabilities = state::default_agent_capabilities();
   std::map<std::string, std::set<std::string>> agent_capabilities;  // per agent

@@ -93,7 +93,10 @@ int run_hook(const Args& args, Workspace& outer) {
   who.capabilities.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
 
   hooks::GateConfig gate_config;
-  gate_config.strict = args.has("strict");
+  if (!ws->config().permission.is_null()) {
+    gate_config = hooks::parse_gate_config(ws->config().permission);
+  }
+  if (args.has("strict")) gate_config.strict = true;
   hooks::PermissionGate gate(gate_config);
   hooks::HookDecision decision = gate.evaluate(ev);
 

@@ -1,12 +1,15 @@
-// keel serve --stdio: the MCP server over stdin/stdout.
+// keel serve --stdio | --http HOST:PORT: the MCP server over stdin/stdout or
+// Streamable HTTP.
 #include <csignal>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <optional>
 
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "mcp/http_server.h"
 #include "mcp/server.h"
 #include "tools/tools.h"
 
@@ -64,8 +67,132 @@ class StdioPrincipal {
   std::string session_id_;
 };
 
+// The principals of an HTTP server: a bearer token's principal (config
+// http.principals) when the request carried one; else a local agent named by
+// --agent / KEEL_AGENT, or from clientInfo.name (legacy: plus a random suffix
+// per session; modern requests are stateless, so the bare name).
+class HttpPrincipals {
+ public:
+  HttpPrincipals(std::optional<std::string> configured, const Workspace& ws)
+      : configured_(std::move(configured)), ws_(ws) {}
+
+  state::Principal resolve(const mcp::CallContext& ctx) {
+    const Config& config = ws_.config();
+    if (!ctx.auth_subject.empty()) {
+      auto it = config.http_principals.find(ctx.auth_subject);
+      if (it != config.http_principals.end()) {
+        remember(ctx.session_id, it->second.agent, it->second.capabilities);
+        return state::Principal{it->second.agent, ws_.project().string(), ctx.session_id,
+                                it->second.capabilities};
+      }
+      // (Unreachable: the transport only names configured principals.)
+      return state::Principal{"unknown", ws_.project().string(), ctx.session_id, {}};
+    }
+    const std::string base =
+        sanitize_agent(ctx.client_name.empty() ? "agent" : ctx.client_name);
+    if (ctx.session_id.empty()) {  // modern: stateless
+      const std::string agent = configured_ ? *configured_ : base;
+      return state::Principal{agent, ws_.project().string(), "", config.capabilities_for(agent)};
+    }
+    std::string agent;
+    {
+      std::lock_guard lock(mu_);
+      auto it = sessions_.find(ctx.session_id);
+      if (it != sessions_.end()) {
+        return state::Principal{it->second.agent, ws_.project().string(), ctx.session_id,
+                                it->second.capabilities};
+      }
+      agent = configured_ ? *configured_ : base + "-" + random_hex(3);
+    }
+    auto caps = config.capabilities_for(agent);
+    remember(ctx.session_id, agent, caps);
+    return state::Principal{agent, ws_.project().string(), ctx.session_id, caps};
+  }
+
+  // The principal of a session that ended, if it made any call.
+  std::optional<state::Principal> take(const std::string& session_id) {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return std::nullopt;
+    state::Principal p{it->second.agent, ws_.project().string(), session_id,
+                       it->second.capabilities};
+    sessions_.erase(it);
+    return p;
+  }
+
+ private:
+  struct Entry {
+    std::string agent;
+    std::set<std::string> capabilities;
+  };
+  void remember(const std::string& session_id, const std::string& agent,
+                const std::set<std::string>& caps) {
+    if (session_id.empty()) return;
+    std::lock_guard lock(mu_);
+    sessions_.emplace(session_id, Entry{agent, caps});
+  }
+
+  std::mutex mu_;
+  std::optional<std::string> configured_;
+  const Workspace& ws_;
+  std::map<std::string, Entry> sessions_;
+};
+
+mcp::ServerOptions server_options(const Workspace& ws) {
+  mcp::ServerOptions options = ws.config().server;
+  if (options.instructions.empty()) {
+    options.instructions =
+        "keel coordinates agents working on the same code. Before editing a file another "
+        "agent may touch, lease_acquire it (name file:/abs/path or dir:/abs/dir/) and pass "
+        "the returned token as fence {name, token} to memory writes; release it when done. "
+        "Use memory_* for notes that other agents (namespace shared) or later runs "
+        "(tier cross_run) should see. Every decision is in the journal.";
+  }
+  return options;
+}
+
+int run_serve_http(const std::string& where, std::optional<std::string> agent, Workspace& ws) {
+  mcp::HttpOptions http;
+  try {
+    mcp::parse_host_port(where, http.host, http.port);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--http: ") + e.what());
+  }
+  const Config& config = ws.config();
+  http.io_threads = config.http_threads;
+  http.workers = config.stdio_workers;
+  http.max_body_bytes = config.server.max_message_bytes;
+  http.header_timeout = std::chrono::milliseconds(config.http_header_timeout_ms);
+  http.idle_timeout = std::chrono::milliseconds(config.http_idle_timeout_ms);
+  for (const auto& [name, p] : config.http_principals) {
+    http.principals.push_back(mcp::HttpPrincipal{name, p.token});
+  }
+
+  state::Store& store = ws.store();
+  HttpPrincipals principals(std::move(agent), ws);
+  http.on_session_closed = [&principals, &store](const std::string& session_id) {
+    if (auto who = principals.take(session_id)) store.end_session(*who);
+  };
+  auto env = std::make_shared<tools::ToolEnv>();
+  env->store = &store;
+  env->lease_default_ttl_ms = config.lease_default_ttl_ms;
+  env->principal = [&principals](const mcp::CallContext& ctx) { return principals.resolve(ctx); };
+  auto registry = std::make_shared<mcp::ToolRegistry>();
+  tools::register_all(*registry, env);
+  mcp::McpServer server(server_options(ws), registry);
+  spdlog::info("keel serve --http {}: state {}", where, ws.state_dir().string());
+  try {
+    return mcp::serve_http(server, http);
+  } catch (const std::runtime_error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}
+
 int run_serve(const Args& args, Workspace& ws) {
-  if (!args.has("stdio")) throw UsageError("choose a transport: --stdio");
+  if (args.has("stdio") == args.has("http")) {
+    throw UsageError("choose one transport: --stdio or --http HOST:PORT");
+  }
   std::signal(SIGPIPE, SIG_IGN);
 
   std::optional<std::string> agent = args.get("agent");
@@ -76,6 +203,8 @@ int run_serve(const Args& args, Workspace& ws) {
     throw UsageError("--agent: use letters, digits, '.', '_' and '-' (at most 64)");
   }
 
+  if (args.has("http")) return run_serve_http(*args.get("http"), agent, ws);
+
   state::Store& store = ws.store();
   StdioPrincipal principal(agent, ws);
   auto env = std::make_shared<tools::ToolEnv>();
@@ -85,16 +214,7 @@ int run_serve(const Args& args, Workspace& ws) {
 
   auto registry = std::make_shared<mcp::ToolRegistry>();
   tools::register_all(*registry, env);
-  mcp::ServerOptions options = ws.config().server;
-  if (options.instructions.empty()) {
-    options.instructions =
-        "keel coordinates agents working on the same code. Before editing a file another "
-        "agent may touch, lease_acquire it (name file:/abs/path or dir:/abs/dir/) and pass "
-        "the returned token as fence {name, token} to memory writes; release it when done. "
-        "Use memory_* for notes that other agents (namespace shared) or later runs "
-        "(tier cross_run) should see. Every decision is in the journal.";
-  }
-  mcp::McpServer server(options, registry);
+  mcp::McpServer server(server_options(ws), registry);
 
   mcp::StdioOptions stdio;
   stdio.workers = ws.config().stdio_workers;
@@ -117,14 +237,18 @@ int run_serve(const Args& args, Workspace& ws) {
 std::vector<Command> serve_commands() {
   return {Command{
       .words = {"serve"},
-      .usage = "keel serve --stdio [--agent NAME] [options]",
-      .summary = "serve MCP (leases, memory, journal) to one agent over stdin/stdout",
+      .usage = "keel serve --stdio | --http HOST:PORT [--agent NAME] [options]",
+      .summary = "serve MCP (leases, memory, journal) over stdin/stdout or HTTP",
       .details =
           "stdout carries only MCP messages; logs go to stderr. The agent name holds leases\n"
           "and owns a memory namespace: --agent NAME, else $KEEL_AGENT, else the client's\n"
           "name plus a random suffix. The session memory tier of this process is dropped\n"
-          "when stdin closes.",
+          "when stdin closes.\n"
+          "--http HOST:PORT serves Streamable HTTP at http://HOST:PORT/mcp (both MCP eras)\n"
+          "to many agents; loopback only unless config http.principals holds bearer\n"
+          "tokens. SIGINT/SIGTERM stop it after in-flight calls finish.",
       .options = {{"stdio", "", "speak MCP over stdin/stdout"},
+                  {"http", "HOST:PORT", "speak MCP over HTTP, e.g. 127.0.0.1:7777"},
                   {"agent", "NAME", "the agent this server acts for (env KEEL_AGENT)"}},
       .run = run_serve}};
 }

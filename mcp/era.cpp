@@ -92,7 +92,7 @@ std::optional<json::value> progress_token(const json::object& params) {
 }
 
 void decorate_modern_result(json::object& result, const ServerOptions& options) {
-  result["resultType"] = "complete";
+  if (!result.contains("resultType")) result["resultType"] = "complete";
   json::object info;
   info["name"] = options.name;
   info["version"] = options.version;

@@ -3,7 +3,10 @@
 #include "mcp/server.h"
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <stdexcept>
 #include <exception>
 #include <mutex>
 #include <unordered_map>
@@ -13,7 +16,9 @@
 #include <spdlog/spdlog.h>
 
 #include "mcp/era.h"
+#include "mcp/prompts.h"
 #include "mcp/protocol_version.h"
+#include "mcp/resources.h"
 #include "mcp/tools_methods.h"
 
 namespace keel::mcp {
@@ -28,18 +33,29 @@ using Received = Connection::Received;
 struct McpServer::Impl {
   ServerOptions options;
   std::shared_ptr<const ToolRegistry> tools;
+  ServerFeatures features;
 };
 
 McpServer::McpServer(ServerOptions options, std::shared_ptr<const ToolRegistry> tools)
+    : McpServer(std::move(options), std::move(tools), ServerFeatures{}) {}
+
+McpServer::McpServer(ServerOptions options, std::shared_ptr<const ToolRegistry> tools,
+                     ServerFeatures features)
     : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->tools = tools ? std::move(tools) : std::make_shared<const ToolRegistry>();
+  if (features.resources && features.resources->empty()) features.resources = nullptr;
+  if (features.prompts && features.prompts->empty() && !features.prompts->completion) {
+    features.prompts = nullptr;
+  }
+  impl_->features = std::move(features);
 }
 
 McpServer::~McpServer() = default;
 
 const ServerOptions& McpServer::options() const { return impl_->options; }
 const ToolRegistry& McpServer::tools() const { return *impl_->tools; }
+const ServerFeatures& McpServer::features() const { return impl_->features; }
 
 namespace {
 
@@ -62,10 +78,21 @@ struct CallState {
   RequestId id;
   Sink sink;
   std::optional<json::value> progress_token;
+  json::value input_responses;
+  std::string request_state;
   std::atomic<bool> cancelled{false};  // by the client: no response
   std::mutex mu;                       // guards the two below
   bool done = false;
   std::optional<double> last_progress;
+};
+
+// A request keel sent to the client (legacy era), awaiting its response.
+struct PendingRequest {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  json::value result;
+  std::optional<Error> error;
 };
 
 }  // namespace
@@ -74,16 +101,18 @@ namespace {
 
 // The shared state of one connection; work items keep it alive.
 struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
-  ConnectionState(const ServerOptions& o, std::shared_ptr<const ToolRegistry> t, Sink s, std::string sid,
-       std::string subject)
+  ConnectionState(const ServerOptions& o, std::shared_ptr<const ToolRegistry> t,
+                  const ServerFeatures& f, Sink s, std::string sid, std::string subject)
       : options(o),
         tools(std::move(t)),
+        features(f),
         send(std::move(s)),
         session_id(std::move(sid)),
         auth_subject(std::move(subject)) {}
 
   const ServerOptions& options;
   std::shared_ptr<const ToolRegistry> tools;
+  const ServerFeatures& features;
   Sink send;
   std::string session_id;
   std::string auth_subject;
@@ -98,6 +127,8 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
   json::object client_capabilities;
   std::optional<LogLevel> log_level;  // legacy logging/setLevel
   std::unordered_map<RequestId, std::shared_ptr<CallState>, jsonrpc::RequestIdHash> in_flight;
+  std::unordered_map<RequestId, std::shared_ptr<PendingRequest>, jsonrpc::RequestIdHash> outgoing;
+  std::atomic<std::int64_t> next_outgoing{0};
 
   std::atomic<bool> shutting_down{false};
 
@@ -147,13 +178,16 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
               },
               [&](jsonrpc::Response& r) {
                 out.kind = Received::Kind::kResponse;
-                spdlog::debug("mcp: ignoring response to {} (no server requests yet)",
-                              r.id.to_string());
+                if (!fulfil(r.id, std::move(r.result), std::nullopt)) {
+                  spdlog::debug("mcp: ignoring response to unknown request {}", r.id.to_string());
+                }
               },
               [&](jsonrpc::ErrorResponse& r) {
                 out.kind = Received::Kind::kResponse;
-                spdlog::debug("mcp: ignoring error response {} {}: {}",
-                              r.id ? r.id->to_string() : "null", r.error.code, r.error.message);
+                if (!r.id || !fulfil(*r.id, nullptr, r.error)) {
+                  spdlog::debug("mcp: ignoring error response {} {}: {}",
+                                r.id ? r.id->to_string() : "null", r.error.code, r.error.message);
+                }
               },
               [&](jsonrpc::MalformedMessage& m) {
                 out.kind = Received::Kind::kInvalid;
@@ -199,6 +233,57 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     } else {
       spdlog::debug("mcp: ignoring notification {}", n.method);
     }
+  }
+
+  bool fulfil(const RequestId& id, json::value result, std::optional<Error> error) {
+    std::shared_ptr<PendingRequest> p;
+    {
+      std::lock_guard lock(mu);
+      auto it = outgoing.find(id);
+      if (it == outgoing.end()) return false;
+      p = it->second;
+      outgoing.erase(it);
+    }
+    std::lock_guard lock(p->mu);
+    p->done = true;
+    p->result = std::move(result);
+    p->error = std::move(error);
+    p->cv.notify_all();
+    return true;
+  }
+
+  // Sends `method` to the client on the call's stream and waits for the answer.
+  json::value client_request(CallState& call, const std::string& method, json::object params) {
+    const RequestId id(std::string("keel-") + std::to_string(++next_outgoing));
+    auto p = std::make_shared<PendingRequest>();
+    {
+      std::lock_guard lock(mu);
+      outgoing.emplace(id, p);
+    }
+    auto forget = [this, &id] {
+      std::lock_guard lock(mu);
+      outgoing.erase(id);
+    };
+    {
+      std::lock_guard lock(call.mu);
+      if (call.done || call.cancelled) {
+        forget();
+        throw std::runtime_error("the request is no longer active");
+      }
+    }
+    emit(call.sink, jsonrpc::to_json(jsonrpc::Request{id, method, std::move(params)}));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    std::unique_lock lock(p->mu);
+    while (!p->done) {
+      if (call.cancelled || shutting_down || std::chrono::steady_clock::now() > deadline) {
+        lock.unlock();
+        forget();
+        throw std::runtime_error(method + ": no answer from the client (cancelled, closing or timed out)");
+      }
+      p->cv.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    if (p->error) throw ProtocolError(p->error->code, p->error->message);
+    return std::move(p->result);
   }
 
   bool cancel(const RequestId& id) {
@@ -282,6 +367,16 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
       reply(sink, req.id, discover_result());
     } else if (!era.modern && m == "logging/setLevel") {
       set_level(req, sink);
+    } else if (features.resources && (m == "resources/list" || m == "resources/templates/list" ||
+                                      m == "resources/read")) {
+      resources_method(req, era, sink);
+    } else if (features.resources && !era.modern &&
+               (m == "resources/subscribe" || m == "resources/unsubscribe")) {
+      reply(sink, req.id, json::object());
+    } else if (features.prompts && (m == "prompts/list" || m == "prompts/get")) {
+      prompts_method(req, era, sink);
+    } else if (features.prompts && features.prompts->completion && m == "completion/complete") {
+      complete(req, era, sink);
     } else {
       // Includes, in the modern era, the removed ping, logging/setLevel,
       // resources/subscribe and resources/unsubscribe.
@@ -295,7 +390,147 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     json::object caps;
     caps["tools"] = std::move(tools_cap);
     caps["logging"] = json::object();
+    if (features.resources) {
+      json::object r;
+      r["subscribe"] = true;
+      r["listChanged"] = false;
+      caps["resources"] = std::move(r);
+    }
+    if (features.prompts) {
+      if (!features.prompts->empty()) caps["prompts"] = json::object{{"listChanged", false}};
+      if (features.prompts->completion) caps["completions"] = json::object();
+    }
     return caps;
+  }
+
+  CallContext simple_context(const jsonrpc::Request& req, const RequestEra& era) const {
+    CallContext ctx;
+    ctx.protocol_version = era.protocol_version;
+    ctx.modern = era.modern;
+    ctx.client_name = era.client_name;
+    ctx.client_version = era.client_version;
+    ctx.client_capabilities = era.client_capabilities;
+    ctx.session_id = session_id;
+    ctx.auth_subject = auth_subject;
+    ctx.request_id = req.id.to_string();
+    ctx.progress = [](double, std::optional<double>, std::string_view) {};
+    ctx.cancelled = [] { return false; };
+    ctx.log = [](LogLevel, std::string_view, const json::value&) {};
+    if (const auto* v = req.params.if_contains("inputResponses")) ctx.input_responses = *v;
+    if (const auto* v = req.params.if_contains("requestState"); v != nullptr && v->is_string()) {
+      ctx.request_state = std::string(v->get_string());
+    }
+    return ctx;
+  }
+
+  void finish_result(const jsonrpc::Request& req, const RequestEra& era, const Sink& sink,
+                     json::object result, bool cacheable) {
+    if (era.modern) {
+      const auto* rt = result.if_contains("resultType");
+      const bool input_required = rt != nullptr && rt->is_string() && rt->get_string() == "input_required";
+      if (cacheable && !input_required) add_cache_hints(result, options);
+      decorate_modern_result(result, options);
+    }
+    reply(sink, req.id, std::move(result));
+  }
+
+  void resources_method(const jsonrpc::Request& req, const RequestEra& era, const Sink& sink) {
+    if (req.method == "resources/list") {
+      finish_result(req, era, sink, features.resources->list_json(), true);
+      return;
+    }
+    if (req.method == "resources/templates/list") {
+      finish_result(req, era, sink, features.resources->list_templates_json(), true);
+      return;
+    }
+    const json::value* uri = req.params.if_contains("uri");
+    if (uri == nullptr || !uri->is_string()) {
+      reply_error(sink, req.id, Error(ErrorCode::kInvalidParams, "Invalid params: \"uri\" must be a string"));
+      return;
+    }
+    const std::string u(uri->get_string());
+    std::optional<json::array> contents;
+    try {
+      contents = features.resources->read(u, simple_context(req, era));
+    } catch (const std::exception& e) {
+      reply_error(sink, req.id, Error(ErrorCode::kInvalidParams, std::string("Invalid params: ") + e.what()));
+      return;
+    }
+    if (!contents || contents->empty()) {
+      json::object data;
+      data["uri"] = u;
+      reply_error(sink, req.id,
+                  Error(era.modern ? ErrorCode::kInvalidParams : ErrorCode::kResourceNotFound,
+                        "Resource not found: " + u, json::value(std::move(data))));
+      return;
+    }
+    json::object result;
+    result["contents"] = std::move(*contents);
+    finish_result(req, era, sink, std::move(result), true);
+  }
+
+  void prompts_method(const jsonrpc::Request& req, const RequestEra& era, const Sink& sink) {
+    if (req.method == "prompts/list") {
+      finish_result(req, era, sink, features.prompts->list_json(), true);
+      return;
+    }
+    const json::value* name = req.params.if_contains("name");
+    const Prompt* prompt = name != nullptr && name->is_string()
+                               ? features.prompts->find(name->get_string())
+                               : nullptr;
+    if (prompt == nullptr) {
+      reply_error(sink, req.id, Error(ErrorCode::kInvalidParams, "Invalid params: unknown prompt"));
+      return;
+    }
+    json::object args;
+    if (const auto* a = req.params.if_contains("arguments"); a != nullptr && a->is_object()) {
+      args = a->get_object();
+    }
+    for (const auto& pa : prompt->arguments) {
+      if (pa.required && !args.contains(pa.name)) {
+        reply_error(sink, req.id,
+                    Error(ErrorCode::kInvalidParams, "Invalid params: missing argument " + pa.name));
+        return;
+      }
+    }
+    json::object result;
+    try {
+      result = prompt->get(args, simple_context(req, era));
+    } catch (const std::exception& e) {
+      reply_error(sink, req.id, Error(ErrorCode::kInvalidParams, std::string("Invalid params: ") + e.what()));
+      return;
+    }
+    finish_result(req, era, sink, std::move(result), false);
+  }
+
+  void complete(const jsonrpc::Request& req, const RequestEra& era, const Sink& sink) {
+    const json::value* ref = req.params.if_contains("ref");
+    const json::value* arg = req.params.if_contains("argument");
+    if (ref == nullptr || !ref->is_object() || arg == nullptr || !arg->is_object()) {
+      reply_error(sink, req.id,
+                  Error(ErrorCode::kInvalidParams, "Invalid params: \"ref\" and \"argument\" are required"));
+      return;
+    }
+    std::string arg_name;
+    std::string value;
+    if (const auto* n = arg->get_object().if_contains("name"); n != nullptr && n->is_string()) {
+      arg_name = std::string(n->get_string());
+    }
+    if (const auto* v = arg->get_object().if_contains("value"); v != nullptr && v->is_string()) {
+      value = std::string(v->get_string());
+    }
+    std::vector<std::string> values = features.prompts->completion(ref->get_object(), arg_name, value);
+    const std::size_t total = values.size();
+    if (values.size() > 100) values.resize(100);
+    json::array arr;
+    for (auto& v : values) arr.push_back(json::value(v));
+    json::object completion;
+    completion["values"] = std::move(arr);
+    completion["total"] = total;
+    completion["hasMore"] = total > 100;
+    json::object result;
+    result["completion"] = std::move(completion);
+    finish_result(req, era, sink, std::move(result), false);
   }
 
   json::object server_info() const {
@@ -401,6 +636,10 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     call->id = req.id;
     call->sink = sink;
     call->progress_token = progress_token(req.params);
+    if (const auto* v = req.params.if_contains("inputResponses")) call->input_responses = *v;
+    if (const auto* v = req.params.if_contains("requestState"); v != nullptr && v->is_string()) {
+      call->request_state = std::string(v->get_string());
+    }
     {
       std::lock_guard lock(mu);
       if (!in_flight.emplace(req.id, call).second) {
@@ -431,6 +670,12 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
         if (era.modern) decorate_modern_result(result, options);
         response = jsonrpc::to_json(jsonrpc::Response{call->id, json::value(std::move(result))});
       }
+    } catch (const ProtocolError& e) {
+      Error err;
+      err.code = e.code();
+      err.message = e.what();
+      if (!e.data().is_null()) err.data = e.data();
+      response = jsonrpc::to_json(jsonrpc::ErrorResponse{call->id, std::move(err)});
     } catch (const std::exception& e) {
       spdlog::error("mcp: tools/call {} failed: {}", tool.name, e.what());
       response = jsonrpc::to_json(jsonrpc::make_error(call->id, ErrorCode::kInternalError,
@@ -468,6 +713,8 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     ctx.session_id = session_id;
     ctx.auth_subject = auth_subject;
     ctx.request_id = call->id.to_string();
+    ctx.input_responses = call->input_responses;
+    ctx.request_state = call->request_state;
     auto self = shared_from_this();
     ctx.cancelled = [self, call] { return call->cancelled.load() || self->shutting_down.load(); };
     if (call->progress_token) {
@@ -477,6 +724,16 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
       };
     } else {
       ctx.progress = [](double, std::optional<double>, std::string_view) {};
+    }
+    if (era.modern) {
+      ctx.request = [](const std::string& method, json::object) -> json::value {
+        throw std::runtime_error(method + ": server-to-client requests do not exist in the modern "
+                                 "era (answer with an InputRequiredResult)");
+      };
+    } else {
+      ctx.request = [self, call](const std::string& method, json::object params) {
+        return self->client_request(*call, method, std::move(params));
+      };
     }
     const bool modern = era.modern;
     const std::optional<LogLevel> request_level = era.log_level;
@@ -536,7 +793,8 @@ struct Connection::Impl {
 std::unique_ptr<Connection> McpServer::connect(std::function<void(const json::value&)> send,
                                                std::string session_id, std::string auth_subject) {
   auto impl = std::make_unique<Connection::Impl>();
-  impl->state = std::make_shared<ConnectionState>(impl_->options, impl_->tools, std::move(send),
+  impl->state = std::make_shared<ConnectionState>(impl_->options, impl_->tools, impl_->features,
+                                                  std::move(send),
                                                   std::move(session_id), std::move(auth_subject));
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }

@@ -44,16 +44,31 @@ struct ServerOptions {
 };
 
 class Connection;
+class ResourceRegistry;
+class PromptRegistry;
+class SubscriptionHub;
+
+// Optional features beyond tools; a capability is declared only when its
+// registry is set and not empty.
+struct ServerFeatures {
+  std::shared_ptr<const ResourceRegistry> resources;
+  std::shared_ptr<const PromptRegistry> prompts;  // (+ completion/complete)
+  // list_changed fan-out to subscriptions/listen streams (HTTP); optional.
+  std::shared_ptr<SubscriptionHub> subscriptions;
+};
 
 class McpServer {
  public:
   McpServer(ServerOptions options, std::shared_ptr<const ToolRegistry> tools);
+  McpServer(ServerOptions options, std::shared_ptr<const ToolRegistry> tools,
+            ServerFeatures features);
   ~McpServer();
   McpServer(const McpServer&) = delete;
   McpServer& operator=(const McpServer&) = delete;
 
   const ServerOptions& options() const;
   const ToolRegistry& tools() const;
+  const ServerFeatures& features() const;
 
   // A new connection. The McpServer must outlive it and any work it handed
   // out (Connection::Received::work). `send` writes one complete JSON-RPC message (a

@@ -66,6 +66,18 @@ struct CallContext {
   // no-op otherwise and after the request finished. `logger` may be empty.
   std::function<void(LogLevel level, std::string_view logger, const boost::json::value& data)>
       log;
+  // Modern era multi round-trip (MRTR) retries: params.inputResponses and
+  // params.requestState of the request (null / "" when absent).
+  boost::json::value input_responses{};
+  std::string request_state{};
+  // Legacy era only: sends a request to the client (elicitation/create,
+  // sampling/createMessage, roots/list) on this request's stream and blocks
+  // for its answer. Returns the result; throws ProtocolError carrying the
+  // client's error, std::runtime_error when the call was cancelled, the
+  // transport is closing, it timed out, or in the modern era (use an
+  // InputRequiredResult there).
+  std::function<boost::json::value(const std::string& method, boost::json::object params)>
+      request{};
 };
 
 // A tool failure the model can act on: becomes an isError:true result whose
@@ -82,9 +94,27 @@ class ToolError : public std::runtime_error {
   std::string code_;
 };
 
+// Thrown by a handler to answer the request with a JSON-RPC error instead of
+// a result (e.g. -32021 for a missing client capability, -32602 for a
+// tampered MRTR requestState).
+class ProtocolError : public std::runtime_error {
+ public:
+  ProtocolError(int code, const std::string& message, boost::json::value data = nullptr)
+      : std::runtime_error(message), code_(code), data_(std::move(data)) {}
+  int code() const { return code_; }
+  const boost::json::value& data() const { return data_; }
+
+ private:
+  int code_;
+  boost::json::value data_;
+};
+
 struct ToolResult {
   boost::json::value structured{};  // conforms to the tool's outputSchema
   std::string text{};               // text rendering; "" = serialized `structured`
+  // When set, the complete result as-is (content blocks other than text, or a
+  // modern InputRequiredResult with resultType "input_required").
+  std::optional<boost::json::object> raw{};
 };
 
 using ToolHandler =

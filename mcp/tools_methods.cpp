@@ -112,6 +112,8 @@ json::object call_tool(const Tool& tool, json::object arguments, const CallConte
     out = tool.handler(args.get_object(), ctx);
   } catch (const ToolError& e) {
     return tool_error_result(e.code(), e.what());
+  } catch (const ProtocolError&) {
+    throw;  // answered as a JSON-RPC error by the dispatcher
   } catch (const std::exception& e) {
     spdlog::error("mcp: tool {} (request {}) threw: {}", tool.name, ctx.request_id, e.what());
     return tool_error_result("INTERNAL", "internal error in " + tool.name);
@@ -120,6 +122,8 @@ json::object call_tool(const Tool& tool, json::object arguments, const CallConte
                   ctx.request_id);
     return tool_error_result("INTERNAL", "internal error in " + tool.name);
   }
+
+  if (out.raw) return std::move(*out.raw);
 
   if (!out.structured.is_null() && !tool.output_schema.empty()) {
     if (auto errors = validate_schema(tool.output_schema, out.structured); !errors.empty()) {

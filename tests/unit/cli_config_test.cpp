@@ -31,6 +31,40 @@ TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   CHECK(shipped.default_capabilities == builtin.default_capabilities);
   CHECK(shipped.agent_capabilities.empty());
   CHECK(shipped.log_level == builtin.log_level);
+  CHECK(shipped.http_principals.empty());
+  CHECK(shipped.http_header_timeout_ms == builtin.http_header_timeout_ms);
+  CHECK(shipped.http_idle_timeout_ms == builtin.http_idle_timeout_ms);
+  CHECK(shipped.http_threads == builtin.http_threads);
+}
+
+TEST_CASE("config http principals and timeouts") {
+  Config c = parse_config(R"({"http": {"principals": {
+      "ci": {"token": "0123456789abcdef0123", "agent": "ci-bot", "capabilities": ["lease"]},
+      "plain": {"token": "fedcba9876543210fedc"}},
+      "header_timeout_ms": 500, "idle_timeout_ms": 700, "threads": 3},
+    "principals": {"default_capabilities": ["journal.read"]}})", "cfg");
+  REQUIRE(c.http_principals.size() == 2);
+  CHECK(c.http_principals.at("ci").agent == "ci-bot");
+  CHECK(c.http_principals.at("ci").token == "0123456789abcdef0123");
+  CHECK(c.http_principals.at("ci").capabilities == std::set<std::string>{"lease"});
+  CHECK(c.http_principals.at("plain").agent == "plain");
+  CHECK(c.http_principals.at("plain").capabilities == std::set<std::string>{"journal.read"});
+  CHECK(c.http_header_timeout_ms == 500);
+  CHECK(c.http_idle_timeout_ms == 700);
+  CHECK(c.http_threads == 3);
+  auto message_of = [](std::string_view text) {
+    try {
+      parse_config(text, "cfg");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(message_of(R"({"http": {"principals": {"x": {"agent": "a"}}}})"),
+             Catch::Contains("http.principals.x") && Catch::Contains("token"));
+  CHECK_THAT(message_of(R"({"http": {"principals": {"x": {"token": "short"}}}})"),
+             Catch::Contains("16 characters"));
+  CHECK_THAT(message_of(R"({"http": {"thread": 2}})"), Catch::Contains("http.thread"));
 }
 
 TEST_CASE("config accepts comments, trailing commas and per-agent capabilities") {
@@ -84,4 +118,17 @@ TEST_CASE("config values reach the options they configure") {
   CHECK(c.lease_default_ttl_ms == 5);
   CHECK(c.store.lease_max_ttl_ms == 10);
   CHECK(c.store.lease_max_wait_ms == 7);
+}
+
+TEST_CASE("the permission section is validated by the gate's own rules") {
+  Config shipped = load_config_file(std::string(KEEL_SOURCE_DIR) + "/configs/keel.jsonc");
+  REQUIRE(shipped.permission.is_object());
+  CHECK(shipped.permission.at("rules").as_array().empty());
+  Config c = parse_config(R"({"permission": {"rules": [{"decision": "allow", "command": "git clean -fdx"}]}})",
+                          "cfg");
+  CHECK(c.permission.at("rules").as_array().size() == 1);
+  CHECK_THROWS_WITH(parse_config(R"({"permission": {"strict": "yes"}})", "cfg"),
+                    Catch::Contains("permission.strict"));
+  CHECK_THROWS_AS(parse_config(R"({"permission": {"rules": [{"decision": "maybe"}]}})", "cfg"),
+                  ConfigError);
 }

@@ -1,0 +1,82 @@
+// keel/mcp/http_server.h — MCP over Streamable HTTP (both eras, one endpoint).
+//
+// One endpoint (default /mcp) on Boost.Beast/Asio: an io_context run on a
+// small pool of threads handles connections (keep-alive, header/idle
+// timeouts, a body limit answered with 413), and tools/call work runs on a
+// separate worker pool so a long call (a lease wait) never blocks I/O.
+//
+// Legacy era (2025-11-25): `initialize` mints an Mcp-Session-Id; one
+// Connection per session; POST answered as JSON or, when the call may emit
+// notifications (progressToken, logging on) and the client accepts it, as an
+// SSE stream with a priming event and resumable event ids (GET +
+// Last-Event-ID); GET opens the session's stream for server-initiated
+// messages; DELETE ends the session.
+// Modern era (2026-07-28): stateless POST only; a fresh Connection per POST;
+// headers checked against the body (-32020); closing the SSE stream cancels.
+//
+// Security (every request): a present non-loopback Origin → 403; a
+// non-loopback Host on a loopback listener → 403; with bearer-token
+// principals configured, a missing/wrong token → 401 + WWW-Authenticate.
+// A non-loopback listen address is refused unless principals are configured.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mcp/server.h"
+
+namespace keel::mcp {
+
+struct HttpPrincipal {
+  std::string name;   // becomes CallContext::auth_subject
+  std::string token;  // the bearer token
+};
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 0;  // 0: any free port (see HttpServer::port())
+  std::string path = "/mcp";
+  int io_threads = 2;       // threads running the io_context
+  int workers = 4;          // threads running tools/call work
+  std::size_t max_body_bytes = 4 << 20;  // larger bodies: 413
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  // A legacy session unused this long expires (later requests: 404).
+  std::chrono::milliseconds session_timeout{3'600'000};
+  std::vector<HttpPrincipal> principals;  // non-empty: a bearer token is required
+  // Called when a legacy session ends (DELETE or server stop).
+  std::function<void(const std::string& session_id)> on_session_closed;
+};
+
+class HttpServer {
+ public:
+  HttpServer(McpServer& server, HttpOptions options);
+  ~HttpServer();  // stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts the threads. Throws std::runtime_error when the address
+  // cannot be bound, or is not loopback while no principals are configured.
+  void start();
+  // The bound port (after start()).
+  unsigned short port() const;
+  // Graceful: stops accepting, answers new requests with 503, lets in-flight
+  // calls finish (their waits see cancelled()), flushes, then stops. Idempotent.
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Starts a server and blocks until SIGINT or SIGTERM, then stops gracefully.
+int serve_http(McpServer& server, const HttpOptions& options);
+
+// "HOST:PORT", "[v6]:PORT" → host, port. Throws std::invalid_argument.
+void parse_host_port(const std::string& text, std::string& host, unsigned short& port);
+
+}  // namespace keel::mcp
