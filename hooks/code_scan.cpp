@@ -94,6 +94,29 @@ bool read_literal(std::string_view s, std::size_t& p, CodeLang lang, std::string
   return true;
 }
 
+// The items of a list literal, from just after its '[' up to (not past) the
+// closing ']': literals as resolved words, anything else as unresolved text.
+void read_literal_list(std::string_view s, std::size_t& r, CodeLang lang,
+                       std::vector<std::pair<std::string, bool>>& argv) {
+  while (r < s.size()) {
+    skip_ws(s, r);
+    if (r < s.size() && s[r] == ']') break;
+    std::string item;
+    bool dynamic = false;
+    if (read_literal(s, r, lang, item, dynamic)) {
+      argv.emplace_back(item, !dynamic);
+    } else {
+      std::size_t e = r;
+      while (e < s.size() && s[e] != ',' && s[e] != ']') ++e;
+      argv.emplace_back(std::string(s.substr(r, e - r)), false);
+      r = e;
+    }
+    skip_ws(s, r);
+    if (r < s.size() && s[r] == ',') ++r;
+    else break;
+  }
+}
+
 // Reads a delimited literal such as %x{...}, qx(...), `...`.
 bool read_delimited(std::string_view s, std::size_t& p, char open, std::string& out,
                     bool& dynamic) {
@@ -290,23 +313,7 @@ void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang
         skip_ws(s, r);
         if (r < s.size() && s[r] == '[') {
           ++r;
-          while (r < s.size()) {
-            skip_ws(s, r);
-            if (r < s.size() && s[r] == ']') break;
-            std::string item;
-            bool idyn = false;
-            if (read_literal(s, r, lang, item, idyn)) {
-              a.argv.emplace_back(item, !idyn);
-            } else {
-              std::size_t e = r;
-              while (e < s.size() && s[e] != ',' && s[e] != ']') ++e;
-              a.argv.emplace_back(std::string(s.substr(r, e - r)), false);
-              r = e;
-            }
-            skip_ws(s, r);
-            if (r < s.size() && s[r] == ',') ++r;
-            else break;
-          }
+          read_literal_list(s, r, lang, a.argv);
           break;
         }
         std::string item;
@@ -334,23 +341,7 @@ void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang
     CodeAction a;
     a.kind = CodeAction::Kind::Argv;
     std::size_t r = q + 1;
-    while (r < s.size()) {
-      skip_ws(s, r);
-      if (r < s.size() && s[r] == ']') break;
-      std::string item;
-      bool idyn = false;
-      if (read_literal(s, r, lang, item, idyn)) {
-        a.argv.emplace_back(item, !idyn);
-      } else {
-        std::size_t e = r;
-        while (e < s.size() && s[e] != ',' && s[e] != ']') ++e;
-        a.argv.emplace_back(std::string(s.substr(r, e - r)), false);
-        r = e;
-      }
-      skip_ws(s, r);
-      if (r < s.size() && s[r] == ',') ++r;
-      else break;
-    }
+    read_literal_list(s, r, lang, a.argv);
     if (!a.argv.empty()) {
       out.push_back(std::move(a));
       return;

@@ -798,20 +798,28 @@ struct HttpHandler::Impl {
 
   // --- GET / DELETE ---------------------------------------------------------
 
+  // GET or DELETE without Mcp-Session-Id: a legacy client forgot its session
+  // (400); anyone else is told the endpoint takes only POSTs (405, the modern
+  // era's answer).
+  void refuse_without_session(const HttpRequest& req, Responder& r) {
+    const std::string pv = header(req, "MCP-Protocol-Version");
+    if (!pv.empty() && is_legacy_version(pv)) {
+      fail(req, r, bhttp::status::bad_request, ErrorCode::kInvalidRequest,
+           "Bad Request: Mcp-Session-Id header required");
+      return;
+    }
+    HttpResponse res = make(req, bhttp::status::method_not_allowed,
+                            error_body(std::nullopt, ErrorCode::kInvalidRequest,
+                                       "Method Not Allowed: POST requests only without a session"));
+    res.set(bhttp::field::allow, "POST");
+    r.respond(std::move(res));
+  }
+
   void get(const HttpRequest& req, const std::shared_ptr<Responder>& r, const std::string& subject) {
     const std::string sid = header(req, "Mcp-Session-Id");
     const std::string pv = header(req, "MCP-Protocol-Version");
     if (sid.empty()) {
-      if (!pv.empty() && is_legacy_version(pv)) {
-        fail(req, *r, bhttp::status::bad_request, ErrorCode::kInvalidRequest,
-             "Bad Request: Mcp-Session-Id header required");
-        return;
-      }
-      HttpResponse res = make(req, bhttp::status::method_not_allowed,
-                              error_body(std::nullopt, ErrorCode::kInvalidRequest,
-                                         "Method Not Allowed: POST requests only without a session"));
-      res.set(bhttp::field::allow, "POST");
-      r->respond(std::move(res));
+      refuse_without_session(req, *r);
       return;
     }
     if (!accepts(header(req, "Accept"), "text/event-stream") || header(req, "Accept").empty()) {
@@ -898,17 +906,7 @@ struct HttpHandler::Impl {
   void del(const HttpRequest& req, const std::shared_ptr<Responder>& r, const std::string& subject) {
     const std::string sid = header(req, "Mcp-Session-Id");
     if (sid.empty()) {
-      const std::string pv = header(req, "MCP-Protocol-Version");
-      if (!pv.empty() && is_legacy_version(pv)) {
-        fail(req, *r, bhttp::status::bad_request, ErrorCode::kInvalidRequest,
-             "Bad Request: Mcp-Session-Id header required");
-        return;
-      }
-      HttpResponse res = make(req, bhttp::status::method_not_allowed,
-                              error_body(std::nullopt, ErrorCode::kInvalidRequest,
-                                         "Method Not Allowed: POST requests only without a session"));
-      res.set(bhttp::field::allow, "POST");
-      r->respond(std::move(res));
+      refuse_without_session(req, *r);
       return;
     }
     std::shared_ptr<LegacySession> session;

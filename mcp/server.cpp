@@ -403,7 +403,8 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     return caps;
   }
 
-  CallContext simple_context(const jsonrpc::Request& req, const RequestEra& era) const {
+  // What every CallContext of this connection says about the caller.
+  CallContext caller_context(const RequestEra& era, std::string request_id) const {
     CallContext ctx;
     ctx.protocol_version = era.protocol_version;
     ctx.modern = era.modern;
@@ -412,7 +413,12 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
     ctx.client_capabilities = era.client_capabilities;
     ctx.session_id = session_id;
     ctx.auth_subject = auth_subject;
-    ctx.request_id = req.id.to_string();
+    ctx.request_id = std::move(request_id);
+    return ctx;
+  }
+
+  CallContext simple_context(const jsonrpc::Request& req, const RequestEra& era) const {
+    CallContext ctx = caller_context(era, req.id.to_string());
     ctx.progress = [](double, std::optional<double>, std::string_view) {};
     ctx.cancelled = [] { return false; };
     ctx.log = [](LogLevel, std::string_view, const json::value&) {};
@@ -704,15 +710,7 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
   }
 
   CallContext make_context(const std::shared_ptr<CallState>& call, const RequestEra& era) {
-    CallContext ctx;
-    ctx.protocol_version = era.protocol_version;
-    ctx.modern = era.modern;
-    ctx.client_name = era.client_name;
-    ctx.client_version = era.client_version;
-    ctx.client_capabilities = era.client_capabilities;
-    ctx.session_id = session_id;
-    ctx.auth_subject = auth_subject;
-    ctx.request_id = call->id.to_string();
+    CallContext ctx = caller_context(era, call->id.to_string());
     ctx.input_responses = call->input_responses;
     ctx.request_state = call->request_state;
     auto self = shared_from_this();
