@@ -322,6 +322,35 @@ struct HttpHandler::Impl {
     return nullptr;
   }
 
+  // --- extra routes ---------------------------------------------------------
+
+  void serve_route(HttpRequest req, const std::shared_ptr<Responder>& r, const HttpRoute& route,
+                   std::string path, std::string query, std::string subject) {
+    HttpRouteRequest in;
+    in.method = std::string(req.method_string());
+    in.path = std::move(path);
+    in.query = std::move(query);
+    in.content_type = header(req, "Content-Type");
+    in.body = std::move(req.body());
+    in.auth_subject = std::move(subject);
+    begin_work();
+    auto shared_req = std::make_shared<HttpRequest>(std::move(req));
+    boost::asio::post(workers, [this, &route, in = std::move(in), shared_req, r]() {
+      HttpResponse res;
+      try {
+        HttpRouteResponse out = route(in);
+        res = make(*shared_req, static_cast<bhttp::status>(out.status), std::move(out.body),
+                   out.content_type);
+      } catch (const std::exception& e) {
+        spdlog::error("mcp http: {} {} failed: {}", in.method, in.path, e.what());
+        res = make(*shared_req, bhttp::status::internal_server_error,
+                   error_body(std::nullopt, ErrorCode::kInternalError, "Internal error"));
+      }
+      r->respond(std::move(res));
+      end_work();
+    });
+  }
+
   // --- entry ----------------------------------------------------------------
 
   void handle(HttpRequest req, const std::shared_ptr<Responder>& r) {
@@ -340,11 +369,24 @@ struct HttpHandler::Impl {
       return;
     }
     std::string_view target(req.target().data(), req.target().size());
-    target = target.substr(0, target.find('?'));
+    std::string_view query;
+    if (auto q = target.find('?'); q != std::string_view::npos) {
+      query = target.substr(q + 1);
+      target = target.substr(0, q);
+    }
+    const HttpRoute* route = nullptr;
     if (target != options.path) {
-      fail(req, *r, bhttp::status::not_found, ErrorCode::kInvalidRequest,
-           "Not Found: the MCP endpoint is " + options.path);
-      return;
+      for (const auto& [prefix, handler] : options.routes) {
+        if (target.substr(0, prefix.size()) == prefix) {
+          route = &handler;
+          break;
+        }
+      }
+      if (!route) {
+        fail(req, *r, bhttp::status::not_found, ErrorCode::kInvalidRequest,
+             "Not Found: the MCP endpoint is " + options.path);
+        return;
+      }
     }
     std::string subject;
     if (!options.principals.empty()) {
@@ -374,6 +416,11 @@ struct HttpHandler::Impl {
     if (draining) {
       fail(req, *r, bhttp::status::service_unavailable, ErrorCode::kInternalError,
            "Service Unavailable: shutting down");
+      return;
+    }
+    if (route) {
+      serve_route(std::move(req), r, *route, std::string(target), std::string(query),
+                  std::move(subject));
       return;
     }
     switch (req.method()) {

@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mcp/server.h"
@@ -35,6 +36,25 @@ struct HttpPrincipal {
   std::string name;   // becomes CallContext::auth_subject
   std::string token;  // the bearer token
 };
+
+// An extra endpoint served beside the MCP one (HTTP hooks at /hooks/D, the
+// escalation JSON API). It sees a request only after the Origin, Host and
+// bearer-token checks passed; it runs on a worker thread and may block (the
+// server's graceful shutdown waits for it). Exceptions become 500.
+struct HttpRouteRequest {
+  std::string method;        // "POST", "GET", ...
+  std::string path;          // the target without its query: "/hooks/claude"
+  std::string query;         // after '?', "" when none
+  std::string content_type;  // the Content-Type header, as sent
+  std::string body;
+  std::string auth_subject;  // the bearer token's principal; "" without auth
+};
+struct HttpRouteResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+using HttpRoute = std::function<HttpRouteResponse(const HttpRouteRequest&)>;
 
 struct HttpOptions {
   std::string host = "127.0.0.1";
@@ -50,6 +70,8 @@ struct HttpOptions {
   std::vector<HttpPrincipal> principals;  // non-empty: a bearer token is required
   // Called when a legacy session ends (DELETE or server stop).
   std::function<void(const std::string& session_id)> on_session_closed;
+  // Path prefix -> handler, first match wins ("/hooks/" matches "/hooks/claude").
+  std::vector<std::pair<std::string, HttpRoute>> routes;
 };
 
 class HttpServer {
