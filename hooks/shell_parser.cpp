@@ -434,7 +434,7 @@ void Parser::skip_blanks() {
 }
 
 bool Parser::at_word(std::string_view w) const {
-  return s_.substr(i_, w.size()) == w && (i_ + w.size() >= s_.size() || is_break(s_[i_ + w.size()]));
+  return peek(w.size()) == w && (i_ + w.size() >= s_.size() || is_break(s_[i_ + w.size()]));
 }
 
 void Parser::parse_all() {
@@ -877,7 +877,7 @@ void Parser::read_dollar(Word& w, bool in_dq, std::vector<Word>& pieces) {
   }
   if (std::isdigit(static_cast<unsigned char>(nx)) || std::string_view("@*#?$!-").find(nx) != std::string_view::npos) {
     w.resolved = false;
-    w.text.append(s_.substr(i_, 2));
+    w.text.append(peek(2));
     i_ += 2;
     return;
   }
@@ -1067,10 +1067,10 @@ void Parser::parse_case() {
     if (i_ < s_.size()) ++i_;
     std::size_t before = i_;
     parse_list(kTermCase);
-    if (s_.substr(i_, 2) == ";;" || s_.substr(i_, 2) == ";&") {
+    if (peek(2) == ";;" || peek(2) == ";&") {
       i_ += 2;
       if (i_ < s_.size() && s_[i_] == '&') ++i_;
-    } else if (i_ == before && !at_word("esac")) {
+    } else if (i_ == before && i_ < s_.size() && !at_word("esac")) {
       ++i_;
     }
   }
@@ -1160,7 +1160,7 @@ void Parser::parse_simple() {
         continue;
       if (kw == "for" || kw == "select") {
         skip_blanks();
-        if (s_.substr(i_, 2) == "((") {
+        if (peek(2) == "((") {
           i_ = skip_balanced(s_, i_ + 2, 2);
           return;
         }
@@ -1189,7 +1189,7 @@ void Parser::parse_simple() {
         std::vector<Word> nm;
         read_words(nm, false);
         skip_blanks();
-        if (s_.substr(i_, 2) == "()") i_ += 2;
+        if (peek(2) == "()") i_ += 2;
         parse_function_body(nm.empty() ? std::string() : nm[0].text);
         return;
       }
@@ -1294,12 +1294,19 @@ Script parse_shell(std::string_view text, const ParseLimits& limits) {
     return out;
   }
   Ctx c(out, limits);
-  {
-    Parser p(c, text, 0, Origin::Top, -1);
-    p.parse_all();
+  try {
+    {
+      Parser p(c, text, 0, Origin::Top, -1);
+      p.parse_all();
+    }
+    // Pass 2 appends nested commands as it finds them; they are analysed in turn.
+    for (std::size_t k = 0; k < out.commands.size(); ++k) detail::analyse(c, static_cast<int>(k));
+  } catch (const std::exception& e) {
+    // A cursor bug on malformed input (found by fuzzing) must not become a
+    // crash or an "allow": the script is incomplete, so the gate asks.
+    out.complete = false;
+    out.findings.push_back({FindingKind::ParseError, -1, std::string("parser error: ") + e.what()});
   }
-  // Pass 2 appends nested commands as it finds them; they are analysed in turn.
-  for (std::size_t k = 0; k < out.commands.size(); ++k) detail::analyse(c, static_cast<int>(k));
   return out;
 }
 

@@ -80,6 +80,12 @@ class Parser {
   void error(std::string msg);
   int push(Command cmd, const std::vector<int>& heredoc_redirs);
 
+  // Up to n characters at the cursor; empty at or past the end, so that a
+  // cursor stepped past the end by malformed input never throws.
+  std::string_view peek(std::size_t n) const {
+    return i_ < s_.size() ? s_.substr(i_, n) : std::string_view();
+  }
+
   Ctx& c_;
   std::string_view s_;
   std::size_t i_ = 0;

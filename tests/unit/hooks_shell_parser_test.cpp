@@ -266,3 +266,18 @@ TEST_CASE("limits: depth, size and pathological input never hang", "[hooks][shel
   CHECK(b.commands[0].argv.size() <= 257);
   CHECK(has_finding(parse_shell("echo 'unterminated"), FindingKind::ParseError));
 }
+
+TEST_CASE("an unterminated case at the end of the input is a parse error, not a throw",
+          "[hooks][shell]") {
+  // Found by tests/fuzz/shell_parser_fuzz: the case-arm loop stepped the
+  // cursor past the end and the next substr threw std::out_of_range.
+  const std::string text =
+      "for f inaaaaaaaaba *:; do case $f ic) rubaba *:; do case $f ic) ruby;;0es";
+  Script s;
+  REQUIRE_NOTHROW(s = parse_shell(text));
+  CHECK(has_finding(parse_shell(text + "'"), FindingKind::ParseError));
+  // The command before the malformed tail is still seen, so the gate can deny it.
+  REQUIRE_NOTHROW(s = parse_shell("rm -rf ~; " + text));
+  REQUIRE_FALSE(s.commands.empty());
+  CHECK(argv_of(s.commands[0]) == V{"rm", "-rf", "~"});
+}
