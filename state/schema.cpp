@@ -12,7 +12,7 @@ namespace keel::state {
 namespace {
 
 // Append-only: never edit a step that has shipped; add a new one.
-const std::array<std::string_view, 1> kMigrations = {
+const std::array<std::string_view, 2> kMigrations = {
     // 1: leases, memory, journal.
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -100,6 +100,38 @@ CREATE INDEX journal_by_op ON journal(op, seq);
 CREATE INDEX journal_by_subject ON journal(subject, seq);
 CREATE INDEX journal_by_principal ON journal(principal, seq);
 CREATE INDEX journal_by_ts ON journal(ts);
+)sql",
+    // 2: escalations and the per-agent token buckets that budget them.
+    R"sql(
+CREATE TABLE escalations(
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused
+  project           TEXT NOT NULL,
+  agent             TEXT NOT NULL,
+  reason            TEXT NOT NULL,
+  context           TEXT NOT NULL,   -- JSON
+  proposal          TEXT NOT NULL,   -- JSON
+  impact            TEXT NOT NULL,   -- 'low' | 'high'
+  severity          TEXT NOT NULL,
+  request_id        TEXT,
+  created_at        INTEGER NOT NULL,
+  status            TEXT NOT NULL,   -- 'pending' | 'resolved'
+  decision          TEXT,            -- 'OVERRIDE' | 'MODIFY' | 'ABORT'
+  resolved_proposal TEXT,            -- JSON
+  resolver          TEXT,
+  resolved_via      TEXT,
+  resolved_at       INTEGER,
+  UNIQUE(project, agent, request_id)
+);
+CREATE INDEX escalations_by_status ON escalations(project, status, id);
+
+-- tokens: the level at updated_at (fractional: refill is continuous).
+CREATE TABLE escalation_buckets(
+  project    TEXT NOT NULL,
+  agent      TEXT NOT NULL,
+  tokens     REAL NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(project, agent)
+) WITHOUT ROWID;
 )sql",
 };
 

@@ -70,6 +70,17 @@ class SqliteStore final : public Store {
                                std::string_view subject,
                                const boost::json::value& payload) override;
 
+  // Escalations (sqlite_store_escalation.cpp).
+  EscalationRequestResult request_escalation(const Principal& who,
+                                             const EscalationRequest& request) override;
+  ResolveEscalationResult resolve_escalation(const Principal& who,
+                                             const ResolveEscalationRequest& r) override;
+  Escalation get_escalation(const Principal& who, std::int64_t id) override;
+  EscalationListResult list_escalations(const Principal& who,
+                                        const EscalationListRequest& r) override;
+  Escalation wait_escalation(const Principal& who, std::int64_t id, std::int64_t wait_ms,
+                             const CancelCheck& cancelled) override;
+
   StoreStats stats() const override;
 
  private:
@@ -124,6 +135,12 @@ class SqliteStore final : public Store {
   std::mutex lease_mu_;
   std::condition_variable lease_cv_;
   std::uint64_t lease_epoch_ = 0;  // guarded by lease_mu_
+
+  // Bumped (and waiters woken) whenever this process resolves an escalation,
+  // so that wait_escalation answers at once instead of at its next poll.
+  std::mutex escalation_mu_;
+  std::condition_variable escalation_cv_;
+  std::uint64_t escalation_epoch_ = 0;  // guarded by escalation_mu_
 
   std::unique_ptr<GroupCommitWriter> writer_;  // last: destroyed (drained) first
 };

@@ -84,7 +84,8 @@ bool is_reserved_op(std::string_view op) {
   // folds them, or they report a state change).
   for (const std::string_view reserved :
        {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
-        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd}) {
+        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
+        ops::kEscalateRefused, ops::kResolve}) {
     if (op == reserved) return true;
   }
   return false;

@@ -140,6 +140,11 @@ TEST_CASE("journal: append and export", "[state][journal]") {
                       ErrorCode::kInvalidArgument);
   REQUIRE_STORE_ERROR(s.journal_append(agent("alice"), "CHECKPOINT", "x", json::object()),
                       ErrorCode::kInvalidArgument);
+  // An agent must not forge an escalation or its resolution.
+  for (const char* op : {"ESCALATE", "ESCALATE_REFUSED", "RESOLVE"}) {
+    REQUIRE_STORE_ERROR(s.journal_append(agent("alice"), op, "escalation:1", json::object()),
+                        ErrorCode::kInvalidArgument);
+  }
   s.journal_append(agent("bob"), "REFUSE", "file:/x", json::object{{"why", "hook"}});
 
   std::ostringstream out;

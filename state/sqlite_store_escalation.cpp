@@ -1,0 +1,335 @@
+// keel/state/sqlite_store_escalation.cpp — escalations on SQLite: request
+// (token bucket), resolve, get, list, wait.
+//
+// Every decision is one writer job: the bucket, the escalation row and the
+// journal record change together. A lost resolution race is reported as a
+// value (resolved:false), not thrown, like a lease conflict.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "state/escalation.h"
+#include "state/sqlite_store.h"
+
+namespace keel::state {
+namespace json = boost::json;
+using namespace sqlite_store_detail;
+
+namespace {
+
+constexpr std::size_t kMaxViaBytes = 64;
+// How often a waiter re-reads the row, for resolutions made by other
+// processes (this process's resolutions wake it at once).
+constexpr auto kWaitPoll = std::chrono::milliseconds(200);
+
+constexpr std::string_view kEscalationColumns =
+    "id, project, agent, reason, context, proposal, impact, severity, request_id, created_at,"
+    " status, decision, resolved_proposal, resolver, resolved_via, resolved_at";
+
+json::value parse_stored(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return ec ? json::value(text) : v;  // shown as text if a row was edited by hand
+}
+
+Escalation read_escalation(const sql::Statement& q) {
+  Escalation e;
+  e.id = q.int64(0);
+  e.project = q.text(1);
+  e.agent = q.text(2);
+  e.reason = q.text(3);
+  e.context = parse_stored(q.text(4));
+  e.proposal = parse_stored(q.text(5));
+  e.impact = q.text(6) == "high" ? EscalationImpact::kHigh : EscalationImpact::kLow;
+  e.severity = q.text(7);
+  if (!q.is_null(8)) e.request_id = q.text(8);
+  e.created_at_ms = q.int64(9);
+  e.resolved = q.text(10) == "resolved";
+  if (e.resolved) {
+    e.decision = parse_escalation_decision(q.is_null(11) ? "" : q.text(11));
+    e.resolved_proposal = q.is_null(12) ? json::value(nullptr) : parse_stored(q.text(12));
+    e.resolver = q.is_null(13) ? "" : q.text(13);
+    e.resolved_via = q.is_null(14) ? "" : q.text(14);
+    e.resolved_at_ms = q.is_null(15) ? 0 : q.int64(15);
+  }
+  return e;
+}
+
+std::optional<Escalation> find_escalation(sqlite3* db, std::string_view project, std::int64_t id) {
+  sql::Statement q(db, "SELECT " + std::string(kEscalationColumns) +
+                           " FROM escalations WHERE id = ? AND project = ?");
+  q.bind(1, id).bind(2, project);
+  if (!q.step()) return std::nullopt;
+  return read_escalation(q);
+}
+
+StoreError not_found(std::int64_t id) {
+  return StoreError(ErrorCode::kNotFound, "no escalation " + std::to_string(id) + " in this project");
+}
+
+void check_principal(const Principal& who) {
+  if (who.agent.empty() || who.project.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "principal needs an agent and a project");
+  }
+}
+
+void require_read(const Principal& who) {
+  if (!who.can(caps::kEscalationRequest) && !who.can(caps::kEscalationResolve)) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "principal '" + who.agent + "' lacks the capability '" +
+                         std::string(caps::kEscalationRequest) + "' (or '" +
+                         std::string(caps::kEscalationResolve) + "')");
+  }
+}
+
+// The agent's bucket as of `now` (full when never used).
+escalation::BucketLevel read_bucket(sqlite3* db, const Principal& who,
+                                    const EscalationBudget& budget, std::int64_t now) {
+  sql::Statement q(db, "SELECT tokens, updated_at FROM escalation_buckets"
+                       " WHERE project = ? AND agent = ?");
+  q.bind(1, who.project).bind(2, who.agent);
+  if (!q.step()) return escalation::full(budget, now);
+  return escalation::refill({q.real(0), q.int64(1)}, now, budget);
+}
+
+std::int64_t whole_tokens(const escalation::BucketLevel& level) {
+  return static_cast<std::int64_t>(std::floor(level.tokens + 1e-9));
+}
+
+}  // namespace
+
+EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
+                                                        const EscalationRequest& request) {
+  check_principal(who);
+  require(who, caps::kEscalationRequest);
+  escalation::validate(request);
+  auto it = options_.escalation_agent_budgets.find(who.agent);
+  const EscalationBudget budget =
+      it != options_.escalation_agent_budgets.end() ? it->second : options_.escalation_budget;
+  escalation::validate(budget, "escalation budget of " + who.agent);
+
+  EscalationRequestResult out;
+  writer_->submit([&](sqlite3* db) {
+    out = EscalationRequestResult{};
+    const std::int64_t t = now();
+    escalation::BucketLevel level = read_bucket(db, who, budget, t);
+
+    if (request.request_id) {
+      sql::Statement q(db, "SELECT id FROM escalations WHERE project = ? AND agent = ?"
+                           " AND request_id = ?");
+      q.bind(1, who.project).bind(2, who.agent).bind(3, *request.request_id);
+      if (q.step()) {
+        out.escalation = find_escalation(db, who.project, q.int64(0));
+        out.outcome = EscalationOutcome::kGranted;
+        out.replayed = true;
+        out.tokens_left = whole_tokens(level);
+        return;
+      }
+    }
+
+    json::object payload{{"agent", who.agent},
+                         {"reason", request.reason},
+                         {"impact", to_string(request.impact)},
+                         {"proposal", request.proposal},
+                         {"context", request.context}};
+    if (!request.severity.empty()) payload["severity"] = request.severity;
+    if (request.request_id) payload["request_id"] = *request.request_id;
+
+    if (!escalation::has_token(level)) {
+      out.outcome = EscalationOutcome::kBudgetExhausted;
+      out.retry_after_ms = escalation::retry_after_ms(level, budget);
+      out.tokens_left = 0;
+      payload["outcome"] = to_string(out.outcome);
+      payload["retry_after_ms"] = out.retry_after_ms;
+      payload["capacity"] = budget.capacity;
+      payload["refill_ms"] = budget.refill_ms;
+      append_record(db, t, who.project, who.agent, ops::kEscalateRefused, "escalation:refused",
+                    json::serialize(payload));
+      return;
+    }
+
+    level.tokens = std::max(0.0, level.tokens - 1.0);
+    sql::Statement(db,
+                   "INSERT INTO escalation_buckets(project, agent, tokens, updated_at)"
+                   " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(project, agent)"
+                   " DO UPDATE SET tokens = ?3, updated_at = ?4")
+        .bind(1, who.project)
+        .bind(2, who.agent)
+        .bind(3, level.tokens)
+        .bind(4, level.at_ms)
+        .run();
+    sql::Statement(db,
+                   "INSERT INTO escalations(project, agent, reason, context, proposal, impact,"
+                   " severity, request_id, created_at, status) VALUES(?,?,?,?,?,?,?,?,?,'pending')")
+        .bind(1, who.project)
+        .bind(2, who.agent)
+        .bind(3, request.reason)
+        .bind(4, json::serialize(request.context))
+        .bind(5, json::serialize(request.proposal))
+        .bind(6, to_string(request.impact))
+        .bind(7, request.severity)
+        .bind(8, request.request_id)
+        .bind(9, t)
+        .run();
+    const std::int64_t id = sqlite3_last_insert_rowid(db);
+    out.outcome = EscalationOutcome::kGranted;
+    out.tokens_left = whole_tokens(level);
+    out.escalation = find_escalation(db, who.project, id);
+    payload["id"] = id;
+    payload["outcome"] = to_string(out.outcome);
+    payload["tokens_left"] = out.tokens_left;
+    append_record(db, t, who.project, who.agent, ops::kEscalate,
+                  "escalation:" + std::to_string(id), json::serialize(payload));
+  });
+  return out;
+}
+
+ResolveEscalationResult SqliteStore::resolve_escalation(const Principal& who,
+                                                        const ResolveEscalationRequest& r) {
+  check_principal(who);
+  require(who, caps::kEscalationResolve);
+  const bool modify = r.decision == EscalationDecision::kModify;
+  if (modify && (!r.proposal || r.proposal->is_null())) {
+    throw StoreError(ErrorCode::kInvalidArgument, "MODIFY needs the modified proposal");
+  }
+  if (!modify && r.proposal) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "a proposal goes only with MODIFY, not " +
+                         std::string(to_string(r.decision)));
+  }
+  if (r.proposal && json::serialize(*r.proposal).size() > escalation::kMaxJsonBytes) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "proposal is larger than " + std::to_string(escalation::kMaxJsonBytes) +
+                         " bytes of JSON");
+  }
+  if (r.via.size() > kMaxViaBytes) {
+    throw StoreError(ErrorCode::kInvalidArgument, "via is longer than 64 bytes");
+  }
+  const std::string via = r.via.empty() ? "api" : r.via;
+
+  ResolveEscalationResult out;
+  writer_->submit([&](sqlite3* db) {
+    out = ResolveEscalationResult{};
+    std::optional<Escalation> e = find_escalation(db, who.project, r.id);
+    if (!e) throw not_found(r.id);
+    if (e->resolved) {  // someone else won
+      out.resolved = false;
+      out.escalation = std::move(*e);
+      return;
+    }
+    const std::int64_t t = now();
+    const json::value resolved_proposal = modify ? *r.proposal
+                                          : r.decision == EscalationDecision::kOverride
+                                              ? e->proposal
+                                              : json::value(nullptr);
+    sql::Statement update(db,
+                          "UPDATE escalations SET status = 'resolved', decision = ?,"
+                          " resolved_proposal = ?, resolver = ?, resolved_via = ?,"
+                          " resolved_at = ? WHERE id = ? AND status = 'pending'");
+    update.bind(1, to_string(r.decision))
+        .bind(2, json::serialize(resolved_proposal))
+        .bind(3, who.agent)
+        .bind(4, via)
+        .bind(5, t)
+        .bind(6, r.id)
+        .run();
+    if (sqlite3_changes(db) != 1) {
+      // (Unreachable: the write lock is held since the row was read.)
+      throw StoreError(ErrorCode::kInternal, "escalation row changed under the write lock");
+    }
+    const json::object payload{{"id", r.id},
+                               {"agent", e->agent},
+                               {"decision", to_string(r.decision)},
+                               {"proposal", resolved_proposal},
+                               {"via", via}};
+    append_record(db, t, who.project, who.agent, ops::kResolve,
+                  "escalation:" + std::to_string(r.id), json::serialize(payload));
+    out.resolved = true;
+    out.escalation = *find_escalation(db, who.project, r.id);
+  });
+  if (out.resolved) {
+    {
+      std::lock_guard<std::mutex> lock(escalation_mu_);
+      ++escalation_epoch_;
+    }
+    escalation_cv_.notify_all();
+  }
+  return out;
+}
+
+Escalation SqliteStore::get_escalation(const Principal& who, std::int64_t id) {
+  check_principal(who);
+  require_read(who);
+  ReadConnection conn = read_connection();
+  std::optional<Escalation> e = find_escalation(conn.get(), who.project, id);
+  if (!e) throw not_found(id);
+  return std::move(*e);
+}
+
+EscalationListResult SqliteStore::list_escalations(const Principal& who,
+                                                   const EscalationListRequest& r) {
+  check_principal(who);
+  require_read(who);
+  int limit = r.limit == 0 ? escalation::kDefaultPageSize : r.limit;
+  if (limit < 1 || limit > escalation::kMaxPageSize) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "limit must be in [1, " + std::to_string(escalation::kMaxPageSize) + "]");
+  }
+  std::int64_t before = INT64_MAX;
+  if (!r.cursor.empty()) {
+    std::size_t used = 0;
+    try {
+      before = std::stoll(r.cursor, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != r.cursor.size() || before < 1) {
+      throw StoreError(ErrorCode::kInvalidArgument, "cursor is not one keel returned");
+    }
+  }
+  std::string where = " WHERE project = ?1 AND id < ?2";
+  if (r.resolved) where += *r.resolved ? " AND status = 'resolved'" : " AND status = 'pending'";
+
+  EscalationListResult out;
+  ReadConnection conn = read_connection();
+  sql::Statement q(conn.get(), "SELECT " + std::string(kEscalationColumns) + " FROM escalations" +
+                                   where + " ORDER BY id DESC LIMIT ?3");
+  q.bind(1, who.project).bind(2, before).bind(3, limit + 1);
+  while (q.step()) out.escalations.push_back(read_escalation(q));
+  if (out.escalations.size() > static_cast<std::size_t>(limit)) {
+    out.escalations.pop_back();
+    out.next_cursor = std::to_string(out.escalations.back().id);
+  }
+  return out;
+}
+
+Escalation SqliteStore::wait_escalation(const Principal& who, std::int64_t id,
+                                        std::int64_t wait_ms, const CancelCheck& cancelled) {
+  if (wait_ms < 0 || wait_ms > options_.escalation_max_wait_ms) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "wait_ms must be in [0, " + std::to_string(options_.escalation_max_wait_ms) +
+                         "], got " + std::to_string(wait_ms));
+  }
+  using steady = std::chrono::steady_clock;
+  const auto deadline = steady::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    std::uint64_t epoch;
+    {
+      std::lock_guard<std::mutex> lock(escalation_mu_);
+      epoch = escalation_epoch_;
+    }
+    Escalation e = get_escalation(who, id);  // checks principal and capability
+    if (e.resolved || steady::now() >= deadline) return e;
+    if (cancelled && cancelled()) {
+      throw StoreError(ErrorCode::kCancelled,
+                       "wait for escalation " + std::to_string(id) + " was cancelled");
+    }
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+    const auto step = std::max(std::chrono::milliseconds(0), std::min<std::chrono::milliseconds>(kWaitPoll, remaining));
+    std::unique_lock<std::mutex> lock(escalation_mu_);
+    escalation_cv_.wait_for(lock, step, [&] { return escalation_epoch_ != epoch; });
+  }
+}
+
+}  // namespace keel::state
