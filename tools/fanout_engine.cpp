@@ -1,0 +1,681 @@
+#include "tools/fanout_engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "mcp/schema.h"
+
+namespace keel::tools::fanout {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// A numeric `cost_units` at the top of a branch's value, else 0.
+double cost_of(const json::value& v) {
+  if (!v.is_object()) return 0;
+  const json::value* c = v.as_object().if_contains("cost_units");
+  if (!c || !c->is_number()) return 0;
+  return std::max(0.0, c->to_number<double>());
+}
+
+ErrorClass class_of_tool_error(const std::string& code) {
+  if (code == "BUSY") return ErrorClass::kTransient;
+  if (code == "PERMISSION_DENIED") return ErrorClass::kDenied;
+  return ErrorClass::kOther;
+}
+
+// stdout as the branch's value: JSON when it is JSON, else the text.
+// Returns false when it looks like JSON ({ or [) but does not parse.
+bool parse_output(const std::string& out, json::value& value, std::string& why) {
+  std::size_t b = out.find_first_not_of(" \t\r\n");
+  std::size_t e = out.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos) {
+    value = json::string();
+    return true;
+  }
+  std::string_view trimmed(out.data() + b, e - b + 1);
+  boost::system::error_code ec;
+  json::value parsed = json::parse(trimmed, ec);
+  if (!ec) {
+    value = std::move(parsed);
+    return true;
+  }
+  if (trimmed.front() == '{' || trimmed.front() == '[') {
+    why = "output is not valid JSON: " + ec.message();
+    return false;
+  }
+  // Text: keep it as printed, minus the trailing newline(s).
+  value = json::string(std::string_view(out.data(), e + 1));
+  return true;
+}
+
+std::string last_line(const std::string& text) {
+  std::size_t e = text.find_last_not_of(" \t\r\n");
+  if (e == std::string::npos) return {};
+  std::size_t b = text.rfind('\n', e);
+  b = b == std::string::npos ? 0 : b + 1;
+  std::string line = text.substr(b, e - b + 1);
+  if (line.size() > 300) line = line.substr(0, 300) + "...";
+  return line;
+}
+
+}  // namespace
+
+std::string BranchSpec::provider() const {
+  switch (kind) {
+    case Kind::kTool: return "tool:" + tool;
+    case Kind::kCommand: return "command:" + (command.argv.empty() ? std::string() : command.argv[0]);
+    case Kind::kSample: return "sample";
+  }
+  return "?";
+}
+
+// One attempt of one branch.
+struct FanoutRun::Attempt {
+  bool ok = false;
+  bool stopped = false;  // ended because the run is stopping
+  json::value value;
+  ErrorClass cls = ErrorClass::kOther;
+  std::string code;
+  std::string message;
+  std::optional<int> exit_code;
+  bool count_for_breaker = true;
+};
+
+// The final word on one branch.
+struct FanoutRun::Outcome {
+  std::size_t index = 0;
+  std::string status;  // ok | failed | skipped | escalated | cancelled
+  std::int64_t ms = 0;
+  int attempts = 0;
+  json::value value;
+  std::optional<json::object> error;
+  std::optional<int> exit_code;
+  std::optional<json::object> escalation;
+  std::string provider;
+};
+
+FanoutRun::FanoutRun(std::string id, RunSpec spec, BranchServices services)
+    : id_(std::move(id)),
+      spec_(std::move(spec)),
+      services_(std::move(services)),
+      started_at_(Clock::now()),
+      merger_(spec_.merge),
+      breakers_(spec_.breaker_failures, std::chrono::milliseconds(spec_.breaker_cooldown_ms)) {}
+
+FanoutRun::~FanoutRun() = default;
+
+void FanoutRun::cancel() { stop(Stop::kCancelled); }
+
+void FanoutRun::stop(Stop why, const char* budget_item) {
+  std::lock_guard lock(mu_);
+  stop_locked(why, budget_item);
+}
+
+void FanoutRun::stop_locked(Stop why, const char* budget_item) {
+  if (stop_ != Stop::kNone) return;
+  stop_ = why;
+  if (budget_item) budget_exhausted_ = budget_item;
+  stop_flag_.store(true, std::memory_order_release);
+  groups_.close();
+  cv_.notify_all();
+}
+
+bool FanoutRun::sleep_unless_stopped(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return stop_ != Stop::kNone; });
+}
+
+json::object FanoutRun::execute(const std::function<bool()>& cancelled,
+                                const std::function<void(std::size_t, std::size_t)>& progress) {
+  const std::size_t total = spec_.count;
+  // However execute() ends, drop the call's callbacks (see services_ in the
+  // header). Declared first, so the workers are joined before it runs.
+  struct DropCall {
+    BranchServices& s;
+    ~DropCall() {
+      s.ctx = mcp::CallContext{};
+      s.gate = nullptr;
+      s.escalate = nullptr;
+    }
+  } drop_call{services_};
+  if (services_.store) {
+    services_.store->journal_append(
+        services_.principal, "FORK", "fanout:" + id_,
+        json::object{{"run_id", id_},
+                     {"branches", total},
+                     {"max_concurrency", spec_.max_concurrency},
+                     {"merge", to_string(spec_.merge.strategy)}});
+  }
+
+  const std::size_t workers =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(1, spec_.max_concurrency)), total);
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  try {
+    for (std::size_t i = 0; i < workers; ++i) threads.emplace_back([this] { worker_loop(); });
+  } catch (const std::system_error& e) {  // out of threads: stop what started
+    if (threads.empty()) throw;
+    spdlog::warn("fanout {}: {} of {} workers started: {}", id_, threads.size(), workers, e.what());
+  }
+
+  std::size_t reported = 0;
+  auto last_progress = Clock::now() - std::chrono::seconds(1);
+  for (;;) {
+    std::size_t done = 0;
+    bool all_done = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(10));
+      done = done_;
+      // Every worker has left once nothing runs and nothing more will start.
+      all_done = running_ == 0 && (next_ >= total || stop_ != Stop::kNone ||
+                                   !budget_exhausted_.empty());
+    }
+    if (cancelled && cancelled()) cancel();
+    if (ms_since(started_at_) >= spec_.budget.wall_ms && !all_done) {
+      stop(Stop::kBudget, "wall_ms");
+    }
+    if (progress && done > reported &&
+        (all_done || Clock::now() - last_progress >= std::chrono::milliseconds(50))) {
+      try {
+        progress(done, total);
+      } catch (const std::exception& e) {  // a lost notification must not lose the run
+        spdlog::debug("fanout {}: progress: {}", id_, e.what());
+      }
+      reported = done;
+      last_progress = Clock::now();
+    }
+    if (all_done) break;
+  }
+  for (auto& t : threads) t.join();
+
+  json::object result;
+  {
+    std::lock_guard lock(mu_);
+    result = result_locked(ms_since(started_at_));
+    final_ = result;
+  }
+  if (services_.store) {
+    json::object join{{"run_id", id_},
+                      {"branches", total},
+                      {"status", result.at("status")},
+                      {"counts", result.at("counts")},
+                      {"merge", result.at("merge").as_object().at("strategy")},
+                      {"satisfied", result.at("merge").as_object().at("satisfied")},
+                      {"ms", result.at("ms")}};
+    if (auto* w = result.if_contains("winner")) join["winner"] = *w;
+    if (auto* b = result.at("budget").as_object().if_contains("exhausted")) join["budget_exhausted"] = *b;
+    try {
+      services_.store->journal_append(services_.principal, "JOIN", "fanout:" + id_, join);
+    } catch (const std::exception& e) {
+      // The run happened; losing its JOIN record must not lose its result.
+      spdlog::error("fanout {}: could not journal JOIN: {}", id_, e.what());
+    }
+  }
+  return result;
+}
+
+void FanoutRun::worker_loop() {
+  for (;;) {
+    std::size_t index = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_ != Stop::kNone || next_ >= spec_.count || !budget_exhausted_.empty()) return;
+      if (spec_.budget.max_branches && next_ >= static_cast<std::size_t>(*spec_.budget.max_branches)) {
+        budget_exhausted_ = "branches";
+        cv_.notify_all();
+        return;
+      }
+      index = next_++;
+      ++running_;
+    }
+    record(run_branch(index));
+  }
+}
+
+FanoutRun::Outcome FanoutRun::run_branch(std::size_t index) {
+  Outcome o;
+  o.index = index;
+  const auto started = Clock::now();
+  BranchSpec spec;
+  try {
+    spec = spec_.source(index);
+  } catch (const std::exception& e) {
+    o.status = "failed";
+    o.error = json::object{{"class", "other"}, {"code", "INVALID_BRANCH"}, {"message", e.what()}};
+    o.ms = ms_since(started);
+    return o;
+  }
+  o.provider = spec.provider();
+
+  // The CallContext tool branches run under: the caller's, but without its
+  // progress token, and cancelled when the run stops or the branch times out.
+  Clock::time_point deadline{};
+  mcp::CallContext tool_ctx;
+  if (spec.kind == BranchSpec::Kind::kTool) {
+    tool_ctx = services_.ctx;
+    tool_ctx.progress = nullptr;
+    tool_ctx.cancelled = [this, &deadline] { return stopping() || Clock::now() >= deadline; };
+  }
+
+  // Jitter only needs to differ between workers: one generator per thread.
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  Attempt a;
+  for (;;) {
+    if (stopping()) {
+      o.status = "cancelled";
+      break;
+    }
+    ++o.attempts;
+    if (!breakers_.allow(o.provider)) {
+      a = Attempt{};
+      a.cls = ErrorClass::kTransient;
+      a.code = "BREAKER_OPEN";
+      a.message = "the circuit breaker of " + o.provider + " is open";
+      a.count_for_breaker = false;
+    } else {
+      a = attempt(index, spec, tool_ctx, deadline);
+      if (a.stopped) {
+        // Not the provider's fault: leave a half-open trial for someone else.
+        breakers_.abandon(o.provider);
+        o.status = "cancelled";
+        break;
+      }
+      if (a.ok) {
+        if (auto why = merger_.check(a.value)) {
+          a.ok = false;
+          a.cls = ErrorClass::kParse;
+          a.code = "MERGE_INPUT";
+          a.message = *why;
+        }
+      }
+      if (a.ok) {
+        breakers_.on_success(o.provider);
+      } else if (a.count_for_breaker) {
+        breakers_.on_failure(o.provider);
+      } else {
+        breakers_.abandon(o.provider);
+      }
+    }
+    o.exit_code = a.exit_code;
+    if (a.ok) {
+      o.status = "ok";
+      o.value = std::move(a.value);
+      break;
+    }
+    o.error = json::object{{"class", to_string(a.cls)}, {"code", a.code}, {"message", a.message}};
+    const ClassPolicy& policy = spec_.on_error.of(a.cls);
+    if (policy.action == Action::kRetry) {
+      if (o.attempts < policy.retry.max_attempts) {
+        if (!sleep_unless_stopped(backoff_delay(policy.retry, o.attempts + 1, rng))) {
+          o.status = "cancelled";
+          break;
+        }
+        continue;
+      }
+      o.status = "failed";
+      (*o.error)["retries_exhausted"] = true;
+      break;
+    }
+    if (policy.action == Action::kSkip) {
+      o.status = "skipped";
+      break;
+    }
+    if (policy.action == Action::kTerminate) {
+      o.status = "failed";
+      (*o.error)["terminated_run"] = true;
+      stop(Stop::kTerminated);
+      break;
+    }
+    // Escalate.
+    if (!services_.escalate) {
+      o.status = "failed";
+      (*o.error)["escalation"] = "escalation unavailable";
+      break;
+    }
+    try {
+      json::object request{
+          {"reason", "fanout " + id_ + " branch " + std::to_string(index) + " (" + o.provider +
+                         ") failed: " + std::string(to_string(a.cls)) + ": " + a.message},
+          {"context", json::object{{"run_id", id_},
+                                   {"branch", index},
+                                   {"provider", o.provider},
+                                   {"error", *o.error},
+                                   {"attempts", o.attempts}}},
+          {"proposal", json::object{{"action", "skip_branch"}, {"run_id", id_}, {"branch", index}}},
+          {"impact", "low"}};
+      o.escalation = services_.escalate(services_.principal, request);
+      // Refused (the caller's escalation budget is spent): the branch failed.
+      const json::value* outcome = o.escalation->if_contains("outcome");
+      const bool filed = !outcome || *outcome == "GRANTED";
+      o.status = filed ? "escalated" : "failed";
+      if (!filed) (*o.error)["escalation"] = *o.escalation;
+    } catch (const std::exception& e) {
+      o.status = "failed";
+      (*o.error)["escalation"] = std::string("could not escalate: ") + e.what();
+    }
+    break;
+  }
+  if (o.status == "cancelled") o.error.reset();
+  o.ms = ms_since(started);
+  return o;
+}
+
+FanoutRun::Attempt FanoutRun::attempt(std::size_t index, const BranchSpec& spec,
+                                      mcp::CallContext& tool_ctx, Clock::time_point& deadline) {
+  std::int64_t timeout = spec.timeout_ms.value_or(spec_.branch_timeout_ms);
+  deadline = Clock::now() + std::chrono::milliseconds(timeout);
+  try {
+    switch (spec.kind) {
+      case BranchSpec::Kind::kTool: return attempt_tool(spec, tool_ctx, deadline);
+      case BranchSpec::Kind::kCommand: return attempt_command(index, spec, deadline);
+      case BranchSpec::Kind::kSample: return attempt_sample(spec);
+    }
+  } catch (const std::exception& e) {
+    Attempt a;
+    a.code = "INTERNAL";
+    a.message = e.what();
+    return a;
+  }
+  return Attempt{};
+}
+
+FanoutRun::Attempt FanoutRun::attempt_tool(const BranchSpec& spec, mcp::CallContext& tool_ctx,
+                                           Clock::time_point deadline) {
+  Attempt a;
+  const mcp::Tool* tool = services_.registry ? services_.registry->find(spec.tool) : nullptr;
+  if (!tool) {
+    a.code = "UNKNOWN_TOOL";
+    a.message = "no tool named " + spec.tool;
+    a.count_for_breaker = false;
+    return a;
+  }
+  json::value args = spec.arguments;
+  mcp::normalize_integers(args);
+  if (auto errors = mcp::validate_schema(tool->input_schema, args); !errors.empty()) {
+    a.code = "INVALID_ARGUMENT";
+    a.message = mcp::join_errors(errors, "; ");
+    a.count_for_breaker = false;
+    return a;
+  }
+  try {
+    mcp::ToolResult r = tool->handler(args.as_object(), tool_ctx);
+    if (r.raw) {
+      const json::value* is_error = r.raw->if_contains("isError");
+      if (is_error && is_error->is_bool() && is_error->as_bool()) {
+        a.code = "TOOL_ERROR";
+        a.message = json::serialize(r.raw->if_contains("content") ? r.raw->at("content") : json::value());
+        return a;
+      }
+      const json::value* sc = r.raw->if_contains("structuredContent");
+      a.value = sc ? *sc : json::value(*r.raw);
+    } else {
+      a.value = r.structured.is_null() ? json::value(json::string(r.text)) : std::move(r.structured);
+    }
+    a.ok = true;
+  } catch (const mcp::ToolError& e) {
+    if (e.code() == "CANCELLED") {
+      if (stopping()) {
+        a.stopped = true;
+      } else {
+        a.cls = ErrorClass::kTimeout;
+        a.code = "TIMEOUT";
+        a.message = "the tool call ran past its branch timeout";
+      }
+      return a;
+    }
+    a.cls = class_of_tool_error(e.code());
+    a.code = e.code();
+    a.message = e.what();
+    a.count_for_breaker = a.cls != ErrorClass::kDenied;
+  } catch (const mcp::ProtocolError& e) {
+    a.code = "PROTOCOL_ERROR";
+    a.message = e.what();
+  }
+  if (!a.ok && stopping()) a.stopped = true;
+  if (!a.ok && !a.stopped && Clock::now() >= deadline && a.cls == ErrorClass::kOther) {
+    a.cls = ErrorClass::kTimeout;
+  }
+  return a;
+}
+
+FanoutRun::Attempt FanoutRun::attempt_command(std::size_t index, const BranchSpec& spec,
+                                              Clock::time_point deadline) {
+  Attempt a;
+  if (services_.gate) {
+    CommandVerdict v = services_.gate(services_.principal, spec.command.argv, spec.command.cwd);
+    if (!v.allowed) {
+      a.cls = ErrorClass::kDenied;
+      a.code = "DENIED";
+      a.message = v.reason.empty() ? "the permission gate refused the command" : v.reason;
+      if (!v.rule_id.empty()) a.message += " (rule " + v.rule_id + ")";
+      a.count_for_breaker = false;
+      return a;
+    }
+  }
+  CommandLimits limits;
+  limits.deadline = deadline;
+  limits.max_output_bytes = spec_.max_output_bytes;
+  limits.kill_grace = std::chrono::milliseconds(spec_.kill_grace_ms);
+  CommandOutcome out = run_command(spec.command, limits, [this] { return stopping(); }, groups_, index);
+  if (!out.spawned) {
+    a.code = "SPAWN_FAILED";
+    a.message = spec.command.argv.front() + ": " + std::strerror(out.spawn_errno);
+    return a;
+  }
+  if (out.stopped || (stopping() && !out.timed_out && out.exit_code != 0)) {
+    a.stopped = true;
+    return a;
+  }
+  if (out.timed_out) {
+    a.cls = ErrorClass::kTimeout;
+    a.code = "TIMEOUT";
+    a.message = "killed after " +
+                std::to_string(spec.timeout_ms.value_or(spec_.branch_timeout_ms)) + " ms";
+    return a;
+  }
+  if (out.signal) {
+    a.code = "SIGNALED";
+    a.message = "killed by signal " + std::to_string(out.signal) + " (" + strsignal(out.signal) + ")";
+    return a;
+  }
+  a.exit_code = out.exit_code;
+  if (out.exit_code != 0) {
+    // 75 is EX_TEMPFAIL (sysexits.h): "try again later".
+    a.cls = out.exit_code == 75 ? ErrorClass::kTransient : ErrorClass::kOther;
+    a.code = "EXIT_STATUS";
+    a.message = "exit status " + std::to_string(out.exit_code);
+    if (std::string line = last_line(out.err_tail); !line.empty()) a.message += ": " + line;
+    return a;
+  }
+  std::string why;
+  if (!parse_output(out.out, a.value, why)) {
+    a.cls = ErrorClass::kParse;
+    a.code = "BAD_OUTPUT";
+    a.message = why + (out.out_truncated ? " (output truncated at the max_output_bytes limit)" : "");
+    return a;
+  }
+  a.ok = true;
+  return a;
+}
+
+FanoutRun::Attempt FanoutRun::attempt_sample(const BranchSpec& spec) {
+  Attempt a;
+  if (!services_.ctx.request) {
+    a.code = "UNSUPPORTED";
+    a.message = "this connection cannot send requests to the client";
+    return a;
+  }
+  try {
+    a.value = services_.ctx.request("sampling/createMessage", spec.sample);
+    a.ok = true;
+  } catch (const mcp::ProtocolError& e) {
+    a.code = "SAMPLING_ERROR";
+    a.message = e.what();
+  } catch (const std::runtime_error& e) {
+    if (stopping()) {
+      a.stopped = true;
+    } else {
+      a.code = "SAMPLING_ERROR";
+      a.message = e.what();
+    }
+  }
+  return a;
+}
+
+void FanoutRun::record(Outcome&& o) {
+  std::lock_guard lock(mu_);
+  ++done_;
+  --running_;
+  ++counts_[o.status];
+  if (o.status == "ok") {
+    const double cost = cost_of(o.value);
+    cost_spent_ += cost;
+    if (merger_.add_success(o.index, o.value)) stop_locked(Stop::kDecided, nullptr);
+    if (spec_.budget.cost_units && cost_spent_ >= *spec_.budget.cost_units &&
+        (next_ < spec_.count || running_ > 0)) {
+      stop_locked(Stop::kBudget, "cost_units");
+    }
+  }
+  if (o.index < spec_.max_results) {
+    json::object entry{{"index", o.index}, {"status", o.status}, {"ms", o.ms}, {"attempts", o.attempts}};
+    if (!o.provider.empty()) entry["provider"] = o.provider;
+    if (o.status == "ok") entry["value"] = std::move(o.value);
+    if (o.error) entry["error"] = std::move(*o.error);
+    if (o.exit_code) entry["exit_code"] = *o.exit_code;
+    if (o.escalation) entry["escalation"] = std::move(*o.escalation);
+    if (o.status == "cancelled") entry["reason"] = stop_ == Stop::kNone ? "cancelled" : status_name_locked();
+    results_[o.index] = std::move(entry);
+  } else {
+    ++elided_;
+  }
+  // The run thread polls progress every 10 ms anyway; wake it only when the
+  // run may be over, not once per branch (a million wake-ups cost).
+  if (running_ == 0) cv_.notify_all();
+}
+
+std::string FanoutRun::status_name_locked() const {
+  switch (stop_) {
+    case Stop::kCancelled: return "cancelled";
+    case Stop::kTerminated: return "terminated";
+    case Stop::kBudget: return "budget_exhausted";
+    case Stop::kDecided: return "merge_decided";
+    case Stop::kNone: break;
+  }
+  return budget_exhausted_.empty() ? "" : "budget_exhausted";
+}
+
+json::object FanoutRun::counts_locked() const {
+  json::object counts;
+  for (const char* s : {"ok", "failed", "skipped", "escalated", "cancelled"}) counts[s] = 0;
+  for (const auto& [k, v] : counts_) counts[k] = v;
+  return counts;
+}
+
+json::object FanoutRun::result_locked(std::int64_t wall_ms) {
+  const std::size_t total = spec_.count;
+  const std::size_t never_started = total - std::min(total, next_);
+  json::object merge = merger_.finish(total);
+  std::string status;
+  switch (stop_) {
+    case Stop::kCancelled: status = "cancelled"; break;
+    case Stop::kTerminated: status = "terminated"; break;
+    case Stop::kBudget: status = "budget_exhausted"; break;
+    case Stop::kDecided:
+    case Stop::kNone:
+      if (!budget_exhausted_.empty() && never_started > 0) {
+        status = "budget_exhausted";
+      } else {
+        status = merge.at("satisfied").as_bool() ? "ok" : "failed";
+      }
+      break;
+  }
+  const std::string why = status == "ok" || status == "failed" ? "merge_decided" : status;
+  json::array results;
+  // Branches that never started are listed (below max_results) as cancelled.
+  for (std::size_t i = next_; i < total && i < spec_.max_results; ++i) {
+    results_[i] = json::object{{"index", i}, {"status", "cancelled"}, {"ms", 0}, {"attempts", 0},
+                               {"reason", why}};
+  }
+  for (auto& [i, entry] : results_) results.push_back(entry);
+  json::object counts = counts_locked();
+  counts["cancelled"] = counts["cancelled"].to_number<std::int64_t>() + static_cast<std::int64_t>(never_started);
+  if (total > spec_.max_results) elided_ = total - spec_.max_results;
+
+  json::object budget{{"wall_ms", spec_.budget.wall_ms},
+                      {"spent", json::object{{"branches", std::min(total, next_)},
+                                             {"wall_ms", wall_ms},
+                                             {"cost_units", cost_spent_}}}};
+  if (spec_.budget.max_branches) budget["max_branches"] = *spec_.budget.max_branches;
+  if (spec_.budget.cost_units) budget["cost_units"] = *spec_.budget.cost_units;
+  if (!budget_exhausted_.empty() && (stop_ == Stop::kBudget || never_started > 0)) {
+    budget["exhausted"] = budget_exhausted_;
+  }
+
+  json::object out{{"run_id", id_}, {"status", status}, {"total", total}};
+  if (auto w = merger_.winner(); w && merge.contains("winner")) out["winner"] = *w;
+  if (auto* v = merge.if_contains("value")) out["value"] = *v;
+  out["merge"] = std::move(merge);
+  out["counts"] = std::move(counts);
+  out["budget"] = std::move(budget);
+  out["breakers"] = breakers_.report(100);
+  out["ms"] = wall_ms;
+  out["results"] = std::move(results);
+  out["elided"] = elided_;
+  return out;
+}
+
+json::object FanoutRun::status() const {
+  std::lock_guard lock(mu_);
+  json::object out{{"run_id", id_}, {"total", spec_.count}, {"started", std::min(spec_.count, next_)},
+                   {"done", done_}, {"running", running_}, {"counts", counts_locked()},
+                   {"elapsed_ms", ms_since(started_at_)}};
+  if (final_) {
+    out["status"] = final_->at("status");
+    out["result"] = *final_;
+    return out;
+  }
+  out["status"] = stop_ == Stop::kNone ? "running" : "stopping";
+  json::array active;
+  for (const auto& [branch, pgid] : groups_.snapshot()) {
+    active.push_back(json::object{{"index", branch}, {"pid", pgid}});
+  }
+  out["active"] = std::move(active);
+  return out;
+}
+
+bool FanoutRuns::add(std::shared_ptr<FanoutRun> run) {
+  std::lock_guard lock(mu_);
+  return runs_.emplace(run->id(), run).second;
+}
+
+void FanoutRuns::finished(const std::string& id) {
+  std::lock_guard lock(mu_);
+  finished_.push_back(id);
+  while (finished_.size() > keep_) {
+    runs_.erase(finished_.front());
+    finished_.pop_front();
+  }
+}
+
+std::shared_ptr<FanoutRun> FanoutRuns::find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : it->second;
+}
+
+}  // namespace keel::tools::fanout

@@ -1,0 +1,109 @@
+// keel/tools/fanout_policy.h — what fanout_run does when a branch fails: the
+// error classes, the per-class action (retry with jittered exponential
+// backoff, skip, escalate, terminate) and the circuit breaker per provider.
+//
+// Thread safety: ErrorClass, FailurePolicy and RetrySpec are plain values.
+// CircuitBreakers is internally locked and may be called from every worker of
+// a run at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+namespace keel::tools::fanout {
+
+// Why a branch attempt failed.
+//   transient: worth retrying as is (store BUSY, exit status 75 = EX_TEMPFAIL,
+//              the provider's breaker is open)
+//   timeout:   branch_timeout_ms / timeout_ms ran out
+//   parse:     output that looks like JSON but is not, or a value without what
+//              the merge needs at its pointer (best_of_n: a number)
+//   denied:    the permission gate refused the command, or a capability is missing
+//   other:     everything else (non-zero exit, a tool error, a spawn failure)
+enum class ErrorClass { kTransient, kTimeout, kParse, kDenied, kOther };
+inline constexpr int kErrorClassCount = 5;
+std::string_view to_string(ErrorClass c);
+std::optional<ErrorClass> error_class_from(std::string_view name);
+
+enum class Action { kRetry, kSkip, kEscalate, kTerminate };
+std::string_view to_string(Action a);
+
+struct RetrySpec {
+  int max_attempts = 3;         // total attempts, the first included
+  std::int64_t backoff_ms = 100;  // before attempt 2; doubles for each later one
+  double jitter = 0.2;          // 0..1: the wait is scaled by 1 ± jitter, uniformly
+};
+
+struct ClassPolicy {
+  Action action = Action::kSkip;
+  RetrySpec retry{};  // when action == kRetry
+};
+
+// One ClassPolicy per ErrorClass. Defaults: transient → retry {3, 100 ms, 0.2};
+// everything else → skip.
+struct FailurePolicy {
+  ClassPolicy by_class[kErrorClassCount];
+  FailurePolicy();
+  const ClassPolicy& of(ErrorClass c) const { return by_class[static_cast<int>(c)]; }
+  ClassPolicy& of(ErrorClass c) { return by_class[static_cast<int>(c)]; }
+};
+
+// Reads fanout_run's `on_error` object (already schema-validated), e.g.
+// {"transient": {"retry": {"max_attempts": 4, "backoff_ms": 50, "jitter": 0.5}},
+//  "other": "terminate"}. Throws std::invalid_argument naming the key when a
+// value is out of range (max_attempts above `max_attempts_cap`).
+FailurePolicy parse_failure_policy(const boost::json::object& on_error, int max_attempts_cap);
+
+// The wait before attempt `next_attempt` (2, 3, ...): backoff_ms·2^(n-2),
+// scaled by a uniform factor in [1 - jitter, 1 + jitter], capped at 60 s.
+std::chrono::milliseconds backoff_delay(const RetrySpec& spec, int next_attempt, std::mt19937_64& rng);
+
+// Circuit breakers keyed by provider ("tool:memory_get", "command:/bin/sh",
+// "sample"). A breaker opens after `failures` consecutive failed attempts; an
+// open breaker refuses attempts until `cooldown` has passed, then lets exactly
+// one trial attempt through (half-open): its success closes the breaker, its
+// failure opens it again for another cooldown. failures == 0 disables them.
+class CircuitBreakers {
+ public:
+  using Clock = std::chrono::steady_clock;
+  CircuitBreakers(int failures, std::chrono::milliseconds cooldown)
+      : threshold_(failures), cooldown_(cooldown) {}
+
+  // May an attempt on `provider` start now? True also for the one half-open
+  // trial (the caller must then report its outcome).
+  bool allow(const std::string& provider);
+  void on_success(const std::string& provider);
+  void on_failure(const std::string& provider);
+  // The attempt ended for a reason that says nothing about the provider (the
+  // run stopped, bad arguments): frees a half-open trial without closing.
+  void abandon(const std::string& provider);
+
+  // [{provider, state: closed|open|half_open, consecutive_failures, opened}]
+  // for providers that failed at least once; at most `limit` entries.
+  boost::json::array report(std::size_t limit) const;
+
+ private:
+  enum class State { kClosed, kOpen, kHalfOpen };
+  struct Breaker {
+    State state = State::kClosed;
+    int consecutive = 0;
+    int opened = 0;  // times it opened
+    Clock::time_point opened_at{};
+    bool trial_in_flight = false;
+  };
+  const int threshold_;
+  const std::chrono::milliseconds cooldown_;
+  mutable std::mutex mu_;
+  std::map<std::string, Breaker> breakers_;  // only providers that failed
+};
+
+}  // namespace keel::tools::fanout
