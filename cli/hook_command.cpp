@@ -1,26 +1,24 @@
 // keel hook: one agent hook event on stdin -> the decision in that agent's
 // dialect on stdout/stderr and exit code, journaled.
 //
-// Policies, in order, the most severe decision winning: the permission gate
-// (destructive commands, user rules), then the lease gate (a write under
-// another agent's lease). The gate fails closed: unreadable input or an
-// unreadable store blocks rather than allows.
+// This file only does the I/O: read stdin, parse it with the agent's dialect,
+// hand the event to the policy engine (hooks/engine.h: permission gate, lease
+// gate, budget, guardrail, oracle, self-check), render the decision. The store
+// is opened only when a policy needs it. Unreadable input blocks (exit 2) when
+// the permission gate fails closed (the default), unless --fail-open.
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
 
-#include <boost/json.hpp>
-
 #include "cli/commands.h"
 #include "hooks/dialect.h"
-#include "hooks/lease_gate.h"
+#include "hooks/engine.h"
+#include "hooks/hooks_config.h"
 #include "hooks/permission_gate.h"
 
 namespace keel::cli {
-
-namespace json = boost::json;
 
 namespace {
 
@@ -39,15 +37,19 @@ std::string read_stdin() {
   return input;
 }
 
-hooks::HookDecision stricter(hooks::HookDecision a, hooks::HookDecision b) {
-  return hooks::severity(b.outcome) > hooks::severity(a.outcome) ? b : a;
-}
-
 int emit(const hooks::RenderResult& r) {
   std::cout << r.stdout_text;
   std::cout.flush();
   std::cerr << r.stderr_text;
   return r.exit_code;
+}
+
+hooks::HooksConfig hooks_config_of(const Config& config) {
+  try {
+    return hooks::parse_hooks_config(config.hooks);
+  } catch (const hooks::HooksConfigError& e) {
+    throw ConfigError(e.what());  // validated when the config was read; kept for safety
+  }
 }
 
 int run_hook(const Args& args, Workspace& outer) {
@@ -69,9 +71,12 @@ int run_hook(const Args& args, Workspace& outer) {
     }
     ev = dialect->parse(input);
   } catch (const hooks::HookInputError& e) {
-    // Fail closed: exit 2 blocks on every agent that can block.
-    std::cerr << "keel hook: unreadable hook input: " << e.what() << "\n";
-    return args.has("fail-open") ? 0 : 2;
+    // The permission gate concerns every tool call, so its fail mode decides:
+    // exit 2 blocks on every agent that can block.
+    const bool closed = hooks_config_of(outer.config()).permission_fail_closed && !args.has("fail-open");
+    std::cerr << "keel hook: unreadable hook input: " << e.what()
+              << (closed ? " (blocked: the permission gate fails closed)\n" : " (let through: fail-open)\n");
+    return closed ? 2 : 0;
   }
 
   // The event's working directory decides the project (hooks run wherever the
@@ -97,54 +102,17 @@ int run_hook(const Args& args, Workspace& outer) {
     gate_config = hooks::parse_gate_config(ws->config().permission);
   }
   if (args.has("strict")) gate_config.strict = true;
-  hooks::PermissionGate gate(gate_config);
-  hooks::HookDecision decision = gate.evaluate(ev);
+  const hooks::HookEngine engine(hooks_config_of(ws->config()), std::move(gate_config),
+                                 ws->project().string());
 
-  const bool tool_event =
-      ev.kind == hooks::EventKind::PreToolUse || ev.kind == hooks::EventKind::PermissionRequest;
-  state::Store* store = nullptr;
-  try {
-    if (tool_event || decision.outcome != hooks::Outcome::Continue) {
-      ws->set_synchronous(state::Synchronous::kNormal);
-      ws->skip_open_maintenance();
-      store = &ws->store();
-    }
-    if (store && tool_event && hooks::severity(decision.outcome) < hooks::severity(hooks::Outcome::Deny)) {
-      decision = stricter(decision, hooks::LeaseGate().evaluate(*store, who, ev));
-    }
-  } catch (const std::exception& e) {
-    if (tool_event && !hooks::written_paths(ev).empty()) {
-      hooks::HookDecision unavailable;
-      unavailable.outcome = hooks::Outcome::Deny;
-      unavailable.reason = std::string("keel could not check leases: ") + e.what();
-      unavailable.rule_id = "lease:unavailable";
-      decision = stricter(decision, unavailable);
-    }
-    store = nullptr;
-  }
-
-  if (store) {
-    json::object payload{{"dialect", dialect->name()},
-                         {"event", ev.event_name},
-                         {"session_id", ev.session_id},
-                         {"outcome", hooks::to_string(decision.outcome)}};
-    if (!decision.rule_id.empty()) payload["rule"] = decision.rule_id;
-    if (!decision.reason.empty()) payload["reason"] = decision.reason.substr(0, 1000);
-    if (!ev.tool_name.empty()) payload["tool"] = ev.tool_name;
-    if (!ev.command.empty()) payload["command"] = ev.command.substr(0, 1000);
-    if (!ev.file_paths.empty()) {
-      json::array paths;
-      for (const auto& p : ev.file_paths) paths.emplace_back(p);
-      payload["paths"] = std::move(paths);
-    }
-    try {
-      store->journal_append(who, "HOOK", ev.tool_name.empty() ? ev.event_name : ev.tool_name,
-                            payload);
-    } catch (const std::exception& e) {
-      std::cerr << "keel hook: could not journal the decision: " << e.what() << "\n";
-    }
-  }
-  return emit(dialect->render(ev, decision));
+  auto open_store = [ws]() -> state::Store& {
+    ws->set_synchronous(state::Synchronous::kNormal);
+    ws->skip_open_maintenance();
+    return ws->store();
+  };
+  hooks::EngineResult result = engine.decide(ev, who, open_store);
+  for (const auto& e : result.errors) std::cerr << "keel hook: " << e << "\n";
+  return emit(dialect->render(ev, result.decision));
 }
 
 }  // namespace
@@ -153,13 +121,15 @@ std::vector<Command> hook_commands() {
   return {Command{
       .words = {"hook"},
       .usage = "keel hook [--dialect claude|codex|gemini|cursor|copilot|windsurf|cline] [--agent NAME]",
-      .summary = "decide one agent hook event read on stdin (permission gate, lease gate)",
+      .summary = "decide one agent hook event read on stdin (gates, budget, guardrail, oracle, self-check)",
       .details =
           "Writes the decision in the agent's own format and exit code and journals it (op HOOK).\n"
-          "Without --dialect the agent is recognised from the input. The agent name compared\n"
-          "with lease holders is --agent, else $KEEL_AGENT, else the event's session_id: give\n"
-          "an agent's MCP server and its hooks the same KEEL_AGENT so its own leases do not\n"
-          "block it. Unreadable input exits 2 (blocks) unless --fail-open.",
+          "Policies: permission gate, lease gate, budget, guardrail, oracle, self-check, each\n"
+          "configured in keel.jsonc (permission, hooks). Without --dialect the agent is\n"
+          "recognised from the input. The agent name compared with lease holders is --agent,\n"
+          "else $KEEL_AGENT, else the event's session_id: give an agent's MCP server and its\n"
+          "hooks the same KEEL_AGENT so its own leases do not block it. Unreadable input exits 2\n"
+          "(blocks) while hooks.permission_gate.fail_closed, unless --fail-open.",
       .options = {{"dialect", "D", "the agent's hook dialect (default: recognised from stdin)"},
                   {"agent", "NAME", "the agent this hook acts for (env KEEL_AGENT)"},
                   {"strict", "", "deny (instead of ask) what the shell parser cannot resolve"},

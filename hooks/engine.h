@@ -1,0 +1,90 @@
+// engine.h — the policy engine behind `keel hook` and the HTTP hooks: one HookEvent in, one
+// HookDecision out, journaled.
+//
+// Contract:
+// - decide() runs, in order, each policy on the events it concerns:
+//     permission gate  PreToolUse, PermissionRequest (pure; no store)
+//     lease gate       PreToolUse, PermissionRequest that write a path
+//     budget           every event of a session with a transcript (when a ceiling is set)
+//     guardrail        PreToolUse, PostToolUse, PostToolUseFailure, UserPromptSubmit
+//     oracle           Stop (SubagentStop), UserPromptSubmit (turn reset)
+//     self-check       Stop (SubagentStop), tool events, UserPromptSubmit (turn reset)
+//   and SessionEnd deletes the session's policy state. The store is opened (through the
+//   caller's StoreOpener) only when a policy needs it, or to journal a decision that is not a
+//   plain Continue.
+// - Combination: the most severe outcome wins (Deny/BlockStop > Ask > Allow > Continue; first
+//   policy wins a tie) with its reason, rule and updated input; continue_=false from any policy
+//   beats everything (its stopReason kept); systemMessage and additionalContext of every policy
+//   are joined with newlines. The self-check does not block a stop the oracle already blocks.
+// - A policy that throws decides by its fail mode (HooksConfig): fail-closed → Deny on tool and
+//   prompt events, BlockStop on stop events (rule "<policy>:error"); fail-open → no opinion.
+//   Either way the error is reported in EngineResult::errors (the CLI prints them on stderr).
+// - The stateful policies share one state object per session (policy_state.h), loaded and
+//   saved with compare-and-set; a lost race re-runs them on the fresh state (the oracle's
+//   command result is reused, not re-run).
+// - One HOOK journal record per decided event (principal `who`), payload: dialect, event,
+//   session_id, outcome, rule, reason, tool, command, paths, and "policies": every policy that
+//   said something, with its outcome and rule.
+// - Thread-safety: a HookEngine is immutable after construction; decide() may run concurrently
+//   from many threads (the HTTP server shares one engine) as long as the Store is thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hooks/budget.h"
+#include "hooks/guardrail.h"
+#include "hooks/hook_event.h"
+#include "hooks/hooks_config.h"
+#include "hooks/oracle.h"
+#include "hooks/permission_gate.h"
+#include "hooks/self_check.h"
+#include "state/store.h"
+
+namespace keel::hooks {
+
+// Opens (or returns the already open) store; throws when it cannot. Called at most once per
+// decide(), and only when needed.
+using StoreOpener = std::function<state::Store&()>;
+
+struct PolicyVerdict {
+  std::string policy;  // "permission", "lease", "budget", "guardrail", "oracle", "self_check"
+  HookDecision decision;
+};
+
+struct EngineResult {
+  HookDecision decision;
+  std::vector<PolicyVerdict> verdicts;  // policies that said something (not a silent Continue)
+  std::vector<std::string> errors;      // "<policy>: <what failed>"
+  bool journaled = false;
+};
+
+class HookEngine {
+ public:
+  // Builds the permission gate once. `default_cwd` is where the oracle runs for events without
+  // a cwd. Throws GateConfigError for an invalid gate config.
+  HookEngine(HooksConfig config, GateConfig gate, std::string default_cwd = {});
+
+  EngineResult decide(const HookEvent& ev, const state::Principal& who,
+                      const StoreOpener& open_store) const;
+
+  const HooksConfig& config() const { return config_; }
+
+ private:
+  HooksConfig config_;
+  PermissionGate gate_;
+  Budget budget_;
+  Guardrail guardrail_;
+  Oracle oracle_;
+  SelfCheck self_check_;
+};
+
+// Most-severe-wins combination of `add` into `acc` (see the contract above).
+void combine(HookDecision& acc, const HookDecision& add);
+
+// The decision a policy that could not decide gives under fail-closed for this event.
+HookDecision fail_closed_decision(const HookEvent& ev, const std::string& policy,
+                                  const std::string& what);
+
+}  // namespace keel::hooks

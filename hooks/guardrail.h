@@ -1,0 +1,40 @@
+// guardrail.h — stops an agent from hammering the same failing call, and warns when it runs in
+// circles.
+//
+// Contract (per agent session, reset at every new turn):
+// - A tool call's fingerprint is its tool name plus a hash of its whole input. A failed call
+//   (PostToolUseFailure, or a post-tool event the dialect marks failed) bumps its fingerprint's
+//   failure count; a success clears it. On PreToolUse, a fingerprint that already failed
+//   max_failures times is denied (rule guardrail:repeated-failure), so the agent must change
+//   the call instead of retrying it.
+// - Progress is a successful Write/Edit/Delete tool call, or a successful call whose output
+//   (tool_response) was not seen before in the turn. After no_progress_calls post-tool events
+//   in a row without progress, the post-tool event carries a warning (systemMessage for the
+//   user, additionalContext for the model); again after as many more.
+// - PreToolUse only reads the state; post-tool events write it.
+// - Stateless object; evaluate is const and thread-safe.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include "hooks/hook_event.h"
+#include "hooks/hooks_config.h"
+#include "hooks/policy_state.h"
+
+namespace keel::hooks {
+
+class Guardrail {
+ public:
+  explicit Guardrail(GuardrailConfig cfg) : cfg_(cfg) {}
+
+  bool concerns(const HookEvent& ev) const;
+  HookDecision evaluate(const PolicyInput& in, boost::json::object& state, bool& changed) const;
+
+ private:
+  GuardrailConfig cfg_;
+};
+
+// The fingerprint of a tool call: tool name and a hash of its input.
+std::string call_fingerprint(const HookEvent& ev);
+
+}  // namespace keel::hooks
