@@ -336,13 +336,25 @@ struct HttpHandler::Impl {
     begin_work();
     auto shared_req = std::make_shared<HttpRequest>(std::move(req));
     boost::asio::post(workers, [this, &route, in = std::move(in), shared_req, r]() {
+      // Whatever the route does, the client gets an answer and the worker
+      // survives: an exception escaping a thread_pool task ends the process.
+      std::string failure;
       HttpResponse res;
       try {
         HttpRouteResponse out = route(in);
-        res = make(*shared_req, static_cast<bhttp::status>(out.status), std::move(out.body),
-                   out.content_type);
+        if (out.status < 100 || out.status > 599) {
+          failure = "invalid HTTP status " + std::to_string(out.status);
+        } else {
+          res = make(*shared_req, static_cast<bhttp::status>(out.status), std::move(out.body),
+                     out.content_type);
+        }
       } catch (const std::exception& e) {
-        spdlog::error("mcp http: {} {} failed: {}", in.method, in.path, e.what());
+        failure = e.what();
+      } catch (...) {
+        failure = "unknown exception";
+      }
+      if (!failure.empty()) {
+        spdlog::error("mcp http: {} {} failed: {}", in.method, in.path, failure);
         res = make(*shared_req, bhttp::status::internal_server_error,
                    error_body(std::nullopt, ErrorCode::kInternalError, "Internal error"));
       }

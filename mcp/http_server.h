@@ -40,7 +40,8 @@ struct HttpPrincipal {
 // An extra endpoint served beside the MCP one (HTTP hooks at /hooks/D, the
 // escalation JSON API). It sees a request only after the Origin, Host and
 // bearer-token checks passed; it runs on a worker thread and may block (the
-// server's graceful shutdown waits for it). Exceptions become 500.
+// server's graceful shutdown waits for it). Any exception, or a status outside
+// 100..599, becomes 500 (logged); the server keeps serving.
 struct HttpRouteRequest {
   std::string method;        // "POST", "GET", ...
   std::string path;          // the target without its query: "/hooks/claude"

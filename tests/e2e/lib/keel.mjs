@@ -461,3 +461,103 @@ export function requireBinary() {
     throw new Error(`keel binary not found or not executable: ${KEEL_BIN} (set KEEL_BIN)`);
   }
 }
+
+// ---------------------------------------------------------------- HTTP server
+
+// Starts `keel serve --http HOST:0 --state STATE [...extraArgs]` and resolves
+// once it listens. Port 0 lets the OS choose a free port; keel logs the bound
+// address ("mcp http: listening on http://127.0.0.1:PORT/mcp") on stderr,
+// which is where the URL is read from. Resolves
+//   {url, port, pid, stderr(), exited, stop()}
+// where stop() sends SIGTERM (graceful: in-flight calls finish) and resolves
+// the exit {code, signal}, SIGKILLing after `timeout` ms.
+export function startHttpServer({ stateDir, host = "127.0.0.1", extraArgs = [], cwd, env, timeout = 15_000 } = {}) {
+  if (!stateDir) throw new Error("startHttpServer: stateDir is required");
+  const args = ["serve", "--http", `${host}:0`, "--state", stateDir, ...extraArgs];
+  const child = track(spawn(KEEL_BIN, args, { stdio: ["ignore", "ignore", "pipe"], cwd, env: env ?? process.env }));
+  const errChunks = [];
+  let errBytes = 0;
+  let errText = "";
+  const stderr = () => Buffer.concat(errChunks).toString("utf8");
+  const exited = new Promise((resolve) => {
+    child.once("error", (e) => resolve({ code: null, signal: null, error: e }));
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        child.kill("SIGKILL");
+        reject(err);
+      } else resolve(value);
+    };
+    const timer = setTimeout(
+      () => finish(new Error(`keel serve --http did not report its address within ${timeout} ms; stderr:\n${stderr()}`)),
+      timeout,
+    );
+    child.stderr.on("data", (d) => {
+      errChunks.push(d);
+      errBytes += d.length;
+      while (errBytes > 65536 && errChunks.length > 1) errBytes -= errChunks.shift().length;
+      if (done) return;
+      errText += d.toString("utf8");
+      const m = /listening on (http:\/\/(\S+?):(\d+)(\/\S*))/.exec(errText);
+      if (!m) return;
+      const url = m[1];
+      const port = Number(m[3]);
+      const stop = async ({ timeout: stopTimeout = 10_000 } = {}) => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+        let t;
+        const res = await Promise.race([exited, new Promise((r) => (t = setTimeout(() => r(null), stopTimeout)))]);
+        clearTimeout(t);
+        if (res !== null) return res;
+        child.kill("SIGKILL");
+        return { ...(await exited), timedOut: true };
+      };
+      finish(null, { url, port, pid: child.pid, stderr, exited, stop });
+    });
+    exited.then((st) =>
+      finish(new Error(`keel serve --http exited before listening (${JSON.stringify(st)}); stderr:\n${stderr()}`)),
+    );
+  });
+}
+
+// Reads a fetch Response body of Content-Type text/event-stream as SSE
+// events {id, event, data, retry}, calling onEvent(ev) for each; resolves
+// when the stream ends (or rejects when it breaks). An event with an empty
+// `data` (a priming event) is passed on too.
+export async function readSse(response, onEvent) {
+  const decoder = new TextDecoder();
+  let buf = "";
+  let ev = {};
+  const flush = () => {
+    if (ev.id !== undefined || ev.data !== undefined || ev.event !== undefined || ev.retry !== undefined) {
+      onEvent({ ...ev, data: ev.data ?? "" });
+    }
+    ev = {};
+  };
+  for await (const chunk of response.body) {
+    buf += decoder.decode(chunk, { stream: true });
+    let nl;
+    while ((nl = buf.search(/\r\n|\n|\r/)) >= 0) {
+      if (buf[nl] === "\r" && nl === buf.length - 1) break; // a "\r\n" cut between chunks
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + (buf.startsWith("\r\n", nl) ? 2 : 1));
+      if (line === "") {
+        flush();
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "data") ev.data = ev.data === undefined ? value : `${ev.data}\n${value}`;
+      else if (field === "id" || field === "event" || field === "retry") ev[field] = value;
+    }
+  }
+  flush();
+}
