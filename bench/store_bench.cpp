@@ -12,7 +12,9 @@
 // first. The result is a Markdown table on stdout.
 //
 // Usage: store_bench [--seconds S] [--max-ops N] [--threads N] [--sync full|normal]
-//                    [--dir DIR] [--keep]
+//                    [--dir DIR] [--keep] [--only RUN[,RUN...]]
+// RUN is lease1, lease, shared, journal1 or journal (bench/run picks the ones
+// it compares with a peer).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -47,7 +49,13 @@ struct Config {
   st::Synchronous sync = st::Synchronous::kFull;
   fs::path root;
   bool keep = false;
+  std::string only;  // comma-separated run names; empty = all
 };
+
+bool wanted(const Config& cfg, const std::string& run) {
+  if (cfg.only.empty()) return true;
+  return ("," + cfg.only + ",").find("," + run + ",") != std::string::npos;
+}
 
 struct RunResult {
   std::string name;
@@ -194,7 +202,8 @@ std::string histogram(const st::StoreStats& s) {
 
 void usage() {
   std::cerr << "usage: store_bench [--seconds S] [--max-ops N] [--threads N] "
-               "[--sync full|normal] [--dir DIR] [--keep]\n";
+               "[--sync full|normal] [--dir DIR] [--keep] "
+               "[--only lease1,lease,shared,journal1,journal]\n";
 }
 
 }  // namespace
@@ -225,6 +234,7 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--dir") dir_arg = need("a directory");
     else if (a == "--keep") cfg.keep = true;
+    else if (a == "--only") cfg.only = need("run names");
     else if (a == "-h" || a == "--help") {
       usage();
       return 0;
@@ -258,11 +268,11 @@ int main(int argc, char** argv) {
   int rc = 0;
   try {
     const int n = cfg.threads;
-    results.push_back(lease_run(cfg, 1, false));
-    results.push_back(lease_run(cfg, n, false));
-    results.push_back(lease_run(cfg, n, true));
-    results.push_back(journal_run(cfg, 1));
-    results.push_back(journal_run(cfg, n));
+    if (wanted(cfg, "lease1")) results.push_back(lease_run(cfg, 1, false));
+    if (wanted(cfg, "lease")) results.push_back(lease_run(cfg, n, false));
+    if (wanted(cfg, "shared")) results.push_back(lease_run(cfg, n, true));
+    if (wanted(cfg, "journal1")) results.push_back(journal_run(cfg, 1));
+    if (wanted(cfg, "journal")) results.push_back(journal_run(cfg, n));
   } catch (const st::StoreError& e) {
     std::cerr << "store_bench: StoreError " << st::to_string(e.code()) << ": " << e.what() << "\n";
     rc = 1;
