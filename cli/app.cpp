@@ -14,7 +14,7 @@ namespace {
 std::vector<Command> all_commands() {
   std::vector<Command> all;
   for (auto part : {serve_commands(), hook_commands(), journal_commands(), lease_commands(),
-                    memory_commands()}) {
+                    memory_commands(), install_commands(), escalation_commands()}) {
     for (auto& c : part) all.push_back(std::move(c));
   }
   return all;

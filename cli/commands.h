@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/workspace.h"
+#include "mcp/http_server.h"
 
 namespace keel::cli {
 
@@ -25,6 +26,15 @@ std::vector<Command> journal_commands();
 std::vector<Command> lease_commands();
 std::vector<Command> memory_commands();
 std::vector<Command> hook_commands();
+std::vector<Command> escalation_commands();
+
+// The JSON endpoint of escalations beside /mcp on `keel serve --http`, to be
+// mounted at the prefix "/escalations" (cli/escalation_command.cpp):
+// GET /escalations[?status=&cursor=&limit=], GET /escalations/ID,
+// POST /escalations/ID/resolve {decision, proposal?}. `store` and `ws` are
+// not owned and must outlive the route. Thread-safe.
+mcp::HttpRoute escalation_http_route(state::Store& store, const Workspace& ws);
+std::vector<Command> install_commands();
 
 // Entry point of the keel executable.
 int run_keel(int argc, char** argv);

@@ -1,5 +1,6 @@
 #include "cli/config.h"
 
+#include "hooks/hooks_config.h"
 #include "hooks/permission_gate.h"
 
 #include <algorithm>
@@ -216,6 +217,47 @@ Config parse_config(std::string_view text, const std::string& origin) {
     }
     c.permission = v;
   });
+  top.on("hooks", [&](const json::value& v) {
+    try {
+      hooks::parse_hooks_config(v);
+    } catch (const hooks::HooksConfigError& e) {
+      throw ConfigError(origin + ": " + e.what());
+    }
+    c.hooks = v;
+  });
+  // An agent's entry may set one field; the other comes from the section,
+  // whose keys may follow "agents": merged after the walk (0 = unset).
+  std::map<std::string, state::EscalationBudget> escalation_agents;
+  top.section("escalation", [&](Section& s) {
+    s.integer("capacity", c.store.escalation_budget.capacity, 1, 1'000'000);
+    s.integer("refill_ms", c.store.escalation_budget.refill_ms, 1, 365LL * 86'400'000);
+    s.integer("max_wait_ms", c.store.escalation_max_wait_ms, 0, 86'400'000);
+    s.section("agents", [&](Section& agents) {
+      for (const auto& [name, entry] : agents.object()) {
+        const std::string agent(name);
+        agents.section(agent, [&escalation_agents, agent](Section& a) {
+          state::EscalationBudget& b = escalation_agents[agent];
+          b = state::EscalationBudget{0, 0};
+          a.integer("capacity", b.capacity, 1, 1'000'000);
+          a.integer("refill_ms", b.refill_ms, 1, 365LL * 86'400'000);
+        });
+      }
+    });
+  });
+  top.section("fanout", [&](Section& s) {
+    tools::FanoutLimits& f = c.fanout;
+    s.integer("max_branches", f.max_branches, 1, 100'000'000);
+    s.integer("max_concurrency", f.max_concurrency, 1, 1024);
+    s.integer("default_concurrency", f.default_concurrency, 1, 1024);
+    s.integer("default_branch_timeout_ms", f.default_branch_timeout_ms, 1, 7LL * 86'400'000);
+    s.integer("max_branch_timeout_ms", f.max_branch_timeout_ms, 1, 7LL * 86'400'000);
+    s.integer("max_wall_ms", f.max_wall_ms, 1, 7LL * 86'400'000);
+    s.integer("max_results", f.max_results, 0, 1'000'000);
+    s.integer("max_output_bytes", f.max_output_bytes, 1, 1LL << 30);
+    s.integer("kill_grace_ms", f.kill_grace_ms, 0, 60'000);
+    s.integer("max_attempts", f.max_attempts, 1, 1000);
+    s.integer("recent_runs", f.recent_runs, 1, 100'000);
+  });
   top.section("log", [&](Section& s) {
     s.string("level", [&](const std::string& v) {
       static const std::set<std::string> levels{"trace", "debug", "info", "warn",
@@ -225,6 +267,11 @@ Config parse_config(std::string_view text, const std::string& origin) {
     });
   });
   top.run();
+  for (auto [agent, budget] : escalation_agents) {
+    if (budget.capacity == 0) budget.capacity = c.store.escalation_budget.capacity;
+    if (budget.refill_ms == 0) budget.refill_ms = c.store.escalation_budget.refill_ms;
+    c.store.escalation_agent_budgets[agent] = budget;
+  }
   for (const auto& name : http_default_caps) {
     c.http_principals[name].capabilities = c.default_capabilities;
   }
@@ -232,6 +279,13 @@ Config parse_config(std::string_view text, const std::string& origin) {
   c.server.tools_page_size = static_cast<std::size_t>(tools_page);
   if (c.store.memory_page_size > c.store.memory_max_page_size) {
     throw ConfigError(origin + ": memory.page_size must not exceed memory.max_page_size");
+  }
+  if (c.fanout.default_concurrency > c.fanout.max_concurrency) {
+    throw ConfigError(origin + ": fanout.default_concurrency must not exceed fanout.max_concurrency");
+  }
+  if (c.fanout.default_branch_timeout_ms > c.fanout.max_branch_timeout_ms) {
+    throw ConfigError(origin +
+                      ": fanout.default_branch_timeout_ms must not exceed fanout.max_branch_timeout_ms");
   }
   if (c.lease_default_ttl_ms > c.store.lease_max_ttl_ms) {
     throw ConfigError(origin + ": lease.default_ttl_ms must not exceed lease.max_ttl_ms");

@@ -18,6 +18,7 @@
 
 #include "mcp/server.h"
 #include "state/store.h"
+#include "tools/tools.h"
 
 namespace keel::cli {
 
@@ -42,6 +43,10 @@ struct Config {
   // here, built by the hook. Null: built-in catalog, no user rules.
   boost::json::value permission;
 
+  // The policies of `keel hook` (hooks/hooks_config.h: fail modes, budget, guardrail, oracle,
+  // self-check): validated here, parsed again by the hook. Null: built-in defaults.
+  boost::json::value hooks;
+
   // keel serve --http. A bearer-token principal acts as `agent` with
   // `capabilities`; without any, keel listens on loopback only.
   struct HttpPrincipal {
@@ -56,6 +61,9 @@ struct Config {
 
   std::set<std::string> default_capabilities = state::default_agent_capabilities();
   std::map<std::string, std::set<std::string>> agent_capabilities;  // per agent
+
+  // fanout_run's limits (section "fanout").
+  tools::FanoutLimits fanout;
 
   // The capabilities of a local agent named `agent`.
   std::set<std::string> capabilities_for(const std::string& agent) const;

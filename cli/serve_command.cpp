@@ -9,6 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "hooks/engine.h"
+#include "hooks/http_hooks.h"
+#include "hooks/permission_gate.h"
 #include "mcp/http_server.h"
 #include "mcp/server.h"
 #include "tools/tools.h"
@@ -138,6 +141,50 @@ class HttpPrincipals {
   std::map<std::string, Entry> sessions_;
 };
 
+// fanout_run's command gate: the hook layer's permission gate, asked as if the
+// agent ran the command line in its shell. "ask" is a refusal here: nobody is
+// there to confirm a branch.
+tools::CommandGate fanout_command_gate(const Config& config) {
+  hooks::GateConfig gate_config;
+  if (!config.permission.is_null()) gate_config = hooks::parse_gate_config(config.permission);
+  auto gate = std::make_shared<const hooks::PermissionGate>(std::move(gate_config));
+  return [gate](const state::Principal& who, const std::vector<std::string>& argv,
+                const std::string& cwd) {
+    std::string line;
+    for (const auto& arg : argv) {
+      if (!line.empty()) line += ' ';
+      const bool plain = !arg.empty() && arg.find_first_not_of(
+                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                             "0123456789_-./=:,+@%") == std::string::npos;
+      if (plain) {
+        line += arg;
+      } else {
+        line += '\'';
+        for (char ch : arg) line += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+        line += '\'';
+      }
+    }
+    hooks::HookEvent ev;
+    ev.kind = hooks::EventKind::PreToolUse;
+    ev.event_name = "PreToolUse";
+    ev.dialect = "fanout";
+    ev.session_id = who.session_id;
+    ev.cwd = cwd.empty() ? who.project : cwd;
+    ev.tool = hooks::ToolKind::Shell;
+    ev.tool_name = "Bash";
+    ev.command = line;
+    ev.tool_input = boost::json::object{{"command", line}};
+    hooks::HookDecision d = gate->evaluate(ev);
+    tools::CommandVerdict v;
+    if (d.outcome == hooks::Outcome::Deny || d.outcome == hooks::Outcome::Ask) {
+      v.allowed = false;
+      v.reason = (d.outcome == hooks::Outcome::Ask ? "needs a human's confirmation: " : "") + d.reason;
+      v.rule_id = d.rule_id;
+    }
+    return v;
+  };
+}
+
 mcp::ServerOptions server_options(const Workspace& ws) {
   mcp::ServerOptions options = ws.config().server;
   if (options.instructions.empty()) {
@@ -169,15 +216,55 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   }
 
   state::Store& store = ws.store();
+  const std::optional<std::string> hook_agent = agent;  // HTTP hooks' agent (below)
   HttpPrincipals principals(std::move(agent), ws);
   http.on_session_closed = [&principals, &store](const std::string& session_id) {
     if (auto who = principals.take(session_id)) store.end_session(*who);
   };
+  // HTTP hooks (Claude Code `type: "http"`): POST /hooks/<dialect>, the same
+  // engine as `keel hook`, acting as the bearer token's agent, else --agent,
+  // else the event's session.
+  {
+    hooks::GateConfig gate;
+    if (!config.permission.is_null()) gate = hooks::parse_gate_config(config.permission);
+    auto engine = std::make_shared<const hooks::HookEngine>(
+        hooks::parse_hooks_config(config.hooks), std::move(gate), ws.project().string());
+    http.routes.emplace_back(
+        "/hooks/", [engine, &store, &ws, hook_agent](const mcp::HttpRouteRequest& req) {
+          const Config& cfg = ws.config();
+          auto principal_for = [&](const hooks::HookEvent& ev) {
+            std::string name;
+            std::set<std::string> caps;
+            auto it = cfg.http_principals.find(req.auth_subject);
+            if (!req.auth_subject.empty() && it != cfg.http_principals.end()) {
+              name = it->second.agent;
+              caps = it->second.capabilities;
+            } else {
+              name = hook_agent ? *hook_agent : ev.session_id.empty() ? "hook" : ev.session_id;
+              caps = cfg.capabilities_for(name);
+            }
+            caps.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
+            return state::Principal{name, ws.project().string(), ev.session_id, caps};
+          };
+          hooks::HttpHookReply r = hooks::answer_http_hook(
+              *engine, req.method, req.path.substr(std::string_view("/hooks/").size()), req.body,
+              principal_for, store);
+          for (const auto& e : r.errors) spdlog::warn("http hook {}: {}", req.path, e);
+          return mcp::HttpRouteResponse{r.status, "application/json", std::move(r.body)};
+        });
+  }
+  // Escalations for humans (JSON): GET /escalations, GET /escalations/ID,
+  // POST /escalations/ID/resolve {decision, proposal?}.
+  http.routes.emplace_back("/escalations", escalation_http_route(store, ws));
   auto env = std::make_shared<tools::ToolEnv>();
   env->store = &store;
   env->lease_default_ttl_ms = config.lease_default_ttl_ms;
+  env->escalate = tools::make_escalation_filer(&store);
   env->principal = [&principals](const mcp::CallContext& ctx) { return principals.resolve(ctx); };
   auto registry = std::make_shared<mcp::ToolRegistry>();
+  env->registry = registry.get();
+  env->fanout = config.fanout;
+  env->command_gate = fanout_command_gate(config);
   tools::register_all(*registry, env);
   mcp::McpServer server(server_options(ws), registry);
   spdlog::info("keel serve --http {}: state {}", where, ws.state_dir().string());
@@ -210,9 +297,13 @@ int run_serve(const Args& args, Workspace& ws) {
   auto env = std::make_shared<tools::ToolEnv>();
   env->store = &store;
   env->lease_default_ttl_ms = ws.config().lease_default_ttl_ms;
+  env->escalate = tools::make_escalation_filer(&store);
   env->principal = [&principal](const mcp::CallContext& ctx) { return principal.resolve(ctx); };
 
   auto registry = std::make_shared<mcp::ToolRegistry>();
+  env->registry = registry.get();
+  env->fanout = ws.config().fanout;
+  env->command_gate = fanout_command_gate(ws.config());
   tools::register_all(*registry, env);
   mcp::McpServer server(server_options(ws), registry);
 

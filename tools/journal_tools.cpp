@@ -157,6 +157,8 @@ void register_all(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> en
   register_lease_tools(registry, env);
   register_memory_tools(registry, env);
   register_journal_tools(registry, env);
+  register_escalation_tools(registry, env);
+  register_fanout_tools(registry, env);
 }
 
 }  // namespace keel::tools

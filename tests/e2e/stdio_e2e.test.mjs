@@ -34,6 +34,13 @@ import {
 } from "./lib/keel.mjs";
 
 const EXPECTED_TOOLS = [
+  "escalation_list",
+  "escalation_request",
+  "escalation_resolve",
+  "escalation_status",
+  "fanout_cancel",
+  "fanout_run",
+  "fanout_status",
   "journal_replay",
   "journal_tail",
   "journal_verify",
@@ -162,7 +169,7 @@ describe("stdio with the official MCP SDK client", () => {
     assert.ok(a.client.getServerCapabilities()?.tools, `tools capability missing: ${show(a.client.getServerCapabilities())}`);
   });
 
-  test("tools/list: exactly the 12 tools, each with object schemas and annotations", async () => {
+  test("tools/list: exactly the 19 tools, each with object schemas and annotations", async () => {
     const { tools } = await a.client.listTools(undefined, { timeout: CALL_TIMEOUT });
     // b lists too, so that its SDK client validates b's results as well.
     await b.client.listTools(undefined, { timeout: CALL_TIMEOUT });

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "cli/config.h"
+#include "hooks/hooks_config.h"
 
 using keel::cli::Config;
 using keel::cli::ConfigError;
@@ -35,6 +36,69 @@ TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   CHECK(shipped.http_header_timeout_ms == builtin.http_header_timeout_ms);
   CHECK(shipped.http_idle_timeout_ms == builtin.http_idle_timeout_ms);
   CHECK(shipped.http_threads == builtin.http_threads);
+  CHECK(shipped.store.escalation_budget == builtin.store.escalation_budget);
+  CHECK(shipped.store.escalation_max_wait_ms == builtin.store.escalation_max_wait_ms);
+  CHECK(shipped.store.escalation_agent_budgets.empty());
+  const keel::tools::FanoutLimits& f = shipped.fanout;
+  const keel::tools::FanoutLimits& d = builtin.fanout;
+  CHECK(f.max_branches == d.max_branches);
+  CHECK(f.max_concurrency == d.max_concurrency);
+  CHECK(f.default_concurrency == d.default_concurrency);
+  CHECK(f.default_branch_timeout_ms == d.default_branch_timeout_ms);
+  CHECK(f.max_branch_timeout_ms == d.max_branch_timeout_ms);
+  CHECK(f.max_wall_ms == d.max_wall_ms);
+  CHECK(f.max_results == d.max_results);
+  CHECK(f.max_output_bytes == d.max_output_bytes);
+  CHECK(f.kill_grace_ms == d.kill_grace_ms);
+  CHECK(f.max_attempts == d.max_attempts);
+  CHECK(f.recent_runs == d.recent_runs);
+}
+
+TEST_CASE("config fanout limits: read, range-checked, consistent") {
+  Config c = parse_config(R"({"fanout": {"max_branches": 50, "max_concurrency": 4,
+      "default_concurrency": 2, "default_branch_timeout_ms": 1000, "max_branch_timeout_ms": 5000,
+      "max_wall_ms": 9000, "max_results": 7, "max_output_bytes": 4096, "kill_grace_ms": 10,
+      "max_attempts": 3, "recent_runs": 2}})", "cfg");
+  CHECK(c.fanout.max_branches == 50);
+  CHECK(c.fanout.max_concurrency == 4);
+  CHECK(c.fanout.default_concurrency == 2);
+  CHECK(c.fanout.default_branch_timeout_ms == 1000);
+  CHECK(c.fanout.max_branch_timeout_ms == 5000);
+  CHECK(c.fanout.max_wall_ms == 9000);
+  CHECK(c.fanout.max_results == 7);
+  CHECK(c.fanout.max_output_bytes == 4096);
+  CHECK(c.fanout.kill_grace_ms == 10);
+  CHECK(c.fanout.max_attempts == 3);
+  CHECK(c.fanout.recent_runs == 2);
+  auto message_of = [](std::string_view text) {
+    try {
+      parse_config(text, "cfg");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(message_of(R"({"fanout": {"max_concurrency": 0}})"), Catch::Contains("fanout.max_concurrency"));
+  CHECK_THAT(message_of(R"({"fanout": {"max_branch": 5}})"), Catch::Contains("fanout.max_branch"));
+  CHECK_THAT(message_of(R"({"fanout": {"max_concurrency": 2, "default_concurrency": 3}})"),
+             Catch::Contains("default_concurrency"));
+}
+
+TEST_CASE("config escalation budgets, per agent") {
+  // "agents" before the section's own keys: an agent's missing field still
+  // takes the section's value, not the built-in one.
+  Config c = parse_config(R"({"escalation": {
+      "agents": {"ci": {"capacity": 10}, "slow": {"refill_ms": 60000}},
+      "capacity": 5, "refill_ms": 1000, "max_wait_ms": 2000}})",
+                          "cfg");
+  CHECK(c.store.escalation_budget == keel::state::EscalationBudget{5, 1000});
+  CHECK(c.store.escalation_max_wait_ms == 2000);
+  CHECK(c.store.escalation_agent_budgets.at("ci") == keel::state::EscalationBudget{10, 1000});
+  CHECK(c.store.escalation_agent_budgets.at("slow") == keel::state::EscalationBudget{5, 60000});
+  CHECK_THROWS_WITH(parse_config(R"({"escalation": {"capacity": 0}})", "cfg"),
+                    Catch::Contains("escalation.capacity"));
+  CHECK_THROWS_WITH(parse_config(R"({"escalation": {"agents": {"x": {"refill": 1}}}})", "cfg"),
+                    Catch::Contains("escalation.agents.x.refill"));
 }
 
 TEST_CASE("config http principals and timeouts") {
@@ -131,4 +195,39 @@ TEST_CASE("the permission section is validated by the gate's own rules") {
                     Catch::Contains("permission.strict"));
   CHECK_THROWS_AS(parse_config(R"({"permission": {"rules": [{"decision": "maybe"}]}})", "cfg"),
                   ConfigError);
+}
+
+TEST_CASE("the hooks section: shipped defaults, overrides and errors naming the key") {
+  Config shipped = load_config_file(std::string(KEEL_SOURCE_DIR) + "/configs/keel.jsonc");
+  REQUIRE(shipped.hooks.is_object());
+  CHECK(keel::hooks::parse_hooks_config(shipped.hooks) == keel::hooks::HooksConfig{});
+  CHECK(keel::hooks::parse_hooks_config(Config{}.hooks) == keel::hooks::HooksConfig{});
+
+  Config c = parse_config(R"({"hooks": {"budget": {"session_cost_usd": 5, "turn_tokens": 1000,
+      "model_prices": {"claude-opus-*": {"input": 15, "output": 75}}},
+      "oracle": {"command": "make test", "max_blocks": 2}, "self_check": {"enabled": true},
+      "permission_gate": {"fail_closed": false}}})", "cfg");
+  auto h = keel::hooks::parse_hooks_config(c.hooks);
+  CHECK(h.budget.session_cost_usd == 5);
+  CHECK(h.budget.turn_tokens == 1000);
+  CHECK(h.budget.enabled());
+  REQUIRE(h.budget.model_prices.count("claude-opus-*") == 1);
+  CHECK(h.budget.model_prices.at("claude-opus-*").output == 75);
+  CHECK(h.budget.model_prices.at("claude-opus-*").cache_read == h.budget.prices.cache_read);
+  CHECK(h.oracle.command == "make test");
+  CHECK(h.oracle.max_blocks == 2);
+  CHECK(h.self_check.enabled);
+  CHECK_FALSE(h.permission_fail_closed);
+  CHECK(h.lease_fail_closed);
+
+  CHECK_THROWS_WITH(parse_config(R"({"hooks": {"budget": {"session_cost": 5}}})", "cfg"),
+                    Catch::Contains("hooks.budget.session_cost") && Catch::Contains("unknown key"));
+  CHECK_THROWS_WITH(parse_config(R"({"hooks": {"oracle": {"max_blocks": 0}}})", "cfg"),
+                    Catch::Contains("hooks.oracle.max_blocks"));
+  CHECK_THROWS_WITH(parse_config(R"({"hooks": {"guardrail": {"enabled": "yes"}}})", "cfg"),
+                    Catch::Contains("hooks.guardrail.enabled"));
+  CHECK_THROWS_WITH(parse_config(R"({"hooks": {"budget": {"warn_ratio": 2}}})", "cfg"),
+                    Catch::Contains("hooks.budget.warn_ratio"));
+  CHECK_THROWS_WITH(parse_config(R"({"hooks": {"budget": {"model_prices": {"x": {"in": 1}}}}})", "cfg"),
+                    Catch::Contains("hooks.budget.model_prices.x.in"));
 }

@@ -126,7 +126,7 @@ std::string refused(Client& client, const std::string& tool, json::object args) 
 
 }  // namespace
 
-TEST_CASE("tools/list shows the twelve tools, each with schemas and annotations") {
+TEST_CASE("tools/list shows the nineteen tools, each with schemas and annotations") {
   Stack stack;
   Client a(stack, "agent-a");
   auto r = a.request("tools/list", {});
@@ -142,7 +142,10 @@ TEST_CASE("tools/list shows the twelve tools, each with schemas and annotations"
   CHECK(names == std::vector<std::string>{"lease_acquire", "lease_renew", "lease_release",
                                           "lease_list", "memory_get", "memory_put",
                                           "memory_delete", "memory_list", "memory_search",
-                                          "journal_tail", "journal_verify", "journal_replay"});
+                                          "journal_tail", "journal_verify", "journal_replay",
+                                          "escalation_request", "escalation_status",
+                                          "escalation_list", "escalation_resolve", "fanout_run",
+                                          "fanout_status", "fanout_cancel"});
 }
 
 TEST_CASE("leases through the tools: grant, conflict, renew, release, fenced writes") {
