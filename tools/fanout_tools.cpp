@@ -21,7 +21,7 @@ using namespace fanout;
 
 namespace {
 
-constexpr std::string_view kIndexPlaceholder = "{i}";
+constexpr std::string_view kBranchIndexMarker = "{i}";
 
 std::string new_run_id() {
   static std::atomic<std::uint64_t> counter{0};
@@ -78,15 +78,15 @@ BranchSpec decode_branch(const json::object& b, const std::string& where) {
 void substitute(json::value& v, std::size_t index, const std::string& digits) {
   if (v.is_string()) {
     std::string_view s = v.as_string();
-    if (s == kIndexPlaceholder) {
+    if (s == kBranchIndexMarker) {
       v = static_cast<std::uint64_t>(index);
       return;
     }
-    if (s.find(kIndexPlaceholder) == std::string_view::npos) return;
+    if (s.find(kBranchIndexMarker) == std::string_view::npos) return;
     std::string out;
     std::size_t pos = 0;
-    for (std::size_t hit; (hit = s.find(kIndexPlaceholder, pos)) != std::string_view::npos;
-         pos = hit + kIndexPlaceholder.size()) {
+    for (std::size_t hit; (hit = s.find(kBranchIndexMarker, pos)) != std::string_view::npos;
+         pos = hit + kBranchIndexMarker.size()) {
       out.append(s.substr(pos, hit - pos));
       out += digits;
     }
