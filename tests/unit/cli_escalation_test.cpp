@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -90,7 +91,8 @@ class Client {
     conn_->handle(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
   }
 
-  json::value request(const std::string& method, json::object params) {
+  // Safe from any thread: it uses no Catch2 macro (Catch2 is not thread-safe).
+  std::optional<json::value> try_request(const std::string& method, json::object params) {
     int id;
     {
       std::lock_guard lock(mu_);
@@ -104,8 +106,13 @@ class Client {
         return v;
       }
     }
-    FAIL("no response to " << method);
-    return {};
+    return std::nullopt;
+  }
+
+  json::value request(const std::string& method, json::object params) {
+    auto r = try_request(method, std::move(params));
+    if (!r) FAIL("no response to " << method);
+    return *r;
   }
 
   json::object call(const std::string& tool, json::object args) {
@@ -263,14 +270,20 @@ TEST_CASE("escalation tools: escalation_status waits for a resolution", "[cli][e
   Client agent(stack, "agent-a");
   Client ann(stack, "human-ann");
   const std::int64_t id = agent.ok("escalation_request", ask_args()).at("id").as_int64();
+  std::optional<json::value> resolved;  // asserted after join: no Catch2 macro off the main thread
   std::thread resolver([&] {
     std::this_thread::sleep_for(milliseconds(150));
-    ann.ok("escalation_resolve", {{"id", id}, {"decision", "abort"}});
+    resolved = ann.try_request(
+        "tools/call", {{"name", "escalation_resolve"},
+                       {"arguments", {{"id", id}, {"decision", "abort"}}}});
   });
   const auto t0 = steady_clock::now();
   auto status = agent.ok("escalation_status", {{"id", id}, {"wait_ms", 10'000}});
   const auto ms = duration_cast<milliseconds>(steady_clock::now() - t0).count();
   resolver.join();
+  REQUIRE(resolved.has_value());
+  INFO(json::serialize(*resolved));
+  CHECK(resolved->at("result").at("isError") == false);
   CHECK(status.at("status") == "resolved");
   CHECK(status.at("decision") == "ABORT");
   CHECK(status.at("proposal").is_null());
