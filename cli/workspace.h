@@ -40,6 +40,7 @@ class Workspace {
   void set_synchronous(state::Synchronous sync) { config_.store.synchronous = sync; }
   // Before store(): skip the open-time sweep (short-lived processes).
   void skip_open_maintenance() { config_.store.maintenance_on_open = false; }
+  void write_inline() { config_.store.inline_writes = true; }
 
   // The principal of the human at the terminal: every capability. `agent`
   // names whose own memory namespace the command reads ("cli" by default).

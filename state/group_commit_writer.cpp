@@ -7,11 +7,12 @@
 namespace keel::state {
 
 GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeout_ms,
-                                     int max_batch)
+                                     int max_batch, Mode mode)
     : connection_(std::move(connection)),
       busy_timeout_ms_(busy_timeout_ms),
-      max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
-      thread_([this] { run(); }) {}
+      max_batch_(static_cast<std::size_t>(std::max(1, max_batch))) {
+  if (mode == Mode::kThread) thread_ = std::thread([this] { run(); });
+}
 
 GroupCommitWriter::~GroupCommitWriter() {
   {
@@ -19,10 +20,24 @@ GroupCommitWriter::~GroupCommitWriter() {
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard<std::mutex> wait_for_inline(inline_mu_);
 }
 
 void GroupCommitWriter::submit(Job job) {
+  if (!thread_.joinable()) {
+    std::lock_guard<std::mutex> one_at_a_time(inline_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) throw StoreError(ErrorCode::kInternal, "store is closed");
+    }
+    std::vector<Pending> batch;
+    batch.push_back(Pending{std::move(job), std::promise<void>()});
+    std::future<void> done = batch.back().done.get_future();
+    run_batch(batch);
+    done.get();
+    return;
+  }
   std::future<void> done;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -32,6 +47,15 @@ void GroupCommitWriter::submit(Job job) {
   }
   cv_.notify_one();
   done.get();
+}
+
+std::unique_lock<std::mutex> GroupCommitWriter::lend_connection(sqlite3*& db) {
+  if (thread_.joinable()) {
+    throw StoreError(ErrorCode::kInternal, "lend_connection needs an inline writer");
+  }
+  std::unique_lock<std::mutex> lock(inline_mu_);
+  db = connection_.get();
+  return lock;
 }
 
 StoreStats GroupCommitWriter::stats() const {

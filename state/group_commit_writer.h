@@ -22,6 +22,11 @@
 // never from inside a job (that would deadlock). Destruction drains the
 // queue, then joins the thread; submit() after shutdown has begun throws
 // StoreError(kInternal).
+//
+// Mode::kInline (for short-lived single-purpose processes such as `keel hook`,
+// where a thread and its malloc arena cost more than the write itself): no
+// thread; submit() runs the job on the calling thread in its own transaction,
+// one caller at a time. The invariants above hold with batches of one.
 #pragma once
 
 #include <condition_variable>
@@ -44,10 +49,12 @@ namespace keel::state {
 class GroupCommitWriter {
  public:
   using Job = std::function<void(sqlite3*)>;
+  enum class Mode { kThread, kInline };
 
   // Takes ownership of `connection`. busy_timeout_ms bounds how long a batch
   // waits for the write lock; max_batch (≥ 1) bounds the jobs per commit.
-  GroupCommitWriter(sql::Connection connection, int busy_timeout_ms, int max_batch);
+  GroupCommitWriter(sql::Connection connection, int busy_timeout_ms, int max_batch,
+                    Mode mode = Mode::kThread);
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
@@ -57,6 +64,11 @@ class GroupCommitWriter {
   void submit(Job job);
 
   StoreStats stats() const;
+
+  // kInline only: lends the write connection for reads. No write and no other
+  // read runs on it until the returned lock is released; the holder must not
+  // submit() meanwhile (that would deadlock).
+  std::unique_lock<std::mutex> lend_connection(sqlite3*& db);
 
  private:
   struct Pending {
@@ -73,6 +85,7 @@ class GroupCommitWriter {
   const int busy_timeout_ms_;
   const std::size_t max_batch_;
 
+  std::mutex inline_mu_;  // kInline: held by the one submit() running
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;  // guarded by mu_
@@ -81,7 +94,7 @@ class GroupCommitWriter {
   mutable std::mutex stats_mu_;
   StoreStats stats_;  // guarded by stats_mu_
 
-  std::thread thread_;  // last: starts after everything above is ready
+  std::thread thread_;  // kThread only; last: starts after everything above is ready
 };
 
 }  // namespace keel::state

@@ -217,8 +217,9 @@ SqliteStore::SqliteStore(const StoreOptions& options)
   }
   sql::Connection writer = open_writer(db_path_, options_);
   migrate(writer.get());
-  writer_ = std::make_unique<GroupCommitWriter>(std::move(writer), options_.busy_timeout_ms,
-                                                options_.max_batch);
+  writer_ = std::make_unique<GroupCommitWriter>(
+      std::move(writer), options_.busy_timeout_ms, options_.max_batch,
+      options_.inline_writes ? GroupCommitWriter::Mode::kInline : GroupCommitWriter::Mode::kThread);
   if (options_.maintenance_on_open) open_maintenance();
 }
 
@@ -227,11 +228,17 @@ SqliteStore::~SqliteStore() {
 }
 
 SqliteStore::ReadConnection::~ReadConnection() {
+  if (store_ == nullptr) return;  // lent, not pooled
   std::lock_guard<std::mutex> lock(store_->pool_mu_);
   if (store_->pool_.size() < kMaxIdleReaders) store_->pool_.push_back(std::move(conn_));
 }
 
 SqliteStore::ReadConnection SqliteStore::read_connection() {
+  if (options_.inline_writes) {
+    sqlite3* db = nullptr;
+    std::unique_lock<std::mutex> lock = writer_->lend_connection(db);
+    return ReadConnection(db, std::move(lock));
+  }
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
     if (!pool_.empty()) {

@@ -84,19 +84,25 @@ class SqliteStore final : public Store {
   StoreStats stats() const override;
 
  private:
-  // A read connection borrowed from the pool; returned on destruction.
+  // A read connection borrowed from the pool and returned on destruction or,
+  // with inline_writes, the write connection lent for the duration (one
+  // connection per process: a second one would parse the schema again).
   class ReadConnection {
    public:
     ReadConnection(SqliteStore* store, sql::Connection conn)
         : store_(store), conn_(std::move(conn)) {}
+    ReadConnection(sqlite3* lent, std::unique_lock<std::mutex> lock)
+        : lent_(lent), lent_lock_(std::move(lock)) {}
     ~ReadConnection();
     ReadConnection(const ReadConnection&) = delete;
     ReadConnection& operator=(const ReadConnection&) = delete;
-    sqlite3* get() const { return conn_.get(); }
+    sqlite3* get() const { return lent_ != nullptr ? lent_ : conn_.get(); }
 
    private:
-    SqliteStore* store_;
+    SqliteStore* store_ = nullptr;
     sql::Connection conn_;
+    sqlite3* lent_ = nullptr;
+    std::unique_lock<std::mutex> lent_lock_;
   };
 
   // Memory row coordinates after capability and session checks.

@@ -544,6 +544,12 @@ struct StoreOptions {
   // when opening. Short-lived openers (the hook) turn it off: the long-lived
   // servers do it.
   bool maintenance_on_open = true;
+
+  // One connection, no thread: writes run on the calling thread, one
+  // transaction each, and reads share the write connection (serialised with
+  // the writes). For one-shot processes (`keel hook`), where a writer thread
+  // and a second connection cost more than the one or two calls they serve.
+  bool inline_writes = false;
 };
 
 // Opens (creating and migrating as needed) the embedded SQLite store.
