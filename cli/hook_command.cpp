@@ -103,11 +103,12 @@ int run_hook(const Args& args, Workspace& outer) {
   }
   if (args.has("strict")) gate_config.strict = true;
   const hooks::HookEngine engine(hooks_config_of(ws->config()), std::move(gate_config),
-                                 ws->project().string());
+                                 ws->project().string(), ws->state_dir() / "hooks");
 
   auto open_store = [ws]() -> state::Store& {
     ws->set_synchronous(state::Synchronous::kNormal);
     ws->skip_open_maintenance();
+    ws->write_inline();
     return ws->store();
   };
   hooks::EngineResult result = engine.decide(ev, who, open_store);

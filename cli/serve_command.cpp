@@ -228,7 +228,8 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
     hooks::GateConfig gate;
     if (!config.permission.is_null()) gate = hooks::parse_gate_config(config.permission);
     auto engine = std::make_shared<const hooks::HookEngine>(
-        hooks::parse_hooks_config(config.hooks), std::move(gate), ws.project().string());
+        hooks::parse_hooks_config(config.hooks), std::move(gate), ws.project().string(),
+        ws.state_dir() / "hooks");
     http.routes.emplace_back(
         "/hooks/", [engine, &store, &ws, hook_agent](const mcp::HttpRouteRequest& req) {
           const Config& cfg = ws.config();

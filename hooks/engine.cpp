@@ -10,6 +10,7 @@
 #include <thread>
 #include <optional>
 
+#include "hooks/failure_hint.h"
 #include "hooks/lease_gate.h"
 #include "hooks/policy_state.h"
 
@@ -119,13 +120,15 @@ HookDecision fail_closed_decision(const HookEvent& ev, const std::string& policy
   return d;
 }
 
-HookEngine::HookEngine(HooksConfig config, GateConfig gate, std::string default_cwd)
+HookEngine::HookEngine(HooksConfig config, GateConfig gate, std::string default_cwd,
+                       std::filesystem::path hint_dir)
     : config_(std::move(config)),
       gate_(std::move(gate)),
       budget_(config_.budget),
       guardrail_(config_.guardrail),
       oracle_(config_.oracle, std::move(default_cwd)),
-      self_check_(config_.self_check) {}
+      self_check_(config_.self_check),
+      hint_dir_(std::move(hint_dir)) {}
 
 EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who,
                                 const StoreOpener& open_store) const {
@@ -161,21 +164,33 @@ EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who
   // 3. Stateful policies on the session's shared state.
   const bool any_state = budget_.concerns(ev) || guardrail_.concerns(ev) || oracle_.concerns(ev) ||
                          self_check_.concerns(ev);
+  const FailureHint hint(hint_dir_, who.project, ev.session_id);
+  const bool only_guardrail_asks = ev.kind == EventKind::PreToolUse && !budget_.concerns(ev) &&
+                                   !oracle_.concerns(ev) && !self_check_.concerns(ev);
   if (ev.kind == EventKind::SessionEnd && !ev.session_id.empty() &&
       (config_.budget.enabled() || config_.guardrail.enabled || !config_.oracle.command.empty() ||
        config_.self_check.enabled)) {
     try {
+      const FailureHint::WriterLock lock(hint);
       SessionStateStore(store.get(), who.project, ev.session_id).erase();
+      hint.erase(lock);
     } catch (const std::exception& e) {
       out.errors.push_back(std::string("state: could not drop the session's state: ") + e.what());
     }
+  } else if (any_state && !ev.session_id.empty() && only_guardrail_asks &&
+             !hint_dir_.empty() && !hint.may_have_failures()) {
+    // No failure on record for this session: the guardrail has nothing to deny, and the
+    // store stays closed (the common PreToolUse).
   } else if (any_state && !ev.session_id.empty()) {
     std::optional<CheckResult> oracle_memo;
     std::optional<std::string> oracle_error;
     std::vector<std::pair<const char*, HookDecision>> decided;
     std::vector<std::pair<const char*, std::string>> policy_errors;
     try {
+      // Held until the hint matches what was saved (failure_hint.h); no-op without a hint_dir.
+      const FailureHint::WriterLock hint_lock(hint);
       SessionStateStore states(store.get(), who.project, ev.session_id);
+      std::optional<json::object> final_state;
       bool saved = false;
       for (int attempt = 0; attempt < kStateAttempts && !saved; ++attempt) {
         if (attempt > 0) {
@@ -214,8 +229,10 @@ EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who
           run("self_check", [&] { return self_check_.evaluate(in, snap.value, changed); });
         }
         saved = !changed || states.save(snap.value, snap.version);
+        if (saved) final_state = std::move(snap.value);
       }
       if (!saved) throw std::runtime_error("the session state kept changing under this hook");
+      hint.update(hint_lock, *final_state);
     } catch (const std::exception& e) {
       // The state could not be read or written: every policy that needed it could not decide.
       decided.clear();

@@ -11,7 +11,8 @@
 //     self-check       Stop (SubagentStop), tool events, UserPromptSubmit (turn reset)
 //   and SessionEnd deletes the session's policy state. The store is opened (through the
 //   caller's StoreOpener) only when a policy needs it, or to journal a decision that is not a
-//   plain Continue.
+//   plain Continue. With a hint_dir, a PreToolUse that only the guardrail asks about skips the
+//   store while the session has no failure on record (failure_hint.h).
 // - Combination: the most severe outcome wins (Deny/BlockStop > Ask > Allow > Continue; first
 //   policy wins a tie) with its reason, rule and updated input; continue_=false from any policy
 //   beats everything (its stopReason kept); systemMessage and additionalContext of every policy
@@ -29,6 +30,7 @@
 //   from many threads (the HTTP server shares one engine) as long as the Store is thread-safe.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -63,8 +65,11 @@ struct EngineResult {
 class HookEngine {
  public:
   // Builds the permission gate once. `default_cwd` is where the oracle runs for events without
-  // a cwd. Throws GateConfigError for an invalid gate config.
-  HookEngine(HooksConfig config, GateConfig gate, std::string default_cwd = {});
+  // a cwd. `hint_dir` (the state directory's hooks/) keeps the failure hints that let a
+  // PreToolUse skip the store (failure_hint.h); every engine saving session state into one
+  // store must use the same hint_dir, or none. Throws GateConfigError for an invalid gate config.
+  HookEngine(HooksConfig config, GateConfig gate, std::string default_cwd = {},
+             std::filesystem::path hint_dir = {});
 
   EngineResult decide(const HookEvent& ev, const state::Principal& who,
                       const StoreOpener& open_store) const;
@@ -78,6 +83,7 @@ class HookEngine {
   Guardrail guardrail_;
   Oracle oracle_;
   SelfCheck self_check_;
+  std::filesystem::path hint_dir_;
 };
 
 // Most-severe-wins combination of `add` into `acc` (see the contract above).

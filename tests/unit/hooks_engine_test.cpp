@@ -3,11 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
+#include "hooks/failure_hint.h"
 #include "hooks/http_hooks.h"
 #include "hooks/policy_state.h"
 #include "state_test_util.h"
@@ -284,4 +286,83 @@ TEST_CASE("http hooks: deny JSON for a destructive Bash call, 404 for an unknown
   CHECK(r.status == 400);
   CHECK_THAT(r.body, Catch::Contains("unreadable hook input"));
   CHECK(answer_http_hook(engine, "POST", "claude", R"({"session_id":"s"})", who, *env.store).status == 400);
+}
+
+TEST_CASE("engine: with failure hints a PreToolUse opens the store only after a failure") {
+  Env env;
+  const auto hint_dir = env.dir.path() / "state" / "hooks";
+  const HookEngine engine(HooksConfig{}, GateConfig{}, "/repo", hint_dir);
+  const FailureHint hint(hint_dir, "/repo", "s1");
+  auto decide = [&](const std::string& text) { return engine.decide(claude(text), env.who, env.opener()); };
+
+  // The first event of a state directory without hints reads the state once (and creates the
+  // hints directory under the lock); after that a PreToolUse does not open the store.
+  CHECK(decide(pre_bash("npm test")).decision.outcome == Outcome::Continue);
+  CHECK(env.opens == 1);
+  CHECK(std::filesystem::is_directory(hint_dir));
+  CHECK_FALSE(hint.may_have_failures());
+  env.opens = 0;
+  for (int i = 0; i < 5; ++i) CHECK(decide(pre_bash("npm test")).decision.outcome == Outcome::Continue);
+  CHECK(env.opens == 0);
+
+  // Failures put the marker down; the third identical failing call is then denied.
+  for (int i = 0; i < 3; ++i) decide(post_fail("make check"));
+  CHECK(hint.may_have_failures());
+  CHECK(std::filesystem::exists(hint.marker()));
+  env.opens = 0;
+  EngineResult denied = decide(pre_bash("make check"));
+  CHECK(denied.decision.outcome == Outcome::Deny);
+  CHECK(denied.decision.rule_id == "guardrail:repeated-failure");
+  CHECK(env.opens == 1);
+
+  // Another session of the same project keeps skipping the store.
+  env.opens = 0;
+  CHECK(decide(pre_bash("npm test", "s2")).decision.outcome == Outcome::Continue);
+  CHECK(env.opens == 0);
+
+  // A new turn clears the failures, and with them the marker.
+  decide(simple("UserPromptSubmit", ",\"prompt\":\"go on\""));
+  CHECK_FALSE(hint.may_have_failures());
+  env.opens = 0;
+  CHECK(decide(pre_bash("make check")).decision.outcome == Outcome::Continue);
+  CHECK(env.opens == 0);
+
+  // A success of the failing call erases its count: the marker goes too.
+  decide(post_fail("make lint"));
+  CHECK(hint.may_have_failures());
+  decide(json::serialize(json::object{{"hook_event_name", "PostToolUse"},
+                                      {"session_id", "s1"},
+                                      {"cwd", "/repo"},
+                                      {"tool_name", "Bash"},
+                                      {"tool_input", json::object{{"command", "make lint"}}},
+                                      {"tool_response", json::object{{"stdout", "ok"}}}}));
+  CHECK_FALSE(hint.may_have_failures());
+
+  // SessionEnd drops the state and the marker.
+  decide(post_fail("make lint"));
+  CHECK(hint.may_have_failures());
+  decide(simple("SessionEnd", ",\"reason\":\"exit\""));
+  CHECK_FALSE(std::filesystem::exists(hint.marker()));
+}
+
+TEST_CASE("engine: a stale marker only costs a store read; a lost marker directory means maybe") {
+  Env env;
+  const auto hint_dir = env.dir.path() / "state" / "hooks";
+  const HookEngine engine(HooksConfig{}, GateConfig{}, "/repo", hint_dir);
+  const FailureHint hint(hint_dir, "/repo", "s1");
+  std::filesystem::create_directories(hint_dir);
+  std::ofstream(hint.marker()).put('\n');  // stale: the state holds no failure
+  CHECK(engine.decide(claude(pre_bash("npm test")), env.who, env.opener()).decision.outcome ==
+        Outcome::Continue);
+  CHECK(env.opens == 1);
+  CHECK_FALSE(std::filesystem::exists(hint.marker()));  // healed under the lock
+
+  // Failures saved by an engine without hints (an older keel) are still found: no hints
+  // directory means "maybe".
+  std::filesystem::remove_all(hint_dir);
+  const HookEngine no_hints(HooksConfig{}, GateConfig{}, "/repo");
+  for (int i = 0; i < 3; ++i) no_hints.decide(claude(post_fail("make check")), env.who, env.opener());
+  CHECK(hint.may_have_failures());
+  CHECK(engine.decide(claude(pre_bash("make check")), env.who, env.opener()).decision.outcome ==
+        Outcome::Deny);
 }
