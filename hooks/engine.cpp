@@ -155,7 +155,8 @@ EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who
   // 2. Lease gate: only when the call writes somewhere and nothing refused it already.
   if (is_tool_gate_event(ev.kind) && severity(out.decision.outcome) < severity(Outcome::Deny)) {
     try {
-      if (!written_paths(ev).empty()) record("lease", LeaseGate().evaluate(store.get(), who, ev));
+      if (!written_paths(ev).empty()) record("lease", LeaseGate({config_.lease_auto, config_.lease_auto_ttl_ms})
+                             .evaluate(store.get(), who, ev));
     } catch (const std::exception& e) {
       failed("lease", config_.lease_fail_closed, std::string("could not check leases: ") + e.what());
     }
@@ -254,9 +255,10 @@ EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who
     }
   }
 
-  // 4. Journal: always when the store is open anyway, else only decisions worth keeping.
+  // 4. Journal: always when the store is open anyway (or journal_all), else only decisions
+  // worth keeping.
   const HookDecision& d = out.decision;
-  if (store.opened() || says_something(d)) {
+  if (store.opened() || says_something(d) || config_.journal_all) {
     try {
       json::object payload{{"dialect", ev.dialect},
                            {"event", ev.event_name},

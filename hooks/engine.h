@@ -23,9 +23,11 @@
 // - The stateful policies share one state object per session (policy_state.h), loaded and
 //   saved with compare-and-set; a lost race re-runs them on the fresh state (the oracle's
 //   command result is reused, not re-run).
-// - One HOOK journal record per decided event (principal `who`), payload: dialect, event,
-//   session_id, outcome, rule, reason, tool, command, paths, and "policies": every policy that
-//   said something, with its outcome and rule.
+// - One HOOK journal record (principal `who`) per decided event that opened the store or says
+//   something (any outcome but a plain Continue, a message, a rule such as "lease:auto"); with
+//   HooksConfig::journal_all, per every decided event (a store write per tool call). Payload:
+//   dialect, event, session_id, outcome, rule, reason, tool, command, paths, and "policies":
+//   every policy that said something, with its outcome and rule.
 // - Thread-safety: a HookEngine is immutable after construction; decide() may run concurrently
 //   from many threads (the HTTP server shares one engine) as long as the Store is thread-safe.
 #pragma once

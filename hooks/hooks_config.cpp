@@ -115,8 +115,13 @@ HooksConfig parse_hooks_config(const json::value& section) {
   HooksConfig c;
   if (section.is_null()) return c;
   Reader top(section, "hooks");
+  top.boolean("journal_all", c.journal_all);
   top.section("permission_gate", [&](Reader& r) { r.boolean("fail_closed", c.permission_fail_closed); });
-  top.section("lease_gate", [&](Reader& r) { r.boolean("fail_closed", c.lease_fail_closed); });
+  top.section("lease_gate", [&](Reader& r) {
+    r.boolean("fail_closed", c.lease_fail_closed);
+    r.boolean("auto_lease", c.lease_auto);
+    r.integer("auto_lease_ttl_ms", c.lease_auto_ttl_ms, 1000, 24LL * 3600 * 1000);
+  });
   top.section("budget", [&](Reader& r) {
     BudgetConfig& b = c.budget;
     r.boolean("fail_closed", b.fail_closed);

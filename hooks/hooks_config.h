@@ -89,8 +89,16 @@ struct SelfCheckConfig {
 };
 
 struct HooksConfig {
+  // hooks.journal_all: journal every decided event, also the plain Continue of a tool call that
+  // needed no state (by default those are not journaled, and such a hook opens no store).
+  bool journal_all = false;
   bool permission_fail_closed = true;  // hooks.permission_gate.fail_closed
   bool lease_fail_closed = true;       // hooks.lease_gate.fail_closed
+  // hooks.lease_gate.auto_lease: a write nobody else holds takes (or renews) a short exclusive
+  // lease for the writer itself, for auto_lease_ttl_ms, so that a second agent's write to the
+  // same file is denied meanwhile.
+  bool lease_auto = false;
+  std::int64_t lease_auto_ttl_ms = 120'000;
   BudgetConfig budget;
   GuardrailConfig guardrail;
   OracleConfig oracle;

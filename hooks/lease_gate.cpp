@@ -109,6 +109,17 @@ HookDecision LeaseGate::evaluate(state::Store& store, const state::Principal& wh
   if (ev.kind != EventKind::PreToolUse && ev.kind != EventKind::PermissionRequest) return d;
   const std::vector<std::string> paths = written_paths(ev);
   if (paths.empty()) return d;
+  auto deny = [&](const std::string& path, const state::LeaseInfo& l) {
+    d.outcome = Outcome::Deny;
+    d.rule_id = "lease:" + l.name;
+    d.reason = path + " is leased by " + l.holder + " until " + iso_time(l.expires_at_ms) +
+               " (" + std::string(state::to_string(l.mode)) + " lease " + l.name + ", token " +
+               std::to_string(l.token) +
+               "). Work on another file, or wait: lease_acquire the same name with wait_ms "
+               "takes it when it is released.";
+    return d;
+  };
+  std::vector<std::pair<std::string, std::string>> named;  // (path, lease name)
   const std::vector<state::LeaseInfo> leases = store.list_leases(who);
   for (const auto& path : paths) {
     std::string name;
@@ -119,16 +130,38 @@ HookDecision LeaseGate::evaluate(state::Store& store, const state::Principal& wh
     }
     for (const auto& l : leases) {
       if (l.holder == who.agent || !state::lease_names_overlap(name, l.name)) continue;
-      d.outcome = Outcome::Deny;
-      d.rule_id = "lease:" + l.name;
-      d.reason = path + " is leased by " + l.holder + " until " + iso_time(l.expires_at_ms) +
-                 " (" + std::string(state::to_string(l.mode)) + " lease " + l.name + ", token " +
-                 std::to_string(l.token) +
-                 "). Work on another file, or wait: lease_acquire the same name with wait_ms "
-                 "takes it when it is released.";
-      return d;
+      return deny(path, l);
     }
+    named.emplace_back(path, std::move(name));
   }
+  if (!options_.auto_lease || ev.kind != EventKind::PreToolUse || named.empty()) return d;
+
+  // auto_lease: hold what is about to be written. acquire_lease re-checks under the store's
+  // write lock, so two agents racing for one file cannot both get it.
+  std::string taken;
+  std::size_t count = 0;
+  for (const auto& [path, name] : named) {
+    if (count++ == kMaxAutoLeases) break;
+    state::AcquireRequest req;
+    req.name = name;
+    req.mode = state::LeaseMode::kExclusive;
+    req.ttl_ms = options_.auto_lease_ttl_ms;
+    req.reason = "auto_lease: " + ev.tool_name + " writes " + path;
+    state::AcquireResult got = store.acquire_lease(who, req);
+    if (!got.granted) {
+      if (!got.holders.empty()) return deny(path, got.holders.front());
+      throw std::runtime_error("auto_lease: " + name + " was refused");
+    }
+    state::LeaseInfo lease = *got.lease;
+    // A short lease already held (an earlier auto lease) is renewed; a longer one the agent
+    // took itself is left as it is.
+    if (got.already_held && lease.ttl_ms <= options_.auto_lease_ttl_ms) {
+      lease = store.renew_lease(who, lease.name, lease.lease_id);
+    }
+    taken += (taken.empty() ? "" : ", ") + lease.name + " until " + iso_time(lease.expires_at_ms);
+  }
+  d.rule_id = "lease:auto";
+  d.reason = "keel holds for " + who.agent + ": " + taken;
   return d;
 }
 

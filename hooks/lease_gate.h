@@ -11,7 +11,12 @@
 // - LeaseGate::evaluate denies when any such path overlaps a live lease
 //   (file: or dir:, exclusive or shared) held by someone other than `who`,
 //   naming the holder, the lease and its expiry; Continue otherwise.
-// - Reads only: it never takes or changes a lease.
+// - Without auto_lease it only reads: it never takes or changes a lease.
+// - With auto_lease (PreToolUse only), a write that nobody else holds takes an exclusive
+//   `file:` lease on each written path (at most kMaxAutoLeases) for `who`, for auto_lease_ttl_ms;
+//   a lease `who` already holds that would expire sooner is renewed. Losing the race for a
+//   path to another agent denies like a held lease. The decision stays Continue with rule
+//   "lease:auto" (so it is journaled) and names the leases in its reason.
 #pragma once
 
 #include <string>
@@ -24,11 +29,23 @@ namespace keel::hooks {
 
 std::vector<std::string> written_paths(const HookEvent& ev);
 
+struct LeaseGateOptions {
+  bool auto_lease = false;
+  std::int64_t auto_lease_ttl_ms = 120'000;
+};
+
 class LeaseGate {
  public:
+  static constexpr std::size_t kMaxAutoLeases = 16;
+
+  explicit LeaseGate(LeaseGateOptions options = {}) : options_(options) {}
+
   // `who` is the hook's principal; its agent name is compared with holders.
   HookDecision evaluate(state::Store& store, const state::Principal& who,
                         const HookEvent& ev) const;
+
+ private:
+  LeaseGateOptions options_;
 };
 
 }  // namespace keel::hooks

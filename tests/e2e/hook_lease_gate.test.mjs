@@ -68,7 +68,55 @@ test("a file leased by one agent cannot be edited by another until it is release
   const exported = await runKeel(["journal", "export", "--state", stateDir], { cwd: tmp });
   const hooks = parseJsonl(exported.stdout).filter((r) => r.op === "HOOK");
   const outcomes = hooks.map((r) => JSON.parse(r.payload).outcome);
-  assert.deepEqual(outcomes, ["deny", "deny", "continue", "continue", "continue", "continue"], show(outcomes));
+  // The Read needed no store and said nothing: not journaled (hooks.journal_all would).
+  // Every write the lease gate checked is, allowed or not.
+  assert.deepEqual(outcomes, ["deny", "deny", "continue", "continue", "continue"], show(outcomes));
   const verify = await runKeel(["journal", "verify", "--state", stateDir], { cwd: tmp });
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});
+
+test("auto_lease: an agent's hooked edit takes the file, and another agent cannot take it", async () => {
+  const dir = fs.realpathSync(mkTmp("keel-auto-lease-"));
+  const state = path.join(dir, ".state");
+  const config = path.join(dir, "keel.jsonc");
+  fs.writeFileSync(config, JSON.stringify({ hooks: { lease_gate: { auto_lease: true, auto_lease_ttl_ms: 60_000 } } }));
+  const file = path.join(dir, "main.go");
+  const hook = async (agent, toolInput) => {
+    const event = { session_id: `${agent}-session`, cwd: dir, hook_event_name: "PreToolUse", tool_name: "Edit",
+                    tool_input: toolInput, tool_use_id: "toolu_1" };
+    const r = await runKeel(["hook", "--dialect", "claude", "--state", state, "--config", config],
+                            { input: JSON.stringify(event), cwd: dir, env: { ...process.env, KEEL_AGENT: agent } });
+    assert.equal(r.code, 0, `keel hook exited ${r.code}: ${r.stderr}`);
+    return (r.stdout.trim() ? JSON.parse(r.stdout) : {}).hookSpecificOutput ?? {};
+  };
+  let other;
+  try {
+    // agent-b's edit goes through, and keel now holds file:<main.go> for agent-b.
+    const first = await hook("agent-b", { file_path: file, old_string: "a", new_string: "b" });
+    assert.notEqual(first.permissionDecision, "deny", show(first));
+
+    // agent-a, through its MCP server, cannot take the file meanwhile; its own edit is denied.
+    other = new RawServer(["serve", "--stdio", "--agent", "agent-a", "--state", state, "--config", config],
+                          { cwd: dir, label: "A" });
+    await other.initialize();
+    const refused = (await other.tool("lease_acquire", { name: `file:${file}`, ttl_ms: 10_000 })).structuredContent;
+    assert.equal(refused.granted, false, show(refused));
+    assert.equal(refused.holders[0].holder, "agent-b", show(refused));
+    const denied = await hook("agent-a", { file_path: file, old_string: "b", new_string: "c" });
+    assert.equal(denied.permissionDecision, "deny", show(denied));
+    assert.match(denied.permissionDecisionReason, /leased by agent-b/);
+
+    // Once agent-b's lease is released, agent-a's hooked edit takes it in turn.
+    const held = (await other.tool("lease_list", { prefix: `file:${file}` })).structuredContent;
+    assert.equal(held.leases.length, 1, show(held));
+    const released = await runKeel(["lease", "release", `file:${file}`, "--state", state, "--config", config], { cwd: dir });
+    assert.equal(released.code, 0, released.stdout + released.stderr);
+    const second = await hook("agent-a", { file_path: file, old_string: "b", new_string: "c" });
+    assert.notEqual(second.permissionDecision, "deny", show(second));
+    const now = (await other.tool("lease_list", { prefix: `file:${file}` })).structuredContent;
+    assert.equal(now.leases[0]?.holder, "agent-a", show(now));
+  } finally {
+    await other?.closeAndWait();
+    rmTmp(dir);
+  }
 });

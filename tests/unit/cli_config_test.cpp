@@ -206,7 +206,8 @@ TEST_CASE("the hooks section: shipped defaults, overrides and errors naming the 
   Config c = parse_config(R"({"hooks": {"budget": {"session_cost_usd": 5, "turn_tokens": 1000,
       "model_prices": {"claude-opus-*": {"input": 15, "output": 75}}},
       "oracle": {"command": "make test", "max_blocks": 2}, "self_check": {"enabled": true},
-      "permission_gate": {"fail_closed": false}}})", "cfg");
+      "permission_gate": {"fail_closed": false},
+      "lease_gate": {"auto_lease": true, "auto_lease_ttl_ms": 60000}}})", "cfg");
   auto h = keel::hooks::parse_hooks_config(c.hooks);
   CHECK(h.budget.session_cost_usd == 5);
   CHECK(h.budget.turn_tokens == 1000);
@@ -219,6 +220,10 @@ TEST_CASE("the hooks section: shipped defaults, overrides and errors naming the 
   CHECK(h.self_check.enabled);
   CHECK_FALSE(h.permission_fail_closed);
   CHECK(h.lease_fail_closed);
+  CHECK(h.lease_auto);
+  CHECK(h.lease_auto_ttl_ms == 60'000);
+  CHECK_THROWS_WITH(parse_config(R"({"hooks": {"lease_gate": {"auto_lease_ttl_ms": 10}}})", "cfg"),
+                    Catch::Contains("hooks.lease_gate.auto_lease_ttl_ms"));
 
   CHECK_THROWS_WITH(parse_config(R"({"hooks": {"budget": {"session_cost": 5}}})", "cfg"),
                     Catch::Contains("hooks.budget.session_cost") && Catch::Contains("unknown key"));

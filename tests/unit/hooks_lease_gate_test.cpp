@@ -72,3 +72,64 @@ TEST_CASE("the lease gate denies a write under another agent's lease, not the ho
   store.reset();
   fs::remove_all(dir);
 }
+
+TEST_CASE("auto_lease: a free write takes a short lease for the writer, which then blocks others") {
+  fs::path dir = fs::temp_directory_path() / ("keel-lg-auto-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  keel::state::StoreOptions opts;
+  opts.dir = dir;
+  opts.synchronous = keel::state::Synchronous::kNormal;
+  auto store = keel::state::open_sqlite_store(opts);
+  auto caps = keel::state::default_agent_capabilities();
+  keel::state::Principal a{"agent-a", "/repo", "sa", caps}, b{"agent-b", "/repo", "sb", caps};
+  const LeaseGate gate({.auto_lease = true, .auto_lease_ttl_ms = 30'000});
+
+  // agent-a edits a file nobody holds: let through, and now it holds file:/repo/a.cc.
+  HookDecision d = gate.evaluate(*store, a, file_tool(ToolKind::Edit, "Edit", "/repo/a.cc"));
+  CHECK(d.outcome == Outcome::Continue);
+  CHECK(d.rule_id == "lease:auto");
+  CHECK_THAT(d.reason, Catch::Contains("file:/repo/a.cc"));
+  auto held = store->list_leases(a, "file:/repo/a.cc");
+  REQUIRE(held.size() == 1);
+  CHECK(held[0].holder == "agent-a");
+  CHECK(held[0].ttl_ms == 30'000);
+  CHECK(held[0].mode == keel::state::LeaseMode::kExclusive);
+
+  // agent-b's write to it (through a shell redirection) is denied, naming agent-a.
+  HookDecision other = gate.evaluate(*store, b, shell("echo x > a.cc"));
+  CHECK(other.outcome == Outcome::Deny);
+  CHECK(other.rule_id == "lease:file:/repo/a.cc");
+  CHECK_THAT(other.reason, Catch::Contains("agent-a"));
+
+  // agent-a writing again renews its lease instead of taking a second one.
+  const std::int64_t token = held[0].token;
+  CHECK(gate.evaluate(*store, a, file_tool(ToolKind::Write, "Write", "a.cc")).outcome ==
+        Outcome::Continue);
+  held = store->list_leases(a, "file:/repo/a.cc");
+  REQUIRE(held.size() == 1);
+  CHECK(held[0].token == token);
+
+  // A longer lease agent-a took itself is left alone (not shortened or renewed).
+  keel::state::AcquireRequest own;
+  own.name = "file:/repo/b.cc";
+  own.ttl_ms = 3'600'000;
+  const auto own_lease = store->acquire_lease(a, own).lease;
+  CHECK(gate.evaluate(*store, a, file_tool(ToolKind::Edit, "Edit", "/repo/b.cc")).outcome ==
+        Outcome::Continue);
+  held = store->list_leases(a, "file:/repo/b.cc");
+  REQUIRE(held.size() == 1);
+  CHECK(held[0].expires_at_ms == own_lease->expires_at_ms);
+
+  // Reads take nothing; neither does a PermissionRequest (the PreToolUse that follows does).
+  CHECK(gate.evaluate(*store, b, file_tool(ToolKind::Read, "Read", "/repo/c.cc")).rule_id.empty());
+  HookEvent ask = file_tool(ToolKind::Edit, "Edit", "/repo/c.cc");
+  ask.kind = EventKind::PermissionRequest;
+  CHECK(gate.evaluate(*store, b, ask).rule_id.empty());
+  CHECK(store->list_leases(b, "file:/repo/c.cc").empty());
+
+  // Without auto_lease the gate only reads.
+  CHECK(LeaseGate().evaluate(*store, b, file_tool(ToolKind::Edit, "Edit", "/repo/d.cc")).rule_id.empty());
+  CHECK(store->list_leases(b, "file:/repo/d.cc").empty());
+  store.reset();
+  fs::remove_all(dir);
+}
