@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "hooks/lease_gate.h"
+#include "state_test_util.h"
 
 using namespace keel::hooks;
 namespace fs = std::filesystem;
@@ -28,6 +29,20 @@ HookEvent file_tool(ToolKind kind, std::string name, std::string path) {
   return ev;
 }
 using Paths = std::vector<std::string>;
+
+// A fresh store in a temporary directory, and two agents of project /repo.
+struct TwoAgents {
+  keel::state::testing::TempDir dir;
+  std::unique_ptr<keel::state::Store> store;
+  keel::state::Principal a{"agent-a", "/repo", "sa", keel::state::default_agent_capabilities()};
+  keel::state::Principal b{"agent-b", "/repo", "sb", keel::state::default_agent_capabilities()};
+  TwoAgents() {
+    keel::state::StoreOptions opts;
+    opts.dir = dir.path() / "state";
+    opts.synchronous = keel::state::Synchronous::kNormal;
+    store = keel::state::open_sqlite_store(opts);
+  }
+};
 }  // namespace
 
 TEST_CASE("written paths of file tools and shell writers") {
@@ -45,14 +60,10 @@ TEST_CASE("written paths of file tools and shell writers") {
 }
 
 TEST_CASE("the lease gate denies a write under another agent's lease, not the holder's") {
-  fs::path dir = fs::temp_directory_path() / ("keel-lg-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  keel::state::StoreOptions opts;
-  opts.dir = dir;
-  opts.synchronous = keel::state::Synchronous::kNormal;
-  auto store = keel::state::open_sqlite_store(opts);
-  auto caps = keel::state::default_agent_capabilities();
-  keel::state::Principal a{"agent-a", "/repo", "sa", caps}, b{"agent-b", "/repo", "sb", caps};
+  TwoAgents env;
+  auto& store = env.store;
+  const keel::state::Principal& a = env.a;
+  const keel::state::Principal& b = env.b;
   keel::state::AcquireRequest req;
   req.name = "dir:/repo/src";
   req.ttl_ms = 60'000;
@@ -69,19 +80,13 @@ TEST_CASE("the lease gate denies a write under another agent's lease, not the ho
   auto post = edit;
   post.kind = EventKind::PostToolUse;
   CHECK(gate.evaluate(*store, b, post).outcome == Outcome::Continue);
-  store.reset();
-  fs::remove_all(dir);
 }
 
 TEST_CASE("auto_lease: a free write takes a short lease for the writer, which then blocks others") {
-  fs::path dir = fs::temp_directory_path() / ("keel-lg-auto-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  keel::state::StoreOptions opts;
-  opts.dir = dir;
-  opts.synchronous = keel::state::Synchronous::kNormal;
-  auto store = keel::state::open_sqlite_store(opts);
-  auto caps = keel::state::default_agent_capabilities();
-  keel::state::Principal a{"agent-a", "/repo", "sa", caps}, b{"agent-b", "/repo", "sb", caps};
+  TwoAgents env;
+  auto& store = env.store;
+  const keel::state::Principal& a = env.a;
+  const keel::state::Principal& b = env.b;
   const LeaseGate gate({.auto_lease = true, .auto_lease_ttl_ms = 30'000});
 
   // agent-a edits a file nobody holds: let through, and now it holds file:/repo/a.cc.
@@ -130,6 +135,4 @@ TEST_CASE("auto_lease: a free write takes a short lease for the writer, which th
   // Without auto_lease the gate only reads.
   CHECK(LeaseGate().evaluate(*store, b, file_tool(ToolKind::Edit, "Edit", "/repo/d.cc")).rule_id.empty());
   CHECK(store->list_leases(b, "file:/repo/d.cc").empty());
-  store.reset();
-  fs::remove_all(dir);
 }
