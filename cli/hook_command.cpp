@@ -124,7 +124,9 @@ std::vector<Command> hook_commands() {
       .usage = "keel hook [--dialect claude|codex|gemini|cursor|copilot|windsurf|cline] [--agent NAME]",
       .summary = "decide one agent hook event read on stdin (gates, budget, guardrail, oracle, self-check)",
       .details =
-          "Writes the decision in the agent's own format and exit code and journals it (op HOOK).\n"
+          "Writes the decision in the agent's own format and exit code, and journals it (op\n"
+          "HOOK) unless it is the plain allow of a call that needed no state (hooks.journal_all\n"
+          "journals those too).\n"
           "Policies: permission gate, lease gate, budget, guardrail, oracle, self-check, each\n"
           "configured in keel.jsonc (permission, hooks). Without --dialect the agent is\n"
           "recognised from the input. The agent name compared with lease holders is --agent,\n"
