@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Whole-process latency of `keel hook --dialect claude` on a PreToolUse Bash
 event, side by side in the same run with a minimal Python hook, a minimal Node
-hook (both only echo "allow") and /bin/true as the exec floor.
+hook (both only echo "allow") and /bin/true as the exec floor; and, for
+comparison, keel on a PreToolUse Edit, which opens the store (lease check and
+HOOK journal record).
 
 Each round runs every contender once, interleaved, with the same stdin; the
 report gives p50 / p99 / max per contender and the ratios of the medians.
@@ -13,6 +15,12 @@ EVENT = json.dumps({
     "session_id": "bench", "transcript_path": "/tmp/bench.jsonl", "cwd": "/tmp",
     "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Bash",
     "tool_input": {"command": "npm test -- --ci", "description": "Run tests", "timeout": 120000},
+    "tool_use_id": "toolu_bench"}).encode()
+# The slow path, for comparison: an Edit, which the lease gate checks against the store.
+EDIT_EVENT = json.dumps({
+    "session_id": "bench", "transcript_path": "/tmp/bench.jsonl", "cwd": "/tmp",
+    "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Edit",
+    "tool_input": {"file_path": "/tmp/bench.txt", "old_string": "a", "new_string": "b"},
     "tool_use_id": "toolu_bench"}).encode()
 ALLOW = '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}}'
 
@@ -31,21 +39,23 @@ def main():
         f.write("let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{JSON.parse(s);"
                 "console.log(%s)});\n" % json.dumps(ALLOW))
     state = os.path.join(tmp, "state")
-    contenders = {
-        "/bin/true": ["/bin/true"],
-        "keel hook": [os.path.abspath(a.keel), "hook", "--dialect", "claude", "--state", state],
-        "python3 hook": [sys.executable, py],
+    keel = [os.path.abspath(a.keel), "hook", "--dialect", "claude", "--state", state]
+    contenders = {  # name -> (argv, stdin)
+        "/bin/true": (["/bin/true"], EVENT),
+        "keel hook": (keel, EVENT),
+        "keel hook, Edit (lease check in the store)": (keel, EDIT_EVENT),
+        "python3 hook": ([sys.executable, py], EVENT),
     }
     if a.node:
-        contenders["node hook"] = [a.node, js]
+        contenders["node hook"] = ([a.node, js], EVENT)
     times = {k: [] for k in contenders}
     for _ in range(3):  # warm-up (page cache, store creation)
-        for cmd in contenders.values():
-            subprocess.run(cmd, input=EVENT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for cmd, stdin in contenders.values():
+            subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(a.runs):
-        for name, cmd in contenders.items():
+        for name, (cmd, stdin) in contenders.items():
             t0 = time.perf_counter()
-            subprocess.run(cmd, input=EVENT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             times[name].append((time.perf_counter() - t0) * 1000)
     floor = statistics.median(times["/bin/true"])
     keel = statistics.median(times["keel hook"])
