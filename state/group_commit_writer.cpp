@@ -10,8 +10,9 @@ GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeou
                                      int max_batch, Mode mode)
     : connection_(std::move(connection)),
       busy_timeout_ms_(busy_timeout_ms),
-      max_batch_(static_cast<std::size_t>(std::max(1, max_batch))) {
-  if (mode == Mode::kThread) thread_ = std::thread([this] { run(); });
+      max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
+      mode_(mode) {
+  if (mode_ == Mode::kThread) thread_ = std::thread([this] { run(); });
 }
 
 GroupCommitWriter::~GroupCommitWriter() {
@@ -25,7 +26,7 @@ GroupCommitWriter::~GroupCommitWriter() {
 }
 
 void GroupCommitWriter::submit(Job job) {
-  if (!thread_.joinable()) {
+  if (mode_ == Mode::kInline) {
     std::lock_guard<std::mutex> one_at_a_time(inline_mu_);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -50,7 +51,7 @@ void GroupCommitWriter::submit(Job job) {
 }
 
 std::unique_lock<std::mutex> GroupCommitWriter::lend_connection(sqlite3*& db) {
-  if (thread_.joinable()) {
+  if (mode_ != Mode::kInline) {
     throw StoreError(ErrorCode::kInternal, "lend_connection needs an inline writer");
   }
   std::unique_lock<std::mutex> lock(inline_mu_);

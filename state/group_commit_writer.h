@@ -84,6 +84,7 @@ class GroupCommitWriter {
   sql::Connection connection_;
   const int busy_timeout_ms_;
   const std::size_t max_batch_;
+  const Mode mode_;
 
   std::mutex inline_mu_;  // kInline: held by the one submit() running
   std::mutex mu_;
