@@ -91,6 +91,58 @@ def tree_rss_kb(pid):
     return total
 
 
+class Watchdog:
+    """Kills the process it watches once it has run longer than its limit.
+
+    One sleeping thread for the whole benchmark rather than a timer per run
+    (starting a thread per run competes with the child for the 2 cores).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._proc, self._deadline = None, 0.0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def watch(self, proc, limit_s):
+        with self._lock:
+            self._proc, self._deadline = proc, time.monotonic() + limit_s
+
+    def clear(self):
+        with self._lock:
+            self._proc = None
+
+    def _loop(self):
+        while True:
+            time.sleep(0.5)
+            with self._lock:
+                if self._proc is not None and time.monotonic() > self._deadline:
+                    self._proc.kill()
+
+
+WATCHDOG = None
+
+
+def run_once(cmd, stdin, env, cwd, limit_s=30):
+    """Runs cmd to completion with `stdin`, output discarded, killed after limit_s.
+
+    Not subprocess.run(timeout=...): with a timeout, Popen.wait polls waitpid
+    with sleeps doubling from 0.5 ms (0.5, 1, 2, 4 ms ...), so a 3.5 ms process
+    was seen at 7.5 ms and a 2 ms one at 3.5 ms -- a quantisation that hid the
+    real ratios. A watchdog thread bounds the run instead, and the wait blocks.
+    """
+    global WATCHDOG
+    if WATCHDOG is None:
+        WATCHDOG = Watchdog()
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    WATCHDOG.watch(p, limit_s)
+    try:
+        p.communicate(stdin)
+    finally:
+        WATCHDOG.clear()
+    return p.returncode
+
+
 def pin(cpu, cmd):
     """Prefix cmd with taskset when the machine has the CPU."""
     if cpu is None or not shutil.which("taskset") or (os.cpu_count() or 1) < 2:
@@ -297,8 +349,7 @@ class Bench:
                 order = names if (i + r) % 2 == 0 else names[::-1]
                 for name in order:
                     t0 = time.perf_counter()
-                    subprocess.run(contenders[name], input=event, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, env=env, cwd=self.work, timeout=30)
+                    run_once(contenders[name], event, env, self.work)
                     rt[name].append((time.perf_counter() - t0) * 1000)
             for k in contenders:
                 times[k] += rt[k]

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <string_view>
+#include <utility>
 
 #include "cli/commands.h"
 #include "state/store.h"
@@ -11,13 +13,32 @@ namespace keel::cli {
 
 namespace {
 
+// Each group of commands, by its first word.
+using CommandGroup = std::vector<Command> (*)();
+constexpr std::pair<std::string_view, CommandGroup> kGroups[] = {
+    {"serve", serve_commands},     {"hook", hook_commands},
+    {"journal", journal_commands}, {"lease", lease_commands},
+    {"memory", memory_commands},   {"install", install_commands},
+    {"escalation", escalation_commands}};
+
 std::vector<Command> all_commands() {
   std::vector<Command> all;
-  for (auto part : {serve_commands(), hook_commands(), journal_commands(), lease_commands(),
-                    memory_commands(), install_commands(), escalation_commands()}) {
-    for (auto& c : part) all.push_back(std::move(c));
+  for (const auto& [word, group] : kGroups) {
+    for (auto& c : group()) all.push_back(std::move(c));
   }
   return all;
+}
+
+// The commands a command line can name: only its group's when its first word names one
+// (building every group's table is a third of a hook run's instructions), else all of them
+// (help, overview, unknown words).
+std::vector<Command> commands_for(const std::vector<std::string>& words) {
+  if (!words.empty()) {
+    for (const auto& [word, group] : kGroups) {
+      if (words.front() == word) return group();
+    }
+  }
+  return all_commands();
 }
 
 std::string join(const std::vector<std::string>& words) {
@@ -81,7 +102,7 @@ std::string random_hex(std::size_t bytes) {
 
 int run_keel(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);
-  auto commands = all_commands();
+  const std::vector<Command> commands = commands_for(words);
 
   // The longest command whose words prefix the command line.
   const Command* cmd = nullptr;
