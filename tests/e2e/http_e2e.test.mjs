@@ -35,24 +35,9 @@ import {
   startHttpServer,
   toMs,
   withTimeout,
+  KEEL_TOOLS,
 } from "./lib/keel.mjs";
 
-// The core tools (leases, memory, journal); other tool families (escalation,
-// fanout) may be listed too, each with schemas like these.
-const CORE_TOOLS = [
-  "journal_replay",
-  "journal_tail",
-  "journal_verify",
-  "lease_acquire",
-  "lease_list",
-  "lease_release",
-  "lease_renew",
-  "memory_delete",
-  "memory_get",
-  "memory_list",
-  "memory_put",
-  "memory_search",
-];
 const CALL_TIMEOUT = 15_000;
 
 // ------------------------------------------------------------------ helpers
@@ -238,11 +223,11 @@ describe("HTTP, 2025-11-25 era, with @modelcontextprotocol/sdk (v1)", () => {
     }
   });
 
-  test("tools/list: the core tools; every tool has an object inputSchema and outputSchema", async () => {
+  test("tools/list: every keel tool; each has an object inputSchema and outputSchema", async () => {
     const { tools } = await a.client.listTools(undefined, { timeout: CALL_TIMEOUT });
     await b.client.listTools(undefined, { timeout: CALL_TIMEOUT }); // b's SDK validates results too
-    const names = tools.map((t) => t.name);
-    for (const n of CORE_TOOLS) assert.ok(names.includes(n), `${n} missing from ${show(names)}`);
+    const names = tools.map((t) => t.name).sort();
+    assert.deepEqual(names, KEEL_TOOLS, show(names));
     assert.equal(new Set(names).size, names.length, `duplicate tool names: ${show(names)}`);
     for (const t of tools) {
       assert.equal(t.inputSchema?.type, "object", `${t.name}: inputSchema`);
@@ -523,10 +508,10 @@ describe("HTTP, 2026-07-28 era, with @modelcontextprotocol/client (v2) and versi
     assert.ok(discovered?.supportedVersions?.includes(MODERN), show(discovered));
   });
 
-  test("tools/list: the core tools; every tool has an outputSchema", async () => {
+  test("tools/list: every keel tool; each has an outputSchema", async () => {
     const { tools } = await client.listTools(undefined, { timeout: CALL_TIMEOUT });
-    const names = tools.map((t) => t.name);
-    for (const n of CORE_TOOLS) assert.ok(names.includes(n), `${n} missing from ${show(names)}`);
+    const names = tools.map((t) => t.name).sort();
+    assert.deepEqual(names, KEEL_TOOLS, show(names));
     for (const t of tools) assert.equal(t.outputSchema?.type, "object", `${t.name}: outputSchema`);
   });
 

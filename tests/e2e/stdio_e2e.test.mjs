@@ -31,29 +31,9 @@ import {
   toMs,
   trackPid,
   withTimeout,
+  KEEL_TOOLS,
 } from "./lib/keel.mjs";
 
-const EXPECTED_TOOLS = [
-  "escalation_list",
-  "escalation_request",
-  "escalation_resolve",
-  "escalation_status",
-  "fanout_cancel",
-  "fanout_run",
-  "fanout_status",
-  "journal_replay",
-  "journal_tail",
-  "journal_verify",
-  "lease_acquire",
-  "lease_list",
-  "lease_release",
-  "lease_renew",
-  "memory_delete",
-  "memory_get",
-  "memory_list",
-  "memory_put",
-  "memory_search",
-];
 const CALL_TIMEOUT = 15_000;
 
 // Spawns `keel serve --stdio --agent AGENT --state STATE` under the SDK client.
@@ -174,7 +154,7 @@ describe("stdio with the official MCP SDK client", () => {
     // b lists too, so that its SDK client validates b's results as well.
     await b.client.listTools(undefined, { timeout: CALL_TIMEOUT });
     const names = tools.map((t) => t.name).sort();
-    assert.deepEqual(names, EXPECTED_TOOLS);
+    assert.deepEqual(names, KEEL_TOOLS);
     for (const t of tools) {
       assert.equal(t.inputSchema?.type, "object", `${t.name}: inputSchema.type`);
       assert.equal(t.outputSchema?.type, "object", `${t.name}: outputSchema.type`);

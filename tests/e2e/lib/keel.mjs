@@ -144,6 +144,29 @@ export function payloadOf(rec) {
 
 // ------------------------------------------------------- raw JSON-RPC client
 
+// Every tool `keel serve` lists, sorted by name (the stdio and HTTP suites both check it).
+export const KEEL_TOOLS = [
+  "escalation_list",
+  "escalation_request",
+  "escalation_resolve",
+  "escalation_status",
+  "fanout_cancel",
+  "fanout_run",
+  "fanout_status",
+  "journal_replay",
+  "journal_tail",
+  "journal_verify",
+  "lease_acquire",
+  "lease_list",
+  "lease_release",
+  "lease_renew",
+  "memory_delete",
+  "memory_get",
+  "memory_list",
+  "memory_put",
+  "memory_search",
+];
+
 export const MODERN = "2026-07-28";
 export const LEGACY = "2025-11-25";
 export function modernMeta(version = MODERN) {
