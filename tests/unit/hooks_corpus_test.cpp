@@ -5,7 +5,6 @@
 
 #include "hooks/permission_gate.h"
 
-#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -77,17 +76,4 @@ TEST_CASE("corpus: ordinary development commands are allowed", "[hooks][corpus]"
   for (const auto& [l, v] : false_blocks)
     std::cout << "  FALSE BLOCK (" << to_string(v.outcome) << ", " << v.rule_id << "): " << l << "\n";
   CHECK(false_blocks.size() <= lines.size() / 100);
-}
-
-TEST_CASE("corpus: the gate decides fast", "[hooks][corpus]") {
-  auto gate = corpus_gate();
-  auto a = load_corpus("destructive.txt");
-  auto b = load_corpus("ordinary.txt");
-  a.insert(a.end(), b.begin(), b.end());
-  auto t0 = std::chrono::steady_clock::now();
-  for (const auto& l : a) (void)gate.check_shell(l, "/home/dev/project");
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-  double per = static_cast<double>(us) / static_cast<double>(a.size());
-  std::cout << "gate: " << a.size() << " commands in " << us << " us (" << per << " us/command)\n";
-  CHECK(per < 1000.0);  // well under the ~1 ms budget even in sanitizer builds
 }
