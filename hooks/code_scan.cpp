@@ -1,8 +1,10 @@
 // code_scan.cpp — lexical scan of interpreter one-liners; see code_scan.h.
 #include "hooks/code_scan.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <map>
 #include <span>
 
 namespace keel::hooks {
@@ -54,7 +56,8 @@ bool read_literal(std::string_view s, std::size_t& p, CodeLang lang, std::string
       // Concatenation / formatting right after the literal makes the value dynamic.
       std::size_t r = q;
       skip_ws(s, r);
-      if (r < s.size() && (s[r] == '+' || s[r] == '%' || (s[r] == '.' && lang != CodeLang::Node)))
+      if (r < s.size() && (s[r] == '+' || s[r] == '%' || (s[r] == '.' && lang != CodeLang::Node) ||
+                           (s[r] == '&' && lang == CodeLang::AppleScript)))
         dynamic = true;
       if (r + 1 < s.size() && s[r] == '.' && s.substr(r, 7) == ".format") dynamic = true;
       return true;
@@ -175,7 +178,8 @@ bool home_expr(std::string_view s, std::size_t p) {
 
 struct Pattern {
   std::string_view text;
-  enum class Act { Shell, PyCode, Delete, DeleteRec, DeleteMaybeRec } act;
+  // PipeOpen: Perl/Ruby open(), which runs "|cmd" / "cmd|" / mode "-|" and otherwise reads.
+  enum class Act { Shell, PyCode, Delete, DeleteRec, DeleteMaybeRec, Read, PipeOpen } act;
 };
 
 constexpr Pattern kPython[] = {
@@ -187,7 +191,14 @@ constexpr Pattern kPython[] = {
     {"subprocess.getstatusoutput", Pattern::Act::Shell},
     {"commands.getoutput", Pattern::Act::Shell}, {"pty.spawn", Pattern::Act::Shell},
     {"os.execv", Pattern::Act::Shell},        {"os.execl", Pattern::Act::Shell},
+    {"os.execvp", Pattern::Act::Shell},       {"os.execvpe", Pattern::Act::Shell},
+    {"os.execve", Pattern::Act::Shell},       {"os.execle", Pattern::Act::Shell},
+    {"os.execlp", Pattern::Act::Shell},       {"os.execlpe", Pattern::Act::Shell},
     {"os.spawnv", Pattern::Act::Shell},       {"os.spawnl", Pattern::Act::Shell},
+    {"os.spawnvp", Pattern::Act::Shell},      {"os.spawnvpe", Pattern::Act::Shell},
+    {"os.spawnve", Pattern::Act::Shell},      {"os.spawnlp", Pattern::Act::Shell},
+    {"os.spawnlpe", Pattern::Act::Shell},     {"os.spawnle", Pattern::Act::Shell},
+    {"os.posix_spawn", Pattern::Act::Shell},  {"os.posix_spawnp", Pattern::Act::Shell},
     {"check_output", Pattern::Act::Shell},    {"check_call", Pattern::Act::Shell},
     {"Popen", Pattern::Act::Shell},           {"getoutput", Pattern::Act::Shell},
     {"system", Pattern::Act::Shell},
@@ -196,6 +207,8 @@ constexpr Pattern kPython[] = {
     {"os.remove", Pattern::Act::Delete},      {"os.unlink", Pattern::Act::Delete},
     {"os.rmdir", Pattern::Act::Delete},       {"os.removedirs", Pattern::Act::Delete},
     {".unlink", Pattern::Act::Delete},
+    {"open", Pattern::Act::Read},             {"Path", Pattern::Act::Read},
+    {"pathlib.Path", Pattern::Act::Read},
 };
 constexpr Pattern kNode[] = {
     {"execSync", Pattern::Act::Shell},     {"execFileSync", Pattern::Act::Shell},
@@ -210,12 +223,15 @@ constexpr Pattern kNode[] = {
     {"rimraf", Pattern::Act::DeleteRec},   {"fse.remove", Pattern::Act::DeleteRec},
     {"fs.remove", Pattern::Act::DeleteRec}, {"fs.emptyDir", Pattern::Act::DeleteRec},
     {"Deno.remove", Pattern::Act::DeleteMaybeRec}, {"rmSync", Pattern::Act::DeleteMaybeRec},
-    {"unlinkSync", Pattern::Act::Delete},
+    {"unlinkSync", Pattern::Act::Delete},  {"rmdirSync", Pattern::Act::DeleteMaybeRec},
+    {"readFileSync", Pattern::Act::Read},  {"readFile", Pattern::Act::Read},
+    {"createReadStream", Pattern::Act::Read},
 };
 constexpr Pattern kPerl[] = {
     {"system", Pattern::Act::Shell},     {"exec", Pattern::Act::Shell},
     {"rmtree", Pattern::Act::DeleteRec}, {"remove_tree", Pattern::Act::DeleteRec},
     {"unlink", Pattern::Act::Delete},    {"rmdir", Pattern::Act::Delete},
+    {"open", Pattern::Act::PipeOpen},    {"readpipe", Pattern::Act::Shell},
 };
 constexpr Pattern kRuby[] = {
     {"Kernel.system", Pattern::Act::Shell},   {"system", Pattern::Act::Shell},
@@ -229,15 +245,34 @@ constexpr Pattern kRuby[] = {
     {"FileUtils.rm_f", Pattern::Act::Delete}, {"FileUtils.rm", Pattern::Act::Delete},
     {"File.delete", Pattern::Act::Delete},    {"File.unlink", Pattern::Act::Delete},
     {"Dir.rmdir", Pattern::Act::Delete},
+    {"Kernel.open", Pattern::Act::PipeOpen},  {"open", Pattern::Act::PipeOpen},
+    {"File.read", Pattern::Act::Read},        {"File.readlines", Pattern::Act::Read},
+    {"File.open", Pattern::Act::Read},        {"File.foreach", Pattern::Act::Read},
+    {"IO.read", Pattern::Act::Read},          {"IO.readlines", Pattern::Act::Read},
 };
 constexpr Pattern kPhp[] = {
     {"shell_exec", Pattern::Act::Shell}, {"system", Pattern::Act::Shell},
     {"exec", Pattern::Act::Shell},       {"passthru", Pattern::Act::Shell},
     {"proc_open", Pattern::Act::Shell},  {"popen", Pattern::Act::Shell},
     {"unlink", Pattern::Act::Delete},    {"rmdir", Pattern::Act::Delete},
+    {"file_get_contents", Pattern::Act::Read}, {"readfile", Pattern::Act::Read},
+    {"fopen", Pattern::Act::Read},
 };
 constexpr Pattern kAwk[] = {
     {"system", Pattern::Act::Shell},
+};
+constexpr Pattern kLua[] = {
+    {"os.execute", Pattern::Act::Shell}, {"io.popen", Pattern::Act::Shell},
+    {"os.remove", Pattern::Act::Delete}, {"io.open", Pattern::Act::Read},
+    {"io.lines", Pattern::Act::Read},
+};
+constexpr Pattern kR[] = {
+    {"system", Pattern::Act::Shell},          {"system2", Pattern::Act::Shell},
+    {"shell", Pattern::Act::Shell},           {"unlink", Pattern::Act::DeleteMaybeRec},
+    {"file.remove", Pattern::Act::Delete},    {"readLines", Pattern::Act::Read},
+};
+constexpr Pattern kAppleScript[] = {
+    {"do shell script", Pattern::Act::Shell}, {"doShellScript", Pattern::Act::Shell},
 };
 
 template <std::size_t N>
@@ -247,6 +282,65 @@ std::span<const Pattern> as_span(const Pattern (&a)[N]) {
 
 void scan_impl(std::string_view code, CodeLang lang, std::size_t max_actions, int level,
                std::vector<CodeAction>& out);
+
+// Perl open(FH, "|cmd") / open(FH, "cmd|") / open(FH, "-|", "cmd") / open(FH, "<", "file") and
+// Ruby open("|cmd") / open("file"): the argument list is s[p, end).
+void handle_pipe_open(std::string_view s, std::size_t p, std::size_t end, CodeLang lang,
+                      std::vector<CodeAction>& out) {
+  end = std::min(end, s.size());
+  struct Arg {
+    std::string text;
+    bool literal;
+  };
+  std::vector<Arg> args;
+  std::size_t q = p;
+  while (q < end && args.size() < 4) {
+    skip_ws(s, q);
+    std::string lit;
+    bool dyn = false;
+    if (read_literal(s, q, lang, lit, dyn)) {
+      args.push_back({lit, !dyn});
+    } else {
+      int level = 0;
+      std::size_t from = q;
+      while (q < end && !(level == 0 && s[q] == ',')) {
+        if (s[q] == '(' || s[q] == '[' || s[q] == '{') ++level;
+        if (s[q] == ')' || s[q] == ']' || s[q] == '}') --level;
+        ++q;
+      }
+      args.push_back({std::string(s.substr(from, q - from)), false});
+    }
+    skip_ws(s, q);
+    if (q < end && s[q] == ',') ++q;
+    else break;
+  }
+  const std::size_t first = lang == CodeLang::Perl ? 1 : 0;  // Perl's first argument is the handle
+  if (args.size() <= first) return;
+  auto shell = [&](const Arg& a) {
+    if (a.literal) out.push_back({CodeAction::Kind::Shell, a.text, {}, false, {}, false});
+    else out.push_back({CodeAction::Kind::Dynamic, "open of a pipe to a command built at run time", {}, false, {}, false});
+  };
+  auto read = [&](std::string path) {
+    while (!path.empty() && (path.front() == ' ' || path.front() == '<')) path.erase(0, 1);
+    if (!path.empty()) out.push_back({CodeAction::Kind::Read, {}, {}, false, path, true});
+  };
+  const Arg& a = args[first];
+  if (args.size() > first + 1 && a.literal) {  // three-argument form: open(FH, MODE, TARGET)
+    if (a.text == "-|" || a.text == "|-") shell(args[first + 1]);
+    else if (a.text.starts_with("<") && args[first + 1].literal) read(args[first + 1].text);
+    return;
+  }
+  if (!a.literal) {
+    out.push_back({CodeAction::Kind::Dynamic, "open of a name built at run time (a leading | runs it)", {}, false, {}, false});
+    return;
+  }
+  std::string t = a.text;
+  while (!t.empty() && t.front() == ' ') t.erase(0, 1);
+  while (!t.empty() && t.back() == ' ') t.pop_back();
+  if (t.starts_with("|")) shell({t.substr(1), true});
+  else if (t.ends_with("|")) shell({t.substr(0, t.size() - 1), true});
+  else if (!t.starts_with(">")) read(t);
+}
 
 void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang lang,
                  std::size_t max_actions, int level, std::vector<CodeAction>& out) {
@@ -286,10 +380,30 @@ void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang
     out.push_back(std::move(a));
     return;
   }
+  if (pat.act == Pattern::Act::Read) {
+    if (!paren && lang != CodeLang::Ruby && lang != CodeLang::Perl) return;
+    std::size_t q = p;
+    if (read_literal(s, q, lang, lit, dyn) && !dyn) {
+      CodeAction a;
+      a.kind = CodeAction::Kind::Read;
+      a.target = lit;
+      a.target_resolved = true;
+      out.push_back(std::move(a));
+    }
+    return;
+  }
+  if (pat.act == Pattern::Act::PipeOpen) {
+    handle_pipe_open(s, p, paren ? call_end(s, open) : s.find_first_of(";\n", p), lang, out);
+    return;
+  }
   if (pat.act == Pattern::Act::PyCode) {
     if (!paren) return;
     std::size_t q = p;
-    if (read_literal(s, q, lang, lit, dyn) && level < 3) scan_impl(lit, lang, max_actions, level + 1, out);
+    if (read_literal(s, q, lang, lit, dyn) && !dyn) {
+      if (level < 3) scan_impl(lit, lang, max_actions, level + 1, out);
+    } else {
+      out.push_back({CodeAction::Kind::Dynamic, std::string(pat.text) + " of code built at run time", {}, false, {}, false});
+    }
     return;
   }
   // Shell-out.
@@ -301,7 +415,9 @@ void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang
     bool argv_form = pat.text.find("spawn") != std::string_view::npos ||
                      pat.text.find("execFile") != std::string_view::npos ||
                      pat.text.find("Command") != std::string_view::npos ||
-                     pat.text.starts_with("os.exec") || pat.text.starts_with("os.spawn");
+                     (lang == CodeLang::Python &&
+                      (pat.text.starts_with("os.exec") || pat.text.starts_with("os.spawn") ||
+                       pat.text.starts_with("os.posix_spawn")));
     if (argv_form || (r < s.size() && s[r] == ',' && lang != CodeLang::Python &&
                       lang != CodeLang::Awk)) {
       CodeAction a;
@@ -323,7 +439,10 @@ void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang
         skip_ws(s, r);
       }
       // os.execv("/bin/sh", ["sh", "-c", "..."]) repeats the program as argv[0].
-      if ((pat.text.starts_with("os.exec") || pat.text.starts_with("os.spawn")) && a.argv.size() > 1)
+      if (lang == CodeLang::Python &&
+          (pat.text.starts_with("os.exec") || pat.text.starts_with("os.spawn") ||
+           pat.text.starts_with("os.posix_spawn")) &&
+          a.argv.size() > 1)
         a.argv.erase(a.argv.begin());
       out.push_back(std::move(a));
       if (dyn) out.push_back({CodeAction::Kind::Dynamic, std::string(pat.text), {}, false, {}, false});
@@ -353,8 +472,97 @@ void handle_call(std::string_view s, std::size_t p, const Pattern& pat, CodeLang
   }
 }
 
+// Python modules whose functions run commands, delete or read files.
+bool py_module_of_interest(std::string_view m) {
+  return m == "os" || m == "subprocess" || m == "shutil" || m == "pty" || m == "posix" || m == "commands";
+}
+
+// Rewrites Python code so that the patterns see through module aliases:
+//   __import__('os') / importlib.import_module('os')  → os
+//   import subprocess as sp; sp.run(...)               → subprocess.run(...)
+//   from os import system as s; s(...)                 → os.system(...)
+std::string python_unalias(std::string_view code) {
+  std::string s(code);
+  for (std::string_view m : {"os", "subprocess", "shutil", "pty", "posix"}) {
+    for (std::string_view pre : {"__import__(", "importlib.import_module("}) {
+      for (char q : {'\'', '"'}) {
+        std::string call = std::string(pre) + q + std::string(m) + q + ")";
+        for (std::size_t at; (at = s.find(call)) != std::string::npos;) s.replace(at, call.size(), m);
+      }
+    }
+  }
+  std::map<std::string, std::string> dotted;  // alias → module, used as alias.name
+  std::map<std::string, std::string> bare;    // name → module.function, used as name(
+  auto ident_at = [&](std::size_t& q) {
+    skip_ws(s, q);
+    std::size_t from = q;
+    while (q < s.size() && (ident_char(s[q]) || s[q] == '.')) ++q;
+    return s.substr(from, q - from);
+  };
+  // One pass over the statements ("import M as A, N" / "from M import a as b, (c, d)").
+  for (std::size_t stmt = 0; stmt < s.size();) {
+    std::size_t end = s.find_first_of(";\n", stmt);
+    if (end == std::string::npos) end = s.size();
+    std::size_t q = stmt;
+    skip_ws(s, q);
+    std::string from_mod;
+    if (s.compare(q, 5, "from ") == 0 && q + 5 <= end) {
+      q += 5;
+      from_mod = ident_at(q);
+      skip_ws(s, q);
+    }
+    if (s.compare(q, 7, "import ") == 0 && q + 7 <= end) {
+      q += 7;
+      skip_ws(s, q);
+      if (q < end && s[q] == '(') ++q;
+      while (q < end) {
+        std::string name = ident_at(q);
+        if (name.empty() || q > end) break;
+        std::string alias = name;
+        std::size_t r = q;
+        skip_ws(s, r);
+        if (s.compare(r, 3, "as ") == 0) {
+          r += 3;
+          alias = ident_at(r);
+          q = r;
+        }
+        if (!from_mod.empty() && py_module_of_interest(from_mod)) bare[alias] = from_mod + "." + name;
+        else if (from_mod.empty() && py_module_of_interest(name) && alias != name) dotted[alias] = name;
+        skip_ws(s, q);
+        if (q < end && s[q] == ',') ++q;
+        else break;
+      }
+    }
+    stmt = end + 1;
+  }
+  if (dotted.empty() && bare.empty()) return s;
+  std::string out;
+  out.reserve(s.size() + 64);
+  for (std::size_t q = 0; q < s.size();) {
+    if (!ident_char(s[q]) || (q > 0 && (ident_char(s[q - 1]) || s[q - 1] == '.'))) {
+      out += s[q++];
+      continue;
+    }
+    std::size_t e = q;
+    while (e < s.size() && ident_char(s[e])) ++e;
+    std::string word = s.substr(q, e - q);
+    std::size_t r = e;
+    skip_ws(s, r);
+    if (auto d = dotted.find(word); d != dotted.end() && e < s.size() && s[e] == '.') out += d->second;
+    else if (auto b = bare.find(word); b != bare.end() && r < s.size() && s[r] == '(') out += b->second;
+    else out += word;
+    q = e;
+  }
+  return out;
+}
+
 void scan_impl(std::string_view s, CodeLang lang, std::size_t max_actions, int level,
                std::vector<CodeAction>& out) {
+  std::string unaliased;
+  if (lang == CodeLang::Python) {
+    unaliased = python_unalias(s);
+    s = unaliased;
+  }
   std::span<const Pattern> pats;
   switch (lang) {
     case CodeLang::Python: pats = as_span(kPython); break;
@@ -363,6 +571,9 @@ void scan_impl(std::string_view s, CodeLang lang, std::size_t max_actions, int l
     case CodeLang::Ruby: pats = as_span(kRuby); break;
     case CodeLang::Php: pats = as_span(kPhp); break;
     case CodeLang::Awk: pats = as_span(kAwk); break;
+    case CodeLang::Lua: pats = as_span(kLua); break;
+    case CodeLang::R: pats = as_span(kR); break;
+    case CodeLang::AppleScript: pats = as_span(kAppleScript); break;
   }
   // Node's `exec`/`spawn` are only shell-outs when child_process (or a runtime API) is in play;
   // /re/.exec(s) is common and harmless.
@@ -370,6 +581,22 @@ void scan_impl(std::string_view s, CodeLang lang, std::size_t max_actions, int l
                    s.find("child_process") != std::string_view::npos ||
                    s.find("Bun.") != std::string_view::npos ||
                    s.find("Deno.") != std::string_view::npos;
+  if (lang == CodeLang::Node) {
+    // require('child_'+'process') hides the module: a module name that is not a literal may be
+    // child_process, so exec/spawn count and the load itself is dynamic.
+    for (std::string_view loader : {"require(", "import("}) {
+      for (std::size_t at = 0; (at = s.find(loader, at)) != std::string_view::npos; at += loader.size()) {
+        if (at > 0 && ident_char(s[at - 1])) continue;
+        std::size_t q = at + loader.size();
+        skip_ws(s, q);
+        std::string lit;
+        bool dyn = false;
+        if (read_literal(s, q, lang, lit, dyn) && !dyn) continue;
+        node_proc = true;
+        out.push_back({CodeAction::Kind::Dynamic, "a module whose name is built at run time", {}, false, {}, false});
+      }
+    }
+  }
   for (std::size_t p = 0; p < s.size() && out.size() < max_actions; ++p) {
     char c = s[p];
     // Backtick / %x / qx command literals.

@@ -6,6 +6,10 @@
 //     reported as dynamic (the gate asks);
 //   - file deletion calls (shutil.rmtree, os.remove, fs.rmSync, unlink, FileUtils.rm_rf ...),
 //     returned as a delete action with its target literal (or unresolved) and recursion flag;
+//   - file reads with a literal path (open('.env'), fs.readFileSync, File.read ...), returned as
+//     a read action so that the secrets rules see them;
+//   - Python module aliases are followed (import os as o; from subprocess import run;
+//     __import__('os')), and code run by exec/eval/require that is not a literal is dynamic;
 //   - fork loops.
 // It is a lexical scanner, not a parser: it never throws, is linear in the input (bounded by
 // max_actions), and errs on the side of reporting.
@@ -19,16 +23,16 @@
 
 namespace keel::hooks {
 
-enum class CodeLang { Python, Node, Perl, Ruby, Php, Awk };
+enum class CodeLang { Python, Node, Perl, Ruby, Php, Awk, Lua, R, AppleScript };
 
 struct CodeAction {
-  enum class Kind { Shell, Argv, Delete, Dynamic, ForkLoop };
+  enum class Kind { Shell, Argv, Delete, Read, Dynamic, ForkLoop };
   Kind kind = Kind::Dynamic;
   std::string text;  // Shell: the command line; Dynamic/ForkLoop: what was seen
   std::vector<std::pair<std::string, bool>> argv;  // Argv: (text, resolved)
   bool recursive = false;                          // Delete
-  std::string target;                              // Delete: path ("~" for home expressions)
-  bool target_resolved = false;                    // Delete
+  std::string target;                              // Delete/Read: path ("~" for home expressions)
+  bool target_resolved = false;                    // Delete/Read
 };
 
 std::vector<CodeAction> scan_code(std::string_view code, CodeLang lang,

@@ -7,6 +7,7 @@
 #include "hooks/shell_parser_impl.h"
 
 #include <algorithm>
+#include <cctype>
 #include <initializer_list>
 
 namespace keel::hooks::detail {
@@ -208,6 +209,21 @@ bool init_idiom(std::string_view src) {
          rest.starts_with("shellenv") || rest.starts_with("hook") || rest.starts_with("env");
 }
 
+// Script operands that name the program's own stdin: a shell or interpreter given one reads its
+// code from the pipe (curl ... | sh /dev/fd/0).
+bool is_stdin_path(const Word& w) {
+  const std::string& t = w.text;
+  if (t == "/dev/stdin" || t == "/dev/fd/0") return true;
+  // /proc/self/fd/0, /proc/$$/fd/0, /proc/1234/fd/0
+  return t.starts_with("/proc/") && t.ends_with("/fd/0") && t.find('/', 6) == t.size() - 5;
+}
+
+// /dev/fd/N and /proc/*/fd/N (N > 0): code read from a descriptor the analyser cannot see.
+bool is_fd_path(const Word& w) {
+  const std::string& t = w.text;
+  return t.starts_with("/dev/fd/") || (t.starts_with("/proc/") && t.find("/fd/") != std::string::npos);
+}
+
 enum class Stdin { None, Text, Unknown };
 
 // What program text a shell/interpreter reading stdin gets. On Unknown the finding is recorded.
@@ -267,6 +283,10 @@ void apply_code(Ctx& c, int ci, std::string_view code, CodeLang lang) {
         push_synthetic(c, ci, std::move(words), Origin::Interpreter, false);
         break;
       }
+      case CodeAction::Kind::Read:
+        // A synthetic reader, so that the secrets rules judge the path like `cat PATH`.
+        if (a.target_resolved) push_synthetic(c, ci, {literal_word("cat"), literal_word(a.target)}, Origin::Interpreter, false);
+        break;
       case CodeAction::Kind::Dynamic:
         c.find(FindingKind::DynamicShellout, ci, "interpreter code runs a shell command built at run time (" + a.text + ")");
         break;
@@ -317,12 +337,20 @@ constexpr WrapSpec kWrappers[] = {
     {"systemd-run", " -p -u -E -M -H --property --unit --setenv --machine --host --description --slice --uid --gid ", 0},
     {"chroot", " --userspec --groups ", 1},
     {"busybox", "", 0},
+    {"toybox", "", 0},
+    {"unshare", " -S -G -R -w --setuid --setgid --root --wd --map-user --map-group --map-users --map-groups --propagation --setgroups --kill-child --mount-proc --load-interp ", 0},
+    {"pkexec", " -u --user ", 0},
+    {"run0", " -u -g -D -a --user --group --chdir --setenv --unit --property --description --slice --nice --machine --background ", 0},
+    {"sshpass", " -p -f -d -P ", 0},
+    {"gosu", "", 1},
+    {"su-exec", "", 1},
+    {"setpriv", " --reuid --regid --groups --inh-caps --ambient-caps --bounding-set --securebits --pdeathsig --selinux-label --apparmor-profile --landlock-access --landlock-rule ", 0},
+    {"coproc", "", 0},
     {"xargs", " -a -d -E -I -L -n -P -s --arg-file --delimiter --eof --replace --max-lines --max-args --max-procs --max-chars --process-slot-var ", 0},
     {"gxargs", " -a -d -E -I -L -n -P -s --arg-file --delimiter --eof --replace --max-lines --max-args --max-procs --max-chars --process-slot-var ", 0},
     {"bunx", " -p --package ", 0},
     {"pnpx", " -p --package ", 0},
     {"winpty", "", 0},
-    {"sg", "", 1},
 };
 
 struct Wrap2Spec {
@@ -356,7 +384,23 @@ constexpr Wrap2Spec kWrappers2[] = {
     {"op", "run", " --env-file ", 0},
     {"doppler", "run", " -p -c --project --config --token ", 0},
     {"aws-vault", "exec", " -d --duration -t --mfa-token ", 1},
+    {"docker-compose", "exec", " -e -u -w --env --user --workdir --index ", 1},
+    {"docker-compose", "run", " -e -u -w -v -p -l --env --user --workdir --volume --publish --label --name --entrypoint ", 1},
+    {"podman-compose", "exec", " -e -u -w --env --user --workdir --index ", 1},
+    {"podman-compose", "run", " -e -u -w -v -p -l --env --user --workdir --volume --publish --label --name --entrypoint ", 1},
 };
+
+// docker compose exec|run SERVICE CMD...: a wrapper three words deep.
+constexpr Wrap2Spec kComposeSubcommands[] = {
+    {"compose", "exec", " -e -u -w --env --user --workdir --index ", 1},
+    {"compose", "run", " -e -u -w -v -p -l --env --user --workdir --volume --publish --label --name --entrypoint ", 1},
+};
+
+// ssh -o options whose value is a command run on this machine (or, RemoteCommand, remotely).
+bool ssh_command_option(std::string_view key) {
+  std::string k = lower(key);
+  return k == "proxycommand" || k == "localcommand" || k == "remotecommand" || k == "knownhostscommand";
+}
 
 // Handles the wrapper at argv[0] of command ci. Returns the index where the wrapped command
 // starts (> 0), or 0 when argv[0] is not a wrapper running a further command here (including
@@ -364,6 +408,8 @@ constexpr Wrap2Spec kWrappers2[] = {
 std::size_t unwrap_one(Ctx& c, int ci, const std::string& nm) {
   const std::vector<Word> a = cmd_at(c, ci).argv;  // copy: sub_parse may grow the command list
   const std::size_t n = a.size();
+  if (nm == "coproc" && n > 2 && a[1].text != "{" && a[2].text == "{") return 3 < n ? 3 : 0;  // coproc NAME { cmd; }
+  if (nm == "coproc" && n > 1 && a[1].text == "{") return 2 < n ? 2 : 0;
   for (const auto& w : kWrappers) {
     if (nm != w.name) continue;
     if (nm == "sudo") {
@@ -387,11 +433,43 @@ std::size_t unwrap_one(Ctx& c, int ci, const std::string& nm) {
     for (int p = 0; p < w.positional && k < n; ++p) ++k;
     return k < n ? k : 0;
   }
+  if (nm == "npm" && n > 2 && a[1].text == "exec") {
+    for (std::size_t k = 2; k + 1 < n; ++k)
+      if (a[k].text == "-c" || a[k].text == "--call") {
+        sub_parse(c, a[k + 1].text, ci, Origin::ShellString);
+        return 0;
+      }
+  }
   for (const auto& w : kWrappers2) {
     if (nm != w.first || n < 2 || a[1].text != w.second) continue;
     std::size_t k = skip_opts(a, 2, w.argopts);
     for (int p = 0; p < w.positional && k < n; ++p) ++k;
     return k < n ? k : 0;
+  }
+  if ((nm == "docker" || nm == "podman") && n > 2) {
+    for (const auto& w : kComposeSubcommands) {
+      if (a[1].text != w.first || a[2].text != w.second) continue;
+      std::size_t k = skip_opts(a, 3, w.argopts);
+      for (int p = 0; p < w.positional && k < n; ++p) ++k;
+      return k < n ? k : 0;
+    }
+  }
+  if (nm == "trap") {
+    // trap 'cmd' SIGNAL...: cmd runs when the signal (or EXIT) arrives.
+    if (n > 2 && !a[1].text.starts_with("-")) {
+      if (a[1].resolved) sub_parse(c, a[1].text, ci, Origin::ShellString);
+      else dynamic_finding(c, ci, a[1], "trap");
+    }
+    return 0;
+  }
+  if (nm == "sg") {
+    // sg [-] GROUP [-c] COMMAND: the command is a shell string.
+    std::size_t k = 1;
+    if (k < n && a[k].text == "-") ++k;
+    ++k;  // the group
+    if (k < n && a[k].text == "-c") ++k;
+    if (k < n) sub_parse(c, join_raw(a, k), ci, Origin::ShellString);
+    return 0;
   }
   if (nm == "env") {
     std::size_t k = 1;
@@ -479,7 +557,18 @@ std::size_t unwrap_one(Ctx& c, int ci, const std::string& nm) {
     for (std::size_t q = before; q < c.out.commands.size(); ++q) c.out.commands[q].operands_from_stdin = true;
     return 0;
   }
-  if (nm == "ssh") {
+  if (nm == "ssh" || nm == "scp" || nm == "sftp") {
+    for (std::size_t k = 1; k < n; ++k) {
+      std::string opt;
+      if (a[k].text == "-o" && k + 1 < n) opt = a[k + 1].text;
+      else if (a[k].text.starts_with("-o") && a[k].text.size() > 2) opt = a[k].text.substr(2);
+      else continue;
+      std::size_t sep = opt.find_first_of("= ");
+      if (sep == std::string::npos || !ssh_command_option(opt.substr(0, sep))) continue;
+      std::size_t v = opt.find_first_not_of("= ", sep);
+      if (v != std::string::npos) sub_parse(c, opt.substr(v), ci, Origin::ShellString);
+    }
+    if (nm != "ssh") return 0;
     std::size_t k = skip_opts(a, 1, " -b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w -B ");
     if (k + 1 >= n) return 0;
     sub_parse(c, join_raw(a, k + 1), ci, Origin::Remote);
@@ -518,8 +607,14 @@ std::size_t unwrap_one(Ctx& c, int ci, const std::string& nm) {
   }
   if (nm == "mise" || nm == "rtx" || nm == "asdf") {
     if (n < 2 || !one_of(a[1].text, {"exec", "x"})) return 0;
-    for (std::size_t k = 2; k < n; ++k)
+    for (std::size_t k = 2; k < n; ++k) {
       if (a[k].text == "--") return k + 1 < n ? k + 1 : 0;
+      if ((a[k].text == "-c" || a[k].text == "--command") && k + 1 < n) {
+        sub_parse(c, a[k + 1].text, ci, Origin::ShellString);
+        return 0;
+      }
+    }
+    if (nm == "asdf") return 2 < n ? 2 : 0;  // asdf exec COMMAND [ARGS]
     return 0;
   }
   if (nm == "nix-shell") {
@@ -533,21 +628,57 @@ std::size_t unwrap_one(Ctx& c, int ci, const std::string& nm) {
   return 0;
 }
 
+// git configuration keys whose value is a command git runs (core.pager, diff.<x>.textconv ...).
+bool git_command_key(std::string_view key) {
+  if (one_of(key, {"core.pager", "core.editor", "sequence.editor", "core.sshcommand", "core.fsmonitor",
+                   "core.askpass", "diff.external", "gpg.program", "credential.helper",
+                   "uploadpack.packobjectshook", "interactive.difffilter"}))
+    return true;
+  if (key.starts_with("pager.")) return true;
+  for (std::string_view suf : {".command", ".textconv", ".driver", ".clean", ".smudge", ".process", ".program",
+                               ".uploadpack", ".receivepack", ".cmd"})
+    if (key.ends_with(suf)) return true;
+  return false;
+}
+
+bool git_false(std::string_view v) {
+  std::string l = lower(v);
+  return l == "false" || l == "no" || l == "off" || l == "0";
+}
+
 // git's global options come before the subcommand: git -C dir -c k=v --no-pager push ...
+// They are removed, so that argv[1] is the subcommand; on the way, configuration that runs
+// commands (-c alias.x='!cmd', -c core.pager=cmd ...) is analysed as shell code, an alias
+// without '!' is expanded in place of the subcommand, and -c clean.requireForce=false turns
+// into the --force it implies.
 void normalise_git(Ctx& c, int ci) {
   std::vector<Word>& a = cmd_at(c, ci).argv;
   std::size_t k = 1;
-  std::vector<std::string> aliases;
+  std::vector<std::string> code;
+  std::vector<std::pair<std::string, std::string>> aliases;  // name -> git arguments
+  bool no_require_force = false;
   while (k < a.size()) {
     const std::string& t = a[k].text;
     if (!a[k].resolved || t.empty() || t[0] != '-') break;
     if (t == "-C" || t == "-c" || t == "--git-dir" || t == "--work-tree" || t == "--namespace" ||
         t == "--exec-path" || t == "--super-prefix" || t == "--config-env" || t == "--list-cmds") {
-      if (t == "-c" && k + 1 < a.size()) {
+      if ((t == "-c" || t == "--config-env") && k + 1 < a.size()) {
         const std::string& kv = a[k + 1].text;
         std::size_t eq = kv.find('=');
-        if (lower(kv).starts_with("alias.") && eq != std::string::npos && kv.size() > eq + 1 && kv[eq + 1] == '!')
-          aliases.push_back(kv.substr(eq + 2));
+        std::string key = lower(kv.substr(0, eq));
+        std::string val = eq == std::string::npos ? std::string() : kv.substr(eq + 1);
+        if (t == "--config-env" && git_command_key(key)) {
+          c.find(FindingKind::DynamicCode, ci, "git --config-env sets " + key + ", a command, from the environment");
+        } else if (!a[k + 1].resolved && (git_command_key(key) || key.starts_with("alias."))) {
+          c.find(FindingKind::DynamicCode, ci, "git -c " + key + " is a command not known until run time");
+        } else if (key.starts_with("alias.") && !val.empty()) {
+          if (val[0] == '!') code.push_back(val.substr(1));
+          else aliases.emplace_back(key.substr(6), val);
+        } else if (git_command_key(key) && !val.empty() && !git_false(val) && lower(val) != "true") {
+          code.push_back(val[0] == '!' ? val.substr(1) : val);
+        } else if (key == "clean.requireforce" && git_false(val)) {
+          no_require_force = true;
+        }
       }
       k += 2;
       continue;
@@ -555,7 +686,60 @@ void normalise_git(Ctx& c, int ci) {
     ++k;  // --no-pager, -p, -P, --bare, --git-dir=..., --literal-pathspecs ...
   }
   if (k > 1) a.erase(a.begin() + 1, a.begin() + static_cast<long>(std::min(k, a.size())));
-  for (auto& s : aliases) sub_parse(c, s, ci, Origin::ShellString);
+  if (a.size() > 1 && a[1].resolved) {
+    for (const auto& [name, args] : aliases) {
+      if (lower(a[1].text) != name) continue;
+      std::vector<Word> words;
+      for (std::size_t from = 0; from < args.size();) {
+        std::size_t sp = args.find(' ', from);
+        std::string w = args.substr(from, sp == std::string::npos ? std::string::npos : sp - from);
+        if (!w.empty()) words.push_back(literal_word(w));
+        if (sp == std::string::npos) break;
+        from = sp + 1;
+      }
+      a.erase(a.begin() + 1);
+      a.insert(a.begin() + 1, words.begin(), words.end());
+      break;
+    }
+  }
+  if (no_require_force && a.size() > 1 && a[1].text == "clean") a.insert(a.begin() + 2, literal_word("--force"));
+  for (auto& text : code) sub_parse(c, text, ci, Origin::ShellString);
+}
+
+// git subcommands that run shell commands: rebase -x, submodule foreach, bisect run,
+// difftool -x.
+void git_subcommand_code(Ctx& c, int ci) {
+  const std::vector<Word> a = cmd_at(c, ci).argv;  // copy: sub_parse may grow the list
+  if (a.size() < 3 || !a[1].resolved) return;
+  const std::string& sub = a[1].text;
+  auto run = [&](const Word& w, const std::string& what) {
+    if (w.resolved) sub_parse(c, w.text, ci, Origin::ShellString);
+    else dynamic_finding(c, ci, w, what);
+  };
+  if (sub == "rebase" || sub == "difftool") {
+    const std::string_view s_opt = "-x", l_opt = sub == "rebase" ? "--exec" : "--extcmd";
+    for (std::size_t k = 2; k < a.size(); ++k) {
+      const std::string& t = a[k].text;
+      if ((t == s_opt || t == l_opt) && k + 1 < a.size()) {
+        run(a[k + 1], "git " + sub + " " + t);
+        ++k;
+      } else if (t.starts_with(std::string(l_opt) + "=")) {
+        Word w = a[k];
+        w.text = t.substr(l_opt.size() + 1);
+        run(w, "git " + sub + " " + std::string(l_opt));
+      } else if (t.starts_with(s_opt) && t.size() > 2 && t[1] == 'x') {
+        Word w = a[k];
+        w.text = t.substr(2);
+        run(w, "git " + sub + " -x");
+      }
+    }
+  } else if (sub == "submodule" && a[2].text == "foreach") {
+    std::size_t k = 3;
+    while (k < a.size() && (a[k].text == "--recursive" || a[k].text == "-q" || a[k].text == "--quiet")) ++k;
+    if (k < a.size()) sub_parse(c, join_raw(a, k), ci, Origin::ShellString);
+  } else if (sub == "bisect" && a[2].text == "run" && a.size() > 3) {
+    sub_parse(c, join_quoted(a, 3), ci, Origin::WrapperArgs);
+  }
 }
 
 void fill_subst_names(Ctx& c, int ci) {
@@ -597,6 +781,10 @@ void compute_stdin(Ctx& c, int ci) {
         cmd.upstream = r.target.subst_names;
       }
     }
+  }
+  if (cmd.stdin_kind == StdinKind::Inherited && cmd.reads_parent_output && cmd.pipe_pos == 0) {
+    cmd.stdin_kind = StdinKind::Pipe;  // >( cmd ): whatever the outer command writes
+    return;
   }
   if (cmd.stdin_kind != StdinKind::Inherited || cmd.pipe_pos == 0 || cmd.pipeline < 0) return;
   cmd.stdin_kind = StdinKind::Pipe;
@@ -668,8 +856,11 @@ void handle_shell(Ctx& c, int ci) {
       dynamic_finding(c, ci, op, nm);
       return;
     }
-    if (op.text == "/dev/stdin" || op.text == "/proc/self/fd/0") {
+    if (is_stdin_path(op)) {
       // falls through to stdin handling
+    } else if (is_fd_path(op)) {
+      c.find(FindingKind::StdinCode, ci, nm + " runs code read from the file descriptor " + op.text);
+      return;
     } else {
       if (op.resolved) run_written(c, ci, op.text, nullptr);
       return;
@@ -836,6 +1027,19 @@ void handle_interpreter(Ctx& c, int ci, CodeLang lang) {
       k += consumed_next ? 2 : 1;
       continue;
     }
+    if (lang == CodeLang::Lua || lang == CodeLang::R || lang == CodeLang::AppleScript) {
+      // lua -e CODE, Rscript -e EXPR, osascript -e STATEMENT; -l (lua, osascript) takes a name.
+      if (t == "-e" || (lang == CodeLang::R && t == "--expr")) {
+        take_next(k);
+        continue;
+      }
+      if (t == "-l" || t == "-W") {
+        k += 2;
+        continue;
+      }
+      ++k;
+      continue;
+    }
     if (lang == CodeLang::Awk) {
       if (t == "-f" || t == "--file") {
         from_file = true;
@@ -866,7 +1070,11 @@ void handle_interpreter(Ctx& c, int ci, CodeLang lang) {
     else dynamic_finding(c, ci, *w, nm);
   }
   if (!code.empty() || !attached.empty() || module || from_file || lang == CodeLang::Awk) return;
-  if (script) {
+  if (script && is_fd_path(a[script]) && !is_stdin_path(a[script])) {
+    c.find(FindingKind::StdinCode, ci, nm + " runs code read from the file descriptor " + a[script].text);
+    return;
+  }
+  if (script && !is_stdin_path(a[script])) {
     if (a[script].resolved) run_written(c, ci, a[script].text, &lang);
     else if (a[script].proc_subst || a[script].has_subst) dynamic_finding(c, ci, a[script], nm);
     return;
@@ -877,19 +1085,171 @@ void handle_interpreter(Ctx& c, int ci, CodeLang lang) {
   if (stdin_code(c, ci, text, origin, nm) == Stdin::Text) apply_code(c, ci, text, lang);
 }
 
-void handle_find(Ctx& c, int ci) {
+// find -exec CMD... ; and fd -x CMD...: the words after one of `opts`, up to a terminator, run
+// as a command with the found paths appended (or put where the placeholder stands).
+void handle_exec_options(Ctx& c, int ci, std::initializer_list<std::string_view> opts,
+                         std::initializer_list<std::string_view> ends, std::string_view placeholder) {
   const std::vector<Word> a = cmd_at(c, ci).argv;
   for (std::size_t k = 1; k < a.size(); ++k) {
-    if (!one_of(a[k].text, {"-exec", "-execdir", "-ok", "-okdir"})) continue;
+    if (!one_of(a[k].text, opts)) continue;
     std::vector<Word> words;
     std::size_t j = k + 1;
-    for (; j < a.size() && a[j].text != ";" && a[j].text != "+"; ++j) {
+    for (; j < a.size() && !one_of(a[j].text, ends); ++j) {
       Word w = a[j];
-      if (w.text.find("{}") != std::string::npos) w.resolved = false;
+      if (w.text.find(placeholder) != std::string::npos) w.resolved = false;
       words.push_back(std::move(w));
     }
     if (!words.empty()) push_synthetic(c, ci, std::move(words), Origin::WrapperArgs, true);
     k = j;
+  }
+}
+
+// tar options that run commands: --checkpoint-action=exec=CMD, --to-command=CMD,
+// -I/--use-compress-program=CMD, --rsh-command=CMD, --info-script/-F/--new-volume-script=CMD.
+void handle_tar(Ctx& c, int ci) {
+  const std::vector<Word> a = cmd_at(c, ci).argv;
+  auto run = [&](const Word& from, std::string text) {
+    if (from.resolved) sub_parse(c, std::move(text), ci, Origin::ShellString);
+    else dynamic_finding(c, ci, from, "tar");
+  };
+  for (std::size_t k = 1; k < a.size(); ++k) {
+    const std::string& t = a[k].text;
+    for (std::string_view opt : {"--to-command", "--use-compress-program", "--rsh-command", "--info-script",
+                                 "--new-volume-script"}) {
+      if (t.starts_with(std::string(opt) + "=")) run(a[k], t.substr(opt.size() + 1));
+      else if (t == opt && k + 1 < a.size()) run(a[k + 1], a[k + 1].text);
+    }
+    if ((t == "-I" || t == "-F") && k + 1 < a.size()) run(a[k + 1], a[k + 1].text);
+    std::size_t exec = t.find("exec=");
+    if (t.starts_with("--checkpoint-action") && exec != std::string::npos) run(a[k], t.substr(exec + 5));
+    else if (t == "--checkpoint-action" && k + 1 < a.size() && a[k + 1].text.starts_with("exec="))
+      run(a[k + 1], a[k + 1].text.substr(5));
+  }
+}
+
+// GNU sed's `e` command runs its argument (or the pattern space) as a shell command, and so
+// does the `e` flag of `s///e`.
+void sed_script_code(Ctx& c, int ci, const Word& script) {
+  if (!script.resolved) return;
+  const std::string& t = script.text;
+  std::size_t p = 0;
+  while (p < t.size()) {
+    std::size_t end = t.find_first_of(";\n", p);
+    if (end == std::string::npos) end = t.size();
+    std::string_view cmd = std::string_view(t).substr(p, end - p);
+    // Skip the address: line numbers, $, /regex/, ranges, ! and blanks.
+    std::size_t q = 0;
+    while (q < cmd.size()) {
+      char ch = cmd[q];
+      if (std::isdigit(static_cast<unsigned char>(ch)) || ch == '$' || ch == ',' || ch == '!' || ch == ' ' ||
+          ch == '~' || ch == '+' || ch == '\t') {
+        ++q;
+      } else if (ch == '/') {
+        std::size_t close = cmd.find('/', q + 1);
+        q = close == std::string_view::npos ? cmd.size() : close + 1;
+      } else {
+        break;
+      }
+    }
+    if (q < cmd.size() && cmd[q] == 'e' && (q + 1 == cmd.size() || cmd[q + 1] == ' ')) {
+      std::string_view arg = cmd.substr(q + 1);
+      while (!arg.empty() && arg.front() == ' ') arg.remove_prefix(1);
+      if (arg.empty()) c.find(FindingKind::DynamicCode, ci, "sed e runs the pattern space as a shell command");
+      else {
+        // The command runs to the end of the line, ';' included.
+        std::size_t line_end = t.find('\n', p + q);
+        sub_parse(c, t.substr(p + q + 1, line_end == std::string::npos ? std::string::npos : line_end - p - q - 1), ci,
+                  Origin::ShellString);
+        end = line_end == std::string::npos ? t.size() : line_end;
+      }
+    } else if (q + 1 < cmd.size() && cmd[q] == 's') {
+      // s<d>regex<d>replacement<d>flags
+      char d = cmd[q + 1];
+      std::size_t r = q + 2;
+      int seen = 0;
+      for (; r < cmd.size() && seen < 2; ++r) {
+        if (cmd[r] == '\\') {
+          ++r;
+          continue;
+        }
+        if (cmd[r] == d) ++seen;
+      }
+      if (seen == 2) {
+        std::size_t f = r;
+        while (f < cmd.size() && std::isalnum(static_cast<unsigned char>(cmd[f]))) ++f;
+        if (cmd.substr(r, f - r).find('e') != std::string_view::npos)
+          c.find(FindingKind::DynamicCode, ci, "sed s///e runs the substitution result as a shell command");
+      }
+    }
+    p = end + 1;
+  }
+}
+
+void handle_sed(Ctx& c, int ci) {
+  const std::vector<Word> a = cmd_at(c, ci).argv;
+  bool explicit_script = false;
+  for (std::size_t k = 1; k < a.size(); ++k) {
+    const std::string& t = a[k].text;
+    if ((t == "-e" || t == "--expression") && k + 1 < a.size()) {
+      sed_script_code(c, ci, a[++k]);
+      explicit_script = true;
+    } else if (t.starts_with("--expression=")) {
+      Word w = a[k];
+      w.text = t.substr(13);
+      sed_script_code(c, ci, w);
+      explicit_script = true;
+    } else if (t == "-f" || t == "--file") {
+      explicit_script = true;
+      ++k;
+    }
+  }
+  if (explicit_script) return;
+  std::size_t k = skip_opts(a, 1, " -l --line-length -s ");
+  if (k < a.size()) sed_script_code(c, ci, a[k]);
+}
+
+// Database shells that run shell commands from their own input: psql's \! and sqlite3's
+// .shell / .system.
+void db_shell_escape(Ctx& c, int ci, std::string_view text, bool psql) {
+  for (std::size_t p = 0; p < text.size();) {
+    std::size_t hit = psql ? text.find("\\!", p) : text.find('.', p);
+    if (hit == std::string_view::npos) return;
+    std::size_t from = std::string_view::npos;
+    if (psql) {
+      from = hit + 2;
+    } else if ((hit == 0 || text[hit - 1] == '\n' || text[hit - 1] == ' ' || text[hit - 1] == ';') &&
+               (text.substr(hit, 7) == ".shell " || text.substr(hit, 8) == ".system ")) {
+      from = hit + (text[hit + 2] == 'h' ? 7 : 8);
+    }
+    if (from == std::string_view::npos) {
+      p = hit + 1;
+      continue;
+    }
+    std::size_t end = text.find('\n', from);
+    sub_parse(c, std::string(text.substr(from, end == std::string_view::npos ? std::string_view::npos : end - from)), ci,
+              Origin::ShellString);
+    if (end == std::string_view::npos) return;
+    p = end + 1;
+  }
+}
+
+void handle_db(Ctx& c, int ci) {
+  const std::vector<Word> a = cmd_at(c, ci).argv;
+  const bool psql = cmd_at(c, ci).name == "psql";
+  for (std::size_t k = 1; k < a.size(); ++k) {
+    if (!a[k].resolved) continue;
+    const std::string& t = a[k].text;
+    if (psql && (t == "-c" || t == "--command") && k + 1 < a.size()) db_shell_escape(c, ci, a[++k].text, true);
+    else if (psql && t.starts_with("--command=")) db_shell_escape(c, ci, std::string_view(t).substr(10), true);
+    else if (!psql && (t == "-cmd" || (k > 1 && !t.starts_with("-")))) {
+      if (t == "-cmd" && k + 1 < a.size()) ++k;
+      db_shell_escape(c, ci, a[k].text, false);
+    }
+  }
+  const Command& cmd = cmd_at(c, ci);
+  if (cmd.stdin_known && cmd.stdin_kind != StdinKind::Inherited) {
+    const std::string text = cmd.stdin_text;
+    db_shell_escape(c, ci, text, psql);
   }
 }
 
@@ -963,6 +1323,9 @@ void sub_parse(Ctx& c, std::string text, int parent, Origin origin) {
     c.find(FindingKind::TooLarge, parent, "nested shell code too large");
     return;
   }
+  // Text decoded or joined here (ANSI-C strings, eval words) may assign variables that the
+  // count over the whole line did not see; text found verbatim in the line was counted.
+  if (c.top.find(text) == std::string_view::npos) count_assignments(c, text);
   Parser p(c, c.keep(std::move(text)), d, origin, parent);
   p.parse_all();
 }
@@ -993,7 +1356,10 @@ void analyse(Ctx& c, int ci) {
     if (!cmd.argv.empty() && cmd.name.empty() && !cmd.unresolved_name) cmd.unresolved_name = true;
     if (cmd.unresolved_name) cmd.name.clear();
   }
-  if (cmd_at(c, ci).name == "git") normalise_git(c, ci);
+  if (cmd_at(c, ci).name == "git") {
+    normalise_git(c, ci);
+    git_subcommand_code(c, ci);
+  }
   compute_stdin(c, ci);
 
   const std::string nm = cmd_at(c, ci).name;
@@ -1019,8 +1385,22 @@ void analyse(Ctx& c, int ci) {
       handle_interpreter(c, ci, CodeLang::Php);
     } else if (one_of(nm, {"awk", "gawk", "mawk", "nawk"})) {
       handle_interpreter(c, ci, CodeLang::Awk);
+    } else if (one_of(nm, {"lua", "luajit"}) || (nm.starts_with("lua5") && nm.size() <= 6)) {
+      handle_interpreter(c, ci, CodeLang::Lua);
+    } else if (nm == "rscript" || nm == "r") {
+      handle_interpreter(c, ci, CodeLang::R);
+    } else if (nm == "osascript") {
+      handle_interpreter(c, ci, CodeLang::AppleScript);
     } else if (nm == "find") {
-      handle_find(c, ci);
+      handle_exec_options(c, ci, {"-exec", "-execdir", "-ok", "-okdir"}, {";", "+"}, "{}");
+    } else if (nm == "fd" || nm == "fdfind") {
+      handle_exec_options(c, ci, {"-x", "--exec", "-X", "--exec-batch"}, {";"}, "{");
+    } else if (nm == "tar" || nm == "gtar" || nm == "bsdtar") {
+      handle_tar(c, ci);
+    } else if (nm == "sed" || nm == "gsed") {
+      handle_sed(c, ci);
+    } else if (nm == "psql" || nm == "sqlite3" || nm == "sqlite" || nm == "duckdb") {
+      handle_db(c, ci);
     } else if (one_of(nm, {"pwsh", "powershell", "powershell.exe", "pwsh.exe"})) {
       const auto& a = cmd_at(c, ci).argv;
       for (std::size_t k = 1; k < a.size(); ++k) {

@@ -381,6 +381,28 @@ bool is_assignment_word(std::string_view raw) {
   return k < raw.size() && raw[k] == '=';
 }
 
+void count_assignments(Ctx& c, std::string_view t) {
+  for (std::size_t p = 0; p < t.size(); ++p) {
+    if (p > 0 && std::string_view(" \t\n;&|(){}'\"`").find(t[p - 1]) == std::string_view::npos) continue;
+    if (!is_name_start(t[p])) continue;
+    std::size_t e = p + 1;
+    while (e < t.size() && is_name_char(t[e])) ++e;
+    std::size_t k = e;
+    if (k < t.size() && t[k] == '[') {
+      std::size_t close = t.find(']', k);
+      if (close == std::string_view::npos) continue;
+      k = close + 1;
+    }
+    if (k < t.size() && t[k] == '+') ++k;
+    if (k < t.size() && t[k] == '=') {
+      std::string name(t.substr(p, e - p));
+      if (name == "IFS") c.ifs_assigned = true;
+      ++c.assign_count[name];
+    }
+    p = e - 1;
+  }
+}
+
 std::size_t skip_balanced(std::string_view s, std::size_t i, int level) {
   while (i < s.size()) {
     char ch = s[i];
@@ -443,9 +465,24 @@ void Parser::parse_all() {
 }
 
 void Parser::scan_expansions() {
+  // Bounded like parse_list: ${x:-${x:-...}} and $(( $(( ... )) )) nest through here.
+  RecGuard g(c_.rec);
+  if (c_.rec > kMaxSyntaxRecursion) {
+    c_.find(FindingKind::TooDeep, -1, "expansions nested too deeply");
+    return;
+  }
   Word w;
   i_ = 0;
   read_dq(w, false);
+}
+
+void Parser::scan_arithmetic(std::size_t from, std::size_t to) {
+  to = std::min(to, s_.size());
+  if (from >= to || depth_ + 1 > c_.lim.max_depth) return;
+  std::string_view inner = s_.substr(from, to - from);
+  if (inner.find("$(") == std::string_view::npos && inner.find('`') == std::string_view::npos) return;
+  Parser sub(c_, inner, depth_, Origin::CommandSubst, -1);
+  sub.scan_expansions();
 }
 
 void Parser::parse_list(unsigned term) {
@@ -551,7 +588,9 @@ void Parser::parse_element() {
   if (i_ >= s_.size()) return;
   if (s_[i_] == '(') {
     if (i_ + 1 < s_.size() && s_[i_ + 1] == '(') {  // (( arithmetic ))
+      std::size_t from = i_ + 2;
       i_ = skip_balanced(s_, i_ + 2, 2);
+      scan_arithmetic(from, i_);
       if (i_ >= s_.size() && (s_.empty() || s_.back() != ')')) error("unterminated (( ))");
       parse_trailing_redirects();
       return;
@@ -695,6 +734,13 @@ void Parser::read_cmd_subst(Word& w, std::size_t start, bool proc) {
     i_ = sub.pos();
     if (i_ < s_.size() && s_[i_] == ')') ++i_;
     else error("unterminated substitution");
+    if (proc && start < s_.size() && s_[start] == '>') {
+      // >( cmd ): cmd reads what the outer command writes into the substitution.
+      for (std::size_t k = static_cast<std::size_t>(begin); k < c_.out.commands.size(); ++k) {
+        Command& inner = c_.out.commands[k];
+        if (inner.depth == depth_ + 1 && inner.pipe_pos == 0) inner.reads_parent_output = true;
+      }
+    }
   }
   w.resolved = false;
   w.has_subst = true;
@@ -758,9 +804,15 @@ void split_append(Word& w, std::vector<Word>& pieces, std::string_view val) {
 
 void Parser::expand_var(std::string_view name, std::string_view raw, Word& w, bool in_dq,
                         std::vector<Word>& pieces) {
-  if (name == "IFS") {
+  if (name == "IFS" && !c_.ifs_assigned) {
     if (in_dq) w.text += ' ';
     else split_append(w, pieces, " ");
+    return;
+  }
+  if (c_.ifs_assigned && !in_dq) {
+    // The line changes IFS, so how an unquoted expansion splits is not known.
+    w.resolved = false;
+    w.text.append(raw);
     return;
   }
   std::string val;
@@ -816,6 +868,7 @@ void Parser::read_dollar(Word& w, bool in_dq, std::vector<Word>& pieces) {
     std::size_t st = i_;
     if (i_ + 2 < s_.size() && s_[i_ + 2] == '(') {  // $(( arithmetic ))
       i_ = skip_balanced(s_, i_ + 3, 2);
+      scan_arithmetic(st + 3, i_);
       w.resolved = false;
       w.text.append(s_.substr(st, i_ - st));
       return;
@@ -860,7 +913,9 @@ void Parser::read_dollar(Word& w, bool in_dq, std::vector<Word>& pieces) {
     } else {
       w.resolved = false;
       w.text.append(raw);
-      if (inner.find("$(") != std::string_view::npos && depth_ + 1 <= c_.lim.max_depth) {
+      // ${x:-$(cmd)} and ${x:-`cmd`} run cmd.
+      if ((inner.find("$(") != std::string_view::npos || inner.find('`') != std::string_view::npos) &&
+          depth_ + 1 <= c_.lim.max_depth) {
         Parser sub(c_, c_.keep(std::string(inner)), depth_, Origin::CommandSubst, -1);
         sub.scan_expansions();
       }
@@ -1135,9 +1190,12 @@ void Parser::parse_simple() {
       std::string& t = ws[0].text;
       std::size_t eq = t.find('=');
       std::string name = eq == std::string::npos ? t : t.substr(0, eq);
-      if (!name.empty() && name.back() == '+') name.pop_back();
       Word val = ws[0];
       val.text = eq == std::string::npos ? "" : t.substr(eq + 1);
+      if (!name.empty() && name.back() == '+') {  // X+=v: the value depends on what X held
+        name.pop_back();
+        val.resolved = false;
+      }
       cmd.assignments.emplace_back(name, std::move(val));
       raws.push_back(raw);
       continue;
@@ -1161,7 +1219,9 @@ void Parser::parse_simple() {
       if (kw == "for" || kw == "select") {
         skip_blanks();
         if (peek(2) == "((") {
+          std::size_t from = i_ + 2;
           i_ = skip_balanced(s_, i_ + 2, 2);
+          scan_arithmetic(from, i_);
           return;
         }
         std::vector<Word> var;
@@ -1248,22 +1308,46 @@ void Parser::parse_simple() {
   }
 
   // Variable and alias bookkeeping (statically known values only).
+  auto assign = [&](const std::string& name, const Word& val) {
+    auto n = c_.assign_count.find(name);
+    bool single = n == c_.assign_count.end() || n->second <= 1;
+    if (single && val.resolved && !val.glob) c_.vars[name] = val.text;
+    else c_.vars.erase(name);
+  };
   if (cmd.argv.empty()) {
-    for (auto& [name, val] : cmd.assignments) {
-      if (val.resolved && !val.glob) c_.vars[name] = val.text;
-      else c_.vars.erase(name);
-    }
+    for (auto& [name, val] : cmd.assignments) assign(name, val);
   } else if (cmd.argv[0].resolved) {
     const std::string& a0 = cmd.argv[0].text;
     if (a0 == "export" || a0 == "declare" || a0 == "local" || a0 == "readonly" || a0 == "typeset") {
+      bool nameref = false;
       for (std::size_t k = 1; k < cmd.argv.size(); ++k) {
         const Word& w = cmd.argv[k];
+        if (w.text.starts_with("-") && w.text.find('n') != std::string::npos) nameref = true;
         std::size_t eq = w.text.find('=');
         if (eq == std::string::npos || eq == 0) continue;
         std::string name = w.text.substr(0, eq);
-        if (w.resolved && !w.glob) c_.vars[name] = w.text.substr(eq + 1);
-        else c_.vars.erase(name);
+        if (name.back() == '+') {
+          name.pop_back();
+          c_.vars.erase(name);
+          continue;
+        }
+        Word val = w;
+        val.text = w.text.substr(eq + 1);
+        if (nameref) val.resolved = false;  // declare -n X=Y: X names another variable
+        assign(name, val);
       }
+    } else if (a0 == "printf" || a0 == "getopts" || a0 == "let") {
+      // printf -v X, getopts optstring X, let X=...: assignments the bookkeeping cannot follow.
+      for (std::size_t k = 1; k < cmd.argv.size(); ++k) {
+        const std::string& t = cmd.argv[k].text;
+        if (a0 == "printf" && t == "-v" && k + 1 < cmd.argv.size()) c_.vars.erase(cmd.argv[k + 1].text);
+        else if (a0 == "printf" && t.starts_with("-v") && t.size() > 2) c_.vars.erase(t.substr(2));
+        else if (a0 == "getopts" && k == 2) c_.vars.erase(t);
+        else if (a0 == "let") c_.vars.erase(t.substr(0, t.find_first_of("+-*/%=")));
+      }
+    } else if (a0 == "eval" || a0 == "source" || a0 == ".") {
+      // Code analysed only in pass 2 (or not at all) may set any variable.
+      c_.vars.clear();
     } else if (a0 == "alias") {
       for (std::size_t k = 1; k < cmd.argv.size(); ++k) {
         const Word& w = cmd.argv[k];
@@ -1294,6 +1378,8 @@ Script parse_shell(std::string_view text, const ParseLimits& limits) {
     return out;
   }
   Ctx c(out, limits);
+  c.top = text;
+  detail::count_assignments(c, text);
   try {
     {
       Parser p(c, text, 0, Origin::Top, -1);

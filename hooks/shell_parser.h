@@ -95,6 +95,7 @@ struct Command {
   bool stdin_known = false;           // stdin_text is exactly what the command reads
   std::string stdin_text;             // heredoc / here-string / echo literal; file name for File
   std::vector<std::string> upstream;  // names of the commands piping into this one
+  bool reads_parent_output = false;   // first command of a >( ): reads what its parent writes
   bool synthetic = false;             // built from interpreter code (shutil.rmtree → rm -r)
 
   std::string line() const;  // argv texts joined by single spaces

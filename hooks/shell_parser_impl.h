@@ -20,6 +20,12 @@ struct Ctx {
   Script& out;
   const ParseLimits& lim;
   std::map<std::string, std::string, std::less<>> vars;     // statically known variables
+  // How often each name is assigned anywhere in the text (count_assignments). A variable
+  // assigned more than once may hold either value at a use (subshells, conditionals, function
+  // bodies and eval'd text do not run in source order), so only a single assignment is trusted.
+  std::map<std::string, int, std::less<>> assign_count;
+  bool ifs_assigned = false;  // IFS changes field splitting: unquoted expansions are unknown
+  std::string_view top;       // the whole command line (nested text inside it is counted once)
   std::map<std::string, std::string, std::less<>> aliases;  // inline alias definitions
   struct FileInfo {
     bool known = false;
@@ -53,6 +59,9 @@ class Parser {
   // Treats the whole text as the inside of a double-quoted string (unquoted heredoc bodies) so
   // that its $( ) and ` ` substitutions are found.
   void scan_expansions();
+  // Finds the $( ) and ` ` substitutions inside the arithmetic text s_[from, to) ($(( )), (( ))
+  // and for (( ))), which the shell runs before it evaluates the expression.
+  void scan_arithmetic(std::size_t from, std::size_t to);
   // Reads words (one, or several after brace expansion / splitting). False at a non-word.
   bool read_words(std::vector<Word>& out, bool allow_brace = true);
 
@@ -107,5 +116,10 @@ void sub_parse(Ctx& c, std::string text, int parent, Origin origin);
 std::string lower(std::string_view s);
 std::string basename_of(std::string_view s);
 bool is_assignment_word(std::string_view raw);
+
+// Adds every NAME= / NAME+= / NAME[i]= that starts a word anywhere in `text` (quoted or not,
+// so that eval and sh -c payloads count) to c.assign_count. Over-counting only makes the
+// analysis more cautious.
+void count_assignments(Ctx& c, std::string_view text);
 
 }  // namespace keel::hooks::detail

