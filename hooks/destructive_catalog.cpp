@@ -78,6 +78,27 @@ std::string normalise(std::string_view in) {
   return s;
 }
 
+// Folds "dir/.." pairs of a relative path lexically (build/../src → src, a/../.. → ..), so that
+// a detour through an artifact directory is judged by where it ends.
+std::string fold_dotdot(std::string_view p) {
+  std::vector<std::string_view> comps;
+  std::size_t k = 0;
+  while (k <= p.size()) {
+    std::size_t e = p.find('/', k);
+    std::string_view comp = p.substr(k, e == std::string_view::npos ? std::string_view::npos : e - k);
+    if (comp == ".." && !comps.empty() && comps.back() != "..") comps.pop_back();
+    else if (!comp.empty() && comp != ".") comps.push_back(comp);
+    if (e == std::string_view::npos) break;
+    k = e + 1;
+  }
+  std::string out;
+  for (auto c : comps) {
+    if (!out.empty()) out += '/';
+    out += c;
+  }
+  return out.empty() ? std::string(".") : out;
+}
+
 bool escapes_cwd(std::string_view p) {
   int depth = 0;
   std::size_t k = 0;
@@ -119,6 +140,7 @@ Target classify(const Word& w, const CatalogOptions& o) {
     return Target::Unresolved;
   }
   if (t.empty()) return Target::Other;
+  if (!t.starts_with("/") && !t.starts_with("~") && t.find("..") != std::string::npos) t = fold_dotdot(t);
   if (t.find_first_not_of("/*.") == std::string::npos && t.starts_with("/")) return Target::Root;
   if (t == "/*" || t == "/.*") return Target::Root;
   if (t.starts_with("~")) {
@@ -261,10 +283,17 @@ void check_git(const Command& c, Best& b) {
     return;
   }
   const std::string sub = a[1].text;
+  // git accepts any unambiguous prefix of a long option (--ha for --hard, gitcli(7)); a prefix
+  // of two letters or more counts here, ambiguous or not (git refuses those anyway).
   auto has = [&](std::initializer_list<std::string_view> opts) {
-    for (std::size_t k = 2; k < a.size(); ++k)
-      for (auto o : opts)
-        if (a[k].text == o || (o.starts_with("--") && a[k].text.starts_with(std::string(o) + "="))) return true;
+    for (std::size_t k = 2; k < a.size(); ++k) {
+      const std::string& t = a[k].text;
+      std::string_view given = std::string_view(t).substr(0, t.find('='));
+      for (auto o : opts) {
+        if (t == o || (o.starts_with("--") && t.starts_with(std::string(o) + "="))) return true;
+        if (o.starts_with("--") && given.starts_with("--") && given.size() >= 4 && o.starts_with(given)) return true;
+      }
+    }
     return false;
   };
   auto short_flag = [&](char ch) {
@@ -347,6 +376,15 @@ void check_git(const Command& c, Best& b) {
         b.add(Outcome::Ask, "git.gc-prune", "git gc --prune=now deletes unreachable commits immediately");
   } else if (sub == "update-ref") {
     if (has({"-d", "--delete"})) b.add(Outcome::Ask, "git.update-ref-delete", "git update-ref -d deletes a ref");
+  } else if (sub == "rm") {
+    bool cached = has({"--cached"});
+    bool force = has({"--force"}) || short_flag('f');
+    bool recursive = short_flag('r');
+    auto ops = operands();
+    if (!cached && recursive && std::any_of(ops.begin(), ops.end(), all_paths))
+      b.add(force ? Outcome::Deny : Outcome::Ask, "git.rm-all", "git rm -r . deletes every tracked file from the working tree");
+    else if (!cached && force)
+      b.add(Outcome::Ask, "git.rm-force", "git rm -f deletes files together with their uncommitted changes");
   } else if (sub == "worktree") {
     if (a.size() > 2 && a[2].text == "remove" && (has({"--force"}) || short_flag('f')))
       b.add(Outcome::Ask, "git.worktree-remove-force", "git worktree remove --force deletes a worktree with changes");
@@ -354,14 +392,36 @@ void check_git(const Command& c, Best& b) {
 }
 
 bool sql_destructive(std::string_view sql, std::string& what) {
+  // Lower-cased, comments (/* */ and -- to the end of the line) as blanks, blanks folded.
   std::string s;
-  for (char ch : sql) {
-    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (std::size_t k = 0; k < sql.size(); ++k) {
+    char l = static_cast<char>(std::tolower(static_cast<unsigned char>(sql[k])));
+    if (l == '/' && k + 1 < sql.size() && sql[k + 1] == '*') {
+      std::size_t e = sql.find("*/", k + 2);
+      k = e == std::string_view::npos ? sql.size() : e + 1;
+      l = ' ';
+    } else if (l == '-' && k + 1 < sql.size() && sql[k + 1] == '-') {
+      std::size_t e = sql.find('\n', k);
+      k = e == std::string_view::npos ? sql.size() : e;
+      l = ' ';
+    }
     if (l == '\n' || l == '\t' || l == '\r') l = ' ';
     if (l == ' ' && !s.empty() && s.back() == ' ') continue;
     s += l;
   }
+  // ALTER TABLE ... DROP [COLUMN|CONSTRAINT] x loses data too.
+  for (std::size_t at = 0; (at = s.find("alter table", at)) != std::string::npos; at += 11) {
+    std::size_t end = s.find(';', at);
+    std::string_view stmt = std::string_view(s).substr(at, end == std::string::npos ? std::string::npos : end - at);
+    if (stmt.find(" drop ") != std::string_view::npos) {
+      what = "alter table ... drop";
+      return true;
+    }
+  }
   for (std::string_view kw : {"drop table", "drop database", "drop schema", "drop owned", "drop index", "drop view",
+                               "drop materialized view", "drop function", "drop procedure", "drop trigger",
+                               "drop sequence", "drop keyspace", "drop collection", "drop user", "drop role",
+                               "drop extension", "drop type",
                                "truncate table", "truncate ", "flushall", "flushdb", "dropdatabase(", ".drop(", "deletemany({})",
                                "delete from"}) {
     std::size_t p = s.find(kw);
@@ -394,8 +454,9 @@ void check_db(const Command& c, Best& b) {
   for (std::size_t k = 1; k < a.size(); ++k) {
     const std::string& t = a[k].text;
     if (n == "psql" || n == "cockroach" || n == "clickhouse-client") {
-      if ((t == "-c" || t == "--command" || t == "-q" || t == "--query") && k + 1 < a.size()) { sql(a[++k], "-c"); has_code = true; }
-      else if (t.starts_with("--command=") || t.starts_with("--query=")) { Word w = a[k]; w.text = t.substr(t.find('=') + 1); sql(w, "-c"); has_code = true; }
+      if ((t == "-c" || t == "--command" || t == "-q" || t == "--query" || (n == "cockroach" && (t == "-e" || t == "--execute"))) &&
+          k + 1 < a.size()) { sql(a[++k], "-c"); has_code = true; }
+      else if (t.starts_with("--command=") || t.starts_with("--query=") || t.starts_with("--execute=")) { Word w = a[k]; w.text = t.substr(t.find('=') + 1); sql(w, "-c"); has_code = true; }
       else if ((t == "-f" || t == "--file") && k + 1 < a.size()) { b.add(Outcome::Ask, "db.script", n + " executes SQL from file " + a[k + 1].text); has_code = true; ++k; }
     } else if (n == "mysql" || n == "mariadb") {
       if ((t == "-e" || t == "--execute") && k + 1 < a.size()) { sql(a[++k], "-e"); has_code = true; }
@@ -491,30 +552,79 @@ bool is_reader(std::string_view n) {
                     "tac", "cp", "scp", "rsync", "jq", "yq", "openssl", "view", "diff", "cmp", "paste", "tee", "dd",
                     "gpg", "zip", "tar", "nc", "netcat", "column", "fold", "pr", "wc", "type", "Get-Content", "gc",
                     "python", "python3", "node", "bash", "sh", "xclip", "pbcopy", "mail", "sendmail", "curl", "wget",
-                    "http", "strings", "vim", "vi", "nano", "emacs", "code", "subl", "split", "iconv", "md5sum"});
+                    "http", "strings", "vim", "vi", "nano", "emacs", "code", "subl", "split", "iconv", "md5sum",
+                    "perl", "ruby", "php", "base32", "basenc", "zcat", "bzcat", "xzcat", "zstdcat", "gzip", "bzip2",
+                    "xz", "zstd", "rev", "expand", "unexpand", "fmt", "look", "comm", "join", "csplit", "sha256sum",
+                    "sha1sum", "cksum", "sum", "envsubst", "lua", "luajit", "rscript", "awk", "gawk", "mawk"});
+}
+
+// Names a glob could match that hold secrets: only globs with a literal part are judged (cat *
+// matches no dotfile, and judging bare wildcards would block every `grep -r x *`).
+int secret_glob_level(std::string_view pattern) {
+  std::string b = base(pattern);
+  if (b.find_first_not_of("*?[]") == std::string::npos) return 0;
+  static constexpr std::string_view kSamples[] = {
+      ".env", ".env.local", ".env.production", "prod.env", "id_rsa", "id_ed25519", "id_ecdsa", ".netrc",
+      ".git-credentials", ".pgpass", "master.key", ".vault-token", "server.key", "server.pem", "secrets.json",
+      "secrets.yaml", "credentials.json", ".npmrc", ".pypirc"};
+  int lvl = 0;
+  for (auto sample : kSamples)
+    if (glob_match(b, sample, true)) lvl = std::max(lvl, secret_level(sample) == 2 ? 1 : secret_level(sample));
+  return lvl;  // a glob might match: ask, never deny
 }
 
 void check_secrets_shell(const Command& c, Best& b) {
   bool reader = is_reader(c.name) || c.name == "source" || c.name == ".";
   if (c.name == "source" || c.name == ".") reader = false;  // loading .env into the shell does not print it
-  auto consider = [&](const std::string& path, bool via_redirect) {
-    int lvl = secret_level(path);
+  auto consider = [&](const std::string& path, bool via_redirect, bool glob = false) {
+    int lvl = glob ? std::max(secret_level(path), secret_glob_level(path)) : secret_level(path);
     if (lvl == 0) return;
     if (!reader && !via_redirect) return;
     std::string what = c.name + " reads " + path + ", which holds secrets";
     b.add(lvl == 2 ? Outcome::Deny : Outcome::Ask, "secrets.read", what);
   };
-  for (std::size_t k = 1; k < c.argv.size(); ++k) {
+  // cp .env.example .env writes the secret file, it does not read it: copy commands' last
+  // operand is their destination.
+  std::size_t end = c.argv.size();
+  if (one_of(c.name, {"cp", "scp", "rsync"}) && end > 2 && !c.argv.back().text.starts_with("-")) --end;
+  for (std::size_t k = 1; k < end; ++k) {
     std::string t = c.argv[k].text;
     std::size_t at = t.find('@');  // curl -d @file, -F x=@file
     if ((c.name == "curl" || c.name == "http") && at != std::string::npos) t = t.substr(at + 1);
     if (t.starts_with("-") && t.find('=') != std::string::npos) t = t.substr(t.find('=') + 1);  // --in=file
-    consider(t, false);
+    consider(t, false, c.argv[k].glob);
   }
   for (const Redirect& r : c.redirects)
-    if (r.op == "<" && (r.fd <= 0)) consider(r.target.text, true);
+    if (r.op == "<" && (r.fd <= 0)) consider(r.target.text, true, r.target.glob);
 }
 
+// An input redirect with no command of its own feeds a group, a loop or $(<file), all of which
+// can print what they read: { cat; } < .env, while read l; ... done < .env, "$(<.env)".
+void check_bare_input_redirects(const Command& c, Best& b) {
+  for (const Redirect& r : c.redirects) {
+    if (r.op != "<" || r.fd > 0) continue;
+    int lvl = secret_level(r.target.text);
+    if (lvl > 0)
+      b.add(lvl == 2 ? Outcome::Deny : Outcome::Ask, "secrets.read", "the shell reads " + r.target.text + ", which holds secrets");
+  }
+}
+
+
+// Files whose overwrite breaks the machine, the user's shell or the repository: asked.
+bool important_file(const std::string& p, const CatalogOptions& o) {
+  std::string home = o.home.empty() ? std::string() : normalise(o.home);
+  std::string h = p;
+  // (append, not "~" + substr: GCC 12 -O3 reports a false -Wrestrict on the latter)
+  if (!home.empty() && h.starts_with(home + "/")) h = std::string("~").append(h, home.size());
+  static constexpr std::string_view kImportant[] = {
+      "/etc/**", "~/.bashrc", "~/.zshrc", "~/.profile", "~/.bash_profile", "~/.zprofile", "~/.zshenv",
+      "~/.bash_login", "~/.ssh/**", "~/.gitconfig", "~/.config/fish/config.fish", "**/.git/config",
+      "**/.git/HEAD", "**/.git/index", "**/.git/hooks/**", ".git/config", ".git/HEAD", ".git/index",
+      ".git/hooks/**", "/usr/**", "/boot/**", "/var/lib/**", "~/.aws/**", "~/.kube/**", "/System/**", "/Library/**"};
+  for (auto pat : kImportant)
+    if (glob_match(pat, h, true)) return true;
+  return false;
+}
 
 void check_redirects(const Command& c, const CatalogOptions& o, Best& b) {
   for (const Redirect& r : c.redirects) {
@@ -530,20 +640,24 @@ void check_redirects(const Command& c, const CatalogOptions& o, Best& b) {
       b.add(Outcome::Ask, "hooks.config", "writes agent hook or keel configuration (" + p + ")");
       continue;
     }
-    std::string home = o.home.empty() ? std::string() : normalise(o.home);
-    std::string h = p;
-    // (append, not "~" + substr: GCC 12 -O3 reports a false -Wrestrict on the latter)
-    if (!home.empty() && h.starts_with(home + "/")) h = std::string("~").append(h, home.size());
-    static constexpr std::string_view kImportant[] = {
-        "/etc/**", "~/.bashrc", "~/.zshrc", "~/.profile", "~/.bash_profile", "~/.zprofile", "~/.zshenv",
-        "~/.bash_login", "~/.ssh/**", "~/.gitconfig", "~/.config/fish/config.fish", "**/.git/config",
-        "**/.git/HEAD", "**/.git/index", "**/.git/hooks/**", ".git/config", ".git/HEAD", ".git/index",
-        ".git/hooks/**", "/usr/**", "/boot/**", "/var/lib/**", "~/.aws/**", "~/.kube/**", "/System/**", "/Library/**"};
-    for (auto pat : kImportant)
-      if (glob_match(pat, h, true)) {
-        b.add(Outcome::Ask, "fs.overwrite-important", "redirect writes to " + p);
-        break;
-      }
+    if (important_file(p, o)) b.add(Outcome::Ask, "fs.overwrite-important", "redirect writes to " + p);
+  }
+}
+
+// Writes through a command's own arguments: tee FILE, cp/mv/install/ln ... DEST, dd of=FILE.
+void check_write_targets(const Command& c, const CatalogOptions& o, Best& b) {
+  const Args& a = c.argv;
+  std::vector<const Word*> dests;
+  if (c.name == "tee") {
+    for (std::size_t k = 1; k < a.size(); ++k)
+      if (!a[k].text.starts_with("-")) dests.push_back(&a[k]);
+  } else if (one_of(c.name, {"cp", "mv", "install", "ln", "rsync", "scp"}) && a.size() > 2) {
+    dests.push_back(&a.back());
+  }
+  for (const Word* w : dests) {
+    if (!w->resolved) continue;
+    std::string p = normalise(w->text);
+    if (important_file(p, o)) b.add(Outcome::Ask, "fs.overwrite-important", c.name + " writes to " + p);
   }
 }
 
@@ -574,6 +688,10 @@ void check_disk(const Command& c, const CatalogOptions& o, Best& b) {
       std::string target = w.text.substr(3);
       if (!w.resolved) b.add(Outcome::Ask, "disk.dd-unresolved", "dd writes to a target not known until run time (" + target + ")", true);
       else if (is_device(target)) b.add(Outcome::Deny, "disk.dd-device", "dd overwrites block device " + target);
+      else if (is_hook_config_path(normalise(target)))
+        b.add(Outcome::Ask, "hooks.config", "dd overwrites agent hook or keel configuration (" + target + ")");
+      else if (important_file(normalise(target), o))
+        b.add(Outcome::Ask, "fs.overwrite-important", "dd overwrites " + target);
       else {
         Word tw = w;
         tw.text = target;
@@ -627,13 +745,36 @@ void check_misc(const Command& c, const CatalogOptions& o, Best& b) {
         b.add(Outcome::Ask, "find.delete", "find -delete removes every matching file");
     }
   } else if (n == "rsync") {
-    bool del = std::any_of(a.begin() + 1, a.end(), [](const Word& w) { return w.text.starts_with("--delete") || w.text == "--remove-source-files"; });
+    bool del = std::any_of(a.begin() + 1, a.end(), [](const Word& w) {
+      return w.text.starts_with("--delete") || w.text == "--del" || w.text == "--remove-source-files";
+    });
     if (del && a.size() > 1) {
       Target t = classify(a.back(), o);
       if (t == Target::Root || t == Target::Home || t == Target::System || t == Target::Wildcard)
         b.add(Outcome::Deny, "rsync.delete", std::string("rsync --delete into ") + target_desc(t) + " (" + a.back().text + ")");
       else
         b.add(Outcome::Ask, "rsync.delete", "rsync --delete removes files in " + a.back().text + " that are not in the source");
+    }
+  } else if (n == "mv") {
+    // Moving a directory away deletes it from where everything expects it.
+    std::vector<const Word*> ops;
+    bool ended = false;
+    for (std::size_t k = 1; k < a.size(); ++k) {
+      if (!ended && a[k].resolved && a[k].text == "--") {
+        ended = true;
+        continue;
+      }
+      if (!ended && is_option(a[k])) {
+        if (a[k].text == "-t" || a[k].text == "--target-directory") ++k;  // the destination
+        continue;
+      }
+      ops.push_back(&a[k]);
+    }
+    for (std::size_t k = 0; k + 1 < ops.size(); ++k) {
+      Target t = classify(*ops[k], o);
+      // (mv * subdir/ is ordinary: the wildcard moves files within the working directory)
+      if (t == Target::Root || t == Target::Home || t == Target::System)
+        b.add(Outcome::Deny, "fs.move-system", std::string("mv moves ") + target_desc(t) + " away (" + ops[k]->text + ")");
     }
   } else if (n == "truncate") {
     bool zero = false;
@@ -737,7 +878,12 @@ bool is_hook_config_path(std::string_view path) {
       "**/.cursor/hooks.json",    "**/.github/hooks/*.json",        "**/.windsurf/hooks.json",
       "**/.codeium/windsurf/hooks.json", "**/.clinerules/hooks/**", "**/Cline/Hooks/**",
       "**/keel.jsonc",            "**/.keel/**",                    "/etc/cursor/hooks.json",
-      "/etc/windsurf/hooks.json", "**/.kiro/hooks/**",              "**/managed-settings.json"};
+      "/etc/windsurf/hooks.json", "**/.kiro/hooks/**",              "**/managed-settings.json",
+      // the directories holding them, and the keel binary itself (a deleted hook binary exits
+      // 127, which every agent but Cline treats as "proceed")
+      "**/.claude", "**/.claude/hooks", "**/.codex", "**/.gemini", "**/.cursor", "**/.windsurf",
+      "**/.codeium/windsurf", "**/.clinerules/hooks", "**/.clinerules", "**/.github/hooks", "**/.kiro/hooks",
+      "**/.keel", "**/bin/keel"};
   std::string q = p.starts_with("/") || p.starts_with("~") ? p : "./" + p;
   for (auto pat : kPats)
     if (glob_match(pat, q, true) || glob_match(pat, p, true)) return true;
@@ -749,7 +895,10 @@ std::optional<CatalogHit> check_command(const Script& script, int ci, const Cata
   const Command& c = script.commands[static_cast<std::size_t>(ci)];
   Best b;
   check_redirects(c, o, b);
-  if (c.argv.empty()) return b.hit;
+  if (c.argv.empty()) {
+    check_bare_input_redirects(c, b);
+    return b.hit;
+  }
   if (c.unresolved_name) {
     const Word& w0 = c.argv[0];
     bool fetch = false, decode = false;
@@ -776,6 +925,7 @@ std::optional<CatalogHit> check_command(const Script& script, int ci, const Cata
   else if (one_of(n, {"chmod", "chown", "chgrp"})) check_chmod(c, o, b);
   check_disk(c, o, b);
   check_misc(c, o, b);
+  check_write_targets(c, o, b);
   check_secrets_shell(c, b);
   return b.hit;
 }
