@@ -59,6 +59,21 @@ const char* outcome_word(Outcome o) {
   }
 }
 
+// A "line" rule's * and ? do not cross the shell's list and pipe operators (; & | newline and
+// backquote), so that "git *" allows `git log` but not `git log; rm -rf ~`; the operators match
+// when the pattern spells them out. Done by letting the operators play '/' in a path-mode match.
+bool line_matches(std::string_view pattern, std::string_view line) {
+  auto map = [](std::string_view in) {
+    std::string out(in);
+    for (char& ch : out) {
+      if (ch == '/') ch = '\x01';
+      else if (ch == ';' || ch == '&' || ch == '|' || ch == '\n' || ch == '`') ch = '/';
+    }
+    return out;
+  };
+  return glob_match(map(pattern), map(line), true);
+}
+
 bool tool_matches(const GateRule& r, std::string_view tool_name, ToolKind kind) {
   if (r.tools.empty()) return true;
   for (const auto& t : r.tools)
@@ -276,7 +291,7 @@ GateVerdict PermissionGate::check_shell(std::string_view line, std::string_view 
   for (const GateRule& r : cfg_.rules) {
     if (r.line.empty() || !tool_matches(r, tool_name, ToolKind::Shell)) continue;
     if (!r.command.empty() || !r.paths.empty()) continue;
-    if (glob_match(r.line, line, false)) {
+    if (line_matches(r.line, line)) {
       GateVerdict v;
       v.outcome = r.decision;
       v.rule_id = r.id;

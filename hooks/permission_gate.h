@@ -27,7 +27,9 @@
 //             the command must start with those words, for ask/deny rules the first word is the
 //             command name and the others must appear in order among its arguments
 //   line      glob over the whole raw command line; decides the whole call (the escape hatch
-//             for lines the analyser cannot resolve, e.g. an eval you trust)
+//             for lines the analyser cannot resolve, e.g. an eval you trust). Its * and ? do
+//             not match the operators ; & | newline or `, so "git *" does not cover
+//             "git log; rm -rf ~" (write the operators out to allow such a line)
 //   reason    optional text for the decision
 // A rule needs at least one of tool/path/command/line.
 //

@@ -88,6 +88,21 @@ TEST_CASE("allow rules never clear unresolved commands; line rules do", "[hooks]
   CHECK(g.check_shell("eval \"$(other --print-code)\"").outcome == Outcome::Ask);
 }
 
+TEST_CASE("a line rule's wildcards do not reach past ; && || | or a newline", "[hooks][gate]") {
+  auto g = gate_from(R"([
+    {"decision":"allow","line":"git *"},
+    {"decision":"allow","line":"make * && make install"}
+  ])");
+  CHECK(g.check_shell("git log --oneline -5").outcome == Outcome::Allow);
+  CHECK(g.check_shell("git -C /srv/x log | head").outcome == Outcome::Continue);  // not the rule's line
+  CHECK(g.check_shell("git status; rm -rf ~").outcome == Outcome::Deny);
+  CHECK(g.check_shell("git status && git reset --hard").outcome == Outcome::Deny);
+  CHECK(g.check_shell("git status\nrm -rf /").outcome == Outcome::Deny);
+  CHECK(g.check_shell("git log `rm -rf ~`").outcome == Outcome::Deny);
+  CHECK(g.check_shell("make -j4 && make install").outcome == Outcome::Allow);  // spelt out in the rule
+  CHECK(g.check_shell("make -j4; rm -rf / && make install").outcome == Outcome::Deny);
+}
+
 TEST_CASE("strict mode denies what it cannot resolve; disable turns rules off", "[hooks][gate]") {
   auto strict = gate_from(R"({"strict":true})");
   CHECK(strict.check_shell("$CMD").outcome == Outcome::Deny);
