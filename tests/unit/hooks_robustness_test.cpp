@@ -1,12 +1,15 @@
 // Robustness: random bytes, truncations and mutations of real inputs never crash the shell
-// parser, the gate or any dialect's parse/render, and each call stays bounded in time.
+// parser, the gate or any dialect's parse/render, and inputs past the limits say so (their
+// speed is bench/gate_bench's).
 #include <catch2/catch.hpp>
 
 #include "hooks/dialect.h"
 #include "hooks/permission_gate.h"
 #include "hooks/shell_parser.h"
 
+#include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -93,8 +96,13 @@ TEST_CASE("robustness: shell parser and gate on random and mutated input", "[hoo
   std::string pipes;
   for (int i = 0; i < 10000; ++i) pipes += "a|";
   timed(pipes);
-  INFO("worst case " << worst_ms << " ms over " << runs << " inputs");
-  CHECK(worst_ms < 500.0);
+  // Speed is bench/gate_bench's business (a timed assertion is only noise on a loaded CI
+  // machine); here every input must come back, and the ones past the limits say so.
+  std::cout << "robustness: " << runs << " inputs, worst case " << worst_ms << " ms\n";
+  CHECK_FALSE(parse_shell(std::string(70000, 'a')).complete);
+  Script nested = parse_shell(q);
+  CHECK(std::any_of(nested.findings.begin(), nested.findings.end(),
+                    [](const Finding& f) { return f.kind == FindingKind::TooDeep; }));
 }
 
 TEST_CASE("robustness: every dialect parses garbage without crashing", "[hooks][robust]") {
