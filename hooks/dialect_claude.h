@@ -2,7 +2,8 @@
 //
 // Parses SessionStart, UserPromptSubmit, PreToolUse, PermissionRequest, PostToolUse,
 // PostToolUseFailure, Stop, SubagentStop, PreCompact, SessionEnd (others → EventKind::Other).
-// Required: hook_event_name; tool_name for tool events. Renders exit 0 + JSON:
+// Required: hook_event_name; tool_name for tool events; tool_input.command (a string, may be "")
+// when a PreToolUse or PermissionRequest names a shell tool. Renders exit 0 + JSON:
 //   PreToolUse        hookSpecificOutput{hookEventName, permissionDecision allow|deny|ask,
 //                     permissionDecisionReason, updatedInput?, additionalContext?}
 //   PermissionRequest hookSpecificOutput{hookEventName, decision{behavior allow|deny, message?,

@@ -19,9 +19,10 @@ HookEvent ClineDialect::parse(std::string_view in) const {
     ev.cwd = std::string(r->as_array()[0].as_string());
   const std::string& e = ev.event_name;
   auto tool_from = [&](std::string_view key) {
-    const json::object* t = obj(o, key);
-    if (!t) throw HookInputError("cline: " + e + " input lacks the \"" + std::string(key) + "\" object");
-    set_tool(ev, required(*t, "toolName", name()), object_or_json_string(val(*t, "parameters")));
+    const json::object* t = &required_object(o, key, name());
+    set_tool(ev, required(*t, "toolName", name(), std::string(key) + ".toolName"),
+             object_or_json_string(val(*t, "parameters")));
+    require_shell_command(ev, std::string(key) + ".parameters");
     return t;
   };
   if (e == "PreToolUse") {

@@ -26,7 +26,8 @@ HookEvent CursorDialect::parse(std::string_view in) const {
   if (e == "beforeShellExecution" || e == "afterShellExecution") {
     ev.kind = e[0] == 'b' ? EventKind::PreToolUse : EventKind::PostToolUse;
     json::object input;
-    input["command"] = str(o, "command");
+    // The command is what the gate judges: a beforeShellExecution without one is unreadable.
+    input["command"] = ev.kind == EventKind::PreToolUse ? required_text(o, "command", name()) : str(o, "command");
     if (!str(o, "cwd").empty()) input["cwd"] = str(o, "cwd");
     set_tool(ev, "Shell", std::move(input));
     if (const json::value* out = val(o, "output")) ev.tool_response = *out;
@@ -52,6 +53,7 @@ HookEvent CursorDialect::parse(std::string_view in) const {
               : e == "postToolUse" ? EventKind::PostToolUse
                                    : EventKind::PostToolUseFailure;
     set_tool(ev, required(o, "tool_name", name()), object_or_json_string(val(o, "tool_input")));
+    require_shell_command(ev, "tool_input");
     if (const json::value* r = val(o, "tool_output")) ev.tool_response = *r;
     ev.error = str(o, "error");
     ev.tool_failed = ev.kind == EventKind::PostToolUseFailure;
