@@ -138,7 +138,7 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
   if (!hso.empty()) out["hookSpecificOutput"] = std::move(hso);
   if (!d.continue_) {
     out["continue"] = false;
-    out["stopReason"] = cap(d.stop_reason.empty() ? reason_or_default(d) : d.stop_reason);
+    out["stopReason"] = stop_reason_or_default(d);
   }
   if (!d.system_message.empty()) out["systemMessage"] = cap(d.system_message);
   return {emit(out), {}, 0};

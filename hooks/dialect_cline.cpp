@@ -60,7 +60,7 @@ RenderResult ClineDialect::render(const HookEvent& ev, const HookDecision& d) co
   bool blocking = d.outcome == Outcome::Deny || d.outcome == Outcome::Ask || d.outcome == Outcome::BlockStop;
   out["cancel"] = blocking || !d.continue_;
   if (blocking) out["errorMessage"] = degraded_reason(d);
-  else if (!d.continue_) out["errorMessage"] = cap(d.stop_reason);
+  else if (!d.continue_) out["errorMessage"] = stop_reason_or_default(d);
   std::string ctx = d.additional_context;
   if (d.outcome == Outcome::BlockStop && ctx.empty()) ctx = d.reason;
   if (!ctx.empty()) out["contextModification"] = cap(ctx);

@@ -100,6 +100,7 @@ RenderResult CursorDialect::render(const HookEvent& ev, const HookDecision& d) c
     case EventKind::UserPromptSubmit:
       out["continue"] = !blocking && d.continue_;
       if (blocking) out["user_message"] = degraded_reason(d);
+      else if (!d.continue_) out["user_message"] = stop_reason_or_default(d);
       break;
     default:
       break;

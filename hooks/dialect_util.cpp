@@ -198,6 +198,10 @@ std::string reason_or_default(const HookDecision& d) {
   return "blocked by keel";
 }
 
+std::string stop_reason_or_default(const HookDecision& d) {
+  return d.stop_reason.empty() ? reason_or_default(d) : cap(d.stop_reason);
+}
+
 std::string degraded_reason(const HookDecision& d) {
   std::string r = reason_or_default(d);
   if (d.outcome == Outcome::Ask) r = "approval required: " + r;

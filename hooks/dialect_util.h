@@ -59,6 +59,9 @@ std::string degraded_reason(const HookDecision& d);
 // The reason to show, or a generic one naming the rule.
 std::string reason_or_default(const HookDecision& d);
 
+// What to show when continue_ == false: stop_reason, else the reason (capped).
+std::string stop_reason_or_default(const HookDecision& d);
+
 // Serialises a non-empty object with a trailing newline; "" for an empty one.
 std::string emit(const json::object& o);
 

@@ -60,7 +60,7 @@ RenderResult WindsurfDialect::render(const HookEvent& ev, const HookDecision& d)
   bool blocking = d.outcome == Outcome::Deny || d.outcome == Outcome::Ask || d.outcome == Outcome::BlockStop;
   if (pre && (blocking || !d.continue_)) {
     r.exit_code = 2;
-    r.stderr_text = (blocking ? degraded_reason(d) : cap(d.stop_reason)) + "\n";
+    r.stderr_text = (blocking ? degraded_reason(d) : stop_reason_or_default(d)) + "\n";
   }
   return r;
 }
