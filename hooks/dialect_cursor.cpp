@@ -58,10 +58,14 @@ HookEvent CursorDialect::parse(std::string_view in) const {
     ev.error = str(o, "error");
     ev.tool_failed = ev.kind == EventKind::PostToolUseFailure;
   } else if (e == "stop" || e == "subagentStop") {
-    ev.kind = e == "stop" ? EventKind::Stop : EventKind::SubagentStop;
+    // Only a completed turn is a stop the oracle and the self-check may refuse: after "aborted"
+    // (the user stopped it) or "error" a followup_message would restart work nobody asked for.
+    const std::string status = str(o, "status");
+    const bool completed = status.empty() || status == "completed";
+    ev.kind = !completed ? EventKind::Other : e == "stop" ? EventKind::Stop : EventKind::SubagentStop;
     ev.loop_count = static_cast<int>(integer(o, "loop_count"));
     ev.stop_hook_active = ev.loop_count > 0;
-    ev.source = str(o, "status");
+    ev.source = status;
   } else if (e == "beforeSubmitPrompt") {
     ev.kind = EventKind::UserPromptSubmit;
     ev.prompt = str(o, "prompt");
@@ -95,7 +99,7 @@ RenderResult CursorDialect::render(const HookEvent& ev, const HookDecision& d) c
       break;
     case EventKind::Stop:
     case EventKind::SubagentStop:
-      if (blocking) out["followup_message"] = reason_or_default(d);
+      if (blocking) out["followup_message"] = degraded_reason(d);
       break;
     case EventKind::UserPromptSubmit:
       out["continue"] = !blocking && d.continue_;
