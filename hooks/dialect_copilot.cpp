@@ -29,8 +29,8 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
   else if (e == "userPromptSubmitted") ev.kind = EventKind::UserPromptSubmit;
   else if (e == "sessionStart") ev.kind = EventKind::SessionStart;
   else if (e == "sessionEnd") ev.kind = EventKind::SessionEnd;
-  else if (e == "agentStop") ev.kind = EventKind::Stop;
-  else if (e == "subagentStop") ev.kind = EventKind::SubagentStop;
+  // agentStop and subagentStop stay EventKind::Other: Copilot has no blocking stop, so an oracle
+  // or self-check there would run its check for an answer nobody reads.
   ev.session_id = str(o, "sessionId");
   ev.cwd = str(o, "cwd");
   ev.prompt = str(o, "prompt");

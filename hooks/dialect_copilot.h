@@ -5,6 +5,8 @@
 // from hookEventName / hook_event_name when present, else inferred from the shape (toolResult →
 // postToolUse, toolName → preToolUse, prompt → userPromptSubmitted, source → sessionStart,
 // reason → sessionEnd, error → errorOccurred).
+// agentStop / subagentStop → EventKind::Other (Copilot has no blocking stop). Required: toolName
+// on tool events, toolArgs.command for a shell preToolUse.
 // Output: only a preToolUse deny is honoured: {"permissionDecision":"deny",
 // "permissionDecisionReason":…} (ask degrades to deny); allow → {"permissionDecision":"allow"};
 // everything else → empty stdout. Exit 0.

@@ -46,7 +46,8 @@ HookEvent WindsurfDialect::parse(std::string_view in) const {
     ev.kind = EventKind::UserPromptSubmit;
     ev.prompt = str(info, "user_prompt");
   } else if (e == "post_cascade_response") {
-    ev.kind = EventKind::Stop;
+    // Stays EventKind::Other: Windsurf's response hook is advisory and cannot keep Cascade
+    // working, so the oracle and the self-check have nothing to refuse here.
     ev.last_assistant_message = str(info, "response");
   }
   ev.tool_response = info;
