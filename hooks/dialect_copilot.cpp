@@ -71,4 +71,14 @@ RenderResult CopilotDialect::render(const HookEvent& ev, const HookDecision& d) 
   return {emit(out), {}, 0};
 }
 
+RenderResult CopilotDialect::render_unreadable(std::string_view error) const {
+  // Copilot acts only on a deny JSON, so the exit code and stderr alone would let the call through.
+  RenderResult r = Dialect::render_unreadable(error);
+  json::object out;
+  out["permissionDecision"] = "deny";
+  out["permissionDecisionReason"] = unreadable_input_reason(error);
+  r.stdout_text = emit(out);
+  return r;
+}
+
 }  // namespace keel::hooks
