@@ -86,6 +86,8 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
       if (oc == Outcome::Allow || oc == Outcome::Deny || oc == Outcome::BlockStop) {
         json::object dec;
         dec["behavior"] = oc == Outcome::Allow ? "allow" : "deny";
+        // No "interrupt":true on a deny: keel refuses this one call and the agent carries on with
+        // the message as feedback, as a PreToolUse deny does; interrupting would end the turn.
         if (oc != Outcome::Allow) dec["message"] = reason_or_default(d);
         if (oc == Outcome::Allow && d.updated_input) dec["updatedInput"] = *d.updated_input;
         hso["hookEventName"] = "PermissionRequest";

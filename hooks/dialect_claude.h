@@ -7,7 +7,8 @@
 //   PreToolUse        hookSpecificOutput{hookEventName, permissionDecision allow|deny|ask,
 //                     permissionDecisionReason, updatedInput?, additionalContext?}
 //   PermissionRequest hookSpecificOutput{hookEventName, decision{behavior allow|deny, message?,
-//                     updatedInput?}} (ask → no decision: the dialog shows)
+//                     updatedInput?}} (ask → no decision: the dialog shows; a deny has no
+//                     "interrupt", so the agent continues without the call)
 //   PostToolUse       {"decision":"block","reason"} for deny/ask/block; additionalContext
 //   PostToolUseFailure, SessionStart: hookSpecificOutput.additionalContext only
 //   Stop/SubagentStop {"decision":"block","reason"}; or hookSpecificOutput.additionalContext
