@@ -4,8 +4,9 @@
 // This file only does the I/O: read stdin, parse it with the agent's dialect,
 // hand the event to the policy engine (hooks/engine.h: permission gate, lease
 // gate, budget, guardrail, oracle, self-check), render the decision. The store
-// is opened only when a policy needs it. Unreadable input blocks (exit 2) when
-// the permission gate fails closed (the default), unless --fail-open.
+// is opened only when a policy needs it. Unreadable input (including a missing
+// core field, dialect.h) gets the dialect's render_unreadable() block when the
+// permission gate fails closed (the default), unless --fail-open.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -57,26 +58,33 @@ int run_hook(const Args& args, Workspace& outer) {
     const char* v = std::getenv("CLAUDECODE");
     return v && std::string_view(v) == "1";
   }();
-  std::string input;
+  std::string name = args.get("dialect").value_or("");
+  auto dialect_named = [](const std::string& n) {
+    std::unique_ptr<hooks::Dialect> d = hooks::make_dialect(n);
+    if (!d) {
+      throw UsageError("unknown dialect '" + n +
+                       "' (claude, codex, gemini, cursor, copilot, windsurf, cline)");
+    }
+    return d;
+  };
   std::unique_ptr<hooks::Dialect> dialect;
   hooks::HookEvent ev;
   try {
-    input = read_stdin();
-    std::string name = args.get("dialect").value_or("");
+    const std::string input = read_stdin();
     if (name.empty()) name = hooks::detect_dialect(input, claudecode);
-    dialect = hooks::make_dialect(name);
-    if (!dialect) {
-      throw UsageError("unknown dialect '" + name +
-                       "' (claude, codex, gemini, cursor, copilot, windsurf, cline)");
-    }
+    dialect = dialect_named(name);
     ev = dialect->parse(input);
   } catch (const hooks::HookInputError& e) {
-    // The permission gate concerns every tool call, so its fail mode decides:
-    // exit 2 blocks on every agent that can block.
+    // The permission gate concerns every tool call, so its fail mode decides.
     const bool closed = hooks_config_of(outer.config()).permission_fail_closed && !args.has("fail-open");
-    std::cerr << "keel hook: unreadable hook input: " << e.what()
-              << (closed ? " (blocked: the permission gate fails closed)\n" : " (let through: fail-open)\n");
-    return closed ? 2 : 0;
+    if (!closed) {
+      std::cerr << "keel: unreadable hook input: " << e.what() << " (let through: fail-open)\n";
+      return 0;
+    }
+    // Input too large to read has no dialect yet: --dialect's, else Claude's (as detect_dialect
+    // answers for oversized input).
+    if (!dialect) dialect = dialect_named(name.empty() ? "claude" : name);
+    return emit(dialect->render_unreadable(e.what()));
   }
 
   // The event's working directory decides the project (hooks run wherever the
@@ -131,8 +139,9 @@ std::vector<Command> hook_commands() {
           "configured in keel.jsonc (permission, hooks). Without --dialect the agent is\n"
           "recognised from the input. The agent name compared with lease holders is --agent,\n"
           "else $KEEL_AGENT, else the event's session_id: give an agent's MCP server and its\n"
-          "hooks the same KEEL_AGENT so its own leases do not block it. Unreadable input exits 2\n"
-          "(blocks) while hooks.permission_gate.fail_closed, unless --fail-open.",
+          "hooks the same KEEL_AGENT so its own leases do not block it. Unreadable input (or a\n"
+          "missing core field such as a shell call's command) exits 2 (blocks; for copilot\n"
+          "also its deny JSON) while hooks.permission_gate.fail_closed, unless --fail-open.",
       .options = {{"dialect", "D", "the agent's hook dialect (default: recognised from stdin)"},
                   {"agent", "NAME", "the agent this hook acts for (env KEEL_AGENT)"},
                   {"strict", "", "deny (instead of ask) what the shell parser cannot resolve"},

@@ -15,6 +15,14 @@
 
 namespace keel::hooks {
 
+std::string unreadable_input_reason(std::string_view error) {
+  return "keel: unreadable hook input: " + std::string(error) + " (blocked: the permission gate fails closed)";
+}
+
+RenderResult Dialect::render_unreadable(std::string_view error) const {
+  return {{}, unreadable_input_reason(error) + "\n", 2};
+}
+
 std::unique_ptr<Dialect> make_dialect(std::string_view name) {
   std::string n(name);
   for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

@@ -2,14 +2,22 @@
 // HookEvent / HookDecision (reference: agent-hooks.md §1, §2).
 //
 // Contract for every Dialect:
-//   parse(stdin_json)  → HookEvent. Throws HookInputError (message names the problem and the
-//                        dialect) when the input is not a JSON object, exceeds kMaxHookInput,
-//                        or lacks a required field (the event name, or the tool name of a tool
-//                        event). Unknown fields are ignored; optional fields may be absent or of
-//                        an unexpected type (then treated as absent). JSON-in-a-string arguments
-//                        (Copilot toolArgs, Cursor tool_input) are decoded.
+//   parse(stdin_json)  → HookEvent. Throws HookInputError (message names the problem, the
+//                        dialect and the field) when the input is not a JSON object, exceeds
+//                        kMaxHookInput, or lacks a core field: the event name; the tool name of
+//                        a tool event (an MCP tool's server and tool names); on the events the
+//                        permission gate judges, a shell tool's command (a string; "" is allowed)
+//                        — a missing core field must fail like unparseable input, never reach
+//                        the gate as "nothing to judge". Unknown fields are ignored; optional
+//                        fields may be absent or of an unexpected type (then treated as absent).
+//                        JSON-in-a-string arguments (Copilot toolArgs, Cursor tool_input) are
+//                        decoded.
 //   render(ev, dec)    → what `keel hook` prints and its exit code, in that agent's convention.
 //                        Never throws. Text fields are capped at 10,000 characters.
+//   render_unreadable(error) → what `keel hook` answers, and POST /hooks/<dialect> mirrors, when
+//                        parse() threw and the permission gate fails closed: the reason
+//                        (unreadable_input_reason) on stderr and exit 2, the block of every agent
+//                        that can block; a dialect whose agent acts only on JSON adds it (Copilot).
 // Agents without an "ask" (Gemini, Copilot, Windsurf, Cline, Cursor's stop) degrade ask to deny
 // with the reason prefixed "approval required: ". Outcome::Continue renders as "no opinion".
 #pragma once
@@ -43,7 +51,11 @@ class Dialect {
   virtual std::string_view name() const noexcept = 0;
   virtual HookEvent parse(std::string_view stdin_json) const = 0;
   virtual RenderResult render(const HookEvent& ev, const HookDecision& dec) const = 0;
+  virtual RenderResult render_unreadable(std::string_view error) const;
 };
+
+// "keel: unreadable hook input: <error> (blocked: the permission gate fails closed)".
+std::string unreadable_input_reason(std::string_view error);
 
 // "claude" | "codex" | "gemini" | "cursor" | "copilot" | "windsurf" | "cline" (case-insensitive);
 // nullptr for anything else.

@@ -53,6 +53,7 @@ HookEvent ClaudeDialect::parse_object(json::object o, std::string_view dialect) 
   if (is_tool_event(ev.kind)) {
     std::string tool = required(o, "tool_name", dialect);
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
+    require_shell_command(ev, "tool_input");
   }
   if (const json::value* r = val(o, "tool_response")) ev.tool_response = *r;
   ev.error = str(o, "error");
@@ -85,6 +86,8 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
       if (oc == Outcome::Allow || oc == Outcome::Deny || oc == Outcome::BlockStop) {
         json::object dec;
         dec["behavior"] = oc == Outcome::Allow ? "allow" : "deny";
+        // No "interrupt":true on a deny: keel refuses this one call and the agent carries on with
+        // the message as feedback, as a PreToolUse deny does; interrupting would end the turn.
         if (oc != Outcome::Allow) dec["message"] = reason_or_default(d);
         if (oc == Outcome::Allow && d.updated_input) dec["updatedInput"] = *d.updated_input;
         hso["hookEventName"] = "PermissionRequest";
@@ -137,7 +140,7 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
   if (!hso.empty()) out["hookSpecificOutput"] = std::move(hso);
   if (!d.continue_) {
     out["continue"] = false;
-    out["stopReason"] = cap(d.stop_reason.empty() ? reason_or_default(d) : d.stop_reason);
+    out["stopReason"] = stop_reason_or_default(d);
   }
   if (!d.system_message.empty()) out["systemMessage"] = cap(d.system_message);
   return {emit(out), {}, 0};

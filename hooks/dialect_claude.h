@@ -2,11 +2,13 @@
 //
 // Parses SessionStart, UserPromptSubmit, PreToolUse, PermissionRequest, PostToolUse,
 // PostToolUseFailure, Stop, SubagentStop, PreCompact, SessionEnd (others → EventKind::Other).
-// Required: hook_event_name; tool_name for tool events. Renders exit 0 + JSON:
+// Required: hook_event_name; tool_name for tool events; tool_input.command (a string, may be "")
+// when a PreToolUse or PermissionRequest names a shell tool. Renders exit 0 + JSON:
 //   PreToolUse        hookSpecificOutput{hookEventName, permissionDecision allow|deny|ask,
 //                     permissionDecisionReason, updatedInput?, additionalContext?}
 //   PermissionRequest hookSpecificOutput{hookEventName, decision{behavior allow|deny, message?,
-//                     updatedInput?}} (ask → no decision: the dialog shows)
+//                     updatedInput?}} (ask → no decision: the dialog shows; a deny has no
+//                     "interrupt", so the agent continues without the call)
 //   PostToolUse       {"decision":"block","reason"} for deny/ask/block; additionalContext
 //   PostToolUseFailure, SessionStart: hookSpecificOutput.additionalContext only
 //   Stop/SubagentStop {"decision":"block","reason"}; or hookSpecificOutput.additionalContext

@@ -19,9 +19,10 @@ HookEvent ClineDialect::parse(std::string_view in) const {
     ev.cwd = std::string(r->as_array()[0].as_string());
   const std::string& e = ev.event_name;
   auto tool_from = [&](std::string_view key) {
-    const json::object* t = obj(o, key);
-    if (!t) throw HookInputError("cline: " + e + " input lacks the \"" + std::string(key) + "\" object");
-    set_tool(ev, required(*t, "toolName", name()), object_or_json_string(val(*t, "parameters")));
+    const json::object* t = &required_object(o, key, name());
+    set_tool(ev, required(*t, "toolName", name(), std::string(key) + ".toolName"),
+             object_or_json_string(val(*t, "parameters")));
+    require_shell_command(ev, std::string(key) + ".parameters");
     return t;
   };
   if (e == "PreToolUse") {
@@ -59,7 +60,7 @@ RenderResult ClineDialect::render(const HookEvent& ev, const HookDecision& d) co
   bool blocking = d.outcome == Outcome::Deny || d.outcome == Outcome::Ask || d.outcome == Outcome::BlockStop;
   out["cancel"] = blocking || !d.continue_;
   if (blocking) out["errorMessage"] = degraded_reason(d);
-  else if (!d.continue_) out["errorMessage"] = cap(d.stop_reason);
+  else if (!d.continue_) out["errorMessage"] = stop_reason_or_default(d);
   std::string ctx = d.additional_context;
   if (d.outcome == Outcome::BlockStop && ctx.empty()) ctx = d.reason;
   if (!ctx.empty()) out["contextModification"] = cap(ctx);

@@ -4,7 +4,8 @@
 // taskId (→ session_id), workspaceRoots[] (first → cwd), userId, and a per-event object:
 // preToolUse{toolName, parameters}, postToolUse{toolName, parameters, result, success,
 // executionTimeMs}, userPromptSubmit{prompt}, taskComplete{...}. Tools: execute_command,
-// write_to_file, replace_in_file, read_file, use_mcp_tool, ...
+// write_to_file, replace_in_file, read_file, use_mcp_tool, ... Required: the per-event object
+// and its toolName on tool events, parameters.command of a shell PreToolUse.
 // Cline is fail-closed (crash, bad JSON or timeout block), so render always prints one JSON
 // object and exits 0: {"cancel":bool,"errorMessage"?,"contextModification"?}. Deny, ask (no
 // native ask) and stop-blocks set cancel:true with the reason.

@@ -29,8 +29,8 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
   else if (e == "userPromptSubmitted") ev.kind = EventKind::UserPromptSubmit;
   else if (e == "sessionStart") ev.kind = EventKind::SessionStart;
   else if (e == "sessionEnd") ev.kind = EventKind::SessionEnd;
-  else if (e == "agentStop") ev.kind = EventKind::Stop;
-  else if (e == "subagentStop") ev.kind = EventKind::SubagentStop;
+  // agentStop and subagentStop stay EventKind::Other: Copilot has no blocking stop, so an oracle
+  // or self-check there would run its check for an answer nobody reads.
   ev.session_id = str(o, "sessionId");
   ev.cwd = str(o, "cwd");
   ev.prompt = str(o, "prompt");
@@ -39,6 +39,7 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
   if (ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PostToolUse || ev.kind == EventKind::PostToolUseFailure) {
     std::string tool = required(o, "toolName", name());
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "toolArgs")));
+    require_shell_command(ev, "toolArgs");
   }
   if (const json::object* r = obj(o, "toolResult")) {
     ev.tool_response = *r;
@@ -68,6 +69,16 @@ RenderResult CopilotDialect::render(const HookEvent& ev, const HookDecision& d) 
     }
   }
   return {emit(out), {}, 0};
+}
+
+RenderResult CopilotDialect::render_unreadable(std::string_view error) const {
+  // Copilot acts only on a deny JSON, so the exit code and stderr alone would let the call through.
+  RenderResult r = Dialect::render_unreadable(error);
+  json::object out;
+  out["permissionDecision"] = "deny";
+  out["permissionDecisionReason"] = unreadable_input_reason(error);
+  r.stdout_text = emit(out);
+  return r;
 }
 
 }  // namespace keel::hooks

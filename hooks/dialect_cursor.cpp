@@ -26,7 +26,8 @@ HookEvent CursorDialect::parse(std::string_view in) const {
   if (e == "beforeShellExecution" || e == "afterShellExecution") {
     ev.kind = e[0] == 'b' ? EventKind::PreToolUse : EventKind::PostToolUse;
     json::object input;
-    input["command"] = str(o, "command");
+    // The command is what the gate judges: a beforeShellExecution without one is unreadable.
+    input["command"] = ev.kind == EventKind::PreToolUse ? required_text(o, "command", name()) : str(o, "command");
     if (!str(o, "cwd").empty()) input["cwd"] = str(o, "cwd");
     set_tool(ev, "Shell", std::move(input));
     if (const json::value* out = val(o, "output")) ev.tool_response = *out;
@@ -52,14 +53,19 @@ HookEvent CursorDialect::parse(std::string_view in) const {
               : e == "postToolUse" ? EventKind::PostToolUse
                                    : EventKind::PostToolUseFailure;
     set_tool(ev, required(o, "tool_name", name()), object_or_json_string(val(o, "tool_input")));
+    require_shell_command(ev, "tool_input");
     if (const json::value* r = val(o, "tool_output")) ev.tool_response = *r;
     ev.error = str(o, "error");
     ev.tool_failed = ev.kind == EventKind::PostToolUseFailure;
   } else if (e == "stop" || e == "subagentStop") {
-    ev.kind = e == "stop" ? EventKind::Stop : EventKind::SubagentStop;
+    // Only a completed turn is a stop the oracle and the self-check may refuse: after "aborted"
+    // (the user stopped it) or "error" a followup_message would restart work nobody asked for.
+    const std::string status = str(o, "status");
+    const bool completed = status.empty() || status == "completed";
+    ev.kind = !completed ? EventKind::Other : e == "stop" ? EventKind::Stop : EventKind::SubagentStop;
     ev.loop_count = static_cast<int>(integer(o, "loop_count"));
     ev.stop_hook_active = ev.loop_count > 0;
-    ev.source = str(o, "status");
+    ev.source = status;
   } else if (e == "beforeSubmitPrompt") {
     ev.kind = EventKind::UserPromptSubmit;
     ev.prompt = str(o, "prompt");
@@ -93,11 +99,12 @@ RenderResult CursorDialect::render(const HookEvent& ev, const HookDecision& d) c
       break;
     case EventKind::Stop:
     case EventKind::SubagentStop:
-      if (blocking) out["followup_message"] = reason_or_default(d);
+      if (blocking) out["followup_message"] = degraded_reason(d);
       break;
     case EventKind::UserPromptSubmit:
       out["continue"] = !blocking && d.continue_;
       if (blocking) out["user_message"] = degraded_reason(d);
+      else if (!d.continue_) out["user_message"] = stop_reason_or_default(d);
       break;
     default:
       break;

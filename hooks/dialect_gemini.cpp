@@ -30,6 +30,7 @@ HookEvent GeminiDialect::parse(std::string_view in) const {
   if (ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PostToolUse) {
     std::string tool = required(o, "tool_name", name());
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
+    require_shell_command(ev, "tool_input");
   }
   if (const json::value* r = val(o, "tool_response")) {
     ev.tool_response = *r;
@@ -85,7 +86,7 @@ RenderResult GeminiDialect::render(const HookEvent& ev, const HookDecision& d) c
   if (!hso.empty()) out["hookSpecificOutput"] = std::move(hso);
   if (!d.continue_) {
     out["continue"] = false;
-    out["stopReason"] = cap(d.stop_reason.empty() ? reason_or_default(d) : d.stop_reason);
+    out["stopReason"] = stop_reason_or_default(d);
   }
   if (!d.system_message.empty()) out["systemMessage"] = cap(d.system_message);
   return {emit(out), {}, 0};

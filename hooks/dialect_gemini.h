@@ -3,7 +3,8 @@
 // when tool_response.error is set), AfterAgent → Stop (prompt_response → last message),
 // BeforeAgent → UserPromptSubmit, SessionStart, SessionEnd, PreCompress → PreCompact; the rest
 // (BeforeModel, AfterModel, Notification, ...) → Other. Tools: run_shell_command, write_file,
-// replace, read_file, ... Output (exit 0): top-level {"decision":"allow"|"deny","reason"}; no
+// replace, read_file, ... Required: hook_event_name; tool_name on BeforeTool/AfterTool;
+// tool_input.command of a shell BeforeTool. Output (exit 0): top-level {"decision":"allow"|"deny","reason"}; no
 // "ask" (→ deny, "approval required: ..."); AfterAgent block → {"decision":"deny","reason"};
 // updated input → hookSpecificOutput.tool_input (merged by Gemini); additionalContext under
 // hookSpecificOutput; "continue":false + "stopReason"; "systemMessage".

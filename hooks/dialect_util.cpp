@@ -5,6 +5,12 @@
 
 namespace keel::hooks::dutil {
 
+namespace {
+// Where a shell tool's arguments hold its command line, first match wins (set_tool and
+// require_shell_command must agree, or a command the gate never saw could pass the check).
+constexpr std::string_view kCommandKeys[] = {"command", "cmd", "command_line"};
+}  // namespace
+
 json::object parse_object(std::string_view in, std::string_view dialect) {
   if (in.size() > kMaxHookInput)
     throw HookInputError(std::string(dialect) + ": hook input is " + std::to_string(in.size()) +
@@ -45,12 +51,59 @@ const json::object* obj(const json::object& o, std::string_view key) {
   return v && v->is_object() ? &v->as_object() : nullptr;
 }
 
-std::string required(const json::object& o, std::string_view key, std::string_view dialect) {
+namespace {
+HookInputError missing_field(std::string_view dialect, std::string_view field) {
+  return HookInputError(std::string(dialect) + ": hook input lacks the required field \"" + std::string(field) + "\"");
+}
+
+HookInputError wrong_type(std::string_view dialect, std::string_view field, std::string_view what) {
+  return HookInputError(std::string(dialect) + ": field \"" + std::string(field) + "\" must be " + std::string(what));
+}
+
+const json::string& required_string(const json::object& o, std::string_view key, std::string_view dialect,
+                                    std::string_view field, bool allow_empty) {
+  if (field.empty()) field = key;
   const json::value* v = val(o, key);
-  if (!v) throw HookInputError(std::string(dialect) + ": hook input lacks the required field \"" + std::string(key) + "\"");
-  if (!v->is_string() || v->as_string().empty())
-    throw HookInputError(std::string(dialect) + ": field \"" + std::string(key) + "\" must be a non-empty string");
-  return std::string(v->as_string());
+  if (!v) throw missing_field(dialect, field);
+  if (!v->is_string() || (!allow_empty && v->as_string().empty()))
+    throw wrong_type(dialect, field, allow_empty ? "a string" : "a non-empty string");
+  return v->as_string();
+}
+}  // namespace
+
+std::string required(const json::object& o, std::string_view key, std::string_view dialect, std::string_view field) {
+  return std::string(required_string(o, key, dialect, field, false));
+}
+
+std::string required_text(const json::object& o, std::string_view key, std::string_view dialect,
+                          std::string_view field) {
+  return std::string(required_string(o, key, dialect, field, true));
+}
+
+const json::object& required_object(const json::object& o, std::string_view key, std::string_view dialect,
+                                    std::string_view field) {
+  if (field.empty()) field = key;
+  const json::value* v = val(o, key);
+  if (!v) throw missing_field(dialect, field);
+  if (!v->is_object()) throw wrong_type(dialect, field, "an object");
+  return v->as_object();
+}
+
+void require_shell_command(const HookEvent& ev, std::string_view args) {
+  if (ev.tool != ToolKind::Shell || (ev.kind != EventKind::PreToolUse && ev.kind != EventKind::PermissionRequest))
+    return;
+  const std::string field = std::string(args) + ".command";
+  const json::value* c = nullptr;
+  for (std::string_view k : kCommandKeys)
+    if ((c = val(ev.tool_input, k))) break;
+  if (!c) throw missing_field(ev.dialect, field);
+  if (c->is_string()) return;
+  if (c->is_array()) {
+    bool all_strings = true;
+    for (const auto& e : c->as_array()) all_strings = all_strings && e.is_string();
+    if (all_strings) return;
+  }
+  throw wrong_type(ev.dialect, field, "a string (or an array of strings)");
 }
 
 json::object object_or_json_string(const json::value* v) {
@@ -104,9 +157,9 @@ void set_tool(HookEvent& ev, std::string name, json::object input) {
       for (const auto& e : v->as_array())
         if (e.is_string()) add_path(ev, std::string(e.as_string()));
   if (ev.tool == ToolKind::Shell) {
-    const json::value* c = val(in, "command");
-    if (!c) c = val(in, "cmd");
-    if (!c) c = val(in, "command_line");
+    const json::value* c = nullptr;
+    for (std::string_view k : kCommandKeys)
+      if ((c = val(in, k))) break;
     if (c && c->is_string()) {
       ev.command = std::string(c->as_string());
     } else if (c && c->is_array()) {
@@ -143,6 +196,10 @@ std::string reason_or_default(const HookDecision& d) {
   if (!d.reason.empty()) return cap(d.reason);
   if (!d.rule_id.empty()) return "blocked by keel rule " + d.rule_id;
   return "blocked by keel";
+}
+
+std::string stop_reason_or_default(const HookDecision& d) {
+  return d.stop_reason.empty() ? reason_or_default(d) : cap(d.stop_reason);
 }
 
 std::string degraded_reason(const HookDecision& d) {

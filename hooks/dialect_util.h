@@ -23,8 +23,25 @@ long long integer(const json::object& o, std::string_view key); // 0 if absent /
 const json::object* obj(const json::object& o, std::string_view key);
 const json::value* val(const json::object& o, std::string_view key);
 
-// Required string field; throws HookInputError naming the field.
-std::string required(const json::object& o, std::string_view key, std::string_view dialect);
+// Required non-empty string field; throws HookInputError naming it as `field` (default: `key`),
+// e.g. "tool_info.mcp_server_name" for a nested one.
+std::string required(const json::object& o, std::string_view key, std::string_view dialect,
+                     std::string_view field = {});
+
+// Required string field that may be empty: "" is a command line that runs nothing, not a
+// missing command. Throws HookInputError naming it as `field` (default: `key`).
+std::string required_text(const json::object& o, std::string_view key, std::string_view dialect,
+                          std::string_view field = {});
+
+// Required object field (Windsurf tool_info, Cline preToolUse); throws HookInputError naming it.
+const json::object& required_object(const json::object& o, std::string_view key, std::string_view dialect,
+                                    std::string_view field = {});
+
+// On the events the permission gate judges (PreToolUse, PermissionRequest), a shell tool's
+// command must be given (a string, or Codex's argv array of strings): without it the gate would
+// judge "" and let the call through. `args` names the arguments object in the error
+// ("tool_input", "toolArgs"). Call after set_tool().
+void require_shell_command(const HookEvent& ev, std::string_view args);
 
 // An object given either as an object or as a JSON string holding one (Copilot toolArgs, Cursor
 // tool_input); {} when absent or undecodable.
@@ -41,6 +58,9 @@ std::string degraded_reason(const HookDecision& d);
 
 // The reason to show, or a generic one naming the rule.
 std::string reason_or_default(const HookDecision& d);
+
+// What to show when continue_ == false: stop_reason, else the reason (capped).
+std::string stop_reason_or_default(const HookDecision& d);
 
 // Serialises a non-empty object with a trailing newline; "" for an empty one.
 std::string emit(const json::object& o);

@@ -15,33 +15,39 @@ HookEvent WindsurfDialect::parse(std::string_view in) const {
   ev.session_id = str(o, "trajectory_id");
   ev.turn_id = str(o, "execution_id");
   ev.model = str(o, "model_name");
-  json::object info;
-  if (const json::object* ti = obj(o, "tool_info")) info = *ti;
   const std::string& e = ev.event_name;
-  bool pre = e.starts_with("pre_");
+  const bool pre = e.starts_with("pre_");
+  // A pre hook is a gate: without tool_info there is nothing to judge, so the input is unreadable.
+  json::object info;
+  if (pre) info = required_object(o, "tool_info", name());
+  else if (const json::object* ti = obj(o, "tool_info")) info = *ti;
   std::string_view what = std::string_view(e).substr(pre ? 4 : e.starts_with("post_") ? 5 : 0);
   if (what == "run_command" || what == "write_code" || what == "read_code" || what == "mcp_tool_use") {
     ev.kind = pre ? EventKind::PreToolUse : EventKind::PostToolUse;
     if (what == "run_command") {
       json::object input;
-      input["command"] = str(info, "command_line");
+      input["command"] = pre ? required_text(info, "command_line", name(), "tool_info.command_line")
+                             : str(info, "command_line");
       ev.cwd = str(info, "cwd");
       if (!ev.cwd.empty()) input["cwd"] = ev.cwd;
       set_tool(ev, "run_command", std::move(input));
     } else if (what == "write_code" || what == "read_code") {
       json::object input;
-      input["file_path"] = str(info, "file_path");
+      input["file_path"] = pre ? required(info, "file_path", name(), "tool_info.file_path") : str(info, "file_path");
       if (const json::value* ed = val(info, "edits")) input["edits"] = *ed;
       set_tool(ev, std::string(what), std::move(input));
     } else {
-      std::string tool = "mcp__" + str(info, "mcp_server_name") + "__" + str(info, "mcp_tool_name");
-      set_tool(ev, std::move(tool), object_or_json_string(val(info, "mcp_tool_arguments")));
+      // The names are the tool's identity (like tool_name elsewhere): never "mcp____".
+      const std::string server = required(info, "mcp_server_name", name(), "tool_info.mcp_server_name");
+      const std::string tool = required(info, "mcp_tool_name", name(), "tool_info.mcp_tool_name");
+      set_tool(ev, "mcp__" + server + "__" + tool, object_or_json_string(val(info, "mcp_tool_arguments")));
     }
   } else if (e == "pre_user_prompt") {
     ev.kind = EventKind::UserPromptSubmit;
     ev.prompt = str(info, "user_prompt");
   } else if (e == "post_cascade_response") {
-    ev.kind = EventKind::Stop;
+    // Stays EventKind::Other: Windsurf's response hook is advisory and cannot keep Cascade
+    // working, so the oracle and the self-check have nothing to refuse here.
     ev.last_assistant_message = str(info, "response");
   }
   ev.tool_response = info;
@@ -55,7 +61,7 @@ RenderResult WindsurfDialect::render(const HookEvent& ev, const HookDecision& d)
   bool blocking = d.outcome == Outcome::Deny || d.outcome == Outcome::Ask || d.outcome == Outcome::BlockStop;
   if (pre && (blocking || !d.continue_)) {
     r.exit_code = 2;
-    r.stderr_text = (blocking ? degraded_reason(d) : cap(d.stop_reason)) + "\n";
+    r.stderr_text = (blocking ? degraded_reason(d) : stop_reason_or_default(d)) + "\n";
   }
   return r;
 }

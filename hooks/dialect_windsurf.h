@@ -7,7 +7,10 @@
 //   pre_mcp_tool_use / post_mcp_tool_use tool_info{mcp_server_name, mcp_tool_name,
 //                                        mcp_tool_arguments}          → "mcp__<server>__<tool>"
 //   pre_user_prompt                      tool_info{user_prompt}         → UserPromptSubmit
-//   post_cascade_response                tool_info{response}            → Stop (advisory)
+//   post_cascade_response                tool_info{response}            → Other (advisory:
+//                                        no stop policy runs; the response → last message)
+// Required on pre_* events: tool_info, and its command_line (may be ""), file_path, or
+// mcp_server_name + mcp_tool_name; the MCP names on post_mcp_tool_use too.
 // Output: no JSON decisions and no "ask": a pre-hook block is exit 2 with the reason on stderr
 // (ask degrades to block); everything else exits 0 with no output.
 #pragma once

@@ -16,6 +16,15 @@ HttpHookReply error_reply(unsigned status, const std::string& message) {
   r.body = json::serialize(json::object{{"error", message}});
   return r;
 }
+
+// The command form's answer as an HTTP body. A status code cannot block, so where the command
+// would exit 2 with only stderr the body is Claude's top-level block with that text as reason.
+std::string body_of(RenderResult r) {
+  if (r.exit_code != 2 || !r.stdout_text.empty()) return std::move(r.stdout_text);
+  std::string reason = std::move(r.stderr_text);
+  while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+  return json::serialize(json::object{{"decision", "block"}, {"reason", reason}});
+}
 }  // namespace
 
 HttpHookReply answer_http_hook(const HookEngine& engine, std::string_view method,
@@ -27,23 +36,26 @@ HttpHookReply answer_http_hook(const HookEngine& engine, std::string_view method
                                 "' (claude, codex, gemini, cursor, copilot, windsurf, cline)");
   }
   if (method != "POST") return error_reply(405, "POST the hook event as JSON");
+  if (body.size() > kMaxHookInput) {
+    return error_reply(413, "hook event over the " + std::to_string(kMaxHookInput) + "-byte limit");
+  }
   HookEvent ev;
+  HttpHookReply reply;
+  RenderResult r;
   try {
-    if (body.size() > kMaxHookInput) throw HookInputError("hook input exceeds 8 MiB");
     ev = dialect->parse(body);
   } catch (const HookInputError& e) {
-    return error_reply(400, std::string("unreadable hook input: ") + e.what());
+    if (!engine.config().permission_fail_closed) {
+      return error_reply(400, std::string("unreadable hook input: ") + e.what());
+    }
+    reply.errors.push_back(std::string("unreadable hook input: ") + e.what());
+    reply.body = body_of(dialect->render_unreadable(e.what()));
+    return reply;
   }
   const state::Principal who = principal_for(ev);
   EngineResult result = engine.decide(ev, who, [&store]() -> state::Store& { return store; });
-  RenderResult r = dialect->render(ev, result.decision);
-  HttpHookReply reply;
   for (auto& e : result.errors) reply.errors.push_back(ev.event_name + ": " + e);
-  if (r.exit_code == 2 && r.stdout_text.empty()) {
-    reply.body = json::serialize(json::object{{"decision", "block"}, {"reason", r.stderr_text}});
-  } else {
-    reply.body = std::move(r.stdout_text);
-  }
+  reply.body = body_of(dialect->render(ev, result.decision));
   return reply;
 }
 

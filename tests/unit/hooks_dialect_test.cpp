@@ -1,11 +1,15 @@
-// Golden tests per dialect: real-shaped input (reference agent-hooks.md) → canonical event →
-// exact stdout/stderr/exit code for allow, deny, ask, continue and stop-block.
+// Golden tests per dialect: real-shaped input (reference agent-hooks.md §1, §2) → exact stdout,
+// stderr and exit code for deny, ask, allow, continue, stop-block, continue:false and bad input;
+// then what parse() makes of each agent's fields.
 #include <catch2/catch.hpp>
 
 #include "hooks/dialect.h"
 #include "hooks/permission_gate.h"
 
+#include <map>
+#include <set>
 #include <string>
+#include <vector>
 
 using namespace keel::hooks;
 
@@ -19,23 +23,445 @@ HookDecision decide(Outcome o, std::string reason = "", std::string ctx = "") {
   return d;
 }
 
+// The budget's decision on a tool or prompt event past its ceiling (budget.cpp): deny this call
+// and stop the agent.
+const std::string kBudget = "keel budget: session cost $5.02 reached the ceiling $5.00 (hooks.budget in keel.jsonc)";
+HookDecision budget_stop(Outcome o = Outcome::Deny) {
+  HookDecision d = decide(o, o == Outcome::Continue ? "" : kBudget);
+  d.continue_ = false;
+  d.stop_reason = kBudget;
+  return d;
+}
+
+HookDecision with_update(HookDecision d, boost::json::object input) {
+  d.updated_input = std::move(input);
+  return d;
+}
+
+HookDecision with_system_message(HookDecision d, std::string m) {
+  d.system_message = std::move(m);
+  return d;
+}
+
 RenderResult run(const Dialect& d, const std::string& in, const HookDecision& dec) {
   return d.render(d.parse(in), dec);
 }
+
+// ---- real-shaped inputs -----------------------------------------------------------------------
 
 const char* kClaudePre =
     R"({"session_id":"abc123","transcript_path":"/home/u/.claude/projects/p/abc123.jsonl","cwd":"/home/u/repo",)"
     R"("permission_mode":"default","hook_event_name":"PreToolUse","tool_name":"Bash",)"
     R"("tool_input":{"command":"npm test","description":"Run test suite","timeout":120000,"run_in_background":false},)"
     R"("tool_use_id":"toolu_01ABC123","some_future_field":{"x":1}})";
-
 const char* kClaudeStop =
     R"({"hook_event_name":"Stop","session_id":"abc123","transcript_path":"t","cwd":"/repo","permission_mode":"default",)"
     R"("stop_hook_active":false,"last_assistant_message":"I've completed the refactoring","background_tasks":[],"session_crons":[]})";
+const char* kClaudeSubagentStop =
+    R"({"hook_event_name":"SubagentStop","session_id":"abc123","transcript_path":"/t/abc123.jsonl","cwd":"/repo",)"
+    R"("permission_mode":"default","stop_hook_active":false,"agent_id":"def456","agent_type":"Explore",)"
+    R"("agent_transcript_path":"/t/abc123/subagents/agent-def456.jsonl",)"
+    R"("last_assistant_message":"Analysis complete. Found 3 potential issues","background_tasks":[],"session_crons":[]})";
+const char* kClaudePreCompact =
+    R"({"session_id":"abc123","transcript_path":"/t/abc123.jsonl","cwd":"/repo","hook_event_name":"PreCompact",)"
+    R"("trigger":"auto","custom_instructions":""})";
+const char* kClaudePermission =
+    R"({"session_id":"abc123","transcript_path":"/t/abc123.jsonl","cwd":"/repo","permission_mode":"default",)"
+    R"("hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":"npm run lint"},)"
+    R"("permission_suggestions":[{"type":"addRules","rules":[{"toolName":"Bash","ruleContent":"npm run lint"}],"behavior":"allow","destination":"session"}]})";
+const char* kClaudePrompt =
+    R"({"session_id":"abc123","transcript_path":"/t/abc123.jsonl","cwd":"/repo","permission_mode":"default",)"
+    R"("hook_event_name":"UserPromptSubmit","prompt":"refactor the auth module"})";
+const char* kClaudeStart =
+    R"({"session_id":"abc123","transcript_path":"/t/abc123.jsonl","cwd":"/repo","hook_event_name":"SessionStart",)"
+    R"("source":"startup","model":"claude-sonnet-5"})";
+const char* kClaudePost =
+    R"({"session_id":"abc123","transcript_path":"/t/abc123.jsonl","cwd":"/repo","permission_mode":"default",)"
+    R"("hook_event_name":"PostToolUse","tool_name":"Write","tool_input":{"file_path":"/repo/a.txt","content":"x"},)"
+    R"("tool_response":{"filePath":"/repo/a.txt","success":true},"tool_use_id":"toolu_01X","duration_ms":12})";
+const char* kClaudeFailure =
+    R"({"session_id":"abc123","cwd":"/repo","hook_event_name":"PostToolUseFailure","tool_name":"Bash",)"
+    R"("tool_input":{"command":"npm test"},"tool_use_id":"toolu_01Y",)"
+    R"("error":"Exit code 1\nError: Cannot find module 'express'","is_interrupt":false,"duration_ms":4187})";
+const char* kClaudeEnd = R"({"session_id":"abc123","cwd":"/repo","hook_event_name":"SessionEnd","reason":"exit"})";
+
+const char* kCodexPre =
+    R"({"session_id":"s","turn_id":"t1","model":"gpt-5","transcript_path":null,"cwd":"/repo",)"
+    R"("hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":["bash","-lc","git push --force"]},)"
+    R"("tool_use_id":"call_1"})";
+const char* kCodexStop =
+    R"({"session_id":"s","turn_id":"t1","model":"gpt-5","transcript_path":null,"cwd":"/repo","hook_event_name":"Stop",)"
+    R"("stop_hook_active":false,"last_assistant_message":"done"})";
+
+const char* kGeminiBefore =
+    R"({"session_id":"g1","transcript_path":"/t","cwd":"/repo","hook_event_name":"BeforeTool",)"
+    R"("timestamp":"2026-08-01T10:00:00Z","tool_name":"run_shell_command","tool_input":{"command":"rm -rf /","description":"x"},"mcp_context":null})";
+const char* kGeminiAfter =
+    R"({"session_id":"g1","transcript_path":"/t","cwd":"/repo","hook_event_name":"AfterTool","timestamp":"2026-08-01T10:00:01Z",)"
+    R"("tool_name":"run_shell_command","tool_input":{"command":"npm test"},"tool_response":{"llmContent":"ok","returnDisplay":"ok"}})";
+const char* kGeminiBeforeAgent =
+    R"({"session_id":"g1","transcript_path":"/t","cwd":"/repo","hook_event_name":"BeforeAgent",)"
+    R"("timestamp":"2026-08-01T10:00:00Z","prompt":"fix the tests"})";
+const char* kGeminiAfterAgent =
+    R"({"session_id":"g1","transcript_path":"/t","cwd":"/repo","hook_event_name":"AfterAgent","timestamp":"2026-08-01T10:05:00Z",)"
+    R"("prompt":"fix the tests","prompt_response":"done","stop_hook_active":false})";
+
+#define CURSOR_COMMON \
+  R"("conversation_id":"conv-123","generation_id":"gen-456","workspace_roots":["/repo"],"model":"m","cursor_version":"2.0.77","user_email":null)"
+const char* kCursorShell = R"({"hook_event_name":"beforeShellExecution",)" CURSOR_COMMON
+    R"(,"command":"npm install express","cwd":"/repo"})";
+const char* kCursorPreTool = R"({"hook_event_name":"preToolUse",)" CURSOR_COMMON
+    R"(,"tool_name":"Shell","tool_input":{"command":"npm test"}})";
+const char* kCursorMcp = R"({"hook_event_name":"beforeMCPExecution",)" CURSOR_COMMON
+    R"(,"tool_name":"write","tool_input":"{\"path\":\"/repo/x\"}","url":"http://localhost:3000/mcp"})";
+const char* kCursorRead = R"({"hook_event_name":"beforeReadFile",)" CURSOR_COMMON
+    R"(,"file_path":"/repo/.env","content":"SECRET=1","attachments":[]})";
+const char* kCursorStop = R"({"hook_event_name":"stop",)" CURSOR_COMMON R"(,"status":"completed","loop_count":0})";
+const char* kCursorStopAborted = R"({"hook_event_name":"stop",)" CURSOR_COMMON R"(,"status":"aborted","loop_count":0})";
+const char* kCursorStopError = R"({"hook_event_name":"stop",)" CURSOR_COMMON R"(,"status":"error","loop_count":1})";
+const char* kCursorSubagentStop = R"({"hook_event_name":"subagentStop",)" CURSOR_COMMON R"(,"status":"completed","loop_count":0})";
+const char* kCursorPrompt = R"({"hook_event_name":"beforeSubmitPrompt",)" CURSOR_COMMON R"(,"prompt":"hi","attachments":[]})";
+
+const char* kCopilotPre =
+    R"({"timestamp":1754000000000,"cwd":"/repo","toolName":"bash","toolArgs":"{\"command\":\"git push -f\",\"description\":\"push\"}"})";
+const char* kCopilotPost =
+    R"({"timestamp":1754000000001,"cwd":"/repo","toolName":"edit","toolArgs":"{\"path\":\"/repo/a.ts\"}",)"
+    R"("toolResult":{"resultType":"failure","textResultForLlm":"boom"}})";
+const char* kCopilotAgentStop = R"({"timestamp":1754000000002,"cwd":"/repo","sessionId":"sess-1","hookEventName":"agentStop"})";
+
+#define WINDSURF_COMMON R"("trajectory_id":"tr1","execution_id":"ex1","timestamp":"2026-08-01T00:00:00Z","model_name":"swe-1")"
+const char* kWindsurfRun = R"({"agent_action_name":"pre_run_command",)" WINDSURF_COMMON
+    R"(,"tool_info":{"command_line":"git reset --hard","cwd":"/repo"}})";
+const char* kWindsurfPostRun = R"({"agent_action_name":"post_run_command",)" WINDSURF_COMMON
+    R"(,"tool_info":{"command_line":"npm test","cwd":"/repo"}})";
+const char* kWindsurfPrompt = R"({"agent_action_name":"pre_user_prompt",)" WINDSURF_COMMON
+    R"(,"tool_info":{"user_prompt":"delete the repo"}})";
+const char* kWindsurfMcp = R"({"agent_action_name":"pre_mcp_tool_use",)" WINDSURF_COMMON
+    R"(,"tool_info":{"mcp_server_name":"github","mcp_tool_name":"create_issue","mcp_tool_arguments":{"title":"x"}}})";
+const char* kWindsurfResponse = R"({"agent_action_name":"post_cascade_response",)" WINDSURF_COMMON
+    R"(,"tool_info":{"response":"done"}})";
+
+#define CLINE_COMMON R"("clineVersion":"3.30.0","timestamp":"1754000000000","taskId":"task-9","workspaceRoots":["/repo"],"userId":"u")"
+const char* kClinePre = R"({"hookName":"PreToolUse",)" CLINE_COMMON
+    R"(,"preToolUse":{"toolName":"execute_command","parameters":{"command":"rm -rf ~","requires_approval":"false"}}})";
+const char* kClineComplete = R"({"hookName":"TaskComplete",)" CLINE_COMMON
+    R"(,"taskComplete":{"taskMetadata":{"taskId":"task-9"}}})";
+
+// ---- the golden table -------------------------------------------------------------------------
+
+// What a row shows; every dialect must have a row of each kind (checked below).
+enum class Shows { Deny, Ask, AllowOrContinue, StopBlock, ContinueFalse, Other };
+
+struct Golden {
+  const char* dialect;
+  const char* what;
+  Shows shows;
+  std::string input;
+  HookDecision decision;
+  std::string out;  // exact stdout
+  std::string err;  // exact stderr
+  int exit_code;
+};
+
+std::vector<Golden> goldens() {
+  using S = Shows;
+  const std::string cut = std::string(9960, 'x') + R"(\n…[truncated 10040 bytes])";
+  return {
+      // ---- claude
+      {"claude", "PreToolUse deny", S::Deny, kClaudePre, decide(Outcome::Deny, "src/auth.ts is leased by agent B"),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"src/auth.ts is leased by agent B"}})"
+       "\n", "", 0},
+      {"claude", "PreToolUse ask", S::Ask, kClaudePre, decide(Outcome::Ask, "needs a human"),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"ask","permissionDecisionReason":"needs a human"}})"
+       "\n", "", 0},
+      {"claude", "PreToolUse allow", S::AllowOrContinue, kClaudePre, decide(Outcome::Allow),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}})"
+       "\n", "", 0},
+      {"claude", "PreToolUse continue", S::AllowOrContinue, kClaudePre, decide(Outcome::Continue), "", "", 0},
+      {"claude", "PreToolUse allow with updatedInput", S::AllowOrContinue, kClaudePre,
+       with_update(decide(Outcome::Allow, "rewritten", "ctx"), {{"command", "npm test -- --ci"}}),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"rewritten","updatedInput":{"command":"npm test -- --ci"},"additionalContext":"ctx"}})"
+       "\n", "", 0},
+      {"claude", "PreToolUse budget: deny and continue:false", S::ContinueFalse, kClaudePre, budget_stop(),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":")" +
+           kBudget + R"("},"continue":false,"stopReason":")" + kBudget + R"("})" "\n",
+       "", 0},
+      {"claude", "systemMessage alone", S::Other, kClaudePre, with_system_message(decide(Outcome::Continue), "keel: 80% of the budget used"),
+       R"({"systemMessage":"keel: 80% of the budget used"})" "\n", "", 0},
+      {"claude", "Stop block", S::StopBlock, kClaudeStop,
+       decide(Outcome::BlockStop, "2 tests fail in test_auth.py; fix them before finishing."),
+       R"({"decision":"block","reason":"2 tests fail in test_auth.py; fix them before finishing."})" "\n", "", 0},
+      {"claude", "Stop feedback", S::Other, kClaudeStop, decide(Outcome::Continue, "", "Run the test suite before finishing"),
+       R"({"hookSpecificOutput":{"hookEventName":"Stop","additionalContext":"Run the test suite before finishing"}})" "\n", "", 0},
+      {"claude", "Stop continue:false", S::ContinueFalse, kClaudeStop,
+       with_system_message(budget_stop(Outcome::Continue), "keel budget"),
+       R"({"continue":false,"stopReason":")" + kBudget + R"(","systemMessage":"keel budget"})" "\n", "", 0},
+      {"claude", "Stop block capped at 10,000 characters", S::StopBlock, kClaudeStop,
+       decide(Outcome::BlockStop, std::string(20000, 'x')), R"({"decision":"block","reason":")" + cut + R"("})" "\n", "", 0},
+      {"claude", "Stop block of exactly 10,000 characters is not cut", S::StopBlock, kClaudeStop,
+       decide(Outcome::BlockStop, std::string(10000, 'y')),
+       R"({"decision":"block","reason":")" + std::string(10000, 'y') + R"("})" "\n", "", 0},
+      {"claude", "SubagentStop block", S::StopBlock, kClaudeSubagentStop, decide(Outcome::BlockStop, "lint fails"),
+       R"({"decision":"block","reason":"lint fails"})" "\n", "", 0},
+      {"claude", "PreCompact block", S::Deny, kClaudePreCompact, decide(Outcome::Deny, "leases are held"),
+       R"({"decision":"block","reason":"leases are held"})" "\n", "", 0},
+      {"claude", "PreCompact has no additionalContext", S::Other, kClaudePreCompact, decide(Outcome::Continue, "", "ctx"),
+       "", "", 0},
+      {"claude", "PermissionRequest allow", S::AllowOrContinue, kClaudePermission, decide(Outcome::Allow, "allowed by rule"),
+       R"({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow"}}})" "\n", "", 0},
+      {"claude", "PermissionRequest allow with updatedInput", S::AllowOrContinue, kClaudePermission,
+       with_update(decide(Outcome::Allow), {{"command", "npm run lint -- --quiet"}}),
+       R"({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"allow","updatedInput":{"command":"npm run lint -- --quiet"}}}})"
+       "\n", "", 0},
+      {"claude", "PermissionRequest ask: the dialog shows", S::Ask, kClaudePermission, decide(Outcome::Ask, "confirm"), "", "", 0},
+      {"claude", "PermissionRequest deny without interrupt", S::Deny, kClaudePermission, decide(Outcome::Deny, "no"),
+       R"({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"no"}}})" "\n", "", 0},
+      {"claude", "UserPromptSubmit block with additionalContext", S::Deny, kClaudePrompt,
+       decide(Outcome::Deny, "shown to the user", "keel: src/auth.ts is leased"),
+       R"({"decision":"block","reason":"shown to the user","hookSpecificOutput":{"hookEventName":"UserPromptSubmit","additionalContext":"keel: src/auth.ts is leased"}})"
+       "\n", "", 0},
+      {"claude", "UserPromptSubmit additionalContext", S::AllowOrContinue, kClaudePrompt,
+       decide(Outcome::Continue, "", "keel: 2 leases held"),
+       R"({"hookSpecificOutput":{"hookEventName":"UserPromptSubmit","additionalContext":"keel: 2 leases held"}})" "\n", "", 0},
+      {"claude", "SessionStart additionalContext", S::Other, kClaudeStart, decide(Outcome::Continue, "", "keel: 2 leases held"),
+       R"({"hookSpecificOutput":{"hookEventName":"SessionStart","additionalContext":"keel: 2 leases held"}})" "\n", "", 0},
+      {"claude", "PostToolUse block", S::Other, kClaudePost, decide(Outcome::Deny, "beside the result", "ctx"),
+       R"({"decision":"block","reason":"beside the result","hookSpecificOutput":{"hookEventName":"PostToolUse","additionalContext":"ctx"}})" "\n",
+       "", 0},
+      {"claude", "PostToolUseFailure context", S::Other, kClaudeFailure, decide(Outcome::Continue, "", "same failure 3 times"),
+       R"({"hookSpecificOutput":{"hookEventName":"PostToolUseFailure","additionalContext":"same failure 3 times"}})" "\n", "", 0},
+      {"claude", "PostToolUseFailure deny becomes context", S::Other, kClaudeFailure, decide(Outcome::Deny, "stop retrying", "hint"),
+       R"({"hookSpecificOutput":{"hookEventName":"PostToolUseFailure","additionalContext":"stop retrying\nhint"}})" "\n", "", 0},
+      {"claude", "SessionEnd", S::Other, kClaudeEnd, decide(Outcome::Continue), "", "", 0},
+
+      // ---- codex
+      {"codex", "PreToolUse deny", S::Deny, kCodexPre, decide(Outcome::Deny, "force push"),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"force push"}})" "\n", "", 0},
+      {"codex", "PreToolUse ask", S::Ask, kCodexPre, decide(Outcome::Ask, "confirm the push"),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"ask","permissionDecisionReason":"confirm the push"}})" "\n", "", 0},
+      {"codex", "PreToolUse allow", S::AllowOrContinue, kCodexPre, decide(Outcome::Allow),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}})" "\n", "", 0},
+      {"codex", "PreToolUse continue", S::AllowOrContinue, kCodexPre, decide(Outcome::Continue), "", "", 0},
+      {"codex", "PreToolUse budget: deny and continue:false", S::ContinueFalse, kCodexPre, budget_stop(),
+       R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":")" + kBudget +
+           R"("},"continue":false,"stopReason":")" + kBudget + R"("})" "\n",
+       "", 0},
+      {"codex", "Stop block", S::StopBlock, kCodexStop, decide(Outcome::BlockStop, "tests fail"),
+       R"({"decision":"block","reason":"tests fail"})" "\n", "", 0},
+
+      // ---- gemini
+      {"gemini", "BeforeTool deny", S::Deny, kGeminiBefore, decide(Outcome::Deny, "no"), R"({"decision":"deny","reason":"no"})" "\n", "", 0},
+      {"gemini", "BeforeTool ask degrades to deny", S::Ask, kGeminiBefore, decide(Outcome::Ask, "check"),
+       R"({"decision":"deny","reason":"approval required: check"})" "\n", "", 0},
+      {"gemini", "BeforeTool allow", S::AllowOrContinue, kGeminiBefore, decide(Outcome::Allow), R"({"decision":"allow"})" "\n", "", 0},
+      {"gemini", "BeforeTool continue", S::AllowOrContinue, kGeminiBefore, decide(Outcome::Continue), "", "", 0},
+      {"gemini", "BeforeTool rewrite", S::AllowOrContinue, kGeminiBefore, with_update(decide(Outcome::Continue), {{"command", "ls"}}),
+       R"({"hookSpecificOutput":{"hookEventName":"BeforeTool","tool_input":{"command":"ls"}}})" "\n", "", 0},
+      {"gemini", "BeforeTool budget: deny and continue:false", S::ContinueFalse, kGeminiBefore, budget_stop(),
+       R"({"decision":"deny","reason":")" + kBudget + R"(","continue":false,"stopReason":")" + kBudget + R"("})" "\n", "", 0},
+      {"gemini", "AfterTool deny hides the output", S::Other, kGeminiAfter, decide(Outcome::Deny, "output withheld"),
+       R"({"decision":"deny","reason":"output withheld"})" "\n", "", 0},
+      {"gemini", "AfterTool context", S::Other, kGeminiAfter, decide(Outcome::Continue, "", "same failure 3 times"),
+       R"({"hookSpecificOutput":{"hookEventName":"AfterTool","additionalContext":"same failure 3 times"}})" "\n", "", 0},
+      {"gemini", "BeforeAgent deny", S::Deny, kGeminiBeforeAgent, decide(Outcome::Deny, "prompt refused"),
+       R"({"decision":"deny","reason":"prompt refused"})" "\n", "", 0},
+      {"gemini", "AfterAgent block", S::StopBlock, kGeminiAfterAgent, decide(Outcome::BlockStop, "tests fail"),
+       R"({"decision":"deny","reason":"tests fail"})" "\n", "", 0},
+      {"gemini", "AfterAgent continue", S::AllowOrContinue, kGeminiAfterAgent, decide(Outcome::Continue), "", "", 0},
+
+      // ---- cursor
+      {"cursor", "beforeShellExecution deny", S::Deny, kCursorShell, decide(Outcome::Deny, "rm -rf outside the workspace is not allowed"),
+       R"({"permission":"deny","user_message":"rm -rf outside the workspace is not allowed","agent_message":"rm -rf outside the workspace is not allowed"})" "\n",
+       "", 0},
+      {"cursor", "beforeShellExecution ask", S::Ask, kCursorShell, decide(Outcome::Ask, "confirm"),
+       R"({"permission":"ask","user_message":"confirm","agent_message":"confirm"})" "\n", "", 0},
+      {"cursor", "beforeShellExecution allow", S::AllowOrContinue, kCursorShell, decide(Outcome::Allow),
+       R"({"permission":"allow"})" "\n", "", 0},
+      {"cursor", "beforeShellExecution continue", S::AllowOrContinue, kCursorShell, decide(Outcome::Continue), "{}\n", "", 0},
+      {"cursor", "beforeShellExecution budget: deny", S::ContinueFalse, kCursorShell, budget_stop(),
+       R"({"permission":"deny","user_message":")" + kBudget + R"(","agent_message":")" + kBudget + R"("})" "\n", "", 0},
+      {"cursor", "preToolUse allow with updated_input", S::AllowOrContinue, kCursorPreTool,
+       with_update(decide(Outcome::Allow), {{"command", "npm test -- --ci"}}),
+       R"({"permission":"allow","updated_input":{"command":"npm test -- --ci"}})" "\n", "", 0},
+      {"cursor", "beforeMCPExecution deny", S::Deny, kCursorMcp, decide(Outcome::Deny, "/repo/x is leased"),
+       R"({"permission":"deny","user_message":"/repo/x is leased","agent_message":"/repo/x is leased"})" "\n", "", 0},
+      {"cursor", "beforeReadFile deny", S::Deny, kCursorRead, decide(Outcome::Deny, "secrets stay unread"),
+       R"({"permission":"deny","user_message":"secrets stay unread","agent_message":"secrets stay unread"})" "\n", "", 0},
+      {"cursor", "stop block", S::StopBlock, kCursorStop, decide(Outcome::BlockStop, "run the tests"),
+       R"({"followup_message":"run the tests"})" "\n", "", 0},
+      {"cursor", "stop ask degrades", S::Ask, kCursorStop, decide(Outcome::Ask, "confirm"),
+       R"({"followup_message":"approval required: confirm"})" "\n", "", 0},
+      {"cursor", "stop continue", S::AllowOrContinue, kCursorStop, decide(Outcome::Continue), "{}\n", "", 0},
+      {"cursor", "stop after status aborted: no followup", S::Other, kCursorStopAborted, decide(Outcome::BlockStop, "x"), "{}\n", "", 0},
+      {"cursor", "subagentStop block", S::StopBlock, kCursorSubagentStop, decide(Outcome::BlockStop, "lint fails"),
+       R"({"followup_message":"lint fails"})" "\n", "", 0},
+      {"cursor", "beforeSubmitPrompt deny", S::Deny, kCursorPrompt, decide(Outcome::Deny, "no"),
+       R"({"continue":false,"user_message":"no"})" "\n", "", 0},
+      {"cursor", "beforeSubmitPrompt continue:false", S::ContinueFalse, kCursorPrompt, budget_stop(Outcome::Continue),
+       R"({"continue":false,"user_message":")" + kBudget + R"("})" "\n", "", 0},
+      {"cursor", "beforeSubmitPrompt continue", S::AllowOrContinue, kCursorPrompt, decide(Outcome::Continue),
+       R"({"continue":true})" "\n", "", 0},
+
+      // ---- copilot: only a preToolUse deny is acted on
+      {"copilot", "preToolUse deny", S::Deny, kCopilotPre, decide(Outcome::Deny, "force push"),
+       R"({"permissionDecision":"deny","permissionDecisionReason":"force push"})" "\n", "", 0},
+      {"copilot", "preToolUse ask degrades to deny", S::Ask, kCopilotPre, decide(Outcome::Ask, "check"),
+       R"({"permissionDecision":"deny","permissionDecisionReason":"approval required: check"})" "\n", "", 0},
+      {"copilot", "preToolUse allow", S::AllowOrContinue, kCopilotPre, decide(Outcome::Allow, "allowed by rule"),
+       R"({"permissionDecision":"allow","permissionDecisionReason":"allowed by rule"})" "\n", "", 0},
+      {"copilot", "preToolUse continue", S::AllowOrContinue, kCopilotPre, decide(Outcome::Continue), "", "", 0},
+      {"copilot", "preToolUse budget: deny", S::ContinueFalse, kCopilotPre, budget_stop(),
+       R"({"permissionDecision":"deny","permissionDecisionReason":")" + kBudget + R"("})" "\n", "", 0},
+      {"copilot", "postToolUse cannot block", S::Other, kCopilotPost, decide(Outcome::Deny, "x"), "", "", 0},
+      {"copilot", "agentStop cannot block", S::StopBlock, kCopilotAgentStop, decide(Outcome::BlockStop, "tests fail"), "", "", 0},
+
+      // ---- windsurf: exit 2 and stderr, no JSON, no ask
+      {"windsurf", "pre_run_command deny", S::Deny, kWindsurfRun, decide(Outcome::Deny, "discards changes"), "", "discards changes\n", 2},
+      {"windsurf", "pre_run_command ask degrades", S::Ask, kWindsurfRun, decide(Outcome::Ask, "confirm"), "",
+       "approval required: confirm\n", 2},
+      {"windsurf", "pre_run_command allow", S::AllowOrContinue, kWindsurfRun, decide(Outcome::Allow), "", "", 0},
+      {"windsurf", "pre_run_command continue", S::AllowOrContinue, kWindsurfRun, decide(Outcome::Continue, "", "ctx"), "", "", 0},
+      {"windsurf", "pre_run_command budget: deny", S::ContinueFalse, kWindsurfRun, budget_stop(), "", kBudget + "\n", 2},
+      {"windsurf", "pre_run_command continue:false alone", S::ContinueFalse, kWindsurfRun, budget_stop(Outcome::Continue), "",
+       kBudget + "\n", 2},
+      {"windsurf", "pre_user_prompt deny", S::Deny, kWindsurfPrompt, decide(Outcome::Deny, "prompt refused"), "", "prompt refused\n", 2},
+      {"windsurf", "pre_mcp_tool_use deny", S::Deny, kWindsurfMcp, decide(Outcome::Deny, "tool denied"), "", "tool denied\n", 2},
+      {"windsurf", "post_run_command cannot block", S::Other, kWindsurfPostRun, decide(Outcome::Deny, "x"), "", "", 0},
+      {"windsurf", "post_cascade_response is advisory", S::StopBlock, kWindsurfResponse, decide(Outcome::BlockStop, "x"), "", "", 0},
+
+      // ---- cline: always one JSON object, exit 0
+      {"cline", "PreToolUse deny", S::Deny, kClinePre, decide(Outcome::Deny, "home"), R"({"cancel":true,"errorMessage":"home"})" "\n", "", 0},
+      {"cline", "PreToolUse ask degrades", S::Ask, kClinePre, decide(Outcome::Ask, "check"),
+       R"({"cancel":true,"errorMessage":"approval required: check"})" "\n", "", 0},
+      {"cline", "PreToolUse allow", S::AllowOrContinue, kClinePre, decide(Outcome::Allow), R"({"cancel":false})" "\n", "", 0},
+      {"cline", "PreToolUse continue", S::AllowOrContinue, kClinePre, decide(Outcome::Continue), R"({"cancel":false})" "\n", "", 0},
+      {"cline", "PreToolUse context", S::AllowOrContinue, kClinePre, decide(Outcome::Continue, "", "lease held"),
+       R"({"cancel":false,"contextModification":"lease held"})" "\n", "", 0},
+      {"cline", "PreToolUse budget: deny", S::ContinueFalse, kClinePre, budget_stop(),
+       R"({"cancel":true,"errorMessage":")" + kBudget + R"("})" "\n", "", 0},
+      {"cline", "TaskComplete continue:false", S::ContinueFalse, kClineComplete, budget_stop(Outcome::Continue),
+       R"({"cancel":true,"errorMessage":")" + kBudget + R"("})" "\n", "", 0},
+      {"cline", "TaskComplete block", S::StopBlock, kClineComplete, decide(Outcome::BlockStop, "tests fail"),
+       R"({"cancel":true,"errorMessage":"tests fail","contextModification":"tests fail"})" "\n", "", 0},
+  };
+}
+
+// ---- bad input: parse() throws, render_unreadable() blocks --------------------------------------
+
+struct BadInput {
+  const char* dialect;
+  std::string input;
+  std::string error;  // exact HookInputError message
+  bool json_deny;     // the agent acts only on a deny JSON (Copilot)
+};
+
+std::vector<BadInput> bad_inputs() {
+  return {
+      {"claude", R"({"session_id":"abc123","cwd":"/repo","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"description":"x"},"tool_use_id":"t"})",
+       R"(claude: hook input lacks the required field "tool_input.command")", false},
+      {"claude", R"({"session_id":"abc123","hook_event_name":"PreToolUse","tool_name":"Bash"})",
+       R"(claude: hook input lacks the required field "tool_input.command")", false},
+      {"claude", R"({"hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":42}})",
+       R"(claude: field "tool_input.command" must be a string (or an array of strings))", false},
+      {"claude", R"({"hook_event_name":"PreToolUse","tool_input":{}})", R"(claude: hook input lacks the required field "tool_name")", false},
+      {"claude", R"({"session_id":"x"})", R"(claude: hook input lacks the required field "hook_event_name")", false},
+      {"codex", R"({"turn_id":"t1","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":["bash",1]}})",
+       R"(codex: field "tool_input.command" must be a string (or an array of strings))", false},
+      {"codex", R"({"turn_id":"t1","hook_event_name":"PreToolUse","tool_name":"unified_exec","tool_input":{}})",
+       R"(codex: hook input lacks the required field "tool_input.command")", false},
+      {"gemini", R"({"session_id":"g1","hook_event_name":"BeforeTool","timestamp":"2026-08-01T10:00:00Z","tool_name":"run_shell_command","tool_input":{"description":"x"}})",
+       R"(gemini: hook input lacks the required field "tool_input.command")", false},
+      {"cursor", R"({"hook_event_name":"beforeShellExecution","conversation_id":"c","cursor_version":"2.0.77","cwd":"/repo"})",
+       R"(cursor: hook input lacks the required field "command")", false},
+      {"cursor", R"({"hook_event_name":"beforeShellExecution","conversation_id":"c","cursor_version":"2.0.77","command":["rm"]})",
+       R"(cursor: field "command" must be a string)", false},
+      {"cursor", R"({"hook_event_name":"preToolUse","conversation_id":"c","cursor_version":"2.1.0","tool_name":"Shell","tool_input":{}})",
+       R"(cursor: hook input lacks the required field "tool_input.command")", false},
+      {"copilot", R"({"timestamp":1754000000000,"cwd":"/repo","toolName":"bash","toolArgs":"{\"description\":\"x\"}"})",
+       R"(copilot: hook input lacks the required field "toolArgs.command")", true},
+      {"copilot", R"({"timestamp":1754000000000,"cwd":"/repo","toolName":"bash","toolArgs":"rm -rf /"})",
+       R"(copilot: hook input lacks the required field "toolArgs.command")", true},
+      {"copilot", R"({"timestamp":1754000000000,"cwd":"/repo"})",
+       "copilot: cannot tell the hook event (no hookEventName, toolName, prompt, source or reason)", true},
+      {"windsurf", R"({"agent_action_name":"pre_run_command","trajectory_id":"tr1"})",
+       R"(windsurf: hook input lacks the required field "tool_info")", false},
+      {"windsurf", R"({"agent_action_name":"pre_user_prompt","trajectory_id":"tr1","tool_info":"hi"})",
+       R"(windsurf: field "tool_info" must be an object)", false},
+      {"windsurf", R"({"agent_action_name":"pre_run_command","trajectory_id":"tr1","tool_info":{"cwd":"/repo"}})",
+       R"(windsurf: hook input lacks the required field "tool_info.command_line")", false},
+      {"windsurf", R"({"agent_action_name":"pre_write_code","trajectory_id":"tr1","tool_info":{"edits":[]}})",
+       R"(windsurf: hook input lacks the required field "tool_info.file_path")", false},
+      {"windsurf", R"({"agent_action_name":"pre_mcp_tool_use","trajectory_id":"tr1","tool_info":{"mcp_tool_name":"create_issue"}})",
+       R"(windsurf: hook input lacks the required field "tool_info.mcp_server_name")", false},
+      {"windsurf", R"({"agent_action_name":"post_mcp_tool_use","trajectory_id":"tr1","tool_info":{"mcp_server_name":"github","mcp_tool_name":""}})",
+       R"(windsurf: field "tool_info.mcp_tool_name" must be a non-empty string)", false},
+      {"cline", R"({"clineVersion":"3.30.0","hookName":"PreToolUse","taskId":"t","preToolUse":{"toolName":"execute_command","parameters":{}}})",
+       R"(cline: hook input lacks the required field "preToolUse.parameters.command")", false},
+      {"cline", R"({"clineVersion":"3.30.0","hookName":"PreToolUse","taskId":"t"})",
+       R"(cline: hook input lacks the required field "preToolUse")", false},
+  };
+}
 
 }  // namespace
 
-TEST_CASE("claude: parse PreToolUse", "[hooks][dialect]") {
+TEST_CASE("golden: each dialect renders real-shaped input exactly", "[hooks][dialect]") {
+  std::map<std::string, std::set<Shows>> covered;
+  for (const Golden& g : goldens()) {
+    INFO(g.dialect << ": " << g.what);
+    auto d = make_dialect(g.dialect);
+    REQUIRE(d != nullptr);
+    RenderResult r = run(*d, g.input, g.decision);
+    CHECK(r.stdout_text == g.out);
+    CHECK(r.stderr_text == g.err);
+    CHECK(r.exit_code == g.exit_code);
+    covered[g.dialect].insert(g.shows);
+  }
+  // Every dialect has a row for each decision kind, so a new one cannot skip a case.
+  for (const char* name : {"claude", "codex", "gemini", "cursor", "copilot", "windsurf", "cline"}) {
+    INFO(name);
+    for (Shows s : {Shows::Deny, Shows::Ask, Shows::AllowOrContinue, Shows::StopBlock, Shows::ContinueFalse})
+      CHECK(covered[name].count(s) == 1);
+  }
+}
+
+TEST_CASE("golden: a missing core field is unreadable input, and unreadable input blocks", "[hooks][dialect]") {
+  std::set<std::string> covered;
+  for (const BadInput& b : bad_inputs()) {
+    INFO(b.dialect << ": " << b.input);
+    auto d = make_dialect(b.dialect);
+    REQUIRE(d != nullptr);
+    CHECK_THROWS_MATCHES(d->parse(b.input), HookInputError, Catch::Message(b.error));
+    const std::string reason = "keel: unreadable hook input: " + b.error + " (blocked: the permission gate fails closed)";
+    RenderResult r = d->render_unreadable(b.error);
+    CHECK(r.stdout_text == (b.json_deny ? boost::json::serialize(boost::json::object{
+                                              {"permissionDecision", "deny"}, {"permissionDecisionReason", reason}}) +
+                                              "\n"
+                                        : std::string()));
+    CHECK(r.stderr_text == reason + "\n");
+    CHECK(r.exit_code == 2);
+    covered.insert(b.dialect);
+  }
+  CHECK(covered.size() == 7);
+  // Copilot's deny JSON, spelt out once.
+  CHECK(make_dialect("copilot")->render_unreadable("copilot: x").stdout_text ==
+        R"J({"permissionDecision":"deny","permissionDecisionReason":"keel: unreadable hook input: copilot: x (blocked: the permission gate fails closed)"})J"
+        "\n");
+}
+
+TEST_CASE("dialects: an explicitly empty command is a command, not a missing one", "[hooks][dialect]") {
+  CHECK(make_dialect("claude")->parse(R"({"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":""}})").command.empty());
+  CHECK(make_dialect("cursor")->parse(R"({"hook_event_name":"beforeShellExecution","conversation_id":"c","command":""})").tool ==
+        ToolKind::Shell);
+  CHECK(make_dialect("windsurf")->parse(R"({"agent_action_name":"pre_run_command","tool_info":{"command_line":""}})").kind ==
+        EventKind::PreToolUse);
+  // Events the gate does not judge keep their optional fields optional.
+  HookEvent post = make_dialect("claude")->parse(R"({"hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{}})");
+  CHECK(post.kind == EventKind::PostToolUse);
+  CHECK(post.command.empty());
+  CHECK(make_dialect("windsurf")->parse(R"({"agent_action_name":"post_run_command"})").kind == EventKind::PostToolUse);
+}
+
+TEST_CASE("claude: parse PreToolUse and friends", "[hooks][dialect]") {
   auto d = make_dialect("claude");
   HookEvent ev = d->parse(kClaudePre);
   CHECK(ev.kind == EventKind::PreToolUse);
@@ -46,94 +472,28 @@ TEST_CASE("claude: parse PreToolUse", "[hooks][dialect]") {
   CHECK(ev.command == "npm test");
   CHECK(ev.tool_use_id == "toolu_01ABC123");
   CHECK(ev.transcript_path == "/home/u/.claude/projects/p/abc123.jsonl");
-  HookEvent w = d->parse(R"({"session_id":"s","cwd":"/r","hook_event_name":"PostToolUse","tool_name":"Write",)"
-                         R"("tool_input":{"file_path":"/repo/a.txt","content":"x"},"tool_response":{"success":true}})");
+  HookEvent w = d->parse(kClaudePost);
   CHECK(w.kind == EventKind::PostToolUse);
   CHECK(w.tool == ToolKind::Write);
   CHECK(w.file_paths == std::vector<std::string>{"/repo/a.txt"});
   CHECK(w.tool_response.has_value());
-  HookEvent f = d->parse(R"({"hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_input":{"command":"npm test"},)"
-                         R"("tool_use_id":"t","error":"Exit code 1\nError: x","is_interrupt":false,"duration_ms":4187})");
+  HookEvent f = d->parse(kClaudeFailure);
   CHECK(f.kind == EventKind::PostToolUseFailure);
   CHECK(f.tool_failed);
-  CHECK(f.error == "Exit code 1\nError: x");
-  HookEvent sub = d->parse(R"({"hook_event_name":"SubagentStop","session_id":"abc","stop_hook_active":true,"agent_id":"def456","agent_type":"Explore"})");
+  CHECK(f.error == "Exit code 1\nError: Cannot find module 'express'");
+  HookEvent sub = d->parse(kClaudeSubagentStop);
   CHECK(sub.kind == EventKind::SubagentStop);
-  CHECK(sub.stop_hook_active);
   CHECK(sub.agent_id == "def456");
+  CHECK(sub.last_assistant_message == "Analysis complete. Found 3 potential issues");
+  CHECK(d->parse(kClaudePrompt).prompt == "refactor the auth module");
+  CHECK(d->parse(kClaudeStart).source == "startup");
+  CHECK(d->parse(kClaudePreCompact).kind == EventKind::PreCompact);
 }
 
-TEST_CASE("claude: render PreToolUse allow/deny/ask/continue", "[hooks][dialect]") {
-  auto d = make_dialect("claude");
-  CHECK(run(*d, kClaudePre, decide(Outcome::Deny, "src/auth.ts is leased by agent B")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"src/auth.ts is leased by agent B"}})"
-        "\n");
-  CHECK(run(*d, kClaudePre, decide(Outcome::Ask, "needs a human")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"ask","permissionDecisionReason":"needs a human"}})"
-        "\n");
-  CHECK(run(*d, kClaudePre, decide(Outcome::Allow)).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow"}})"
-        "\n");
-  auto c = run(*d, kClaudePre, decide(Outcome::Continue));
-  CHECK(c.stdout_text.empty());
-  CHECK(c.exit_code == 0);
-  HookDecision up = decide(Outcome::Allow, "rewritten", "ctx");
-  up.updated_input = boost::json::object{{"command", "npm test -- --ci"}};
-  CHECK(run(*d, kClaudePre, up).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"rewritten","updatedInput":{"command":"npm test -- --ci"},"additionalContext":"ctx"}})"
-        "\n");
-}
-
-TEST_CASE("claude: render Stop, prompt, session, universal fields", "[hooks][dialect]") {
-  auto d = make_dialect("claude");
-  auto r = run(*d, kClaudeStop, decide(Outcome::BlockStop, "2 tests fail in test_auth.py; fix them before finishing."));
-  CHECK(r.stdout_text == R"({"decision":"block","reason":"2 tests fail in test_auth.py; fix them before finishing."})"
-                         "\n");
-  CHECK(r.exit_code == 0);
-  CHECK(run(*d, kClaudeStop, decide(Outcome::Continue, "", "Run the test suite before finishing")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"Stop","additionalContext":"Run the test suite before finishing"}})"
-        "\n");
-  HookDecision budget;
-  budget.continue_ = false;
-  budget.stop_reason = "Budget exceeded: $5.02 > $5.00";
-  budget.system_message = "keel budget";
-  CHECK(run(*d, kClaudeStop, budget).stdout_text ==
-        R"({"continue":false,"stopReason":"Budget exceeded: $5.02 > $5.00","systemMessage":"keel budget"})"
-        "\n");
-  const char* prompt = R"({"session_id":"s","hook_event_name":"UserPromptSubmit","prompt":"do it","cwd":"/r"})";
-  CHECK(d->parse(prompt).prompt == "do it");
-  CHECK(run(*d, prompt, decide(Outcome::Deny, "shown to the user")).stdout_text ==
-        R"({"decision":"block","reason":"shown to the user"})"
-        "\n");
-  const char* start = R"({"session_id":"abc123","cwd":"/repo","hook_event_name":"SessionStart","source":"startup","model":"claude-sonnet-5"})";
-  CHECK(d->parse(start).source == "startup");
-  CHECK(run(*d, start, decide(Outcome::Continue, "", "keel: 2 leases held")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"SessionStart","additionalContext":"keel: 2 leases held"}})"
-        "\n");
-  const char* post = R"({"hook_event_name":"PostToolUse","tool_name":"Bash","tool_input":{"command":"ls"}})";
-  CHECK(run(*d, post, decide(Outcome::Deny, "beside the result")).stdout_text ==
-        R"({"decision":"block","reason":"beside the result"})"
-        "\n");
-  const char* fail = R"({"hook_event_name":"PostToolUseFailure","tool_name":"Bash","tool_input":{"command":"x"},"error":"Exit code 1"})";
-  CHECK(run(*d, fail, decide(Outcome::Continue, "", "same failure 3 times")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PostToolUseFailure","additionalContext":"same failure 3 times"}})"
-        "\n");
-  CHECK(run(*d, R"({"hook_event_name":"SessionEnd","session_id":"s"})", decide(Outcome::Continue)).stdout_text.empty());
-  const char* perm = R"({"hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":"npm run lint"}})";
-  CHECK(run(*d, perm, decide(Outcome::Deny, "no")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PermissionRequest","decision":{"behavior":"deny","message":"no"}}})"
-        "\n");
-  std::string big(20000, 'x');
-  auto capped = run(*d, kClaudeStop, decide(Outcome::BlockStop, big));
-  CHECK(capped.stdout_text.size() < 10200);
-}
-
-TEST_CASE("claude: bad input throws HookInputError with a clear message", "[hooks][dialect]") {
+TEST_CASE("claude: unparseable input throws HookInputError with a clear message", "[hooks][dialect]") {
   auto d = make_dialect("claude");
   CHECK_THROWS_WITH(d->parse("not json"), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(d->parse("[1,2]"), Catch::Contains("must be a JSON object"));
-  CHECK_THROWS_WITH(d->parse(R"({"session_id":"x"})"), Catch::Contains("hook_event_name"));
-  CHECK_THROWS_WITH(d->parse(R"({"hook_event_name":"PreToolUse","tool_input":{}})"), Catch::Contains("tool_name"));
   CHECK_THROWS_AS(d->parse(R"({"hook_event_name":42})"), HookInputError);
   // Optional fields of the wrong type are ignored.
   HookEvent ev = d->parse(R"({"hook_event_name":"Stop","session_id":7,"stop_hook_active":"yes","cwd":null})");
@@ -141,163 +501,104 @@ TEST_CASE("claude: bad input throws HookInputError with a clear message", "[hook
   CHECK_FALSE(ev.stop_hook_active);
 }
 
-TEST_CASE("codex: Claude shapes plus turn_id, argv commands and apply_patch paths", "[hooks][dialect]") {
+TEST_CASE("codex: argv commands and apply_patch paths", "[hooks][dialect]") {
   auto d = make_dialect("codex");
-  const char* in = R"({"session_id":"s","turn_id":"t1","model":"gpt-5","transcript_path":null,"cwd":"/repo",)"
-                   R"("hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":["bash","-lc","git push --force"]}})";
-  HookEvent ev = d->parse(in);
+  HookEvent ev = d->parse(kCodexPre);
   CHECK(ev.turn_id == "t1");
   CHECK(ev.command == "bash -lc 'git push --force'");
-  CHECK(run(*d, in, decide(Outcome::Deny, "force push")).stdout_text ==
-        R"({"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"force push"}})"
-        "\n");
   HookEvent p = d->parse(R"({"hook_event_name":"PreToolUse","turn_id":"t","tool_name":"apply_patch","tool_input":)"
                          R"({"command":"*** Begin Patch\n*** Update File: src/a.rs\n@@\n-x\n+y\n*** Add File: src/b.rs\n+z\n*** End Patch"}})");
   CHECK(p.tool == ToolKind::Edit);
   CHECK(p.file_paths == std::vector<std::string>{"src/a.rs", "src/b.rs"});
-  const char* stop = R"({"hook_event_name":"Stop","turn_id":"t","stop_hook_active":false,"last_assistant_message":"done"})";
-  CHECK(run(*d, stop, decide(Outcome::BlockStop, "tests fail")).stdout_text == R"({"decision":"block","reason":"tests fail"})"
-                                                                               "\n");
 }
 
-TEST_CASE("gemini: BeforeTool/AfterAgent decisions", "[hooks][dialect]") {
+TEST_CASE("gemini: event mapping and failures", "[hooks][dialect]") {
   auto d = make_dialect("gemini");
-  const char* in = R"({"session_id":"g1","transcript_path":"/t","cwd":"/repo","hook_event_name":"BeforeTool",)"
-                   R"("timestamp":"2026-08-01T10:00:00Z","tool_name":"run_shell_command","tool_input":{"command":"rm -rf /","description":"x"},"mcp_context":null})";
-  HookEvent ev = d->parse(in);
+  HookEvent ev = d->parse(kGeminiBefore);
   CHECK(ev.kind == EventKind::PreToolUse);
   CHECK(ev.tool == ToolKind::Shell);
   CHECK(ev.command == "rm -rf /");
-  CHECK(run(*d, in, decide(Outcome::Deny, "no")).stdout_text == R"({"decision":"deny","reason":"no"})"
-                                                                 "\n");
-  CHECK(run(*d, in, decide(Outcome::Ask, "check")).stdout_text == R"({"decision":"deny","reason":"approval required: check"})"
-                                                                   "\n");
-  CHECK(run(*d, in, decide(Outcome::Allow)).stdout_text == R"({"decision":"allow"})"
-                                                           "\n");
-  CHECK(run(*d, in, decide(Outcome::Continue)).stdout_text.empty());
-  HookDecision up = decide(Outcome::Continue);
-  up.updated_input = boost::json::object{{"command", "ls"}};
-  CHECK(run(*d, in, up).stdout_text == R"({"hookSpecificOutput":{"hookEventName":"BeforeTool","tool_input":{"command":"ls"}}})"
-                                       "\n");
-  const char* after = R"({"session_id":"g1","cwd":"/repo","hook_event_name":"AfterAgent","prompt":"fix","prompt_response":"done","stop_hook_active":false})";
-  HookEvent a = d->parse(after);
+  CHECK(d->parse(kGeminiAfter).kind == EventKind::PostToolUse);
+  CHECK(d->parse(kGeminiBeforeAgent).kind == EventKind::UserPromptSubmit);
+  HookEvent a = d->parse(kGeminiAfterAgent);
   CHECK(a.kind == EventKind::Stop);
   CHECK(a.last_assistant_message == "done");
-  CHECK(run(*d, after, decide(Outcome::BlockStop, "tests fail")).stdout_text == R"({"decision":"deny","reason":"tests fail"})"
-                                                                                "\n");
   HookEvent f = d->parse(R"({"hook_event_name":"AfterTool","tool_name":"read_file","tool_input":{"absolute_path":"/r/x"},"tool_response":{"error":"ENOENT"}})");
   CHECK(f.kind == EventKind::PostToolUseFailure);
   CHECK(f.file_paths == std::vector<std::string>{"/r/x"});
   CHECK(f.error == "ENOENT");
 }
 
-TEST_CASE("cursor: permission JSON, followup_message, prompt continue", "[hooks][dialect]") {
+TEST_CASE("cursor: fields, MCP names, and only a completed stop is a Stop", "[hooks][dialect]") {
   auto d = make_dialect("cursor");
-  const char* in = R"({"hook_event_name":"beforeShellExecution","conversation_id":"conv-123","generation_id":"gen-456",)"
-                   R"("workspace_roots":["/repo"],"model":"m","cursor_version":"2.0.77","user_email":null,"command":"npm install express","cwd":"/repo"})";
-  HookEvent ev = d->parse(in);
+  HookEvent ev = d->parse(kCursorShell);
   CHECK(ev.session_id == "conv-123");
   CHECK(ev.turn_id == "gen-456");
   CHECK(ev.tool == ToolKind::Shell);
   CHECK(ev.command == "npm install express");
-  CHECK(run(*d, in, decide(Outcome::Deny, "rm -rf outside the workspace is not allowed")).stdout_text ==
-        R"({"permission":"deny","user_message":"rm -rf outside the workspace is not allowed","agent_message":"rm -rf outside the workspace is not allowed"})"
-        "\n");
-  CHECK(run(*d, in, decide(Outcome::Ask, "confirm")).stdout_text ==
-        R"({"permission":"ask","user_message":"confirm","agent_message":"confirm"})"
-        "\n");
-  CHECK(run(*d, in, decide(Outcome::Allow)).stdout_text == R"({"permission":"allow"})"
-                                                           "\n");
-  CHECK(run(*d, in, decide(Outcome::Continue)).stdout_text == "{}\n");
-  const char* mcp = R"({"hook_event_name":"beforeMCPExecution","conversation_id":"c","tool_name":"write","tool_input":"{\"path\":\"/repo/x\"}","url":"http://x"})";
-  HookEvent m = d->parse(mcp);
+  HookEvent m = d->parse(kCursorMcp);
   CHECK(m.tool == ToolKind::Mcp);
   CHECK(m.tool_name == "MCP:write");
   CHECK(m.file_paths == std::vector<std::string>{"/repo/x"});
-  const char* stop = R"({"hook_event_name":"stop","conversation_id":"c","status":"completed","loop_count":0})";
-  CHECK(d->parse(stop).kind == EventKind::Stop);
-  CHECK(run(*d, stop, decide(Outcome::BlockStop, "run the tests")).stdout_text == R"({"followup_message":"run the tests"})"
-                                                                                   "\n");
-  CHECK(run(*d, stop, decide(Outcome::Continue)).stdout_text == "{}\n");
-  const char* pr = R"({"hook_event_name":"beforeSubmitPrompt","conversation_id":"c","prompt":"hi"})";
-  CHECK(run(*d, pr, decide(Outcome::Deny, "no")).stdout_text == R"({"continue":false,"user_message":"no"})"
-                                                                 "\n");
-  CHECK(run(*d, pr, decide(Outcome::Continue)).stdout_text == R"({"continue":true})"
-                                                              "\n");
+  CHECK(d->parse(kCursorRead).file_paths == std::vector<std::string>{"/repo/.env"});
+  CHECK(d->parse(kCursorStop).kind == EventKind::Stop);
+  CHECK(d->parse(kCursorSubagentStop).kind == EventKind::SubagentStop);
+  CHECK(d->parse(R"({"hook_event_name":"stop","conversation_id":"c","loop_count":0})").kind == EventKind::Stop);
+  HookEvent aborted = d->parse(kCursorStopAborted);
+  CHECK(aborted.kind == EventKind::Other);
+  CHECK(aborted.source == "aborted");
+  CHECK(d->parse(kCursorStopError).kind == EventKind::Other);
+  CHECK(d->parse(R"({"hook_event_name":"subagentStop","conversation_id":"c","status":"error"})").kind == EventKind::Other);
 }
 
-TEST_CASE("copilot: toolArgs JSON string, only deny honoured", "[hooks][dialect]") {
+TEST_CASE("copilot: toolArgs JSON string; agentStop is no stop", "[hooks][dialect]") {
   auto d = make_dialect("copilot");
-  const char* in = R"({"timestamp":1754000000000,"cwd":"/repo","toolName":"bash","toolArgs":"{\"command\":\"git push -f\",\"description\":\"push\"}"})";
-  HookEvent ev = d->parse(in);
+  HookEvent ev = d->parse(kCopilotPre);
   CHECK(ev.kind == EventKind::PreToolUse);
   CHECK(ev.tool == ToolKind::Shell);
   CHECK(ev.command == "git push -f");
-  CHECK(run(*d, in, decide(Outcome::Deny, "force push")).stdout_text ==
-        R"({"permissionDecision":"deny","permissionDecisionReason":"force push"})"
-        "\n");
-  CHECK(run(*d, in, decide(Outcome::Ask, "check")).stdout_text ==
-        R"({"permissionDecision":"deny","permissionDecisionReason":"approval required: check"})"
-        "\n");
-  CHECK(run(*d, in, decide(Outcome::Continue)).stdout_text.empty());
-  const char* post = R"({"timestamp":1,"cwd":"/r","toolName":"edit","toolArgs":"{\"path\":\"/r/a.ts\"}","toolResult":{"resultType":"failure","textResultForLlm":"boom"}})";
-  HookEvent p = d->parse(post);
+  HookEvent p = d->parse(kCopilotPost);
   CHECK(p.kind == EventKind::PostToolUse);
   CHECK(p.tool_failed);
   CHECK(p.error == "boom");
-  CHECK(p.file_paths == std::vector<std::string>{"/r/a.ts"});
-  CHECK(run(*d, post, decide(Outcome::Deny, "x")).stdout_text.empty());
+  CHECK(p.file_paths == std::vector<std::string>{"/repo/a.ts"});
+  HookEvent stop = d->parse(kCopilotAgentStop);
+  CHECK(stop.kind == EventKind::Other);
+  CHECK(stop.event_name == "agentStop");
+  CHECK(stop.session_id == "sess-1");
+  CHECK(d->parse(R"({"hookEventName":"subagentStop","cwd":"/repo"})").kind == EventKind::Other);
 }
 
-TEST_CASE("windsurf: exit 2 with stderr, no ask", "[hooks][dialect]") {
+TEST_CASE("windsurf: tool_info fields; post_cascade_response is no stop", "[hooks][dialect]") {
   auto d = make_dialect("windsurf");
-  const char* in = R"({"agent_action_name":"pre_run_command","trajectory_id":"tr1","execution_id":"ex1","timestamp":"2026-08-01T00:00:00Z",)"
-                   R"("model_name":"swe-1","tool_info":{"command_line":"git reset --hard","cwd":"/repo"}})";
-  HookEvent ev = d->parse(in);
+  HookEvent ev = d->parse(kWindsurfRun);
   CHECK(ev.kind == EventKind::PreToolUse);
   CHECK(ev.command == "git reset --hard");
   CHECK(ev.cwd == "/repo");
   CHECK(ev.session_id == "tr1");
-  auto r = run(*d, in, decide(Outcome::Deny, "discards changes"));
-  CHECK(r.exit_code == 2);
-  CHECK(r.stderr_text == "discards changes\n");
-  CHECK(r.stdout_text.empty());
-  auto a = run(*d, in, decide(Outcome::Ask, "confirm"));
-  CHECK(a.exit_code == 2);
-  CHECK(a.stderr_text == "approval required: confirm\n");
-  auto ok = run(*d, in, decide(Outcome::Allow));
-  CHECK(ok.exit_code == 0);
-  CHECK(ok.stderr_text.empty());
-  const char* write = R"({"agent_action_name":"pre_write_code","trajectory_id":"t","tool_info":{"file_path":"/repo/.env","edits":[]}})";
-  CHECK(d->parse(write).file_paths == std::vector<std::string>{"/repo/.env"});
-  const char* resp = R"({"agent_action_name":"post_cascade_response","trajectory_id":"t","tool_info":{"response":"done"}})";
-  CHECK(run(*d, resp, decide(Outcome::BlockStop, "x")).exit_code == 0);
+  CHECK(d->parse(R"({"agent_action_name":"pre_write_code","trajectory_id":"t","tool_info":{"file_path":"/repo/.env","edits":[]}})")
+            .file_paths == std::vector<std::string>{"/repo/.env"});
+  HookEvent mcp = d->parse(kWindsurfMcp);
+  CHECK(mcp.tool == ToolKind::Mcp);
+  CHECK(mcp.tool_name == "mcp__github__create_issue");
+  CHECK(d->parse(kWindsurfPrompt).prompt == "delete the repo");
+  HookEvent resp = d->parse(kWindsurfResponse);
+  CHECK(resp.kind == EventKind::Other);
+  CHECK(resp.last_assistant_message == "done");
 }
 
-TEST_CASE("cline: always one JSON object, cancel on deny/ask", "[hooks][dialect]") {
+TEST_CASE("cline: nested per-event objects", "[hooks][dialect]") {
   auto d = make_dialect("cline");
-  const char* in = R"({"clineVersion":"3.30.0","hookName":"PreToolUse","timestamp":"1","taskId":"task-9","workspaceRoots":["/repo"],)"
-                   R"("userId":"u","preToolUse":{"toolName":"execute_command","parameters":{"command":"rm -rf ~","requires_approval":"false"}}})";
-  HookEvent ev = d->parse(in);
+  HookEvent ev = d->parse(kClinePre);
   CHECK(ev.kind == EventKind::PreToolUse);
   CHECK(ev.session_id == "task-9");
   CHECK(ev.cwd == "/repo");
   CHECK(ev.command == "rm -rf ~");
-  CHECK(run(*d, in, decide(Outcome::Deny, "home")).stdout_text == R"({"cancel":true,"errorMessage":"home"})"
-                                                                   "\n");
-  CHECK(run(*d, in, decide(Outcome::Ask, "check")).stdout_text ==
-        R"({"cancel":true,"errorMessage":"approval required: check"})"
-        "\n");
-  CHECK(run(*d, in, decide(Outcome::Continue)).stdout_text == R"({"cancel":false})"
-                                                              "\n");
-  CHECK(run(*d, in, decide(Outcome::Continue, "", "lease held")).stdout_text ==
-        R"({"cancel":false,"contextModification":"lease held"})"
-        "\n");
+  CHECK(d->parse(kClineComplete).kind == EventKind::Stop);
   const char* post = R"({"clineVersion":"3","hookName":"PostToolUse","taskId":"t","postToolUse":{"toolName":"write_to_file","parameters":{"path":"/r/a"},"result":"err","success":false}})";
   HookEvent p = d->parse(post);
   CHECK(p.kind == EventKind::PostToolUseFailure);
   CHECK(p.file_paths == std::vector<std::string>{"/r/a"});
-  CHECK_THROWS_WITH(d->parse(R"({"clineVersion":"3","hookName":"PreToolUse"})"), Catch::Contains("preToolUse"));
 }
 
 TEST_CASE("detect_dialect follows reference §2.3", "[hooks][dialect]") {

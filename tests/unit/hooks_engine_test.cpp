@@ -282,10 +282,46 @@ TEST_CASE("http hooks: deny JSON for a destructive Bash call, 404 for an unknown
   CHECK(r.body.empty());
   CHECK(answer_http_hook(engine, "POST", "vim", pre_bash("ls"), who, *env.store).status == 404);
   CHECK(answer_http_hook(engine, "GET", "claude", "", who, *env.store).status == 405);
-  r = answer_http_hook(engine, "POST", "claude", "{not json", who, *env.store);
+  CHECK(answer_http_hook(engine, "POST", "claude", std::string(kMaxHookInput + 1, ' '), who, *env.store).status == 413);
+}
+
+TEST_CASE("http hooks: unreadable input blocks like `keel hook` while the gate fails closed") {
+  Env env;
+  PrincipalFor who = [&](const HookEvent&) { return env.who; };
+  const HookEngine closed(HooksConfig{}, GateConfig{});
+  REQUIRE(closed.config().permission_fail_closed);  // the default
+  // Claude Code treats a 4xx as a non-blocking error, so the block is a 200 with block JSON.
+  HttpHookReply r = answer_http_hook(closed, "POST", "claude", R"({"session_id":"s"})", who, *env.store);
+  CHECK(r.status == 200);
+  CHECK(r.body ==
+        R"J({"decision":"block","reason":"keel: unreadable hook input: claude: hook input lacks the required field \"hook_event_name\" (blocked: the permission gate fails closed)"})J");
+  CHECK(r.errors == std::vector<std::string>{R"(unreadable hook input: claude: hook input lacks the required field "hook_event_name")"});
+  // A Bash call without its command is unreadable, not an empty command the gate would allow.
+  r = answer_http_hook(closed, "POST", "claude",
+                       R"({"hook_event_name":"PreToolUse","session_id":"s1","tool_name":"Bash","tool_input":{}})", who,
+                       *env.store);
+  CHECK(r.status == 200);
+  CHECK(r.body ==
+        R"J({"decision":"block","reason":"keel: unreadable hook input: claude: hook input lacks the required field \"tool_input.command\" (blocked: the permission gate fails closed)"})J");
+  r = answer_http_hook(closed, "POST", "claude", "{not json", who, *env.store);
+  CHECK(r.status == 200);
+  CHECK_THAT(r.body, Catch::StartsWith(R"({"decision":"block","reason":"keel: unreadable hook input: claude: hook input is not valid JSON)"));
+  // Copilot's own deny JSON, as `keel hook --dialect copilot` prints it.
+  r = answer_http_hook(closed, "POST", "copilot", R"({"timestamp":1,"cwd":"/r","toolName":"bash","toolArgs":"{}"})", who,
+                       *env.store);
+  CHECK(r.status == 200);
+  CHECK(r.body ==
+        R"J({"permissionDecision":"deny","permissionDecisionReason":"keel: unreadable hook input: copilot: hook input lacks the required field \"toolArgs.command\" (blocked: the permission gate fails closed)"})J"
+        "\n");
+  // Nothing was decided, so nothing was journaled.
+  CHECK(env.hooks().empty());
+
+  HooksConfig open_cfg;
+  open_cfg.permission_fail_closed = false;
+  const HookEngine open(open_cfg, GateConfig{});
+  r = answer_http_hook(open, "POST", "claude", "{not json", who, *env.store);
   CHECK(r.status == 400);
-  CHECK_THAT(r.body, Catch::Contains("unreadable hook input"));
-  CHECK(answer_http_hook(engine, "POST", "claude", R"({"session_id":"s"})", who, *env.store).status == 400);
+  CHECK_THAT(r.body, Catch::StartsWith(R"({"error":"unreadable hook input: claude: hook input is not valid JSON)"));
 }
 
 TEST_CASE("engine: with failure hints a PreToolUse opens the store only after a failure") {
