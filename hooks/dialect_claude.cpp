@@ -39,6 +39,7 @@ HookEvent ClaudeDialect::parse_object(json::object o, std::string_view dialect) 
   ev.kind = claude_kind(ev.event_name);
   ev.session_id = str(o, "session_id");
   ev.transcript_path = str(o, "transcript_path");
+  ev.agent_transcript_path = str(o, "agent_transcript_path");
   ev.cwd = str(o, "cwd");
   ev.permission_mode = str(o, "permission_mode");
   ev.agent_id = str(o, "agent_id");

@@ -72,6 +72,9 @@ struct HookEvent {
   std::string agent_type;
   std::string cwd;
   std::string transcript_path;
+  // SubagentStop: the subagent's own transcript (Claude: <session>/subagents/agent-<id>.jsonl);
+  // its spend is not in transcript_path.
+  std::string agent_transcript_path;
   std::string turn_id;      // Codex; Cursor generation_id; Windsurf execution_id
   std::string tool_use_id;  // Claude/Codex
   std::string permission_mode;
