@@ -54,7 +54,7 @@ HookEvent ClaudeDialect::parse_object(json::object o, std::string_view dialect) 
   if (is_tool_event(ev.kind)) {
     std::string tool = required(o, "tool_name", dialect);
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
-    require_shell_command(ev, "tool_input");
+    require_tool_target(ev, "tool_input");
   }
   if (const json::value* r = val(o, "tool_response")) ev.tool_response = *r;
   ev.error = str(o, "error");

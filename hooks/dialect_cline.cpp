@@ -22,7 +22,7 @@ HookEvent ClineDialect::parse(std::string_view in) const {
     const json::object* t = &required_object(o, key, name());
     set_tool(ev, required(*t, "toolName", name(), std::string(key) + ".toolName"),
              object_or_json_string(val(*t, "parameters")));
-    require_shell_command(ev, std::string(key) + ".parameters");
+    require_tool_target(ev, std::string(key) + ".parameters");
     return t;
   };
   if (e == "PreToolUse") {

@@ -39,7 +39,7 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
   if (ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PostToolUse || ev.kind == EventKind::PostToolUseFailure) {
     std::string tool = required(o, "toolName", name());
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "toolArgs")));
-    require_shell_command(ev, "toolArgs");
+    require_tool_target(ev, "toolArgs");
   }
   if (const json::object* r = obj(o, "toolResult")) {
     ev.tool_response = *r;

@@ -53,7 +53,7 @@ HookEvent CursorDialect::parse(std::string_view in) const {
               : e == "postToolUse" ? EventKind::PostToolUse
                                    : EventKind::PostToolUseFailure;
     set_tool(ev, required(o, "tool_name", name()), object_or_json_string(val(o, "tool_input")));
-    require_shell_command(ev, "tool_input");
+    require_tool_target(ev, "tool_input");
     if (const json::value* r = val(o, "tool_output")) ev.tool_response = *r;
     ev.error = str(o, "error");
     ev.tool_failed = ev.kind == EventKind::PostToolUseFailure;

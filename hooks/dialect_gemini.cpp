@@ -30,7 +30,7 @@ HookEvent GeminiDialect::parse(std::string_view in) const {
   if (ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PostToolUse) {
     std::string tool = required(o, "tool_name", name());
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
-    require_shell_command(ev, "tool_input");
+    require_tool_target(ev, "tool_input");
   }
   if (const json::value* r = val(o, "tool_response")) {
     ev.tool_response = *r;

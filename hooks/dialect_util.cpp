@@ -7,7 +7,7 @@ namespace keel::hooks::dutil {
 
 namespace {
 // Where a shell tool's arguments hold its command line, first match wins (set_tool and
-// require_shell_command must agree, or a command the gate never saw could pass the check).
+// require_tool_target must agree, or a command the gate never saw could pass the check).
 constexpr std::string_view kCommandKeys[] = {"command", "cmd", "command_line"};
 }  // namespace
 
@@ -89,9 +89,12 @@ const json::object& required_object(const json::object& o, std::string_view key,
   return v->as_object();
 }
 
-void require_shell_command(const HookEvent& ev, std::string_view args) {
-  if (ev.tool != ToolKind::Shell || (ev.kind != EventKind::PreToolUse && ev.kind != EventKind::PermissionRequest))
-    return;
+void require_tool_target(const HookEvent& ev, std::string_view args) {
+  if (ev.kind != EventKind::PreToolUse && ev.kind != EventKind::PermissionRequest) return;
+  const bool writes = ev.tool == ToolKind::Write || ev.tool == ToolKind::Edit || ev.tool == ToolKind::Delete;
+  if (writes && ev.file_paths.empty() && ev.tool_name != "apply_patch")
+    throw missing_field(ev.dialect, std::string(args) + ".file_path");
+  if (ev.tool != ToolKind::Shell) return;
   const std::string field = std::string(args) + ".command";
   const json::value* c = nullptr;
   for (std::string_view k : kCommandKeys)

@@ -37,11 +37,13 @@ std::string required_text(const json::object& o, std::string_view key, std::stri
 const json::object& required_object(const json::object& o, std::string_view key, std::string_view dialect,
                                     std::string_view field = {});
 
-// On the events the permission gate judges (PreToolUse, PermissionRequest), a shell tool's
-// command must be given (a string, or Codex's argv array of strings): without it the gate would
-// judge "" and let the call through. `args` names the arguments object in the error
-// ("tool_input", "toolArgs"). Call after set_tool().
-void require_shell_command(const HookEvent& ev, std::string_view args);
+// On the events the permission gate judges (PreToolUse, PermissionRequest), what the call acts
+// on must be given: a shell tool's command (a string, or Codex's argv array of strings), and a
+// file tool's path (Write, Edit, MultiEdit, NotebookEdit, Delete ...; not apply_patch, whose
+// paths come from the patch text). Without it the gate and the lease gate would judge nothing
+// and let the call through. `args` names the arguments object in the error ("tool_input",
+// "toolArgs"). Call after set_tool().
+void require_tool_target(const HookEvent& ev, std::string_view args);
 
 // An object given either as an object or as a JSON string holding one (Copilot toolArgs, Cursor
 // tool_input); {} when absent or undecodable.

@@ -364,6 +364,11 @@ std::vector<BadInput> bad_inputs() {
       {"claude", R"({"hook_event_name":"PermissionRequest","tool_name":"Bash","tool_input":{"command":42}})",
        R"(claude: field "tool_input.command" must be a string (or an array of strings))", false},
       {"claude", R"({"hook_event_name":"PreToolUse","tool_input":{}})", R"(claude: hook input lacks the required field "tool_name")", false},
+      // A file tool without its path would skip the lease gate and every path rule.
+      {"claude", R"({"session_id":"abc123","hook_event_name":"PreToolUse","tool_name":"Edit","tool_input":{"old_string":"a","new_string":"b"}})",
+       R"(claude: hook input lacks the required field "tool_input.file_path")", false},
+      {"claude", R"({"session_id":"abc123","hook_event_name":"PreToolUse","tool_name":"Write","tool_input":{"file_path":"","content":"x"}})",
+       R"(claude: hook input lacks the required field "tool_input.file_path")", false},
       {"claude", R"({"session_id":"x"})", R"(claude: hook input lacks the required field "hook_event_name")", false},
       {"codex", R"({"turn_id":"t1","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":["bash",1]}})",
        R"(codex: field "tool_input.command" must be a string (or an array of strings))", false},
