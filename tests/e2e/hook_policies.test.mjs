@@ -176,7 +176,12 @@ test("HTTP hooks: POST /hooks/claude answers with the same engine", async () => 
     assert.match(blocked.reason, /red/);
 
     assert.equal((await post("nope", event)).status, 404);
-    assert.equal((await post("claude", "{broken")).status, 400);
+    // Unreadable input is blocked, not rejected: Claude Code would take a 4xx as "proceed".
+    res = await post("claude", "{broken");
+    assert.equal(res.status, 200);
+    const broken = await res.json();
+    assert.equal(broken.decision, "block", show(broken));
+    assert.match(broken.reason, /unreadable hook input/);
   } finally {
     await server.stop();
   }

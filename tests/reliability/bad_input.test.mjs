@@ -251,15 +251,18 @@ describe("bad input over HTTP", () => {
     await stillServes(port);
   });
 
-  // HTTP hooks (POST /hooks/<dialect>, hooks/http_hooks.h): 400 unreadable
-  // event, 404 unknown dialect, 405 not POST, 413 past the body limit, 403
-  // bad Origin; then a valid event is decided and /mcp still serves.
+  // HTTP hooks (POST /hooks/<dialect>, hooks/http_hooks.h): an unreadable
+  // event is blocked with 200 and block JSON (the gate fails closed, and Claude
+  // Code treats any 4xx as "proceed"), 404 unknown dialect, 405 not POST, 413
+  // past the body limit, 403 bad Origin; then a valid event is decided and /mcp
+  // still serves.
   const hookPost = (body, extra = {}) => ({ path: "/hooks/claude", headers: { "content-type": "application/json", ...extra }, body });
   const hookRowsHttp = [
-    { what: "garbage", req: () => hookPost("garbage{"), status: 400, err: /unreadable hook input/ },
-    { what: "empty body", req: () => hookPost(""), status: 400, err: /unreadable hook input/ },
-    { what: "JSON array", req: () => hookPost("[1,2]"), status: 400, err: /unreadable hook input/ },
-    { what: "missing fields", req: () => hookPost("{}"), status: 400, err: /hook_event_name/ },
+    { what: "garbage", req: () => hookPost("garbage{"), status: 200, block: /unreadable hook input/ },
+    { what: "empty body", req: () => hookPost(""), status: 200, block: /unreadable hook input/ },
+    { what: "JSON array", req: () => hookPost("[1,2]"), status: 200, block: /unreadable hook input/ },
+    { what: "missing fields", req: () => hookPost("{}"), status: 200, block: /hook_event_name/ },
+    { what: "Bash without a command", req: () => hookPost('{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{}}'), status: 200, block: /tool_input\.command/ },
     { what: "unknown dialect", req: () => ({ ...hookPost(CLAUDE_OK), path: "/hooks/nosuch" }), status: 404, err: /unknown hook dialect/ },
     { what: "GET", req: () => ({ path: "/hooks/claude", method: "GET", headers: {} }), status: 405 },
     { what: "huge body (5 MiB)", req: () => hookPost(`{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"${"a".repeat(5 * MB)}"}}`), status: 413, maybeReset: true },
@@ -282,6 +285,10 @@ describe("bad input over HTTP", () => {
       }
       assert.equal(r.status, row.status, `${row.what}: ${r.status} ${r.text.slice(0, 300)}`);
       if (row.err) assert.match(r.json?.error ?? "", row.err, r.text.slice(0, 300));
+      if (row.block) {
+        assert.equal(r.json?.decision, "block", r.text.slice(0, 300));
+        assert.match(r.json?.reason ?? "", row.block, r.text.slice(0, 300));
+      }
       const again = await exchange(port, hookPost(CLAUDE_OK));
       assert.equal(again.status, 200, `valid hook event after ${row.what}: ${again.status} ${again.text.slice(0, 300)}`);
       await stillServes(port);
@@ -318,6 +325,7 @@ const hookRows = [
   { what: "JSON array", args: ["--dialect", "claude"], input: "[1,2]", exit: 2, err: /must be a JSON object/ },
   { what: "missing event name", args: ["--dialect", "claude"], input: "{}", exit: 2, err: /hook_event_name/ },
   { what: "missing tool name", args: ["--dialect", "claude"], input: '{"hook_event_name":"PreToolUse"}', exit: 2, err: /tool_name/ },
+  { what: "Bash without a command", args: ["--dialect", "claude"], input: '{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{}}', exit: 2, err: /tool_input\.command/ },
   { what: "unknown dialect", args: ["--dialect", "nosuch"], input: CLAUDE_OK, exit: 2, err: /unknown dialect 'nosuch'/ },
   { what: "huge input (9 MiB)", args: ["--dialect", "claude"], input: `{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"${"a".repeat(9 * MB)}"}}`, exit: 2, err: /exceeds 8 MiB/ },
   { what: "invalid UTF-8", args: ["--dialect", "claude"], input: Buffer.from([0x7b, 0xff, 0x22, 0x7d]), exit: 2, err: /unreadable hook input/ },
@@ -335,7 +343,13 @@ describe("bad input to keel hook", () => {
       assert.equal(r.signal, null, `killed by ${r.signal}`);
       assert.equal(r.code, row.exit, `${row.what}: exit ${r.code}; stderr ${r.stderr.slice(0, 300)}`);
       assert.match(r.stderr, row.err);
-      if (row.exit !== 0) assert.equal(r.stdout, "", "no half-answer on stdout");
+      // Copilot acts only on a JSON deny, so its fail-closed answer carries one; the others
+      // block by exit 2 alone and print nothing on stdout.
+      if (row.exit !== 0 && row.args[1] === "copilot") {
+        assert.equal(JSON.parse(r.stdout).permissionDecision, "deny", r.stdout);
+      } else if (row.exit !== 0) {
+        assert.equal(r.stdout, "", "no half-answer on stdout");
+      }
       // The store is intact: a valid event is decided (ls is allowed: exit 0).
       const ok = await runKeel(["hook", "--dialect", "claude", "--state", stateDir], { cwd: tmp, input: CLAUDE_OK, timeout: 30_000 });
       assert.equal(ok.code, 0, `valid event after ${row.what}: exit ${ok.code} ${ok.stderr.slice(0, 300)}`);
