@@ -1,14 +1,27 @@
 // guardrail.cpp — see guardrail.h.
 #include "hooks/guardrail.h"
 
+#include <algorithm>
+
 namespace keel::hooks {
 
 namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kMaxFailures = 64;  // fingerprints remembered per agent
-constexpr std::size_t kMaxOutputs = 128;  // output hashes remembered per agent
+// What the guardrail remembers, shared among the session's agents (up to kMaxAgentsPerPolicy
+// subagents): the whole session state must fit the store's value limit (64 KiB by default,
+// with the budget's records beside it), so each agent keeps its share, never less than
+// kMinPerAgent of either.
+constexpr std::size_t kMaxFailures = 64;        // fingerprints per agent, when alone
+constexpr std::size_t kMaxOutputs = 128;        // output hashes per agent, when alone
+constexpr std::size_t kTotalFailures = 256;     // across the session's agents
+constexpr std::size_t kTotalOutputs = 512;
+constexpr std::size_t kMinPerAgent = 8;
+
+std::size_t share(std::size_t alone, std::size_t total, std::size_t agents) {
+  return std::max(kMinPerAgent, std::min(alone, total / std::max<std::size_t>(agents, 1)));
+}
 
 bool is_post(EventKind k) { return k == EventKind::PostToolUse || k == EventKind::PostToolUseFailure; }
 
@@ -74,11 +87,23 @@ HookDecision Guardrail::evaluate(const PolicyInput& in, json::object& state, boo
 
   json::object& a = agent_section(state, "guardrail", ev);
   changed = true;
+  const std::size_t agents = member_object(state, "guardrail").size();
+  const std::size_t max_failures = share(kMaxFailures, kTotalFailures, agents);
+  const std::size_t max_outputs = share(kMaxOutputs, kTotalOutputs, agents);
+  // A new agent shrinks every agent's share: trim the others too (oldest first).
+  for (auto& [key, other] : member_object(state, "guardrail")) {
+    if (!other.is_object()) continue;
+    json::object& o = other.as_object();
+    if (auto f = o.find("fail"); f != o.end() && f->value().is_object())
+      while (f->value().as_object().size() > max_failures) f->value().as_object().erase(f->value().as_object().begin());
+    if (auto u = o.find("outs"); u != o.end() && u->value().is_array())
+      while (u->value().as_array().size() > max_outputs) u->value().as_array().erase(u->value().as_array().begin());
+  }
   json::object& fails = member_object(a, "fail");
   const std::string fp = call_fingerprint(ev);
   bool progress = false;
   if (failed(ev)) {
-    if (!fails.contains(fp) && fails.size() >= kMaxFailures) fails.erase(fails.begin());
+    while (!fails.empty() && !fails.contains(fp) && fails.size() >= max_failures) fails.erase(fails.begin());
     fails[fp] = get_int(fails, fp) + 1;
   } else {
     fails.erase(fp);
@@ -94,7 +119,7 @@ HookDecision Guardrail::evaluate(const PolicyInput& in, json::object& state, boo
       if (!seen) {
         progress = true;
         outs.emplace_back(h);
-        if (outs.size() > kMaxOutputs) outs.erase(outs.begin());
+        while (outs.size() > max_outputs) outs.erase(outs.begin());
       }
     }
   }

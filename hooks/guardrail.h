@@ -11,6 +11,9 @@
 //   (tool_response) was not seen before in the turn. After no_progress_calls post-tool events
 //   in a row without progress, the post-tool event carries a warning (systemMessage for the
 //   user, additionalContext for the model); again after as many more.
+// - Memory is bounded for the whole session, not per agent: the agents (subagents included)
+//   share 256 failure fingerprints and 512 output hashes, oldest forgotten first, so the
+//   session state stays within the store's value limit (64 KiB by default) beside the budget's.
 // - PreToolUse only reads the state; post-tool events write it.
 // - Stateless object; evaluate is const and thread-safe.
 #pragma once

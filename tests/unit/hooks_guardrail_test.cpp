@@ -133,3 +133,29 @@ TEST_CASE("guardrail: off when disabled or without a session; PreToolUse never w
   g.evaluate({call(EventKind::PreToolUse, "ls")}, state, changed);
   CHECK_FALSE(changed);
 }
+
+TEST_CASE("guardrail: with many subagents the session state stays within the store's value limit") {
+  GuardrailConfig cfg;
+  cfg.max_failures = 2;
+  Guardrail g(cfg);
+  json::object state;
+  // kMaxAgentsPerPolicy agents, each with many distinct failures and outputs.
+  for (std::size_t agent = 0; agent < kMaxAgentsPerPolicy; ++agent) {
+    const std::string id = "agent-" + std::to_string(agent);
+    for (int i = 0; i < 100; ++i) {
+      HookEvent fail = call(EventKind::PostToolUseFailure, "make target-" + std::to_string(i), id);
+      run(g, state, fail);
+      HookEvent out = ok("cat file-" + std::to_string(i), "output " + std::to_string(i));
+      out.agent_id = id;
+      run(g, state, out);
+    }
+  }
+  const std::size_t bytes = json::serialize(state).size();
+  INFO("guardrail state " << bytes << " bytes");
+  CHECK(bytes < 32 * 1024);  // the budget's records (< 30 KiB) fit beside it in 64 KiB
+  // The most recent failures are still remembered: the next identical failure makes it two,
+  // and the call is then denied.
+  HookEvent again = call(EventKind::PostToolUseFailure, "make target-99", "agent-31");
+  run(g, state, again);
+  CHECK(run(g, state, call(EventKind::PreToolUse, "make target-99", "agent-31")).outcome == Outcome::Deny);
+}
