@@ -7,8 +7,9 @@
 //                        kMaxHookInput, or lacks a core field: the event name; the tool name of
 //                        a tool event (an MCP tool's server and tool names); on the events the
 //                        permission gate judges, a shell tool's command (a string; "" is allowed)
-//                        — a missing core field must fail like unparseable input, never reach
-//                        the gate as "nothing to judge". Unknown fields are ignored; optional
+//                        and a file tool's path (not apply_patch's, which the patch names) — a
+//                        missing core field must fail like unparseable input, never reach the
+//                        gate or the lease gate as "nothing to judge". Unknown fields are ignored; optional
 //                        fields may be absent or of an unexpected type (then treated as absent).
 //                        JSON-in-a-string arguments (Copilot toolArgs, Cursor tool_input) are
 //                        decoded.
