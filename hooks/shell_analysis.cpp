@@ -1086,9 +1086,9 @@ void handle_interpreter(Ctx& c, int ci, CodeLang lang) {
 }
 
 // find -exec CMD... ; and fd -x CMD...: the words after one of `opts`, up to a terminator, run
-// as a command with the found paths appended (or put where the placeholder stands).
+// as a command with the found paths appended (or put where operand_marker stands).
 void handle_exec_options(Ctx& c, int ci, std::initializer_list<std::string_view> opts,
-                         std::initializer_list<std::string_view> ends, std::string_view placeholder) {
+                         std::initializer_list<std::string_view> ends, std::string_view operand_marker) {
   const std::vector<Word> a = cmd_at(c, ci).argv;
   for (std::size_t k = 1; k < a.size(); ++k) {
     if (!one_of(a[k].text, opts)) continue;
@@ -1096,7 +1096,7 @@ void handle_exec_options(Ctx& c, int ci, std::initializer_list<std::string_view>
     std::size_t j = k + 1;
     for (; j < a.size() && !one_of(a[j].text, ends); ++j) {
       Word w = a[j];
-      if (w.text.find(placeholder) != std::string::npos) w.resolved = false;
+      if (w.text.find(operand_marker) != std::string::npos) w.resolved = false;
       words.push_back(std::move(w));
     }
     if (!words.empty()) push_synthetic(c, ci, std::move(words), Origin::WrapperArgs, true);
