@@ -274,6 +274,23 @@ void check_rm(const Command& c, const CatalogOptions& o, Best& b) {
     b.add(Outcome::Ask, "rm.recursive", "recursive rm of paths supplied at run time (xargs/find/parallel)", true);
 }
 
+// True for a git checkout operand that is a pathspec rather than a branch, tag or commit.
+bool looks_like_pathspec(std::string_view t) {
+  if (t.empty() || t == "-" || t == "@") return false;
+  if (t.ends_with("/") || t.starts_with("./") || t.starts_with("../") || t.starts_with("/") || t.starts_with(":("))
+    return true;
+  if (t.find_first_of("*?[") != std::string_view::npos) return true;
+  std::string last = base(t);
+  std::size_t dot = last.rfind('.');
+  if (dot == std::string::npos || dot == 0) return false;
+  std::string ext = lower(std::string_view(last).substr(dot + 1));
+  return one_of(ext, {"c", "cc", "cpp", "cxx", "h", "hh", "hpp", "hxx", "m", "mm", "go", "rs", "py", "rb", "js", "jsx",
+                      "mjs", "cjs", "ts", "tsx", "java", "kt", "kts", "scala", "swift", "cs", "php", "lua", "sh",
+                      "bash", "zsh", "md", "rst", "txt", "json", "jsonc", "yaml", "yml", "toml", "ini", "cfg", "xml",
+                      "html", "htm", "css", "scss", "sql", "lock", "gradle", "cmake", "mk", "proto", "vue", "svelte",
+                      "ipynb", "env", "csv", "gitignore"});
+}
+
 // Arguments of git after the subcommand.
 void check_git(const Command& c, Best& b) {
   const Args& a = c.argv;
@@ -342,8 +359,17 @@ void check_git(const Command& c, Best& b) {
     bool dd = has({"--"});
     auto ops = operands();
     bool all = std::any_of(ops.begin(), ops.end(), all_paths);
+    // git checkout [<tree-ish>] <pathspec>... overwrites those files without "--" too. With -b,
+    // -B or --orphan the operands are a branch name and its start point. Otherwise a second
+    // operand, --ours/--theirs or --pathspec-from-file mean paths, and so does a single
+    // operand that cannot be a ref name (git-check-ref-format(1): no trailing "/", no leading
+    // "./" or "/", no glob characters or ":(" pathspec magic) or that names a source file.
+    bool creates = has({"--orphan"}) || short_flag('b') || short_flag('B');
+    bool paths = !creates && (ops.size() > 1 || has({"--ours", "--theirs", "--pathspec-from-file"}));
+    if (!creates && ops.size() == 1) paths = paths || looks_like_pathspec(ops[0]->text);
     if (all) b.add(Outcome::Deny, "git.checkout-discard", "git checkout . discards every uncommitted change");
-    else if (dd && !ops.empty()) b.add(Outcome::Ask, "git.checkout-discard", "git checkout -- <path> discards uncommitted changes to those files");
+    else if ((dd && !ops.empty()) || paths)
+      b.add(Outcome::Ask, "git.checkout-discard", "git checkout <path> discards uncommitted changes to those files");
     else if (has({"--force"}) || short_flag('f')) b.add(Outcome::Ask, "git.checkout-force", "git checkout --force discards local changes");
   } else if (sub == "restore") {
     bool staged = has({"--staged"}) || short_flag('S');
@@ -506,7 +532,46 @@ void check_kill(const Command& c, Best& b) {
       if (a[j].text == "-u" || a[j].text == "--user") {
         if (j + 1 < a.size() && a.size() == j + 2) b.add(Outcome::Ask, "sys.kill-all", c.name + " -u signals every process of a user");
       }
+    // A pattern that matches any name (pkill and killall -r take extended regular expressions):
+    // pkill -f . signals every process of the user, the other agents and the shell included.
+    bool regex = c.name == "pkill" || std::any_of(a.begin() + 1, a.end(), [](const Word& w) {
+                   return w.text == "--regexp" || (is_option(w) && w.text[1] != '-' && has_short(w, 'r'));
+                 });
+    if (regex && a.size() > 1) {
+      const Word& pat = a.back();
+      if (pat.resolved && one_of(pat.text, {".", ".*", ".+", "^", "$", "^.*", "^.*$", "^.", "", "()"}))
+        b.add(Outcome::Deny, "sys.kill-all", c.name + " " + (pat.text.empty() ? "''" : pat.text) + " matches every process");
+    }
   }
+}
+
+// True for a chmod mode that removes the owner's read or write permission: a numeric mode whose
+// owner digit lacks 4 or 2 (000, 444, 0500), or a symbolic clause for u/a/all that takes r or w
+// away (a-r, u-w, -rw, go=,u=x). Masks (022), additions (u+x) and other-only clauses are fine.
+bool locks_owner_out(std::string_view mode) {
+  if (mode.empty()) return false;
+  if (std::all_of(mode.begin(), mode.end(), [](char ch) { return ch >= '0' && ch <= '7'; })) {
+    if (mode.size() < 3) return mode.size() <= 2 && mode.find_first_not_of('0') == std::string_view::npos;
+    int owner = mode[mode.size() - 3] - '0';
+    return (owner & 6) != 6;
+  }
+  std::size_t start = 0;
+  while (start <= mode.size()) {
+    std::size_t end = mode.find(',', start);
+    std::string_view clause = mode.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    std::size_t op = clause.find_first_of("+-=");
+    if (op != std::string_view::npos) {
+      std::string_view who = clause.substr(0, op);
+      bool owner = who.empty() || who.find_first_of("ua") != std::string_view::npos;
+      std::string_view perms = clause.substr(op + 1);
+      if (owner && clause[op] == '-' && perms.find_first_of("rw") != std::string_view::npos) return true;
+      if (owner && clause[op] == '=' && (perms.find('r') == std::string_view::npos || perms.find('w') == std::string_view::npos))
+        return true;
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return false;
 }
 
 void check_chmod(const Command& c, const CatalogOptions& o, Best& b) {
@@ -540,6 +605,8 @@ void check_chmod(const Command& c, const CatalogOptions& o, Best& b) {
       b.add(Outcome::Ask, "perm.system", what);
     else if (rec && wide)
       b.add(Outcome::Ask, "perm.world-writable", what);
+    else if (rec && c.name == "chmod" && t != Target::Tmp && t != Target::Artifact && locks_owner_out(mode))
+      b.add(Outcome::Ask, "perm.lockout", what + " takes read or write access away from the owner");
     else if (rec && t == Target::Unresolved)
       b.add(Outcome::Ask, "perm.unresolved", what, true);
   }
