@@ -1337,7 +1337,7 @@ void analyse(Ctx& c, int ci) {
     Command& cmd = cmd_at(c, ci);
     if (cmd.argv.empty()) break;
     const Word& w0 = cmd.argv[0];
-    if (!w0.resolved || w0.glob || w0.non_ascii || w0.text.empty()) {
+    if (!w0.resolved || w0.glob || w0.non_ascii || w0.temp_path || w0.text.empty()) {
       cmd.unresolved_name = true;
       break;
     }

@@ -831,6 +831,8 @@ void Parser::expand_var(std::string_view name, std::string_view raw, Word& w, bo
   }
   if (in_dq) w.text += val;
   else split_append(w, pieces, val);
+  // Its content is not known, so the word is not a known program (analyse keeps the name open).
+  if (c_.temp_vars.contains(name)) w.temp_path = true;
 }
 
 void Parser::read_dollar(Word& w, bool in_dq, std::vector<Word>& pieces) {
@@ -1132,6 +1134,60 @@ void Parser::parse_case() {
   error("case without esac");
 }
 
+namespace {
+// The value a variable gets from `NAME=$(mktemp ...)` when the whole word is that one
+// substitution and mktemp's arguments are known: a representative path of the name mktemp
+// creates ("/tmp/tmp.XXXXXXXXXX", "DIR/TEMPLATE", "./TEMPLATE"). mktemp makes a fresh, unique
+// name, so removing or overwriting it later harms nothing; "$tmp/.." or "$tmp"/* still
+// classify as what they are. Empty when the word is anything else.
+std::string mktemp_value(const Ctx& c, const Word& val) {
+  if (!val.has_subst || val.proc_subst || val.subst_end - val.subst_begin != 1) return {};
+  if (val.text != "$(" + val.subst_source + ")" && val.text != "`" + val.subst_source + "`") return {};
+  const Command& m = c.out.commands[static_cast<std::size_t>(val.subst_begin)];
+  if (m.argv.empty() || !m.argv[0].resolved || m.argv[0].text != "mktemp" || !m.redirects.empty()) return {};
+  std::string dir, templ;
+  bool in_tmpdir = false, dd = false;
+  for (std::size_t k = 1; k < m.argv.size(); ++k) {
+    const Word& w = m.argv[k];
+    if (!w.resolved || w.glob) return {};
+    const std::string& t = w.text;
+    if (!dd && t == "--") {
+      dd = true;
+    } else if (!dd && (t == "-p" || t == "--tmpdir")) {
+      if (t == "-p" && k + 1 < m.argv.size()) {
+        if (!m.argv[k + 1].resolved) return {};
+        dir = m.argv[++k].text;
+      }
+      in_tmpdir = true;
+    } else if (!dd && (t.starts_with("--tmpdir=") || (t.starts_with("-p") && t.size() > 2))) {
+      dir = t.substr(t.starts_with("-p") ? 2 : 9);
+      in_tmpdir = true;
+    } else if (!dd && t.starts_with("--suffix=")) {
+      // the suffix is part of the name; it never adds a directory
+      if (t.find('/') != std::string::npos) return {};
+    } else if (!dd && t.starts_with("-") && t.size() > 1) {
+      for (std::size_t j = t[1] == '-' ? t.size() : 1; j < t.size(); ++j) {
+        if (t[j] == 't') in_tmpdir = true;
+        else if (t[j] != 'd' && t[j] != 'u' && t[j] != 'q') return {};
+      }
+      if (t[1] == '-' && t != "--directory" && t != "--dry-run" && t != "--quiet") return {};
+    } else {
+      if (!templ.empty()) return {};
+      templ = t;
+    }
+  }
+  if (templ.empty()) {
+    templ = "tmp.XXXXXXXXXX";
+    in_tmpdir = true;
+  }
+  if (templ.find('/') != std::string::npos) return in_tmpdir ? std::string() : templ;  // GNU: -t/-p need a bare name
+  if (!in_tmpdir) return "./" + templ;
+  if (dir.empty()) dir = "/tmp";  // $TMPDIR, else /tmp
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir + "/" + templ;
+}
+}  // namespace
+
 void Parser::parse_simple() {
   Command cmd;
   std::vector<int> hd;
@@ -1311,8 +1367,12 @@ void Parser::parse_simple() {
   auto assign = [&](const std::string& name, const Word& val) {
     auto n = c_.assign_count.find(name);
     bool single = n == c_.assign_count.end() || n->second <= 1;
+    std::string made;
     if (single && val.resolved && !val.glob) c_.vars[name] = val.text;
+    else if (single && !(made = mktemp_value(c_, val)).empty()) c_.vars[name] = made;
     else c_.vars.erase(name);
+    if (!made.empty()) c_.temp_vars.insert(name);
+    else c_.temp_vars.erase(name);
   };
   if (cmd.argv.empty()) {
     for (auto& [name, val] : cmd.assignments) assign(name, val);

@@ -38,6 +38,7 @@ struct Word {
   bool non_ascii = false;  // contains bytes >= 0x80 (after stripping zero-width characters)
   bool proc_subst = false; // the word is a process substitution <( ) / >( )
   bool has_subst = false;  // contains $( ), ` ` or a process substitution
+  bool temp_path = false;  // contains a variable bound to mktemp's output (a fresh file name)
   std::vector<std::string> subst_names;  // names of the commands run by those substitutions
   std::string subst_source;              // source text of the first substitution body
   int subst_begin = -1;  // [subst_begin, subst_end): indices in Script::commands of the

@@ -20,6 +20,7 @@ struct Ctx {
   Script& out;
   const ParseLimits& lim;
   std::map<std::string, std::string, std::less<>> vars;     // statically known variables
+  std::set<std::string, std::less<>> temp_vars;              // of those, the ones mktemp named
   // How often each name is assigned anywhere in the text (count_assignments). A variable
   // assigned more than once may hold either value at a use (subshells, conditionals, function
   // bodies and eval'd text do not run in source order), so only a single assignment is trusted.

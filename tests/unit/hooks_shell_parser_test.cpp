@@ -347,3 +347,32 @@ TEST_CASE("commands run by git, tar, sed, ssh options, trap and database shells 
   CHECK(has_finding(parse_shell("sed 's/.*/date/e' f"), FindingKind::DynamicCode));
   CHECK(parse_shell("sed -e 's/a/b/g' -e 's/x;y/z/' f").findings.empty());
 }
+
+TEST_CASE("a variable bound to mktemp's output holds a fresh temporary name", "[hooks][shell]") {
+  auto rm_args = [](const char* line) {
+    auto s = parse_shell(line);
+    const Command* rm = find_cmd(s, "rm");
+    REQUIRE(rm != nullptr);
+    return argv_of(*rm);
+  };
+  CHECK(rm_args("t=$(mktemp); rm -f \"$t\"") == V{"rm", "-f", "/tmp/tmp.XXXXXXXXXX"});
+  CHECK(rm_args("t=\"$(mktemp -d)\"; rm -rf $t/..") == V{"rm", "-rf", "/tmp/tmp.XXXXXXXXXX/.."});
+  CHECK(rm_args("t=`mktemp -d -t build.XXXX`; rm -rf $t") == V{"rm", "-rf", "/tmp/build.XXXX"});
+  CHECK(rm_args("t=$(mktemp -p /var/tmp); rm $t") == V{"rm", "/var/tmp/tmp.XXXXXXXXXX"});
+  CHECK(rm_args("t=$(mktemp --tmpdir=out/ x.XXX); rm $t") == V{"rm", "out/x.XXX"});
+  CHECK(rm_args("t=$(mktemp notes.XXXX); rm $t") == V{"rm", "./notes.XXXX"});
+  // Anything but the whole word being one known mktemp call leaves the value unknown.
+  for (const char* line : {"t=$(mktemp -d)/..; rm -rf $t", "t=$(mktemp -d; echo /); rm -rf $t",
+                           "t=$(mktemp -d $X); rm -rf $t", "t=$(mktemp -d); t=/; rm -rf $t",
+                           "t=$(mktemp -d -p \"$D\"); rm -rf $t", "t=$(mktemp -Z); rm -rf $t",
+                           "t=$(sort -o x | mktemp); rm -rf $t"}) {
+    INFO(line);
+    auto s = parse_shell(line);
+    const Command* rm = find_cmd(s, "rm");
+    REQUIRE(rm != nullptr);
+    CHECK_FALSE(rm->argv.back().resolved);
+  }
+  // Its content is not known: run as a program, the name stays open.
+  auto run = parse_shell("t=$(mktemp); $t --flag");
+  CHECK(run.commands.back().unresolved_name);
+}
