@@ -1,6 +1,7 @@
 // dialect_util.cpp — see dialect_util.h.
 #include "hooks/dialect_util.h"
 
+#include "hooks/apply_patch.h"
 #include "hooks/shell_parser.h"
 
 namespace keel::hooks::dutil {
@@ -132,18 +133,7 @@ void add_path(HookEvent& ev, std::string p) {
 }
 
 void patch_paths(HookEvent& ev, std::string_view patch) {
-  static constexpr std::string_view kHeads[] = {"*** Update File: ", "*** Add File: ", "*** Delete File: ",
-                                                "*** Move to: ", "+++ b/", "--- a/"};
-  std::size_t k = 0;
-  while (k < patch.size()) {
-    std::size_t e = patch.find('\n', k);
-    std::string_view line = patch.substr(k, e == std::string_view::npos ? std::string_view::npos : e - k);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    for (auto h : kHeads)
-      if (line.starts_with(h)) add_path(ev, std::string(line.substr(h.size())));
-    if (e == std::string_view::npos) break;
-    k = e + 1;
-  }
+  for (std::string& p : patch_header_paths(patch)) add_path(ev, std::move(p));
 }
 }  // namespace
 

@@ -5,9 +5,13 @@
 //   the file tools' paths (Write/Edit/Delete; Read and search tools write
 //   nothing), and for shell commands the targets of writing redirections and
 //   the operands of common writers (rm, mv, cp's destination, touch, tee,
-//   truncate, sed -i, ln, mkdir, rmdir, chmod/chown). Relative paths are taken
-//   from the event's cwd. Words the parser could not resolve are skipped here;
-//   the permission gate already asks about those.
+//   truncate, sed -i, ln, mkdir, rmdir, chmod/chown), and every file named by
+//   the patch of an `apply_patch`/`applypatch` the command runs (heredoc, argv
+//   or stdin, through the wrappers the analyser follows; relative to the
+//   directory a preceding `cd` moves it to: hooks/apply_patch.h). Relative
+//   paths are taken from the event's cwd. Words the parser could not resolve
+//   (and patches it cannot read) are skipped here; the permission gate already
+//   asks about those.
 // - LeaseGate::evaluate denies when any such path overlaps a live lease
 //   (file: or dir:, exclusive or shared) held by someone other than `who`,
 //   naming the holder, the lease and its expiry; Continue otherwise.

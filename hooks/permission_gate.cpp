@@ -1,6 +1,7 @@
 // permission_gate.cpp — see permission_gate.h.
 #include "hooks/permission_gate.h"
 
+#include "hooks/apply_patch.h"
 #include "hooks/glob.h"
 #include "hooks/shell_parser.h"
 
@@ -305,17 +306,20 @@ GateVerdict PermissionGate::check_shell(std::string_view line, std::string_view 
   CatalogOptions co{cfg_.home, std::string(cwd)};
   Acc acc;
   std::string shown_tool = tool_name.empty() ? "Bash" : std::string(tool_name);
-  for (std::size_t ci = 0; ci < s.commands.size(); ++ci) {
-    const Command& c = s.commands[ci];
-    const GateRule* hit = nullptr;
+  // The first command rule that matches command c.
+  auto rule_for = [&](const Command& c) -> const GateRule* {
     for (const GateRule& r : cfg_.rules) {
       if (!r.line.empty() || !r.paths.empty()) continue;
       if (!tool_matches(r, tool_name, ToolKind::Shell)) continue;
       if (!r.command.empty() && !command_matches(r, c)) continue;
       if (r.command.empty() && c.argv.empty()) continue;
-      hit = &r;
-      break;
+      return &r;
     }
+    return nullptr;
+  };
+  for (std::size_t ci = 0; ci < s.commands.size(); ++ci) {
+    const Command& c = s.commands[ci];
+    const GateRule* hit = rule_for(c);
     std::optional<CatalogHit> cat;
     bool need_catalog = !hit || (hit->decision == Outcome::Allow && c.unresolved_name);
     if (need_catalog) {
@@ -366,6 +370,32 @@ GateVerdict PermissionGate::check_shell(std::string_view line, std::string_view 
                "{\"decision\":\"allow\",\"tool\":" + json_quote(shown_tool) + ",\"line\":" + json_quote(trunc(line, 120)) +
                "} to permission.rules in keel.jsonc.";
     acc.add(o, std::move(v));
+  }
+  // apply_patch run as a shell command: a write of each file its patch names, judged like the
+  // apply_patch tool's paths (user path rules, then the catalog's write checks). A patch it
+  // cannot read is unresolved input in a writing position: asked about (strict: denied) unless a
+  // user rule decides the command itself, as for the catalog's other unresolved arguments.
+  for (const ShellPatch& p : shell_patches(s, cwd, cfg_.home)) {
+    const Command& c = s.commands[static_cast<std::size_t>(p.command)];
+    if (!p.unresolved.empty() && !rule_for(c) && builtin_enabled("patch.unresolved")) {
+      GateVerdict v;
+      v.rule_id = "builtin:patch.unresolved";
+      v.subject = trunc(c.line());
+      v.reason = "keel permission gate: `" + trunc(c.line(), 60) + "` writes the files its patch names, and " +
+                 p.unresolved + " [rule " + v.rule_id + "]. Give the patch literally (apply_patch <<'EOF' ... "
+                 "EOF, or the apply_patch tool), or if it is intended add {\"decision\":\"allow\",\"tool\":" +
+                 json_quote(shown_tool) + ",\"line\":" + json_quote(trunc(line, 120)) +
+                 "} to permission.rules in keel.jsonc.";
+      acc.add(cfg_.strict ? Outcome::Deny : Outcome::Ask, std::move(v));
+    }
+    for (const std::string& path : p.paths) {
+      GateVerdict v = check_file(ToolKind::Edit, "apply_patch", path, cwd);
+      if (v.outcome == Outcome::Continue) continue;  // no opinion: the command's own verdict stands
+      if (v.reason.starts_with("keel permission gate: "))
+        v.reason.insert(22, "apply_patch in a shell command: ");
+      Outcome o = v.outcome;
+      acc.add(o, std::move(v));
+    }
   }
   if (s.commands.empty() && s.findings.empty()) acc.add(Outcome::Continue, {});
   return acc.result();

@@ -38,6 +38,11 @@
 //   2. Each subject (each simple command of a shell call, each path of a file call, or the call
 //      itself) gets the first matching rule; a subject no rule matches goes to the catalog.
 //      Allow rules never clear a command whose name is unresolved (ask/deny stands).
+//      apply_patch/applypatch run by a shell call also makes each file its patch names a subject,
+//      judged as a path of the apply_patch tool (tool "apply_patch", kind Edit: path rules, then
+//      the catalog's write checks) relative to the directory it runs in; a patch the analyser
+//      cannot read (`apply_patch "$P"`, a file, an unquoted heredoc with $) asks (strict: deny,
+//      rule builtin:patch.unresolved) unless a user rule decides that command (hooks/apply_patch.h).
 //   3. Analyser findings (curl|sh, eval "$x", parse errors, ...) go to the catalog.
 //   4. The result is the most severe outcome (deny > ask > allow); "allow" only when every
 //      subject was explicitly allowed, otherwise "continue" (no opinion).
