@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "hooks/apply_patch.h"
 #include "hooks/shell_parser.h"
 #include "state/lease_name.h"
 
@@ -89,6 +90,11 @@ std::vector<std::string> written_paths(const HookEvent& ev) {
         }
         writer_operands(c, raw);
       }
+      // apply_patch run as a shell command writes the files its patch names (the paths it
+      // cannot know are the permission gate's to ask about).
+      const char* home = std::getenv("HOME");
+      for (ShellPatch& p : shell_patches(script, ev.cwd, home ? home : ""))
+        for (std::string& path : p.paths) raw.push_back(std::move(path));
       break;
     }
     default:
@@ -121,6 +127,7 @@ HookDecision LeaseGate::evaluate(state::Store& store, const state::Principal& wh
   };
   std::vector<std::pair<std::string, std::string>> named;  // (path, lease name)
   const std::vector<state::LeaseInfo> leases = store.list_leases(who);
+  std::set<std::string> gone;  // holders scavenged by this call
   for (const auto& path : paths) {
     std::string name;
     try {
@@ -130,6 +137,12 @@ HookDecision LeaseGate::evaluate(state::Store& store, const state::Principal& wh
     }
     for (const auto& l : leases) {
       if (l.holder == who.agent || !state::lease_names_overlap(name, l.name)) continue;
+      if (gone.count(l.holder)) continue;
+      // A holder whose process is gone frees its holds now (SCAVENGE), not at their TTL.
+      if (!store.scavenge_dead_agents(who, l.holder).empty()) {
+        gone.insert(l.holder);
+        continue;
+      }
       return deny(path, l);
     }
     named.emplace_back(path, std::move(name));

@@ -123,7 +123,9 @@ std::optional<Checkpoint> checkpoint_from_payload(std::string_view payload) {
 std::optional<std::string> LeaseFold::apply(const JournalRecord& r) {
   const bool lease_op = r.op == ops::kAcquire || r.op == ops::kRenew ||
                         r.op == ops::kRelease || r.op == ops::kExpire ||
-                        r.op == ops::kCheckpoint;
+                        r.op == ops::kCheckpoint || r.op == ops::kScavenge ||
+                        r.op == ops::kSuspend || r.op == ops::kAdopt ||
+                        r.op == ops::kHeartbeat;
   if (!lease_op) return std::nullopt;
   try {
     if (r.op == ops::kCheckpoint) {
@@ -142,6 +144,23 @@ std::optional<std::string> LeaseFold::apply(const JournalRecord& r) {
       const auto it = leases_.find(get_string(o, "lease_id"));
       if (it == leases_.end()) throw std::invalid_argument("renew of an unknown lease");
       it->second.expires_at_ms = get_int(o, "expires_at");
+    } else if (r.op == ops::kAdopt) {
+      // The lease, as it stands after the move: new holder, token and expiry.
+      LeaseInfo l = lease_from_json(v);
+      if (!leases_.count(l.lease_id)) throw std::invalid_argument("adopt of an unknown lease");
+      leases_[l.lease_id] = std::move(l);
+    } else if (r.op == ops::kHeartbeat) {
+      for (const json::value& e : o.at("leases").as_array()) {
+        const auto it = leases_.find(get_string(e.as_object(), "lease_id"));
+        if (it == leases_.end()) throw std::invalid_argument("heartbeat of an unknown lease");
+        it->second.expires_at_ms = get_int(e.as_object(), "expires_at");
+      }
+    } else if (r.op == ops::kScavenge || r.op == ops::kSuspend) {
+      // The holds freed with a dead (SCAVENGE) or suspended (SUSPEND) agent.
+      const char* key = r.op == ops::kScavenge ? "leases" : "released";
+      for (const json::value& e : o.at(key).as_array()) {
+        leases_.erase(get_string(e.as_object(), "lease_id"));
+      }
     } else {  // RELEASE, EXPIRE
       leases_.erase(get_string(o, "lease_id"));
     }

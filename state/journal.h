@@ -60,8 +60,10 @@ boost::json::object checkpoint_to_json(const Checkpoint& c);
 std::optional<Checkpoint> checkpoint_from_payload(std::string_view payload);
 
 // Folds records (ascending) into the set of leases they leave standing:
-// CHECKPOINT resets the set to its lease list, ACQUIRE adds, RENEW updates
-// expires_at, RELEASE and EXPIRE remove. Other ops are ignored. Expired leases
+// CHECKPOINT resets the set to its lease list, ACQUIRE adds, RENEW and
+// HEARTBEAT update expires_at, ADOPT replaces a lease with its new holder,
+// token and expiry, RELEASE, EXPIRE, SCAVENGE and SUSPEND remove. Other ops
+// are ignored. Expired leases
 // stay in the set until a record removes them; callers filter by time.
 class LeaseFold {
  public:

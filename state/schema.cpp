@@ -12,7 +12,7 @@ namespace keel::state {
 namespace {
 
 // Append-only: never edit a step that has shipped; add a new one.
-const std::array<std::string_view, 2> kMigrations = {
+const std::array<std::string_view, 3> kMigrations = {
     // 1: leases, memory, journal.
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -132,6 +132,28 @@ CREATE TABLE escalation_buckets(
   updated_at INTEGER NOT NULL,
   PRIMARY KEY(project, agent)
 ) WITHOUT ROWID;
+)sql",
+    R"sql(
+-- The agent registry (Store::register_agent ...). host_key/pid/start_time
+-- anchor the agent on its process (state/process_table.h); 0/'' without one.
+CREATE TABLE agents(
+  project     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  product     TEXT NOT NULL DEFAULT '',
+  host        TEXT NOT NULL DEFAULT '',
+  host_key    TEXT NOT NULL DEFAULT '',
+  pid         INTEGER NOT NULL DEFAULT 0,
+  start_time  INTEGER NOT NULL DEFAULT 0,
+  session_id  TEXT NOT NULL DEFAULT '',
+  client      TEXT NOT NULL DEFAULT '',
+  started_at  INTEGER NOT NULL,
+  last_seen   INTEGER NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'active',  -- 'active' | 'suspended' | 'gone'
+  reason      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(project, name)
+) WITHOUT ROWID;
+CREATE INDEX agents_by_host ON agents(host_key, status);
+CREATE INDEX leases_by_holder ON leases(project, holder);
 )sql",
 };
 

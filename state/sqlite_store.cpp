@@ -209,6 +209,7 @@ void drop_expired_memory(sqlite3* db, std::int64_t now, int limit) {
 SqliteStore::SqliteStore(const StoreOptions& options)
     : options_(options),
       clock_(options.clock ? options.clock : std::make_shared<SystemClock>()),
+      processes_(options.processes ? options.processes : system_process_table()),
       db_path_(prepare_dir(options)) {
   if (options_.busy_timeout_ms < 0 || options_.max_batch < 1 ||
       options_.memory_page_size < 1 ||

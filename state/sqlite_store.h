@@ -81,6 +81,17 @@ class SqliteStore final : public Store {
   Escalation wait_escalation(const Principal& who, std::int64_t id, std::int64_t wait_ms,
                              const CancelCheck& cancelled) override;
 
+  AgentInfo register_agent(const Principal& who, const AgentRegistration& r) override;
+  std::vector<AgentInfo> list_agents(const Principal& who, bool include_gone) override;
+  std::vector<ScavengedAgent> scavenge_dead_agents(const Principal& who,
+                                                   std::optional<std::string> holder) override;
+  HeartbeatResult heartbeat(const Principal& who) override;
+  LeaseInfo adopt_lease(const Principal& who, std::string_view name, std::string_view lease_id,
+                        std::string_view to) override;
+  AgentInfo suspend_agent(const Principal& who, std::string_view agent,
+                          std::string_view reason) override;
+  AgentInfo resume_agent(const Principal& who, std::string_view agent) override;
+
   StoreStats stats() const override;
 
  private:
@@ -131,6 +142,7 @@ class SqliteStore final : public Store {
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;
+  const std::shared_ptr<const ProcessTable> processes_;
   const std::filesystem::path db_path_;
 
   std::mutex pool_mu_;
@@ -180,6 +192,23 @@ void require(const Principal& who, std::string_view capability);
 // Deletes expired leases of `project` (all projects when empty), journaling
 // an EXPIRE for each; returns how many.
 int reap_expired_leases(sqlite3* db, std::string_view project, std::int64_t now);
+
+// Agents (sqlite_store_agents.cpp). touch_agent records who's anchor with its
+// agent (inserting the row, journaled AGENT_START, the first time; nothing is
+// written when the row already carries that anchor) and reports whether the
+// agent is suspended (then nothing is written).
+struct AgentCheck {
+  bool suspended = false;
+  std::string reason;
+};
+AgentCheck touch_agent(sqlite3* db, const Principal& who, const ProcessTable& table,
+                       std::int64_t now);
+// Frees every lease of `holder` when its anchor is on this host and its
+// process is gone (journaled SCAVENGE when it held any; the agent is marked
+// gone); nullopt when it is alive, unknown, anchorless or already gone.
+std::optional<ScavengedAgent> scavenge_if_dead(sqlite3* db, std::string_view project,
+                                               std::string_view holder, const ProcessTable& table,
+                                               std::int64_t now);
 
 // Deletes memory rows and their full-text entries.
 void delete_memory_rows(sqlite3* db, const std::vector<std::int64_t>& ids);

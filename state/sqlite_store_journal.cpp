@@ -85,7 +85,8 @@ bool is_reserved_op(std::string_view op) {
   for (const std::string_view reserved :
        {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
         ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
-        ops::kEscalateRefused, ops::kResolve}) {
+        ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
+        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume}) {
     if (op == reserved) return true;
   }
   return false;

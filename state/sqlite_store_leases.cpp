@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <set>
 
 #include "state/journal.h"
 #include "state/lease_name.h"
@@ -166,10 +167,16 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& 
                                        const AcquireRequest& request, bool final_attempt) {
   AcquireResult out;
   int reaped = 0;
+  std::optional<std::string> suspended;
   writer_->submit([&](sqlite3* db) {
     out = AcquireResult{};
+    suspended.reset();
     const std::int64_t t = now();
     reaped = reap_expired_leases(db, who.project, t);
+    if (AgentCheck c = touch_agent(db, who, *processes_, t); c.suspended) {
+      suspended = c.reason;
+      return;
+    }
 
     if (request.request_id) {
       sql::Statement(db, "DELETE FROM lease_requests WHERE created_at < ?")
@@ -223,10 +230,31 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& 
       }
     }
 
-    for (const LeaseInfo& l : live) {
-      if (l.holder != who.agent && lease_names_overlap(l.name, name) &&
-          lease_modes_conflict(l.mode, request.mode)) {
-        out.holders.push_back(l);
+    auto in_the_way = [&] {
+      out.holders.clear();
+      for (const LeaseInfo& l : live) {
+        if (l.holder != who.agent && lease_names_overlap(l.name, name) &&
+            lease_modes_conflict(l.mode, request.mode)) {
+          out.holders.push_back(l);
+        }
+      }
+    };
+    in_the_way();
+    // A holder whose process is gone (this host) gives its holds up now, not
+    // at their TTL: SCAVENGE, then look again.
+    if (!out.holders.empty()) {
+      std::set<std::string> holders;
+      for (const LeaseInfo& l : out.holders) holders.insert(l.holder);
+      bool freed = false;
+      for (const std::string& h : holders) {
+        if (scavenge_if_dead(db, who.project, h, *processes_, t)) {
+          std::erase_if(live, [&](const LeaseInfo& l) { return l.holder == h; });
+          freed = true;
+        }
+      }
+      if (freed) {
+        ++reaped;
+        in_the_way();
       }
     }
     if (!out.holders.empty()) {
@@ -295,6 +323,10 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& 
     out.lease = lease;
   });
   if (reaped > 0) notify_lease_change();
+  if (suspended) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "agent " + who.agent + " is suspended: " + *suspended);
+  }
   return out;
 }
 

@@ -10,7 +10,7 @@ const std::vector<std::string>& all_capabilities() {
       std::string(caps::kMemoryShared),    std::string(caps::kJournalRead),
       std::string(caps::kJournalAdmin),    std::string(caps::kEscalationRequest),
       std::string(caps::kEscalationResolve), std::string(caps::kFanout),
-      std::string(caps::kFanoutCommand)};
+      std::string(caps::kFanoutCommand),   std::string(caps::kAgentAdmin)};
   return kAll;
 }
 
@@ -19,6 +19,7 @@ std::set<std::string> default_agent_capabilities() {
   out.erase(std::string(caps::kLeaseForce));
   out.erase(std::string(caps::kJournalAdmin));
   out.erase(std::string(caps::kEscalationResolve));
+  out.erase(std::string(caps::kAgentAdmin));
   return out;
 }
 

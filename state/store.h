@@ -40,7 +40,9 @@
 
 #include <boost/json/value.hpp>
 
+#include "state/agent_identity.h"
 #include "state/clock.h"
+#include "state/process_table.h"
 
 namespace keel::state {
 
@@ -59,12 +61,13 @@ inline constexpr std::string_view kEscalationRequest = "escalation.request";
 inline constexpr std::string_view kEscalationResolve = "escalation.resolve";
 inline constexpr std::string_view kFanout = "fanout";
 inline constexpr std::string_view kFanoutCommand = "fanout.command";
+inline constexpr std::string_view kAgentAdmin = "agent.admin";  // suspend / resume agents
 }  // namespace caps
 
 // Every capability keel knows, in a stable order.
 const std::vector<std::string>& all_capabilities();
-// What a local agent gets by default: all but lease.force, journal.admin and
-// escalation.resolve.
+// What a local agent gets by default: all but lease.force, journal.admin,
+// escalation.resolve and agent.admin.
 std::set<std::string> default_agent_capabilities();
 
 // Who is calling. `agent` names the holder of leases and owns the memory
@@ -76,6 +79,11 @@ struct Principal {
   std::string project;
   std::string session_id;
   std::set<std::string> capabilities;
+  // The agent's process when keel knows it (state/agent_identity.h): the store
+  // records it with the agent, and frees the agent's holds once that process
+  // is gone (SCAVENGE). nullopt: a name given by hand, a remote caller, the
+  // CLI — their holds live by TTL and heartbeats.
+  std::optional<AgentAnchor> anchor = std::nullopt;
 
   bool can(std::string_view capability) const {
     return capabilities.count(std::string(capability)) != 0;
@@ -408,6 +416,59 @@ struct EscalationListResult {
 };
 // ========================================================= end Escalations
 
+// ================================================================== Agents
+// The agent registry and agent liveness (README "Agent identity and
+// liveness"). An agent is a Principal::agent name in a project; when it has an
+// anchor (its process), any keel process on that host can tell when it is
+// gone, and frees its leases at once instead of at their TTL (SCAVENGE).
+
+namespace ops {
+inline constexpr std::string_view kAgentStart = "AGENT_START";  // first seen in the project
+inline constexpr std::string_view kScavenge = "SCAVENGE";       // a dead holder's leases freed
+inline constexpr std::string_view kHeartbeat = "HEARTBEAT";     // a holder proved it is alive
+inline constexpr std::string_view kAdopt = "ADOPT";             // a lease moved to another agent
+inline constexpr std::string_view kSuspend = "SUSPEND";         // an agent stopped by a human
+inline constexpr std::string_view kResume = "RESUME";
+}  // namespace ops
+
+enum class AgentStatus { kActive, kSuspended, kGone };
+std::string_view to_string(AgentStatus status);  // "active" | "suspended" | "gone"
+
+struct AgentRegistration {
+  std::string client;  // what it said it is: clientInfo name+version, a hook dialect
+};
+
+struct AgentInfo {
+  std::string name;
+  std::string project;
+  std::string product;    // from the anchor; "" when unknown
+  std::string host;       // the host name it was seen on ("" when remote or unknown)
+  std::string host_key;   // ProcessTable::host_key() of that host ("" without anchor)
+  std::int64_t pid = 0;   // 0 without anchor
+  std::int64_t start_time = 0;
+  std::string session_id;  // the last session id bound to it
+  std::string client;
+  std::int64_t started_at_ms = 0;
+  std::int64_t last_seen_ms = 0;
+  AgentStatus status = AgentStatus::kActive;  // kGone: its process is gone, or it was scavenged
+  std::string suspend_reason;                 // when suspended
+  std::vector<std::string> leases;            // names of its live leases
+};
+
+// One agent whose process was gone and whose holds were freed.
+struct ScavengedAgent {
+  std::string agent;
+  std::int64_t pid = 0;
+  std::string host;
+  std::vector<std::string> names;  // the lease names freed
+};
+
+struct HeartbeatResult {
+  std::vector<LeaseInfo> renewed;  // every live lease of the caller, renewed by its TTL
+  std::int64_t at_ms = 0;
+};
+// ============================================================== end Agents
+
 // Group-commit counters (for benchmarks and `keel` diagnostics).
 struct StoreStats {
   std::int64_t commits = 0;       // transactions committed by the writer
@@ -508,6 +569,49 @@ class Store {
                                      const CancelCheck& cancelled = {}) = 0;
   // --------------------------------------------------------- end Escalations
 
+  // --------------------------------------------------------------- Agents
+  // All act in who.project.
+  //
+  // Records who.agent (and who.anchor, when it has one) as an agent of the
+  // project, binding who.session_id to it; journals AGENT_START the first
+  // time the agent is seen, nothing after (last_seen is updated). A session id
+  // bound to another agent before is re-bound to this one (a resumed session
+  // in a new process). Refused (kPermissionDenied) for a suspended agent.
+  virtual AgentInfo register_agent(const Principal& who, const AgentRegistration& r) = 0;
+  // Agents of the project, newest first; gone ones only with include_gone.
+  // Status is decided now: an active agent whose process is gone on this host
+  // is listed as gone even before a sweep frees its holds.
+  virtual std::vector<AgentInfo> list_agents(const Principal& who, bool include_gone) = 0;
+  // Frees the leases of every agent of who.project whose anchor is on this
+  // host and whose process is gone (or only `holder`, when given): one
+  // SCAVENGE record per agent, naming its pid, host and the lease names, in
+  // the transaction that deletes them; the agent is marked gone. Never frees
+  // the holds of a live process, of another host's or of an agent without
+  // anchor. Cheap when nothing died (one read, one probe per holder).
+  virtual std::vector<ScavengedAgent> scavenge_dead_agents(
+      const Principal& who, std::optional<std::string> holder = std::nullopt) = 0;
+  // Proves who.agent is alive: renews every live lease it holds by its TTL
+  // and updates last_seen; journaled as HEARTBEAT (one record). Needs kLease.
+  virtual HeartbeatResult heartbeat(const Principal& who) = 0;
+  // Moves a live lease (by lease_id, or the only live hold on `name` when
+  // lease_id is empty) to the agent `to`, with a new fencing token higher
+  // than every token before it, so the old holder's fenced writes are
+  // refused. Needs kLeaseForce. kNotFound: no such live lease, or no agent
+  // `to` in the registry; kInvalidArgument: several holds on `name` and no
+  // lease_id; `to` suspended: kPermissionDenied. Journaled as ADOPT.
+  virtual LeaseInfo adopt_lease(const Principal& who, std::string_view name,
+                                std::string_view lease_id, std::string_view to) = 0;
+  // A suspended agent's acquires and registrations are refused and its hooks
+  // deny every tool call with the reason (suspended_reason below); suspending
+  // releases its leases. Needs kAgentAdmin; kNotFound for an unknown agent;
+  // kInvalidArgument for an empty reason. Journaled as SUSPEND (with the
+  // lease names released) / RESUME. Suspending a suspended agent updates the
+  // reason; resuming an active one changes nothing and journals nothing.
+  virtual AgentInfo suspend_agent(const Principal& who, std::string_view agent,
+                                  std::string_view reason) = 0;
+  virtual AgentInfo resume_agent(const Principal& who, std::string_view agent) = 0;
+  // ----------------------------------------------------------- end Agents
+
   virtual StoreStats stats() const = 0;
 };
 
@@ -539,6 +643,9 @@ struct StoreOptions {
   std::int64_t escalation_max_wait_ms = 10LL * 60 * 1000;
 
   std::shared_ptr<Clock> clock;  // default: SystemClock
+  // How agents' processes are looked up (liveness, SCAVENGE). Default: the
+  // system's table. Tests inject one whose processes die on command.
+  std::shared_ptr<const ProcessTable> processes;
 
   // Sweep orphaned session rows, expired memory and stale idempotency records
   // when opening. Short-lived openers (the hook) turn it off: the long-lived
@@ -555,5 +662,11 @@ struct StoreOptions {
 // Opens (creating and migrating as needed) the embedded SQLite store.
 // Throws StoreError(kInternal) when the directory or database cannot be used.
 std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options);
+
+// Why agent `agent` of `project` is suspended, or nullopt when it is not,
+// read from the marker the store keeps under `state_dir` (one failed open()
+// when not suspended: the hook asks on every call without opening the store).
+std::optional<std::string> suspended_reason(const std::filesystem::path& state_dir,
+                                            std::string_view project, std::string_view agent);
 
 }  // namespace keel::state

@@ -1,0 +1,585 @@
+// keel/state/sqlite_store_agents.cpp — the agent registry and agent liveness:
+// register / list / scavenge / heartbeat / adopt / suspend / resume.
+//
+// Invariant: a lease is freed for a dead holder only when the holder's row
+// carries an anchor on this host (ProcessTable::host_key) and the table says
+// that process is gone (kDead: no such pid, another start time, a zombie).
+// An agent without anchor, of another host, or whose process runs keeps its
+// holds; they end by release, TTL or a human.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <system_error>
+
+#include "crypto/sha256.h"
+#include "state/journal.h"
+#include "state/lease_name.h"
+#include "state/sqlite_store.h"
+
+namespace keel::state {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using namespace sqlite_store_detail;
+
+namespace {
+
+constexpr std::size_t kMaxReasonBytes = 1024;
+constexpr std::string_view kAgentColumns =
+    "name, project, product, host, host_key, pid, start_time, session_id, client, started_at,"
+    " last_seen, status, reason";
+
+AgentStatus status_from(std::string_view s) {
+  if (s == "suspended") return AgentStatus::kSuspended;
+  if (s == "gone") return AgentStatus::kGone;
+  return AgentStatus::kActive;
+}
+
+AgentInfo read_agent(const sql::Statement& q) {
+  AgentInfo a;
+  a.name = q.text(0);
+  a.project = q.text(1);
+  a.product = q.text(2);
+  a.host = q.text(3);
+  a.host_key = q.text(4);
+  a.pid = q.int64(5);
+  a.start_time = q.int64(6);
+  a.session_id = q.text(7);
+  a.client = q.text(8);
+  a.started_at_ms = q.int64(9);
+  a.last_seen_ms = q.int64(10);
+  a.status = status_from(q.text(11));
+  a.suspend_reason = a.status == AgentStatus::kSuspended ? q.text(12) : std::string();
+  return a;
+}
+
+std::optional<AgentInfo> find_agent(sqlite3* db, std::string_view project, std::string_view name) {
+  sql::Statement q(db, "SELECT " + std::string(kAgentColumns) +
+                           " FROM agents WHERE project = ? AND name = ?");
+  q.bind(1, project).bind(2, name);
+  if (!q.step()) return std::nullopt;
+  return read_agent(q);
+}
+
+std::vector<LeaseInfo> leases_of(sqlite3* db, std::string_view project, std::string_view holder,
+                                 std::int64_t now) {
+  sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                           " FROM leases WHERE project = ? AND holder = ? AND expires_at > ?"
+                           " ORDER BY name, token");
+  q.bind(1, project).bind(2, holder).bind(3, now);
+  std::vector<LeaseInfo> out;
+  while (q.step()) out.push_back(read_lease(q));
+  return out;
+}
+
+ProcessAnchor anchor_of(const AgentInfo& a) { return ProcessAnchor{a.host_key, a.pid, a.start_time}; }
+
+// Deletes every lease `holder` holds in `project` (expired ones too),
+// tombstoned as released; returns them.
+std::vector<LeaseInfo> drop_leases_of(sqlite3* db, std::string_view project,
+                                      std::string_view holder, std::int64_t now) {
+  std::vector<LeaseInfo> dropped;
+  {
+    sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                             " FROM leases WHERE project = ? AND holder = ? ORDER BY name, token");
+    q.bind(1, project).bind(2, holder);
+    while (q.step()) dropped.push_back(read_lease(q));
+  }
+  for (const LeaseInfo& l : dropped) {
+    sql::Statement(db, "DELETE FROM leases WHERE lease_id = ?").bind(1, l.lease_id).run();
+    sql::Statement(db,
+                   "INSERT OR REPLACE INTO lease_tombstones(lease_id, project, name, outcome, at)"
+                   " VALUES(?,?,?,'released',?)")
+        .bind(1, l.lease_id)
+        .bind(2, project)
+        .bind(3, l.name)
+        .bind(4, now)
+        .run();
+  }
+  return dropped;
+}
+
+json::array lease_refs(const std::vector<LeaseInfo>& leases) {
+  json::array out;
+  for (const LeaseInfo& l : leases) {
+    out.push_back(json::object{{"lease_id", l.lease_id}, {"name", l.name}, {"token", l.token}});
+  }
+  return out;
+}
+
+fs::path marker_path(const fs::path& state_dir, std::string_view project, std::string_view agent) {
+  std::string key(project);
+  key += '\0';
+  key += agent;
+  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
+}
+
+void validate_agent_name(std::string_view agent) {
+  if (agent.empty() || agent.size() > 256) {
+    throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(AgentStatus status) {
+  switch (status) {
+    case AgentStatus::kActive: return "active";
+    case AgentStatus::kSuspended: return "suspended";
+    case AgentStatus::kGone: return "gone";
+  }
+  return "active";
+}
+
+std::optional<std::string> suspended_reason(const fs::path& state_dir, std::string_view project,
+                                            std::string_view agent) {
+  const fs::path p = marker_path(state_dir, project, agent);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string reason;
+  char buf[1024];
+  ssize_t n;
+  while (reason.size() < 4096 && ((n = ::read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))) {
+    if (n > 0) reason.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (reason.empty()) reason = "suspended by a human";
+  return reason;
+}
+
+namespace sqlite_store_detail {
+
+AgentCheck touch_agent(sqlite3* db, const Principal& who, const ProcessTable& table,
+                       std::int64_t now) {
+  AgentCheck out;
+  std::optional<AgentInfo> row = find_agent(db, who.project, who.agent);
+  if (row && row->status == AgentStatus::kSuspended) {
+    out.suspended = true;
+    out.reason = row->suspend_reason;
+    return out;
+  }
+  if (!who.anchor) return out;
+  const AgentAnchor& a = *who.anchor;
+  if (row && row->status == AgentStatus::kActive && row->host_key == a.process.host &&
+      row->pid == a.process.pid && row->start_time == a.process.start_time) {
+    return out;  // known, same anchor: nothing to write
+  }
+  sql::Statement(db,
+                 "INSERT INTO agents(project, name, product, host, host_key, pid, start_time,"
+                 " session_id, client, started_at, last_seen, status)"
+                 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,'',?9,?9,'active')"
+                 " ON CONFLICT(project, name) DO UPDATE SET product = ?3, host = ?4,"
+                 " host_key = ?5, pid = ?6, start_time = ?7, last_seen = ?9, status = 'active',"
+                 " session_id = CASE WHEN ?8 = '' THEN session_id ELSE ?8 END")
+      .bind(1, who.project)
+      .bind(2, who.agent)
+      .bind(3, a.product)
+      .bind(4, table.host_name())
+      .bind(5, a.process.host)
+      .bind(6, a.process.pid)
+      .bind(7, a.process.start_time)
+      .bind(8, who.session_id)
+      .bind(9, now)
+      .run();
+  if (!row) {
+    const json::object payload{{"product", a.product},
+                               {"host", table.host_name()},
+                               {"pid", a.process.pid},
+                               {"session_id", who.session_id},
+                               {"client", ""}};
+    append_record(db, now, who.project, who.agent, ops::kAgentStart, who.agent,
+                  json::serialize(payload));
+  }
+  return out;
+}
+
+std::optional<ScavengedAgent> scavenge_if_dead(sqlite3* db, std::string_view project,
+                                               std::string_view holder, const ProcessTable& table,
+                                               std::int64_t now) {
+  std::optional<AgentInfo> row = find_agent(db, project, holder);
+  if (!row || row->status == AgentStatus::kGone || row->host_key.empty()) return std::nullopt;
+  if (table.liveness(anchor_of(*row)) != Liveness::kDead) return std::nullopt;
+  std::vector<LeaseInfo> dropped = drop_leases_of(db, project, holder, now);
+  sql::Statement(db, "UPDATE agents SET status = 'gone' WHERE project = ? AND name = ?")
+      .bind(1, project)
+      .bind(2, holder)
+      .run();
+  ScavengedAgent s{row->name, row->pid, row->host, {}};
+  for (const LeaseInfo& l : dropped) s.names.push_back(l.name);
+  if (dropped.empty()) return s;  // nothing held: marked gone, nothing to journal
+  const json::object payload{{"agent", row->name},
+                             {"pid", row->pid},
+                             {"host", row->host},
+                             {"start_time", row->start_time},
+                             {"leases", lease_refs(dropped)}};
+  append_record(db, now, project, holder, ops::kScavenge, holder, json::serialize(payload));
+  return s;
+}
+
+}  // namespace sqlite_store_detail
+
+AgentInfo SqliteStore::register_agent(const Principal& who, const AgentRegistration& r) {
+  validate_agent_name(who.agent);
+  enum class Status { kOk, kSuspended } status = Status::kOk;
+  std::string reason;
+  AgentInfo info;
+  writer_->submit([&](sqlite3* db) {
+    status = Status::kOk;
+    const std::int64_t t = now();
+    std::optional<AgentInfo> row = find_agent(db, who.project, who.agent);
+    if (row && row->status == AgentStatus::kSuspended) {
+      status = Status::kSuspended;
+      reason = row->suspend_reason;
+      return;
+    }
+    if (!who.session_id.empty()) {
+      // A session id names one agent: a resumed session re-binds to this one.
+      sql::Statement(db,
+                     "UPDATE agents SET session_id = '' WHERE project = ? AND session_id = ?"
+                     " AND name != ?")
+          .bind(1, who.project)
+          .bind(2, who.session_id)
+          .bind(3, who.agent)
+          .run();
+    }
+    const AgentAnchor none;
+    const AgentAnchor& a = who.anchor ? *who.anchor : none;
+    const std::string host = who.anchor ? processes_->host_name() : std::string();
+    if (!row) {
+      sql::Statement(db,
+                     "INSERT INTO agents(project, name, product, host, host_key, pid, start_time,"
+                     " session_id, client, started_at, last_seen, status)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,'active')")
+          .bind(1, who.project)
+          .bind(2, who.agent)
+          .bind(3, a.product)
+          .bind(4, host)
+          .bind(5, a.process.host)
+          .bind(6, a.process.pid)
+          .bind(7, a.process.start_time)
+          .bind(8, who.session_id)
+          .bind(9, r.client)
+          .bind(10, t)
+          .bind(11, t)
+          .run();
+      const json::object payload{{"product", a.product},        {"host", host},
+                                 {"pid", a.process.pid},        {"session_id", who.session_id},
+                                 {"client", r.client}};
+      append_record(db, t, who.project, who.agent, ops::kAgentStart, who.agent,
+                    json::serialize(payload));
+    } else {
+      // Without an anchor the row keeps the one it had (a hook over HTTP, say,
+      // speaks for an agent whose MCP server anchored it).
+      sql::Statement(db,
+                     "UPDATE agents SET last_seen = ?3, status = 'active',"
+                     " session_id = CASE WHEN ?4 = '' THEN session_id ELSE ?4 END,"
+                     " client = CASE WHEN ?5 = '' THEN client ELSE ?5 END,"
+                     " product = CASE WHEN ?6 THEN ?7 ELSE product END,"
+                     " host = CASE WHEN ?6 THEN ?8 ELSE host END,"
+                     " host_key = CASE WHEN ?6 THEN ?9 ELSE host_key END,"
+                     " pid = CASE WHEN ?6 THEN ?10 ELSE pid END,"
+                     " start_time = CASE WHEN ?6 THEN ?11 ELSE start_time END"
+                     " WHERE project = ?1 AND name = ?2")
+          .bind(1, who.project)
+          .bind(2, who.agent)
+          .bind(3, t)
+          .bind(4, who.session_id)
+          .bind(5, r.client)
+          .bind(6, who.anchor ? 1 : 0)
+          .bind(7, a.product)
+          .bind(8, host)
+          .bind(9, a.process.host)
+          .bind(10, a.process.pid)
+          .bind(11, a.process.start_time)
+          .run();
+    }
+    info = *find_agent(db, who.project, who.agent);
+    for (const LeaseInfo& l : leases_of(db, who.project, who.agent, t)) info.leases.push_back(l.name);
+  });
+  if (status == Status::kSuspended) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "agent " + who.agent + " is suspended: " + reason);
+  }
+  return info;
+}
+
+std::vector<AgentInfo> SqliteStore::list_agents(const Principal& who, bool include_gone) {
+  ReadConnection conn = read_connection();
+  const std::int64_t t = now();
+  std::vector<AgentInfo> agents;
+  {
+    sql::Statement q(conn.get(), "SELECT " + std::string(kAgentColumns) +
+                                     " FROM agents WHERE project = ? ORDER BY last_seen DESC, name");
+    q.bind(1, who.project);
+    while (q.step()) agents.push_back(read_agent(q));
+  }
+  std::vector<AgentInfo> out;
+  for (AgentInfo& a : agents) {
+    if (a.status == AgentStatus::kActive && !a.host_key.empty() &&
+        processes_->liveness(anchor_of(a)) == Liveness::kDead) {
+      a.status = AgentStatus::kGone;
+    }
+    for (const LeaseInfo& l : leases_of(conn.get(), who.project, a.name, t)) a.leases.push_back(l.name);
+    if (a.status == AgentStatus::kGone && !include_gone && a.leases.empty()) continue;
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<ScavengedAgent> SqliteStore::scavenge_dead_agents(const Principal& who,
+                                                              std::optional<std::string> holder) {
+  // Read first: only a death costs a write transaction.
+  std::vector<std::string> dead;
+  {
+    ReadConnection conn = read_connection();
+    sql::Statement q(conn.get(),
+                     "SELECT " + std::string(kAgentColumns) +
+                         " FROM agents WHERE project = ?1 AND host_key = ?2 AND status != 'gone'"
+                         " AND (?3 IS NULL OR name = ?3)"
+                         " AND EXISTS (SELECT 1 FROM leases l WHERE l.project = agents.project"
+                         " AND l.holder = agents.name)");
+    q.bind(1, who.project).bind(2, processes_->host_key()).bind(3, holder);
+    while (q.step()) {
+      AgentInfo a = read_agent(q);
+      if (processes_->liveness(anchor_of(a)) == Liveness::kDead) dead.push_back(a.name);
+    }
+  }
+  if (dead.empty()) return {};
+  std::vector<ScavengedAgent> out;
+  writer_->submit([&](sqlite3* db) {
+    out.clear();
+    const std::int64_t t = now();
+    for (const std::string& name : dead) {
+      if (auto s = scavenge_if_dead(db, who.project, name, *processes_, t); s && !s->names.empty()) {
+        out.push_back(std::move(*s));
+      }
+    }
+  });
+  if (!out.empty()) notify_lease_change();
+  return out;
+}
+
+HeartbeatResult SqliteStore::heartbeat(const Principal& who) {
+  require(who, caps::kLease);
+  validate_agent_name(who.agent);
+  HeartbeatResult out;
+  std::string suspended;
+  writer_->submit([&](sqlite3* db) {
+    out = HeartbeatResult{};
+    suspended.clear();
+    const std::int64_t t = now();
+    reap_expired_leases(db, who.project, t);
+    if (std::optional<AgentInfo> row = find_agent(db, who.project, who.agent);
+        row && row->status == AgentStatus::kSuspended) {
+      suspended = row->suspend_reason;
+      return;
+    }
+    out.at_ms = t;
+    json::array renewed;
+    for (LeaseInfo l : leases_of(db, who.project, who.agent, t)) {
+      l.expires_at_ms = t + l.ttl_ms;
+      sql::Statement(db, "UPDATE leases SET expires_at = ? WHERE lease_id = ?")
+          .bind(1, l.expires_at_ms)
+          .bind(2, l.lease_id)
+          .run();
+      renewed.push_back(json::object{
+          {"lease_id", l.lease_id}, {"name", l.name}, {"expires_at", l.expires_at_ms}});
+      out.renewed.push_back(std::move(l));
+    }
+    sql::Statement(db, "UPDATE agents SET last_seen = ? WHERE project = ? AND name = ?")
+        .bind(1, t)
+        .bind(2, who.project)
+        .bind(3, who.agent)
+        .run();
+    append_record(db, t, who.project, who.agent, ops::kHeartbeat, who.agent,
+                  json::serialize(json::object{{"leases", std::move(renewed)}}));
+  });
+  if (!suspended.empty()) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "agent " + who.agent + " is suspended: " + suspended);
+  }
+  return out;
+}
+
+LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_name,
+                                   std::string_view lease_id, std::string_view to) {
+  require(who, caps::kLeaseForce);
+  const std::string name = normalize_lease_name(raw_name);
+  validate_agent_name(to);
+  enum class Status { kOk, kNoLease, kAmbiguous, kNoAgent, kSuspended, kSame } status = Status::kOk;
+  LeaseInfo adopted;
+  writer_->submit([&](sqlite3* db) {
+    status = Status::kOk;
+    const std::int64_t t = now();
+    reap_expired_leases(db, who.project, t);
+    std::vector<LeaseInfo> candidates;
+    {
+      sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                               " FROM leases WHERE project = ? AND name = ? AND expires_at > ?"
+                               " ORDER BY token");
+      q.bind(1, who.project).bind(2, name).bind(3, t);
+      while (q.step()) {
+        LeaseInfo l = read_lease(q);
+        if (lease_id.empty() || l.lease_id == lease_id) candidates.push_back(std::move(l));
+      }
+    }
+    if (candidates.empty()) {
+      status = Status::kNoLease;
+      return;
+    }
+    if (candidates.size() > 1) {
+      status = Status::kAmbiguous;
+      return;
+    }
+    std::optional<AgentInfo> target = find_agent(db, who.project, to);
+    if (!target) {
+      status = Status::kNoAgent;
+      return;
+    }
+    if (target->status == AgentStatus::kSuspended) {
+      status = Status::kSuspended;
+      return;
+    }
+    LeaseInfo l = candidates.front();
+    if (l.holder == to) {
+      status = Status::kSame;
+      return;
+    }
+    std::int64_t token = 0;
+    {
+      sql::Statement q(db, "SELECT value FROM meta WHERE key = 'next_token'");
+      if (!q.step()) throw StoreError(ErrorCode::kInternal, "next_token missing from meta");
+      token = q.int64(0);
+    }
+    sql::Statement(db, "UPDATE meta SET value = ? WHERE key = 'next_token'").bind(1, token + 1).run();
+    const std::string from = l.holder;
+    l.holder = std::string(to);
+    l.token = token;
+    l.acquired_at_ms = t;
+    l.expires_at_ms = t + l.ttl_ms;
+    sql::Statement(db,
+                   "UPDATE leases SET holder = ?, token = ?, acquired_at = ?, expires_at = ?"
+                   " WHERE lease_id = ?")
+        .bind(1, l.holder)
+        .bind(2, l.token)
+        .bind(3, l.acquired_at_ms)
+        .bind(4, l.expires_at_ms)
+        .bind(5, l.lease_id)
+        .run();
+    json::object payload = lease_to_json(l);
+    payload["from"] = from;
+    append_record(db, t, who.project, who.agent, ops::kAdopt, l.name, json::serialize(payload));
+    adopted = l;
+  });
+  const std::string what = lease_id.empty() ? "a live lease on " + name
+                                            : "live lease " + std::string(lease_id) + " on " + name;
+  switch (status) {
+    case Status::kOk:
+      notify_lease_change();
+      return adopted;
+    case Status::kNoLease:
+      throw StoreError(ErrorCode::kNotFound, "no " + what);
+    case Status::kAmbiguous:
+      throw StoreError(ErrorCode::kInvalidArgument,
+                       name + " has several live holds: name the lease_id to adopt");
+    case Status::kNoAgent:
+      throw StoreError(ErrorCode::kNotFound,
+                       "no agent named " + std::string(to) + " in this project (keel agents ls)");
+    case Status::kSuspended:
+      throw StoreError(ErrorCode::kPermissionDenied,
+                       "agent " + std::string(to) + " is suspended: resume it first");
+    case Status::kSame:
+      throw StoreError(ErrorCode::kInvalidArgument, std::string(to) + " already holds " + name);
+  }
+  throw StoreError(ErrorCode::kInternal, "unreachable");
+}
+
+AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agent,
+                                     std::string_view reason) {
+  require(who, caps::kAgentAdmin);
+  validate_agent_name(agent);
+  if (reason.empty() || reason.size() > kMaxReasonBytes) {
+    throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
+  }
+  bool found = true;
+  AgentInfo info;
+  writer_->submit([&](sqlite3* db) {
+    found = true;
+    const std::int64_t t = now();
+    std::optional<AgentInfo> row = find_agent(db, who.project, agent);
+    if (!row) {
+      found = false;
+      return;
+    }
+    std::vector<LeaseInfo> released = drop_leases_of(db, who.project, agent, t);
+    sql::Statement(db,
+                   "UPDATE agents SET status = 'suspended', reason = ? WHERE project = ? AND name = ?")
+        .bind(1, reason)
+        .bind(2, who.project)
+        .bind(3, agent)
+        .run();
+    const json::object payload{{"agent", agent},
+                               {"reason", reason},
+                               {"released", lease_refs(released)}};
+    append_record(db, t, who.project, who.agent, ops::kSuspend, agent, json::serialize(payload));
+    info = *find_agent(db, who.project, agent);
+  });
+  if (!found) {
+    throw StoreError(ErrorCode::kNotFound,
+                     "no agent named " + std::string(agent) + " in this project (keel agents ls)");
+  }
+  // The hooks read this marker instead of the store (state_dir/agents/).
+  const fs::path marker = marker_path(options_.dir, who.project, agent);
+  std::error_code ec;
+  fs::create_directories(marker.parent_path(), ec);
+  const fs::path tmp = marker.string() + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "wb")) {
+    const bool ok = std::fwrite(reason.data(), 1, reason.size(), f) == reason.size();
+    if (std::fclose(f) == 0 && ok) fs::rename(tmp, marker, ec);
+  } else {
+    ec = std::error_code(errno, std::generic_category());
+  }
+  if (ec) {
+    throw StoreError(ErrorCode::kInternal, "agent " + std::string(agent) +
+                                               " is suspended in the store, but its hook marker " +
+                                               marker.string() + " could not be written: " +
+                                               ec.message());
+  }
+  notify_lease_change();
+  return info;
+}
+
+AgentInfo SqliteStore::resume_agent(const Principal& who, std::string_view agent) {
+  require(who, caps::kAgentAdmin);
+  validate_agent_name(agent);
+  bool found = true;
+  AgentInfo info;
+  writer_->submit([&](sqlite3* db) {
+    found = true;
+    const std::int64_t t = now();
+    std::optional<AgentInfo> row = find_agent(db, who.project, agent);
+    if (!row) {
+      found = false;
+      return;
+    }
+    if (row->status == AgentStatus::kSuspended) {
+      sql::Statement(db,
+                     "UPDATE agents SET status = 'active', reason = '' WHERE project = ? AND name = ?")
+          .bind(1, who.project)
+          .bind(2, agent)
+          .run();
+      append_record(db, t, who.project, who.agent, ops::kResume, agent,
+                    json::serialize(json::object{{"agent", agent}}));
+    }
+    info = *find_agent(db, who.project, agent);
+  });
+  if (!found) {
+    throw StoreError(ErrorCode::kNotFound,
+                     "no agent named " + std::string(agent) + " in this project (keel agents ls)");
+  }
+  std::error_code ec;
+  fs::remove(marker_path(options_.dir, who.project, agent), ec);
+  return info;
+}
+
+}  // namespace keel::state
