@@ -18,6 +18,7 @@
 #include "hooks/engine.h"
 #include "hooks/hooks_config.h"
 #include "hooks/permission_gate.h"
+#include "state/agent_identity.h"
 
 namespace keel::cli {
 
@@ -96,14 +97,63 @@ int run_hook(const Args& args, Workspace& outer) {
     ws = &local;
   }
 
+  // Who: --agent, else $KEEL_AGENT, else the agent session this hook runs in
+  // (its agent process, the same one the agent's MCP server finds:
+  // state/agent_identity.h), else the event's session_id.
   std::string agent = args.get("agent").value_or("");
   if (agent.empty()) {
     if (const char* env = std::getenv("KEEL_AGENT"); env && *env) agent = env;
   }
+  std::optional<state::AgentAnchor> anchor;
+  if (agent.empty()) {
+    anchor = state::find_own_agent_anchor(*state::system_process_table());
+    if (anchor) agent = state::agent_name_for(*anchor);
+  }
   if (agent.empty()) agent = ev.session_id.empty() ? "hook" : ev.session_id;
   state::Principal who{agent, ws->project().string(), ev.session_id,
-                       ws->config().capabilities_for(agent)};
+                       ws->config().capabilities_for(agent), anchor};
   who.capabilities.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
+
+  auto open_store = [ws]() -> state::Store& {
+    ws->set_synchronous(state::Synchronous::kNormal);
+    ws->skip_open_maintenance();
+    ws->write_inline();
+    return ws->store();
+  };
+
+  // A suspended agent's tool calls are denied with the human's reason (a
+  // marker file: no store is opened unless it exists).
+  const bool tool_call = ev.kind == hooks::EventKind::PreToolUse ||
+                         ev.kind == hooks::EventKind::PermissionRequest;
+  if (tool_call) {
+    if (std::optional<std::string> why = state::suspended_reason(ws->state_dir(), who.project, agent)) {
+      hooks::HookDecision d;
+      d.outcome = hooks::Outcome::Deny;
+      d.rule_id = "agent:suspended";
+      d.reason = "agent " + agent + " is suspended by a human: " + *why +
+                 ". Stop and report to the user; every tool call is refused until `keel agents "
+                 "resume` is run.";
+      try {
+        open_store().journal_append(
+            who, "HOOK", ev.tool_name,
+            boost::json::object{{"dialect", ev.dialect}, {"event", ev.event_name},
+                                {"session_id", ev.session_id}, {"outcome", "deny"},
+                                {"rule", d.rule_id}, {"tool", ev.tool_name}});
+      } catch (const std::exception& e) {
+        std::cerr << "keel hook: journal: " << e.what() << "\n";
+      }
+      return emit(dialect->render(ev, d));
+    }
+  }
+  // The session's first event binds its session_id to the agent (and records
+  // the agent with its process, for `keel agents ls` and liveness).
+  if (ev.kind == hooks::EventKind::SessionStart && (anchor || !ev.session_id.empty())) {
+    try {
+      open_store().register_agent(who, state::AgentRegistration{"hook:" + ev.dialect});
+    } catch (const std::exception& e) {
+      std::cerr << "keel hook: could not register agent " << agent << ": " << e.what() << "\n";
+    }
+  }
 
   hooks::GateConfig gate_config;
   if (!ws->config().permission.is_null()) {
@@ -113,12 +163,6 @@ int run_hook(const Args& args, Workspace& outer) {
   const hooks::HookEngine engine(hooks_config_of(ws->config()), std::move(gate_config),
                                  ws->project().string(), ws->state_dir() / "hooks");
 
-  auto open_store = [ws]() -> state::Store& {
-    ws->set_synchronous(state::Synchronous::kNormal);
-    ws->skip_open_maintenance();
-    ws->write_inline();
-    return ws->store();
-  };
   hooks::EngineResult result = engine.decide(ev, who, open_store);
   for (const auto& e : result.errors) std::cerr << "keel hook: " << e << "\n";
   return emit(dialect->render(ev, result.decision));
@@ -138,8 +182,9 @@ std::vector<Command> hook_commands() {
           "Policies: permission gate, lease gate, budget, guardrail, oracle, self-check, each\n"
           "configured in keel.jsonc (permission, hooks). Without --dialect the agent is\n"
           "recognised from the input. The agent name compared with lease holders is --agent,\n"
-          "else $KEEL_AGENT, else the event's session_id: give an agent's MCP server and its\n"
-          "hooks the same KEEL_AGENT so its own leases do not block it. Unreadable input (or a\n"
+          "else $KEEL_AGENT, else the agent session the hook runs in (its agent process, as\n"
+          "its MCP server finds it: claude-code:<id>, codex:<id>, gemini:<id>), else the\n"
+          "event's session_id. A suspended agent's tool calls are denied. Unreadable input (or a\n"
           "missing core field such as a shell call's command) exits 2 (blocks; for copilot\n"
           "also its deny JSON) while hooks.permission_gate.fail_closed, unless --fail-open.",
       .options = {{"dialect", "D", "the agent's hook dialect (default: recognised from stdin)"},

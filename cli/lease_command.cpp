@@ -1,4 +1,4 @@
-// keel lease ls|release
+// keel lease ls|release|adopt
 #include <iostream>
 
 #include <boost/json.hpp>
@@ -37,6 +37,18 @@ int run_release(const Args& args, Workspace& ws) {
   return 0;
 }
 
+int run_adopt(const Args& args, Workspace& ws) {
+  if (args.positionals().size() != 1) throw UsageError("name exactly one lease");
+  const std::string to = args.get("to").value_or("");
+  if (to.empty()) throw UsageError("--to AGENT is required (keel agents ls names them)");
+  const state::LeaseInfo l = ws.store().adopt_lease(ws.human(), args.positionals()[0],
+                                                    args.get("lease-id").value_or(""), to);
+  std::cout << "adopted: " << l.name << " now held by " << l.holder << ", token " << l.token
+            << " (the old holder's token is stale), expires " << l.expires_at_ms << "  ("
+            << l.lease_id << ")\n";
+  return 0;
+}
+
 }  // namespace
 
 std::vector<Command> lease_commands() {
@@ -49,6 +61,13 @@ std::vector<Command> lease_commands() {
               "release a lease whoever holds it (as the human: lease.force); journaled",
               "Without --lease-id every hold on NAME is released.",
               {{"lease-id", "ID", "release only this lease"}}, run_release},
+      Command{{"lease", "adopt"}, "keel lease adopt NAME --to AGENT [--lease-id ID]",
+              "move a live lease to another agent with a new, higher fencing token; journaled",
+              "The old holder's fenced writes are refused from then on. Without --lease-id NAME\n"
+              "must have exactly one live hold. AGENT must be an agent of the project.",
+              {{"to", "AGENT", "the agent that gets the lease"},
+               {"lease-id", "ID", "adopt only this lease"}},
+              run_adopt},
   };
 }
 

@@ -1,6 +1,10 @@
 // keel serve --stdio | --http HOST:PORT: the MCP server over stdin/stdout or
 // Streamable HTTP.
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <stop_token>
+#include <thread>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -14,6 +18,7 @@
 #include "hooks/permission_gate.h"
 #include "mcp/http_server.h"
 #include "mcp/server.h"
+#include "state/agent_identity.h"
 #include "tools/tools.h"
 
 namespace keel::cli {
@@ -33,42 +38,108 @@ std::string sanitize_agent(std::string_view raw) {
 }
 
 // The principal of a stdio server: one client per process, so one agent. Its
-// name is fixed by --agent / KEEL_AGENT, or else on first use from the
-// client's clientInfo.name plus a random suffix (two processes of the same
-// client are two agents).
+// name is fixed by --agent / KEEL_AGENT; else, when the client is an agent
+// keel recognises (state/agent_identity.h), by the agent session's process —
+// the same name its hooks find; else on first use from the client's
+// clientInfo.name plus a random suffix (two processes of the same client are
+// two agents). Without --agent the principal carries an anchor (the agent's
+// process, or at least the client's) so that its holds are freed once that
+// process is gone.
 class StdioPrincipal {
  public:
-  StdioPrincipal(std::optional<std::string> configured, const Workspace& ws)
-      : configured_(std::move(configured)), ws_(ws) {}
+  StdioPrincipal(std::optional<std::string> configured, const Workspace& ws, state::Store& store)
+      : configured_(std::move(configured)), ws_(ws), store_(store) {
+    if (!configured_) {
+      const auto& table = *state::system_process_table();
+      anchor_ = state::find_own_agent_anchor(table);
+      if (anchor_) {
+        agent_ = state::agent_name_for(*anchor_);
+      } else {
+        anchor_ = state::find_client_anchor(table);
+      }
+    }
+  }
 
   state::Principal resolve(const mcp::CallContext& ctx) {
-    std::lock_guard lock(mu_);
-    if (!agent_) {
-      agent_ = configured_ ? *configured_
-                           : sanitize_agent(ctx.client_name.empty() ? "agent" : ctx.client_name) +
-                                 "-" + random_hex(3);
-      session_id_ = ctx.session_id;
-      spdlog::info("serving agent '{}' (project {})", *agent_, ws_.project().string());
+    bool first = false;
+    {
+      std::lock_guard lock(mu_);
+      if (!agent_) {
+        agent_ = configured_ ? *configured_
+                             : sanitize_agent(ctx.client_name.empty() ? "agent" : ctx.client_name) +
+                                   "-" + random_hex(3);
+      }
+      if (!registered_) {
+        registered_ = true;
+        first = true;
+        session_id_ = ctx.session_id;
+        spdlog::info("serving agent '{}' (project {})", *agent_, ws_.project().string());
+      }
     }
-    return state::Principal{*agent_, ws_.project().string(), ctx.session_id,
-                            ws_.config().capabilities_for(*agent_)};
+    state::Principal p{*agent_, ws_.project().string(), ctx.session_id,
+                       ws_.config().capabilities_for(*agent_), anchor_};
+    if (first) {
+      try {
+        store_.register_agent(p, state::AgentRegistration{ctx.client_name.empty() ? "mcp" : ctx.client_name});
+      } catch (const std::exception& e) {
+        spdlog::warn("agent {}: {}", *agent_, e.what());
+      }
+    }
+    return p;
   }
 
   // The principal whose session ends with the process, if any call was made.
   std::optional<state::Principal> used() const {
     std::lock_guard lock(mu_);
-    if (!agent_) return std::nullopt;
+    if (!registered_) return std::nullopt;
     return state::Principal{*agent_, ws_.project().string(), session_id_,
-                            ws_.config().capabilities_for(*agent_)};
+                            ws_.config().capabilities_for(*agent_), anchor_};
   }
+
+  const std::optional<state::AgentAnchor>& anchor() const { return anchor_; }
 
  private:
   mutable std::mutex mu_;
   std::optional<std::string> configured_;
   const Workspace& ws_;
+  state::Store& store_;
+  std::optional<state::AgentAnchor> anchor_;  // fixed at construction
   std::optional<std::string> agent_;
+  bool registered_ = false;
   std::string session_id_;
 };
+
+// Frees the holds of agents whose process is gone (Store::scavenge_dead_agents),
+// every interval, on its own thread, until destroyed. Any number of keel
+// processes may sweep one store: scavenging re-checks inside its transaction.
+class LivenessSweeper {
+ public:
+  LivenessSweeper(state::Store& store, std::string project, std::chrono::milliseconds interval)
+      : thread_([this, &store, project = std::move(project), interval](std::stop_token stop) {
+          const state::Principal sweeper{"keel-sweeper", project, "", {}};
+          std::unique_lock lock(mu_);
+          while (!stop.stop_requested()) {
+            lock.unlock();
+            try {
+              for (const auto& s : store.scavenge_dead_agents(sweeper)) {
+                spdlog::info("scavenged {} (pid {} gone): {} lease(s) freed", s.agent, s.pid,
+                             s.names.size());
+              }
+            } catch (const std::exception& e) {
+              spdlog::warn("liveness sweep: {}", e.what());
+            }
+            lock.lock();
+            cv_.wait_for(lock, stop, interval, [] { return false; });
+          }
+        }) {}
+
+ private:
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::jthread thread_;  // last: stopped and joined first
+};
+
+constexpr std::chrono::milliseconds kSweepInterval{250};
 
 // The principals of an HTTP server: a bearer token's principal (config
 // http.principals) when the request carried one; else a local agent named by
@@ -216,6 +287,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   }
 
   state::Store& store = ws.store();
+  LivenessSweeper sweeper(store, ws.project().string(), kSweepInterval);
   const std::optional<std::string> hook_agent = agent;  // HTTP hooks' agent (below)
   HttpPrincipals principals(std::move(agent), ws);
   http.on_session_closed = [&principals, &store](const std::string& session_id) {
@@ -294,7 +366,8 @@ int run_serve(const Args& args, Workspace& ws) {
   if (args.has("http")) return run_serve_http(*args.get("http"), agent, ws);
 
   state::Store& store = ws.store();
-  StdioPrincipal principal(agent, ws);
+  StdioPrincipal principal(agent, ws, store);
+  LivenessSweeper sweeper(store, ws.project().string(), kSweepInterval);
   auto env = std::make_shared<tools::ToolEnv>();
   env->store = &store;
   env->lease_default_ttl_ms = ws.config().lease_default_ttl_ms;
@@ -320,6 +393,21 @@ int run_serve(const Args& args, Workspace& ws) {
     } catch (const std::exception& e) {
       spdlog::warn("could not drop the session tier of {}: {}", who->agent, e.what());
     }
+    // stdin closed: usually the agent exited or was killed. Once its process
+    // is gone (it may still be exiting), its holds go with it.
+    if (const auto& a = principal.anchor()) {
+      const auto& table = *state::system_process_table();
+      for (int i = 0; i < 40 && table.liveness(a->process) == state::Liveness::kAlive; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      }
+      try {
+        for (const auto& s : store.scavenge_dead_agents(*who, who->agent)) {
+          spdlog::info("agent {} is gone: {} lease(s) freed", s.agent, s.names.size());
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("could not free the leases of {}: {}", who->agent, e.what());
+      }
+    }
   }
   return rc;
 }
@@ -333,9 +421,11 @@ std::vector<Command> serve_commands() {
       .summary = "serve MCP (leases, memory, journal) over stdin/stdout or HTTP",
       .details =
           "stdout carries only MCP messages; logs go to stderr. The agent name holds leases\n"
-          "and owns a memory namespace: --agent NAME, else $KEEL_AGENT, else the client's\n"
-          "name plus a random suffix. The session memory tier of this process is dropped\n"
-          "when stdin closes.\n"
+          "and owns a memory namespace: --agent NAME, else $KEEL_AGENT, else the agent session\n"
+          "that started it (claude-code:<id>, codex:<id>, gemini:<id>: the same name its hooks\n"
+          "find), else the client's name plus a random suffix. The session memory tier of\n"
+          "this process is dropped when stdin closes; the leases of an agent whose process\n"
+          "is gone are freed at once (SCAVENGE), by this or any keel process on the host.\n"
           "--http HOST:PORT serves Streamable HTTP at http://HOST:PORT/mcp (both MCP eras)\n"
           "to many agents; loopback only unless config http.principals holds bearer\n"
           "tokens. SIGINT/SIGTERM stop it after in-flight calls finish.",

@@ -36,14 +36,27 @@ std::optional<std::string> table_name(std::string_view line) {
   bool array_table = starts_with(line, "[[");
   std::string_view inner = array_table ? line.substr(2, line.size() - 4) : line.substr(1, line.size() - 2);
   std::string name;
+  char quote = 0;  // inside a "..." or '...' key: any character but the quote
   for (char c : inner) {
-    if (c == ' ' || c == '\t' || c == '"' || c == '\'') continue;
+    if (quote != 0) {
+      if (c == quote) {
+        quote = 0;
+      } else {
+        name += c;
+      }
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+      continue;
+    }
+    if (c == ' ' || c == '\t') continue;
     bool ok = c == '.' || c == '_' || c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9');
     if (!ok) return std::nullopt;  // e.g. a line "[1, 2]," inside a multi-line array
     name += c;
   }
-  if (name.empty()) return std::nullopt;
+  if (name.empty() || quote != 0) return std::nullopt;
   return array_table ? "[" + name + "]" : name;
 }
 
@@ -97,7 +110,10 @@ std::string codex_keel_block(const std::string& binary) {
          " (written by `keel install codex`; `keel install codex --uninstall` removes it)\n"
          "[mcp_servers.keel]\n"
          "command = " + toml_string(binary) + "\n"
-         "args = [\"serve\", \"--stdio\"]\n" +
+         "args = [\"serve\", \"--stdio\"]\n"
+         "# keel's tools coordinate; Codex would ask before each one marked destructive\n"
+         "# (memory_put, lease_release ...) and refuse it under approval_policy = \"never\".\n"
+         "default_tools_approval_mode = \"approve\"\n" +
          std::string(kTomlBlockEnd) + "\n";
 }
 
@@ -110,13 +126,15 @@ std::string toml_set_keel_block(std::string_view text, std::string_view block, s
     pos = end;
   }
 
+  // keel's lines: its marker comments and its tables (header and body). Codex
+  // writes its own tables (hook trust, projects, tui ...) wherever it likes,
+  // also between keel's markers: those are never keel's and are kept.
   std::vector<Region> regions;
   std::string table;               // current table ("" = root)
   bool in_multiline = false;       // inside a """ or ''' string
   // Line numbers, kNone when not inside (std::optional here trips GCC 12's
   // -Wmaybe-uninitialized at -O3).
   constexpr std::size_t kNone = static_cast<std::size_t>(-1);
-  std::size_t managed_start = kNone;
   std::size_t unmanaged_start = kNone;
   auto close_unmanaged = [&](std::size_t end) {
     if (unmanaged_start == kNone) return;
@@ -136,22 +154,28 @@ std::string toml_set_keel_block(std::string_view text, std::string_view block, s
       if ((count_of(t, "\"\"\"") + count_of(t, "'''")) % 2 == 1) in_multiline = false;
       continue;
     }
-    if (managed_start != kNone) {
-      if (starts_with(t, kTomlBlockEnd)) {
-        regions.push_back({managed_start, i + 1});
-        managed_start = kNone;
-        table.clear();
-      }
-      continue;
-    }
-    if (starts_with(t, kTomlBlockBegin)) {
+    if (starts_with(t, kTomlBlockBegin) || starts_with(t, kTomlBlockEnd)) {
+      // A marker comment ends a keel table before it and is keel's own line.
+      const bool in_keel = unmanaged_start != kNone;
       close_unmanaged(i);
-      managed_start = i;
+      if (in_keel && !regions.empty() && regions.back().end == i) {
+        regions.back().end = i + 1;
+      } else {
+        regions.push_back({i, i + 1});
+      }
       continue;
     }
     if (auto name = table_name(t)) {
       if (unmanaged_start != kNone && !is_keel_table(*name)) close_unmanaged(i);
-      if (unmanaged_start == kNone && is_keel_table(*name)) unmanaged_start = i;
+      if (unmanaged_start == kNone && is_keel_table(*name)) {
+        // Join the marker line right above, so the block is replaced in place.
+        if (!regions.empty() && regions.back().end == i) {
+          unmanaged_start = regions.back().begin;
+          regions.pop_back();
+        } else {
+          unmanaged_start = i;
+        }
+      }
       table = *name;
       continue;
     }
@@ -166,11 +190,6 @@ std::string toml_set_keel_block(std::string_view text, std::string_view block, s
       }
       if ((count_of(t, "\"\"\"") + count_of(t, "'''")) % 2 == 1) in_multiline = true;
     }
-  }
-  if (managed_start != kNone) {
-    throw SettingsError(std::string(where) + ":" + std::to_string(managed_start + 1) +
-                        ": keel's block has no end marker '" + std::string(kTomlBlockEnd) +
-                        "'; fix the file, then run keel install again");
   }
   close_unmanaged(lines.size());
 

@@ -159,6 +159,7 @@ void register_all(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> en
   register_journal_tools(registry, env);
   register_escalation_tools(registry, env);
   register_fanout_tools(registry, env);
+  register_agent_tools(registry, env);
 }
 
 }  // namespace keel::tools

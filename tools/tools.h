@@ -78,6 +78,8 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
 void register_journal_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 // escalation_request/status/list/resolve (tools/escalation_tools.cpp).
 void register_escalation_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
+// agent_list/heartbeat/suspend/resume and lease_adopt (tools/agent_tools.cpp).
+void register_agent_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 
 // Shapes of escalations shared by the tools, `keel escalation` and the HTTP
 // endpoint: the JSON object, a one-line rendering, and the message of a lost

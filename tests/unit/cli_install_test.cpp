@@ -463,7 +463,25 @@ TEST_CASE("the Codex block replaces only keel's tables", "[install]") {
   std::string multiline = "p = \"\"\"\n[mcp_servers.keel]\n\"\"\"\n";
   CHECK(toml_set_keel_block(multiline, "", "config.toml") == multiline);
   CHECK_THROWS_AS(toml_set_keel_block("mcp_servers.keel.command = \"k\"\n", block, "c"), keel::cli::SettingsError);
-  CHECK_THROWS_AS(toml_set_keel_block(std::string(keel::cli::kTomlBlockBegin) + "\n[x]\n", block, "c"),
-                  keel::cli::SettingsError);
+  // A begin marker with no end marker: keel's table is still found by its header.
+  CHECK(toml_set_keel_block(std::string(keel::cli::kTomlBlockBegin) + "\n[x]\n", "", "c") == "[x]\n");
   CHECK(keel::cli::toml_string("C:\\a \"b\"") == "\"C:\\\\a \\\"b\\\"\"");
+}
+
+TEST_CASE("the Codex block keeps what Codex wrote between keel's markers", "[install]") {
+  using keel::cli::toml_set_keel_block;
+  const std::string block = keel::cli::codex_keel_block("/opt/keel/bin/keel");
+  CHECK_THAT(block, Catch::Contains("default_tools_approval_mode = \"approve\""));
+  // Codex's config writer appends its tables (hook trust, projects) before the
+  // last line, i.e. inside keel's block; a reinstall must not drop them.
+  std::string end_marker = std::string(keel::cli::kTomlBlockEnd) + "\n";
+  std::string codex_tables =
+      "[hooks.state.\"/h/.codex/hooks.json:pre_tool_use:0:0\"]\ntrusted_hash = \"sha256:ab\"\n\n"
+      "[projects.\"/repo\"]\ntrust_level = \"trusted\"\n";
+  std::string text = "a = 1\n" + block.substr(0, block.size() - end_marker.size()) + "\n" +
+                     codex_tables + end_marker;
+  std::string out = toml_set_keel_block(text, block, "config.toml");
+  CHECK(out == "a = 1\n" + block + "\n" + codex_tables);
+  CHECK(toml_set_keel_block(out, block, "config.toml") == out);
+  CHECK(toml_set_keel_block(text, "", "config.toml") == "a = 1\n\n" + codex_tables);
 }

@@ -126,7 +126,7 @@ std::string refused(Client& client, const std::string& tool, json::object args) 
 
 }  // namespace
 
-TEST_CASE("tools/list shows the nineteen tools, each with schemas and annotations") {
+TEST_CASE("tools/list shows the twenty-four tools, each with schemas and annotations") {
   Stack stack;
   Client a(stack, "agent-a");
   auto r = a.request("tools/list", {});
@@ -145,7 +145,9 @@ TEST_CASE("tools/list shows the nineteen tools, each with schemas and annotation
                                           "journal_tail", "journal_verify", "journal_replay",
                                           "escalation_request", "escalation_status",
                                           "escalation_list", "escalation_resolve", "fanout_run",
-                                          "fanout_status", "fanout_cancel"});
+                                          "fanout_status", "fanout_cancel", "agent_list",
+                                          "agent_heartbeat", "agent_suspend", "agent_resume",
+                                          "lease_adopt"});
 }
 
 TEST_CASE("leases through the tools: grant, conflict, renew, release, fenced writes") {

@@ -146,6 +146,10 @@ export function payloadOf(rec) {
 
 // Every tool `keel serve` lists, sorted by name (the stdio and HTTP suites both check it).
 export const KEEL_TOOLS = [
+  "agent_heartbeat",
+  "agent_list",
+  "agent_resume",
+  "agent_suspend",
   "escalation_list",
   "escalation_request",
   "escalation_resolve",
@@ -157,6 +161,7 @@ export const KEEL_TOOLS = [
   "journal_tail",
   "journal_verify",
   "lease_acquire",
+  "lease_adopt",
   "lease_list",
   "lease_release",
   "lease_renew",
