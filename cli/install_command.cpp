@@ -159,6 +159,54 @@ std::function<void(json::object&)> server_edit(json::object server, std::string 
   };
 }
 
+// Adds `value` to the string array at root[outer][inner] (or root[outer] when
+// inner is empty), keeping every other entry; uninstall takes it out again and
+// drops what it leaves empty.
+std::function<void(json::object&)> list_entry_edit(std::string outer, std::string inner,
+                                                   std::string value, const Context& c) {
+  const bool remove = c.uninstall;
+  return [outer = std::move(outer), inner = std::move(inner), value = std::move(value),
+          remove](json::object& root) {
+    json::object* parent = &root;
+    std::string key = outer;
+    if (!inner.empty()) {
+      json::value* o = root.if_contains(outer);
+      if (o == nullptr || !o->is_object()) {
+        if (remove) return;
+        if (o != nullptr) {
+          throw SettingsError("\"" + outer + "\" is not an object; keel install cannot add to it");
+        }
+        root[outer] = json::object();
+        o = root.if_contains(outer);
+      }
+      parent = &o->as_object();
+      key = inner;
+    }
+    json::value* list = parent->if_contains(key);
+    if (list != nullptr && !list->is_array()) {
+      throw SettingsError("\"" + key + "\" is not a list; keel install cannot add to it");
+    }
+    if (remove) {
+      if (list == nullptr) return;
+      json::array& a = list->as_array();
+      for (auto it = a.begin(); it != a.end();) {
+        it = (it->is_string() && it->as_string() == value) ? a.erase(it) : it + 1;
+      }
+      if (a.empty()) parent->erase(key);
+      if (!inner.empty() && parent->empty()) root.erase(outer);
+      return;
+    }
+    if (list == nullptr) {
+      (*parent)[key] = json::array();
+      list = parent->if_contains(key);
+    }
+    for (const auto& e : list->as_array()) {
+      if (e.is_string() && e.as_string() == value) return;
+    }
+    list->as_array().emplace_back(value);
+  };
+}
+
 std::vector<FileEdit> edits_for(const Context& c) {
   std::vector<FileEdit> edits;
   if (c.agent == "claude") {
@@ -166,7 +214,19 @@ std::vector<FileEdit> edits_for(const Context& c) {
     // hooks: .claude/settings.json under either.
     fs::path mcp = c.user_scope ? c.base / ".claude.json" : c.base / ".mcp.json";
     edits.push_back({mcp, server_edit(mcp_server(c, true), "mcpServers", c), {}, {}});
-    edits.push_back({c.base / ".claude" / "settings.json", hooks_edit(claude_hooks(c), HookLayout::Grouped, c), {}, {}});
+    // Claude Code asks before each MCP tool call (and refuses it under -p) unless
+    // allowed: keel's tools are allowed, its own hooks gate them. A project's
+    // .mcp.json server starts without the "New MCP server found" prompt when
+    // enabled in the project's settings (both count once the workspace is trusted).
+    auto hooks = hooks_edit(claude_hooks(c), HookLayout::Grouped, c);
+    auto allow = list_entry_edit("permissions", "allow", "mcp__keel", c);
+    auto enable = list_entry_edit("enabledMcpjsonServers", "", "keel", c);
+    const bool project = !c.user_scope;
+    edits.push_back({c.base / ".claude" / "settings.json", [hooks, allow, enable, project](json::object& root) {
+                       hooks(root);
+                       allow(root);
+                       if (project) enable(root);
+                     }, {}, {}});
   } else if (c.agent == "codex") {
     fs::path dir = c.base / ".codex";
     if (c.user_scope) {
@@ -180,7 +240,12 @@ std::vector<FileEdit> edits_for(const Context& c) {
     edits.push_back({dir / "hooks.json", hooks_edit(codex_hooks(c), HookLayout::Grouped, c), {}, {}});
   } else if (c.agent == "gemini") {
     fs::path settings = c.base / ".gemini" / "settings.json";
-    auto server = server_edit(mcp_server(c, false), "mcpServers", c);
+    // trust: Gemini CLI runs the server's tools without a confirmation each (and
+    // headless `gemini -p` offers them to the model at all only then); keel's own
+    // hooks still gate every call.
+    json::object gemini_server = mcp_server(c, false);
+    gemini_server["trust"] = true;
+    auto server = server_edit(std::move(gemini_server), "mcpServers", c);
     auto hooks = hooks_edit(gemini_hooks(c), HookLayout::Grouped, c);
     edits.push_back({settings, [server, hooks](json::object& root) {
                        server(root);
@@ -249,17 +314,31 @@ void print_notes(const Context& c, std::ostream& out) {
       out << "  hooks: exec form (command + args, no shell); Claude Code runs that from v2.1.139 —\n"
              "  for an older Claude Code run `keel install claude --shell-form`\n";
     }
-    if (!c.user_scope) out << "  Claude Code runs project hooks once you trust the workspace\n";
+    out << "  keel's MCP tools are allowed (permissions.allow \"mcp__keel\"); its hooks gate them\n";
+    if (!c.user_scope) {
+      out << "  Claude Code applies a project's settings once you trust the workspace: start\n"
+             "  `claude` here once and accept the trust dialog\n";
+    }
   } else if (c.agent == "codex") {
-    out << "  hooks: shell form (Codex hooks take a command line); Codex runs a new or changed\n"
-           "  hook only after you review and trust it (/hooks in Codex)\n";
+    out << "  hooks: shell form (Codex hooks take a command line)\n"
+           "  keel's MCP tools run without a prompt (default_tools_approval_mode = \"approve\")\n"
+           "\n"
+           "  !!! ACTION NEEDED: Codex SKIPS new hooks, without a word, until you trust them. !!!\n"
+           "  !!! Start `codex` once and choose \"Trust all and continue\" (or review them   !!!\n"
+           "  !!! with /hooks). Until then keel's gates do not run. `keel doctor` checks it. !!!\n"
+           "\n";
   } else if (c.agent == "gemini") {
-    out << "  hooks: shell form (Gemini CLI hooks take a command line)\n";
+    out << "  hooks: shell form (Gemini CLI hooks take a command line); keel's server is trusted\n"
+           "  (its tools run without a prompt; keel's hooks gate them)\n"
+           "  Gemini CLI reads a project's settings (so keel's server and hooks) only in a trusted\n"
+           "  folder: run `gemini` here once and choose \"Trust folder\" (or /permissions trust).\n"
+           "  Until then `gemini -p` exits with code 55. `keel doctor` checks it.\n";
   } else if (c.agent == "cursor") {
     out << "  hooks: shell form (Cursor hooks take a command line); preToolUse is failClosed\n";
   }
-  out << "  give each agent session its own name (start it with KEEL_AGENT=<name>) so that its MCP\n"
-         "  server and its hooks are the same agent and its own leases do not block it\n";
+  out << "  identity: each agent session is one keel agent for its MCP server and its hooks\n"
+         "  (named after its process, e.g. " << (c.agent == "claude" ? "claude-code" : c.agent)
+      << ":4f2a…); nothing to set. Its leases are freed when it exits.\n";
 }
 
 int run_install(const Args& args, Workspace& ws) {

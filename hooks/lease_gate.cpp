@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "hooks/apply_patch.h"
@@ -126,26 +127,32 @@ HookDecision LeaseGate::evaluate(state::Store& store, const state::Principal& wh
     return d;
   };
   std::vector<std::pair<std::string, std::string>> named;  // (path, lease name)
-  const std::vector<state::LeaseInfo> leases = store.list_leases(who);
-  std::set<std::string> gone;  // holders scavenged by this call
   for (const auto& path : paths) {
-    std::string name;
     try {
-      name = state::normalize_lease_name("file:" + path);
+      named.emplace_back(path, state::normalize_lease_name("file:" + path));
     } catch (const state::StoreError&) {
-      continue;
     }
-    for (const auto& l : leases) {
-      if (l.holder == who.agent || !state::lease_names_overlap(name, l.name)) continue;
-      if (gone.count(l.holder)) continue;
-      // A holder whose process is gone frees its holds now (SCAVENGE), not at their TTL.
-      if (!store.scavenge_dead_agents(who, l.holder).empty()) {
-        gone.insert(l.holder);
-        continue;
+  }
+  // The first live hold of someone else over a written path, if any.
+  auto first_conflict = [&](const std::vector<state::LeaseInfo>& leases)
+      -> std::optional<std::pair<std::string, state::LeaseInfo>> {
+    for (const auto& [path, name] : named) {
+      for (const auto& l : leases) {
+        if (l.holder != who.agent && state::lease_names_overlap(name, l.name)) {
+          return std::make_pair(path, l);
+        }
       }
-      return deny(path, l);
     }
-    named.emplace_back(path, std::move(name));
+    return std::nullopt;
+  };
+  auto conflict = first_conflict(store.list_leases(who));
+  if (conflict) {
+    // A holder whose process is gone frees its holds now (SCAVENGE), not at their TTL. Then
+    // look again: this call, or another keel process since the read above, may have freed
+    // what was in the way.
+    store.scavenge_dead_agents(who);
+    conflict = first_conflict(store.list_leases(who));
+    if (conflict) return deny(conflict->first, conflict->second);
   }
   if (!options_.auto_lease || ev.kind != EventKind::PreToolUse || named.empty()) return d;
 

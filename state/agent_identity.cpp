@@ -21,7 +21,14 @@ std::array<std::string_view, 4> names_of(const ProcessInfo& p) {
   out[0] = basename_of(p.exe);
   out[1] = p.comm;
   if (!p.argv.empty()) out[2] = basename_of(p.argv[0]);
-  if (p.argv.size() > 1 && !p.argv[1].empty() && p.argv[1][0] != '-') out[3] = basename_of(p.argv[1]);
+  // The script: the first word after argv[0] that is not an option
+  // (node --max-old-space-size=N /x/bundle/gemini.js -p ...).
+  for (std::size_t i = 1; i < p.argv.size(); ++i) {
+    if (!p.argv[i].empty() && p.argv[i][0] != '-') {
+      out[3] = basename_of(p.argv[i]);
+      break;
+    }
+  }
   return out;
 }
 

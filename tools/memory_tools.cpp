@@ -84,7 +84,13 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
             out["updated_at"] = r.updated_at_ms;
             if (r.expires_at_ms) out["expires_at"] = *r.expires_at_ms;
           }
-          std::string text = r.found ? json::serialize(r.value) : "not found: " + key;
+          // A text-only client (Gemini CLI shows its model only this) must be able to
+          // compare-and-set from what it read: the text carries the version too.
+          std::string text = r.found ? key + " version " + std::to_string(r.version) +
+                                           " (expected_version " + std::to_string(r.version) +
+                                           " updates it only if unchanged):\n" +
+                                           json::serialize(r.value)
+                                     : "not found: " + key + " (expected_version 0 creates it)";
           return mcp::ToolResult{std::move(out), std::move(text)};
         });
       }});
@@ -273,8 +279,8 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
                                        {"value", h.value},
                                        {"version", h.version},
                                        {"score", h.score}});
-            text += std::string(state::to_string(h.ns)) + "/" + h.key + ": " +
-                    json::serialize(h.value) + "\n";
+            text += std::string(state::to_string(h.ns)) + "/" + h.key + " v" +
+                    std::to_string(h.version) + ": " + json::serialize(h.value) + "\n";
           }
           if (text.empty()) text = "no matches\n";
           return mcp::ToolResult{json::object{{"hits", std::move(arr)}}, std::move(text)};

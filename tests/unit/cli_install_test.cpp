@@ -223,7 +223,9 @@ TEST_CASE("keel install merges into a user's settings, backs them up, and is ide
   REQUIRE(first.status == 0);
   auto merged = read_json(settings);
   CHECK(merged.at("model").as_string() == "opus");
-  CHECK(merged.at("permissions") == json::parse(R"J({"allow": ["Bash(npm test)"]})J"));
+  // keel's tools are allowed beside the user's rules; the project's keel server is enabled.
+  CHECK(merged.at("permissions") == json::parse(R"J({"allow": ["Bash(npm test)", "mcp__keel"]})J"));
+  CHECK(merged.at("enabledMcpjsonServers") == json::parse(R"J(["keel"])J"));
   auto& pre = merged.at("hooks").at("PreToolUse").as_array();
   REQUIRE(pre.size() == 2);
   CHECK(pre[0] == json::parse(R"({"matcher": "Bash", "hooks": [{"type": "command",
