@@ -2,8 +2,10 @@
 // SUSPEND/RESUME, and their fold in replay and compaction.
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -393,4 +395,50 @@ TEST_CASE("heartbeat: renews every lease of the caller, journaled once; replay a
   CHECK(after.equal);
   CHECK(after.replayed == before.replayed);
   CHECK(e.store().journal_verify(admin()).ok);
+}
+
+TEST_CASE("scavenge: concurrent sweepers and acquirers free a dead holder once, and only it",
+          "[state][agents][concurrency]") {
+  AgentsEnv e;
+  constexpr int kHolders = 8;
+  std::vector<Principal> holders;
+  for (int i = 0; i < kHolders; ++i) {
+    holders.push_back(e.anchored(100 + i));
+    REQUIRE(e.store().acquire_lease(holders.back(), req("n:" + std::to_string(i))).granted);
+  }
+  Principal live = e.anchored(500);
+  REQUIRE(e.store().acquire_lease(live, req("n:live")).granted);
+  for (int i = 0; i < kHolders; ++i) e.table->kill(100 + i);
+
+  // Sweepers (as every keel serve runs) and agents that want the dead holders' names, at once.
+  std::atomic<int> granted{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      try {
+        e.store().scavenge_dead_agents(admin());
+      } catch (...) {
+        ++errors;
+      }
+    });
+  }
+  for (int i = 0; i < kHolders; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        Principal taker = agent("taker-" + std::to_string(i));
+        if (e.store().acquire_lease(taker, req("n:" + std::to_string(i))).granted) ++granted;
+      } catch (...) {
+        ++errors;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(errors == 0);
+  CHECK(granted == kHolders);
+  CHECK(records(e.store(), "SCAVENGE").size() == kHolders);  // each dead holder once
+  auto leases = e.store().list_leases(admin(), "n:live");
+  REQUIRE(leases.size() == 1);
+  CHECK(leases[0].holder == live.agent);
+  CHECK(e.store().journal_replay(admin()).equal);
 }
