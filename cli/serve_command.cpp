@@ -394,10 +394,12 @@ int run_serve(const Args& args, Workspace& ws) {
       spdlog::warn("could not drop the session tier of {}: {}", who->agent, e.what());
     }
     // stdin closed: usually the agent exited or was killed. Once its process
-    // is gone (it may still be exiting), its holds go with it.
+    // is gone (a killed one is; one that exits may take a moment), its holds
+    // go with it. A client that lives on (it restarts its server) keeps them;
+    // a later exit is found by every other keel's sweeper.
     if (const auto& a = principal.anchor()) {
       const auto& table = *state::system_process_table();
-      for (int i = 0; i < 40 && table.liveness(a->process) == state::Liveness::kAlive; ++i) {
+      for (int i = 0; i < 6 && table.liveness(a->process) == state::Liveness::kAlive; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
       }
       try {
