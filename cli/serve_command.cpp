@@ -212,6 +212,29 @@ class HttpPrincipals {
   std::map<std::string, Entry> sessions_;
 };
 
+// Records each agent an HTTP server meets once in the agent registry (a
+// remote agent has no anchor: it stays alive by its calls and heartbeats).
+class AgentRegistrar {
+ public:
+  explicit AgentRegistrar(state::Store& store) : store_(store) {}
+  void seen(const state::Principal& p, const std::string& client) {
+    {
+      std::lock_guard lock(mu_);
+      if (!seen_.insert(p.agent).second) return;
+    }
+    try {
+      store_.register_agent(p, state::AgentRegistration{client.empty() ? "mcp" : client});
+    } catch (const std::exception& e) {
+      spdlog::warn("agent {}: {}", p.agent, e.what());
+    }
+  }
+
+ private:
+  state::Store& store_;
+  std::mutex mu_;
+  std::set<std::string> seen_;  // guarded by mu_
+};
+
 // fanout_run's command gate: the hook layer's permission gate, asked as if the
 // agent ran the command line in its shell. "ask" is a refusal here: nobody is
 // there to confirm a branch.
@@ -333,7 +356,12 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   env->store = &store;
   env->lease_default_ttl_ms = config.lease_default_ttl_ms;
   env->escalate = tools::make_escalation_filer(&store);
-  env->principal = [&principals](const mcp::CallContext& ctx) { return principals.resolve(ctx); };
+  AgentRegistrar registrar(store);
+  env->principal = [&principals, &registrar](const mcp::CallContext& ctx) {
+    state::Principal p = principals.resolve(ctx);
+    registrar.seen(p, ctx.client_name);
+    return p;
+  };
   auto registry = std::make_shared<mcp::ToolRegistry>();
   env->registry = registry.get();
   env->fanout = config.fanout;
