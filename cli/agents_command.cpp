@@ -42,6 +42,7 @@ std::int64_t now_ms() {
 }
 
 int run_ls(const Args& args, Workspace& ws) {
+  ws.store().scavenge_dead_agents(ws.human());  // a gone agent holds nothing
   const auto agents = ws.store().list_agents(ws.human(), args.has("all"));
   if (args.has("json")) {
     json::array arr;

@@ -13,6 +13,8 @@ namespace json = boost::json;
 namespace {
 
 int run_ls(const Args& args, Workspace& ws) {
+  // Holds of agents whose process is gone are free: say so by freeing them first.
+  ws.store().scavenge_dead_agents(ws.human());
   auto leases = ws.store().list_leases(ws.human(), args.get("prefix").value_or(""));
   if (args.has("json")) {
     json::array arr;

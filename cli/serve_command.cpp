@@ -80,7 +80,14 @@ class StdioPrincipal {
                        ws_.config().capabilities_for(*agent_), anchor_};
     if (first) {
       try {
-        store_.register_agent(p, state::AgentRegistration{ctx.client_name.empty() ? "mcp" : ctx.client_name});
+        // The session id an agent knows itself by comes from its hooks (SessionStart):
+        // an agent's server does not replace it with keel's own MCP session id.
+        state::Principal reg = p;
+        if (anchor_ && !anchor_->product.empty()) {
+          const char* own = std::getenv("CLAUDE_CODE_SESSION_ID");
+          reg.session_id = own != nullptr ? own : "";
+        }
+        store_.register_agent(reg, state::AgentRegistration{ctx.client_name.empty() ? "mcp" : ctx.client_name});
       } catch (const std::exception& e) {
         spdlog::warn("agent {}: {}", *agent_, e.what());
       }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
 #include <csignal>
 #include <condition_variable>
 #include <cstring>
@@ -140,6 +141,18 @@ bool blank(std::string_view s) {
   return true;
 }
 
+// SIGINT / SIGTERM end the session as EOF does (clients such as Claude Code
+// stop their servers with SIGINT): the handler only writes a byte to this pipe.
+std::atomic<int> g_stop_fd{-1};
+
+void on_stop_signal(int) {
+  const int fd = g_stop_fd.load();
+  if (fd >= 0) {
+    const char c = 1;
+    [[maybe_unused]] ssize_t n = ::write(fd, &c, 1);
+  }
+}
+
 }  // namespace
 
 int serve_stdio(McpServer& server, int in_fd, int out_fd, const StdioOptions& options) {
@@ -150,6 +163,18 @@ int serve_stdio(McpServer& server, int in_fd, int out_fd, const StdioOptions& op
     spdlog::error("mcp stdio: pipe2: {}", std::strerror(errno));
     return 1;
   }
+  int stop[2];
+  if (::pipe2(stop, O_CLOEXEC | O_NONBLOCK) != 0) {
+    spdlog::error("mcp stdio: pipe2: {}", std::strerror(errno));
+    return 1;
+  }
+  g_stop_fd.store(stop[1]);
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
 
   const std::size_t max_bytes = server.options().max_message_bytes;
   LineWriter writer(out_fd, wake[1]);
@@ -170,8 +195,8 @@ int serve_stdio(McpServer& server, int in_fd, int out_fd, const StdioOptions& op
   bool discarding = false;  // inside an over-long line: skip to its newline
   std::vector<char> buf(64 * 1024);
   for (;;) {
-    pollfd fds[2] = {{in_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
-    const int pr = ::poll(fds, 2, -1);
+    pollfd fds[3] = {{in_fd, POLLIN, 0}, {wake[0], POLLIN, 0}, {stop[0], POLLIN, 0}};
+    const int pr = ::poll(fds, 3, -1);
     if (pr < 0) {
       if (errno == EINTR) continue;
       spdlog::error("mcp stdio: poll: {}", std::strerror(errno));
@@ -179,6 +204,10 @@ int serve_stdio(McpServer& server, int in_fd, int out_fd, const StdioOptions& op
       break;
     }
     if (fds[1].revents != 0 || writer.broken()) break;
+    if (fds[2].revents != 0) {
+      spdlog::info("mcp stdio: stopped by a signal; finishing in-flight calls");
+      break;
+    }
     if (fds[0].revents == 0) continue;
     const ssize_t n = ::read(in_fd, buf.data(), buf.size());
     if (n < 0) {
@@ -223,6 +252,12 @@ int serve_stdio(McpServer& server, int in_fd, int out_fd, const StdioOptions& op
   conn.reset();
   ::close(wake[0]);
   ::close(wake[1]);
+  // A second signal during the caller's clean-up ends the process the default way.
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  g_stop_fd.store(-1);
+  ::close(stop[0]);
+  ::close(stop[1]);
   return rc;
 }
 

@@ -205,7 +205,9 @@ void register_lease_tools(mcp::ToolRegistry& registry, std::shared_ptr<const Too
       .annotations = {.read_only = true, .destructive = false, .idempotent = true},
       .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
         return guarded([&] {
-          auto leases = env->store->list_leases(env->principal(ctx), arg_string(args, "prefix"));
+          const state::Principal who = env->principal(ctx);
+          env->store->scavenge_dead_agents(who);  // a gone agent's holds are not live
+          auto leases = env->store->list_leases(who, arg_string(args, "prefix"));
           json::array arr;
           std::string text;
           for (const auto& l : leases) {

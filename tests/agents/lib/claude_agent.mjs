@@ -186,7 +186,8 @@ export async function cleanup() {
     r.killGroup("SIGKILL");
     r.kill("SIGKILL");
   }
-  await Promise.all([...runs].map((r) => Promise.race([r.exited, new Promise((res) => setTimeout(res, 5000))])));
+  // Bounded wait; the timer is unref'd so it does not hold the test process open.
+  await Promise.all([...runs].map((r) => Promise.race([r.exited, new Promise((res) => setTimeout(res, 5000).unref())])));
   runs.clear();
   for (const d of tmpRoots.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
