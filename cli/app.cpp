@@ -19,7 +19,8 @@ constexpr std::pair<std::string_view, CommandGroup> kGroups[] = {
     {"serve", serve_commands},     {"hook", hook_commands},
     {"journal", journal_commands}, {"lease", lease_commands},
     {"memory", memory_commands},   {"install", install_commands},
-    {"escalation", escalation_commands}, {"agents", agents_commands}};
+    {"escalation", escalation_commands}, {"agents", agents_commands},
+    {"doctor", doctor_commands}};
 
 std::vector<Command> all_commands() {
   std::vector<Command> all;

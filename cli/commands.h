@@ -36,6 +36,7 @@ std::vector<Command> agents_commands();
 // not owned and must outlive the route. Thread-safe.
 mcp::HttpRoute escalation_http_route(state::Store& store, const Workspace& ws);
 std::vector<Command> install_commands();
+std::vector<Command> doctor_commands();
 
 // Entry point of the keel executable.
 int run_keel(int argc, char** argv);

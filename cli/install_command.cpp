@@ -327,6 +327,10 @@ void print_notes(const Context& c, std::ostream& out) {
            "  !!! Start `codex` once and choose \"Trust all and continue\" (or review them   !!!\n"
            "  !!! with /hooks). Until then keel's gates do not run. `keel doctor` checks it. !!!\n"
            "\n";
+    if (!c.user_scope) {
+      out << "  project scope: Codex reads .codex/ only in a project you trusted in Codex\n"
+             "  ([projects.\"<root>\"] trust_level = \"trusted\" in ~/.codex/config.toml)\n";
+    }
   } else if (c.agent == "gemini") {
     out << "  hooks: shell form (Gemini CLI hooks take a command line); keel's server is trusted\n"
            "  (its tools run without a prompt; keel's hooks gate them)\n"
