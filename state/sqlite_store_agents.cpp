@@ -471,7 +471,7 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
     append_record(db, t, who.project, who.agent, ops::kAdopt, l.name, json::serialize(payload));
     adopted = l;
   });
-  const std::string what = lease_id.empty() ? "a live lease on " + name
+  const std::string what = lease_id.empty() ? "live lease on " + name
                                             : "live lease " + std::string(lease_id) + " on " + name;
   switch (status) {
     case Status::kOk:

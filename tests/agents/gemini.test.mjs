@@ -16,9 +16,9 @@
 // folder is trusted the way Gemini CLI's trust dialog records it
 // (~/.gemini/trustedFolders.json).
 //
-// Run: cd /work/main && $NODE --test tests/agents/gemini.test.mjs
-// Env: KEEL_BIN (default /work/main/build/keel), KEEL_GEMINI_JS (the CLI's
-//      bundle/gemini.js; default /tmp/agents-probe/node_modules/@google/gemini-cli/bundle/gemini.js),
+// Run: tests/agents/run (or, from the repo root, $NODE --test tests/agents/gemini.test.mjs)
+// Env: KEEL_BIN (default <repo>/build/keel), KEEL_GEMINI_JS (the CLI's
+//      bundle/gemini.js; default tests/agents/node_modules/@google/gemini-cli/bundle/gemini.js),
 //      KEEL_TEST_KEEP=1 keeps the scratch repositories and homes.
 import {after, before, describe, it} from 'node:test';
 import assert from 'node:assert/strict';

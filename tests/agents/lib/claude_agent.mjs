@@ -6,16 +6,18 @@
 // repository), plus whatever a test writes into .keel/keel.jsonc. Nothing sets
 // KEEL_AGENT: Claude Code's environment is built from scratch here.
 //
-// KEEL_BIN    the keel binary        (default /work/main/build/keel)
-// KEEL_CLAUDE_BIN  Claude Code's `claude` (default /tmp/agents-probe/node_modules/.bin/claude)
+// KEEL_BIN    the keel binary        (default <repo>/build/keel)
+// KEEL_CLAUDE_BIN  Claude Code's `claude` (default tests/agents/node_modules/.bin/claude)
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 
-export const KEEL_BIN = process.env.KEEL_BIN || "/work/main/build/keel";
-export const CLAUDE_BIN = process.env.KEEL_CLAUDE_BIN || "/tmp/agents-probe/node_modules/.bin/claude";
+const AGENTS_DIR = new URL("../", import.meta.url).pathname;  // tests/agents/
+const REPO_DIR = new URL("../../../", import.meta.url).pathname;
+export const KEEL_BIN = path.resolve(process.env.KEEL_BIN || path.join(REPO_DIR, "build/keel"));
+export const CLAUDE_BIN = path.resolve(process.env.KEEL_CLAUDE_BIN || path.join(AGENTS_DIR, "node_modules/.bin/claude"));
 
 // What is missing to run these tests, or "" when nothing is.
 export function missingPrerequisite() {

@@ -11,8 +11,8 @@
 // `hooks/list` and records trust with `config/batchWrite`
 // (`hooks.state."<hooks.json>:<event>:<group>:<handler>".trusted_hash`).
 //
-// Env: KEEL_BIN (default /work/main/build/keel), KEEL_CODEX_BIN (default
-// /tmp/agents-probe/node_modules/.bin/codex), KEEL_AGENTS_DEBUG=1 to echo
+// Env: KEEL_BIN (default <repo>/build/keel), KEEL_CODEX_BIN (default
+// tests/agents/node_modules/.bin/codex), KEEL_AGENTS_DEBUG=1 to echo
 // Codex's stderr. Only node built-ins.
 import { spawn, execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -20,8 +20,10 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 
-export const KEEL_BIN = process.env.KEEL_BIN || "/work/main/build/keel";
-export const CODEX_BIN = process.env.KEEL_CODEX_BIN || "/tmp/agents-probe/node_modules/.bin/codex";
+const AGENTS_DIR = new URL("../", import.meta.url).pathname;  // tests/agents/
+const REPO_DIR = new URL("../../../", import.meta.url).pathname;
+export const KEEL_BIN = path.resolve(process.env.KEEL_BIN || path.join(REPO_DIR, "build/keel"));
+export const CODEX_BIN = path.resolve(process.env.KEEL_CODEX_BIN || path.join(AGENTS_DIR, "node_modules/.bin/codex"));
 export const MODEL = process.env.KEEL_CODEX_MODEL || "gpt-5.5";
 const DEBUG = !!process.env.KEEL_AGENTS_DEBUG;
 

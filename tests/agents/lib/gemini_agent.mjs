@@ -31,9 +31,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const KEEL_BIN = process.env.KEEL_BIN || '/work/main/build/keel';
-export const GEMINI_JS = process.env.KEEL_GEMINI_JS ||
-  '/tmp/agents-probe/node_modules/@google/gemini-cli/bundle/gemini.js';
+const AGENTS_DIR = new URL('../', import.meta.url).pathname;  // tests/agents/
+const REPO_DIR = new URL('../../../', import.meta.url).pathname;
+export const KEEL_BIN = path.resolve(process.env.KEEL_BIN || path.join(REPO_DIR, 'build/keel'));
+export const GEMINI_JS = path.resolve(process.env.KEEL_GEMINI_JS ||
+  path.join(AGENTS_DIR, 'node_modules/@google/gemini-cli/bundle/gemini.js'));
 
 export function geminiVersion() {
   try {

@@ -8,7 +8,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-export const KEEL_BIN = process.env.KEEL_BIN || "/work/main/build/keel";
+// The repository root, from this file (tests/e2e/lib/keel.mjs); KEEL_BIN made absolute, since
+// servers are spawned with other working directories.
+const REPO = path.resolve(new URL("../../../", import.meta.url).pathname);
+export const KEEL_BIN = path.resolve(process.env.KEEL_BIN || path.join(REPO, "build/keel"));
 
 // ------------------------------------------------------------ child tracking
 

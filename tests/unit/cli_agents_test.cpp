@@ -1,0 +1,482 @@
+// keel agents ls|suspend|resume, keel lease adopt and the hook of a suspended
+// agent, as a user runs them: the real binary, in a fresh project (a git root)
+// per test, its state in <project>/.keel. Agents are made the way agents make
+// them: `keel serve --stdio --agent NAME` answering MCP requests read from a
+// file.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void spit(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// A project (a git root) with its state in <project>/.keel, for one test.
+struct Project {
+  fs::path root;
+  fs::path dir;
+  int runs = 0;
+
+  Project() {
+    static int counter = 0;
+    root = fs::temp_directory_path() /
+           ("keel-agents-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(root);
+    dir = root / "project";
+    fs::create_directories(dir / ".git");
+    root = fs::canonical(root);
+    dir = fs::canonical(dir);
+  }
+  ~Project() { fs::remove_all(root); }
+
+  // Runs `keel ARGS` in the project (stdin from `input` when given), with no
+  // agent, state dir or config from the caller's environment; `env` is
+  // prepended (e.g. "KEEL_AGENT=a").
+  Run keel(const std::string& args, const std::string& input = "", const std::string& env = "") {
+    const int n = runs++;
+    const fs::path in = root / ("in-" + std::to_string(n));
+    const fs::path err = root / ("err-" + std::to_string(n));
+    spit(in, input);
+    const std::string cmd = "cd " + quote(dir.string()) +
+                            " && env -u KEEL_AGENT -u KEEL_STATE_DIR -u KEEL_CONFIG -u KEEL_LOG " +
+                            env + " " + quote(KEEL_BINARY) + " " + args + " <" +
+                            quote(in.string()) + " 2>" + quote(err.string());
+    Run r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::array<char, 4096> buf;
+    std::size_t got;
+    while ((got = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), got);
+    const int raw = ::pclose(p);
+    r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.err = slurp(err);
+    return r;
+  }
+
+  // Runs `keel serve --stdio --agent AGENT` on the given tool calls (after
+  // initialize); returns each call's result, in order.
+  std::vector<json::object> serve(const std::string& agent, const std::vector<json::object>& calls) {
+    std::string input =
+        R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
+        R"("capabilities":{},"clientInfo":{"name":"cli-agents-test","version":"1.0.0"}}})"
+        "\n"
+        R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+        "\n";
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      json::object msg{{"jsonrpc", "2.0"},
+                       {"id", static_cast<std::int64_t>(i + 1)},
+                       {"method", "tools/call"},
+                       {"params", calls[i]}};
+      input += json::serialize(msg) + "\n";
+    }
+    Run r = keel("serve --stdio --agent " + agent, input);
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    std::vector<json::object> results(calls.size());
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.empty()) continue;
+      json::object msg = json::parse(line).as_object();
+      REQUIRE(msg.contains("id"));
+      const std::int64_t id = msg.at("id").as_int64();
+      if (id == 0) continue;
+      REQUIRE(msg.contains("result"));
+      results.at(static_cast<std::size_t>(id - 1)) = msg.at("result").as_object();
+    }
+    for (const auto& res : results) REQUIRE_FALSE(res.empty());  // every call answered
+    return results;
+  }
+
+  json::object lease_ls() {
+    Run r = keel("lease ls --json");
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    return json::parse(r.out).as_object();
+  }
+
+  json::array agents_ls(bool all = false) {
+    Run r = keel(std::string("agents ls --json") + (all ? " --all" : ""));
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    return json::parse(r.out).at("agents").as_array();
+  }
+
+  std::vector<json::object> journal(const std::string& op) {
+    Run r = keel("journal tail --json --limit 1000 --op " + op);
+    INFO(r.out << r.err);
+    REQUIRE(r.status == 0);
+    std::vector<json::object> out;
+    std::istringstream lines(r.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (!line.empty()) out.push_back(json::parse(line).as_object());
+    }
+    return out;
+  }
+};
+
+json::object call(const std::string& tool, json::object args) {
+  return json::object{{"name", tool}, {"arguments", std::move(args)}};
+}
+
+json::object acquire(const std::string& name) {
+  return call("lease_acquire", {{"name", name}, {"ttl_ms", 600000}});
+}
+
+std::optional<json::object> find_agent(const json::array& agents, const std::string& name) {
+  for (const auto& a : agents) {
+    if (a.at("name").as_string() == name) return a.as_object();
+  }
+  return std::nullopt;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Agent a holds file:/x/1 (returned: its grant); agent b is registered.
+json::object a_holds_b_waits(Project& p) {
+  auto a = p.serve("a", {acquire("file:/x/1")});
+  INFO(json::serialize(a[0]));
+  REQUIRE(a[0].at("isError") == false);
+  json::object grant = a[0].at("structuredContent").as_object();
+  REQUIRE(grant.at("granted") == true);
+  REQUIRE(grant.at("holder") == "a");
+  auto b = p.serve("b", {call("lease_list", {})});
+  REQUIRE(b[0].at("isError") == false);
+  return grant;
+}
+
+std::string pre_tool_use(const Project& p) {
+  return json::serialize(json::object{{"session_id", "s"},
+                                      {"transcript_path", "/tmp/x"},
+                                      {"cwd", p.dir.string()},
+                                      {"hook_event_name", "PreToolUse"},
+                                      {"tool_name", "Bash"},
+                                      {"tool_input", {{"command", "ls"}}}});
+}
+
+}  // namespace
+
+TEST_CASE("keel agents ls on an empty project", "[agents]") {
+  Project p;
+  Run r = p.keel("agents ls");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(contains(r.out, "no live agents"));
+
+  Run all = p.keel("agents ls --all");
+  INFO(all.out << all.err);
+  CHECK(all.status == 0);
+  CHECK(contains(all.out, "no agents"));
+
+  Run js = p.keel("agents ls --json");
+  INFO(js.out << js.err);
+  REQUIRE(js.status == 0);
+  CHECK(json::parse(js.out) == json::parse(R"({"agents":[]})"));
+}
+
+TEST_CASE("keel agents ls lists agents with their leases; --json parses", "[agents]") {
+  Project p;
+  a_holds_b_waits(p);
+
+  Run r = p.keel("agents ls");
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "a  active"));
+  CHECK(contains(r.out, "b  active"));
+  CHECK(contains(r.out, "leases 1 file:/x/1"));
+
+  json::array agents = p.agents_ls();
+  REQUIRE(agents.size() == 2);
+  std::optional<json::object> a = find_agent(agents, "a");
+  std::optional<json::object> b = find_agent(agents, "b");
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  CHECK(a->at("status") == "active");
+  CHECK(a->at("leases") == json::array{"file:/x/1"});
+  CHECK(a->at("client") == "cli-agents-test");
+  // A name given with --agent has no anchor: no pid, no host.
+  CHECK(a->at("pid") == 0);
+  CHECK(a->at("host") == "");
+  CHECK(a->at("started_at").as_int64() > 0);
+  CHECK(a->at("last_seen").as_int64() >= a->at("started_at").as_int64());
+  CHECK_FALSE(a->contains("reason"));
+  CHECK(b->at("leases") == json::array{});
+}
+
+TEST_CASE("keel agents suspend / resume refuse an unknown agent", "[agents]") {
+  Project p;
+  Run s = p.keel("agents suspend nobody --reason x");
+  INFO(s.out << s.err);
+  CHECK(s.status != 0);
+  CHECK(contains(s.err, "no agent named nobody"));
+  CHECK_FALSE(contains(s.out, "suspended"));
+
+  Run r = p.keel("agents resume nobody");
+  INFO(r.out << r.err);
+  CHECK(r.status != 0);
+  CHECK(contains(r.err, "no agent named nobody"));
+
+  // Nothing was journaled, nothing is marked.
+  CHECK(p.journal("SUSPEND").empty());
+  CHECK(p.journal("RESUME").empty());
+  CHECK(p.agents_ls(true).empty());
+}
+
+TEST_CASE("keel agents suspend needs a name and a reason", "[agents]") {
+  Project p;
+  a_holds_b_waits(p);
+
+  Run no_reason = p.keel("agents suspend a");
+  INFO(no_reason.out << no_reason.err);
+  CHECK(no_reason.status == 2);
+  CHECK(contains(no_reason.err, "--reason"));
+  CHECK(contains(no_reason.err, "usage: keel agents suspend NAME --reason R"));
+
+  Run empty_reason = p.keel("agents suspend a --reason ''");
+  INFO(empty_reason.out << empty_reason.err);
+  CHECK(empty_reason.status == 2);
+  CHECK(contains(empty_reason.err, "--reason"));
+
+  Run no_name = p.keel("agents suspend --reason x");
+  INFO(no_name.out << no_name.err);
+  CHECK(no_name.status == 2);
+  CHECK(contains(no_name.err, "usage: keel agents suspend"));
+
+  Run two = p.keel("agents suspend a b --reason x");
+  INFO(two.out << two.err);
+  CHECK(two.status == 2);
+
+  Run resume_none = p.keel("agents resume");
+  INFO(resume_none.out << resume_none.err);
+  CHECK(resume_none.status == 2);
+
+  // None of them suspended anyone: a still holds its lease.
+  CHECK(p.journal("SUSPEND").empty());
+  std::optional<json::object> a = find_agent(p.agents_ls(), "a");
+  REQUIRE(a.has_value());
+  CHECK(a->at("status") == "active");
+  CHECK(a->at("leases") == json::array{"file:/x/1"});
+}
+
+TEST_CASE("keel lease adopt moves a live lease with a higher token", "[agents]") {
+  Project p;
+  const json::object grant = a_holds_b_waits(p);
+  const std::int64_t old_token = grant.at("token").as_int64();
+
+  Run r = p.keel("lease adopt file:/x/1 --to b");
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "adopted: file:/x/1 now held by b"));
+
+  auto leases = p.lease_ls().at("leases").as_array();
+  REQUIRE(leases.size() == 1);
+  const json::object& l = leases[0].as_object();
+  CHECK(l.at("holder") == "b");
+  CHECK(l.at("lease_id") == grant.at("lease_id"));
+  const std::int64_t new_token = l.at("token").as_int64();
+  CHECK(new_token > old_token);
+  CHECK(contains(r.out, "token " + std::to_string(new_token)));
+
+  auto adopts = p.journal("ADOPT");
+  REQUIRE(adopts.size() == 1);
+  CHECK(adopts[0].at("subject") == "file:/x/1");
+  CHECK(adopts[0].at("payload").at("from") == "a");
+  CHECK(adopts[0].at("payload").at("holder") == "b");
+  CHECK(adopts[0].at("payload").at("token") == new_token);
+
+  json::array agents = p.agents_ls();
+  CHECK(find_agent(agents, "a").value().at("leases") == json::array{});
+  CHECK(find_agent(agents, "b").value().at("leases") == json::array{"file:/x/1"});
+
+  // The old holder's token is stale; the new holder's fences.
+  auto old = p.serve("a", {call("memory_put", {{"tier", "cross_run"},
+                                               {"namespace", "shared"},
+                                               {"key", "k"},
+                                               {"value", 1},
+                                               {"fence", {{"name", "file:/x/1"}, {"token", old_token}}}})});
+  INFO(json::serialize(old[0]));
+  CHECK(old[0].at("isError") == true);
+  CHECK(old[0].at("_meta").at("dev.keel/error").at("code") == "STALE_FENCE");
+  auto now = p.serve("b", {call("memory_put", {{"tier", "cross_run"},
+                                               {"namespace", "shared"},
+                                               {"key", "k"},
+                                               {"value", 2},
+                                               {"fence", {{"name", "file:/x/1"}, {"token", new_token}}}})});
+  INFO(json::serialize(now[0]));
+  CHECK(now[0].at("isError") == false);
+
+  Run replay = p.keel("journal replay");
+  INFO(replay.out << replay.err);
+  CHECK(replay.status == 0);
+}
+
+TEST_CASE("keel lease adopt refuses bad input", "[agents]") {
+  Project p;
+  const json::object grant = a_holds_b_waits(p);
+
+  Run unknown_agent = p.keel("lease adopt file:/x/1 --to zz");
+  INFO(unknown_agent.out << unknown_agent.err);
+  CHECK(unknown_agent.status != 0);
+  CHECK(contains(unknown_agent.err, "no agent named zz"));
+
+  Run no_to = p.keel("lease adopt file:/x/1");
+  INFO(no_to.out << no_to.err);
+  CHECK(no_to.status == 2);
+  CHECK(contains(no_to.err, "--to AGENT is required"));
+
+  Run no_name = p.keel("lease adopt --to b");
+  INFO(no_name.out << no_name.err);
+  CHECK(no_name.status == 2);
+
+  Run same = p.keel("lease adopt file:/x/1 --to a");
+  INFO(same.out << same.err);
+  CHECK(same.status != 0);
+  CHECK(contains(same.err, "a already holds file:/x/1"));
+
+  Run wrong_id = p.keel("lease adopt file:/x/1 --to b --lease-id lease_nope");
+  INFO(wrong_id.out << wrong_id.err);
+  CHECK(wrong_id.status != 0);
+  CHECK(contains(wrong_id.err, "no live lease lease_nope on file:/x/1"));
+
+  Run suspend_b = p.keel("agents suspend b --reason 'not you'");
+  REQUIRE(suspend_b.status == 0);
+  Run suspended = p.keel("lease adopt file:/x/1 --to b");
+  INFO(suspended.out << suspended.err);
+  CHECK(suspended.status != 0);
+  CHECK(contains(suspended.err, "agent b is suspended"));
+
+  // The lease never moved.
+  CHECK(p.journal("ADOPT").empty());
+  auto leases = p.lease_ls().at("leases").as_array();
+  REQUIRE(leases.size() == 1);
+  CHECK(leases[0].at("holder") == "a");
+  CHECK(leases[0].at("token") == grant.at("token"));
+}
+
+TEST_CASE("keel lease adopt of a name nobody holds says there is no live lease", "[agents]") {
+  Project p;
+  a_holds_b_waits(p);
+  Run r = p.keel("lease adopt file:/nope --to b");
+  INFO(r.out << r.err);
+  CHECK(r.status != 0);
+  CHECK(contains(r.err, "no live lease on file:/nope"));
+  CHECK(p.journal("ADOPT").empty());
+}
+
+TEST_CASE("keel hook denies a suspended agent's tool calls until it is resumed", "[agents]") {
+  Project p;
+  a_holds_b_waits(p);
+  const std::string event = pre_tool_use(p);
+
+  // Before: allowed (exit 0, no deny).
+  Run before = p.keel("hook --dialect claude", event, "KEEL_AGENT=a");
+  INFO(before.out << before.err);
+  CHECK(before.status == 0);
+  CHECK_FALSE(contains(before.out, "deny"));
+
+  Run s = p.keel("agents suspend a --reason 'stop now'");
+  INFO(s.out << s.err);
+  REQUIRE(s.status == 0);
+  CHECK(contains(s.out, "suspended a"));
+
+  // Suspending released a's lease and is journaled with it.
+  CHECK(p.lease_ls().at("leases").as_array().empty());
+  auto suspends = p.journal("SUSPEND");
+  REQUIRE(suspends.size() == 1);
+  CHECK(suspends[0].at("subject") == "a");
+  CHECK(suspends[0].at("payload").at("reason") == "stop now");
+  REQUIRE(suspends[0].at("payload").at("released").as_array().size() == 1);
+  CHECK(suspends[0].at("payload").at("released").at(0).at("name") == "file:/x/1");
+  std::optional<json::object> a = find_agent(p.agents_ls(), "a");
+  REQUIRE(a.has_value());
+  CHECK(a->at("status") == "suspended");
+  CHECK(a->at("reason") == "stop now");
+
+  Run denied = p.keel("hook --dialect claude", event, "KEEL_AGENT=a");
+  INFO(denied.out << denied.err);
+  CHECK(denied.status == 0);
+  json::object out = json::parse(denied.out).as_object();
+  const json::object& hso = out.at("hookSpecificOutput").as_object();
+  CHECK(hso.at("hookEventName") == "PreToolUse");
+  CHECK(hso.at("permissionDecision") == "deny");
+  CHECK(contains(std::string(hso.at("permissionDecisionReason").as_string()), "stop now"));
+
+  // Another agent's hook is not affected.
+  Run other = p.keel("hook --dialect claude", event, "KEEL_AGENT=b");
+  INFO(other.out << other.err);
+  CHECK(other.status == 0);
+  CHECK_FALSE(contains(other.out, "deny"));
+
+  // Its acquires are refused while suspended.
+  auto refused = p.serve("a", {acquire("file:/x/2")});
+  INFO(json::serialize(refused[0]));
+  CHECK(refused[0].at("isError") == true);
+  CHECK(refused[0].at("_meta").at("dev.keel/error").at("code") == "PERMISSION_DENIED");
+  CHECK(contains(json::serialize(refused[0]), "stop now"));
+
+  Run r = p.keel("agents resume a");
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK(contains(r.out, "resumed a (active)"));
+  CHECK(p.journal("RESUME").size() == 1);
+
+  Run after = p.keel("hook --dialect claude", event, "KEEL_AGENT=a");
+  INFO(after.out << after.err);
+  CHECK(after.status == 0);
+  CHECK_FALSE(contains(after.out, "deny"));
+  a = find_agent(p.agents_ls(), "a");
+  REQUIRE(a.has_value());
+  CHECK(a->at("status") == "active");
+  CHECK_FALSE(a->contains("reason"));
+
+  // Resuming an active agent changes nothing and journals nothing.
+  Run again = p.keel("agents resume a");
+  INFO(again.out << again.err);
+  CHECK(again.status == 0);
+  CHECK(p.journal("RESUME").size() == 1);
+
+  // And it may acquire again.
+  auto granted = p.serve("a", {acquire("file:/x/2")});
+  INFO(json::serialize(granted[0]));
+  CHECK(granted[0].at("structuredContent").at("granted") == true);
+}
