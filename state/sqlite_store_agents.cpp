@@ -114,6 +114,11 @@ fs::path marker_path(const fs::path& state_dir, std::string_view project, std::s
   return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
 }
 
+[[noreturn]] void throw_no_such_agent(std::string_view agent) {
+  throw StoreError(ErrorCode::kNotFound,
+                   "no agent named " + std::string(agent) + " in this project (keel agents ls)");
+}
+
 void validate_agent_name(std::string_view agent) {
   if (agent.empty() || agent.size() > 256) {
     throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
@@ -483,8 +488,7 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
       throw StoreError(ErrorCode::kInvalidArgument,
                        name + " has several live holds: name the lease_id to adopt");
     case Status::kNoAgent:
-      throw StoreError(ErrorCode::kNotFound,
-                       "no agent named " + std::string(to) + " in this project (keel agents ls)");
+      throw_no_such_agent(to);
     case Status::kSuspended:
       throw StoreError(ErrorCode::kPermissionDenied,
                        "agent " + std::string(to) + " is suspended: resume it first");
@@ -525,8 +529,7 @@ AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agen
     info = *find_agent(db, who.project, agent);
   });
   if (!found) {
-    throw StoreError(ErrorCode::kNotFound,
-                     "no agent named " + std::string(agent) + " in this project (keel agents ls)");
+    throw_no_such_agent(agent);
   }
   // The hooks read this marker instead of the store (state_dir/agents/).
   const fs::path marker = marker_path(options_.dir, who.project, agent);
@@ -574,8 +577,7 @@ AgentInfo SqliteStore::resume_agent(const Principal& who, std::string_view agent
     info = *find_agent(db, who.project, agent);
   });
   if (!found) {
-    throw StoreError(ErrorCode::kNotFound,
-                     "no agent named " + std::string(agent) + " in this project (keel agents ls)");
+    throw_no_such_agent(agent);
   }
   std::error_code ec;
   fs::remove(marker_path(options_.dir, who.project, agent), ec);

@@ -18,9 +18,14 @@
 #include <vector>
 
 #include <boost/json.hpp>
+#include "cli_test_util.h"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+
+using keel::cli::testing::quote;
+using keel::cli::testing::slurp;
+using keel::cli::testing::spit;
 
 namespace {
 
@@ -29,24 +34,6 @@ struct Run {
   std::string out;  // stdout
   std::string err;  // stderr
 };
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
 
 // A project (a git root) with its state in <project>/.keel, for one test.
 struct Project {
