@@ -953,9 +953,14 @@ class Doctor {
       r_.pass("claude", s.scope, "workspace_trust", "Claude Code has recorded the workspace as trusted (" +
                                                         global.string() + ")");
     } else {
-      r_.note("claude", s.scope, "workspace_trust",
-              "Claude Code runs project hooks and .mcp.json servers only once you trust the workspace: start "
-              "claude in " + dir + " and accept the trust dialog (and keel's server if asked)");
+      // Claude Code 2.1.332 still starts the .mcp.json server and runs the hooks in an
+      // untrusted workspace, but ignores the project's permission rules: keel's tools
+      // (allowed there by permissions.allow "mcp__keel") are refused, under `claude -p` too.
+      r_.problem("claude", s.scope, "workspace_trust",
+                 "Claude Code has not been told to trust " + dir,
+                 "until then it ignores the project's settings' permission rules, so every keel tool "
+                 "call is refused (\"Claude requested permissions to use mcp__keel__...\")",
+                 "start claude in " + dir + " once and accept the trust dialog");
     }
   }
 

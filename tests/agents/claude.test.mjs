@@ -13,8 +13,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import path from "node:path";
 import { AnthropicModel, lastMessageText, resultText } from "./lib/anthropic_model.mjs";
-import { ClaudeRun, cleanup, journalTail, makeWorkspace, missingPrerequisite } from "./lib/claude_agent.mjs";
+import {
+  ClaudeRun, claudePathDir, claudeVersionLine, cleanup, journalTail, keelDoctor, makeWorkspace, missingPrerequisite,
+} from "./lib/claude_agent.mjs";
 
 const models = [];
 const holds = []; // resolvers of responses held open, released in after()
@@ -103,6 +106,59 @@ describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
     const value = keelJson(got.text);
     assert.equal(value?.found, true, got.text);
     assert.deepEqual(value.value, { text: "hello from claude" });
+  });
+
+  // keel doctor on the setup every test here runs with (`keel install claude`,
+  // the workspace trusted): no problem, keel's MCP server starts and lists its
+  // tools, and the real Claude Code found on PATH is new enough for the
+  // exec-form hooks written (>= 2.1.139). Then Claude Code agrees: it calls a
+  // keel tool and keel's gate refuses a git reset --hard.
+  test("keel doctor passes after keel install claude, and Claude Code runs keel's server and hooks", { timeout: 60_000 }, async (t) => {
+    const ws = makeWorkspace({ files: { "notes.txt": "committed\n" } });
+    const d = keelDoctor(ws);
+    assert.equal(d.status, 0, d.describe());
+    assert.ok(Array.isArray(d.findings), d.describe());
+    const problems = d.findings.filter((f) => f.kind === "problem" || f.ok === false);
+    assert.deepEqual(problems, [], d.describe());
+    const one = (check) => {
+      const hits = d.findings.filter((f) => f.agent === "claude" && f.check === check);
+      assert.equal(hits.length, 1, `expected one ${check} finding:\n${d.describe()}`);
+      return hits[0];
+    };
+    const mcpStart = one("mcp_start");
+    assert.equal(mcpStart.kind, "pass", d.describe());
+    assert.equal(mcpStart.scope, "project");
+    assert.match(mcpStart.detail, /lease_acquire/, mcpStart.detail);
+    const version = one("version");
+    t.diagnostic(`doctor: ${version.detail}`);
+    assert.equal(version.kind, "pass", d.describe());
+    const line = claudeVersionLine(ws);
+    assert.ok(version.detail.includes(path.join(claudePathDir(ws.root), "claude")), `version check did not run the claude on PATH: ${version.detail}`);
+    assert.ok(version.detail.includes(line), `version check does not show \`${line}\`: ${version.detail}`);
+    assert.match(version.detail, /runs exec-form hooks/, version.detail);
+    const [maj, min, pat] = /(\d+)\.(\d+)\.(\d+)/.exec(line).slice(1).map(Number);
+    assert.ok(maj > 2 || (maj === 2 && (min > 1 || (min === 1 && pat >= 139))), `claude ${line} is older than 2.1.139, yet doctor passed`);
+    assert.equal(one("hook_binary").kind, "pass", d.describe());
+    assert.equal(one("workspace_trust").kind, "pass", d.describe());
+    const text = keelDoctor(ws, []);
+    assert.equal(text.status, 0, text.describe());
+    assert.match(text.stdout, /^✓ claude \(project\): MCP server starts and lists keel's tools/m, text.describe());
+    assert.match(text.stdout, /^✓ claude: .* --version: .*\(runs exec-form hooks\)$/m, text.describe());
+    assert.match(text.stdout, /^keel doctor: no problems found/m, text.describe());
+
+    // Claude Code agrees: keel's server answers and keel's PreToolUse hook runs.
+    const model = await startModel([
+      { tools: [{ id: "toolu_dlist", name: "mcp__keel__lease_list", input: {} }] },
+      { tools: [{ id: "toolu_dreset", name: "Bash", input: { command: "git reset --hard", description: "Reset" } }] },
+      { text: "Done." },
+    ], "doctor");
+    const run = new ClaudeRun({ workspace: ws, model, label: "doctor" });
+    const { code } = await run.wait();
+    assert.equal(code, 0, run.describe());
+    ok(requireResult(model, "toolu_dlist", run), run);
+    const reset = requireResult(model, "toolu_dreset", run);
+    assert.equal(reset.isError, true, `doctor passed but keel's gate did not refuse git reset --hard: ${reset.text}`);
+    assert.match(reset.text, /git\.reset-hard|git reset --hard discards/, reset.text);
   });
 
   test("an agent that leases a file may edit it", { timeout: 60_000 }, async () => {

@@ -20,6 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import {
   CodexRun, Workspace, childrenOf, codexConfigWrite, isAlive, listHooks, missingPrerequisite, procInfo, trustKeelHooks, waitUntil,
+  codexPathDir, codexVersionLine, keelDoctor,
 } from "./lib/codex_agent.mjs";
 import { callOutput, deferred, inputItems, messageTexts, startModel } from "./lib/openai_model.mjs";
 
@@ -97,6 +98,92 @@ describe("Codex CLI with keel", { skip: skip ?? false, timeout: 170_000 }, () =>
     const keel = hooks.filter((h) => / hook /.test(h.command ?? ""));
     assert.ok(keel.length >= 3, JSON.stringify(hooks));
     for (const h of keel) assert.equal(h.trustStatus, "trusted", JSON.stringify(h));
+  });
+
+  // keel doctor's verdict on hook trust, checked against what Codex itself does:
+  // right after `keel install codex` Codex lists keel's hooks as untrusted and
+  // skips them (a `git reset --hard` is not stopped by keel's gate), and doctor
+  // must say so, with a fix; once trusted (as the TUI's /hooks does it), Codex
+  // runs them (keel's gate refuses the reset) and doctor must pass, its version
+  // check having run the real codex found on PATH.
+  test("keel doctor reports untrusted hooks until Codex trusts them, then passes", { timeout: 90_000 }, async (t) => {
+    const ws = Workspace.create("keel-codex-doctor-");
+    open.push(ws);
+    ws.installKeel();
+    const events = Object.keys(ws.hooksJson().hooks ?? {});
+    assert.ok(events.length >= 3, JSON.stringify(ws.hooksJson()));
+    const byCheck = (d, check) => (d.findings ?? []).filter((f) => f.check === check);
+    const problems = (d) => (d.findings ?? []).filter((f) => f.kind === "problem" || f.ok === false);
+    const version = codexVersionLine();
+    const codexOnPath = path.join(codexPathDir(ws), "codex");
+    const checkVersion = (d) => {
+      const v = byCheck(d, "version");
+      assert.equal(v.length, 1, d.describe());
+      assert.equal(v[0].kind, "pass", d.describe());
+      assert.equal(v[0].agent, "codex");
+      assert.ok(v[0].detail.includes(codexOnPath), `version check did not run ${codexOnPath}: ${v[0].detail}`);
+      assert.ok(v[0].detail.includes(version), `version check does not show \`${version}\`: ${v[0].detail}`);
+    };
+    // What Codex does with a destructive command: refused by keel's gate, or not.
+    const probe = async (label) => {
+      const m = await model(label);
+      const reset = withIds({ calls: [{ name: "exec_command", arguments: { cmd: "git reset --hard" } }] });
+      m.script(reset, { text: "ok" });
+      const run = new CodexRun(ws, m, { label, prompt: "reset the tree" });
+      await run.wait();
+      assert.equal(run.exited.code, 0, run.describe());
+      const out = outputOf(m, reset.calls[0].call_id);
+      assert.ok(out !== undefined, `no output for the reset\n${run.describe()}`);
+      t.diagnostic(`${label}: git reset --hard -> ${out.replace(/\s+/g, " ").slice(0, 300)}`);
+      return /keel permission gate|git\.reset-hard/.test(out);
+    };
+
+    // Before trust: doctor exits 1 on the hooks' trust, and only on that.
+    const before = keelDoctor(ws);
+    assert.equal(before.status, 1, before.describe());
+    assert.ok(Array.isArray(before.findings), before.describe());
+    for (const f of before.findings) {
+      for (const k of ["agent", "scope", "check", "kind", "ok", "detail", "fix"]) assert.ok(k in f, `finding without ${k}: ${JSON.stringify(f)}`);
+    }
+    const trustBefore = byCheck(before, "hooks_trust");
+    assert.equal(trustBefore.length, 1, before.describe());
+    const tb = trustBefore[0];
+    t.diagnostic(`doctor before trust: ${tb.detail} | fix: ${tb.fix}`);
+    assert.equal(tb.agent, "codex");
+    assert.equal(tb.scope, "user");
+    assert.equal(tb.kind, "problem");
+    assert.equal(tb.ok, false);
+    assert.match(tb.detail, /untrusted/i);
+    for (const e of events) assert.ok(tb.detail.includes(e), `doctor does not name the untrusted ${e} hook: ${tb.detail}`);
+    assert.match(tb.fix ?? "", /trust/i, `the fix does not say to trust the hooks: ${tb.fix}`);
+    assert.deepEqual(problems(before).map((f) => f.check), ["hooks_trust"], before.describe());
+    assert.equal(byCheck(before, "mcp_start")[0]?.kind, "pass", before.describe());
+    checkVersion(before);
+    // Codex agrees: its own hook list calls keel's hooks untrusted, and it skips them.
+    const listed = (await listHooks(ws)).filter((h) => / hook( |$)/.test(h.command ?? ""));
+    assert.equal(listed.length, events.length, JSON.stringify(listed));
+    for (const h of listed) assert.notEqual(h.trustStatus, "trusted", `Codex trusts ${h.key} but doctor says untrusted`);
+    assert.equal(await probe("doctor-untrusted"), false, "keel's gate ran although doctor says Codex skips the untrusted hooks");
+
+    // Trusted as a user does it; doctor passes.
+    const hooks = await trustKeelHooks(ws);
+    assert.ok(hooks.filter((h) => / hook( |$)/.test(h.command ?? "")).every((h) => h.trustStatus === "trusted"), JSON.stringify(hooks));
+    const after = keelDoctor(ws);
+    assert.equal(after.status, 0, after.describe());
+    assert.deepEqual(problems(after), [], after.describe());
+    const ta = byCheck(after, "hooks_trust");
+    assert.equal(ta.length, 1, after.describe());
+    assert.equal(ta[0].kind, "pass", after.describe());
+    assert.match(ta[0].detail, new RegExp(`trusts keel's ${events.length} hooks`), ta[0].detail);
+    assert.equal(byCheck(after, "mcp_start")[0]?.kind, "pass", after.describe());
+    checkVersion(after);
+    // The text form agrees with --json.
+    const text = keelDoctor(ws, []);
+    assert.equal(text.status, 0, text.describe());
+    assert.match(text.stdout, /^✓ codex \(user\): Codex trusts keel's/m, text.describe());
+    assert.match(text.stdout, /keel doctor: no problems found/, text.describe());
+    // Codex agrees: it now runs keel's gate, which refuses the reset.
+    assert.equal(await probe("doctor-trusted"), true, "doctor passes but Codex did not run keel's PreToolUse gate");
   });
 
   // Codex writes its own state (hook trust, project trust, TUI flags) into the

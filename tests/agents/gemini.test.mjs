@@ -29,6 +29,7 @@ import {ScriptedGemini, declarations, functionResponses, lastUserText} from './l
 import {
   GeminiRun, KEEL_BIN, Sandbox, childrenOf, formatTree, geminiVersion, isAlive, keelInstall,
   keelMissing, killAll, missingPrerequisite, processTree, trustFolder,
+  geminiPathDir, keelDoctor,
 } from './lib/gemini_agent.mjs';
 
 const missing = missingPrerequisite();
@@ -94,6 +95,7 @@ function holderIn(text) {
 }
 
 const mcp = (tool) => `mcp_keel_${tool}`;
+const reEscape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('Gemini CLI + keel', {skip: missing ?? false, timeout: 240000}, () => {
   it('0: in a folder the user has not trusted, gemini -p refuses to start and keel never runs', async (t) => {
@@ -108,6 +110,57 @@ describe('Gemini CLI + keel', {skip: missing ?? false, timeout: 240000}, () => {
     assert.match(r.stderr, /not running in a trusted directory/);
     assert.equal(m.requests.length, 0);
     assert.ok(!fs.existsSync(path.join(repo, '.keel')), 'keel ran (a store was created) in an untrusted folder');
+  }, {timeout: TEST_TIMEOUT});
+
+  // keel doctor's verdict on folder trust, checked against what Gemini CLI does
+  // in the same folder: untrusted, doctor exits 1 naming the folder and the fix,
+  // and gemini -p refuses to start (exit 55); once the folder is trusted as the
+  // trust dialog records it, doctor passes (its version check having run the
+  // real gemini on PATH) and gemini runs keel's hooks (a git reset --hard is refused).
+  it('0b: keel doctor reports the untrusted folder with its fix, and passes once it is trusted', async (t) => {
+    const {repo} = sandbox.makeRepo('doctor');
+    const home = sandbox.makeHome('doctor-home');
+    assert.equal(keelInstall(repo, home).status, 0);
+    const bin = geminiPathDir(sandbox.root);
+    const versionLine = new RegExp(`^✓ gemini: ${reEscape(path.join(bin, 'gemini'))} --version: ${reEscape(geminiVersion())}$`, 'm');
+    const problems = (out) => out.split('\n').filter((l) => l.startsWith('✗'));
+
+    const before = keelDoctor(repo, home, bin);
+    t.diagnostic(`doctor in the untrusted folder:\n${before.stdout.trim()}`);
+    assert.equal(before.status, 1, before.describe());
+    const bad = problems(before.stdout);
+    assert.equal(bad.length, 1, `expected exactly the folder-trust problem:\n${before.describe()}`);
+    assert.ok(bad[0].startsWith(`✗ gemini: Gemini CLI does not trust ${repo}:`), bad[0]);
+    assert.ok(bad[0].includes(`Fix: run gemini in ${repo} once and choose Trust folder`), `no trust fix: ${bad[0]}`);
+    assert.match(before.stdout, /^✓ gemini \(project\): MCP server starts and lists keel's tools/m, before.describe());
+    assert.match(before.stdout, versionLine, before.describe());
+    assert.match(before.stdout, /^keel doctor: 1 problem$/m, before.describe());
+    // Gemini CLI agrees: it will not start there.
+    const m0 = await model('doctor-untrusted');
+    const r0 = await new GeminiRun({cwd: repo, home, model: m0, prompt: 'Hello.', label: 'doctor-untrusted'}).start().wait(30000);
+    assert.equal(r0.code, 55, `doctor says untrusted but gemini exited ${r0.code}:\n${r0.stderr.slice(-2000)}`);
+    assert.equal(m0.requests.length, 0);
+
+    trustFolder(home, repo);
+    const after = keelDoctor(repo, home, bin);
+    assert.equal(after.status, 0, after.describe());
+    assert.deepEqual(problems(after.stdout), [], after.describe());
+    assert.match(after.stdout, new RegExp(`^✓ gemini: Gemini CLI trusts ${reEscape(repo)} `, 'm'), after.describe());
+    assert.match(after.stdout, versionLine, after.describe());
+    assert.match(after.stdout, /^keel doctor: no problems found/m, after.describe());
+    // Gemini CLI agrees: it starts, and runs keel's gate.
+    const m1 = await model('doctor-trusted');
+    m1.script(
+      {calls: [{name: 'run_shell_command', args: {command: 'git reset --hard', description: 'Reset the tree'}}]},
+      {text: 'Fine.'},
+    );
+    const r1 = await new GeminiRun({cwd: repo, home, model: m1, prompt: 'Reset.', label: 'doctor-trusted'}).start().wait(60000);
+    assert.equal(r1.code, 0, `doctor passes but gemini exited ${r1.code}:\n${r1.stderr.slice(-3000)}`);
+    assert.ok(m1.agentRequests.length >= 2, `expected 2 agent turns, got ${m1.agentRequests.length}`);
+    const resp = responseOf(m1.agentRequests[1], 'run_shell_command');
+    t.diagnostic(`gemini after trust, git reset --hard: ${JSON.stringify(resp).slice(0, 300)}`);
+    assert.ok(resp.error, `doctor passes but keel's gate did not refuse git reset --hard: ${JSON.stringify(resp)}`);
+    assert.match(resp.error, /git\.reset-hard|git reset --hard discards/);
   }, {timeout: TEST_TIMEOUT});
 
   describe('MCP tools (scenarios 1, 2)', () => {

@@ -62,6 +62,13 @@ struct Sandbox {
                  " PATH=" + quote(bin.string() + ":/usr/bin:/bin") + " " + env + " " + quote(binary) + " " + args);
   }
 
+  // What Claude Code records when the user accepts its workspace-trust dialog.
+  void trust_claude() const {
+    spit(home / ".claude.json",
+         "{\"projects\": {" + json::serialize(json::string(project.string())) +
+             ": {\"hasTrustDialogAccepted\": true}}}");
+  }
+
   void fake_agent(const std::string& name, const std::string& version_line) const {
     fs::path p = bin / name;
     spit(p, "#!/bin/sh\necho '" + version_line + "'\n");
@@ -273,14 +280,21 @@ TEST_CASE("versions compare by their numbers", "[doctor]") {
 TEST_CASE("keel doctor passes a healthy claude install and skips the other agents", "[doctor]") {
   Sandbox s;
   REQUIRE(s.keel("install claude").status == 0);
+  // Until the workspace is trusted, Claude Code refuses keel's tools: a problem, with its fix.
+  Run untrusted = s.keel("doctor");
+  INFO(untrusted.out);
+  CHECK(untrusted.status == 1);
+  CHECK(has_line(untrusted.out, "✗ claude (project): Claude Code has not been told to trust",
+                 "Fix: start claude in " + s.project.string() + " once and accept the trust dialog"));
+  s.trust_claude();
   Run r = s.keel("doctor");
   INFO(r.out);
   CHECK(r.status == 0);
+  CHECK(has_line(r.out, "✓ claude (project): Claude Code has recorded the workspace as trusted"));
   CHECK(has_line(r.out, "✓ claude (project): ", ".mcp.json parses"));
   CHECK(has_line(r.out, "✓ claude (project): MCP server command " + s.binary));
   CHECK(has_line(r.out, "✓ claude (project): MCP server starts and lists keel's tools"));
   CHECK(has_line(r.out, "✓ claude (project): 7 hooks"));
-  CHECK(has_line(r.out, "• claude (project): Claude Code runs project hooks"));  // workspace trust: a note
   CHECK(has_line(r.out, "• claude: claude is not on PATH"));
   for (const char* other : {"codex", "gemini", "cursor"}) {
     CHECK(has_line(r.out, std::string("• ") + other + ": keel is not installed"));
@@ -485,6 +499,7 @@ TEST_CASE("keel doctor: Gemini CLI's folder trust", "[doctor]") {
 TEST_CASE("keel doctor checks Claude Code's version against exec-form hooks", "[doctor]") {
   Sandbox s;
   REQUIRE(s.keel("install claude").status == 0);
+  s.trust_claude();
   s.fake_agent("claude", "2.1.100 (Claude Code)");
   Run old = s.keel("doctor --agent claude");
   INFO(old.out);

@@ -8,7 +8,7 @@
 //
 // KEEL_BIN    the keel binary        (default <repo>/build/keel)
 // KEEL_CLAUDE_BIN  Claude Code's `claude` (default tests/agents/node_modules/.bin/claude)
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -225,4 +225,40 @@ export function descendants(pid) {
     }
   }
   return out;
+}
+
+// ---- keel doctor ----
+
+// A directory holding Claude Code as `claude`, for PATH: the one CLAUDE_BIN is
+// in when it is called claude (node_modules/.bin), else a symlink in `root`.
+export function claudePathDir(root) {
+  if (path.basename(CLAUDE_BIN) === "claude") return path.dirname(CLAUDE_BIN);
+  const dir = path.join(root, "bin");
+  fs.mkdirSync(dir, { recursive: true });
+  if (!fs.existsSync(path.join(dir, "claude"))) fs.symlinkSync(CLAUDE_BIN, path.join(dir, "claude"));
+  return dir;
+}
+
+// `keel doctor --agent claude [args]` in the workspace's repository, as its
+// user runs it: their HOME, and the real Claude Code on PATH, so that doctor's
+// version check runs it. findings: the parsed output when args include --json.
+export function keelDoctor(workspace, args = ["--json"]) {
+  const env = { ...baseEnv(workspace.home) };
+  env.PATH = `${claudePathDir(workspace.root)}:${env.PATH}`;
+  const r = spawnSync(KEEL_BIN, ["doctor", "--agent", "claude", ...args],
+                      { cwd: workspace.repo, env, encoding: "utf8", timeout: 60_000 });
+  let findings;
+  if (args.includes("--json")) { try { findings = JSON.parse(r.stdout); } catch {} }
+  return {
+    status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, findings,
+    describe: () => `keel doctor exit ${r.status}${r.signal ? ` (${r.signal})` : ""}${r.error ? ` (${r.error.message})` : ""}` +
+                    `\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`,
+  };
+}
+
+// `claude --version` as the workspace's user runs it, its first line.
+export function claudeVersionLine(workspace) {
+  return execFileSync(CLAUDE_BIN, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 20_000,
+                                                   env: baseEnv(workspace.home) })
+    .split("\n")[0].trim();
 }

@@ -14,7 +14,7 @@
 // Env: KEEL_BIN (default <repo>/build/keel), KEEL_CODEX_BIN (default
 // tests/agents/node_modules/.bin/codex), KEEL_AGENTS_DEBUG=1 to echo
 // Codex's stderr. Only node built-ins.
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -316,4 +316,36 @@ export class CodexRun {
     return `${this.label}: exit ${JSON.stringify(this.exited)}${this.timedOut ? " (timed out)" : ""}\n` +
            `stdout:\n${this.stdout.slice(-3000)}\nstderr:\n${this.stderr.slice(-3000)}`;
   }
+}
+
+// ---- keel doctor -------------------------------------------------------------
+
+// A directory holding the Codex CLI as `codex`, for PATH: the one CODEX_BIN is
+// in when it is called codex (node_modules/.bin), else a symlink in the workspace.
+export function codexPathDir(ws) {
+  if (path.basename(CODEX_BIN) === "codex") return path.dirname(CODEX_BIN);
+  const dir = path.join(ws.root, "bin");
+  fs.mkdirSync(dir, { recursive: true });
+  if (!fs.existsSync(path.join(dir, "codex"))) fs.symlinkSync(CODEX_BIN, path.join(dir, "codex"));
+  return dir;
+}
+
+// `keel doctor --agent codex [args]` run from the project as a user runs it:
+// the workspace's HOME and CODEX_HOME, the real Codex CLI on PATH (so doctor's
+// version check runs it). Returns { status, stdout, stderr, findings } where
+// findings is the parsed --json output (when args include --json).
+export function keelDoctor(ws, args = ["--json"]) {
+  const env = baseEnv(ws, { PATH: `${codexPathDir(ws)}:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}` });
+  const r = spawnSync(KEEL_BIN, ["doctor", "--agent", "codex", ...args],
+                      { cwd: ws.repo, env, encoding: "utf8", timeout: 60_000 });
+  let findings;
+  if (args.includes("--json")) { try { findings = JSON.parse(r.stdout); } catch {} }
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, findings,
+           describe: () => `keel doctor exit ${r.status}${r.signal ? ` (${r.signal})` : ""}${r.error ? ` (${r.error.message})` : ""}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}` };
+}
+
+// `codex --version`, the first line (what doctor should report).
+export function codexVersionLine() {
+  return execFileSync(CODEX_BIN, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 })
+    .split("\n")[0].trim();
 }

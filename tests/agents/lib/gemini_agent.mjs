@@ -262,3 +262,32 @@ export async function killAll() {
   await Promise.all(runs.map((r) => Promise.race([r.exited, sleep(3000)])));
   live.clear();
 }
+
+// ---- keel doctor ----
+
+// A directory holding the Gemini CLI as `gemini`, for PATH: npm's bin link
+// (node_modules/.bin) when it is GEMINI_JS, else a symlink made under `root`.
+export function geminiPathDir(root) {
+  const npmBin = path.join(AGENTS_DIR, 'node_modules', '.bin');
+  try {
+    if (fs.realpathSync(path.join(npmBin, 'gemini')) === fs.realpathSync(GEMINI_JS)) return npmBin;
+  } catch {}
+  const dir = path.join(root, 'bin');
+  fs.mkdirSync(dir, {recursive: true});
+  if (!fs.existsSync(path.join(dir, 'gemini'))) fs.symlinkSync(GEMINI_JS, path.join(dir, 'gemini'));
+  return dir;
+}
+
+// `keel doctor --agent gemini [args]` in the repository, as a user would run
+// it there: their HOME, and the real Gemini CLI on PATH (`pathDir`), so that
+// doctor's version check runs it.
+export function keelDoctor(repo, home, pathDir, args = []) {
+  const r = spawnSync(KEEL_BIN, ['doctor', '--agent', 'gemini', ...args], {
+    cwd: repo, encoding: 'utf8', timeout: 60000,
+    env: {PATH: `${pathDir}:${process.env.PATH}`, HOME: home, USER: process.env.USER ?? 'root', LANG: 'C.UTF-8'},
+  });
+  return {
+    status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr,
+    describe: () => `keel doctor exit ${r.status}${r.signal ? ` (${r.signal})` : ''}${r.error ? ` (${r.error.message})` : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`,
+  };
+}
