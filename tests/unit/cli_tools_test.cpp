@@ -43,9 +43,14 @@ struct Stack {
     env->store = store.get();
     env->lease_default_ttl_ms = 30'000;
     // Each client's clientInfo.name is its agent.
+    // The client "admin" has every capability (a human's token, say).
     env->principal = [](const keel::mcp::CallContext& ctx) {
-      return keel::state::Principal{ctx.client_name, "/proj", ctx.session_id,
-                                    keel::state::default_agent_capabilities()};
+      auto caps = keel::state::default_agent_capabilities();
+      if (ctx.client_name == "admin") {
+        const auto& all = keel::state::all_capabilities();
+        caps = std::set<std::string>(all.begin(), all.end());
+      }
+      return keel::state::Principal{ctx.client_name, "/proj", ctx.session_id, caps};
     };
     keel::tools::register_all(*registry, env);
     server = std::make_unique<keel::mcp::McpServer>(keel::mcp::ServerOptions{}, registry);
@@ -263,4 +268,63 @@ TEST_CASE("bad arguments are tool errors naming the field, not protocol errors")
   CHECK(refused(a, "memory_search", {{"query", ""}}) == "INVALID_ARGUMENT");
   auto unknown = a.request("tools/call", {{"name", "no_such_tool"}, {"arguments", json::object{}}});
   CHECK(unknown.at("error").at("code") == -32602);
+}
+
+TEST_CASE("agent tools: list, heartbeat, suspend and resume need agent.admin, adopt needs lease.force",
+          "[agents]") {
+  Stack stack;
+  Client a(stack, "agent-a"), b(stack, "agent-b"), admin(stack, "admin");
+  for (const char* name : {"agent-a", "agent-b"}) {
+    stack.store->register_agent(keel::state::Principal{name, "/proj", "", keel::state::default_agent_capabilities()},
+                                keel::state::AgentRegistration{"test"});
+  }
+  auto grant = ok(stack, a, "lease_acquire", {{"name", "file:/repo/x.cc"}, {"ttl_ms", 60000}});
+  const std::int64_t token = grant.at("token").as_int64();
+
+  auto listed = ok(stack, b, "agent_list", {});
+  const auto& agents = listed.at("agents").as_array();
+  REQUIRE(agents.size() == 2);
+  for (const auto& x : agents) {
+    CHECK(x.at("status") == "active");
+    if (x.at("name") == "agent-a") CHECK(x.at("leases") == json::array{"file:/repo/x.cc"});
+  }
+
+  auto hb = ok(stack, a, "agent_heartbeat", {});
+  REQUIRE(hb.at("renewed").as_array().size() == 1);
+  CHECK(hb.at("renewed").at(0).at("expires_at").as_int64() >= grant.at("expires_at").as_int64());
+
+  // Agents may not stop each other, nor take each other's leases.
+  CHECK(refused(b, "agent_suspend", {{"name", "agent-a"}, {"reason", "x"}}) == "PERMISSION_DENIED");
+  CHECK(refused(b, "lease_adopt", {{"name", "file:/repo/x.cc"}, {"to", "agent-b"}}) == "PERMISSION_DENIED");
+  CHECK(refused(admin, "agent_suspend", {{"name", "nobody"}, {"reason", "x"}}) == "NOT_FOUND");
+  CHECK(refused(admin, "lease_adopt", {{"name", "file:/repo/x.cc"}, {"to", "nobody"}}) == "NOT_FOUND");
+
+  auto moved = ok(stack, admin, "lease_adopt", {{"name", "file:/repo/x.cc"}, {"to", "agent-b"}});
+  CHECK(moved.at("holder") == "agent-b");
+  CHECK(moved.at("token").as_int64() > token);
+
+  auto s = ok(stack, admin, "agent_suspend", {{"name", "agent-b"}, {"reason", "runaway loop"}});
+  CHECK(s.at("status") == "suspended");
+  CHECK(s.at("reason") == "runaway loop");
+  CHECK(s.at("leases").as_array().empty());  // released with the suspension
+  CHECK(refused(b, "lease_acquire", {{"name", "file:/repo/y.cc"}, {"ttl_ms", 1000}}) == "PERMISSION_DENIED");
+  auto r = ok(stack, admin, "agent_resume", {{"name", "agent-b"}});
+  CHECK(r.at("status") == "active");
+  CHECK(ok(stack, b, "lease_acquire", {{"name", "file:/repo/y.cc"}, {"ttl_ms", 1000}}).at("granted").as_bool());
+}
+
+TEST_CASE("memory_get's text carries the version, for clients that show their model only text",
+          "[agents]") {
+  Stack stack;
+  Client a(stack, "agent-a");
+  ok(stack, a, "memory_put", {{"key", "plan"}, {"value", {{"step", 2}}}});
+  ok(stack, a, "memory_put", {{"key", "plan"}, {"value", {{"step", 3}}}});
+  auto result = a.call("memory_get", {{"key", "plan"}});
+  const std::string text(result.at("content").at(0).at("text").as_string());
+  CHECK(text.find("version 2") != std::string::npos);
+  CHECK(text.find("expected_version 2") != std::string::npos);
+  CHECK(text.find("{\"step\":3}") != std::string::npos);
+  auto missing = a.call("memory_get", {{"key", "nope"}});
+  CHECK(std::string(missing.at("content").at(0).at("text").as_string()).find("expected_version 0") !=
+        std::string::npos);
 }
