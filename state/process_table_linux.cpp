@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "crypto/sha256.h"
 #include "state/process_table.h"
@@ -70,20 +71,26 @@ std::optional<Stat> read_stat(std::int64_t pid) {
 
 class LinuxProcessTable final : public ProcessTable {
  public:
-  LinuxProcessTable() {
-    // Same boot and same pid namespace <=> the same pids mean the same processes.
-    std::string boot = read_small("/proc/sys/kernel/random/boot_id", 128);
-    while (!boot.empty() && (boot.back() == '\n' || boot.back() == ' ')) boot.pop_back();
-    struct stat ns {};
-    std::string pidns = ::stat("/proc/self/ns/pid", &ns) == 0 ? std::to_string(ns.st_ino) : "";
-    host_key_ = crypto::sha256_hex(boot + "/" + pidns).substr(0, 16);
-    char name[256] = {};
-    if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') std::strcpy(name, "localhost");
-    host_name_ = name;
+  // Computed on first use: a hook whose parent is no agent never needs them.
+  std::string host_key() const override {
+    std::call_once(key_once_, [this] {
+      // Same boot and same pid namespace <=> the same pids mean the same processes.
+      std::string boot = read_small("/proc/sys/kernel/random/boot_id", 128);
+      while (!boot.empty() && (boot.back() == '\n' || boot.back() == ' ')) boot.pop_back();
+      struct stat ns {};
+      std::string pidns = ::stat("/proc/self/ns/pid", &ns) == 0 ? std::to_string(ns.st_ino) : "";
+      host_key_ = crypto::sha256_hex(boot + "/" + pidns).substr(0, 16);
+    });
+    return host_key_;
   }
-
-  std::string host_key() const override { return host_key_; }
-  std::string host_name() const override { return host_name_; }
+  std::string host_name() const override {
+    std::call_once(name_once_, [this] {
+      char name[256] = {};
+      if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') std::strcpy(name, "localhost");
+      host_name_ = name;
+    });
+    return host_name_;
+  }
   std::int64_t parent_pid() const override { return ::getppid(); }
 
   std::optional<ProcessInfo> info(std::int64_t pid) const override {
@@ -120,7 +127,7 @@ class LinuxProcessTable final : public ProcessTable {
   }
 
   Liveness liveness(const ProcessAnchor& a) const override {
-    if (a.host.empty() || a.host != host_key_ || a.pid <= 0) return Liveness::kUnknown;
+    if (a.host.empty() || a.host != host_key() || a.pid <= 0) return Liveness::kUnknown;
     std::optional<Stat> s = read_stat(a.pid);
     if (!s) return Liveness::kDead;
     if (s->start_time != a.start_time) return Liveness::kDead;  // the pid was reused
@@ -129,8 +136,10 @@ class LinuxProcessTable final : public ProcessTable {
   }
 
  private:
-  std::string host_key_;
-  std::string host_name_;
+  mutable std::once_flag key_once_;
+  mutable std::once_flag name_once_;
+  mutable std::string host_key_;   // set once, under key_once_
+  mutable std::string host_name_;  // set once, under name_once_
 };
 
 }  // namespace
