@@ -324,8 +324,8 @@ void print_notes(const Context& c, std::ostream& out) {
            "  keel's MCP tools run without a prompt (default_tools_approval_mode = \"approve\")\n"
            "\n"
            "  !!! ACTION NEEDED: Codex SKIPS new hooks, without a word, until you trust them. !!!\n"
-           "  !!! Start `codex` once and choose \"Trust all and continue\" (or review them   !!!\n"
-           "  !!! with /hooks). Until then keel's gates do not run. `keel doctor` checks it. !!!\n"
+           "  !!! Start `codex` once and choose \"Trust all and continue\" (or review them      !!!\n"
+           "  !!! with /hooks). Until then keel's gates do not run. `keel doctor` checks it.  !!!\n"
            "\n";
     if (!c.user_scope) {
       out << "  project scope: Codex reads .codex/ only in a project you trusted in Codex\n"
