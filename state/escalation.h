@@ -7,7 +7,8 @@
 
 #include <cstdint>
 
-#include "state/store.h"
+#include "state/escalation_types.h"
+#include "state/principal.h"
 
 namespace keel::state::escalation {
 

@@ -14,7 +14,12 @@
 //     rethrown from its submit() after the batch commits; the other jobs of
 //     the batch are unaffected.
 //   * When the batch cannot begin (SQLITE_BUSY past busy_timeout) or cannot
-//     commit, no job of the batch has any effect and every submit() throws.
+//     commit, no job of the batch has any effect and every submit() throws,
+//     not even after a crash: when COMMIT fails with an I/O error (e.g. its
+//     fsync), the writer at once commits an empty change over the frames it
+//     may have left in the WAL (discard_failed_commit), so that WAL recovery
+//     cannot replay them. If that write fails too, every submit()'s message
+//     says the outcome is open.
 //   * Jobs run on the writer thread, in submission order, one at a time, so a
 //     job sees the effects of the jobs before it in its batch.
 //
@@ -36,6 +41,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -79,6 +85,10 @@ class GroupCommitWriter {
   void run();
   void run_batch(std::vector<Pending>& batch);
   void begin_immediate();
+  // After a batch failed past BEGIN: commits an empty change so that frames
+  // the failed COMMIT left in the WAL can never be recovered. Returns "" on
+  // success, else why it failed.
+  std::string discard_failed_commit();
   void record_batch(std::size_t size);
 
   sql::Connection connection_;

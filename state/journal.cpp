@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "crypto/sha256.h"
+#include "state/agent_types.h"
 
 namespace keel::state {
 using crypto::Sha256;

@@ -22,7 +22,8 @@
 
 #include <boost/json.hpp>
 
-#include "state/store.h"
+#include "state/journal_types.h"
+#include "state/lease_types.h"
 
 namespace keel::state {
 

@@ -97,4 +97,8 @@ bool lease_modes_conflict(LeaseMode held, LeaseMode wanted) {
   return held == LeaseMode::kExclusive || wanted == LeaseMode::kExclusive;
 }
 
+LeaseName LeaseName::parse(std::string_view raw) {
+  return LeaseName(normalize_lease_name(raw));
+}
+
 }  // namespace keel::state

@@ -16,8 +16,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
-#include "state/store.h"
+#include "state/lease_types.h"
+#include "state/principal.h"
 
 namespace keel::state {
 
@@ -41,5 +43,27 @@ bool lease_names_overlap(std::string_view a, std::string_view b);
 // True when a hold in `held` mode stops a grant in `wanted` mode on an
 // overlapping name: only shared with shared coexists.
 bool lease_modes_conflict(LeaseMode held, LeaseMode wanted);
+
+// A lease name known to be valid and normalized: made only by parse(), so a
+// function that takes a LeaseName need not check it again. A value type;
+// cheap to move, thread-safe as a std::string.
+class LeaseName {
+ public:
+  // normalize_lease_name(raw), or throws StoreError(kInvalidArgument).
+  static LeaseName parse(std::string_view raw);
+
+  const std::string& str() const { return name_; }
+  operator std::string_view() const { return name_; }
+  LeaseNameKind kind() const { return lease_name_kind(name_); }
+  // lease_names_overlap(*this, other).
+  bool overlaps(std::string_view other) const { return lease_names_overlap(name_, other); }
+
+  bool operator==(const LeaseName&) const = default;
+  bool operator==(std::string_view other) const { return name_ == other; }
+
+ private:
+  explicit LeaseName(std::string normalized) : name_(std::move(normalized)) {}
+  std::string name_;
+};
 
 }  // namespace keel::state

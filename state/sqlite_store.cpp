@@ -4,6 +4,7 @@
 
 #include <system_error>
 
+#include "state/fault_vfs.h"
 #include "state/journal.h"
 #include "state/schema.h"
 
@@ -30,8 +31,14 @@ std::filesystem::path prepare_dir(const StoreOptions& options) {
   return options.dir / "keel.db";
 }
 
+// The VFS the store's connections use: the injector's in tests, else nullptr
+// (SQLite's default).
+const char* vfs_name(const StoreOptions& options) {
+  return options.faults ? options.faults->vfs_name().c_str() : nullptr;
+}
+
 sql::Connection open_writer(const std::filesystem::path& path, const StoreOptions& options) {
-  sql::Connection conn(path, options.busy_timeout_ms, options.synchronous);
+  sql::Connection conn(path, options.busy_timeout_ms, options.synchronous, vfs_name(options));
   sql::Statement q(conn.get(), "PRAGMA journal_mode=WAL");
   if (!q.step() || q.text(0) != "wal") {
     throw StoreError(ErrorCode::kInternal, "cannot put " + path.string() + " in WAL mode");
@@ -248,7 +255,8 @@ SqliteStore::ReadConnection SqliteStore::read_connection() {
       return ReadConnection(this, std::move(conn));
     }
   }
-  sql::Connection conn(db_path_, options_.busy_timeout_ms, options_.synchronous);
+  sql::Connection conn(db_path_, options_.busy_timeout_ms, options_.synchronous,
+                       vfs_name(options_));
   sql::exec(conn.get(), "PRAGMA query_only=ON");
   return ReadConnection(this, std::move(conn));
 }

@@ -39,6 +39,8 @@
 
 namespace keel::state {
 
+class LeaseName;  // state/lease_name.h
+
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const StoreOptions& options);
@@ -132,7 +134,7 @@ class SqliteStore final : public Store {
   void open_maintenance();
 
   // Leases (sqlite_store_leases.cpp).
-  AcquireResult try_acquire(const Principal& who, const std::string& name,
+  AcquireResult try_acquire(const Principal& who, const LeaseName& name,
                             const AcquireRequest& request, bool final_attempt);
   void notify_lease_change();
 

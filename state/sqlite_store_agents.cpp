@@ -409,7 +409,7 @@ HeartbeatResult SqliteStore::heartbeat(const Principal& who) {
 LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_name,
                                    std::string_view lease_id, std::string_view to) {
   require(who, caps::kLeaseForce);
-  const std::string name = normalize_lease_name(raw_name);
+  const LeaseName name = LeaseName::parse(raw_name);
   validate_agent_name(to);
   enum class Status { kOk, kNoLease, kAmbiguous, kNoAgent, kSuspended, kSame } status = Status::kOk;
   LeaseInfo adopted;
@@ -422,7 +422,7 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
       sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                                " FROM leases WHERE project = ? AND name = ? AND expires_at > ?"
                                " ORDER BY token");
-      q.bind(1, who.project).bind(2, name).bind(3, t);
+      q.bind(1, who.project).bind(2, name.str()).bind(3, t);
       while (q.step()) {
         LeaseInfo l = read_lease(q);
         if (lease_id.empty() || l.lease_id == lease_id) candidates.push_back(std::move(l));
@@ -476,8 +476,9 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
     append_record(db, t, who.project, who.agent, ops::kAdopt, l.name, json::serialize(payload));
     adopted = l;
   });
-  const std::string what = lease_id.empty() ? "live lease on " + name
-                                            : "live lease " + std::string(lease_id) + " on " + name;
+  const std::string what =
+      lease_id.empty() ? "live lease on " + name.str()
+                       : "live lease " + std::string(lease_id) + " on " + name.str();
   switch (status) {
     case Status::kOk:
       notify_lease_change();
@@ -486,14 +487,15 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
       throw StoreError(ErrorCode::kNotFound, "no " + what);
     case Status::kAmbiguous:
       throw StoreError(ErrorCode::kInvalidArgument,
-                       name + " has several live holds: name the lease_id to adopt");
+                       name.str() + " has several live holds: name the lease_id to adopt");
     case Status::kNoAgent:
       throw_no_such_agent(to);
     case Status::kSuspended:
       throw StoreError(ErrorCode::kPermissionDenied,
                        "agent " + std::string(to) + " is suspended: resume it first");
     case Status::kSame:
-      throw StoreError(ErrorCode::kInvalidArgument, std::string(to) + " already holds " + name);
+      throw StoreError(ErrorCode::kInvalidArgument,
+                       std::string(to) + " already holds " + name.str());
   }
   throw StoreError(ErrorCode::kInternal, "unreachable");
 }

@@ -116,7 +116,7 @@ void SqliteStore::notify_lease_change() {
 AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequest& request,
                                          const CancelCheck& cancelled) {
   validate_principal(who);
-  const std::string name = normalize_lease_name(request.name);
+  const LeaseName name = LeaseName::parse(request.name);
   if (request.ttl_ms <= 0 || request.ttl_ms > options_.lease_max_ttl_ms) {
     throw StoreError(ErrorCode::kInvalidArgument,
                      "ttl_ms must be in (0, " + std::to_string(options_.lease_max_ttl_ms) +
@@ -147,7 +147,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
     // Cancellation abandons a wait; it never stops the first attempt (a call
     // still running when its client went away may yet be granted at once).
     if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name + " was cancelled");
+      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name.str() + " was cancelled");
     }
 
     // Wait outside any transaction: until a release/expiry in this process,
@@ -163,7 +163,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
   }
 }
 
-AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& name,
+AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& name,
                                        const AcquireRequest& request, bool final_attempt) {
   AcquireResult out;
   int reaped = 0;
@@ -267,7 +267,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& 
                                          {"lease_id", l.lease_id},
                                          {"expires_at", l.expires_at_ms}});
         }
-        const json::object payload{{"name", name},
+        const json::object payload{{"name", name.str()},
                                    {"mode", to_string(request.mode)},
                                    {"reason", request.reason},
                                    {"wait_ms", request.wait_ms},
@@ -290,7 +290,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& 
 
     LeaseInfo lease;
     lease.lease_id = new_lease_id();
-    lease.name = name;
+    lease.name = name.str();
     lease.holder = who.agent;
     lease.mode = request.mode;
     lease.token = token;
@@ -333,7 +333,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const std::string& 
 LeaseInfo SqliteStore::renew_lease(const Principal& who, std::string_view raw_name,
                                    std::string_view lease_id) {
   validate_principal(who);
-  const std::string name = normalize_lease_name(raw_name);
+  const LeaseName name = LeaseName::parse(raw_name);
   enum class Status { kOk, kNotFound, kExpired, kDenied } status = Status::kOk;
   LeaseInfo renewed;
   writer_->submit([&](sqlite3* db) {
@@ -372,15 +372,15 @@ LeaseInfo SqliteStore::renew_lease(const Principal& who, std::string_view raw_na
       return renewed;
     case Status::kNotFound:
       throw StoreError(ErrorCode::kNotFound,
-                       "no lease " + std::string(lease_id) + " on " + name);
+                       "no lease " + std::string(lease_id) + " on " + name.str());
     case Status::kExpired:
       notify_lease_change();
       throw StoreError(ErrorCode::kExpired,
-                       "lease " + std::string(lease_id) + " on " + name +
+                       "lease " + std::string(lease_id) + " on " + name.str() +
                            " has expired; acquire it again");
     case Status::kDenied:
       throw StoreError(ErrorCode::kPermissionDenied,
-                       "lease " + std::string(lease_id) + " on " + name +
+                       "lease " + std::string(lease_id) + " on " + name.str() +
                            " is held by another agent");
   }
   throw StoreError(ErrorCode::kInternal, "unreachable");
@@ -390,7 +390,7 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
                                           std::string_view lease_id, bool force) {
   validate_principal(who);
   if (force) require(who, caps::kLeaseForce);
-  const std::string name = normalize_lease_name(raw_name);
+  const LeaseName name = LeaseName::parse(raw_name);
   enum class Status { kOk, kDenied, kWrongName } status = Status::kOk;
   ReleaseOutcome outcome = ReleaseOutcome::kAlreadyReleased;
   writer_->submit([&](sqlite3* db) {
@@ -430,7 +430,7 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
       sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                                ", project FROM leases WHERE project = ? AND name = ?"
                                " ORDER BY token");
-      q.bind(1, who.project).bind(2, name);
+      q.bind(1, who.project).bind(2, name.str());
       while (q.step()) {
         LeaseRow r{read_lease(q), q.text(8)};
         if (force || r.lease.holder == who.agent) rows.push_back(std::move(r));
@@ -453,13 +453,13 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
   });
   if (status == Status::kDenied) {
     throw StoreError(ErrorCode::kPermissionDenied,
-                     "lease " + std::string(lease_id) + " on " + name +
+                     "lease " + std::string(lease_id) + " on " + name.str() +
                          " is held by another agent (force needs " +
                          std::string(caps::kLeaseForce) + ")");
   }
   if (status == Status::kWrongName) {
     throw StoreError(ErrorCode::kNotFound,
-                     "lease " + std::string(lease_id) + " is not a lease on " + name);
+                     "lease " + std::string(lease_id) + " is not a lease on " + name.str());
   }
   if (outcome != ReleaseOutcome::kAlreadyReleased) notify_lease_change();
   return outcome;

@@ -26,11 +26,11 @@ void exec(sqlite3* db, std::string_view sql) {
 }
 
 Connection::Connection(const std::filesystem::path& path, int busy_timeout_ms,
-                       Synchronous synchronous) {
+                       Synchronous synchronous, const char* vfs) {
   const int rc = sqlite3_open_v2(path.c_str(), &db_,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                      SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+                                 vfs);
   if (rc != SQLITE_OK) {
     const std::string msg = "opening " + path.string() + ": " +
                             (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));

@@ -18,7 +18,8 @@
 
 #include <sqlite3.h>
 
-#include "state/store.h"
+#include "state/principal.h"
+#include "state/store_options.h"
 
 namespace keel::state::sql {
 
@@ -39,9 +40,10 @@ class Connection {
  public:
   Connection() = default;
   // Opens (creating when missing) the database at `path` and applies
-  // busy_timeout, foreign_keys and the given synchronous mode.
+  // busy_timeout, foreign_keys and the given synchronous mode, through the
+  // VFS named `vfs` (nullptr: SQLite's default).
   Connection(const std::filesystem::path& path, int busy_timeout_ms,
-             Synchronous synchronous);
+             Synchronous synchronous, const char* vfs = nullptr);
   ~Connection();
   Connection(Connection&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
   Connection& operator=(Connection&& other) noexcept;

@@ -59,3 +59,20 @@ TEST_CASE("lease modes: conflict", "[state][lease_name]") {
   CHECK(lease_modes_conflict(LeaseMode::kExclusive, LeaseMode::kShared));
   CHECK(lease_modes_conflict(LeaseMode::kExclusive, LeaseMode::kExclusive));
 }
+
+TEST_CASE("lease names: LeaseName holds a normalized name", "[state][lease_name]") {
+  const LeaseName f = LeaseName::parse("file:/a//b/");
+  CHECK(f.str() == "file:/a/b");
+  CHECK(f == std::string_view("file:/a/b"));
+  CHECK(f == LeaseName::parse("file:/a/./b"));
+  CHECK(f.kind() == LeaseNameKind::kFile);
+  const LeaseName d = LeaseName::parse("dir:/a");
+  CHECK(d.str() == "dir:/a/");
+  CHECK(d.kind() == LeaseNameKind::kDir);
+  CHECK(d.overlaps(f));
+  CHECK(f.overlaps(d));
+  CHECK_FALSE(f.overlaps(LeaseName::parse("file:/a/c")));
+  CHECK(LeaseName::parse("deploy-lock").kind() == LeaseNameKind::kFree);
+  REQUIRE_STORE_ERROR(LeaseName::parse(""), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(LeaseName::parse("file:relative"), ErrorCode::kInvalidArgument);
+}

@@ -1,0 +1,68 @@
+// keel/state/store_options.h — how a Store is opened (StoreOptions). Part of the Store
+// contract (state/store.h).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "state/clock.h"
+#include "state/escalation_types.h"
+#include "state/process_table.h"
+
+namespace keel::state {
+
+class FaultInjector;  // state/fault_vfs.h
+
+// ----------------------------------------------------------------- options
+
+enum class Synchronous { kFull, kNormal };
+
+struct StoreOptions {
+  std::filesystem::path dir;  // created when missing; holds keel.db
+  Synchronous synchronous = Synchronous::kFull;
+  int busy_timeout_ms = 10000;
+  int max_batch = 256;  // most write jobs one group commit carries
+
+  std::int64_t lease_max_ttl_ms = 24LL * 3600 * 1000;
+  std::int64_t lease_max_wait_ms = 10LL * 60 * 1000;
+
+  std::int64_t memory_max_value_bytes = 64 * 1024;
+  std::int64_t memory_max_key_bytes = 512;
+  int memory_page_size = 100;
+  int memory_max_page_size = 1000;
+  // Session-tier rows of a session that never ended cleanly are dropped when
+  // untouched this long.
+  std::int64_t memory_orphan_session_ttl_ms = 24LL * 3600 * 1000;
+
+  // Escalations: every agent's bucket, unless it has its own entry (by agent
+  // name); the longest wait_escalation a caller may ask for.
+  EscalationBudget escalation_budget;
+  std::map<std::string, EscalationBudget> escalation_agent_budgets;
+  std::int64_t escalation_max_wait_ms = 10LL * 60 * 1000;
+
+  std::shared_ptr<Clock> clock;  // default: SystemClock
+  // How agents' processes are looked up (liveness, SCAVENGE). Default: the
+  // system's table. Tests inject one whose processes die on command.
+  std::shared_ptr<const ProcessTable> processes;
+
+  // Sweep orphaned session rows, expired memory and stale idempotency records
+  // when opening. Short-lived openers (the hook) turn it off: the long-lived
+  // servers do it.
+  bool maintenance_on_open = true;
+
+  // One connection, no thread: writes run on the calling thread, one
+  // transaction each, and reads share the write connection (serialised with
+  // the writes). For one-shot processes (`keel hook`), where a writer thread
+  // and a second connection cost more than the one or two calls they serve.
+  bool inline_writes = false;
+
+  // Tests only: every connection of the store opens its files through this
+  // injector's VFS (state/fault_vfs.h), so that writes, fsyncs and truncates
+  // can be made to fail. nullptr (the default): the default VFS, untouched.
+  std::shared_ptr<FaultInjector> faults;
+};
+
+}  // namespace keel::state
