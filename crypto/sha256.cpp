@@ -1,6 +1,8 @@
 // keel/state/sha256.cpp — straightforward FIPS 180-4 SHA-256.
 #include "crypto/sha256.h"
 
+#include "crypto/hex.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -117,16 +119,6 @@ void Sha256::compress(const std::uint8_t* block) {
   h_[5] += f;
   h_[6] += g;
   h_[7] += h;
-}
-
-std::string to_hex(const std::uint8_t* bytes, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0x0f];
-  }
-  return out;
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -37,9 +37,6 @@ class Sha256 {
   std::uint64_t total_ = 0;    // message length in bytes
 };
 
-// Lower-case hexadecimal of `bytes`.
-std::string to_hex(const std::uint8_t* bytes, std::size_t size);
-
 // Lower-case hex SHA-256 of `data` (64 characters).
 std::string sha256_hex(std::string_view data);
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "crypto/hex.h"
 #include "crypto/sha256.h"
 #include "state/agent_types.h"
 

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "crypto/random.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
 #include "state/sqlite_store.h"
@@ -22,20 +23,7 @@ namespace {
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr std::size_t kMaxRequestIdBytes = 256;
 
-std::string new_lease_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   (static_cast<std::uint64_t>(std::random_device{}()) << 32)};
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string id = "lease_";
-  for (int word = 0; word < 2; ++word) {
-    std::uint64_t bits = rng();
-    for (int i = 0; i < 16; ++i) {
-      id += kDigits[bits & 0xf];
-      bits >>= 4;
-    }
-  }
-  return id;
-}
+std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
 
 // A lease row with the columns the decisions need beyond LeaseInfo.
 struct LeaseRow {

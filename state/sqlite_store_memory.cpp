@@ -10,6 +10,7 @@
 
 #include "state/journal.h"
 #include "state/lease_name.h"
+#include "crypto/hex.h"
 #include "crypto/sha256.h"
 #include "state/sqlite_store.h"
 
@@ -324,7 +325,7 @@ bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
 namespace {
 
 std::string hex_encode(std::string_view s) {
-  return to_hex(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
+  return to_hex(s);
 }
 
 std::optional<std::string> hex_decode(std::string_view s) {

@@ -10,7 +10,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "mcp/hmac.h"
+#include "crypto/hmac.h"
+#include "crypto/random.h"
+#include "crypto/sha256.h"
 #include "mcp/jsonrpc.h"
 #include "tools/tool_support.h"
 #include "tools/tools.h"
@@ -36,18 +38,13 @@ std::int64_t wall_ms() {
 // Per process: a restart invalidates outstanding states (the retry gets
 // -32602 and the agent polls escalation_status instead).
 const std::string& state_key() {
-  static const std::string key = [] {
-    std::random_device rd;
-    std::string k;
-    for (int i = 0; i < 8; ++i) k += std::to_string(rd()) + ":";
-    return k;
-  }();
+  static const std::string key = crypto::secure_random_hex(32);
   return key;
 }
 
 std::string seal(const json::object& payload) {
   const std::string body = json::serialize(payload);
-  return mcp::hmac_sha256_hex(state_key(), body) + "." + body;
+  return crypto::hmac_sha256_hex(state_key(), body) + "." + body;
 }
 
 [[noreturn]] void bad_state(const std::string& why) {
@@ -61,7 +58,7 @@ json::object unseal(const std::string& state) {
   if (dot != std::string::npos) {
     const std::string_view mac = std::string_view(state).substr(0, dot);
     const std::string_view body = std::string_view(state).substr(dot + 1);
-    if (mcp::constant_time_equals(mac, mcp::hmac_sha256_hex(state_key(), body))) {
+    if (crypto::constant_time_equals(mac, crypto::hmac_sha256_hex(state_key(), body))) {
       boost::system::error_code ec;
       json::value v = json::parse(body, ec);
       if (!ec && v.is_object()) return v.as_object();
@@ -71,14 +68,7 @@ json::object unseal(const std::string& state) {
 }
 
 std::string args_digest(const json::object& args) {
-  const auto d = mcp::sha256(json::serialize(args));
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (auto b : d) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
+  return crypto::sha256_hex(json::serialize(args));
 }
 
 // ---------------------------------------------------------------- shapes

@@ -1,22 +1,24 @@
-// keel/mcp/hmac.cpp — RFC 2104 HMAC-SHA256 over crypto/sha256.
-#include "mcp/hmac.h"
+// keel/crypto/hmac.cpp — RFC 2104 HMAC-SHA256 over crypto/sha256.
+#include "crypto/hmac.h"
 
+#include "crypto/hex.h"
 #include "crypto/sha256.h"
 
-#include <cstring>
+namespace keel::crypto {
+namespace {
 
-namespace keel::mcp {
-
-std::array<std::uint8_t, 32> sha256(std::string_view data) {
-  crypto::Sha256 h;
+Sha256::Digest digest_of(std::string_view data) {
+  Sha256 h;
   h.update(data);
   return h.finish();
 }
 
+}  // namespace
+
 std::array<std::uint8_t, 32> hmac_sha256(std::string_view key, std::string_view message) {
   std::string k(key);
   if (k.size() > 64) {
-    auto d = sha256(k);
+    const auto d = digest_of(k);
     k.assign(reinterpret_cast<const char*>(d.data()), d.size());
   }
   k.resize(64, '\0');
@@ -27,14 +29,14 @@ std::array<std::uint8_t, 32> hmac_sha256(std::string_view key, std::string_view 
     outer[i] = static_cast<char>(k[i] ^ 0x5c);
   }
   inner.append(message);
-  auto ih = sha256(inner);
+  const auto ih = digest_of(inner);
   outer.append(reinterpret_cast<const char*>(ih.data()), ih.size());
-  return sha256(outer);
+  return digest_of(outer);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
   const auto d = hmac_sha256(key, message);
-  return crypto::to_hex(d.data(), d.size());
+  return to_hex(d.data(), d.size());
 }
 
 bool constant_time_equals(std::string_view a, std::string_view b) {
@@ -47,4 +49,4 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-}  // namespace keel::mcp
+}  // namespace keel::crypto
