@@ -2,7 +2,8 @@
 //
 // http_server.cpp owns sockets: it parses one request at a time per
 // connection and hands it, with a Responder, to HttpHandler (http_handler.cpp),
-// which decides everything MCP about it. Not a public header.
+// which decides everything MCP about it (its parts: http_parts.h). Not a
+// public header.
 #pragma once
 
 #include <atomic>

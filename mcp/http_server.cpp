@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mcp/http_internal.h"
+#include "mcp/in_flight.h"
 
 namespace keel::mcp {
 
@@ -37,8 +38,10 @@ namespace {
 
 class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket&& socket, HttpHandler& handler, const HttpOptions& options)
-      : stream_(std::move(socket)), handler_(handler), options_(options) {}
+  HttpSession(tcp::socket&& socket, HttpHandler& handler, const HttpOptions& options,
+              InFlight& in_flight)
+      : stream_(std::move(socket)), handler_(handler), options_(options), in_flight_(in_flight) {}
+  ~HttpSession() override { exchange_done(); }
 
   void run() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -145,6 +148,7 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
       return;
     }
     stream_.expires_never();
+    exchange_started();
     handler_.handle(parser_->release(), shared_from_this());
   }
 
@@ -156,6 +160,7 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     bhttp::async_write(stream_, *res_,
                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
                          self->res_ = nullptr;
+                         self->exchange_done();
                          if (ec || !self->keep_alive_) {
                            self->close();
                            return;
@@ -236,9 +241,23 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     if (cb) cb();
   }
 
+  // An exchange is in flight from its request read to its response written
+  // (SSE: to the end of the stream) or the connection closed.
+  void exchange_started() {
+    if (in_exchange_) return;
+    in_exchange_ = true;
+    in_flight_.begin();
+  }
+  void exchange_done() {
+    if (!in_exchange_) return;
+    in_exchange_ = false;
+    in_flight_.end();
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
+    exchange_done();
     outq_.clear();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -249,6 +268,8 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   beast::flat_buffer buffer_;
   HttpHandler& handler_;
   const HttpOptions& options_;
+  InFlight& in_flight_;
+  bool in_exchange_ = false;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool first_ = true;
   bool keep_alive_ = false;
@@ -274,6 +295,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   McpServer& server;
   HttpOptions options;
+  // Exchanges between request read and response written. (Declared before
+  // the io_context: sessions it destroys still count down.)
+  InFlight in_flight;
   asio::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<HttpHandler> handler;
@@ -291,7 +315,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                spdlog::warn("mcp http: accept: {}", ec.message());
                              } else {
                                std::make_shared<HttpSession>(std::move(socket), *self->handler,
-                                                             self->options)
+                                                             self->options, self->in_flight)
                                    ->run();
                              }
                              if (self->acceptor && self->acceptor->is_open()) self->accept();
@@ -347,9 +371,13 @@ void HttpServer::stop() {
   });
   m.handler->begin_shutdown();
   m.handler->wait_idle();
-  // Let the last responses reach their sockets.
+  // Let the last responses reach their sockets: wait until every exchange
+  // read has its response written (or its connection closed), bounded.
   m.guard.reset();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  if (!m.in_flight.wait_idle(m.options.drain_timeout)) {
+    spdlog::warn("mcp http: {} response(s) still unwritten after {} ms; closing",
+                 m.in_flight.count(), m.options.drain_timeout.count());
+  }
   m.ioc.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();

@@ -68,6 +68,8 @@ struct HttpOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   // A legacy session unused this long expires (later requests: 404).
   std::chrono::milliseconds session_timeout{3'600'000};
+  // stop() waits this long at most for responses still being written.
+  std::chrono::milliseconds drain_timeout{5'000};
   std::vector<HttpPrincipal> principals;  // non-empty: a bearer token is required
   // Called when a legacy session ends (DELETE or server stop).
   std::function<void(const std::string& session_id)> on_session_closed;

@@ -27,21 +27,10 @@
 #include <boost/json/value.hpp>
 
 #include "mcp/jsonrpc.h"
+#include "mcp/server_options.h"
 #include "mcp/tool.h"
 
 namespace keel::mcp {
-
-struct ServerOptions {
-  std::string name = "keel";
-  std::string version = "0.1.0";
-  std::string instructions;
-  std::size_t tools_page_size = 50;          // tools/list page size
-  std::size_t max_message_bytes = 4 << 20;   // larger messages: -32600
-  // --- additions (mcp layer) ---
-  // Modern era ttlMs of server/discover and tools/list results (the tool set
-  // is fixed for the life of the process).
-  std::int64_t cache_ttl_ms = 3'600'000;
-};
 
 class Connection;
 class ResourceRegistry;

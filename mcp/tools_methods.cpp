@@ -1,4 +1,5 @@
-// keel/mcp/tools_methods.cpp — tools/list and tools/call.
+// keel/mcp/tools_methods.cpp — tools/list and tools/call: the era-neutral
+// functions of tools_methods.h and the method-table handlers over them.
 #include "mcp/tools_methods.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
+#include "mcp/connection_state.h"
 #include "mcp/pagination.h"
 #include "mcp/schema.h"
 #include "mcp/server.h"
@@ -152,3 +154,83 @@ json::object call_tool(const Tool& tool, json::object arguments, const CallConte
 }
 
 }  // namespace keel::mcp
+
+// --- the method-table handlers ------------------------------------------------
+
+namespace keel::mcp::detail {
+
+namespace {
+
+void run_call(const std::shared_ptr<ConnectionState>& conn, const std::shared_ptr<CallState>& call,
+              const Tool& tool, json::object args, const RequestEra& era) {
+  std::optional<json::value> response;
+  try {
+    if (!call->cancelled) {
+      CallContext ctx = conn->make_context(call, era);
+      json::object result = call_tool(tool, std::move(args), ctx);
+      if (era.modern) decorate_modern_result(result, conn->options);
+      response = jsonrpc::to_json(jsonrpc::Response{call->id, json::value(std::move(result))});
+    }
+  } catch (const ProtocolError& e) {
+    Error err;
+    err.code = e.code();
+    err.message = e.what();
+    if (!e.data().is_null()) err.data = e.data();
+    response = jsonrpc::to_json(jsonrpc::ErrorResponse{call->id, std::move(err)});
+  } catch (const std::exception& e) {
+    spdlog::error("mcp: tools/call {} failed: {}", tool.name, e.what());
+    response = jsonrpc::to_json(
+        jsonrpc::make_error(call->id, ErrorCode::kInternalError, "Internal error"));
+  } catch (...) {
+    spdlog::error("mcp: tools/call {} failed", tool.name);
+    response = jsonrpc::to_json(
+        jsonrpc::make_error(call->id, ErrorCode::kInternalError, "Internal error"));
+  }
+  conn->finish(call, response);
+}
+
+}  // namespace
+
+void handle_tools_list(MethodCall& c) {
+  auto r = list_tools(*c.conn.tools, c.conn.options, c.params());
+  if (auto* err = std::get_if<Error>(&r)) {
+    c.fail(std::move(*err));
+    return;
+  }
+  auto& result = std::get<json::object>(r);
+  if (c.era.modern) {
+    add_cache_hints(result, c.conn.options);
+    decorate_modern_result(result, c.conn.options);
+  }
+  c.reply(std::move(result));
+}
+
+// Registers the call as in flight (so a cancellation can reach it) and hands
+// the transport the work that runs it and sends the response.
+void handle_tools_call(MethodCall& c) {
+  auto parsed = parse_tool_call(*c.conn.tools, c.params());
+  if (auto* err = std::get_if<Error>(&parsed)) {
+    c.fail(std::move(*err));
+    return;
+  }
+  auto call = std::make_shared<CallState>();
+  call->id = c.req.id;
+  call->sink = c.sink;
+  call->progress_token = progress_token(c.params());
+  if (const auto* v = c.params().if_contains("inputResponses")) call->input_responses = *v;
+  if (const auto* v = c.params().if_contains("requestState"); v != nullptr && v->is_string()) {
+    call->request_state = std::string(v->get_string());
+  }
+  if (!c.conn.register_call(call)) {
+    c.fail(ErrorCode::kInvalidRequest,
+           "Invalid Request: request id " + c.req.id.to_string() + " is already in use");
+    return;
+  }
+  ToolCall tc = std::get<ToolCall>(std::move(parsed));
+  c.out.work = [conn = c.conn.shared_from_this(), call, tool = tc.tool,
+                args = std::move(tc.arguments), era = std::move(c.era)]() mutable {
+    run_call(conn, call, *tool, std::move(args), era);
+  };
+}
+
+}  // namespace keel::mcp::detail

@@ -1,0 +1,53 @@
+// keel/mcp/resources_methods.cpp — resources/list, resources/templates/list,
+// resources/read, and (2025-11-25 only) resources/subscribe|unsubscribe.
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "mcp/connection_state.h"
+#include "mcp/resources.h"
+
+namespace keel::mcp::detail {
+
+namespace json = boost::json;
+using jsonrpc::Error;
+using jsonrpc::ErrorCode;
+
+void handle_resources_list(MethodCall& c) {
+  c.finish(c.conn.features.resources->list_json(), true);
+}
+
+void handle_resource_templates_list(MethodCall& c) {
+  c.finish(c.conn.features.resources->list_templates_json(), true);
+}
+
+void handle_resources_read(MethodCall& c) {
+  const json::value* uri = c.params().if_contains("uri");
+  if (uri == nullptr || !uri->is_string()) {
+    c.fail(ErrorCode::kInvalidParams, "Invalid params: \"uri\" must be a string");
+    return;
+  }
+  const std::string u(uri->get_string());
+  std::optional<json::array> contents;
+  try {
+    contents = c.conn.features.resources->read(u, c.conn.simple_context(c.req, c.era));
+  } catch (const std::exception& e) {
+    c.fail(ErrorCode::kInvalidParams, std::string("Invalid params: ") + e.what());
+    return;
+  }
+  if (!contents || contents->empty()) {
+    json::object data;
+    data["uri"] = u;
+    c.fail(Error(c.era.modern ? ErrorCode::kInvalidParams : ErrorCode::kResourceNotFound,
+                 "Resource not found: " + u, json::value(std::move(data))));
+    return;
+  }
+  json::object result;
+  result["contents"] = std::move(*contents);
+  c.finish(std::move(result), true);
+}
+
+// Resources never change under keel, so a subscription has nothing to send.
+void handle_resources_subscribe(MethodCall& c) { c.reply(json::object()); }
+
+}  // namespace keel::mcp::detail
