@@ -107,24 +107,26 @@ AgentAnchor anchor_of(const ProcessTable& table, const ProcessInfo& p, std::stri
   return AgentAnchor{std::move(product), ProcessAnchor{table.host_key(), p.pid, p.start_time}};
 }
 
-}  // namespace
-
-std::optional<AgentAnchor> find_agent_anchor(const ProcessTable& table, std::int64_t pid) {
-  std::optional<ProcessInfo> self = table.info(pid);
-  if (!self) return std::nullopt;
-  std::optional<ProcessInfo> parent = first_non_intermediate_parent(table, self->ppid);
+// The anchor on the first non-intermediate process above `ppid`, when that
+// process is a known agent product.
+std::optional<AgentAnchor> agent_anchor_above(const ProcessTable& table, std::int64_t ppid) {
+  std::optional<ProcessInfo> parent = first_non_intermediate_parent(table, ppid);
   if (!parent) return std::nullopt;
   std::string product = product_of(*parent);
   if (product.empty()) return std::nullopt;
   return anchor_of(table, *parent, std::move(product));
 }
 
+}  // namespace
+
+std::optional<AgentAnchor> find_agent_anchor(const ProcessTable& table, std::int64_t pid) {
+  std::optional<ProcessInfo> self = table.info(pid);
+  if (!self) return std::nullopt;
+  return agent_anchor_above(table, self->ppid);
+}
+
 std::optional<AgentAnchor> find_own_agent_anchor(const ProcessTable& table) {
-  std::optional<ProcessInfo> parent = first_non_intermediate_parent(table, table.parent_pid());
-  if (!parent) return std::nullopt;
-  std::string product = product_of(*parent);
-  if (product.empty()) return std::nullopt;
-  return anchor_of(table, *parent, std::move(product));
+  return agent_anchor_above(table, table.parent_pid());
 }
 
 std::optional<AgentAnchor> find_client_anchor(const ProcessTable& table) {

@@ -8,6 +8,7 @@
 // Thread safety: now_ms() may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -39,6 +40,30 @@ class ManualClock final : public Clock {
 
  private:
   std::atomic<std::int64_t> now_;
+};
+
+// A deadline in real elapsed time, for how long a caller is willing to wait
+// (lease and escalation wait_ms, SQLite busy retries). Besides SystemClock it
+// is the one reader of a system clock in state/, and deliberately not the
+// Clock: the Clock decides expiry and TTL, while a wait bounds a thread's
+// sleep, and a ManualClock that stands still must not turn a bounded wait
+// into a hang.
+class WaitDeadline {
+ public:
+  explicit WaitDeadline(std::int64_t wait_ms)
+      : at_(std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms)) {}
+
+  bool passed() const { return std::chrono::steady_clock::now() >= at_; }
+
+  // The time left, at most `step` and never negative.
+  std::chrono::milliseconds next_step(std::chrono::milliseconds step) const {
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        at_ - std::chrono::steady_clock::now());
+    return std::max(std::chrono::milliseconds(0), std::min(step, remaining));
+  }
+
+ private:
+  std::chrono::steady_clock::time_point at_;
 };
 
 }  // namespace keel::state

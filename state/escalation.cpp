@@ -9,6 +9,8 @@
 
 #include <boost/json.hpp>
 
+#include "state/enum_names.h"
+
 namespace keel::state {
 
 std::string_view to_string(EscalationImpact impact) {
@@ -16,12 +18,9 @@ std::string_view to_string(EscalationImpact impact) {
 }
 
 std::string_view to_string(EscalationDecision decision) {
-  switch (decision) {
-    case EscalationDecision::kOverride: return "OVERRIDE";
-    case EscalationDecision::kModify: return "MODIFY";
-    case EscalationDecision::kAbort: return "ABORT";
-  }
-  return "ABORT";
+  static constexpr std::array<std::string_view, 3> kNames{"OVERRIDE", "MODIFY", "ABORT"};
+  static_assert(static_cast<std::size_t>(EscalationDecision::kAbort) + 1 == kNames.size());
+  return enum_name(decision, kNames, "ABORT");
 }
 
 std::string_view to_string(EscalationOutcome outcome) {

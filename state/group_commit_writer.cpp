@@ -5,6 +5,8 @@
 #include <chrono>
 #include <string>
 
+#include "state/clock.h"
+
 namespace keel::state {
 
 GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeout_ms,
@@ -85,15 +87,13 @@ void GroupCommitWriter::run() {
 
 void GroupCommitWriter::begin_immediate() {
   sqlite3* db = connection_.get();
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms_);
+  const WaitDeadline deadline(busy_timeout_ms_);
   auto backoff = std::chrono::milliseconds(1);
   for (;;) {
     const int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) return;
     const int primary = rc & 0xff;
-    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) ||
-        std::chrono::steady_clock::now() >= deadline) {
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || deadline.passed()) {
       sql::fail(db, rc, "BEGIN IMMEDIATE");
     }
     std::this_thread::sleep_for(backoff);

@@ -3,6 +3,7 @@
 #include "state/sqlite_store.h"
 
 #include <system_error>
+#include <utility>
 
 #include "state/fault_vfs.h"
 #include "state/journal.h"
@@ -76,15 +77,8 @@ JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view proje
   sql::Statement(db,
                  "INSERT INTO journal(seq, ts, project, principal, op, subject, payload,"
                  " prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)")
-      .bind(1, r.seq)
-      .bind(2, r.ts_ms)
-      .bind(3, r.project)
-      .bind(4, r.principal)
-      .bind(5, r.op)
-      .bind(6, r.subject)
-      .bind(7, r.payload)
-      .bind(8, r.prev_hash)
-      .bind(9, r.hash)
+      .bind_all(r.seq, r.ts_ms, r.project, r.principal, r.op, r.subject, r.payload, r.prev_hash,
+                r.hash)
       .run();
   sql::Statement(db, "UPDATE meta SET value=? WHERE key='journal_head_seq'").bind(1, r.seq).run();
   sql::Statement(db, "UPDATE meta SET value=? WHERE key='journal_head_hash'")
@@ -94,30 +88,16 @@ JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view proje
 }
 
 LeaseInfo read_lease(const sql::Statement& q) {
-  LeaseInfo l;
-  l.lease_id = q.text(0);
-  l.name = q.text(1);
-  l.holder = q.text(2);
-  l.mode = q.text(3) == "shared" ? LeaseMode::kShared : LeaseMode::kExclusive;
-  l.token = q.int64(4);
-  l.ttl_ms = q.int64(5);
-  l.acquired_at_ms = q.int64(6);
-  l.expires_at_ms = q.int64(7);
-  return l;
+  // kLeaseColumns lists LeaseInfo's fields in their declaration order.
+  return LeaseInfo{q.text(0),  q.text(1),  q.text(2),
+                   q.text(3) == "shared" ? LeaseMode::kShared : LeaseMode::kExclusive,
+                   q.int64(4), q.int64(5), q.int64(6), q.int64(7)};
 }
 
 JournalRecord read_record(const sql::Statement& q) {
-  JournalRecord r;
-  r.seq = q.int64(0);
-  r.ts_ms = q.int64(1);
-  r.project = q.text(2);
-  r.principal = q.text(3);
-  r.op = q.text(4);
-  r.subject = q.text(5);
-  r.payload = q.text(6);
-  r.prev_hash = q.text(7);
-  r.hash = q.text(8);
-  return r;
+  // kRecordColumns lists JournalRecord's fields in their declaration order.
+  return JournalRecord{q.int64(0), q.int64(1), q.text(2), q.text(3), q.text(4),
+                       q.text(5),  q.text(6),  q.text(7), q.text(8)};
 }
 
 std::optional<std::string> prefix_successor(std::string_view prefix) {
@@ -136,53 +116,38 @@ void require(const Principal& who, std::string_view capability) {
   }
 }
 
+void tombstone_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,
+                     std::string_view outcome, std::int64_t now) {
+  sql::Statement(db, "DELETE FROM leases WHERE lease_id = ?").bind(1, lease.lease_id).run();
+  sql::Statement(db,
+                 "INSERT OR REPLACE INTO lease_tombstones(lease_id, project, name, outcome, at)"
+                 " VALUES(?,?,?,?,?)")
+      .bind_all(lease.lease_id, project, lease.name, outcome, now)
+      .run();
+}
+
+void expire_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,
+                  std::int64_t now) {
+  tombstone_lease(db, project, lease, "expired", now);
+  const json::object payload{{"lease_id", lease.lease_id},
+                             {"name", lease.name},
+                             {"holder", lease.holder},
+                             {"token", lease.token},
+                             {"expires_at", lease.expires_at_ms}};
+  append_record(db, now, project, lease.holder, ops::kExpire, lease.name,
+                json::serialize(payload));
+}
+
 int reap_expired_leases(sqlite3* db, std::string_view project, std::int64_t now) {
-  struct Expired {
-    std::string project;
-    LeaseInfo lease;
-  };
-  std::vector<Expired> expired;
-  {
-    sql::Statement q(db, project.empty()
-                             ? "SELECT project, lease_id, name, holder, mode, token, ttl_ms,"
-                               " acquired_at, expires_at FROM leases WHERE expires_at <= ?1"
-                             : "SELECT project, lease_id, name, holder, mode, token, ttl_ms,"
-                               " acquired_at, expires_at FROM leases"
-                               " WHERE project = ?2 AND expires_at <= ?1");
-    q.bind(1, now);
-    if (!project.empty()) q.bind(2, project);
-    while (q.step()) {
-      Expired e;
-      e.project = q.text(0);
-      e.lease.lease_id = q.text(1);
-      e.lease.name = q.text(2);
-      e.lease.holder = q.text(3);
-      e.lease.mode = q.text(4) == "shared" ? LeaseMode::kShared : LeaseMode::kExclusive;
-      e.lease.token = q.int64(5);
-      e.lease.ttl_ms = q.int64(6);
-      e.lease.acquired_at_ms = q.int64(7);
-      e.lease.expires_at_ms = q.int64(8);
-      expired.push_back(std::move(e));
-    }
-  }
-  for (const Expired& e : expired) {
-    sql::Statement(db, "DELETE FROM leases WHERE lease_id = ?").bind(1, e.lease.lease_id).run();
-    sql::Statement(db,
-                   "INSERT OR REPLACE INTO lease_tombstones(lease_id, project, name, outcome, at)"
-                   " VALUES(?,?,?,'expired',?)")
-        .bind(1, e.lease.lease_id)
-        .bind(2, e.project)
-        .bind(3, e.lease.name)
-        .bind(4, now)
-        .run();
-    const json::object payload{{"lease_id", e.lease.lease_id},
-                               {"name", e.lease.name},
-                               {"holder", e.lease.holder},
-                               {"token", e.lease.token},
-                               {"expires_at", e.lease.expires_at_ms}};
-    append_record(db, now, e.project, e.lease.holder, ops::kExpire, e.lease.name,
-                  json::serialize(payload));
-  }
+  const std::string columns = "SELECT " + std::string(kLeaseColumns) + ", project FROM leases";
+  sql::Statement q(db, columns + (project.empty() ? " WHERE expires_at <= ?1"
+                                                  : " WHERE project = ?2 AND expires_at <= ?1"));
+  q.bind(1, now);
+  if (!project.empty()) q.bind(2, project);
+  const auto expired = q.all([](const sql::Statement& row) {
+    return std::pair<std::string, LeaseInfo>(row.text(8), read_lease(row));
+  });
+  for (const auto& [lease_project, lease] : expired) expire_lease(db, lease_project, lease, now);
   return static_cast<int>(expired.size());
 }
 
@@ -203,7 +168,7 @@ void drop_expired_memory(sqlite3* db, std::int64_t now, int limit) {
     sql::Statement q(db,
                      "SELECT id FROM memory WHERE expires_at IS NOT NULL AND expires_at <= ?"
                      " LIMIT ?");
-    q.bind(1, now).bind(2, limit);
+    q.bind_all(now, limit);
     while (q.step()) ids.push_back(q.int64(0));
   }
   delete_memory_rows(db, ids);

@@ -191,6 +191,15 @@ std::optional<std::string> prefix_successor(std::string_view prefix);
 // Throws StoreError(kPermissionDenied) unless who can `capability`.
 void require(const Principal& who, std::string_view capability);
 
+// Deletes a lease and leaves its tombstone with `outcome` ('released' or
+// 'expired'), so that a later renew or release can say what became of it.
+void tombstone_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,
+                     std::string_view outcome, std::int64_t now);
+
+// Tombstones one lease that ran out and journals its EXPIRE.
+void expire_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,
+                  std::int64_t now);
+
 // Deletes expired leases of `project` (all projects when empty), journaling
 // an EXPIRE for each; returns how many.
 int reap_expired_leases(sqlite3* db, std::string_view project, std::int64_t now);

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "crypto/sha256.h"
+#include "state/enum_names.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
 #include "state/sqlite_store.h"
@@ -54,11 +55,10 @@ AgentInfo read_agent(const sql::Statement& q) {
 }
 
 std::optional<AgentInfo> find_agent(sqlite3* db, std::string_view project, std::string_view name) {
-  sql::Statement q(db, "SELECT " + std::string(kAgentColumns) +
-                           " FROM agents WHERE project = ? AND name = ?");
-  q.bind(1, project).bind(2, name);
-  if (!q.step()) return std::nullopt;
-  return read_agent(q);
+  return sql::Statement(db, "SELECT " + std::string(kAgentColumns) +
+                                " FROM agents WHERE project = ? AND name = ?")
+      .bind_all(project, name)
+      .one(read_agent);
 }
 
 std::vector<LeaseInfo> leases_of(sqlite3* db, std::string_view project, std::string_view holder,
@@ -66,7 +66,7 @@ std::vector<LeaseInfo> leases_of(sqlite3* db, std::string_view project, std::str
   sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                            " FROM leases WHERE project = ? AND holder = ? AND expires_at > ?"
                            " ORDER BY name, token");
-  q.bind(1, project).bind(2, holder).bind(3, now);
+  q.bind_all(project, holder, now);
   std::vector<LeaseInfo> out;
   while (q.step()) out.push_back(read_lease(q));
   return out;
@@ -82,20 +82,10 @@ std::vector<LeaseInfo> drop_leases_of(sqlite3* db, std::string_view project,
   {
     sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                              " FROM leases WHERE project = ? AND holder = ? ORDER BY name, token");
-    q.bind(1, project).bind(2, holder);
+    q.bind_all(project, holder);
     while (q.step()) dropped.push_back(read_lease(q));
   }
-  for (const LeaseInfo& l : dropped) {
-    sql::Statement(db, "DELETE FROM leases WHERE lease_id = ?").bind(1, l.lease_id).run();
-    sql::Statement(db,
-                   "INSERT OR REPLACE INTO lease_tombstones(lease_id, project, name, outcome, at)"
-                   " VALUES(?,?,?,'released',?)")
-        .bind(1, l.lease_id)
-        .bind(2, project)
-        .bind(3, l.name)
-        .bind(4, now)
-        .run();
-  }
+  for (const LeaseInfo& l : dropped) tombstone_lease(db, project, l, "released", now);
   return dropped;
 }
 
@@ -128,12 +118,9 @@ void validate_agent_name(std::string_view agent) {
 }  // namespace
 
 std::string_view to_string(AgentStatus status) {
-  switch (status) {
-    case AgentStatus::kActive: return "active";
-    case AgentStatus::kSuspended: return "suspended";
-    case AgentStatus::kGone: return "gone";
-  }
-  return "active";
+  static constexpr std::array<std::string_view, 3> kNames{"active", "suspended", "gone"};
+  static_assert(static_cast<std::size_t>(AgentStatus::kGone) + 1 == kNames.size());
+  return enum_name(status, kNames, "active");
 }
 
 std::optional<std::string> suspended_reason(const fs::path& state_dir, std::string_view project,
@@ -176,15 +163,8 @@ AgentCheck touch_agent(sqlite3* db, const Principal& who, const ProcessTable& ta
                  " ON CONFLICT(project, name) DO UPDATE SET product = ?3, host = ?4,"
                  " host_key = ?5, pid = ?6, start_time = ?7, last_seen = ?9, status = 'active',"
                  " session_id = CASE WHEN ?8 = '' THEN session_id ELSE ?8 END")
-      .bind(1, who.project)
-      .bind(2, who.agent)
-      .bind(3, a.product)
-      .bind(4, table.host_name())
-      .bind(5, a.process.host)
-      .bind(6, a.process.pid)
-      .bind(7, a.process.start_time)
-      .bind(8, who.session_id)
-      .bind(9, now)
+      .bind_all(who.project, who.agent, a.product, table.host_name(), a.process.host,
+                a.process.pid, a.process.start_time, who.session_id, now)
       .run();
   if (!row) {
     const json::object payload{{"product", a.product},
@@ -206,8 +186,7 @@ std::optional<ScavengedAgent> scavenge_if_dead(sqlite3* db, std::string_view pro
   if (table.liveness(anchor_of(*row)) != Liveness::kDead) return std::nullopt;
   std::vector<LeaseInfo> dropped = drop_leases_of(db, project, holder, now);
   sql::Statement(db, "UPDATE agents SET status = 'gone' WHERE project = ? AND name = ?")
-      .bind(1, project)
-      .bind(2, holder)
+      .bind_all(project, holder)
       .run();
   ScavengedAgent s{row->name, row->pid, row->host, {}};
   for (const LeaseInfo& l : dropped) s.names.push_back(l.name);
@@ -242,9 +221,7 @@ AgentInfo SqliteStore::register_agent(const Principal& who, const AgentRegistrat
       sql::Statement(db,
                      "UPDATE agents SET session_id = '' WHERE project = ? AND session_id = ?"
                      " AND name != ?")
-          .bind(1, who.project)
-          .bind(2, who.session_id)
-          .bind(3, who.agent)
+          .bind_all(who.project, who.session_id, who.agent)
           .run();
     }
     const AgentAnchor none;
@@ -255,17 +232,8 @@ AgentInfo SqliteStore::register_agent(const Principal& who, const AgentRegistrat
                      "INSERT INTO agents(project, name, product, host, host_key, pid, start_time,"
                      " session_id, client, started_at, last_seen, status)"
                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,'active')")
-          .bind(1, who.project)
-          .bind(2, who.agent)
-          .bind(3, a.product)
-          .bind(4, host)
-          .bind(5, a.process.host)
-          .bind(6, a.process.pid)
-          .bind(7, a.process.start_time)
-          .bind(8, who.session_id)
-          .bind(9, r.client)
-          .bind(10, t)
-          .bind(11, t)
+          .bind_all(who.project, who.agent, a.product, host, a.process.host, a.process.pid,
+                    a.process.start_time, who.session_id, r.client, t, t)
           .run();
       const json::object payload{{"product", a.product},        {"host", host},
                                  {"pid", a.process.pid},        {"session_id", who.session_id},
@@ -285,17 +253,8 @@ AgentInfo SqliteStore::register_agent(const Principal& who, const AgentRegistrat
                      " pid = CASE WHEN ?6 THEN ?10 ELSE pid END,"
                      " start_time = CASE WHEN ?6 THEN ?11 ELSE start_time END"
                      " WHERE project = ?1 AND name = ?2")
-          .bind(1, who.project)
-          .bind(2, who.agent)
-          .bind(3, t)
-          .bind(4, who.session_id)
-          .bind(5, r.client)
-          .bind(6, who.anchor ? 1 : 0)
-          .bind(7, a.product)
-          .bind(8, host)
-          .bind(9, a.process.host)
-          .bind(10, a.process.pid)
-          .bind(11, a.process.start_time)
+          .bind_all(who.project, who.agent, t, who.session_id, r.client, who.anchor ? 1 : 0,
+                    a.product, host, a.process.host, a.process.pid, a.process.start_time)
           .run();
     }
     info = *find_agent(db, who.project, who.agent);
@@ -343,7 +302,7 @@ std::vector<ScavengedAgent> SqliteStore::scavenge_dead_agents(const Principal& w
                          " AND (?3 IS NULL OR name = ?3)"
                          " AND EXISTS (SELECT 1 FROM leases l WHERE l.project = agents.project"
                          " AND l.holder = agents.name)");
-    q.bind(1, who.project).bind(2, processes_->host_key()).bind(3, holder);
+    q.bind_all(who.project, processes_->host_key(), holder);
     while (q.step()) {
       AgentInfo a = read_agent(q);
       if (processes_->liveness(anchor_of(a)) == Liveness::kDead) dead.push_back(a.name);
@@ -384,17 +343,14 @@ HeartbeatResult SqliteStore::heartbeat(const Principal& who) {
     for (LeaseInfo l : leases_of(db, who.project, who.agent, t)) {
       l.expires_at_ms = t + l.ttl_ms;
       sql::Statement(db, "UPDATE leases SET expires_at = ? WHERE lease_id = ?")
-          .bind(1, l.expires_at_ms)
-          .bind(2, l.lease_id)
+          .bind_all(l.expires_at_ms, l.lease_id)
           .run();
       renewed.push_back(json::object{
           {"lease_id", l.lease_id}, {"name", l.name}, {"expires_at", l.expires_at_ms}});
       out.renewed.push_back(std::move(l));
     }
     sql::Statement(db, "UPDATE agents SET last_seen = ? WHERE project = ? AND name = ?")
-        .bind(1, t)
-        .bind(2, who.project)
-        .bind(3, who.agent)
+        .bind_all(t, who.project, who.agent)
         .run();
     append_record(db, t, who.project, who.agent, ops::kHeartbeat, who.agent,
                   json::serialize(json::object{{"leases", std::move(renewed)}}));
@@ -422,7 +378,7 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
       sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                                " FROM leases WHERE project = ? AND name = ? AND expires_at > ?"
                                " ORDER BY token");
-      q.bind(1, who.project).bind(2, name.str()).bind(3, t);
+      q.bind_all(who.project, name.str(), t);
       while (q.step()) {
         LeaseInfo l = read_lease(q);
         if (lease_id.empty() || l.lease_id == lease_id) candidates.push_back(std::move(l));
@@ -465,11 +421,7 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
     sql::Statement(db,
                    "UPDATE leases SET holder = ?, token = ?, acquired_at = ?, expires_at = ?"
                    " WHERE lease_id = ?")
-        .bind(1, l.holder)
-        .bind(2, l.token)
-        .bind(3, l.acquired_at_ms)
-        .bind(4, l.expires_at_ms)
-        .bind(5, l.lease_id)
+        .bind_all(l.holder, l.token, l.acquired_at_ms, l.expires_at_ms, l.lease_id)
         .run();
     json::object payload = lease_to_json(l);
     payload["from"] = from;
@@ -507,32 +459,23 @@ AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agen
   if (reason.empty() || reason.size() > kMaxReasonBytes) {
     throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
   }
-  bool found = true;
-  AgentInfo info;
+  std::optional<AgentInfo> info;
   writer_->submit([&](sqlite3* db) {
-    found = true;
     const std::int64_t t = now();
-    std::optional<AgentInfo> row = find_agent(db, who.project, agent);
-    if (!row) {
-      found = false;
-      return;
-    }
+    info = find_agent(db, who.project, agent);
+    if (!info) return;
     std::vector<LeaseInfo> released = drop_leases_of(db, who.project, agent, t);
     sql::Statement(db,
                    "UPDATE agents SET status = 'suspended', reason = ? WHERE project = ? AND name = ?")
-        .bind(1, reason)
-        .bind(2, who.project)
-        .bind(3, agent)
+        .bind_all(reason, who.project, agent)
         .run();
     const json::object payload{{"agent", agent},
                                {"reason", reason},
                                {"released", lease_refs(released)}};
     append_record(db, t, who.project, who.agent, ops::kSuspend, agent, json::serialize(payload));
-    info = *find_agent(db, who.project, agent);
+    info = find_agent(db, who.project, agent);
   });
-  if (!found) {
-    throw_no_such_agent(agent);
-  }
+  if (!info) throw_no_such_agent(agent);
   // The hooks read this marker instead of the store (state_dir/agents/).
   const fs::path marker = marker_path(options_.dir, who.project, agent);
   std::error_code ec;
@@ -551,39 +494,31 @@ AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agen
                                                ec.message());
   }
   notify_lease_change();
-  return info;
+  return *info;
 }
 
 AgentInfo SqliteStore::resume_agent(const Principal& who, std::string_view agent) {
   require(who, caps::kAgentAdmin);
   validate_agent_name(agent);
-  bool found = true;
-  AgentInfo info;
+  std::optional<AgentInfo> info;
   writer_->submit([&](sqlite3* db) {
-    found = true;
     const std::int64_t t = now();
-    std::optional<AgentInfo> row = find_agent(db, who.project, agent);
-    if (!row) {
-      found = false;
-      return;
-    }
-    if (row->status == AgentStatus::kSuspended) {
+    info = find_agent(db, who.project, agent);
+    if (!info) return;
+    if (info->status == AgentStatus::kSuspended) {
       sql::Statement(db,
                      "UPDATE agents SET status = 'active', reason = '' WHERE project = ? AND name = ?")
-          .bind(1, who.project)
-          .bind(2, agent)
+          .bind_all(who.project, agent)
           .run();
       append_record(db, t, who.project, who.agent, ops::kResume, agent,
                     json::serialize(json::object{{"agent", agent}}));
     }
-    info = *find_agent(db, who.project, agent);
+    info = find_agent(db, who.project, agent);
   });
-  if (!found) {
-    throw_no_such_agent(agent);
-  }
+  if (!info) throw_no_such_agent(agent);
   std::error_code ec;
   fs::remove(marker_path(options_.dir, who.project, agent), ec);
-  return info;
+  return *info;
 }
 
 }  // namespace keel::state

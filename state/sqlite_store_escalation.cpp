@@ -56,11 +56,10 @@ Escalation read_escalation(const sql::Statement& q) {
 }
 
 std::optional<Escalation> find_escalation(sqlite3* db, std::string_view project, std::int64_t id) {
-  sql::Statement q(db, "SELECT " + std::string(kEscalationColumns) +
-                           " FROM escalations WHERE id = ? AND project = ?");
-  q.bind(1, id).bind(2, project);
-  if (!q.step()) return std::nullopt;
-  return read_escalation(q);
+  return sql::Statement(db, "SELECT " + std::string(kEscalationColumns) +
+                                " FROM escalations WHERE id = ? AND project = ?")
+      .bind_all(id, project)
+      .one(read_escalation);
 }
 
 StoreError not_found(std::int64_t id) {
@@ -87,7 +86,7 @@ escalation::BucketLevel read_bucket(sqlite3* db, const Principal& who,
                                     const EscalationBudget& budget, std::int64_t now) {
   sql::Statement q(db, "SELECT tokens, updated_at FROM escalation_buckets"
                        " WHERE project = ? AND agent = ?");
-  q.bind(1, who.project).bind(2, who.agent);
+  q.bind_all(who.project, who.agent);
   if (!q.step()) return escalation::full(budget, now);
   return escalation::refill({q.real(0), q.int64(1)}, now, budget);
 }
@@ -117,7 +116,7 @@ EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
     if (request.request_id) {
       sql::Statement q(db, "SELECT id FROM escalations WHERE project = ? AND agent = ?"
                            " AND request_id = ?");
-      q.bind(1, who.project).bind(2, who.agent).bind(3, *request.request_id);
+      q.bind_all(who.project, who.agent, *request.request_id);
       if (q.step()) {
         out.escalation = find_escalation(db, who.project, q.int64(0));
         out.outcome = EscalationOutcome::kGranted;
@@ -153,23 +152,14 @@ EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
                    "INSERT INTO escalation_buckets(project, agent, tokens, updated_at)"
                    " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(project, agent)"
                    " DO UPDATE SET tokens = ?3, updated_at = ?4")
-        .bind(1, who.project)
-        .bind(2, who.agent)
-        .bind(3, level.tokens)
-        .bind(4, level.at_ms)
+        .bind_all(who.project, who.agent, level.tokens, level.at_ms)
         .run();
     sql::Statement(db,
                    "INSERT INTO escalations(project, agent, reason, context, proposal, impact,"
                    " severity, request_id, created_at, status) VALUES(?,?,?,?,?,?,?,?,?,'pending')")
-        .bind(1, who.project)
-        .bind(2, who.agent)
-        .bind(3, request.reason)
-        .bind(4, json::serialize(request.context))
-        .bind(5, json::serialize(request.proposal))
-        .bind(6, to_string(request.impact))
-        .bind(7, request.severity)
-        .bind(8, request.request_id)
-        .bind(9, t)
+        .bind_all(who.project, who.agent, request.reason, json::serialize(request.context),
+                  json::serialize(request.proposal), to_string(request.impact), request.severity,
+                  request.request_id, t)
         .run();
     const std::int64_t id = sqlite3_last_insert_rowid(db);
     out.outcome = EscalationOutcome::kGranted;
@@ -226,12 +216,8 @@ ResolveEscalationResult SqliteStore::resolve_escalation(const Principal& who,
                           "UPDATE escalations SET status = 'resolved', decision = ?,"
                           " resolved_proposal = ?, resolver = ?, resolved_via = ?,"
                           " resolved_at = ? WHERE id = ? AND status = 'pending'");
-    update.bind(1, to_string(r.decision))
-        .bind(2, json::serialize(resolved_proposal))
-        .bind(3, who.agent)
-        .bind(4, via)
-        .bind(5, t)
-        .bind(6, r.id)
+    update.bind_all(to_string(r.decision), json::serialize(resolved_proposal), who.agent, via, t,
+                    r.id)
         .run();
     if (sqlite3_changes(db) != 1) {
       // (Unreachable: the write lock is held since the row was read.)
@@ -294,7 +280,7 @@ EscalationListResult SqliteStore::list_escalations(const Principal& who,
   ReadConnection conn = read_connection();
   sql::Statement q(conn.get(), "SELECT " + std::string(kEscalationColumns) + " FROM escalations" +
                                    where + " ORDER BY id DESC LIMIT ?3");
-  q.bind(1, who.project).bind(2, before).bind(3, limit + 1);
+  q.bind_all(who.project, before, limit + 1);
   while (q.step()) out.escalations.push_back(read_escalation(q));
   if (out.escalations.size() > static_cast<std::size_t>(limit)) {
     out.escalations.pop_back();
@@ -310,8 +296,7 @@ Escalation SqliteStore::wait_escalation(const Principal& who, std::int64_t id,
                      "wait_ms must be in [0, " + std::to_string(options_.escalation_max_wait_ms) +
                          "], got " + std::to_string(wait_ms));
   }
-  using steady = std::chrono::steady_clock;
-  const auto deadline = steady::now() + std::chrono::milliseconds(wait_ms);
+  const WaitDeadline deadline(wait_ms);
   for (;;) {
     std::uint64_t epoch;
     {
@@ -319,14 +304,12 @@ Escalation SqliteStore::wait_escalation(const Principal& who, std::int64_t id,
       epoch = escalation_epoch_;
     }
     Escalation e = get_escalation(who, id);  // checks principal and capability
-    if (e.resolved || steady::now() >= deadline) return e;
+    if (e.resolved || deadline.passed()) return e;
     if (cancelled && cancelled()) {
       throw StoreError(ErrorCode::kCancelled,
                        "wait for escalation " + std::to_string(id) + " was cancelled");
     }
-    const auto remaining =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-    const auto step = std::max(std::chrono::milliseconds(0), std::min<std::chrono::milliseconds>(kWaitPoll, remaining));
+    const auto step = deadline.next_step(kWaitPoll);
     std::unique_lock<std::mutex> lock(escalation_mu_);
     escalation_cv_.wait_for(lock, step, [&] { return escalation_epoch_ != epoch; });
   }

@@ -42,39 +42,14 @@ std::optional<LeaseRow> find_lease(sqlite3* db, std::string_view lease_id) {
 // 'released' | 'expired' | "" (no tombstone).
 std::string tombstone(sqlite3* db, std::string_view project, std::string_view lease_id) {
   sql::Statement q(db, "SELECT outcome FROM lease_tombstones WHERE lease_id = ? AND project = ?");
-  q.bind(1, lease_id).bind(2, project);
+  q.bind_all(lease_id, project);
   return q.step() ? q.text(0) : std::string();
-}
-
-void delete_lease(sqlite3* db, const LeaseRow& row, std::string_view outcome, std::int64_t now) {
-  sql::Statement(db, "DELETE FROM leases WHERE lease_id = ?").bind(1, row.lease.lease_id).run();
-  sql::Statement(db,
-                 "INSERT OR REPLACE INTO lease_tombstones(lease_id, project, name, outcome, at)"
-                 " VALUES(?,?,?,?,?)")
-      .bind(1, row.lease.lease_id)
-      .bind(2, row.project)
-      .bind(3, row.lease.name)
-      .bind(4, outcome)
-      .bind(5, now)
-      .run();
-}
-
-// Removes one expired lease and journals its EXPIRE.
-void expire_lease(sqlite3* db, const LeaseRow& row, std::int64_t now) {
-  delete_lease(db, row, "expired", now);
-  const json::object payload{{"lease_id", row.lease.lease_id},
-                             {"name", row.lease.name},
-                             {"holder", row.lease.holder},
-                             {"token", row.lease.token},
-                             {"expires_at", row.lease.expires_at_ms}};
-  append_record(db, now, row.project, row.lease.holder, ops::kExpire, row.lease.name,
-                json::serialize(payload));
 }
 
 // Removes one live lease and journals its RELEASE by `who`.
 void release_one(sqlite3* db, const Principal& who, const LeaseRow& row, bool force,
                  std::int64_t now) {
-  delete_lease(db, row, "released", now);
+  tombstone_lease(db, row.project, row.lease, "released", now);
   const json::object payload{{"lease_id", row.lease.lease_id},
                              {"name", row.lease.name},
                              {"holder", row.lease.holder},
@@ -120,8 +95,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
     throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
   }
 
-  using steady = std::chrono::steady_clock;
-  const auto deadline = steady::now() + std::chrono::milliseconds(request.wait_ms);
+  const WaitDeadline deadline(request.wait_ms);
   auto backoff = std::chrono::milliseconds(2);
   for (;;) {
     std::uint64_t epoch;
@@ -129,7 +103,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
       std::lock_guard<std::mutex> lock(lease_mu_);
       epoch = lease_epoch_;
     }
-    const bool final_attempt = request.wait_ms == 0 || steady::now() >= deadline;
+    const bool final_attempt = request.wait_ms == 0 || deadline.passed();
     AcquireResult result = try_acquire(who, name, request, final_attempt);
     if (result.granted || final_attempt) return result;
     // Cancellation abandons a wait; it never stops the first attempt (a call
@@ -140,9 +114,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
 
     // Wait outside any transaction: until a release/expiry in this process,
     // the backoff step, or the deadline, whichever comes first.
-    const auto remaining =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
-    const auto step = std::max(std::chrono::milliseconds(0), std::min(backoff, remaining));
+    const auto step = deadline.next_step(backoff);
     {
       std::unique_lock<std::mutex> lock(lease_mu_);
       lease_cv_.wait_for(lock, step, [&] { return lease_epoch_ != epoch; });
@@ -173,7 +145,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
       sql::Statement q(db,
                        "SELECT result_json FROM lease_requests"
                        " WHERE project = ? AND holder = ? AND request_id = ?");
-      q.bind(1, who.project).bind(2, who.agent).bind(3, *request.request_id);
+      q.bind_all(who.project, who.agent, *request.request_id);
       if (q.step()) {
         out.granted = true;
         out.replayed = true;
@@ -187,7 +159,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
       sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                                " FROM leases WHERE project = ? AND expires_at > ?"
                                " ORDER BY token");
-      q.bind(1, who.project).bind(2, t);
+      q.bind_all(who.project, t);
       while (q.step()) live.push_back(read_lease(q));
     }
 
@@ -196,11 +168,8 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
       sql::Statement(db,
                      "INSERT OR REPLACE INTO lease_requests(project, holder, request_id,"
                      " result_json, created_at) VALUES(?,?,?,?,?)")
-          .bind(1, who.project)
-          .bind(2, who.agent)
-          .bind(3, *request.request_id)
-          .bind(4, json::serialize(lease_to_json(lease)))
-          .bind(5, t)
+          .bind_all(who.project, who.agent, *request.request_id,
+                    json::serialize(lease_to_json(lease)), t)
           .run();
     };
 
@@ -289,17 +258,9 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
                    "INSERT INTO leases(lease_id, project, name, mode, holder, token, ttl_ms,"
                    " acquired_at, expires_at, reason, request_id)"
                    " VALUES(?,?,?,?,?,?,?,?,?,?,?)")
-        .bind(1, lease.lease_id)
-        .bind(2, who.project)
-        .bind(3, lease.name)
-        .bind(4, to_string(lease.mode))
-        .bind(5, lease.holder)
-        .bind(6, lease.token)
-        .bind(7, lease.ttl_ms)
-        .bind(8, lease.acquired_at_ms)
-        .bind(9, lease.expires_at_ms)
-        .bind(10, request.reason)
-        .bind(11, request.request_id)
+        .bind_all(lease.lease_id, who.project, lease.name, to_string(lease.mode), lease.holder,
+                  lease.token, lease.ttl_ms, lease.acquired_at_ms, lease.expires_at_ms,
+                  request.reason, request.request_id)
         .run();
     json::object payload = lease_to_json(lease);
     payload["reason"] = request.reason;
@@ -338,15 +299,14 @@ LeaseInfo SqliteStore::renew_lease(const Principal& who, std::string_view raw_na
       return;
     }
     if (row->lease.expires_at_ms <= t) {
-      expire_lease(db, *row, t);
+      expire_lease(db, row->project, row->lease, t);
       status = Status::kExpired;
       return;
     }
     renewed = row->lease;
     renewed.expires_at_ms = t + renewed.ttl_ms;
     sql::Statement(db, "UPDATE leases SET expires_at = ? WHERE lease_id = ?")
-        .bind(1, renewed.expires_at_ms)
-        .bind(2, renewed.lease_id)
+        .bind_all(renewed.expires_at_ms, renewed.lease_id)
         .run();
     const json::object payload{{"lease_id", renewed.lease_id},
                                {"name", renewed.name},
@@ -403,7 +363,7 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
         return;
       }
       if (row->lease.expires_at_ms <= t) {
-        expire_lease(db, *row, t);
+        expire_lease(db, row->project, row->lease, t);
         outcome = ReleaseOutcome::kExpired;
         return;
       }
@@ -418,7 +378,7 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
       sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                                ", project FROM leases WHERE project = ? AND name = ?"
                                " ORDER BY token");
-      q.bind(1, who.project).bind(2, name.str());
+      q.bind_all(who.project, name.str());
       while (q.step()) {
         LeaseRow r{read_lease(q), q.text(8)};
         if (force || r.lease.holder == who.agent) rows.push_back(std::move(r));
@@ -428,7 +388,7 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
     bool expired = false;
     for (const LeaseRow& r : rows) {
       if (r.lease.expires_at_ms <= t) {
-        expire_lease(db, r, t);
+        expire_lease(db, r.project, r.lease, t);
         expired = true;
       } else {
         release_one(db, who, r, force, t);
@@ -461,7 +421,7 @@ std::vector<LeaseInfo> SqliteStore::list_leases(const Principal& who, std::strin
                                    " FROM leases WHERE project = ?1 AND expires_at > ?2"
                                    " AND name >= ?3 AND (?4 IS NULL OR name < ?4)"
                                    " ORDER BY name, token");
-  q.bind(1, who.project).bind(2, now()).bind(3, prefix).bind(4, upper);
+  q.bind_all(who.project, now(), prefix, upper);
   std::vector<LeaseInfo> out;
   while (q.step()) out.push_back(read_lease(q));
   return out;

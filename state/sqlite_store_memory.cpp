@@ -69,7 +69,7 @@ std::optional<ExistingRow> find_row(sqlite3* db, const std::string& project, con
     sql::Statement q(db,
                      "SELECT id, version, fence_token, expires_at FROM memory"
                      " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ? AND key = ?");
-    q.bind(1, project).bind(2, slot.tier).bind(3, slot.ns).bind(4, slot.scope).bind(5, key);
+    q.bind_all(project, slot.tier, slot.ns, slot.scope, key);
     if (!q.step()) return std::nullopt;
     row = ExistingRow{q.int64(0), q.int64(1), q.opt_int64(2)};
     expires_at = q.opt_int64(3);
@@ -90,7 +90,7 @@ bool fence_valid(sqlite3* db, const Principal& who, const Fence& fence,
   sql::Statement q(db,
                    "SELECT holder, expires_at FROM leases"
                    " WHERE project = ? AND name = ? AND token = ?");
-  q.bind(1, who.project).bind(2, fence_name).bind(3, fence.token);
+  q.bind_all(who.project, fence_name, fence.token);
   if (!q.step()) return false;
   if (q.text(0) != who.agent || q.int64(1) <= now) return false;
   return !key_fence || fence.token >= *key_fence;
@@ -127,6 +127,34 @@ void throw_if_refused(WriteStatus status, const std::string& fence_name, std::in
                      "expected version " + std::to_string(expected_version) +
                          " but the current version is " + std::to_string(current_version));
   }
+}
+
+// What a fenced / compare-and-set write found, decided inside its job.
+struct GuardedRow {
+  WriteStatus status = WriteStatus::kOk;
+  std::optional<ExistingRow> row;     // the visible row at the slot, if any
+  std::int64_t current_version = 0;  // its version (0: none); unset on a stale fence
+};
+
+// Finds the row `r` writes and checks its fence (journaling a refusal by
+// `action` when stale) and its expected version.
+template <class Slot, class Request>
+GuardedRow guard_write(sqlite3* db, const Principal& who, const Slot& slot, const Request& r,
+                       const std::optional<std::string>& fence_name, std::string_view action,
+                       const std::string& subject, std::int64_t now) {
+  GuardedRow g;
+  g.row = find_row(db, who.project, slot, r.key, now);
+  if (r.fence && !fence_valid(db, who, *r.fence, *fence_name,
+                              g.row ? g.row->fence_token : std::nullopt, now)) {
+    journal_stale_fence(db, who, *r.fence, *fence_name, action, subject, now);
+    g.status = WriteStatus::kStaleFence;
+    return g;
+  }
+  g.current_version = g.row ? g.row->version : 0;
+  if (r.expected_version && *r.expected_version != g.current_version) {
+    g.status = WriteStatus::kMismatch;
+  }
+  return g;
 }
 
 }  // namespace
@@ -192,18 +220,11 @@ PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
     result = PutResult{};
     const std::int64_t t = now();
     drop_expired_memory(db, t, kExpiredSweep);
-    const std::optional<ExistingRow> row = find_row(db, who.project, slot, r.key, t);
-    if (r.fence && !fence_valid(db, who, *r.fence, *fence_name,
-                                row ? row->fence_token : std::nullopt, t)) {
-      journal_stale_fence(db, who, *r.fence, *fence_name, "memory_put", subject, t);
-      status = WriteStatus::kStaleFence;
-      return;
-    }
-    current_version = row ? row->version : 0;
-    if (r.expected_version && *r.expected_version != current_version) {
-      status = WriteStatus::kMismatch;
-      return;
-    }
+    const GuardedRow guard = guard_write(db, who, slot, r, fence_name, "memory_put", subject, t);
+    status = guard.status;
+    current_version = guard.current_version;
+    if (status != WriteStatus::kOk) return;
+    const std::optional<ExistingRow>& row = guard.row;
     result.version = current_version + 1;
     if (r.ttl_ms) result.expires_at_ms = t + *r.ttl_ms;
     // A fence raises the key's high-water mark; without one it is kept.
@@ -216,8 +237,8 @@ PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
       sql::Statement u(db,
                        "UPDATE memory SET value = ?, version = ?, updated_at = ?, expires_at = ?,"
                        " fence_token = ?, session_id = ? WHERE id = ?");
-      u.bind(1, value_text).bind(2, result.version).bind(3, t);
-      u.bind(4, result.expires_at_ms).bind(5, fence_token).bind(6, slot.session_id).bind(7, id);
+      u.bind_all(value_text, result.version, t, result.expires_at_ms, fence_token, slot.session_id,
+                 id);
       u.run();
       sql::Statement del_fts(db, "DELETE FROM memory_fts WHERE rowid = ?");
       del_fts.bind(1, id).run();
@@ -226,15 +247,13 @@ PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
                          "INSERT INTO memory(project, tier, namespace, scope, key, session_id,"
                          " value, version, created_at, updated_at, expires_at, fence_token)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-      ins.bind(1, who.project).bind(2, slot.tier).bind(3, slot.ns).bind(4, slot.scope)
-          .bind(5, r.key).bind(6, slot.session_id).bind(7, value_text).bind(8, result.version)
-          .bind(9, t).bind(10, t);
-      ins.bind(11, result.expires_at_ms).bind(12, fence_token);
+      ins.bind_all(who.project, slot.tier, slot.ns, slot.scope, r.key, slot.session_id, value_text,
+                   result.version, t, t, result.expires_at_ms, fence_token);
       ins.run();
       id = sqlite3_last_insert_rowid(db);
     }
     sql::Statement fts(db, "INSERT INTO memory_fts(rowid, body) VALUES (?, ?)");
-    fts.bind(1, id).bind(2, body).run();
+    fts.bind_all(id, body).run();
 
     json::object payload{{"tier", slot.tier},
                          {"namespace", slot.ns},
@@ -261,12 +280,7 @@ GetResult SqliteStore::memory_get(const Principal& who, Tier tier, Namespace ns,
                    "SELECT value, version, updated_at, expires_at FROM memory"
                    " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ? AND key = ?"
                    " AND (expires_at IS NULL OR expires_at > ?)");
-  q.bind(1, who.project)
-      .bind(2, slot.tier)
-      .bind(3, slot.ns)
-      .bind(4, slot.scope)
-      .bind(5, key)
-      .bind(6, now());
+  q.bind_all(who.project, slot.tier, slot.ns, slot.scope, key, now());
   GetResult out;
   if (!q.step()) return out;
   out.found = true;
@@ -294,18 +308,12 @@ bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
     status = WriteStatus::kOk;
     deleted = false;
     const std::int64_t t = now();
-    const std::optional<ExistingRow> row = find_row(db, who.project, slot, r.key, t);
-    if (r.fence && !fence_valid(db, who, *r.fence, *fence_name,
-                                row ? row->fence_token : std::nullopt, t)) {
-      journal_stale_fence(db, who, *r.fence, *fence_name, "memory_delete", subject, t);
-      status = WriteStatus::kStaleFence;
-      return;
-    }
-    current_version = row ? row->version : 0;
-    if (r.expected_version && *r.expected_version != current_version) {
-      status = WriteStatus::kMismatch;
-      return;
-    }
+    const GuardedRow guard =
+        guard_write(db, who, slot, r, fence_name, "memory_delete", subject, t);
+    status = guard.status;
+    current_version = guard.current_version;
+    if (status != WriteStatus::kOk) return;
+    const std::optional<ExistingRow>& row = guard.row;
     if (!row) return;
     delete_memory_rows(db, {row->id});
     json::object payload{{"tier", slot.tier},
@@ -373,28 +381,15 @@ ListResult SqliteStore::memory_list(const Principal& who, const ListRequest& r) 
                    " AND key >= ?5 AND (?6 IS NULL OR key < ?6) AND (?7 IS NULL OR key > ?7)"
                    " AND (expires_at IS NULL OR expires_at > ?8)"
                    " ORDER BY key LIMIT ?9");
-  q.bind(1, who.project)
-      .bind(2, slot.tier)
-      .bind(3, slot.ns)
-      .bind(4, slot.scope)
-      .bind(5, r.prefix)
-      .bind(6, upper)
-      .bind(7, after)
-      .bind(8, now())
-      .bind(9, limit + 1);
+  q.bind_all(who.project, slot.tier, slot.ns, slot.scope, r.prefix, upper, after, now(), limit + 1);
   ListResult out;
   while (q.step()) {
     if (static_cast<int>(out.entries.size()) == limit) {
       out.next_cursor = std::string(kCursorPrefix) + hex_encode(out.entries.back().key);
       break;
     }
-    ListEntry e;
-    e.key = q.text(0);
-    e.version = q.int64(1);
-    e.updated_at_ms = q.int64(2);
-    e.expires_at_ms = q.opt_int64(3);
-    e.bytes = q.int64(4);
-    out.entries.push_back(std::move(e));
+    out.entries.push_back(
+        ListEntry{q.text(0), q.int64(1), q.int64(2), q.opt_int64(3), q.int64(4)});
   }
   return out;
 }
@@ -490,7 +485,7 @@ std::vector<SearchHit> SqliteStore::memory_search(const Principal& who, const Se
                    " WHERE memory_fts MATCH ? AND m.project = ?"
                    " AND (m.expires_at IS NULL OR m.expires_at > ?) AND (" +
                        where + ") ORDER BY bm25(memory_fts), m.key LIMIT ?");
-  q.bind(1, match).bind(2, who.project).bind(3, now());
+  q.bind_all(match, who.project, now());
   int p = 4;
   for (const MemorySlot& v : visible) {
     q.bind(p, v.tier).bind(p + 1, v.ns).bind(p + 2, v.scope);
@@ -522,7 +517,7 @@ void SqliteStore::end_session(const Principal& who) {
       sql::Statement q(db,
                        "SELECT id FROM memory WHERE tier = 'session' AND session_id = ?"
                        " AND project = ? AND (namespace = ? OR namespace = 'shared')");
-      q.bind(1, who.session_id).bind(2, who.project).bind(3, "agent:" + who.agent);
+      q.bind_all(who.session_id, who.project, "agent:" + who.agent);
       while (q.step()) ids.push_back(q.int64(0));
     }
     delete_memory_rows(db, ids);

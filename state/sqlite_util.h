@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -83,6 +85,13 @@ class Statement {
   Statement& bind(int index, const std::optional<std::int64_t>& value);
   Statement& bind(int index, const std::optional<std::string>& value);
   Statement& bind_null(int index);
+  // Binds `values` to parameters 1..N, in order.
+  template <class... Values>
+  Statement& bind_all(const Values&... values) {
+    int index = 0;
+    (bind(++index, values), ...);
+    return *this;
+  }
 
   // Steps once: true when a row is available, false when done.
   bool step();
@@ -96,6 +105,20 @@ class Statement {
   double real(int col) const;
   std::string text(int col) const;
   std::optional<std::int64_t> opt_int64(int col) const;
+
+  // Steps once and decodes the row with `read`; nullopt when there is none.
+  template <class Read>
+  auto one(Read&& read) -> std::optional<std::invoke_result_t<Read&, const Statement&>> {
+    if (!step()) return std::nullopt;
+    return read(static_cast<const Statement&>(*this));
+  }
+  // Steps to completion, decoding every row with `read`.
+  template <class Read>
+  auto all(Read&& read) -> std::vector<std::invoke_result_t<Read&, const Statement&>> {
+    std::vector<std::invoke_result_t<Read&, const Statement&>> out;
+    while (step()) out.push_back(read(static_cast<const Statement&>(*this)));
+    return out;
+  }
 
  private:
   sqlite3* db_;

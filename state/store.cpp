@@ -1,6 +1,8 @@
 // keel/state/store.cpp — the backend-independent parts of store.h.
 #include "state/store.h"
 
+#include "state/enum_names.h"
+
 namespace keel::state {
 
 const std::vector<std::string>& all_capabilities() {
@@ -24,19 +26,11 @@ std::set<std::string> default_agent_capabilities() {
 }
 
 std::string_view to_string(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case ErrorCode::kPermissionDenied: return "PERMISSION_DENIED";
-    case ErrorCode::kNotFound: return "NOT_FOUND";
-    case ErrorCode::kVersionMismatch: return "VERSION_MISMATCH";
-    case ErrorCode::kStaleFence: return "STALE_FENCE";
-    case ErrorCode::kExpired: return "EXPIRED";
-    case ErrorCode::kTooLarge: return "TOO_LARGE";
-    case ErrorCode::kBusy: return "BUSY";
-    case ErrorCode::kCancelled: return "CANCELLED";
-    case ErrorCode::kInternal: return "INTERNAL";
-  }
-  return "INTERNAL";
+  static constexpr std::array<std::string_view, 10> kNames{
+      "INVALID_ARGUMENT", "PERMISSION_DENIED", "NOT_FOUND", "VERSION_MISMATCH", "STALE_FENCE",
+      "EXPIRED",          "TOO_LARGE",         "BUSY",      "CANCELLED",        "INTERNAL"};
+  static_assert(static_cast<std::size_t>(ErrorCode::kInternal) + 1 == kNames.size());
+  return enum_name(code, kNames, "INTERNAL");
 }
 
 std::string_view to_string(LeaseMode mode) {
@@ -44,12 +38,10 @@ std::string_view to_string(LeaseMode mode) {
 }
 
 std::string_view to_string(ReleaseOutcome outcome) {
-  switch (outcome) {
-    case ReleaseOutcome::kReleased: return "released";
-    case ReleaseOutcome::kAlreadyReleased: return "already_released";
-    case ReleaseOutcome::kExpired: return "expired";
-  }
-  return "released";
+  static constexpr std::array<std::string_view, 3> kNames{"released", "already_released",
+                                                          "expired"};
+  static_assert(static_cast<std::size_t>(ReleaseOutcome::kExpired) + 1 == kNames.size());
+  return enum_name(outcome, kNames, "released");
 }
 
 std::string_view to_string(Tier tier) {
