@@ -95,14 +95,6 @@ AcquireRequest req(const std::string& name, std::int64_t ttl = 600'000) {
   return r;
 }
 
-std::vector<JournalRecord> records(Store& s, const std::string& op) {
-  JournalFilter f;
-  f.op = op;
-  f.newest_first = false;
-  f.limit = 1000;
-  return s.journal_query(admin(), f);
-}
-
 }  // namespace
 
 TEST_CASE("agent identity: the agent is the first non-shell parent, when keel knows it",
@@ -177,18 +169,18 @@ TEST_CASE("scavenge: a dead holder's leases are freed at the next conflicting ac
   Principal b = e.anchored(200);
   REQUIRE(e.store().acquire_lease(a, req("file:/proj/x.cc")).granted);
   REQUIRE(e.store().acquire_lease(a, req("file:/proj/y.cc")).granted);
-  REQUIRE(records(e.store(), "AGENT_START").size() == 1);
+  REQUIRE(journal_records(e.store(), "AGENT_START").size() == 1);
 
   // Alive: refused, nothing freed.
   auto refused = e.store().acquire_lease(b, req("file:/proj/x.cc"));
   CHECK_FALSE(refused.granted);
   CHECK(refused.holders.at(0).holder == a.agent);
-  CHECK(records(e.store(), "SCAVENGE").empty());
+  CHECK(journal_records(e.store(), "SCAVENGE").empty());
 
   e.table->kill(100);
   auto granted = e.store().acquire_lease(b, req("file:/proj/x.cc"));
   CHECK(granted.granted);
-  auto sc = records(e.store(), "SCAVENGE");
+  auto sc = journal_records(e.store(), "SCAVENGE");
   REQUIRE(sc.size() == 1);
   CHECK(sc[0].principal == a.agent);
   CHECK(sc[0].payload.find("\"pid\":100") != std::string::npos);
@@ -260,7 +252,7 @@ TEST_CASE("register_agent: records product, host, pid, session; a session bound 
   CHECK(info.client == "claude-code 2.1.332");
   // Registering again journals nothing new.
   e.store().register_agent(a, AgentRegistration{"hook:claude"});
-  CHECK(records(e.store(), "AGENT_START").size() == 1);
+  CHECK(journal_records(e.store(), "AGENT_START").size() == 1);
   // The same session id in another process (claude --resume) binds to the new agent only.
   Principal b = e.anchored(200);
   b.session_id = "sess-1";
@@ -307,14 +299,14 @@ TEST_CASE("suspend: leases released, acquires refused, the hook marker set; resu
                        }));
   CHECK_THROWS_AS(e.store().heartbeat(a), StoreError);
   CHECK(e.store().journal_replay(admin()).equal);
-  REQUIRE(records(e.store(), "SUSPEND").size() == 1);
+  REQUIRE(journal_records(e.store(), "SUSPEND").size() == 1);
 
   auto r = e.store().resume_agent(admin(), a.agent);
   CHECK(r.status == AgentStatus::kActive);
   CHECK_FALSE(suspended_reason(state_dir, a.project, a.agent));
   CHECK(e.store().acquire_lease(a, req("file:/proj/x.cc")).granted);
   e.store().resume_agent(admin(), a.agent);  // resuming an active agent journals nothing
-  CHECK(records(e.store(), "RESUME").size() == 1);
+  CHECK(journal_records(e.store(), "RESUME").size() == 1);
 }
 
 TEST_CASE("adopt: a new higher token for the new holder; the old token is stale", "[state][agents]") {
@@ -359,7 +351,7 @@ TEST_CASE("adopt: a new higher token for the new holder; the old token is stale"
   CHECK_NOTHROW(e.store().memory_put(b_shared, put));
   CHECK_THROWS_AS(e.store().release_lease(a, "file:/proj/x.cc", moved.lease_id), StoreError);
   CHECK(e.store().journal_replay(admin()).equal);
-  REQUIRE(records(e.store(), "ADOPT").size() == 1);
+  REQUIRE(journal_records(e.store(), "ADOPT").size() == 1);
 }
 
 TEST_CASE("heartbeat: renews every lease of the caller, journaled once; replay and compaction fold it all",
@@ -377,7 +369,7 @@ TEST_CASE("heartbeat: renews every lease of the caller, journaled once; replay a
   for (const auto& l : hb.renewed) CHECK(l.expires_at_ms == hb.at_ms + l.ttl_ms);
   e.env.clock->advance(5'000);  // n:3 (not renewed) has expired; n:1 and n:2 live on
   CHECK(e.store().list_leases(admin()).size() == 2);
-  CHECK(records(e.store(), "HEARTBEAT").size() == 1);
+  CHECK(journal_records(e.store(), "HEARTBEAT").size() == 1);
   auto replay = e.store().journal_replay(admin());
   CHECK(replay.equal);
   INFO(replay.differences.size());
@@ -436,7 +428,7 @@ TEST_CASE("scavenge: concurrent sweepers and acquirers free a dead holder once, 
   for (auto& th : threads) th.join();
   CHECK(errors == 0);
   CHECK(granted == kHolders);
-  CHECK(records(e.store(), "SCAVENGE").size() == kHolders);  // each dead holder once
+  CHECK(journal_records(e.store(), "SCAVENGE").size() == kHolders);  // each dead holder once
   auto leases = e.store().list_leases(admin(), "n:live");
   REQUIRE(leases.size() == 1);
   CHECK(leases[0].holder == live.agent);

@@ -59,20 +59,12 @@ TEST_CASE("group commit: concurrent puts are all durable and journaled", "[state
   StoreEnv env;
   constexpr int kThreads = 16;
   constexpr int kPuts = 40;
-  std::vector<std::thread> threads;
   std::atomic<int> wrong_versions{0};
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      const Principal p = agent("agent" + std::to_string(t));
-      for (int i = 0; i < kPuts; ++i) {
-        PutRequest r;
-        r.key = "k" + std::to_string(i);
-        r.value = json::object{{"t", t}, {"i", i}};
-        if (env.store->memory_put(p, r).version != 1) ++wrong_versions;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  on_agent_threads(kThreads, [&](int t, const Principal& p) {
+    for (int i = 0; i < kPuts; ++i) {
+      if (env.store->memory_put(p, numbered_put(t, i)).version != 1) ++wrong_versions;
+    }
+  });
   CHECK(wrong_versions == 0);
 
   const StoreStats st = env.store->stats();
@@ -83,10 +75,7 @@ TEST_CASE("group commit: concurrent puts are all durable and journaled", "[state
         st.commits);
   UNSCOPED_INFO("commits " << st.commits << " jobs " << st.jobs << " max batch " << st.max_batch);
 
-  JournalFilter f;
-  f.op = std::string(ops::kMemoryPut);
-  f.limit = 10000;
-  CHECK(env.store->journal_query(admin(), f).size() == kThreads * kPuts);
+  CHECK(journal_records(*env.store, ops::kMemoryPut).size() == kThreads * kPuts);
   CHECK(env.store->journal_verify(admin()).ok);
 
   env.reopen();
@@ -176,23 +165,16 @@ TEST_CASE("inline writes: one connection and no thread, callers serialised, same
   constexpr int kThreads = 4;
   constexpr int kPuts = 25;
   std::atomic<int> wrong{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      const Principal p = agent("agent" + std::to_string(t));
-      for (int i = 0; i < kPuts; ++i) {
-        PutRequest r;
-        r.key = "k" + std::to_string(i);
-        r.value = json::object{{"t", t}, {"i", i}};
-        Store& s = (i % 2 == 0) ? *inline_store : *threaded;
-        if (s.memory_put(p, r).version != 1) ++wrong;
-        // A read on the inline store right after the write sees it.
-        const GetResult got = inline_store->memory_get(p, Tier::kCrossRun, Namespace::kOwn, r.key);
-        if (!got.found || got.value != r.value) ++wrong;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  on_agent_threads(kThreads, [&](int t, const Principal& p) {
+    for (int i = 0; i < kPuts; ++i) {
+      const PutRequest r = numbered_put(t, i);
+      Store& s = (i % 2 == 0) ? *inline_store : *threaded;
+      if (s.memory_put(p, r).version != 1) ++wrong;
+      // A read on the inline store right after the write sees it.
+      const GetResult got = inline_store->memory_get(p, Tier::kCrossRun, Namespace::kOwn, r.key);
+      if (!got.found || got.value != r.value) ++wrong;
+    }
+  });
   CHECK(wrong == 0);
   const StoreStats st = inline_store->stats();
   CHECK(st.jobs == kThreads * ((kPuts + 1) / 2));  // the puts sent to it

@@ -40,14 +40,6 @@ ResolveEscalationRequest decide(std::int64_t id, EscalationDecision d,
   return r;
 }
 
-std::vector<JournalRecord> records(Store& s, std::string_view op) {
-  JournalFilter f;
-  f.op = std::string(op);
-  f.limit = 10000;
-  f.newest_first = false;
-  return s.journal_query(admin(), f);
-}
-
 std::int64_t granted_id(const EscalationRequestResult& r) {
   REQUIRE(r.outcome == EscalationOutcome::kGranted);
   REQUIRE(r.escalation);
@@ -96,8 +88,8 @@ TEST_CASE("escalation: the bucket runs out and refills with the clock", "[state]
   CHECK(s.request_escalation(a, ask()).outcome == EscalationOutcome::kBudgetExhausted);
 
   // Journaled either way: 3 + 1 (bob) + 1 + 3 grants, 4 refusals.
-  CHECK(records(s, ops::kEscalate).size() == 8);
-  auto refusals = records(s, ops::kEscalateRefused);
+  CHECK(journal_records(s, ops::kEscalate).size() == 8);
+  auto refusals = journal_records(s, ops::kEscalateRefused);
   REQUIRE(refusals.size() == 4);
   const json::value payload = json::parse(refusals.front().payload);
   CHECK(payload.at("outcome") == "BUDGET_EXHAUSTED");
@@ -160,7 +152,7 @@ TEST_CASE("escalation: request_id makes a request idempotent", "[state][escalati
   CHECK(granted_id(retry) == id);
   CHECK(retry.replayed);
   CHECK(retry.tokens_left == 2);  // nothing spent
-  CHECK(records(s, ops::kEscalate).size() == 1);
+  CHECK(journal_records(s, ops::kEscalate).size() == 1);
 
   // The replay shows the escalation as it is now.
   REQUIRE(s.resolve_escalation(admin(), decide(id, EscalationDecision::kAbort)).resolved);
@@ -224,7 +216,7 @@ TEST_CASE("escalation: OVERRIDE, MODIFY and ABORT", "[state][escalation]") {
   CHECK(rx.resolved);
   CHECK(rx.escalation.resolved_proposal.is_null());
 
-  auto resolves = records(s, ops::kResolve);
+  auto resolves = journal_records(s, ops::kResolve);
   REQUIRE(resolves.size() == 3);
   CHECK(resolves[1].subject == "escalation:" + std::to_string(m));
   CHECK(resolves[1].principal == "ann");
@@ -263,7 +255,7 @@ TEST_CASE("escalation: two resolvers at once, exactly one wins", "[state][escala
     CHECK(loser.escalation.decision == winner.escalation.decision);
     CHECK(loser.escalation.resolver == winner.escalation.resolver);
   }
-  CHECK(records(*env.store, ops::kResolve).size() == 10);
+  CHECK(journal_records(*env.store, ops::kResolve).size() == 10);
   CHECK(env.store->journal_verify(admin()).ok);
 }
 

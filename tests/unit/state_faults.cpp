@@ -53,6 +53,13 @@ struct FaultEnv {
   }
 };
 
+// A store where alice holds file:/x before the disk starts failing.
+struct AliceHoldsX : FaultEnv {
+  Store& s = *store;
+  const Principal a = agent("alice");
+  AliceHoldsX() { REQUIRE(s.acquire_lease(a, acquire("file:/x")).granted); }
+};
+
 std::int64_t journal_head(Store& s) {
   JournalFilter f;
   f.limit = 1;
@@ -353,26 +360,20 @@ TEST_CASE("faults: under concurrent load, exactly the acknowledged calls survive
       acknowledged += ok[t][i] ? 1 : 0;
     }
   }
-  JournalFilter f;
-  f.op = std::string(ops::kMemoryPut);
-  f.limit = 10000;
-  CHECK(static_cast<int>(s.journal_query(admin(), f).size()) == acknowledged);
+  CHECK(static_cast<int>(journal_records(s, ops::kMemoryPut).size()) == acknowledged);
   require_consistent(s);
 }
 
-TEST_CASE("faults: a call whose fsync failed is not resurrected by a crash",
-          "[state][faults]") {
-  FaultEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  REQUIRE(s.acquire_lease(a, acquire("file:/x")).granted);
+TEST_CASE_METHOD(AliceHoldsX,
+                 "faults: a call whose fsync failed is not resurrected by a crash",
+                 "[state][faults]") {
   const std::int64_t head = journal_head(s);
 
   // The WAL frames of the acquire are written, only their fsync fails: the
   // caller is told the acquire failed.
-  env.faults->arm(Op::kSync, 1, Error::kIoErr, /*sticky=*/false, Files::kWal);
+  faults->arm(Op::kSync, 1, Error::kIoErr, /*sticky=*/false, Files::kWal);
   require_io_failure([&] { s.acquire_lease(a, acquire("file:/y")); });
-  env.faults->disarm();
+  faults->disarm();
   CHECK(s.list_leases(a).size() == 1);
 
   // The process dies now (the files stay as they are, no checkpoint on
@@ -380,14 +381,14 @@ TEST_CASE("faults: a call whose fsync failed is not resurrected by a crash",
   TempDir crash;
   std::filesystem::create_directories(crash.path() / "state");
   for (const char* name : {"keel.db", "keel.db-wal"}) {
-    const auto from = env.dir.path() / "state" / name;
+    const auto from = dir.path() / "state" / name;
     if (std::filesystem::exists(from)) {
       std::filesystem::copy_file(from, crash.path() / "state" / name);
     }
   }
   StoreOptions o;
   o.dir = crash.path() / "state";
-  o.clock = env.clock;
+  o.clock = clock;
   auto after = open_sqlite_store(o);
   const auto leases = after->list_leases(a);
   INFO("leases after the crash: " << leases.size() << ", journal head "
@@ -397,17 +398,14 @@ TEST_CASE("faults: a call whose fsync failed is not resurrected by a crash",
   require_consistent(*after);
 }
 
-TEST_CASE("faults: when the disk keeps failing, the error says the outcome is open",
-          "[state][faults]") {
-  FaultEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  REQUIRE(s.acquire_lease(a, acquire("file:/x")).granted);
+TEST_CASE_METHOD(AliceHoldsX,
+                 "faults: when the disk keeps failing, the error says the outcome is open",
+                 "[state][faults]") {
   // Every fsync fails: the commit, and the empty commit meant to discard it.
-  env.faults->arm(Op::kSync, 1, Error::kIoErr, /*sticky=*/true, Files::kWal);
+  faults->arm(Op::kSync, 1, Error::kIoErr, /*sticky=*/true, Files::kWal);
   const std::string message = require_io_failure([&] { s.acquire_lease(a, acquire("file:/y")); });
   CHECK(message.find("may yet take effect") != std::string::npos);
-  env.faults->disarm();
+  faults->disarm();
   // The next commit overwrites the frames: the store is whole again.
   REQUIRE(s.acquire_lease(a, acquire("file:/z")).granted);
   CHECK(s.list_leases(a).size() == 2);

@@ -35,11 +35,14 @@ void populate(StoreEnv& env) {
   s.journal_append(a, "HOOK_DECISION", "Bash", json::parse(R"({"decision":"allow"})"));
 }
 
-std::vector<JournalRecord> all_records(Store& s) {
-  JournalFilter f;
-  f.limit = 10000;
-  f.newest_first = false;
-  return s.journal_query(admin(), f);
+// Verifies the journal and REQUIREs that it reports its first bad record as
+// `kind` at `seq`.
+VerifyReport require_first_bad(Store& s, std::string_view kind, std::int64_t seq) {
+  VerifyReport v = s.journal_verify(admin());
+  REQUIRE(v.first_bad);
+  CHECK(v.first_bad->kind == kind);
+  CHECK(v.first_bad->seq == seq);
+  return v;
 }
 
 }  // namespace
@@ -55,7 +58,7 @@ TEST_CASE("journal: chain is consistent and verifies", "[state][journal]") {
   StoreEnv env;
   populate(env);
   Store& s = *env.store;
-  const auto recs = all_records(s);
+  const auto recs = journal_records(s);
   REQUIRE(recs.size() >= 9);
   CHECK(recs[0].seq == 1);
   CHECK(recs[0].prev_hash == kZeroHash);
@@ -133,7 +136,7 @@ TEST_CASE("journal: append and export", "[state][journal]") {
   CHECK(r.seq == 1);
   CHECK(r.payload == R"({"a":[1,2]})");
   CHECK(r.hash == journal_hash(r));
-  CHECK(all_records(s).at(0) == r);
+  CHECK(journal_records(s).at(0) == r);
   REQUIRE_STORE_ERROR(s.journal_append(agent("alice"), "", "x", json::value()),
                       ErrorCode::kInvalidArgument);
   REQUIRE_STORE_ERROR(s.journal_append(agent("alice"), "ACQUIRE", "x", json::object()),
@@ -165,11 +168,8 @@ TEST_CASE("journal: verify catches an edited record", "[state][journal]") {
   StoreEnv env;
   populate(env);
   env.raw_sql("UPDATE journal SET payload = replace(payload, 'file:/a', 'file:/z') WHERE seq = 1");
-  const VerifyReport v = env.store->journal_verify(admin());
+  const VerifyReport v = require_first_bad(*env.store, "edited", 1);
   CHECK_FALSE(v.ok);
-  REQUIRE(v.first_bad);
-  CHECK(v.first_bad->kind == "edited");
-  CHECK(v.first_bad->seq == 1);
   CHECK(v.records == 1);
 }
 
@@ -177,10 +177,7 @@ TEST_CASE("journal: verify catches an edited payload at a known seq", "[state][j
   StoreEnv env;
   populate(env);
   env.raw_sql("UPDATE journal SET payload = '{\"forged\":true}' WHERE seq = 5");
-  const VerifyReport v = env.store->journal_verify(admin());
-  REQUIRE(v.first_bad);
-  CHECK(v.first_bad->kind == "edited");
-  CHECK(v.first_bad->seq == 5);
+  require_first_bad(*env.store, "edited", 5);
   // A tampered journal is not compacted.
   REQUIRE_STORE_ERROR(env.store->journal_compact(admin()), ErrorCode::kInternal);
 }
@@ -189,19 +186,13 @@ TEST_CASE("journal: verify catches a missing record", "[state][journal]") {
   StoreEnv env;
   populate(env);
   env.raw_sql("DELETE FROM journal WHERE seq = 3");
-  const VerifyReport v = env.store->journal_verify(admin());
-  REQUIRE(v.first_bad);
-  CHECK(v.first_bad->kind == "missing");
-  CHECK(v.first_bad->seq == 3);
+  const VerifyReport v = require_first_bad(*env.store, "missing", 3);
   CHECK(v.records == 3);
 
   StoreEnv env2;
   populate(env2);
   env2.raw_sql("DELETE FROM journal WHERE seq = 1");
-  const VerifyReport v2 = env2.store->journal_verify(admin());
-  REQUIRE(v2.first_bad);
-  CHECK(v2.first_bad->kind == "missing");
-  CHECK(v2.first_bad->seq == 1);
+  require_first_bad(*env2.store, "missing", 1);
 }
 
 TEST_CASE("journal: verify catches swapped records", "[state][journal]") {
@@ -215,21 +206,15 @@ TEST_CASE("journal: verify catches swapped records", "[state][journal]") {
        WHERE s.seq = 7 - journal.seq)
     WHERE seq IN (3, 4);
   )");
-  const VerifyReport v = env.store->journal_verify(admin());
-  REQUIRE(v.first_bad);
-  CHECK(v.first_bad->kind == "reordered");
-  CHECK(v.first_bad->seq == 3);
+  require_first_bad(*env.store, "reordered", 3);
 }
 
 TEST_CASE("journal: verify catches tail truncation", "[state][journal]") {
   StoreEnv env;
   populate(env);
-  const auto recs = all_records(*env.store);
+  const auto recs = journal_records(*env.store);
   env.raw_sql("DELETE FROM journal WHERE seq = " + std::to_string(recs.back().seq));
-  const VerifyReport v = env.store->journal_verify(admin());
-  REQUIRE(v.first_bad);
-  CHECK(v.first_bad->kind == "truncated");
-  CHECK(v.first_bad->seq == recs.back().seq);
+  require_first_bad(*env.store, "truncated", recs.back().seq);
 }
 
 TEST_CASE("journal: verify rejects a misplaced checkpoint", "[state][journal]") {
@@ -238,7 +223,7 @@ TEST_CASE("journal: verify rejects a misplaced checkpoint", "[state][journal]") 
   env.store->journal_compact(admin());
   env.store->journal_append(agent("alice"), "NOTE", "x", json::object());
   // Rewrite record 2 as a self-consistent CHECKPOINT in the middle.
-  const auto recs = all_records(*env.store);
+  const auto recs = journal_records(*env.store);
   REQUIRE(recs.size() == 2);
   JournalRecord forged = recs[1];
   forged.op = "CHECKPOINT";
@@ -246,10 +231,7 @@ TEST_CASE("journal: verify rejects a misplaced checkpoint", "[state][journal]") 
   env.raw_sql("UPDATE journal SET op = 'CHECKPOINT', hash = '" + forged.hash +
               "' WHERE seq = " + std::to_string(forged.seq) +
               "; UPDATE meta SET value = '" + forged.hash + "' WHERE key = 'journal_head_hash'");
-  const VerifyReport v = env.store->journal_verify(admin());
-  REQUIRE(v.first_bad);
-  CHECK(v.first_bad->kind == "bad_checkpoint");
-  CHECK(v.first_bad->seq == forged.seq);
+  require_first_bad(*env.store, "bad_checkpoint", forged.seq);
 }
 
 TEST_CASE("journal: replay equals the lease table", "[state][journal]") {
@@ -277,7 +259,7 @@ TEST_CASE("journal: compaction keeps replay and the chain", "[state][journal]") 
   StoreEnv env;
   populate(env);
   Store& s = *env.store;
-  const auto before_records = all_records(s);
+  const auto before_records = journal_records(s);
   const ReplayReport before = s.journal_replay(admin());
   REQUIRE(before.equal);
 
@@ -285,7 +267,7 @@ TEST_CASE("journal: compaction keeps replay and the chain", "[state][journal]") 
   CHECK(c.folded_records == static_cast<std::int64_t>(before_records.size()));
   CHECK(c.checkpoint_seq == before_records.back().seq + 1);
 
-  const auto after_records = all_records(s);
+  const auto after_records = journal_records(s);
   REQUIRE(after_records.size() == 1);
   const JournalRecord& cp = after_records[0];
   CHECK(cp.op == "CHECKPOINT");
@@ -309,7 +291,7 @@ TEST_CASE("journal: compaction keeps replay and the chain", "[state][journal]") 
   REQUIRE(n.granted);
   CHECK(n.lease->token == 5);
   s.release_lease(a, "file:/a", before.replayed[0].lease_id);
-  const auto recs = all_records(s);
+  const auto recs = journal_records(s);
   REQUIRE(recs.size() == 3);
   CHECK(recs[1].prev_hash == cp.hash);
   CHECK(recs[1].seq == cp.seq + 1);

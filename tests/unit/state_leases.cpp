@@ -10,24 +10,7 @@
 using namespace keel::state;
 using namespace keel::state::testing;
 
-namespace {
-
-std::vector<JournalRecord> records(Store& s, std::string_view op) {
-  JournalFilter f;
-  f.op = std::string(op);
-  f.limit = 10000;
-  f.newest_first = false;
-  return s.journal_query(admin(), f);
-}
-
-}  // namespace
-
-TEST_CASE("leases: grant, conflict, holders", "[state][lease]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
-
+TEST_CASE_METHOD(AliceAndBob, "leases: grant, conflict, holders", "[state][lease]") {
   const AcquireResult ra = s.acquire_lease(a, acquire("file:/src//main.cpp"));
   REQUIRE(ra.granted);
   REQUIRE(ra.lease);
@@ -42,7 +25,7 @@ TEST_CASE("leases: grant, conflict, holders", "[state][lease]") {
   REQUIRE(rb.holders.size() == 1);
   CHECK(rb.holders[0].holder == "alice");
   CHECK(rb.holders[0].lease_id == ra.lease->lease_id);
-  CHECK(records(s, ops::kRefuse).size() == 1);
+  CHECK(journal_records(s, ops::kRefuse).size() == 1);
 
   // Another project is independent.
   CHECK(s.acquire_lease(agent("bob", "s1", "/other"), acquire("file:/src/main.cpp")).granted);
@@ -59,15 +42,10 @@ TEST_CASE("leases: grant, conflict, holders", "[state][lease]") {
   CHECK(listed[0].name == "dir:/src/");
   CHECK(listed[1].name == "file:/src/main.cpp");
   CHECK(s.list_leases(a, "file:").size() == 1);
-  CHECK(records(s, ops::kAcquire).size() == 3);
+  CHECK(journal_records(s, ops::kAcquire).size() == 3);
 }
 
-TEST_CASE("leases: directory nesting conflicts both ways", "[state][lease]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
-
+TEST_CASE_METHOD(AliceAndBob, "leases: directory nesting conflicts both ways", "[state][lease]") {
   REQUIRE(s.acquire_lease(a, acquire("dir:/repo/lib")).granted);
   CHECK_FALSE(s.acquire_lease(b, acquire("file:/repo/lib/x.cpp")).granted);
   CHECK_FALSE(s.acquire_lease(b, acquire("dir:/repo/lib/sub/")).granted);
@@ -84,11 +62,7 @@ TEST_CASE("leases: directory nesting conflicts both ways", "[state][lease]") {
   CHECK(r.holders[0].name == "file:/x/y/z.txt");
 }
 
-TEST_CASE("leases: shared and exclusive modes", "[state][lease]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
+TEST_CASE_METHOD(AliceAndBob, "leases: shared and exclusive modes", "[state][lease]") {
   const Principal c = agent("carol");
 
   REQUIRE(s.acquire_lease(a, acquire("dir:/docs", 60'000, LeaseMode::kShared)).granted);
@@ -150,11 +124,7 @@ TEST_CASE("leases: fencing tokens strictly increase, across a restart", "[state]
   CHECK(env.store->list_leases(a).size() == 7);
 }
 
-TEST_CASE("leases: renew extends, never revives", "[state][lease]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
+TEST_CASE_METHOD(AliceAndBob, "leases: renew extends, never revives", "[state][lease]") {
   const AcquireResult r = s.acquire_lease(a, acquire("file:/f", 1000));
   REQUIRE(r.granted);
   const std::string id = r.lease->lease_id;
@@ -173,8 +143,8 @@ TEST_CASE("leases: renew extends, never revives", "[state][lease]") {
   REQUIRE_STORE_ERROR(s.renew_lease(a, "file:/f", id), ErrorCode::kExpired);
   REQUIRE_STORE_ERROR(s.renew_lease(a, "file:/f", id), ErrorCode::kExpired);  // still gone
   CHECK(s.list_leases(a).empty());
-  CHECK(records(s, ops::kExpire).size() == 1);
-  CHECK(records(s, ops::kRenew).size() == 1);
+  CHECK(journal_records(s, ops::kExpire).size() == 1);
+  CHECK(journal_records(s, ops::kRenew).size() == 1);
 
   // Someone else can take it now; the old id stays dead.
   REQUIRE(s.acquire_lease(b, acquire("file:/f")).granted);
@@ -189,17 +159,13 @@ TEST_CASE("leases: expired holds are reaped on acquire", "[state][lease]") {
   const AcquireResult rb = s.acquire_lease(agent("bob"), acquire("file:/f"));
   REQUIRE(rb.granted);
   CHECK(rb.lease->token > r.lease->token);
-  const auto expires = records(s, ops::kExpire);
+  const auto expires = journal_records(s, ops::kExpire);
   REQUIRE(expires.size() == 1);
   CHECK(expires[0].subject == "file:/f");
   CHECK(expires[0].payload.find(r.lease->lease_id) != std::string::npos);
 }
 
-TEST_CASE("leases: release is idempotent and holder-only", "[state][lease]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
+TEST_CASE_METHOD(AliceAndBob, "leases: release is idempotent and holder-only", "[state][lease]") {
   const AcquireResult r = s.acquire_lease(a, acquire("file:/f"));
   const std::string id = r.lease->lease_id;
 
@@ -209,7 +175,7 @@ TEST_CASE("leases: release is idempotent and holder-only", "[state][lease]") {
   CHECK(s.release_lease(a, "file:/f", id) == ReleaseOutcome::kAlreadyReleased);
   CHECK(s.release_lease(a, "file:/f", id) == ReleaseOutcome::kAlreadyReleased);
   CHECK(s.release_lease(a, "file:/f", "lease_unknown") == ReleaseOutcome::kAlreadyReleased);
-  CHECK(records(s, ops::kRelease).size() == 1);
+  CHECK(journal_records(s, ops::kRelease).size() == 1);
   REQUIRE_STORE_ERROR(s.renew_lease(a, "file:/f", id), ErrorCode::kNotFound);
 
   // Release of an expired lease reports it.
@@ -217,7 +183,7 @@ TEST_CASE("leases: release is idempotent and holder-only", "[state][lease]") {
   env.clock->advance(500);
   CHECK(s.release_lease(a, "file:/g", r2.lease->lease_id) == ReleaseOutcome::kExpired);
   CHECK(s.release_lease(a, "file:/g", r2.lease->lease_id) == ReleaseOutcome::kExpired);
-  CHECK(records(s, ops::kExpire).size() == 1);
+  CHECK(journal_records(s, ops::kExpire).size() == 1);
 
   // Wrong name for the id.
   const AcquireResult r3 = s.acquire_lease(a, acquire("file:/h"));
@@ -225,11 +191,7 @@ TEST_CASE("leases: release is idempotent and holder-only", "[state][lease]") {
                       ErrorCode::kNotFound);
 }
 
-TEST_CASE("leases: force release", "[state][lease]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
+TEST_CASE_METHOD(AliceAndBob, "leases: force release", "[state][lease]") {
   const Principal boss = admin("boss");
   REQUIRE(s.acquire_lease(a, acquire("dir:/shared", 60'000, LeaseMode::kShared)).granted);
   REQUIRE(s.acquire_lease(b, acquire("dir:/shared", 60'000, LeaseMode::kShared)).granted);
@@ -240,7 +202,7 @@ TEST_CASE("leases: force release", "[state][lease]") {
   CHECK(s.release_lease(boss, "dir:/shared/", "", true) == ReleaseOutcome::kReleased);
   CHECK(s.list_leases(a).empty());
   CHECK(s.release_lease(boss, "dir:/shared/", "", true) == ReleaseOutcome::kAlreadyReleased);
-  const auto released = records(s, ops::kRelease);
+  const auto released = journal_records(s, ops::kRelease);
   REQUIRE(released.size() == 3);
   CHECK(released[0].principal == "boss");
   CHECK(released[0].payload.find("\"force\":true") != std::string::npos);
@@ -266,7 +228,7 @@ TEST_CASE("leases: request_id makes acquire idempotent", "[state][lease]") {
   CHECK(second.granted);
   CHECK(second.replayed);
   CHECK(second.lease == first.lease);
-  CHECK(records(s, ops::kAcquire).size() == 1);
+  CHECK(journal_records(s, ops::kAcquire).size() == 1);
   // The same id from another agent is a different request.
   AcquireRequest other = req;
   other.name = "file:/g";
@@ -304,7 +266,7 @@ TEST_CASE("leases: wait_ms is granted after another thread releases", "[state][l
   CHECK(got.lease->holder == "bob");
   CHECK(got.lease->token > held.lease->token);
   CHECK(waited < std::chrono::seconds(5));
-  CHECK(records(*store, ops::kRefuse).empty());  // only a final refusal is journaled
+  CHECK(journal_records(*store, ops::kRefuse).empty());  // only a final refusal is journaled
 }
 
 TEST_CASE("leases: wait_ms times out with one REFUSE", "[state][lease]") {
@@ -318,7 +280,7 @@ TEST_CASE("leases: wait_ms times out with one REFUSE", "[state][lease]") {
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(200));
   CHECK_FALSE(r.granted);
   CHECK(r.holders.size() == 1);
-  const auto refusals = records(s, ops::kRefuse);
+  const auto refusals = journal_records(s, ops::kRefuse);
   REQUIRE(refusals.size() == 1);
   CHECK(refusals[0].principal == "bob");
   CHECK(refusals[0].subject == "file:/busy");

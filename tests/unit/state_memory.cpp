@@ -23,10 +23,7 @@ PutRequest put(const std::string& key, json::value value, Namespace ns = Namespa
 }
 
 std::size_t count_records(Store& s, std::string_view op) {
-  JournalFilter f;
-  f.op = std::string(op);
-  f.limit = 10000;
-  return s.journal_query(admin(), f).size();
+  return journal_records(s, op).size();
 }
 
 }  // namespace
@@ -75,13 +72,10 @@ TEST_CASE("memory: put/get with versions and CAS", "[state][memory]") {
 
   CHECK(count_records(s, ops::kMemoryPut) == 4);
   CHECK(count_records(s, ops::kMemoryDelete) == 1);
-  JournalFilter f;
-  f.op = std::string(ops::kMemoryPut);
-  f.limit = 1;
-  const auto last = s.journal_query(admin(), f);
-  REQUIRE(last.size() == 1);
-  CHECK(last[0].subject == "memory:cross_run/agent:alice/k");
-  const json::object payload = json::parse(last[0].payload).as_object();
+  const std::optional<JournalRecord> last = newest_record(s, ops::kMemoryPut);
+  REQUIRE(last);
+  CHECK(last->subject == "memory:cross_run/agent:alice/k");
+  const json::object payload = json::parse(last->payload).as_object();
   CHECK(payload.at("version").as_int64() == 1);
   CHECK(payload.at("bytes").as_int64() == 1);
   CHECK(payload.at("sha256").as_string().size() == 64);
@@ -116,12 +110,7 @@ TEST_CASE("memory: TTL expiry", "[state][memory]") {
   REQUIRE_STORE_ERROR(s.memory_put(a, bad), ErrorCode::kInvalidArgument);
 }
 
-TEST_CASE("memory: namespace isolation", "[state][memory]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
-
+TEST_CASE_METHOD(AliceAndBob, "memory: namespace isolation", "[state][memory]") {
   s.memory_put(a, put("secret", json::parse(R"({"note":"alpha bravo"})")));
   s.memory_put(a, put("pub", json::parse(R"({"note":"alpha charlie"})"), Namespace::kShared));
 
@@ -343,12 +332,7 @@ TEST_CASE("memory: orphaned session rows are dropped at open", "[state][memory]"
   CHECK(env.store->journal_verify(admin()).ok);
 }
 
-TEST_CASE("memory: fencing", "[state][memory]") {
-  StoreEnv env;
-  Store& s = *env.store;
-  const Principal a = agent("alice");
-  const Principal b = agent("bob");
-
+TEST_CASE_METHOD(AliceAndBob, "memory: fencing", "[state][memory]") {
   const AcquireResult la = s.acquire_lease(a, acquire("file:/cfg.json", 1000));
   REQUIRE(la.granted);
   PutRequest r = put("cfg", "from-alice");
@@ -382,13 +366,10 @@ TEST_CASE("memory: fencing", "[state][memory]") {
   CHECK(g.value == "bob");
   CHECK(g.version == 1);
 
-  JournalFilter f;
-  f.op = std::string(ops::kRefuse);
-  f.limit = 1;
-  const auto last = s.journal_query(admin(), f);
-  REQUIRE(last.size() == 1);
-  CHECK(last[0].subject == "memory:cross_run/shared/cfg");
-  CHECK(json::parse(last[0].payload).as_object().at("reason") == "stale_fence");
+  const std::optional<JournalRecord> last = newest_record(s, ops::kRefuse);
+  REQUIRE(last);
+  CHECK(last->subject == "memory:cross_run/shared/cfg");
+  CHECK(json::parse(last->payload).as_object().at("reason") == "stale_fence");
 
   // Deletes are fenced too.
   DeleteRequest d;

@@ -4,8 +4,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -91,6 +95,53 @@ inline AcquireRequest acquire(const std::string& name, std::int64_t ttl_ms = 60'
   r.mode = mode;
   return r;
 }
+
+// The journal, oldest record first: all of it, or the records of `op`.
+inline std::vector<JournalRecord> journal_records(Store& s, std::string_view op = {}) {
+  JournalFilter f;
+  if (!op.empty()) f.op = std::string(op);
+  f.limit = 10000;
+  f.newest_first = false;
+  return s.journal_query(admin(), f);
+}
+
+// The newest journal record of `op`, if there is one.
+inline std::optional<JournalRecord> newest_record(Store& s, std::string_view op) {
+  JournalFilter f;
+  f.op = std::string(op);
+  f.limit = 1;
+  const std::vector<JournalRecord> newest = s.journal_query(admin(), f);
+  if (newest.empty()) return std::nullopt;
+  return newest.front();
+}
+
+// Runs body(t, agent("agent<t>")) for t in [0, threads) on as many threads at
+// once, and joins them.
+template <class Body>
+void on_agent_threads(int threads, const Body& body) {
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&body, t] { body(t, agent("agent" + std::to_string(t))); });
+  }
+  for (std::thread& thread : running) thread.join();
+}
+
+// Thread t's put number i in a concurrency test: key "k<i>", value {t, i}.
+inline PutRequest numbered_put(int t, int i) {
+  PutRequest r;
+  r.key = "k" + std::to_string(i);
+  r.value = boost::json::object{{"t", t}, {"i", i}};
+  return r;
+}
+
+// The cast of most store tests: a fresh store and the agents alice and bob.
+// For TEST_CASE_METHOD.
+struct AliceAndBob {
+  StoreEnv env;
+  Store& s = *env.store;
+  const Principal a = agent("alice");
+  const Principal b = agent("bob");
+};
 
 }  // namespace keel::state::testing
 
