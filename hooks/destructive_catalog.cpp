@@ -2,6 +2,7 @@
 #include "hooks/destructive_catalog.h"
 
 #include "hooks/glob.h"
+#include "hooks/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -17,11 +18,7 @@ bool one_of(std::string_view x, std::initializer_list<std::string_view> l) {
   return std::find(l.begin(), l.end(), x) != l.end();
 }
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& ch : r) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return r;
-}
+using text::lower;
 
 std::string base(std::string_view s) {
   while (s.size() > 1 && s.back() == '/') s.remove_suffix(1);

@@ -1,17 +1,10 @@
 // dialect.cpp — make_dialect() and detect_dialect() (reference §2.3).
 #include "hooks/dialect.h"
 
-#include "hooks/dialect_claude.h"
-#include "hooks/dialect_cline.h"
-#include "hooks/dialect_codex.h"
-#include "hooks/dialect_copilot.h"
-#include "hooks/dialect_cursor.h"
-#include "hooks/dialect_gemini.h"
-#include "hooks/dialect_windsurf.h"
+#include "hooks/dialect_agents.h"
+#include "hooks/text.h"
 
 #include <boost/json.hpp>
-
-#include <cctype>
 
 namespace keel::hooks {
 
@@ -24,8 +17,7 @@ RenderResult Dialect::render_unreadable(std::string_view error) const {
 }
 
 std::unique_ptr<Dialect> make_dialect(std::string_view name) {
-  std::string n(name);
-  for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  const std::string n = text::lower(name);
   if (n == "claude" || n == "claude-code" || n == "claudecode") return std::make_unique<ClaudeDialect>();
   if (n == "codex") return std::make_unique<CodexDialect>();
   if (n == "gemini" || n == "gemini-cli") return std::make_unique<GeminiDialect>();

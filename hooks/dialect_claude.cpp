@@ -1,7 +1,28 @@
-// dialect_claude.cpp — see dialect_claude.h.
-#include "hooks/dialect_claude.h"
-
-#include "hooks/dialect_util.h"
+// dialect_claude.cpp — Claude Code's hook protocol (reference §1), the reference dialect.
+//
+// Parses SessionStart, UserPromptSubmit, PreToolUse, PermissionRequest, PostToolUse,
+// PostToolUseFailure, Stop, SubagentStop, PreCompact, SessionEnd (others → EventKind::Other).
+// Required: hook_event_name; tool_name for tool events; tool_input.command (a string, may be "")
+// when a PreToolUse or PermissionRequest names a shell tool. Renders exit 0 + JSON:
+//   PreToolUse        hookSpecificOutput{hookEventName, permissionDecision allow|deny|ask,
+//                     permissionDecisionReason, updatedInput?, additionalContext?}
+//   PermissionRequest hookSpecificOutput{hookEventName, decision{behavior allow|deny, message?,
+//                     updatedInput?}} (ask → no decision: the dialog shows; a deny has no
+//                     "interrupt", so the agent continues without the call)
+//   PostToolUse       {"decision":"block","reason"} for deny/ask/block; additionalContext
+//   PostToolUseFailure, SessionStart: hookSpecificOutput.additionalContext only
+//   Stop/SubagentStop {"decision":"block","reason"}; or hookSpecificOutput.additionalContext
+//   UserPromptSubmit, PreCompact {"decision":"block","reason"}
+//   any event         "continue":false + "stopReason"; "systemMessage"
+// Continue with nothing to say renders as empty stdout, exit 0.
+//
+// Codex CLI hooks (reference §2.1/§2.2), served here too: Claude's shapes plus turn_id and model;
+// transcript_path may be null; PreToolUse fires for Bash/shell (tool_input.command may be
+// an argv array), apply_patch (patch text in tool_input.command; its file headers become
+// file_paths), unified_exec and MCP tools. Output is Claude's (permissionDecision allow|deny|ask,
+// {"decision":"block","reason"} for Stop). keel always exits 0 with JSON: Codex treats exit 2
+// with empty stderr as a failure, not a block.
+#include "hooks/dialect_agents.h"
 
 namespace keel::hooks {
 
@@ -9,32 +30,21 @@ using namespace dutil;
 
 namespace {
 EventKind claude_kind(std::string_view e) {
-  if (e == "SessionStart") return EventKind::SessionStart;
-  if (e == "UserPromptSubmit") return EventKind::UserPromptSubmit;
-  if (e == "PreToolUse") return EventKind::PreToolUse;
-  if (e == "PermissionRequest") return EventKind::PermissionRequest;
-  if (e == "PostToolUse") return EventKind::PostToolUse;
-  if (e == "PostToolUseFailure") return EventKind::PostToolUseFailure;
-  if (e == "Stop") return EventKind::Stop;
-  if (e == "SubagentStop") return EventKind::SubagentStop;
-  if (e == "PreCompact") return EventKind::PreCompact;
-  if (e == "SessionEnd") return EventKind::SessionEnd;
-  return EventKind::Other;
+  return event_kind(e, {{"SessionStart", EventKind::SessionStart}, {"UserPromptSubmit", EventKind::UserPromptSubmit},
+                        {"PreToolUse", EventKind::PreToolUse}, {"PermissionRequest", EventKind::PermissionRequest},
+                        {"PostToolUse", EventKind::PostToolUse}, {"PostToolUseFailure", EventKind::PostToolUseFailure},
+                        {"Stop", EventKind::Stop}, {"SubagentStop", EventKind::SubagentStop},
+                        {"PreCompact", EventKind::PreCompact}, {"SessionEnd", EventKind::SessionEnd}});
 }
 
 bool is_tool_event(EventKind k) {
   return k == EventKind::PreToolUse || k == EventKind::PermissionRequest || k == EventKind::PostToolUse ||
          k == EventKind::PostToolUseFailure;
 }
-}  // namespace
 
-HookEvent ClaudeDialect::parse(std::string_view in) const {
-  return parse_object(dutil::parse_object(in, name()), name());
-}
-
-HookEvent ClaudeDialect::parse_object(json::object o, std::string_view dialect) const {
-  HookEvent ev;
-  ev.dialect = std::string(dialect);
+// Claude's and Codex's (ev.dialect tells them apart in error messages).
+void parse(const json::object& o, HookEvent& ev) {
+  const std::string& dialect = ev.dialect;
   ev.event_name = required(o, "hook_event_name", dialect);
   ev.kind = claude_kind(ev.event_name);
   ev.session_id = str(o, "session_id");
@@ -60,15 +70,17 @@ HookEvent ClaudeDialect::parse_object(json::object o, std::string_view dialect) 
   ev.error = str(o, "error");
   ev.is_interrupt = boolean(o, "is_interrupt");
   ev.tool_failed = ev.kind == EventKind::PostToolUseFailure;
-  ev.raw = std::move(o);
-  return ev;
 }
 
-RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) const {
+RenderResult render(const HookEvent& ev, const HookDecision& d) {
   json::object out;
   json::object hso;
   const Outcome oc = d.outcome;
-  const bool blocking = oc == Outcome::Deny || oc == Outcome::Ask || oc == Outcome::BlockStop;
+  const bool blocking = blocks(d);
+  auto block = [&] {
+    out["decision"] = "block";
+    out["reason"] = reason_or_default(d);
+  };
   std::string ctx = d.additional_context.empty() ? std::string() : cap(d.additional_context);
   switch (ev.kind) {
     case EventKind::PreToolUse: {
@@ -97,10 +109,7 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
       break;
     }
     case EventKind::PostToolUse:
-      if (blocking) {
-        out["decision"] = "block";
-        out["reason"] = reason_or_default(d);
-      }
+      if (blocking) block();
       if (!ctx.empty()) {
         hso["hookEventName"] = "PostToolUse";
         hso["additionalContext"] = ctx;
@@ -119,10 +128,7 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
     case EventKind::SubagentStop:
     case EventKind::UserPromptSubmit:
     case EventKind::PreCompact:
-      if (blocking) {
-        out["decision"] = "block";
-        out["reason"] = reason_or_default(d);
-      }
+      if (blocking) block();
       if (!ctx.empty() && ev.kind != EventKind::PreCompact) {
         hso["hookEventName"] = ev.event_name.empty() ? std::string(to_string(ev.kind)) : ev.event_name;
         hso["additionalContext"] = ctx;
@@ -138,13 +144,11 @@ RenderResult ClaudeDialect::render(const HookEvent& ev, const HookDecision& d) c
     case EventKind::Other:
       break;
   }
-  if (!hso.empty()) out["hookSpecificOutput"] = std::move(hso);
-  if (!d.continue_) {
-    out["continue"] = false;
-    out["stopReason"] = stop_reason_or_default(d);
-  }
-  if (!d.system_message.empty()) out["systemMessage"] = cap(d.system_message);
-  return {emit(out), {}, 0};
+  return render_with_common_fields(std::move(out), std::move(hso), d);
 }
+}  // namespace
+
+const AgentProtocol kClaudeProtocol{"claude", parse, render};
+const AgentProtocol kCodexProtocol{"codex", parse, render};
 
 }  // namespace keel::hooks

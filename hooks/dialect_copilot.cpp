@@ -1,16 +1,24 @@
-// dialect_copilot.cpp — see dialect_copilot.h.
-#include "hooks/dialect_copilot.h"
-
-#include "hooks/dialect_util.h"
+// dialect_copilot.cpp — GitHub Copilot CLI / cloud agent hooks (reference §2.1/§2.2).
+// Input is camelCase: timestamp (ms), cwd, toolName (bash, powershell, edit, view, create, ...),
+// toolArgs as a JSON *string* (decoded here), toolResult{resultType, textResultForLlm} on
+// postToolUse, prompt on userPromptSubmitted, sessionId when present. The event name is taken
+// from hookEventName / hook_event_name when present, else inferred from the shape (toolResult →
+// postToolUse, toolName → preToolUse, prompt → userPromptSubmitted, source → sessionStart,
+// reason → sessionEnd, error → errorOccurred).
+// agentStop / subagentStop → EventKind::Other (Copilot has no blocking stop). Required: toolName
+// on tool events, toolArgs.command for a shell preToolUse.
+// Output: only a preToolUse deny is honoured: {"permissionDecision":"deny",
+// "permissionDecisionReason":…} (ask degrades to deny); allow → {"permissionDecision":"allow"};
+// everything else → empty stdout. Exit 0. Unreadable input adds that deny JSON on stdout to the
+// usual stderr and exit 2.
+#include "hooks/dialect_agents.h"
 
 namespace keel::hooks {
 
 using namespace dutil;
 
-HookEvent CopilotDialect::parse(std::string_view in) const {
-  json::object o = dutil::parse_object(in, name());
-  HookEvent ev;
-  ev.dialect = "copilot";
+namespace {
+void parse(const json::object& o, HookEvent& ev) {
   std::string e = str(o, "hookEventName");
   if (e.empty()) e = str(o, "hook_event_name");
   if (e.empty()) {
@@ -23,12 +31,12 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
     else throw HookInputError("copilot: cannot tell the hook event (no hookEventName, toolName, prompt, source or reason)");
   }
   ev.event_name = e;
-  if (e == "preToolUse") ev.kind = EventKind::PreToolUse;
-  else if (e == "postToolUse") ev.kind = EventKind::PostToolUse;
-  else if (e == "postToolUseFailure") ev.kind = EventKind::PostToolUseFailure;
-  else if (e == "userPromptSubmitted") ev.kind = EventKind::UserPromptSubmit;
-  else if (e == "sessionStart") ev.kind = EventKind::SessionStart;
-  else if (e == "sessionEnd") ev.kind = EventKind::SessionEnd;
+  ev.kind = event_kind(e, {{"preToolUse", EventKind::PreToolUse},
+                          {"postToolUse", EventKind::PostToolUse},
+                          {"postToolUseFailure", EventKind::PostToolUseFailure},
+                          {"userPromptSubmitted", EventKind::UserPromptSubmit},
+                          {"sessionStart", EventKind::SessionStart},
+                          {"sessionEnd", EventKind::SessionEnd}});
   // agentStop and subagentStop stay EventKind::Other: Copilot has no blocking stop, so an oracle
   // or self-check there would run its check for an answer nobody reads.
   ev.session_id = str(o, "sessionId");
@@ -37,7 +45,7 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
   if (ev.prompt.empty()) ev.prompt = str(o, "initialPrompt");
   ev.source = str(o, "source");
   if (ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PostToolUse || ev.kind == EventKind::PostToolUseFailure) {
-    std::string tool = required(o, "toolName", name());
+    std::string tool = required(o, "toolName", ev.dialect);
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "toolArgs")));
     require_tool_target(ev, "toolArgs");
   }
@@ -53,14 +61,12 @@ HookEvent CopilotDialect::parse(std::string_view in) const {
     if (const json::object* er = obj(o, "error")) ev.error = str(*er, "message");
     else ev.error = str(o, "error");
   }
-  ev.raw = std::move(o);
-  return ev;
 }
 
-RenderResult CopilotDialect::render(const HookEvent& ev, const HookDecision& d) const {
+RenderResult render(const HookEvent& ev, const HookDecision& d) {
   json::object out;
   if (ev.kind == EventKind::PreToolUse) {
-    if (d.outcome == Outcome::Deny || d.outcome == Outcome::Ask || d.outcome == Outcome::BlockStop) {
+    if (blocks(d)) {
       out["permissionDecision"] = "deny";
       out["permissionDecisionReason"] = degraded_reason(d);
     } else if (d.outcome == Outcome::Allow) {
@@ -71,14 +77,18 @@ RenderResult CopilotDialect::render(const HookEvent& ev, const HookDecision& d) 
   return {emit(out), {}, 0};
 }
 
-RenderResult CopilotDialect::render_unreadable(std::string_view error) const {
+RenderResult render_unreadable(std::string_view error) {
   // Copilot acts only on a deny JSON, so the exit code and stderr alone would let the call through.
-  RenderResult r = Dialect::render_unreadable(error);
+  RenderResult r{{}, unreadable_input_reason(error) + "\n", 2};  // every agent's answer, plus:
   json::object out;
   out["permissionDecision"] = "deny";
   out["permissionDecisionReason"] = unreadable_input_reason(error);
   r.stdout_text = emit(out);
   return r;
 }
+
+}  // namespace
+
+const AgentProtocol kCopilotProtocol{"copilot", parse, render, render_unreadable};
 
 }  // namespace keel::hooks

@@ -1,17 +1,31 @@
-// dialect_cursor.cpp — see dialect_cursor.h.
-#include "hooks/dialect_cursor.h"
-
-#include "hooks/dialect_util.h"
+// dialect_cursor.cpp — Cursor agent hooks (reference §2.1/§2.2, cursor.com/docs/agent/hooks).
+// Input: hook_event_name, conversation_id (→ session_id), generation_id (→ turn_id),
+// workspace_roots[] (first → cwd unless cwd is given), cursor_version. Events:
+//   beforeShellExecution (command, cwd) → PreToolUse tool "Shell"
+//   beforeMCPExecution (tool_name, tool_input JSON string) → PreToolUse tool "MCP:<tool>"
+//   beforeReadFile (file_path) → PreToolUse tool "Read"; preToolUse (newer) → PreToolUse
+//   afterShellExecution / afterMCPExecution / afterFileEdit / postToolUse → PostToolUse
+//   postToolUseFailure; stop (status, loop_count) → Stop, subagentStop → SubagentStop, when
+//   status is "completed" or absent ("aborted" / "error" → Other: no stop policy runs);
+//   beforeSubmitPrompt → UserPromptSubmit; sessionStart / sessionEnd / preCompact.
+// Required besides hook_event_name: command (beforeShellExecution, may be ""), tool_name
+// (MCP and tool events), tool_input.command of a shell preToolUse, file_path (beforeReadFile).
+// Output (exit 0, always a JSON object, since hooks may be configured failClosed):
+//   before*/preToolUse  {"permission":"allow"|"deny"|"ask","user_message","agent_message"}
+//                       (+"updated_input" for preToolUse); Continue → {}
+//   stop/subagentStop   {"followup_message": reason} to keep going (deny/ask/block; ask has the
+//                       "approval required: " prefix); else {}
+//   beforeSubmitPrompt  {"continue":false,"user_message"} to block or stop; else {"continue":true}
+//   other events        {}
+#include "hooks/dialect_agents.h"
 
 namespace keel::hooks {
 
 using namespace dutil;
 
-HookEvent CursorDialect::parse(std::string_view in) const {
-  json::object o = dutil::parse_object(in, name());
-  HookEvent ev;
-  ev.dialect = "cursor";
-  ev.event_name = required(o, "hook_event_name", name());
+namespace {
+void parse(const json::object& o, HookEvent& ev) {
+  ev.event_name = required(o, "hook_event_name", ev.dialect);
   ev.session_id = str(o, "conversation_id");
   if (ev.session_id.empty()) ev.session_id = str(o, "session_id");
   ev.turn_id = str(o, "generation_id");
@@ -27,20 +41,20 @@ HookEvent CursorDialect::parse(std::string_view in) const {
     ev.kind = e[0] == 'b' ? EventKind::PreToolUse : EventKind::PostToolUse;
     json::object input;
     // The command is what the gate judges: a beforeShellExecution without one is unreadable.
-    input["command"] = ev.kind == EventKind::PreToolUse ? required_text(o, "command", name()) : str(o, "command");
+    input["command"] = ev.kind == EventKind::PreToolUse ? required_text(o, "command", ev.dialect) : str(o, "command");
     if (!str(o, "cwd").empty()) input["cwd"] = str(o, "cwd");
     set_tool(ev, "Shell", std::move(input));
     if (const json::value* out = val(o, "output")) ev.tool_response = *out;
   } else if (e == "beforeMCPExecution" || e == "afterMCPExecution") {
     ev.kind = e[0] == 'b' ? EventKind::PreToolUse : EventKind::PostToolUse;
-    std::string tool = required(o, "tool_name", name());
+    std::string tool = required(o, "tool_name", ev.dialect);
     if (!tool.starts_with("MCP:") && !tool.starts_with("mcp__")) tool = "MCP:" + tool;
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
     if (const json::value* r = val(o, "result_json")) ev.tool_response = *r;
   } else if (e == "beforeReadFile") {
     ev.kind = EventKind::PreToolUse;
     json::object input;
-    input["file_path"] = required(o, "file_path", name());
+    input["file_path"] = required(o, "file_path", ev.dialect);
     set_tool(ev, "Read", std::move(input));
   } else if (e == "afterFileEdit") {
     ev.kind = EventKind::PostToolUse;
@@ -52,7 +66,7 @@ HookEvent CursorDialect::parse(std::string_view in) const {
     ev.kind = e == "preToolUse" ? EventKind::PreToolUse
               : e == "postToolUse" ? EventKind::PostToolUse
                                    : EventKind::PostToolUseFailure;
-    set_tool(ev, required(o, "tool_name", name()), object_or_json_string(val(o, "tool_input")));
+    set_tool(ev, required(o, "tool_name", ev.dialect), object_or_json_string(val(o, "tool_input")));
     require_tool_target(ev, "tool_input");
     if (const json::value* r = val(o, "tool_output")) ev.tool_response = *r;
     ev.error = str(o, "error");
@@ -76,14 +90,12 @@ HookEvent CursorDialect::parse(std::string_view in) const {
   } else if (e == "preCompact") {
     ev.kind = EventKind::PreCompact;
   }
-  ev.raw = std::move(o);
-  return ev;
 }
 
-RenderResult CursorDialect::render(const HookEvent& ev, const HookDecision& d) const {
+RenderResult render(const HookEvent& ev, const HookDecision& d) {
   json::object out;
   const Outcome oc = d.outcome;
-  const bool blocking = oc == Outcome::Deny || oc == Outcome::Ask || oc == Outcome::BlockStop;
+  const bool blocking = blocks(d);
   switch (ev.kind) {
     case EventKind::PreToolUse:
     case EventKind::PermissionRequest:
@@ -112,5 +124,9 @@ RenderResult CursorDialect::render(const HookEvent& ev, const HookDecision& d) c
   std::string text = out.empty() ? std::string("{}\n") : emit(out);
   return {text, {}, 0};
 }
+
+}  // namespace
+
+const AgentProtocol kCursorProtocol{"cursor", parse, render};
 
 }  // namespace keel::hooks

@@ -1,25 +1,27 @@
-// dialect_gemini.cpp — see dialect_gemini.h.
-#include "hooks/dialect_gemini.h"
-
-#include "hooks/dialect_util.h"
+// dialect_gemini.cpp — Gemini CLI hooks (reference §2.1/§2.2, google-gemini/gemini-cli
+// docs/hooks/reference.md). Events: BeforeTool → PreToolUse, AfterTool → PostToolUse (failure
+// when tool_response.error is set), AfterAgent → Stop (prompt_response → last message),
+// BeforeAgent → UserPromptSubmit, SessionStart, SessionEnd, PreCompress → PreCompact; the rest
+// (BeforeModel, AfterModel, Notification, ...) → Other. Tools: run_shell_command, write_file,
+// replace, read_file, ... Required: hook_event_name; tool_name on BeforeTool/AfterTool;
+// tool_input.command of a shell BeforeTool. Output (exit 0): top-level {"decision":"allow"|"deny","reason"}; no
+// "ask" (→ deny, "approval required: ..."); AfterAgent block → {"decision":"deny","reason"};
+// updated input → hookSpecificOutput.tool_input (merged by Gemini); additionalContext under
+// hookSpecificOutput; "continue":false + "stopReason"; "systemMessage".
+#include "hooks/dialect_agents.h"
 
 namespace keel::hooks {
 
 using namespace dutil;
 
-HookEvent GeminiDialect::parse(std::string_view in) const {
-  json::object o = dutil::parse_object(in, name());
-  HookEvent ev;
-  ev.dialect = "gemini";
-  ev.event_name = required(o, "hook_event_name", name());
+namespace {
+void parse(const json::object& o, HookEvent& ev) {
+  ev.event_name = required(o, "hook_event_name", ev.dialect);
   const std::string& e = ev.event_name;
-  if (e == "BeforeTool") ev.kind = EventKind::PreToolUse;
-  else if (e == "AfterTool") ev.kind = EventKind::PostToolUse;
-  else if (e == "AfterAgent") ev.kind = EventKind::Stop;
-  else if (e == "BeforeAgent") ev.kind = EventKind::UserPromptSubmit;
-  else if (e == "SessionStart") ev.kind = EventKind::SessionStart;
-  else if (e == "SessionEnd") ev.kind = EventKind::SessionEnd;
-  else if (e == "PreCompress") ev.kind = EventKind::PreCompact;
+  ev.kind = event_kind(e, {{"BeforeTool", EventKind::PreToolUse}, {"AfterTool", EventKind::PostToolUse},
+                          {"AfterAgent", EventKind::Stop}, {"BeforeAgent", EventKind::UserPromptSubmit},
+                          {"SessionStart", EventKind::SessionStart}, {"SessionEnd", EventKind::SessionEnd},
+                          {"PreCompress", EventKind::PreCompact}});
   ev.session_id = str(o, "session_id");
   ev.transcript_path = str(o, "transcript_path");
   ev.cwd = str(o, "cwd");
@@ -28,7 +30,7 @@ HookEvent GeminiDialect::parse(std::string_view in) const {
   ev.stop_hook_active = boolean(o, "stop_hook_active");
   ev.last_assistant_message = str(o, "prompt_response");
   if (ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PostToolUse) {
-    std::string tool = required(o, "tool_name", name());
+    std::string tool = required(o, "tool_name", ev.dialect);
     set_tool(ev, std::move(tool), object_or_json_string(val(o, "tool_input")));
     require_tool_target(ev, "tool_input");
   }
@@ -43,22 +45,17 @@ HookEvent GeminiDialect::parse(std::string_view in) const {
       }
     }
   }
-  ev.raw = std::move(o);
-  return ev;
 }
 
-RenderResult GeminiDialect::render(const HookEvent& ev, const HookDecision& d) const {
-  json::object out;
-  json::object hso;
-  const Outcome oc = d.outcome;
-  const bool blocking = oc == Outcome::Deny || oc == Outcome::Ask || oc == Outcome::BlockStop;
-  std::string ctx = d.additional_context.empty() ? std::string() : cap(d.additional_context);
+RenderResult render(const HookEvent& ev, const HookDecision& d) {
+  json::object out, hso;
+  const bool blocking = blocks(d);
   switch (ev.kind) {
     case EventKind::PreToolUse:
       if (blocking) {
         out["decision"] = "deny";
         out["reason"] = degraded_reason(d);
-      } else if (oc == Outcome::Allow) {
+      } else if (d.outcome == Outcome::Allow) {
         out["decision"] = "allow";
         if (!d.reason.empty()) out["reason"] = cap(d.reason);
       }
@@ -79,17 +76,15 @@ RenderResult GeminiDialect::render(const HookEvent& ev, const HookDecision& d) c
     default:
       break;
   }
-  if (!ctx.empty()) {
+  if (!d.additional_context.empty()) {
     hso["hookEventName"] = ev.event_name;
-    hso["additionalContext"] = ctx;
+    hso["additionalContext"] = cap(d.additional_context);
   }
-  if (!hso.empty()) out["hookSpecificOutput"] = std::move(hso);
-  if (!d.continue_) {
-    out["continue"] = false;
-    out["stopReason"] = stop_reason_or_default(d);
-  }
-  if (!d.system_message.empty()) out["systemMessage"] = cap(d.system_message);
-  return {emit(out), {}, 0};
+  return render_with_common_fields(std::move(out), std::move(hso), d);
 }
+
+}  // namespace
+
+const AgentProtocol kGeminiProtocol{"gemini", parse, render};
 
 }  // namespace keel::hooks

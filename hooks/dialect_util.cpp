@@ -201,6 +201,26 @@ std::string degraded_reason(const HookDecision& d) {
   return cap(r);
 }
 
+EventKind event_kind(std::string_view name, std::initializer_list<EventName> table) {
+  for (const EventName& row : table)
+    if (row.name == name) return row.kind;
+  return EventKind::Other;
+}
+
+bool blocks(const HookDecision& d) {
+  return d.outcome == Outcome::Deny || d.outcome == Outcome::Ask || d.outcome == Outcome::BlockStop;
+}
+
+RenderResult render_with_common_fields(json::object out, json::object hso, const HookDecision& d) {
+  if (!hso.empty()) out["hookSpecificOutput"] = std::move(hso);
+  if (!d.continue_) {
+    out["continue"] = false;
+    out["stopReason"] = stop_reason_or_default(d);
+  }
+  if (!d.system_message.empty()) out["systemMessage"] = cap(d.system_message);
+  return {emit(out), {}, 0};
+}
+
 std::string emit(const json::object& o) {
   if (o.empty()) return {};
   return json::serialize(o) + "\n";

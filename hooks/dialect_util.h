@@ -7,6 +7,7 @@
 
 #include <boost/json.hpp>
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -63,6 +64,22 @@ std::string reason_or_default(const HookDecision& d);
 
 // What to show when continue_ == false: stop_reason, else the reason (capped).
 std::string stop_reason_or_default(const HookDecision& d);
+
+// One row of an agent's event-name table.
+struct EventName {
+  std::string_view name;
+  EventKind kind;
+};
+
+// The kind `table` gives the event `name`; EventKind::Other for a name it lacks.
+EventKind event_kind(std::string_view name, std::initializer_list<EventName> table);
+
+// Deny, ask and a stop-block: the outcomes that refuse what the agent was about to do.
+bool blocks(const HookDecision& d);
+
+// Claude's and Gemini's common tail: `hso` as "hookSpecificOutput" when non-empty,
+// "continue":false + "stopReason" when the decision stops the agent, "systemMessage"; exit 0.
+RenderResult render_with_common_fields(json::object out, json::object hso, const HookDecision& d);
 
 // Serialises a non-empty object with a trailing newline; "" for an empty one.
 std::string emit(const json::object& o);

@@ -356,12 +356,6 @@ bool Ctx::full() {
   return stopped;
 }
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& ch : r) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return r;
-}
-
 std::string basename_of(std::string_view s) {
   while (s.size() > 1 && (s.back() == '/' || s.back() == '\\')) s.remove_suffix(1);
   std::size_t p = s.find_last_of("/\\");

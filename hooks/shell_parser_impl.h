@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hooks/shell_parser.h"
+#include "hooks/text.h"
 
 #include <deque>
 #include <map>
@@ -114,7 +115,7 @@ void analyse(Ctx& c, int ci);
 // Parses `text` as nested shell code run by command `parent`.
 void sub_parse(Ctx& c, std::string text, int parent, Origin origin);
 
-std::string lower(std::string_view s);
+using text::lower;
 std::string basename_of(std::string_view s);
 bool is_assignment_word(std::string_view raw);
 
