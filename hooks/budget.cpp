@@ -334,6 +334,11 @@ BudgetTotals budget_totals(const json::object& b) {
   return t;
 }
 
+HookDecision Budget::decide(const PolicyCall& call) const {
+  SessionRound& s = session_of(call);
+  return evaluate(policy_input(call), s.state, s.changed);
+}
+
 HookDecision Budget::evaluate(const PolicyInput& in, json::object& state, bool& changed) const {
   HookDecision d;
   if (!concerns(in.ev)) return d;

@@ -49,6 +49,7 @@
 
 #include "hooks/hook_event.h"
 #include "hooks/hooks_config.h"
+#include "hooks/policy.h"
 #include "hooks/policy_state.h"
 
 namespace keel::hooks {
@@ -80,12 +81,17 @@ struct BudgetTotals {
 // What the budget state (state["budget"]) records as spent: the sums over its records.
 BudgetTotals budget_totals(const boost::json::object& budget_state);
 
-class Budget {
+class Budget : public Policy {
  public:
   explicit Budget(BudgetConfig cfg) : cfg_(std::move(cfg)) {}
 
   // True when a ceiling is set and the event names a session and a transcript.
-  bool concerns(const HookEvent& ev) const;
+  // Policy: a session policy (policy.h).
+  std::string_view name() const noexcept override { return "budget"; }
+  bool keeps_session_state() const noexcept override { return true; }
+  bool concerns(const HookEvent& ev) const override;
+  HookDecision decide(const PolicyCall& call) const override;
+  bool enabled() const noexcept override { return cfg_.enabled(); }
   HookDecision evaluate(const PolicyInput& in, boost::json::object& state, bool& changed) const;
 
   // The prices that apply to `model`.

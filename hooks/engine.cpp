@@ -5,13 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
+#include <optional>
 #include <random>
 #include <thread>
-#include <optional>
 
+#include "hooks/decision_journal.h"
 #include "hooks/failure_hint.h"
-#include "hooks/lease_gate.h"
 #include "hooks/policy_state.h"
 
 namespace keel::hooks {
@@ -26,8 +25,6 @@ namespace {
 // exhausted 8 rounds without one).
 constexpr int kStateAttempts = 32;
 
-bool is_tool_gate_event(EventKind k) { return k == EventKind::PreToolUse || k == EventKind::PermissionRequest; }
-
 bool says_something(const HookDecision& d) {
   return d.outcome != Outcome::Continue || !d.continue_ || !d.system_message.empty() ||
          !d.additional_context.empty() || !d.rule_id.empty();
@@ -38,21 +35,6 @@ void join(std::string& acc, const std::string& add) {
   if (!acc.empty()) acc += "\n";
   acc += add;
 }
-
-// The store, opened on first use.
-class LazyStore {
- public:
-  explicit LazyStore(const StoreOpener& open) : open_(open) {}
-  state::Store& get() {
-    if (!store_) store_ = &open_();
-    return *store_;
-  }
-  bool opened() const { return store_ != nullptr; }
-
- private:
-  const StoreOpener& open_;
-  state::Store* store_ = nullptr;
-};
 
 // Does this event begin a turn? UserPromptSubmit does; so does a turn_id (Codex, Cursor's
 // generation) other than the one the state remembers.
@@ -69,6 +51,28 @@ bool starts_turn(const HookEvent& ev, json::object& state, bool& changed) {
   }
   return fresh;
 }
+
+// Adds one policy's verdict or failure to the result.
+class Recorder {
+ public:
+  Recorder(const HookEvent& ev, EngineResult& out) : ev_(ev), out_(out) {}
+  void verdict(std::string_view policy, const HookDecision& d) {
+    if (says_something(d)) out_.verdicts.push_back({std::string(policy), d});
+    combine(out_.decision, d);
+  }
+  // A policy that could not decide: its fail mode decides (engine.h).
+  void failure(std::string_view policy, bool fail_closed, const std::string& what) {
+    const std::string name(policy);
+    out_.errors.push_back(name + ": " + what);
+    HookDecision d = fail_closed ? fail_closed_decision(ev_, name, what) : HookDecision{};
+    if (!fail_closed) d.rule_id = name + ":error";
+    verdict(policy, d);
+  }
+
+ private:
+  const HookEvent& ev_;
+  EngineResult& out_;
+};
 
 }  // namespace
 
@@ -124,53 +128,76 @@ HookEngine::HookEngine(HooksConfig config, GateConfig gate, std::string default_
                        std::filesystem::path hint_dir)
     : config_(std::move(config)),
       gate_(std::move(gate)),
+      lease_({config_.lease_auto, config_.lease_auto_ttl_ms}),
       budget_(config_.budget),
       guardrail_(config_.guardrail),
       oracle_(config_.oracle, std::move(default_cwd)),
       self_check_(config_.self_check),
       hint_dir_(std::move(hint_dir)) {}
 
-EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who,
+std::array<HookEngine::Slot, 6> HookEngine::policies() const {
+  return {{{&gate_, config_.permission_fail_closed},
+           {&lease_, config_.lease_fail_closed},
+           {&budget_, config_.budget.fail_closed},
+           {&guardrail_, config_.guardrail.fail_closed},
+           {&oracle_, config_.oracle.fail_closed},
+           {&self_check_, config_.self_check.fail_closed}}};
+}
+
+EngineResult HookEngine::decide(const AnalysedEvent& in, const state::Principal& who,
                                 const StoreOpener& open_store) const {
+  const HookEvent& ev = in.event();
   EngineResult out;
   LazyStore store(open_store);
-  auto record = [&](const char* policy, const HookDecision& d) {
-    if (says_something(d)) out.verdicts.push_back({policy, d});
-    combine(out.decision, d);
-  };
-  auto failed = [&](const char* policy, bool fail_closed, const std::string& what) {
-    out.errors.push_back(std::string(policy) + ": " + what);
-    HookDecision d = fail_closed ? fail_closed_decision(ev, policy, what) : HookDecision{};
-    if (!fail_closed) d.rule_id = std::string(policy) + ":error";
-    record(policy, d);
-  };
+  Recorder record(ev, out);
 
-  // 1. Permission gate (pure).
-  try {
-    record("permission", gate_.evaluate(ev));
-  } catch (const std::exception& e) {
-    failed("permission", config_.permission_fail_closed, e.what());
-  }
-
-  // 2. Lease gate: only when the call writes somewhere and nothing refused it already.
-  if (is_tool_gate_event(ev.kind) && severity(out.decision.outcome) < severity(Outcome::Deny)) {
+  // 1. The gates, each on what the ones before decided.
+  for (const Slot& slot : policies()) {
+    const Policy& p = *slot.policy;
+    if (p.keeps_session_state() || !p.concerns(ev)) continue;
     try {
-      if (!written_paths(ev).empty()) record("lease", LeaseGate({config_.lease_auto, config_.lease_auto_ttl_ms})
-                             .evaluate(store.get(), who, ev));
+      record.verdict(p.name(), p.decide(PolicyCall{in, who, store, out.decision}));
     } catch (const std::exception& e) {
-      failed("lease", config_.lease_fail_closed, std::string("could not check leases: ") + e.what());
+      record.failure(p.name(), slot.fail_closed, e.what());
     }
   }
 
-  // 3. Stateful policies on the session's shared state.
-  const bool any_state = budget_.concerns(ev) || guardrail_.concerns(ev) || oracle_.concerns(ev) ||
-                         self_check_.concerns(ev);
+  // 2. The session policies on the session's shared state.
+  decide_session(in, who, store, out);
+
+  // 3. Journal: always when the store is open anyway (or journal_all), else only decisions
+  // worth keeping.
+  if (store.opened() || says_something(out.decision) || config_.journal_all) {
+    try {
+      store.get().journal_append(who, "HOOK", ev.tool_name.empty() ? ev.event_name : ev.tool_name,
+                                 decision_journal_payload(ev, out.decision, out.verdicts, out.errors));
+      out.journaled = true;
+    } catch (const std::exception& e) {
+      out.errors.push_back(std::string("journal: could not record the decision: ") + e.what());
+    }
+  }
+  return out;
+}
+
+void HookEngine::decide_session(const AnalysedEvent& in, const state::Principal& who,
+                                LazyStore& store, EngineResult& out) const {
+  const HookEvent& ev = in.event();
+  if (ev.session_id.empty()) return;
+  const std::array<Slot, 6> slots = policies();
+  bool any_concerned = false;
+  bool all_idle = true;  // every concerned policy is idle while the session has no failure
+  bool any_enabled = false;
+  for (const Slot& slot : slots) {
+    const Policy& p = *slot.policy;
+    if (!p.keeps_session_state()) continue;
+    any_enabled = any_enabled || p.enabled();
+    if (!p.concerns(ev)) continue;
+    any_concerned = true;
+    all_idle = all_idle && p.idle_without_failures(ev);
+  }
+  Recorder record(ev, out);
   const FailureHint hint(hint_dir_, who.project, ev.session_id);
-  const bool only_guardrail_asks = ev.kind == EventKind::PreToolUse && !budget_.concerns(ev) &&
-                                   !oracle_.concerns(ev) && !self_check_.concerns(ev);
-  if (ev.kind == EventKind::SessionEnd && !ev.session_id.empty() &&
-      (config_.budget.enabled() || config_.guardrail.enabled || !config_.oracle.command.empty() ||
-       config_.self_check.enabled)) {
+  if (ev.kind == EventKind::SessionEnd && any_enabled) {
     try {
       const FailureHint::WriterLock lock(hint);
       SessionStateStore(store.get(), who.project, ev.session_id).erase();
@@ -178,128 +205,71 @@ EngineResult HookEngine::decide(const HookEvent& ev, const state::Principal& who
     } catch (const std::exception& e) {
       out.errors.push_back(std::string("state: could not drop the session's state: ") + e.what());
     }
-  } else if (any_state && !ev.session_id.empty() && only_guardrail_asks &&
-             !hint_dir_.empty() && !hint.may_have_failures()) {
-    // No failure on record for this session: the guardrail has nothing to deny, and the
-    // store stays closed (the common PreToolUse).
-  } else if (any_state && !ev.session_id.empty()) {
-    std::optional<CheckResult> oracle_memo;
-    std::optional<std::string> oracle_error;
-    std::vector<std::pair<const char*, HookDecision>> decided;
-    std::vector<std::pair<const char*, std::string>> policy_errors;
-    try {
-      // Held until the hint matches what was saved (failure_hint.h); no-op without a hint_dir.
-      const FailureHint::WriterLock hint_lock(hint);
-      SessionStateStore states(store.get(), who.project, ev.session_id);
-      std::optional<json::object> final_state;
-      bool saved = false;
-      for (int attempt = 0; attempt < kStateAttempts && !saved; ++attempt) {
-        if (attempt > 0) {
-          thread_local std::minstd_rand jitter(std::random_device{}());
-          const int cap_us = 100 << std::min(attempt, 6);  // 200 us .. 6.4 ms
-          std::this_thread::sleep_for(std::chrono::microseconds(jitter() % cap_us));
-        }
-        decided.clear();
-        policy_errors.clear();
-        SessionStateStore::Snapshot snap = states.load();
-        bool changed = false;
-        PolicyInput in{ev, starts_turn(ev, snap.value, changed)};
-        auto run = [&](const char* name, auto&& fn) {
-          try {
-            decided.emplace_back(name, fn());
-          } catch (const std::exception& e) {
-            policy_errors.emplace_back(name, e.what());
-          }
-        };
-        run("budget", [&] { return budget_.evaluate(in, snap.value, changed); });
-        run("guardrail", [&] { return guardrail_.evaluate(in, snap.value, changed); });
-        bool oracle_blocked = false;
-        if (oracle_error) {
-          policy_errors.emplace_back("oracle", *oracle_error);
-        } else {
-          try {
-            HookDecision d = oracle_.evaluate(in, snap.value, changed, oracle_memo);
-            oracle_blocked = d.outcome == Outcome::BlockStop;
-            decided.emplace_back("oracle", std::move(d));
-          } catch (const std::exception& e) {
-            oracle_error = e.what();  // not retried: the command could not start
-            policy_errors.emplace_back("oracle", e.what());
-          }
-        }
-        if (!oracle_blocked) {
-          run("self_check", [&] { return self_check_.evaluate(in, snap.value, changed); });
-        }
-        saved = !changed || states.save(snap.value, snap.version);
-        if (saved) final_state = std::move(snap.value);
-      }
-      if (!saved) throw std::runtime_error("the session state kept changing under this hook");
-      hint.update(hint_lock, *final_state);
-    } catch (const std::exception& e) {
-      // The state could not be read or written: every policy that needed it could not decide.
-      decided.clear();
-      policy_errors.clear();
-      const std::string what = std::string("session state unavailable: ") + e.what();
-      if (budget_.concerns(ev)) policy_errors.emplace_back("budget", what);
-      if (guardrail_.concerns(ev)) policy_errors.emplace_back("guardrail", what);
-      if (oracle_.concerns(ev)) policy_errors.emplace_back("oracle", what);
-      if (self_check_.concerns(ev)) policy_errors.emplace_back("self_check", what);
-    }
-    for (const auto& [name, d] : decided) record(name, d);
-    for (const auto& [name, what] : policy_errors) {
-      const std::string_view n(name);
-      const bool closed = n == "budget"      ? config_.budget.fail_closed
-                          : n == "guardrail" ? config_.guardrail.fail_closed
-                          : n == "oracle"    ? config_.oracle.fail_closed
-                                             : config_.self_check.fail_closed;
-      failed(name, closed, what);
-    }
+    return;
   }
+  if (!any_concerned) return;
+  // No failure on record for this session: nothing to deny, and the store stays closed (the
+  // common PreToolUse).
+  if (all_idle && !hint_dir_.empty() && !hint.may_have_failures()) return;
 
-  // 4. Journal: always when the store is open anyway (or journal_all), else only decisions
-  // worth keeping.
-  const HookDecision& d = out.decision;
-  if (store.opened() || says_something(d) || config_.journal_all) {
-    try {
-      json::object payload{{"dialect", ev.dialect},
-                           {"event", ev.event_name},
-                           {"session_id", ev.session_id},
-                           {"outcome", to_string(d.outcome)}};
-      if (!ev.agent_id.empty()) payload["agent_id"] = ev.agent_id;
-      if (!d.rule_id.empty()) payload["rule"] = d.rule_id;
-      if (!d.reason.empty()) payload["reason"] = d.reason.substr(0, 1000);
-      if (!d.continue_) payload["continue"] = false;
-      if (!d.stop_reason.empty()) payload["stop_reason"] = d.stop_reason.substr(0, 1000);
-      if (!d.system_message.empty()) payload["system_message"] = d.system_message.substr(0, 1000);
-      if (!ev.tool_name.empty()) payload["tool"] = ev.tool_name;
-      if (!ev.command.empty()) payload["command"] = ev.command.substr(0, 1000);
-      if (!ev.file_paths.empty()) {
-        json::array paths;
-        for (const auto& p : ev.file_paths) paths.emplace_back(p);
-        payload["paths"] = std::move(paths);
+  std::optional<CheckResult> check_memo;
+  std::array<std::optional<std::string>, 6> standing_errors;  // not retried (by slot)
+  std::vector<std::pair<std::size_t, HookDecision>> decided;  // by slot
+  std::vector<std::pair<std::size_t, std::string>> failed;    // by slot
+  try {
+    // Held until the hint matches what was saved (failure_hint.h); no-op without a hint_dir.
+    const FailureHint::WriterLock hint_lock(hint);
+    SessionStateStore states(store.get(), who.project, ev.session_id);
+    std::optional<json::object> final_state;
+    bool saved = false;
+    for (int attempt = 0; attempt < kStateAttempts && !saved; ++attempt) {
+      if (attempt > 0) {
+        thread_local std::minstd_rand jitter(std::random_device{}());
+        const int cap_us = 100 << std::min(attempt, 6);  // 200 us .. 6.4 ms
+        std::this_thread::sleep_for(std::chrono::microseconds(jitter() % cap_us));
       }
-      if (!out.verdicts.empty()) {
-        json::array policies;
-        for (const auto& v : out.verdicts) {
-          json::object p{{"policy", v.policy}, {"outcome", to_string(v.decision.outcome)}};
-          if (!v.decision.rule_id.empty()) p["rule"] = v.decision.rule_id;
-          if (!v.decision.continue_) p["continue"] = false;
-          policies.emplace_back(std::move(p));
+      decided.clear();
+      failed.clear();
+      SessionStateStore::Snapshot snap = states.load();
+      bool changed = false;
+      const bool new_turn = starts_turn(ev, snap.value, changed);
+      SessionRound round{snap.value, changed, new_turn, check_memo};
+      const HookDecision none{};
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        const Policy& p = *slots[i].policy;
+        if (!p.keeps_session_state()) continue;
+        if (standing_errors[i]) {
+          failed.emplace_back(i, *standing_errors[i]);
+          continue;
         }
-        payload["policies"] = std::move(policies);
+        try {
+          HookDecision d = p.decide(PolicyCall{in, who, store, none, &round});
+          round.stop_blocked = round.stop_blocked || d.outcome == Outcome::BlockStop;
+          decided.emplace_back(i, std::move(d));
+        } catch (const std::exception& e) {
+          if (!p.retries_after_error()) standing_errors[i] = e.what();
+          failed.emplace_back(i, e.what());
+        }
       }
-      if (!out.errors.empty()) {
-        json::array errors;
-        for (const auto& e : out.errors) errors.emplace_back(e.substr(0, 500));
-        payload["errors"] = std::move(errors);
-      }
-      store.get().journal_append(who, "HOOK", ev.tool_name.empty() ? ev.event_name : ev.tool_name,
-                                 payload);
-      out.journaled = true;
-    } catch (const std::exception& e) {
-      out.errors.push_back(std::string("journal: could not record the decision: ") + e.what());
+      saved = !changed || states.save(snap.value, snap.version);
+      if (saved) final_state = std::move(snap.value);
+    }
+    if (!saved) throw std::runtime_error("the session state kept changing under this hook");
+    hint.update(hint_lock, *final_state);
+  } catch (const std::exception& e) {
+    // The state could not be read or written: every policy that needed it could not decide.
+    decided.clear();
+    failed.clear();
+    const std::string what = std::string("session state unavailable: ") + e.what();
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const Policy& p = *slots[i].policy;
+      if (p.keeps_session_state() && p.concerns(ev)) failed.emplace_back(i, what);
     }
   }
-  return out;
+  for (const auto& [i, d] : decided) record.verdict(slots[i].policy->name(), d);
+  for (const auto& [i, what] : failed) {
+    record.failure(slots[i].policy->name(), slots[i].fail_closed, what);
+  }
 }
 
 }  // namespace keel::hooks

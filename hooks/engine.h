@@ -2,7 +2,8 @@
 // HookDecision out, journaled.
 //
 // Contract:
-// - decide() runs, in order, each policy on the events it concerns:
+// - decide() runs, in order, each policy (policy.h) on the events it concerns, all on one
+//   AnalysedEvent (the shell command parsed once, the written paths computed once):
 //     permission gate  PreToolUse, PermissionRequest (pure; no store)
 //     lease gate       PreToolUse, PermissionRequest that write a path
 //     budget           every event of a session with a transcript (when a ceiling is set)
@@ -32,25 +33,24 @@
 //   from many threads (the HTTP server shares one engine) as long as the Store is thread-safe.
 #pragma once
 
+#include <array>
 #include <filesystem>
-#include <functional>
 #include <string>
 #include <vector>
 
+#include "hooks/analysed_event.h"
 #include "hooks/budget.h"
 #include "hooks/guardrail.h"
 #include "hooks/hook_event.h"
 #include "hooks/hooks_config.h"
+#include "hooks/lease_gate.h"
 #include "hooks/oracle.h"
 #include "hooks/permission_gate.h"
+#include "hooks/policy.h"
 #include "hooks/self_check.h"
 #include "state/store.h"
 
 namespace keel::hooks {
-
-// Opens (or returns the already open) store; throws when it cannot. Called at most once per
-// decide(), and only when needed.
-using StoreOpener = std::function<state::Store&()>;
 
 struct PolicyVerdict {
   std::string policy;  // "permission", "lease", "budget", "guardrail", "oracle", "self_check"
@@ -73,14 +73,28 @@ class HookEngine {
   HookEngine(HooksConfig config, GateConfig gate, std::string default_cwd = {},
              std::filesystem::path hint_dir = {});
 
-  EngineResult decide(const HookEvent& ev, const state::Principal& who,
+  EngineResult decide(const AnalysedEvent& ev, const state::Principal& who,
                       const StoreOpener& open_store) const;
+  EngineResult decide(const HookEvent& ev, const state::Principal& who,
+                      const StoreOpener& open_store) const {
+    return decide(AnalysedEvent(ev), who, open_store);
+  }
 
   const HooksConfig& config() const { return config_; }
 
  private:
+  // A policy with its fail mode (hooks.<policy>.fail_closed), in the order decide() runs them.
+  struct Slot {
+    const Policy* policy;
+    bool fail_closed;
+  };
+  std::array<Slot, 6> policies() const;
+  void decide_session(const AnalysedEvent& ev, const state::Principal& who, LazyStore& store,
+                      EngineResult& out) const;
+
   HooksConfig config_;
   PermissionGate gate_;
+  LeaseGate lease_;
   Budget budget_;
   Guardrail guardrail_;
   Oracle oracle_;

@@ -54,6 +54,11 @@ bool Guardrail::concerns(const HookEvent& ev) const {
   return ev.kind == EventKind::PreToolUse || is_post(ev.kind) || ev.kind == EventKind::UserPromptSubmit;
 }
 
+HookDecision Guardrail::decide(const PolicyCall& call) const {
+  SessionRound& s = session_of(call);
+  return evaluate(policy_input(call), s.state, s.changed);
+}
+
 HookDecision Guardrail::evaluate(const PolicyInput& in, json::object& state, bool& changed) const {
   HookDecision d;
   const HookEvent& ev = in.ev;

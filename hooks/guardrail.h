@@ -22,15 +22,25 @@
 
 #include "hooks/hook_event.h"
 #include "hooks/hooks_config.h"
+#include "hooks/policy.h"
 #include "hooks/policy_state.h"
 
 namespace keel::hooks {
 
-class Guardrail {
+class Guardrail : public Policy {
  public:
   explicit Guardrail(GuardrailConfig cfg) : cfg_(cfg) {}
 
-  bool concerns(const HookEvent& ev) const;
+  // Policy: a session policy (policy.h).
+  std::string_view name() const noexcept override { return "guardrail"; }
+  bool keeps_session_state() const noexcept override { return true; }
+  bool concerns(const HookEvent& ev) const override;
+  HookDecision decide(const PolicyCall& call) const override;
+  bool enabled() const noexcept override { return cfg_.enabled; }
+  // A PreToolUse can only be denied for failures on record.
+  bool idle_without_failures(const HookEvent& ev) const noexcept override {
+    return ev.kind == EventKind::PreToolUse;
+  }
   HookDecision evaluate(const PolicyInput& in, boost::json::object& state, bool& changed) const;
 
  private:

@@ -6,62 +6,42 @@
 
 namespace keel::hooks {
 
+namespace {
+// Indexed by the enumerators, which are declared in this order (hook_event.h).
+constexpr std::array<std::string_view, 11> kEventNames{
+    "SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse",
+    "PostToolUseFailure", "Stop", "SubagentStop", "PreCompact", "SessionEnd", "Other"};
+constexpr std::array<std::string_view, 13> kToolKindNames{
+    "None", "Shell", "Write", "Edit", "Read", "Delete", "Glob",
+    "Grep", "WebFetch", "WebSearch", "Agent", "Mcp", "Other"};
+static_assert(static_cast<std::size_t>(EventKind::Other) + 1 == kEventNames.size());
+static_assert(static_cast<std::size_t>(ToolKind::Other) + 1 == kToolKindNames.size());
+
+template <std::size_t N>
+std::string_view name_at(const std::array<std::string_view, N>& names, std::size_t i) noexcept {
+  return i < N ? names[i] : names[N - 1];
+}
+}  // namespace
+
 std::string_view to_string(EventKind k) noexcept {
-  switch (k) {
-    case EventKind::SessionStart: return "SessionStart";
-    case EventKind::UserPromptSubmit: return "UserPromptSubmit";
-    case EventKind::PreToolUse: return "PreToolUse";
-    case EventKind::PermissionRequest: return "PermissionRequest";
-    case EventKind::PostToolUse: return "PostToolUse";
-    case EventKind::PostToolUseFailure: return "PostToolUseFailure";
-    case EventKind::Stop: return "Stop";
-    case EventKind::SubagentStop: return "SubagentStop";
-    case EventKind::PreCompact: return "PreCompact";
-    case EventKind::SessionEnd: return "SessionEnd";
-    case EventKind::Other: return "Other";
-  }
-  return "Other";
+  return name_at(kEventNames, static_cast<std::size_t>(k));
 }
 
 std::string_view to_string(ToolKind k) noexcept {
-  switch (k) {
-    case ToolKind::None: return "None";
-    case ToolKind::Shell: return "Shell";
-    case ToolKind::Write: return "Write";
-    case ToolKind::Edit: return "Edit";
-    case ToolKind::Read: return "Read";
-    case ToolKind::Delete: return "Delete";
-    case ToolKind::Glob: return "Glob";
-    case ToolKind::Grep: return "Grep";
-    case ToolKind::WebFetch: return "WebFetch";
-    case ToolKind::WebSearch: return "WebSearch";
-    case ToolKind::Agent: return "Agent";
-    case ToolKind::Mcp: return "Mcp";
-    case ToolKind::Other: return "Other";
-  }
-  return "Other";
+  return name_at(kToolKindNames, static_cast<std::size_t>(k));
 }
 
 std::string_view to_string(Outcome o) noexcept {
-  switch (o) {
-    case Outcome::Continue: return "continue";
-    case Outcome::Allow: return "allow";
-    case Outcome::Ask: return "ask";
-    case Outcome::Deny: return "deny";
-    case Outcome::BlockStop: return "block-stop";
-  }
-  return "continue";
+  constexpr std::array<std::string_view, 5> kNames{"continue", "allow", "ask", "deny", "block-stop"};
+  const auto i = static_cast<std::size_t>(o);
+  return i < kNames.size() ? kNames[i] : kNames[0];
 }
 
 int severity(Outcome o) noexcept {
-  switch (o) {
-    case Outcome::Continue: return 0;
-    case Outcome::Allow: return 1;
-    case Outcome::Ask: return 2;
-    case Outcome::Deny: return 3;
-    case Outcome::BlockStop: return 3;
-  }
-  return 0;
+  // Deny and BlockStop weigh the same: each refuses what the agent is about to do.
+  constexpr std::array<int, 5> kSeverity{0, 1, 2, 3, 3};
+  const auto i = static_cast<std::size_t>(o);
+  return i < kSeverity.size() ? kSeverity[i] : 0;
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "hooks/dialect.h"
+#include "hooks/pipeline.h"
 
 namespace keel::hooks {
 
@@ -27,6 +28,29 @@ std::string body_of(RenderResult r) {
 }
 }  // namespace
 
+namespace {
+// POST /hooks/<dialect>: the engine shared by the server, the bearer token's principal.
+class HttpHost final : public HookHost {
+ public:
+  HttpHost(const HookEngine& engine, const PrincipalFor& principal_for, state::Store& store)
+      : engine_(engine), principal_for_(principal_for), store_(store) {}
+  bool unreadable_fails_closed() const override { return engine_.config().permission_fail_closed; }
+  std::optional<HookDecision> prepare(const HookEvent& ev) override {
+    who_ = principal_for_(ev);
+    return std::nullopt;
+  }
+  const HookEngine& engine() const override { return engine_; }
+  const state::Principal& principal() const override { return who_; }
+  state::Store& open_store() override { return store_; }
+
+ private:
+  const HookEngine& engine_;
+  const PrincipalFor& principal_for_;
+  state::Store& store_;
+  state::Principal who_;
+};
+}  // namespace
+
 HttpHookReply answer_http_hook(const HookEngine& engine, std::string_view method,
                                std::string_view dialect_name, std::string_view body,
                                const PrincipalFor& principal_for, state::Store& store) {
@@ -39,23 +63,16 @@ HttpHookReply answer_http_hook(const HookEngine& engine, std::string_view method
   if (body.size() > kMaxHookInput) {
     return error_reply(413, "hook event over the " + std::to_string(kMaxHookInput) + "-byte limit");
   }
-  HookEvent ev;
+  HttpHost host(engine, principal_for, store);
+  HookAnswer answer = run_hook_pipeline(*dialect, body, host);
   HttpHookReply reply;
-  RenderResult r;
-  try {
-    ev = dialect->parse(body);
-  } catch (const HookInputError& e) {
-    if (!engine.config().permission_fail_closed) {
-      return error_reply(400, std::string("unreadable hook input: ") + e.what());
-    }
-    reply.errors.push_back(std::string("unreadable hook input: ") + e.what());
-    reply.body = body_of(dialect->render_unreadable(e.what()));
-    return reply;
+  if (answer.input_error) {
+    const std::string what = "unreadable hook input: " + *answer.input_error;
+    if (!host.unreadable_fails_closed()) return error_reply(400, what);
+    reply.errors.push_back(what);
   }
-  const state::Principal who = principal_for(ev);
-  EngineResult result = engine.decide(ev, who, [&store]() -> state::Store& { return store; });
-  for (auto& e : result.errors) reply.errors.push_back(ev.event_name + ": " + e);
-  reply.body = body_of(dialect->render(ev, result.decision));
+  for (auto& e : answer.errors) reply.errors.push_back(answer.event_name + ": " + e);
+  reply.body = body_of(std::move(answer.rendered));
   return reply;
 }
 

@@ -1,67 +1,14 @@
 #include "hooks/lease_gate.h"
 
-#include <chrono>
 #include <ctime>
-#include <filesystem>
 #include <optional>
-#include <set>
+#include <stdexcept>
 
-#include "hooks/apply_patch.h"
-#include "hooks/shell_parser.h"
 #include "state/lease_name.h"
 
 namespace keel::hooks {
 
 namespace {
-
-namespace fs = std::filesystem;
-
-std::string absolute_in(const std::string& path, const std::string& cwd) {
-  if (path.empty()) return {};
-  fs::path p(path);
-  if (path.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    if (!home) return {};
-    p = fs::path(home) / path.substr(2);
-  } else if (p.is_relative()) {
-    if (cwd.empty()) return {};
-    p = fs::path(cwd) / p;
-  }
-  return p.lexically_normal().string();
-}
-
-// Operands of `argv` that a writer command modifies.
-void writer_operands(const Command& c, std::vector<std::string>& out) {
-  static const std::set<std::string> all_operands{
-      "rm", "rmdir", "mv", "touch", "tee", "truncate", "mkdir", "shred", "unlink"};
-  static const std::set<std::string> last_operand{"cp", "ln", "install", "rsync"};
-  static const std::set<std::string> after_first{"chmod", "chown", "chgrp"};
-  std::vector<std::string> operands;
-  bool options_done = false;
-  for (std::size_t i = 1; i < c.argv.size(); ++i) {
-    const Word& w = c.argv[i];
-    if (!options_done && w.text == "--") {
-      options_done = true;
-      continue;
-    }
-    if (!options_done && !w.text.empty() && w.text[0] == '-') continue;
-    if (w.resolved && !w.glob) operands.push_back(w.text);
-  }
-  if (all_operands.count(c.name)) {
-    out.insert(out.end(), operands.begin(), operands.end());
-  } else if (last_operand.count(c.name) && operands.size() >= 2) {
-    out.push_back(operands.back());
-  } else if (after_first.count(c.name) && operands.size() >= 2) {
-    out.insert(out.end(), operands.begin() + 1, operands.end());
-  } else if (c.name == "sed") {
-    bool in_place = false;
-    for (const Word& w : c.argv) {
-      if (w.text.rfind("-i", 0) == 0 || w.text == "--in-place") in_place = true;
-    }
-    // sed -i SCRIPT FILE...: everything after the script.
-    if (in_place && operands.size() >= 2) out.insert(out.end(), operands.begin() + 1, operands.end());
-  }
-}
 
 std::string iso_time(std::int64_t ms) {
   std::time_t secs = static_cast<std::time_t>(ms / 1000);
@@ -74,47 +21,27 @@ std::string iso_time(std::int64_t ms) {
 
 }  // namespace
 
-std::vector<std::string> written_paths(const HookEvent& ev) {
-  std::vector<std::string> raw;
-  switch (ev.tool) {
-    case ToolKind::Write:
-    case ToolKind::Edit:
-    case ToolKind::Delete:
-      raw = ev.file_paths;
-      break;
-    case ToolKind::Shell: {
-      if (is_powershell_tool(ev.tool_name)) break;
-      Script script = parse_shell(ev.command);
-      for (const Command& c : script.commands) {
-        for (const Redirect& r : c.redirects) {
-          if (r.writes() && r.target.resolved && !r.target.glob) raw.push_back(r.target.text);
-        }
-        writer_operands(c, raw);
-      }
-      // apply_patch run as a shell command writes the files its patch names (the paths it
-      // cannot know are the permission gate's to ask about).
-      const char* home = std::getenv("HOME");
-      for (ShellPatch& p : shell_patches(script, ev.cwd, home ? home : ""))
-        for (std::string& path : p.paths) raw.push_back(std::move(path));
-      break;
-    }
-    default:
-      break;
+bool LeaseGate::concerns(const HookEvent& ev) const {
+  return ev.kind == EventKind::PreToolUse || ev.kind == EventKind::PermissionRequest;
+}
+
+HookDecision LeaseGate::decide(const PolicyCall& call) const {
+  // Nothing to hold a lease against when a gate before refused the call already.
+  if (severity(call.so_far.outcome) >= severity(Outcome::Deny)) return {};
+  try {
+    if (call.event.written_paths().empty()) return {};
+    return evaluate(call.store.get(), call.who, call.event);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("could not check leases: ") + e.what());
   }
-  std::vector<std::string> out;
-  for (const auto& p : raw) {
-    if (p == "/dev/null" || p.rfind("/dev/fd/", 0) == 0) continue;
-    std::string abs = absolute_in(p, ev.cwd);
-    if (!abs.empty()) out.push_back(std::move(abs));
-  }
-  return out;
 }
 
 HookDecision LeaseGate::evaluate(state::Store& store, const state::Principal& who,
-                                 const HookEvent& ev) const {
+                                 const AnalysedEvent& analysed) const {
   HookDecision d;
-  if (ev.kind != EventKind::PreToolUse && ev.kind != EventKind::PermissionRequest) return d;
-  const std::vector<std::string> paths = written_paths(ev);
+  const HookEvent& ev = analysed.event();
+  if (!concerns(ev)) return d;
+  const std::vector<std::string>& paths = analysed.written_paths();
   if (paths.empty()) return d;
   auto deny = [&](const std::string& path, const state::LeaseInfo& l) {
     d.outcome = Outcome::Deny;

@@ -1,17 +1,8 @@
 // lease_gate.h — refuses a write to a path under another agent's lease.
 //
 // Contract:
-// - written_paths() lists, as absolute paths, what a tool call would write:
-//   the file tools' paths (Write/Edit/Delete; Read and search tools write
-//   nothing), and for shell commands the targets of writing redirections and
-//   the operands of common writers (rm, mv, cp's destination, touch, tee,
-//   truncate, sed -i, ln, mkdir, rmdir, chmod/chown), and every file named by
-//   the patch of an `apply_patch`/`applypatch` the command runs (heredoc, argv
-//   or stdin, through the wrappers the analyser follows; relative to the
-//   directory a preceding `cd` moves it to: hooks/apply_patch.h). Relative
-//   paths are taken from the event's cwd. Words the parser could not resolve
-//   (and patches it cannot read) are skipped here; the permission gate already
-//   asks about those.
+// - The paths a call writes are AnalysedEvent::written_paths() (analysed_event.h): the file
+//   tools' paths, a shell command's redirections, writers and apply_patch runs.
 // - LeaseGate::evaluate denies when any such path overlaps a live lease
 //   (file: or dir:, exclusive or shared) held by someone other than `who`,
 //   naming the holder, the lease and its expiry; Continue otherwise.
@@ -26,27 +17,37 @@
 #include <string>
 #include <vector>
 
+#include "hooks/analysed_event.h"
 #include "hooks/hook_event.h"
+#include "hooks/policy.h"
 #include "state/store.h"
 
 namespace keel::hooks {
-
-std::vector<std::string> written_paths(const HookEvent& ev);
 
 struct LeaseGateOptions {
   bool auto_lease = false;
   std::int64_t auto_lease_ttl_ms = 120'000;
 };
 
-class LeaseGate {
+class LeaseGate : public Policy {
  public:
   static constexpr std::size_t kMaxAutoLeases = 16;
 
   explicit LeaseGate(LeaseGateOptions options = {}) : options_(options) {}
 
+  // Policy: PreToolUse and PermissionRequest events that write a path and that no gate before
+  // it refused; the store is opened only then. Errors read "could not check leases: ...".
+  std::string_view name() const noexcept override { return "lease"; }
+  bool concerns(const HookEvent& ev) const override;
+  HookDecision decide(const PolicyCall& call) const override;
+
   // `who` is the hook's principal; its agent name is compared with holders.
   HookDecision evaluate(state::Store& store, const state::Principal& who,
-                        const HookEvent& ev) const;
+                        const AnalysedEvent& ev) const;
+  HookDecision evaluate(state::Store& store, const state::Principal& who,
+                        const HookEvent& ev) const {
+    return evaluate(store, who, AnalysedEvent(ev));
+  }
 
  private:
   LeaseGateOptions options_;

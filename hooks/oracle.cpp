@@ -13,16 +13,16 @@ bool Oracle::concerns(const HookEvent& ev) const {
          ev.kind == EventKind::UserPromptSubmit;
 }
 
+HookDecision Oracle::decide(const PolicyCall& call) const {
+  SessionRound& s = session_of(call);
+  return evaluate(policy_input(call), s.state, s.changed, s.check_memo);
+}
+
 HookDecision Oracle::evaluate(const PolicyInput& in, json::object& state, bool& changed,
                               std::optional<CheckResult>& memo) const {
   HookDecision d;
   const HookEvent& ev = in.ev;
-  if (!concerns(ev)) return d;
-  if (in.new_turn && state.contains("oracle")) {
-    state.erase("oracle");
-    changed = true;
-  }
-  if (ev.kind == EventKind::UserPromptSubmit) return d;
+  if (!concerns(ev) || reset_on_new_turn(in, state, "oracle", changed)) return d;
 
   json::object& a = agent_section(state, "oracle", ev);
   changed = true;

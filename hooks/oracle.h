@@ -25,16 +25,24 @@
 #include "hooks/check_runner.h"
 #include "hooks/hook_event.h"
 #include "hooks/hooks_config.h"
+#include "hooks/policy.h"
 #include "hooks/policy_state.h"
 
 namespace keel::hooks {
 
-class Oracle {
+class Oracle : public Policy {
  public:
   Oracle(OracleConfig cfg, std::string default_cwd = {})
       : cfg_(std::move(cfg)), default_cwd_(std::move(default_cwd)) {}
 
-  bool concerns(const HookEvent& ev) const;
+  // Policy: a session policy (policy.h).
+  std::string_view name() const noexcept override { return "oracle"; }
+  bool keeps_session_state() const noexcept override { return true; }
+  bool concerns(const HookEvent& ev) const override;
+  HookDecision decide(const PolicyCall& call) const override;
+  bool enabled() const noexcept override { return !cfg_.command.empty(); }
+  // A command that could not start is not started again in a later round.
+  bool retries_after_error() const noexcept override { return false; }
   HookDecision evaluate(const PolicyInput& in, boost::json::object& state, bool& changed,
                         std::optional<CheckResult>& memo) const;
 

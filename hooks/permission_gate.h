@@ -1,37 +1,7 @@
 // permission_gate.h — the permission gate policy: ordered user rules (first match wins) over
 // tool names, file paths and shell commands, backed by the built-in destructive-command catalog.
 //
-// Configuration (keel.jsonc "permission" section; a bare array is read as "rules"):
-//   {
-//     "strict": false,        // true: what cannot be resolved is denied instead of asked
-//     "builtin": true,        // false: no built-in catalog (user rules only)
-//     "disable": ["git.push-force-with-lease", "rm.*"],   // built-in rule ids (globs) to turn off
-//     "rules": [
-//       {"decision": "deny",  "tool": "Bash", "command": "git push *--force*", "reason": "..."},
-//       {"decision": "allow", "command": "git reset --hard", "id": "allow-reset"},
-//       {"decision": "ask",   "tool": "Write|Edit", "path": ["**/migrations/**", "*.sql"]},
-//       {"decision": "allow", "tool": "Bash", "line": "eval \"$(my-tool init)\""}
-//     ]
-//   }
-// Rule keys (unknown keys are errors, so typos are caught):
-//   decision  required: "allow" | "ask" | "deny"
-//   id        optional name used in decisions and the journal (default "rules[N]")
-//   tool      glob over the agent's tool name and the canonical kind (Shell, Write, Edit, Read,
-//             Glob, Grep, WebFetch, WebSearch, Agent, Mcp, Delete); "A|B" lists alternatives
-//   path      glob or array of globs over the call's file paths (** crosses directories; a
-//             pattern without '/' matches the file name; "~/" is the home directory; relative
-//             patterns are also tried against the path relative to cwd)
-//   command   shell command pattern, matched against every simple command the line runs (after
-//             unwrapping sudo/env/xargs/bash -c/...). With * ? [ it is a glob over the
-//             normalised command ("git push origin --force"); otherwise words: for allow rules
-//             the command must start with those words, for ask/deny rules the first word is the
-//             command name and the others must appear in order among its arguments
-//   line      glob over the whole raw command line; decides the whole call (the escape hatch
-//             for lines the analyser cannot resolve, e.g. an eval you trust). Its * and ? do
-//             not match the operators ; & | newline or `, so "git *" does not cover
-//             "git log; rm -rf ~" (write the operators out to allow such a line)
-//   reason    optional text for the decision
-// A rule needs at least one of tool/path/command/line.
+// Configuration: keel.jsonc "permission" (gate_config.h).
 //
 // Evaluation of a PreToolUse (or PermissionRequest) event:
 //   1. "line" rules, in order: the first match decides the whole call.
@@ -49,8 +19,11 @@
 // Other events yield Outcome::Continue. Decisions name the rule and say how to allow it.
 #pragma once
 
+#include "hooks/analysed_event.h"
 #include "hooks/destructive_catalog.h"
+#include "hooks/gate_config.h"
 #include "hooks/hook_event.h"
+#include "hooks/policy.h"
 
 #include <boost/json.hpp>
 
@@ -61,34 +34,6 @@
 
 namespace keel::hooks {
 
-class GateConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-struct GateRule {
-  std::string id;
-  Outcome decision = Outcome::Ask;  // Allow, Ask or Deny
-  std::vector<std::string> tools;   // alternatives (split on '|'), globs
-  std::vector<std::string> paths;   // globs
-  std::string command;              // as configured
-  bool command_glob = false;
-  std::vector<std::string> command_words;
-  std::string line;  // glob over the raw command line
-  std::string reason;
-};
-
-struct GateConfig {
-  std::vector<GateRule> rules;
-  bool strict = false;
-  bool builtin = true;
-  std::vector<std::string> disabled;  // globs over built-in rule ids
-  std::string home;                   // "" → $HOME at construction
-};
-
-// Validates and converts the JSON "permission" section (object or bare rules array).
-GateConfig parse_gate_config(const boost::json::value& v);
-
 struct GateVerdict {
   Outcome outcome = Outcome::Continue;
   std::string rule_id;  // "builtin:rm.root" or the user rule id
@@ -96,24 +41,32 @@ struct GateVerdict {
   std::string subject;  // the offending command or path
 };
 
-class PermissionGate {
+class PermissionGate : public Policy {
  public:
   explicit PermissionGate(GateConfig cfg = {});
 
+  // Policy: PreToolUse and PermissionRequest events of a tool; pure (no store).
+  std::string_view name() const noexcept override { return "permission"; }
+  bool concerns(const HookEvent& ev) const override;
+  HookDecision decide(const PolicyCall& call) const override { return evaluate(call.event); }
+
   // The policy entry point: Continue for events it has no opinion on.
-  HookDecision evaluate(const HookEvent& ev) const;
+  HookDecision evaluate(const AnalysedEvent& ev) const;
+  HookDecision evaluate(const HookEvent& ev) const { return evaluate(AnalysedEvent(ev)); }
 
   // Building blocks (also used by tests and `keel hook --explain`).
   GateVerdict check_shell(std::string_view command_line, std::string_view cwd = {},
                           std::string_view tool_name = "Bash") const;
   GateVerdict check_file(ToolKind kind, std::string_view tool_name, std::string_view path,
                          std::string_view cwd = {}) const;
-  GateVerdict check_tool(const HookEvent& ev) const;
+  GateVerdict check_tool(const HookEvent& ev) const { return check_tool(AnalysedEvent(ev)); }
+  GateVerdict check_tool(const AnalysedEvent& ev) const;
 
   const GateConfig& config() const { return cfg_; }
 
  private:
   bool builtin_enabled(std::string_view id) const;
+  GateVerdict check_shell(const AnalysedEvent& ev) const;
   GateConfig cfg_;
 };
 

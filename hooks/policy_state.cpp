@@ -106,4 +106,13 @@ std::string get_string(const json::object& o, std::string_view key) {
   return std::string(it->value().as_string());
 }
 
+bool reset_on_new_turn(const PolicyInput& in, json::object& state, std::string_view member,
+                       bool& changed) {
+  if (in.new_turn && state.contains(member)) {
+    state.erase(member);
+    changed = true;
+  }
+  return in.ev.kind == EventKind::UserPromptSubmit;
+}
+
 }  // namespace keel::hooks

@@ -54,6 +54,11 @@ struct PolicyInput {
   bool new_turn;        // this event starts a turn (UserPromptSubmit, or a new turn_id)
 };
 
+// The start of a turn-scoped policy's evaluate(): on a new turn, drops state[member] (setting
+// `changed`). True when the event is a UserPromptSubmit, which only resets: nothing to decide.
+bool reset_on_new_turn(const PolicyInput& in, boost::json::object& state, std::string_view member,
+                       bool& changed);
+
 // state[policy][agent key] as an object, created when missing. The agent key is the event's
 // agent_id ("main" outside subagents). At most kMaxAgentsPerPolicy agents are kept per policy.
 inline constexpr std::size_t kMaxAgentsPerPolicy = 32;

@@ -17,15 +17,16 @@ bool SelfCheck::concerns(const HookEvent& ev) const {
          ev.kind == EventKind::UserPromptSubmit || is_tool_event(ev.kind);
 }
 
+HookDecision SelfCheck::decide(const PolicyCall& call) const {
+  SessionRound& s = session_of(call);
+  if (s.stop_blocked) return {};  // the self-check does not pile onto a stop already blocked
+  return evaluate(policy_input(call), s.state, s.changed);
+}
+
 HookDecision SelfCheck::evaluate(const PolicyInput& in, json::object& state, bool& changed) const {
   HookDecision d;
   const HookEvent& ev = in.ev;
-  if (!concerns(ev)) return d;
-  if (in.new_turn && state.contains("self_check")) {
-    state.erase("self_check");
-    changed = true;
-  }
-  if (ev.kind == EventKind::UserPromptSubmit) return d;
+  if (!concerns(ev) || reset_on_new_turn(in, state, "self_check", changed)) return d;
 
   if (is_tool_event(ev.kind)) {
     auto s = state.find("self_check");

@@ -16,15 +16,21 @@
 
 #include "hooks/hook_event.h"
 #include "hooks/hooks_config.h"
+#include "hooks/policy.h"
 #include "hooks/policy_state.h"
 
 namespace keel::hooks {
 
-class SelfCheck {
+class SelfCheck : public Policy {
  public:
   explicit SelfCheck(SelfCheckConfig cfg) : cfg_(std::move(cfg)) {}
 
-  bool concerns(const HookEvent& ev) const;
+  // Policy: a session policy (policy.h).
+  std::string_view name() const noexcept override { return "self_check"; }
+  bool keeps_session_state() const noexcept override { return true; }
+  bool concerns(const HookEvent& ev) const override;
+  HookDecision decide(const PolicyCall& call) const override;
+  bool enabled() const noexcept override { return cfg_.enabled; }
   HookDecision evaluate(const PolicyInput& in, boost::json::object& state, bool& changed) const;
 
  private:

@@ -9,9 +9,11 @@
 #include "hooks/dialect.h"
 #include "hooks/lease_gate.h"
 #include "hooks/permission_gate.h"
+#include "hooks_test_util.h"
 #include "state_test_util.h"
 
 using namespace keel::hooks;
+using keel::hooks::testing::TwoAgents;
 namespace json = boost::json;
 
 namespace {
@@ -52,19 +54,6 @@ PermissionGate gate_from(const char* rules) {
   cfg.home = "/home/u";
   return PermissionGate(cfg);
 }
-
-struct TwoAgents {
-  keel::state::testing::TempDir dir;
-  std::unique_ptr<keel::state::Store> store;
-  keel::state::Principal a{"agent-a", "/repo", "sa", keel::state::default_agent_capabilities()};
-  keel::state::Principal b{"agent-b", "/repo", "sb", keel::state::default_agent_capabilities()};
-  TwoAgents() {
-    keel::state::StoreOptions opts;
-    opts.dir = dir.path() / "state";
-    opts.synchronous = keel::state::Synchronous::kNormal;
-    store = keel::state::open_sqlite_store(opts);
-  }
-};
 
 }  // namespace
 

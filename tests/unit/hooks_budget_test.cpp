@@ -120,88 +120,6 @@ TEST_CASE("budget: reads only the bytes appended since the last call, a torn lin
   CHECK(tokens(state, "session") == 7);
 }
 
-TEST_CASE("budget: warning once at warn_ratio, hard stop at the ceiling") {
-  keel::state::testing::TempDir dir;
-  const auto transcript = dir.path() / "t.jsonl";
-  BudgetConfig cfg;
-  cfg.session_tokens = 1000;
-  cfg.warn_ratio = 0.8;
-  Budget budget(cfg);
-  json::object state;
-  bool changed = false;
-
-  append(transcript, usage_line("a", 500, 0));
-  HookDecision d = budget.evaluate({event(EventKind::PostToolUse, transcript)}, state, changed);
-  CHECK(d.system_message.empty());
-  append(transcript, usage_line("b", 350, 0));
-  d = budget.evaluate({event(EventKind::PostToolUse, transcript)}, state, changed);
-  CHECK_THAT(d.system_message, Catch::Contains("85%") && Catch::Contains("850 of 1,000"));
-  CHECK(d.continue_);
-  d = budget.evaluate({event(EventKind::PostToolUse, transcript)}, state, changed);
-  CHECK(d.system_message.empty());  // said once
-
-  append(transcript, usage_line("c", 150, 0));
-  d = budget.evaluate({event(EventKind::PreToolUse, transcript)}, state, changed);
-  CHECK_FALSE(d.continue_);
-  CHECK(d.outcome == Outcome::Deny);
-  CHECK(d.rule_id == "budget:session_tokens");
-  CHECK_THAT(d.stop_reason, Catch::Contains("1,000") && Catch::Contains("session tokens"));
-  // Stop events are not refused, only ended.
-  d = budget.evaluate({event(EventKind::Stop, transcript)}, state, changed);
-  CHECK_FALSE(d.continue_);
-  CHECK(d.outcome == Outcome::Continue);
-}
-
-TEST_CASE("budget: the turn ceiling restarts at each turn, the session one does not") {
-  keel::state::testing::TempDir dir;
-  const auto transcript = dir.path() / "t.jsonl";
-  BudgetConfig cfg;
-  cfg.turn_cost_usd = 1.0;
-  cfg.session_cost_usd = 2.5;
-  Budget budget(cfg);
-  json::object state;
-  bool changed = false;
-
-  append(transcript, usage_line("a", 0, 70'000));  // $1.05
-  HookDecision d = budget.evaluate({event(EventKind::PreToolUse, transcript)}, state, changed);
-  CHECK_FALSE(d.continue_);
-  CHECK(d.rule_id == "budget:turn_cost");
-  CHECK_THAT(d.stop_reason, Catch::Contains("$1.05") && Catch::Contains("$1.00"));
-
-  // A new prompt starts a new turn: the turn total is back to zero.
-  d = budget.evaluate({event(EventKind::UserPromptSubmit, transcript), true}, state, changed);
-  CHECK(d.continue_);
-  CHECK(cost(state, "turn") == 0);
-  append(transcript, usage_line("b", 0, 60'000));  // $0.90 this turn, $1.95 in the session
-  d = budget.evaluate({event(EventKind::PreToolUse, transcript)}, state, changed);
-  CHECK(d.continue_);
-  CHECK_THAT(d.system_message, Catch::Contains("turn cost at 90%"));
-  CHECK_THAT(d.system_message, !Catch::Contains("session cost"));  // 78%: below warn_ratio
-  CHECK(cost(state, "session") == Approx(1.95));
-  d = budget.evaluate({event(EventKind::UserPromptSubmit, transcript), true}, state, changed);
-  append(transcript, usage_line("c", 0, 40'000));  // $0.60 → session $2.55
-  d = budget.evaluate({event(EventKind::PreToolUse, transcript)}, state, changed);
-  CHECK_FALSE(d.continue_);
-  CHECK(d.rule_id == "budget:session_cost");
-}
-
-TEST_CASE("budget: off without a ceiling, and an unreadable transcript is an error") {
-  keel::state::testing::TempDir dir;
-  Budget off{BudgetConfig{}};
-  CHECK_FALSE(off.concerns(event(EventKind::PreToolUse, dir.path() / "t.jsonl")));
-  BudgetConfig cfg;
-  cfg.session_tokens = 10;
-  Budget on(cfg);
-  HookEvent no_transcript = event(EventKind::PreToolUse, "");
-  CHECK_FALSE(on.concerns(no_transcript));
-  json::object state;
-  bool changed = false;
-  // A directory where the transcript should be cannot be read as one.
-  std::filesystem::create_directory(dir.path() / "d.jsonl");
-  HookEvent bad = event(EventKind::PreToolUse, dir.path() / "d.jsonl");
-  CHECK_THROWS(on.evaluate({bad}, state, changed));
-}
-
 namespace {
 
 // One Claude session: the transcript layout (<dir>/s1.jsonl, <dir>/s1/subagents/agent-<id>.jsonl),
@@ -238,6 +156,80 @@ BudgetConfig session_tokens(std::int64_t n) {
 }
 
 }  // namespace
+
+TEST_CASE("budget: warning once at warn_ratio, hard stop at the ceiling") {
+  BudgetConfig cfg = session_tokens(1000);
+  cfg.warn_ratio = 0.8;
+  Session s(cfg);
+
+  append(s.main, usage_line("a", 500, 0));
+  HookDecision d = s.on(EventKind::PostToolUse);
+  CHECK(d.system_message.empty());
+  append(s.main, usage_line("b", 350, 0));
+  d = s.on(EventKind::PostToolUse);
+  CHECK_THAT(d.system_message, Catch::Contains("85%") && Catch::Contains("850 of 1,000"));
+  CHECK(d.continue_);
+  d = s.on(EventKind::PostToolUse);
+  CHECK(d.system_message.empty());  // said once
+
+  append(s.main, usage_line("c", 150, 0));
+  d = s.on(EventKind::PreToolUse);
+  CHECK_FALSE(d.continue_);
+  CHECK(d.outcome == Outcome::Deny);
+  CHECK(d.rule_id == "budget:session_tokens");
+  CHECK_THAT(d.stop_reason, Catch::Contains("1,000") && Catch::Contains("session tokens"));
+  // Stop events are not refused, only ended.
+  d = s.on(EventKind::Stop);
+  CHECK_FALSE(d.continue_);
+  CHECK(d.outcome == Outcome::Continue);
+}
+
+TEST_CASE("budget: the turn ceiling restarts at each turn, the session one does not") {
+  BudgetConfig cfg;
+  cfg.turn_cost_usd = 1.0;
+  cfg.session_cost_usd = 2.5;
+  Session s(cfg);
+
+  append(s.main, usage_line("a", 0, 70'000));  // $1.05
+  HookDecision d = s.on(EventKind::PreToolUse);
+  CHECK_FALSE(d.continue_);
+  CHECK(d.rule_id == "budget:turn_cost");
+  CHECK_THAT(d.stop_reason, Catch::Contains("$1.05") && Catch::Contains("$1.00"));
+
+  // A new prompt starts a new turn: the turn total is back to zero.
+  d = s.new_turn();
+  CHECK(d.continue_);
+  CHECK(cost(s.state, "turn") == 0);
+  append(s.main, usage_line("b", 0, 60'000));  // $0.90 this turn, $1.95 in the session
+  d = s.on(EventKind::PreToolUse);
+  CHECK(d.continue_);
+  CHECK_THAT(d.system_message, Catch::Contains("turn cost at 90%"));
+  CHECK_THAT(d.system_message, !Catch::Contains("session cost"));  // 78%: below warn_ratio
+  CHECK(cost(s.state, "session") == Approx(1.95));
+  d = s.new_turn();
+  append(s.main, usage_line("c", 0, 40'000));  // $0.60 → session $2.55
+  d = s.on(EventKind::PreToolUse);
+  CHECK_FALSE(d.continue_);
+  CHECK(d.rule_id == "budget:session_cost");
+}
+
+TEST_CASE("budget: off without a ceiling, and an unreadable transcript is an error") {
+  keel::state::testing::TempDir dir;
+  Budget off{BudgetConfig{}};
+  CHECK_FALSE(off.concerns(event(EventKind::PreToolUse, dir.path() / "t.jsonl")));
+  BudgetConfig cfg;
+  cfg.session_tokens = 10;
+  Budget on(cfg);
+  HookEvent no_transcript = event(EventKind::PreToolUse, "");
+  CHECK_FALSE(on.concerns(no_transcript));
+  json::object state;
+  bool changed = false;
+  // A directory where the transcript should be cannot be read as one.
+  std::filesystem::create_directory(dir.path() / "d.jsonl");
+  HookEvent bad = event(EventKind::PreToolUse, dir.path() / "d.jsonl");
+  CHECK_THROWS(on.evaluate({bad}, state, changed));
+}
+
 
 TEST_CASE("budget: subagent transcripts, by directory and by agent_transcript_path, count once each") {
   Session s(session_tokens(1'000'000));

@@ -42,6 +42,12 @@ HookEvent edit(std::string path) {
   return ev;
 }
 
+GuardrailConfig max_failures(int n) {
+  GuardrailConfig cfg;
+  cfg.max_failures = n;
+  return cfg;
+}
+
 HookDecision run(const Guardrail& g, json::object& state, const HookEvent& ev, bool new_turn = false) {
   bool changed = false;
   return g.evaluate({ev, new_turn}, state, changed);
@@ -50,9 +56,7 @@ HookDecision run(const Guardrail& g, json::object& state, const HookEvent& ev, b
 }  // namespace
 
 TEST_CASE("guardrail: an identical call that failed max_failures times is denied") {
-  GuardrailConfig cfg;
-  cfg.max_failures = 2;
-  Guardrail g(cfg);
+  Guardrail g(max_failures(2));
   json::object state;
   for (int i = 0; i < 2; ++i) {
     CHECK(run(g, state, call(EventKind::PreToolUse, "npm test")).outcome == Outcome::Continue);
@@ -71,9 +75,7 @@ TEST_CASE("guardrail: an identical call that failed max_failures times is denied
 }
 
 TEST_CASE("guardrail: a success clears the call's failures") {
-  GuardrailConfig cfg;
-  cfg.max_failures = 2;
-  Guardrail g(cfg);
+  Guardrail g(max_failures(2));
   json::object state;
   run(g, state, call(EventKind::PostToolUseFailure, "make"));
   run(g, state, ok("make", "built"));
@@ -84,9 +86,7 @@ TEST_CASE("guardrail: a success clears the call's failures") {
 }
 
 TEST_CASE("guardrail: a failure reported inside PostToolUse counts as one") {
-  GuardrailConfig cfg;
-  cfg.max_failures = 1;
-  Guardrail g(cfg);
+  Guardrail g(max_failures(1));
   json::object state;
   HookEvent ev = call(EventKind::PostToolUse, "cargo build");
   ev.tool_response = json::object{{"success", false}, {"error", "boom"}};
@@ -135,9 +135,7 @@ TEST_CASE("guardrail: off when disabled or without a session; PreToolUse never w
 }
 
 TEST_CASE("guardrail: with many subagents the session state stays within the store's value limit") {
-  GuardrailConfig cfg;
-  cfg.max_failures = 2;
-  Guardrail g(cfg);
+  Guardrail g(max_failures(2));
   json::object state;
   // kMaxAgentsPerPolicy agents, each with many distinct failures and outputs.
   for (std::size_t agent = 0; agent < kMaxAgentsPerPolicy; ++agent) {

@@ -4,9 +4,11 @@
 #include <filesystem>
 
 #include "hooks/lease_gate.h"
+#include "hooks_test_util.h"
 #include "state_test_util.h"
 
 using namespace keel::hooks;
+using keel::hooks::testing::TwoAgents;
 namespace fs = std::filesystem;
 
 namespace {
@@ -30,19 +32,6 @@ HookEvent file_tool(ToolKind kind, std::string name, std::string path) {
 }
 using Paths = std::vector<std::string>;
 
-// A fresh store in a temporary directory, and two agents of project /repo.
-struct TwoAgents {
-  keel::state::testing::TempDir dir;
-  std::unique_ptr<keel::state::Store> store;
-  keel::state::Principal a{"agent-a", "/repo", "sa", keel::state::default_agent_capabilities()};
-  keel::state::Principal b{"agent-b", "/repo", "sb", keel::state::default_agent_capabilities()};
-  TwoAgents() {
-    keel::state::StoreOptions opts;
-    opts.dir = dir.path() / "state";
-    opts.synchronous = keel::state::Synchronous::kNormal;
-    store = keel::state::open_sqlite_store(opts);
-  }
-};
 }  // namespace
 
 TEST_CASE("written paths of file tools and shell writers") {

@@ -38,6 +38,27 @@ HookEvent tool(EventKind kind) {
   return ev;
 }
 
+// An oracle running `command` on Stop events in a temporary directory, with its own state.
+struct OracleRun {
+  keel::state::testing::TempDir dir;
+  json::object state;
+  bool changed = false;
+  Oracle oracle;
+  explicit OracleRun(std::string command, int max_blocks = 3, std::int64_t timeout_ms = 300'000)
+      : oracle([&] {
+          OracleConfig cfg;
+          cfg.command = std::move(command);
+          cfg.max_blocks = max_blocks;
+          cfg.timeout_ms = timeout_ms;
+          return cfg;
+        }()) {}
+  // A Stop (continuing after a stop hook when `active`); the check runs afresh.
+  HookDecision stop_event(bool active = false) {
+    std::optional<CheckResult> memo;
+    return oracle.evaluate({stop(dir.path(), active)}, state, changed, memo);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("run_check: exit status, merged output, cwd") {
@@ -85,60 +106,34 @@ TEST_CASE("output_tail: last lines, then last bytes") {
 }
 
 TEST_CASE("oracle: a failing then passing check command") {
-  keel::state::testing::TempDir dir;
-  OracleConfig cfg;
-  cfg.command = "test -f done.txt || { echo 'FAIL: done.txt is missing'; exit 1; }";
-  cfg.max_blocks = 3;
-  Oracle oracle(cfg);
-  json::object state;
-  bool changed = false;
-  std::optional<CheckResult> memo;
-
-  HookDecision d = oracle.evaluate({stop(dir.path())}, state, changed, memo);
+  OracleRun run("test -f done.txt || { echo 'FAIL: done.txt is missing'; exit 1; }");
+  HookDecision d = run.stop_event();
   CHECK(d.outcome == Outcome::BlockStop);
   CHECK(d.rule_id == "oracle:failed");
   CHECK_THAT(d.reason, Catch::Contains("exit code 1") && Catch::Contains("FAIL: done.txt is missing"));
-  CHECK(changed);
+  CHECK(run.changed);
 
-  std::ofstream(dir.path() / "done.txt") << "ok";
-  memo.reset();
-  d = oracle.evaluate({stop(dir.path(), true)}, state, changed, memo);
+  std::ofstream(run.dir.path() / "done.txt") << "ok";
+  d = run.stop_event(true);
   CHECK(d.outcome == Outcome::Continue);
-  CHECK(get_int(state.at("oracle").as_object().at("main").as_object(), "blocks") == 0);
+  CHECK(get_int(run.state.at("oracle").as_object().at("main").as_object(), "blocks") == 0);
 }
 
 TEST_CASE("oracle: gives up after max_blocks consecutive blocks while stop_hook_active") {
-  keel::state::testing::TempDir dir;
-  OracleConfig cfg;
-  cfg.command = "echo nope; exit 2";
-  cfg.max_blocks = 2;
-  Oracle oracle(cfg);
-  json::object state;
-  bool changed = false;
-  auto once = [&](bool active) {
-    std::optional<CheckResult> memo;
-    return oracle.evaluate({stop(dir.path(), active)}, state, changed, memo);
-  };
-  CHECK(once(false).outcome == Outcome::BlockStop);
-  CHECK(once(true).outcome == Outcome::BlockStop);
-  HookDecision d = once(true);
+  OracleRun run("echo nope; exit 2", 2);
+  CHECK(run.stop_event(false).outcome == Outcome::BlockStop);
+  CHECK(run.stop_event(true).outcome == Outcome::BlockStop);
+  HookDecision d = run.stop_event(true);
   CHECK(d.outcome == Outcome::Continue);
   CHECK(d.rule_id == "oracle:cap");
   CHECK_THAT(d.system_message, Catch::Contains("after 2 attempts"));
   // A fresh stop (not continuing after a stop hook) checks again.
-  CHECK(once(false).outcome == Outcome::BlockStop);
+  CHECK(run.stop_event(false).outcome == Outcome::BlockStop);
 }
 
 TEST_CASE("oracle: a timeout blocks with what the check printed") {
-  keel::state::testing::TempDir dir;
-  OracleConfig cfg;
-  cfg.command = "echo running the suite; sleep 20";
-  cfg.timeout_ms = 300;
-  Oracle oracle(cfg);
-  json::object state;
-  bool changed = false;
-  std::optional<CheckResult> memo;
-  HookDecision d = oracle.evaluate({stop(dir.path())}, state, changed, memo);
+  OracleRun run("echo running the suite; sleep 20", 3, 300);
+  HookDecision d = run.stop_event();
   CHECK(d.outcome == Outcome::BlockStop);
   CHECK(d.rule_id == "oracle:timeout");
   CHECK_THAT(d.reason, Catch::Contains("300 ms") && Catch::Contains("running the suite"));
