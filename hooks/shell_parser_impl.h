@@ -1,11 +1,13 @@
-// shell_parser_impl.h — internals shared by shell_parser.cpp (syntax: words, quoting,
-// substitutions, lists, pipelines, heredocs) and shell_analysis.cpp (semantics: wrapper
-// unwrapping, nested shells and interpreters, stdin sources, write-then-run). Not a public API.
+// shell_parser_impl.h — internals shared by pass 1 (syntax: shell_parser.cpp, shell_grammar.cpp,
+// shell_simple_command.cpp, shell_words.cpp, shell_expansion.cpp) and pass 2 (semantics:
+// shell_analysis.cpp — wrapper unwrapping, nested shells and interpreters, stdin sources,
+// write-then-run). Not a public API.
 #pragma once
 
 #include "hooks/shell_parser.h"
 #include "hooks/text.h"
 
+#include <cctype>
 #include <deque>
 #include <map>
 #include <set>
@@ -117,6 +119,19 @@ void sub_parse(Ctx& c, std::string text, int parent, Origin origin);
 
 using text::lower;
 std::string basename_of(std::string_view s);
+
+// Characters that end an unquoted word.
+inline bool is_break(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ';' || ch == '&' ||
+         ch == '|' || ch == '<' || ch == '>' || ch == '(' || ch == ')';
+}
+
+inline bool is_name_start(char ch) {
+  return std::isalpha(static_cast<unsigned char>(ch)) != 0 || ch == '_';
+}
+inline bool is_name_char(char ch) {
+  return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '_';
+}
 bool is_assignment_word(std::string_view raw);
 
 // Adds every NAME= / NAME+= / NAME[i]= that starts a word anywhere in `text` (quoted or not,
