@@ -14,20 +14,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
-import {
-  KEEL_BIN,
-  mkTmp,
-  requireBinary,
-  rmTmp,
-  runKeel,
-  startHttpServer,
-  trackPid,
-  withTimeout,
-} from "./lib/keel.mjs";
+import { KEEL_BIN, mkTmp, requireBinary, rmTmp, runKeel, startHttpServer } from "./lib/keel.mjs";
+import { connectStdioSdk } from "./lib/sdk.mjs";
 
 const CALL_TIMEOUT = 20_000;
 
@@ -35,37 +25,29 @@ const CALL_TIMEOUT = 20_000;
 // given, makes the client declare form elicitation and answer each
 // elicitation/create with the next entry (recording the requests).
 async function connect(agent, dirs, answers) {
-  const transport = new StdioClientTransport({
-    command: KEEL_BIN,
-    args: ["serve", "--stdio", "--agent", agent, ...dirs.args],
-    stderr: "pipe",
-  });
-  const errChunks = [];
-  transport.stderr?.on("data", (d) => errChunks.push(d));
   const capabilities = answers ? { elicitation: { form: {} } } : {};
-  const client = new Client({ name: "keel-e2e-escalation", version: "1.0.0" }, { capabilities });
   const asked = [];
-  if (answers) {
-    client.setRequestHandler(ElicitRequestSchema, async (req) => {
-      asked.push(req.params);
-      const next = answers.shift();
-      assert.ok(next, "keel asked more often than the test expected");
-      return next;
-    });
-  }
-  try {
-    await withTimeout(client.connect(transport, { timeout: CALL_TIMEOUT }), CALL_TIMEOUT, `connect ${agent}`);
-  } catch (e) {
-    throw new Error(`${agent}: connect failed: ${e.message}\nstderr:\n${Buffer.concat(errChunks).toString()}`);
-  }
-  trackPid(transport.pid);
+  const { client, stderr } = await connectStdioSdk(agent, dirs.args, {
+    clientName: "keel-e2e-escalation",
+    capabilities,
+    timeout: CALL_TIMEOUT,
+    prepare: (c) => {
+      if (!answers) return;
+      c.setRequestHandler(ElicitRequestSchema, async (req) => {
+        asked.push(req.params);
+        const next = answers.shift();
+        assert.ok(next, "keel asked more often than the test expected");
+        return next;
+      });
+    },
+  });
   const call = async (name, args) => {
     const r = await client.callTool({ name, arguments: args }, undefined, { timeout: CALL_TIMEOUT });
     if (r.isError) throw new Error(`${name} failed: ${r.content?.[0]?.text}`);
     return r.structuredContent;
   };
   const callRaw = (name, args) => client.callTool({ name, arguments: args }, undefined, { timeout: CALL_TIMEOUT });
-  return { client, call, callRaw, asked, close: () => client.close(), stderr: () => Buffer.concat(errChunks).toString() };
+  return { client, call, callRaw, asked, close: () => client.close(), stderr };
 }
 
 function ask(reason, extra = {}) {

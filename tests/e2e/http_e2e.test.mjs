@@ -26,6 +26,7 @@ import {
 import {
   LEGACY,
   MODERN,
+  closeClients,
   mkTmp,
   readSse,
   requireBinary,
@@ -196,14 +197,7 @@ describe("HTTP, 2025-11-25 era, with @modelcontextprotocol/sdk (v1)", () => {
   });
 
   after(async () => {
-    for (const p of [a, b]) {
-      if (!p) continue;
-      try {
-        await withTimeout(p.client.close(), 5000, `close ${p.name}`);
-      } catch {
-        /* the server is stopped below anyway */
-      }
-    }
+    await closeClients([a, b], 5000); // the server is stopped below anyway
     if (server) await server.stop();
     rmTmp(tmp);
   });

@@ -12,15 +12,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 
 import {
   KEEL_BIN,
+  closeClients,
   LEGACY,
   MODERN,
-  RawServer,
   findKeyed,
   mkTmp,
   modernMeta,
@@ -28,45 +26,31 @@ import {
   rmTmp,
   show,
   sleep,
+  stdioStateFixture,
   toMs,
-  trackPid,
   withTimeout,
   KEEL_TOOLS,
 } from "./lib/keel.mjs";
+import { connectStdioSdk } from "./lib/sdk.mjs";
 
 const CALL_TIMEOUT = 15_000;
 
 // Spawns `keel serve --stdio --agent AGENT --state STATE` under the SDK client.
 async function connectSdk(agent, stateDir, cwd) {
-  const transport = new StdioClientTransport({
-    command: KEEL_BIN,
-    args: ["serve", "--stdio", "--agent", agent, "--state", stateDir],
-    cwd,
-    stderr: "pipe",
-  });
   // The SDK hands the negotiated version to transports that want it (HTTP
   // does); giving the stdio transport the hook lets the test see it.
   let negotiated;
-  transport.setProtocolVersion = (v) => {
-    negotiated = v;
-  };
-  const errChunks = [];
-  transport.stderr?.on("data", (d) => {
-    errChunks.push(d);
-    if (errChunks.length > 200) errChunks.shift();
+  const { client, transport, stderr } = await connectStdioSdk(agent, ["--state", stateDir], {
+    cwd,
+    clientName: "keel-e2e",
+    timeout: CALL_TIMEOUT,
+    connectTimeout: CALL_TIMEOUT + 5000,
+    prepare: (_client, t) => {
+      t.setProtocolVersion = (v) => {
+        negotiated = v;
+      };
+    },
   });
-  const client = new Client({ name: "keel-e2e", version: "1.0.0" }, { capabilities: {} });
-  try {
-    await withTimeout(client.connect(transport, { timeout: CALL_TIMEOUT }), CALL_TIMEOUT + 5000, `connect ${agent}`);
-  } catch (e) {
-    try {
-      await client.close();
-    } catch {
-      /* ignore */
-    }
-    throw new Error(`${agent}: connect failed: ${e.message}\nstderr:\n${Buffer.concat(errChunks).toString()}`);
-  }
-  trackPid(transport.pid);
   // The child process, to check its exit status after close() (private field;
   // used only when present).
   const proc = transport._process;
@@ -82,7 +66,7 @@ async function connectSdk(agent, stateDir, cwd) {
     transport,
     exited,
     negotiated: () => negotiated,
-    stderr: () => Buffer.concat(errChunks).toString(),
+    stderr,
     call: (name, args) => client.callTool({ name, arguments: args }, undefined, { timeout: CALL_TIMEOUT }),
   };
 }
@@ -97,6 +81,12 @@ async function ok(peer, name, args) {
   );
   assert.ok(Array.isArray(r.content), `${name}: content must be an array: ${show(r)}`);
   return r.structuredContent;
+}
+
+// A cross_run memory_put that expects `version - 1` and must yield `version`.
+async function casPut(peer, args, version) {
+  const r = await ok(peer, "memory_put", { tier: "cross_run", ...args, expected_version: version - 1 });
+  assert.equal(r.version, version, show(r));
 }
 
 // A tool call that must fail as a tool error (isError, not a protocol error).
@@ -115,12 +105,8 @@ async function toolError(peer, name, args, code) {
 }
 
 describe("stdio with the official MCP SDK client", () => {
-  let tmp;
-  let stateDir;
-  let a;
-  let b;
   const NAME = "file:/tmp/e2e/a.txt";
-  let leaseA;
+  let tmp, stateDir, a, b, leaseA;
 
   before(async () => {
     requireBinary();
@@ -131,14 +117,7 @@ describe("stdio with the official MCP SDK client", () => {
   });
 
   after(async () => {
-    for (const p of [a, b]) {
-      if (!p) continue;
-      try {
-        await withTimeout(p.client.close(), 10_000, `close ${p.agent}`);
-      } catch {
-        /* killed by the exit hook */
-      }
-    }
+    await closeClients([a, b], 10_000);
     rmTmp(tmp);
   });
 
@@ -211,13 +190,7 @@ describe("stdio with the official MCP SDK client", () => {
     assert.deepEqual(g1.value, value);
     assert.equal(g1.version, 1);
 
-    const p2 = await ok(a, "memory_put", {
-      tier: "cross_run",
-      key: "notes/1",
-      value: { text: "hello world", n: 2 },
-      expected_version: 1,
-    });
-    assert.equal(p2.version, 2, show(p2));
+    await casPut(a, { key: "notes/1", value: { text: "hello world", n: 2 } }, 2);
   });
 
   test("memory: a stale expected_version is a tool error VERSION_MISMATCH and writes nothing", async () => {
@@ -249,14 +222,7 @@ describe("stdio with the official MCP SDK client", () => {
     assert.deepEqual(g.value, shared);
     assert.equal(g.version, 1);
 
-    const p2 = await ok(b, "memory_put", {
-      tier: "cross_run",
-      namespace: "shared",
-      key: "team/plan",
-      value: { from: "e2e-b" },
-      expected_version: 1,
-    });
-    assert.equal(p2.version, 2, show(p2));
+    await casPut(b, { namespace: "shared", key: "team/plan", value: { from: "e2e-b" } }, 2);
     const g2 = await ok(a, "memory_get", { tier: "cross_run", namespace: "shared", key: "team/plan" });
     assert.deepEqual(g2.value, { from: "e2e-b" });
     assert.equal(g2.version, 2);
@@ -300,25 +266,8 @@ describe("stdio with the official MCP SDK client", () => {
 });
 
 describe("stdio raw JSON-RPC framing and errors", () => {
-  let tmp;
-  let stateDir;
-  const servers = [];
-
-  before(() => {
-    requireBinary();
-    tmp = mkTmp("keel-raw-");
-    stateDir = path.join(tmp, "state");
-  });
-  after(() => {
-    for (const s of servers) s.kill();
-    rmTmp(tmp);
-  });
-
-  function start(agent) {
-    const s = new RawServer(["serve", "--stdio", "--agent", agent, "--state", stateDir], { cwd: tmp, label: agent });
-    servers.push(s);
-    return s;
-  }
+  const fx = stdioStateFixture("keel-raw-");
+  const start = (agent) => fx.serve(agent);
 
   function assertOnlyJsonRpc(s) {
     assert.ok(s.lines.length > 0, "server wrote nothing");

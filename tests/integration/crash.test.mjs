@@ -9,34 +9,16 @@
 // one state dir; every round re-checks the keys of all earlier rounds.
 //
 // Run: KEEL_BIN=build/keel node --test tests/integration/crash.test.mjs
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 
-import { RawServer, mkTmp, parseJsonl, requireBinary, rmTmp, runKeel, show, sleep } from "../e2e/lib/keel.mjs";
+import { parseJsonl, pumpUntilKilled, show, sleep, stdioStateFixture } from "../e2e/lib/keel.mjs";
 
 const ROUNDS = Number(process.env.KEEL_CRASH_ROUNDS ?? 3);
 const IN_FLIGHT = 16;
 
-let tmp;
-let stateDir;
-const servers = [];
-
-before(() => {
-  requireBinary();
-  tmp = mkTmp("keel-crash-");
-  stateDir = path.join(tmp, "state");
-});
-after(() => {
-  for (const s of servers) s.kill();
-  rmTmp(tmp);
-});
-
-function serve(label) {
-  const s = new RawServer(["serve", "--stdio", "--agent", "crash", "--state", stateDir], { cwd: tmp, label });
-  servers.push(s);
-  return s;
-}
+const fx = stdioStateFixture("keel-crash-");
+const serve = (label) => fx.serve("crash", { label });
 
 // Streams puts until the server dies; returns the acknowledged indices.
 async function writeUntilKilled(round, firstIndex, killAfterMs) {
@@ -44,42 +26,17 @@ async function writeUntilKilled(round, firstIndex, killAfterMs) {
   await s.initialize({ timeout: 20_000 });
   const acked = [];
   const refused = [];
-  let next = firstIndex;
-  let killed = false;
-  let sent = 0;
-
-  await new Promise((resolve) => {
-    let inFlight = 0;
-    const pump = () => {
-      while (!killed && inFlight < IN_FLIGHT) {
-        const i = next++;
-        inFlight++;
-        sent++;
-        s.callTool("memory_put", { tier: "cross_run", key: `k${i}`, value: { i } }, { timeout: 30_000 })
-          .then((res) => {
-            if (res.result && res.result.isError !== true) acked.push(i);
-            else refused.push({ i, res });
-          })
-          .catch(() => {
-            /* the server was killed with this request in flight */
-          })
-          .finally(() => {
-            inFlight--;
-            pump();
-          });
-      }
-    };
-    pump();
-    setTimeout(() => {
-      killed = true;
-      s.kill("SIGKILL");
-      s.exitPromise.then(resolve);
-    }, killAfterMs);
+  const sent = await pumpUntilKilled(s, { inFlight: IN_FLIGHT, killAfterMs }, (j) => {
+    const i = firstIndex + j;
+    return s.callTool("memory_put", { tier: "cross_run", key: `k${i}`, value: { i } }, { timeout: 30_000 }).then((res) => {
+      if (res.result && res.result.isError !== true) acked.push(i);
+      else refused.push({ i, res });
+    });
   });
   // Responses already in the pipe when the kill landed have been read by now
   // (they are acknowledgements too); let the event loop drain.
   await sleep(50);
-  return { acked, refused, sent, exitSignal: s.exitSignal, nextIndex: next };
+  return { acked, refused, sent, exitSignal: s.exitSignal, nextIndex: firstIndex + sent };
 }
 
 // Checks every key with one fresh server and many pipelined memory_get calls.
@@ -129,10 +86,10 @@ test(`acknowledged memory_put survives SIGKILL (${ROUNDS} rounds)`, { timeout: 3
     assert.equal(c.wrong.length, 0, `round ${round}: ${c.wrong.length} wrong values; first: ${show(c.wrong.slice(0, 3))}`);
     assert.equal(c.exit.code, 0, `reader exit ${show(c.exit)}`);
 
-    const ver = await runKeel(["journal", "verify", "--state", stateDir], { cwd: tmp });
+    const ver = await fx.keel(["journal", "verify"]);
     assert.equal(ver.code, 0, `round ${round}: journal verify exit ${ver.code}:\n${ver.stdout}\n${ver.stderr}`);
 
-    const exp = await runKeel(["journal", "export", "--state", stateDir], { cwd: tmp });
+    const exp = await fx.keel(["journal", "export"]);
     assert.equal(exp.code, 0, `journal export exit ${exp.code}: ${exp.stderr}`);
     const puts = parseJsonl(exp.stdout).filter((r) => r.op === "MEMORY_PUT").length;
     assert.ok(puts >= ackedAll.length, `round ${round}: ${puts} MEMORY_PUT records < ${ackedAll.length} acknowledged`);

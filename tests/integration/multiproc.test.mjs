@@ -10,35 +10,21 @@
 //
 // Run: KEEL_BIN=build/keel node --test tests/integration/multiproc.test.mjs
 // Knobs: KEEL_MP_PROCS, KEEL_MP_ITER.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import path from "node:path";
 
-import { RawServer, mkTmp, parseJsonl, payloadOf, requireBinary, rmTmp, runKeel, show } from "../e2e/lib/keel.mjs";
+import { parseJsonl, payloadOf, show, stdioStateFixture } from "../e2e/lib/keel.mjs";
 
 const PROCS = Number(process.env.KEEL_MP_PROCS ?? 8);
 const ITER = Number(process.env.KEEL_MP_ITER ?? 200);
 const NAME = "name:resource";
 const LEASE_OPS = new Set(["ACQUIRE", "RELEASE", "EXPIRE"]);
 
-let tmp;
-let stateDir;
-const servers = [];
-
-before(() => {
-  requireBinary();
-  tmp = mkTmp("keel-mp-");
-  stateDir = path.join(tmp, "state");
-});
-after(() => {
-  for (const s of servers) s.kill();
-  rmTmp(tmp);
-});
+const fx = stdioStateFixture("keel-mp-");
 
 async function worker(i, stats) {
   const agent = `mp-${i}`;
-  const s = new RawServer(["serve", "--stdio", "--agent", agent, "--state", stateDir], { cwd: tmp, label: agent });
-  servers.push(s);
+  const s = fx.serve(agent);
   await s.initialize({ timeout: 20_000 });
   const mine = { agent, grants: [], refused: [], putErrors: [], releaseErrors: [], acquireMs: [] };
   for (let it = 0; it < ITER; it++) {
@@ -105,7 +91,7 @@ test(`${PROCS} processes x ${ITER} fenced critical sections on one lease`, { tim
   assert.equal(new Set(tokens).size, tokens.length, "tokens are unique");
 
   // ---------------------------------------------------------------- journal
-  const exp = await runKeel(["journal", "export", "--state", stateDir], { cwd: tmp, timeout: 60_000 });
+  const exp = await fx.keel(["journal", "export"], { timeout: 60_000 });
   assert.equal(exp.code, 0, `journal export exit ${exp.code}: ${exp.stderr}`);
   const recs = parseJsonl(exp.stdout);
   for (const r of recs.slice(0, 1)) {
@@ -151,14 +137,13 @@ test(`${PROCS} processes x ${ITER} fenced critical sections on one lease`, { tim
   assert.equal(firstDiff, -1, `journaled tokens differ from granted ones at #${firstDiff}: ${journaled[firstDiff]} vs ${granted[firstDiff]}`);
   t.diagnostic(`journal: ${recs.length} records, ${acquires.length} ACQUIRE, ${expires} EXPIRE on ${NAME}`);
 
-  const ver = await runKeel(["journal", "verify", "--state", stateDir], { cwd: tmp });
+  const ver = await fx.keel(["journal", "verify"]);
   assert.equal(ver.code, 0, `journal verify exit ${ver.code}:\n${ver.stdout}\n${ver.stderr}`);
-  const rep = await runKeel(["journal", "replay", "--state", stateDir], { cwd: tmp });
+  const rep = await fx.keel(["journal", "replay"]);
   assert.equal(rep.code, 0, `journal replay exit ${rep.code}:\n${rep.stdout}\n${rep.stderr}`);
 
   // ---------------------------------------------- final value and stale fence
-  const s = new RawServer(["serve", "--stdio", "--agent", "mp-check", "--state", stateDir], { cwd: tmp, label: "mp-check" });
-  servers.push(s);
+  const s = fx.serve("mp-check");
   await s.initialize();
   const g = await s.tool("memory_get", { tier: "cross_run", namespace: "shared", key: "resource" });
   assert.equal(g.structuredContent?.found, true, show(g));

@@ -31,6 +31,7 @@ const {
   KEEL_BIN,
   RawServer,
   mkTmp,
+  onLines,
   parseJsonl,
   payloadOf,
   requireBinary,
@@ -54,10 +55,13 @@ function cleanEnv() {
   return env;
 }
 
+const LINES_URL = new URL("../e2e/lib/lines.mjs", import.meta.url).href;
+
 // The holder: speaks newline-delimited JSON-RPC to its own `keel serve
 // --stdio`, prints one JSON line {pid, keel_pid, grant | error}, and waits.
 const HOLDER_SRC = String.raw`
 import { spawn } from "node:child_process";
+import { onLines } from ${JSON.stringify(LINES_URL)};
 const [bin, stateDir, name] = process.argv.slice(2);
 const keel = spawn(bin, ["serve", "--stdio", "--state", stateDir], {
   stdio: ["pipe", "pipe", "inherit"],
@@ -67,20 +71,11 @@ const out = (o) => process.stdout.write(JSON.stringify({ pid: process.pid, keel_
 keel.on("error", (e) => out({ error: "spawn: " + e.message }));
 keel.on("exit", (code, signal) => out({ keel_exit: { code, signal } }));
 const pending = new Map();
-let buf = "";
-keel.stdout.setEncoding("utf8");
-keel.stdout.on("data", (d) => {
-  buf += d;
-  let nl;
-  while ((nl = buf.indexOf("\n")) >= 0) {
-    const line = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    if (!line.trim()) continue;
-    let msg;
-    try { msg = JSON.parse(line); } catch { continue; }
-    const p = pending.get(msg.id);
-    if (p) { pending.delete(msg.id); p(msg); }
-  }
+onLines(keel.stdout, (line) => {
+  let msg;
+  try { msg = JSON.parse(line); } catch { return; }
+  const p = pending.get(msg.id);
+  if (p) { pending.delete(msg.id); p(msg); }
 });
 let nextId = 1;
 const request = (method, params) =>
@@ -157,29 +152,20 @@ function startHolder(box, name, { timeout = 30_000 } = {}) {
   child.stderr.on("data", (d) => h.err.push(d));
   return withTimeout(
     new Promise((resolve, reject) => {
-      let buf = "";
-      child.stdout.setEncoding("utf8");
-      child.stdout.on("data", (d) => {
-        buf += d;
-        let nl;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (!line.trim()) continue;
-          const msg = JSON.parse(line);
-          h.reports.push(msg);
-          if (msg.keel_pid && !h.keelPid) {
-            h.keelPid = msg.keel_pid;
-            trackPid(msg.keel_pid);
-          }
-          if (msg.grant) {
-            h.grant = msg.grant;
-            resolve(h);
-          } else if (msg.error) {
-            reject(new Error(`holder of ${name}: ${msg.error}\nstderr:\n${h.stderr().slice(-2000)}`));
-          } else if (msg.keel_exit && !h.grant) {
-            reject(new Error(`holder of ${name}: keel exited ${show(msg.keel_exit)}\nstderr:\n${h.stderr().slice(-2000)}`));
-          }
+      onLines(child.stdout, (line) => {
+        const msg = JSON.parse(line);
+        h.reports.push(msg);
+        if (msg.keel_pid && !h.keelPid) {
+          h.keelPid = msg.keel_pid;
+          trackPid(msg.keel_pid);
+        }
+        if (msg.grant) {
+          h.grant = msg.grant;
+          resolve(h);
+        } else if (msg.error) {
+          reject(new Error(`holder of ${name}: ${msg.error}\nstderr:\n${h.stderr().slice(-2000)}`));
+        } else if (msg.keel_exit && !h.grant) {
+          reject(new Error(`holder of ${name}: keel exited ${show(msg.keel_exit)}\nstderr:\n${h.stderr().slice(-2000)}`));
         }
       });
       h.exited.then((st) => reject(new Error(`holder of ${name} exited ${show(st)}\nstderr:\n${h.stderr().slice(-2000)}`)));
