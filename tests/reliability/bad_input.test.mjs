@@ -13,28 +13,16 @@
 //   HTTP  — statuses of README "Over HTTP" and the Streamable HTTP transport:
 //           400/403/404/405/406/413/415, 401 with WWW-Authenticate.
 //   hooks — exit 2 with "unreadable hook input" (or the usage error) on stderr.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 
-import { KEEL_BIN, MODERN, RawServer, mkTmp, modernMeta, requireBinary, rmTmp, runKeel, show } from "../e2e/lib/keel.mjs";
+import { KEEL_BIN, MODERN, RawServer, modernMeta, onBody, show, stdioStateFixture } from "../e2e/lib/keel.mjs";
 
-let tmp;
-let stateDir;
-const cleanups = [];
-
-before(() => {
-  requireBinary();
-  tmp = mkTmp("keel-rel-bad-");
-  stateDir = path.join(tmp, "state");
-});
-after(async () => {
-  for (const c of cleanups) await c();
-  rmTmp(tmp);
-});
+const fx = stdioStateFixture("keel-rel-bad-");
 
 // ------------------------------------------------------------------- stdio
 
@@ -75,8 +63,7 @@ describe("bad input over stdio", () => {
   let s;
   let valid = 0;
   before(async () => {
-    s = new RawServer(["serve", "--stdio", "--agent", "bad-stdio", "--state", stateDir], { cwd: tmp, label: "bad-stdio" });
-    cleanups.push(() => s.kill());
+    s = fx.serve("bad-stdio");
   });
   for (const row of stdioRows) {
     test(row.what, async () => {
@@ -124,8 +111,8 @@ describe("bad input over stdio", () => {
 // -------------------------------------------------------------------- HTTP
 
 async function startHttp(label, extraArgs = []) {
-  const srv = new RawServer(["serve", "--http", "127.0.0.1:0", "--agent", label, "--state", stateDir, ...extraArgs], { cwd: tmp, label });
-  cleanups.push(async () => {
+  const srv = new RawServer(["serve", "--http", "127.0.0.1:0", "--agent", label, "--state", fx.stateDir, ...extraArgs], { cwd: fx.tmp, label });
+  fx.cleanups.push(async () => {
     srv.kill("SIGTERM");
     await srv.exitPromise;
   });
@@ -143,20 +130,9 @@ async function startHttp(label, extraArgs = []) {
 // One HTTP exchange with node:http (which lets us send any Host/Origin).
 function exchange(port, { method = "POST", path: p = "/mcp", headers = {}, body, setHost = true } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path: p, headers, setHost, agent: false }, (res) => {
-      const chunks = [];
-      res.on("data", (d) => chunks.push(d));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-    });
+    const req = http.request({ host: "127.0.0.1", port, method, path: p, headers, setHost, agent: false }, (res) =>
+      onBody(res, (text, json) => resolve({ status: res.statusCode, headers: res.headers, text, json })),
+    );
     req.setTimeout(20_000, () => req.destroy(new Error("HTTP timeout")));
     req.on("error", reject);
     if (body !== undefined) req.write(body);
@@ -296,7 +272,7 @@ describe("bad input over HTTP", () => {
   }
 
   test("bearer token: missing and wrong tokens get 401, the right one is served", async () => {
-    const cfg = path.join(tmp, "keel-token.jsonc");
+    const cfg = path.join(fx.tmp, "keel-token.jsonc");
     fs.writeFileSync(cfg, JSON.stringify({ http: { principals: { "ci-bot": { token: "s3cret-token-for-tests", agent: "ci-bot" } } } }));
     const { srv: s2, port: p2 } = await startHttp("bad-http-token", ["--config", cfg]);
     const none = await exchange(p2, modernCall("lease_list", {}));
@@ -339,7 +315,7 @@ for (const d of ["codex", "gemini", "cursor", "copilot", "windsurf", "cline"]) {
 describe("bad input to keel hook", () => {
   for (const row of hookRows) {
     test(row.what, async () => {
-      const r = await runKeel(["hook", ...row.args, "--state", stateDir], { cwd: tmp, input: row.input, timeout: 30_000 });
+      const r = await fx.keel(["hook", ...row.args], { input: row.input, timeout: 30_000 });
       assert.equal(r.signal, null, `killed by ${r.signal}`);
       assert.equal(r.code, row.exit, `${row.what}: exit ${r.code}; stderr ${r.stderr.slice(0, 300)}`);
       assert.match(r.stderr, row.err);
@@ -351,7 +327,7 @@ describe("bad input to keel hook", () => {
         assert.equal(r.stdout, "", "no half-answer on stdout");
       }
       // The store is intact: a valid event is decided (ls is allowed: exit 0).
-      const ok = await runKeel(["hook", "--dialect", "claude", "--state", stateDir], { cwd: tmp, input: CLAUDE_OK, timeout: 30_000 });
+      const ok = await fx.keel(["hook", "--dialect", "claude"], { input: CLAUDE_OK, timeout: 30_000 });
       assert.equal(ok.code, 0, `valid event after ${row.what}: exit ${ok.code} ${ok.stderr.slice(0, 300)}`);
     });
   }

@@ -15,12 +15,11 @@
 //     of their names can be acquired at once by a new agent, and replay still
 //     equals the table.
 // Rounds: 5 (short), 50 with KEEL_RELIABILITY_LONG=1, or KEEL_CRASH_ROUNDS.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import path from "node:path";
 
-import { RawServer, mkTmp, requireBinary, rmTmp, runKeel, show, sleep } from "../e2e/lib/keel.mjs";
+import { pumpUntilKilled, show, sleep, stdioStateFixture } from "../e2e/lib/keel.mjs";
 
 const LONG = process.env.KEEL_RELIABILITY_LONG === "1";
 const ROUNDS = Number(process.env.KEEL_CRASH_ROUNDS ?? (LONG ? 50 : 5));
@@ -28,75 +27,34 @@ const CLIENTS = 16;
 const IN_FLIGHT = 4;
 const LEASE_TTL_MS = 3000;
 
-let tmp;
-let stateDir;
-const servers = new Set();
+const fx = stdioStateFixture("keel-rel-crash-");
+const serve = (agent) => fx.serve(agent);
 
-before(() => {
-  requireBinary();
-  tmp = mkTmp("keel-rel-crash-");
-  stateDir = path.join(tmp, "state");
-});
-after(() => {
-  for (const s of servers) s.kill();
-  rmTmp(tmp);
-});
-
-function serve(agent) {
-  const s = new RawServer(["serve", "--stdio", "--agent", agent, "--state", stateDir], { cwd: tmp, label: agent });
-  servers.add(s);
-  s.exitPromise.then(() => servers.delete(s));
-  return s;
-}
-
-const keel = (args, opts = {}) => runKeel([...args, "--state", stateDir], { cwd: tmp, timeout: 120_000, ...opts });
+const keel = (args, opts = {}) => fx.keel(args, { timeout: 120_000, ...opts });
 
 // One client: streams writes until its server dies. Returns what was acknowledged.
 async function client(s, round, c, killAfterMs) {
   const puts = []; // {key, value}
   const leases = []; // {name, token, lease_id, expires_at}
   const refused = [];
-  let stop = false;
-  let n = 0;
-  await new Promise((resolve) => {
-    let inFlight = 0;
-    const pump = () => {
-      while (!stop && inFlight < IN_FLIGHT) {
-        const j = n++;
-        inFlight++;
-        let p;
-        if (j % 3 === 2) {
-          const name = `name:crash/r${round}/c${c}/${j}`;
-          p = s.callTool("lease_acquire", { name, ttl_ms: LEASE_TTL_MS, wait_ms: 0 }, { timeout: 30_000 }).then((res) => {
-            const sc = res.result?.structuredContent;
-            if (res.result && !res.result.isError && sc?.granted === true) {
-              leases.push({ name, token: sc.token, lease_id: sc.lease_id, expires_at: sc.expires_at });
-            } else refused.push({ j, res });
-          });
-        } else {
-          const key = `crash/r${round}/c${c}/${j}`;
-          const value = { round, c, j };
-          p = s.callTool("memory_put", { namespace: "shared", key, value }, { timeout: 30_000 }).then((res) => {
-            if (res.result && res.result.isError !== true) puts.push({ key, value });
-            else refused.push({ j, res });
-          });
-        }
-        p.catch(() => {
-          /* in flight when the server was killed: not acknowledged */
-        }).finally(() => {
-          inFlight--;
-          pump();
-        });
-      }
-    };
-    pump();
-    setTimeout(() => {
-      stop = true;
-      s.kill("SIGKILL");
-      s.exitPromise.then(resolve);
-    }, killAfterMs);
+  const sent = await pumpUntilKilled(s, { inFlight: IN_FLIGHT, killAfterMs }, (j) => {
+    if (j % 3 === 2) {
+      const name = `name:crash/r${round}/c${c}/${j}`;
+      return s.callTool("lease_acquire", { name, ttl_ms: LEASE_TTL_MS, wait_ms: 0 }, { timeout: 30_000 }).then((res) => {
+        const sc = res.result?.structuredContent;
+        if (res.result && !res.result.isError && sc?.granted === true) {
+          leases.push({ name, token: sc.token, lease_id: sc.lease_id, expires_at: sc.expires_at });
+        } else refused.push({ j, res });
+      });
+    }
+    const key = `crash/r${round}/c${c}/${j}`;
+    const value = { round, c, j };
+    return s.callTool("memory_put", { namespace: "shared", key, value }, { timeout: 30_000 }).then((res) => {
+      if (res.result && res.result.isError !== true) puts.push({ key, value });
+      else refused.push({ j, res });
+    });
   });
-  return { puts, leases, refused, sent: n, signal: s.exitSignal };
+  return { puts, leases, refused, sent, signal: s.exitSignal };
 }
 
 // Reads keys back through one fresh server, 64 pipelined memory_get at a time.

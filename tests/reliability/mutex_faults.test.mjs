@@ -17,12 +17,11 @@
 // `journal replay` pass; the first token ever granted is refused as stale.
 // Duration: 35 s of contention (short), 300 s with KEEL_RELIABILITY_LONG=1, or
 // KEEL_MX_SECONDS.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import path from "node:path";
 
-import { RawServer, mkTmp, parseJsonl, payloadOf, requireBinary, rmTmp, runKeel, show, sleep } from "../e2e/lib/keel.mjs";
+import { parseJsonl, payloadOf, show, sleep, stdioStateFixture } from "../e2e/lib/keel.mjs";
 
 const LONG = process.env.KEEL_RELIABILITY_LONG === "1";
 const SECONDS = Number(process.env.KEEL_MX_SECONDS ?? (LONG ? 300 : 35));
@@ -32,32 +31,12 @@ const TTL_MS = 1500;
 const FAULT_EVERY_MS = 600;
 const LEASE_OPS = new Set(["ACQUIRE", "RELEASE", "EXPIRE"]);
 
-let tmp;
-let stateDir;
-const servers = new Set();
-
-before(() => {
-  requireBinary();
-  tmp = mkTmp("keel-rel-mx-");
-  stateDir = path.join(tmp, "state");
-});
-after(() => {
-  for (const s of servers) {
-    s.kill("SIGCONT");
-    s.kill("SIGKILL");
-  }
-  rmTmp(tmp);
-});
+const fx = stdioStateFixture("keel-rel-mx-");
 
 const nameOf = (k) => `name:mx/${k}`;
 const keyOf = (k) => `mx/${k}`;
 
-function serve(agent) {
-  const s = new RawServer(["serve", "--stdio", "--agent", agent, "--state", stateDir], { cwd: tmp, label: agent });
-  servers.add(s);
-  s.exitPromise.then(() => servers.delete(s));
-  return s;
-}
+const serve = (agent) => fx.serve(agent);
 
 // One contender slot. `slot.holding` tells the fault injector it may strike;
 // `slot.fault` is what it chose ("kill" is done by the injector, "pause" by
@@ -157,7 +136,7 @@ test(`${PROCS} processes, ${NAMES} leases, holders killed and paused for ${SECON
   assert.ok(log.kills > 0, "no holder was killed: the fault injector never struck");
 
   // ---------------------------------------------------------------- journal
-  const exp = await runKeel(["journal", "export", "--state", stateDir], { cwd: tmp, timeout: 120_000 });
+  const exp = await fx.keel(["journal", "export"], { timeout: 120_000 });
   assert.equal(exp.code, 0, `journal export exit ${exp.code}: ${exp.stderr}`);
   const recs = parseJsonl(exp.stdout);
   const live = new Map(); // k -> {lease_id, token, expires_at, seq}
@@ -210,9 +189,9 @@ test(`${PROCS} processes, ${NAMES} leases, holders killed and paused for ${SECON
   const missingPuts = log.accepted.filter((g) => !journaledPuts.has(g.token));
   assert.equal(missingPuts.length, 0, `accepted writes the journal lacks: ${show(missingPuts.slice(0, 3))}`);
 
-  const ver = await runKeel(["journal", "verify", "--state", stateDir], { cwd: tmp, timeout: 120_000 });
+  const ver = await fx.keel(["journal", "verify"], { timeout: 120_000 });
   assert.equal(ver.code, 0, `journal verify exit ${ver.code}:\n${ver.stdout}\n${ver.stderr}`);
-  const rep = await runKeel(["journal", "replay", "--state", stateDir], { cwd: tmp, timeout: 120_000 });
+  const rep = await fx.keel(["journal", "replay"], { timeout: 120_000 });
   assert.equal(rep.code, 0, `journal replay exit ${rep.code}:\n${rep.stdout}\n${rep.stderr}`);
 
   // The oldest token is stale for every resource, from a fresh agent and its first holder alike.

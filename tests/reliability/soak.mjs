@@ -21,7 +21,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 
-import { MODERN, RawServer, mkTmp, modernMeta, rmTmp, runKeel, sleep } from "../e2e/lib/keel.mjs";
+import { MODERN, RawServer, mkTmp, modernMeta, onBody, rmTmp, runKeel, sleep } from "../e2e/lib/keel.mjs";
 
 const SECONDS = Number(process.argv[2] ?? 600);
 const CLIENTS = Number(process.env.KEEL_SOAK_CLIENTS ?? 4);
@@ -63,23 +63,14 @@ function call(port, name, args) {
           "content-length": Buffer.byteLength(body),
         },
       },
-      (res) => {
-        const chunks = [];
-        res.on("data", (d) => chunks.push(d));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let msg;
-          try {
-            msg = JSON.parse(text);
-          } catch {
+      (res) =>
+        onBody(res, (text, msg) => {
+          if (msg === undefined) {
             reject(new Error(`${name}: HTTP ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
-            return;
-          }
-          if (res.statusCode !== 200 || !msg.result || msg.result.isError) {
+          } else if (res.statusCode !== 200 || !msg.result || msg.result.isError) {
             reject(new Error(`${name}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`));
           } else resolve(msg.result.structuredContent ?? {});
-        });
-      },
+        }),
     );
     req.setTimeout(30_000, () => req.destroy(new Error(`${name}: timeout`)));
     req.on("error", reject);
