@@ -14,4 +14,17 @@ inline std::string lower(std::string_view s) {
   return r;
 }
 
+// A path with backslashes as slashes, runs of slashes as one and no trailing slash ("a\b//c/"
+// → "a/b/c"; "/" stays "/").
+inline std::string slash_path(std::string_view in) {
+  std::string s;
+  for (char ch : in) {
+    if (ch == '\\') ch = '/';
+    if (ch == '/' && !s.empty() && s.back() == '/') continue;
+    s += ch;
+  }
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
 }  // namespace keel::hooks::text
