@@ -2,6 +2,7 @@
 // agent registry and agent liveness. The rules live in state/ (Store).
 #include <boost/json.hpp>
 
+#include "state/lease_name.h"
 #include "tools/tool_support.h"
 #include "tools/tools.h"
 
@@ -11,22 +12,38 @@ namespace json = boost::json;
 
 namespace {
 
-json::object agent_json(const state::AgentInfo& a) {
-  json::array leases;
-  for (const auto& n : a.leases) leases.emplace_back(n);
-  json::object o{{"name", a.name},
-                 {"product", a.product},
-                 {"host", a.host},
-                 {"pid", a.pid},
-                 {"session_id", a.session_id},
-                 {"client", a.client},
-                 {"started_at", a.started_at_ms},
-                 {"last_seen", a.last_seen_ms},
-                 {"status", state::to_string(a.status)},
-                 {"leases", std::move(leases)}};
-  if (!a.suspend_reason.empty()) o["reason"] = a.suspend_reason;
-  return o;
-}
+// The store's caps (bytes) on an agent's name and on a suspension's reason.
+constexpr std::int64_t kMaxAgentNameBytes = 256;
+constexpr std::int64_t kMaxSuspendReasonBytes = 1024;
+
+// An agent as the tools show it. Every field but reason is always there; the
+// schema has always promised only name, status and leases.
+struct AgentOut {
+  std::string name{};
+  std::optional<std::string> product{};
+  std::optional<std::string> host{};
+  std::optional<std::int64_t> pid{};
+  std::optional<std::string> session_id{};
+  std::optional<std::string> client{};
+  std::optional<std::int64_t> started_at{};
+  std::optional<std::int64_t> last_seen{};
+  state::AgentStatus status = state::AgentStatus::kActive;
+  std::optional<std::string> reason{};
+  std::vector<std::string> leases{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "product", .description = "claude-code, codex, gemini ...; empty when unknown"},
+      {.name = "pid", .description = "the agent's process; 0 when keel does not know it"}};
+
+  static AgentOut of(const state::AgentInfo& a) {
+    AgentOut o{a.name,   a.product,       a.host,         a.pid,    a.session_id, a.client,
+               a.started_at_ms, a.last_seen_ms, a.status, std::nullopt, a.leases};
+    if (!a.suspend_reason.empty()) o.reason = a.suspend_reason;
+    return o;
+  }
+};
+BOOST_DESCRIBE_STRUCT(AgentOut, (),
+                      (name, product, host, pid, session_id, client, started_at, last_seen, status,
+                       reason, leases))
 
 std::string agent_line(const state::AgentInfo& a) {
   std::string line = a.name + "  " + std::string(state::to_string(a.status));
@@ -37,165 +54,122 @@ std::string agent_line(const state::AgentInfo& a) {
   return line + "\n";
 }
 
-json::object agent_schema() {
-  return schema(R"({
-    "type": "object",
-    "properties": {
-      "name": {"type": "string"},
-      "product": {"type": "string", "description": "claude-code, codex, gemini ...; empty when unknown"},
-      "host": {"type": "string"},
-      "pid": {"type": "integer", "description": "the agent's process; 0 when keel does not know it"},
-      "session_id": {"type": "string"},
-      "client": {"type": "string"},
-      "started_at": {"type": "integer"},
-      "last_seen": {"type": "integer"},
-      "status": {"type": "string", "enum": ["active", "suspended", "gone"]},
-      "reason": {"type": "string"},
-      "leases": {"type": "array", "items": {"type": "string"}}
-    },
-    "required": ["name", "status", "leases"]
-  })");
-}
+struct ListArgs {
+  bool include_gone = false;
+  static constexpr wire::Doc docs[] = {{.name = "include_gone", .show_default = true}};
+};
+BOOST_DESCRIBE_STRUCT(ListArgs, (), (include_gone))
+
+struct ListOut {
+  std::vector<AgentOut> agents{};
+};
+BOOST_DESCRIBE_STRUCT(ListOut, (), (agents))
+
+struct HeartbeatOut {
+  std::vector<LeaseOut> renewed{};
+  std::int64_t at = 0;
+};
+BOOST_DESCRIBE_STRUCT(HeartbeatOut, (), (renewed, at))
+
+constexpr wire::Doc kAgentNameDoc{.name = "name", .min_length = 1, .max_length = kMaxAgentNameBytes};
+
+struct SuspendArgs {
+  std::string name{};
+  std::string reason{};
+  static constexpr wire::Doc docs[] = {
+      kAgentNameDoc, {.name = "reason", .min_length = 1, .max_length = kMaxSuspendReasonBytes}};
+};
+BOOST_DESCRIBE_STRUCT(SuspendArgs, (), (name, reason))
+
+struct ResumeArgs {
+  std::string name{};
+  static constexpr wire::Doc docs[] = {kAgentNameDoc};
+};
+BOOST_DESCRIBE_STRUCT(ResumeArgs, (), (name))
+
+struct AdoptArgs {
+  std::string name{};
+  std::optional<std::string> lease_id{};
+  std::string to{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "name", .min_length = 1, .max_length = state::kMaxLeaseNameBytes},
+      {.name = "to",
+       .description = "the agent that gets the lease, as agent_list names it",
+       .min_length = 1,
+       .max_length = kMaxAgentNameBytes}};
+};
+BOOST_DESCRIBE_STRUCT(AdoptArgs, (), (name, lease_id, to))
 
 }  // namespace
 
 void register_agent_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env) {
-  json::object list_out = schema(R"({
-    "type": "object",
-    "properties": {"agents": {"type": "array"}},
-    "required": ["agents"]
-  })");
-  list_out["properties"].as_object()["agents"].as_object()["items"] = agent_schema();
-  registry.add(mcp::Tool{
-      .name = "agent_list",
-      .title = "List agents",
-      .description =
-          "The agents working on this project: name, product, host, pid, session, when "
-          "started and last seen, status (active, suspended, gone) and the leases each "
-          "holds. Gone agents only with include_gone.",
-      .input_schema = schema(R"({
-        "type": "object",
-        "properties": {"include_gone": {"type": "boolean", "default": false}},
-        "additionalProperties": false
-      })"),
-      .output_schema = list_out,
-      .annotations = {.read_only = true, .destructive = false, .idempotent = true},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          auto agents = env->store->list_agents(env->principal(ctx), arg_bool(args, "include_gone", false));
-          json::array arr;
-          std::string text;
-          for (const auto& a : agents) {
-            arr.push_back(agent_json(a));
-            text += agent_line(a);
-          }
-          if (text.empty()) text = "no agents\n";
-          return mcp::ToolResult{json::object{{"agents", std::move(arr)}}, text};
-        });
-      }});
+  registry.add(declare_tool<ListArgs, ListOut>(
+      {.name = "agent_list",
+       .title = "List agents",
+       .description =
+           "The agents working on this project: name, product, host, pid, session, when "
+           "started and last seen, status (active, suspended, gone) and the leases each "
+           "holds. Gone agents only with include_gone.",
+       .annotations = {.read_only = true, .destructive = false, .idempotent = true}},
+      [env](const ListArgs& args, const mcp::CallContext& ctx) {
+        auto agents = env->store->list_agents(env->principal(ctx), args.include_gone);
+        return Reply<ListOut>{{map_to<AgentOut>(agents, AgentOut::of)},
+                              lines_of(agents, agent_line, "no agents\n")};
+      }));
 
-  json::object lease = lease_schema();
-  json::object heartbeat_out = schema(R"({
-    "type": "object",
-    "properties": {"renewed": {"type": "array"}, "at": {"type": "integer"}},
-    "required": ["renewed", "at"]
-  })");
-  heartbeat_out["properties"].as_object()["renewed"].as_object()["items"] = lease;
-  registry.add(mcp::Tool{
-      .name = "agent_heartbeat",
-      .title = "Prove you are alive",
-      .description =
-          "Renew every lease you hold by its TTL and record that you are alive. An agent "
-          "on another machine (over HTTP) calls it well within its leases' TTL; an agent "
-          "on this machine needs none: keel sees its process.",
-      .input_schema = schema(R"({"type": "object", "properties": {}, "additionalProperties": false})"),
-      .output_schema = heartbeat_out,
-      .annotations = {.read_only = false, .destructive = false, .idempotent = true},
-      .handler = [env](const json::object&, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          auto r = env->store->heartbeat(env->principal(ctx));
-          json::array arr;
-          for (const auto& l : r.renewed) arr.push_back(lease_json(l));
-          const std::size_t n = arr.size();
-          return mcp::ToolResult{json::object{{"renewed", std::move(arr)}, {"at", r.at_ms}},
-                                 "renewed " + std::to_string(n) + " lease(s)"};
-        });
-      }});
+  registry.add(declare_tool<NoArgs, HeartbeatOut>(
+      {.name = "agent_heartbeat",
+       .title = "Prove you are alive",
+       .description =
+           "Renew every lease you hold by its TTL and record that you are alive. An agent "
+           "on another machine (over HTTP) calls it well within its leases' TTL; an agent "
+           "on this machine needs none: keel sees its process.",
+       .annotations = {.read_only = false, .destructive = false, .idempotent = true}},
+      [env](const NoArgs&, const mcp::CallContext& ctx) {
+        auto r = env->store->heartbeat(env->principal(ctx));
+        return Reply<HeartbeatOut>{{leases_out(r.renewed), r.at_ms},
+                                   "renewed " + std::to_string(r.renewed.size()) + " lease(s)"};
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "agent_suspend",
-      .title = "Suspend an agent",
-      .description =
-          "Stop an agent that misbehaves: its leases are released, its acquires refused "
-          "and its hooks deny every tool call with the reason, until agent_resume. Needs "
-          "the agent.admin capability.",
-      .input_schema = schema(R"({
-        "type": "object",
-        "properties": {
-          "name": {"type": "string", "minLength": 1, "maxLength": 256},
-          "reason": {"type": "string", "minLength": 1, "maxLength": 1024}
-        },
-        "required": ["name", "reason"],
-        "additionalProperties": false
-      })"),
-      .output_schema = agent_schema(),
-      .annotations = {.read_only = false, .destructive = true, .idempotent = true},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          auto a = env->store->suspend_agent(env->principal(ctx), arg_string(args, "name"),
-                                             arg_string(args, "reason"));
-          return mcp::ToolResult{agent_json(a), "suspended " + agent_line(a)};
-        });
-      }});
+  registry.add(declare_tool<SuspendArgs, AgentOut>(
+      {.name = "agent_suspend",
+       .title = "Suspend an agent",
+       .description =
+           "Stop an agent that misbehaves: its leases are released, its acquires refused "
+           "and its hooks deny every tool call with the reason, until agent_resume. Needs "
+           "the agent.admin capability.",
+       .annotations = {.read_only = false, .destructive = true, .idempotent = true}},
+      [env](const SuspendArgs& args, const mcp::CallContext& ctx) {
+        auto a = env->store->suspend_agent(env->principal(ctx), args.name, args.reason);
+        return Reply<AgentOut>{AgentOut::of(a), "suspended " + agent_line(a)};
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "agent_resume",
-      .title = "Resume an agent",
-      .description = "Lift an agent's suspension. Needs the agent.admin capability.",
-      .input_schema = schema(R"({
-        "type": "object",
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}},
-        "required": ["name"],
-        "additionalProperties": false
-      })"),
-      .output_schema = agent_schema(),
-      .annotations = {.read_only = false, .destructive = false, .idempotent = true},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          auto a = env->store->resume_agent(env->principal(ctx), arg_string(args, "name"));
-          return mcp::ToolResult{agent_json(a), "resumed " + agent_line(a)};
-        });
-      }});
+  registry.add(declare_tool<ResumeArgs, AgentOut>(
+      {.name = "agent_resume",
+       .title = "Resume an agent",
+       .description = "Lift an agent's suspension. Needs the agent.admin capability.",
+       .annotations = {.read_only = false, .destructive = false, .idempotent = true}},
+      [env](const ResumeArgs& args, const mcp::CallContext& ctx) {
+        auto a = env->store->resume_agent(env->principal(ctx), args.name);
+        return Reply<AgentOut>{AgentOut::of(a), "resumed " + agent_line(a)};
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "lease_adopt",
-      .title = "Move a lease to another agent",
-      .description =
-          "Give a live lease (by lease_id, or the only hold on name) to another agent of "
-          "the project, with a new, higher fencing token: the old holder's fenced writes "
-          "are refused from then on. Needs the lease.force capability.",
-      .input_schema = schema(R"({
-        "type": "object",
-        "properties": {
-          "name": {"type": "string", "minLength": 1, "maxLength": 1024},
-          "lease_id": {"type": "string"},
-          "to": {"type": "string", "minLength": 1, "maxLength": 256, "description": "the agent that gets the lease, as agent_list names it"}
-        },
-        "required": ["name", "to"],
-        "additionalProperties": false
-      })"),
-      .output_schema = lease,
-      .annotations = {.read_only = false, .destructive = true, .idempotent = false},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          auto l = env->store->adopt_lease(env->principal(ctx), arg_string(args, "name"),
-                                           arg_string(args, "lease_id"), arg_string(args, "to"));
-          json::object out = lease_json(l);
-          return mcp::ToolResult{out, "adopted: " + l.name + " now held by " + l.holder +
-                                          " with token " + std::to_string(l.token) + "\n" +
-                                          json::serialize(out)};
-        });
-      }});
+  registry.add(declare_tool<AdoptArgs, LeaseOut>(
+      {.name = "lease_adopt",
+       .title = "Move a lease to another agent",
+       .description =
+           "Give a live lease (by lease_id, or the only hold on name) to another agent of "
+           "the project, with a new, higher fencing token: the old holder's fenced writes "
+           "are refused from then on. Needs the lease.force capability.",
+       .annotations = {.read_only = false, .destructive = true, .idempotent = false}},
+      [env](const AdoptArgs& args, const mcp::CallContext& ctx) {
+        auto l = env->store->adopt_lease(env->principal(ctx), args.name,
+                                         args.lease_id.value_or(""), args.to);
+        LeaseOut out = LeaseOut::of(l);
+        std::string text = "adopted: " + l.name + " now held by " + l.holder + " with token " +
+                           std::to_string(l.token) + "\n" + json::serialize(wire::encode(out));
+        return Reply<LeaseOut>{std::move(out), std::move(text)};
+      }));
 }
 
 }  // namespace keel::tools

@@ -5,15 +5,13 @@
 // request's stream, 2026-07-28 era through an InputRequiredResult whose
 // requestState is HMAC-sealed.
 #include <chrono>
-#include <random>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "crypto/hmac.h"
-#include "crypto/random.h"
 #include "crypto/sha256.h"
-#include "mcp/jsonrpc.h"
+#include "mcp/request_state.h"
+#include "state/escalation.h"
 #include "tools/tool_support.h"
 #include "tools/tools.h"
 
@@ -37,121 +35,210 @@ std::int64_t wall_ms() {
 
 // Per process: a restart invalidates outstanding states (the retry gets
 // -32602 and the agent polls escalation_status instead).
-const std::string& state_key() {
-  static const std::string key = crypto::secure_random_hex(32);
-  return key;
-}
-
-std::string seal(const json::object& payload) {
-  const std::string body = json::serialize(payload);
-  return crypto::hmac_sha256_hex(state_key(), body) + "." + body;
-}
-
-[[noreturn]] void bad_state(const std::string& why) {
-  throw mcp::ProtocolError(static_cast<int>(mcp::jsonrpc::ErrorCode::kInvalidParams),
-                           "Invalid params: requestState " + why);
-}
-
-// The payload of a state this process sealed; -32602 for anything else.
-json::object unseal(const std::string& state) {
-  const auto dot = state.find('.');
-  if (dot != std::string::npos) {
-    const std::string_view mac = std::string_view(state).substr(0, dot);
-    const std::string_view body = std::string_view(state).substr(dot + 1);
-    if (crypto::constant_time_equals(mac, crypto::hmac_sha256_hex(state_key(), body))) {
-      boost::system::error_code ec;
-      json::value v = json::parse(body, ec);
-      if (!ec && v.is_object()) return v.as_object();
-    }
-  }
-  bad_state("failed its integrity check");
-}
-
-std::string args_digest(const json::object& args) {
-  return crypto::sha256_hex(json::serialize(args));
+const mcp::RequestStateSealer& sealer() {
+  static const mcp::RequestStateSealer s = mcp::RequestStateSealer::random();
+  return s;
 }
 
 // ---------------------------------------------------------------- shapes
 
-json::object escalation_schema() {
-  return schema(R"js({
-    "type": "object",
-    "properties": {
-      "id": {"type": "integer"},
-      "status": {"type": "string", "enum": ["pending", "resolved"]},
-      "agent": {"type": "string", "description": "who asked"},
-      "reason": {"type": "string"},
-      "impact": {"type": "string", "enum": ["low", "high"]},
-      "severity": {"type": "string"},
-      "context": {},
-      "proposal": {"description": "what the agent proposed"},
-      "request_id": {"type": "string"},
-      "created_at": {"type": "integer", "description": "ms since the Unix epoch"},
-      "decision": {"type": "string", "enum": ["OVERRIDE", "MODIFY", "ABORT"]},
-      "resolved_proposal": {"description": "what to do now: OVERRIDE the proposal, MODIFY the human's version, ABORT null"},
-      "resolver": {"type": "string"},
-      "resolved_via": {"type": "string"},
-      "resolved_at": {"type": "integer"}
-    },
-    "required": ["id", "status", "agent", "reason", "impact", "created_at"]
-  })js");
-}
+constexpr std::string_view kStatuses[] = {"pending", "resolved"};
+constexpr wire::Doc kStatusDoc{.name = "status", .one_of = kStatuses};
+std::string status_of(const state::Escalation& e) { return e.resolved ? "resolved" : "pending"; }
 
-// The fields every answer about one escalation carries at the top level:
-// {id, status, decision?, proposal? (what to do now), escalation}.
-json::object status_json(const state::Escalation& e) {
-  json::object out{{"id", e.id},
-                   {"status", e.resolved ? "resolved" : "pending"},
-                   {"escalation", escalation_json(e)}};
-  if (e.resolved && e.decision) {
-    out["decision"] = state::to_string(*e.decision);
-    out["proposal"] = e.resolved_proposal;
+// An escalation as the tools, `keel escalation --json` and the HTTP endpoint show it.
+struct EscalationOut {
+  std::int64_t id = 0;
+  std::string status{};
+  std::string agent{};
+  std::string reason{};
+  state::EscalationImpact impact = state::EscalationImpact::kLow;
+  std::optional<std::string> severity{};
+  std::optional<json::value> context{};   // always there
+  std::optional<json::value> proposal{};  // always there
+  std::optional<std::string> request_id{};
+  std::int64_t created_at = 0;
+  std::optional<state::EscalationDecision> decision{};
+  std::optional<json::value> resolved_proposal{};
+  std::optional<std::string> resolver{};
+  std::optional<std::string> resolved_via{};
+  std::optional<std::int64_t> resolved_at{};
+  static constexpr wire::Doc docs[] = {
+      kStatusDoc,
+      {.name = "agent", .description = "who asked"},
+      {.name = "proposal", .description = "what the agent proposed"},
+      {.name = "created_at", .description = "ms since the Unix epoch"},
+      {.name = "resolved_proposal",
+       .description = "what to do now: OVERRIDE the proposal, MODIFY the human's version, ABORT null"}};
+
+  static EscalationOut of(const state::Escalation& e) {
+    EscalationOut out{.id = e.id,
+                      .status = status_of(e),
+                      .agent = e.agent,
+                      .reason = e.reason,
+                      .impact = e.impact,
+                      .context = e.context,
+                      .proposal = e.proposal,
+                      .request_id = e.request_id,
+                      .created_at = e.created_at_ms};
+    if (!e.severity.empty()) out.severity = e.severity;
+    if (e.resolved) {
+      out.decision = e.decision;
+      out.resolved_proposal = e.resolved_proposal;
+      out.resolver = e.resolver;
+      out.resolved_via = e.resolved_via;
+      out.resolved_at = e.resolved_at_ms;
+    }
+    return out;
   }
-  return out;
+};
+BOOST_DESCRIBE_STRUCT(EscalationOut, (),
+                      (id, status, agent, reason, impact, severity, context, proposal, request_id,
+                       created_at, decision, resolved_proposal, resolver, resolved_via, resolved_at))
+
+constexpr wire::Doc kProposalNowDoc{
+    .name = "proposal",
+    .description = "when resolved: what to do now (OVERRIDE: your proposal, MODIFY: the human's "
+                   "version, ABORT: null)"};
+
+// Every answer about one escalation: {id, status, decision?, proposal? (what
+// to do now), escalation}.
+struct StatusOut {
+  std::int64_t id = 0;
+  std::string status{};
+  std::optional<state::EscalationDecision> decision{};
+  std::optional<json::value> proposal{};
+  std::optional<EscalationOut> escalation{};  // always there
+  static constexpr wire::Doc docs[] = {kStatusDoc, kProposalNowDoc};
+
+  static StatusOut of(const state::Escalation& e) {
+    StatusOut out{e.id, status_of(e), std::nullopt, std::nullopt, EscalationOut::of(e)};
+    if (e.resolved && e.decision) {
+      out.decision = e.decision;
+      out.proposal = e.resolved_proposal;
+    }
+    return out;
+  }
+};
+BOOST_DESCRIBE_STRUCT(StatusOut, (), (id, status, decision, proposal, escalation))
+
+// escalation_request's answer: the StatusOut fields when GRANTED.
+struct RequestOut {
+  std::optional<std::int64_t> id{};
+  std::optional<std::string> status{};
+  std::optional<state::EscalationDecision> decision{};
+  std::optional<json::value> proposal{};
+  std::optional<EscalationOut> escalation{};
+  state::EscalationOutcome outcome = state::EscalationOutcome::kGranted;
+  std::optional<std::int64_t> retry_after_ms{};
+  std::optional<std::int64_t> tokens_left{};
+  std::optional<bool> replayed{};
+  static constexpr wire::Doc docs[] = {
+      kStatusDoc, kProposalNowDoc,
+      {.name = "retry_after_ms", .description = "BUDGET_EXHAUSTED: when a token is back"}};
+};
+BOOST_DESCRIBE_STRUCT(RequestOut, (),
+                      (id, status, decision, proposal, escalation, outcome, retry_after_ms,
+                       tokens_left, replayed))
+
+struct RequestArgs {
+  std::string reason{};
+  std::optional<json::value> context{};
+  json::value proposal{};
+  state::EscalationImpact impact = state::EscalationImpact::kLow;
+  std::optional<std::string> severity{};
+  std::optional<std::string> request_id{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "reason",
+       .description = "what you need decided and why",
+       .min_length = 1,
+       .max_length = state::escalation::kMaxReasonBytes},
+      {.name = "context", .description = "any JSON that helps the human decide (files, errors...)"},
+      {.name = "proposal", .description = "what you propose to do (any JSON)"},
+      {.name = "severity", .max_length = state::escalation::kMaxSeverityBytes},
+      {.name = "request_id", .min_length = 1, .max_length = state::escalation::kMaxRequestIdBytes}};
+
+  state::EscalationRequest request() const {
+    state::EscalationRequest req{};
+    req.reason = reason;
+    req.context = context.value_or(nullptr);
+    req.proposal = proposal;
+    req.impact = impact;
+    req.severity = severity.value_or("");
+    req.request_id = request_id;
+    return req;
+  }
+};
+BOOST_DESCRIBE_STRUCT(RequestArgs, (), (reason, context, proposal, impact, severity, request_id))
+
+struct StatusArgs {
+  std::int64_t id = 0;
+  std::int64_t wait_ms = 0;
+  static constexpr wire::Doc docs[] = {
+      {.name = "id", .minimum = 1},
+      {.name = "wait_ms",
+       .description = "at most the config key escalation.max_wait_ms",
+       .minimum = 0,
+       .show_default = true}};
+};
+BOOST_DESCRIBE_STRUCT(StatusArgs, (), (id, wait_ms))
+
+constexpr std::string_view kListStatuses[] = {"pending", "resolved", "all"};
+struct ListArgs {
+  std::string status = "all";
+  std::optional<std::string> cursor{};
+  std::optional<std::int64_t> limit{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "status", .one_of = kListStatuses, .show_default = true},
+      {.name = "limit", .minimum = 1, .maximum = state::escalation::kMaxPageSize}};
+};
+BOOST_DESCRIBE_STRUCT(ListArgs, (), (status, cursor, limit))
+
+struct ListOut {
+  std::vector<EscalationOut> escalations{};
+  std::optional<std::string> next_cursor{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "next_cursor", .description = "pass as cursor for the next page"}};
+};
+BOOST_DESCRIBE_STRUCT(ListOut, (), (escalations, next_cursor))
+
+constexpr std::string_view kDecisions[] = {"override", "modify", "abort",
+                                           "OVERRIDE", "MODIFY", "ABORT"};
+struct ResolveArgs {
+  std::int64_t id = 0;
+  std::string decision{};
+  std::optional<json::value> proposal{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "id", .minimum = 1},
+      {.name = "decision", .one_of = kDecisions},
+      {.name = "proposal", .description = "with modify only: the modified proposal (any JSON)"}};
+};
+BOOST_DESCRIBE_STRUCT(ResolveArgs, (), (id, decision, proposal))
+
+std::string args_digest(const RequestArgs& args) {
+  return crypto::sha256_hex(json::serialize(wire::encode(args)));
 }
 
-json::object status_schema(json::object extra_properties = {}) {
-  json::object s = schema(R"js({
-    "type": "object",
-    "properties": {
-      "id": {"type": "integer"},
-      "status": {"type": "string", "enum": ["pending", "resolved"]},
-      "decision": {"type": "string", "enum": ["OVERRIDE", "MODIFY", "ABORT"]},
-      "proposal": {"description": "when resolved: what to do now (OVERRIDE: your proposal, MODIFY: the human's version, ABORT: null)"}
-    },
-    "required": ["id", "status"]
-  })js");
-  auto& props = s["properties"].as_object();
-  props["escalation"] = escalation_schema();
-  for (auto& [k, v] : extra_properties) props[k] = v;
-  return s;
-}
-
-// escalation_request's output: the status fields when GRANTED.
-json::object request_schema() {
-  json::object s = status_schema(schema(R"js({
-    "outcome": {"type": "string", "enum": ["GRANTED", "BUDGET_EXHAUSTED"]},
-    "retry_after_ms": {"type": "integer", "description": "BUDGET_EXHAUSTED: when a token is back"},
-    "tokens_left": {"type": "integer"},
-    "replayed": {"type": "boolean"}
-  })js"));
-  s["required"] = json::array{"outcome"};
-  return s;
-}
-
-std::string status_text(const json::object& out) {
-  const std::string id = std::to_string(out.at("id").as_int64());
-  if (out.at("status") == "pending") {
+// The answer about one escalation in words, then `out` (its JSON).
+std::string status_text(const state::Escalation& e, const json::value& out) {
+  const std::string id = std::to_string(e.id);
+  if (!e.resolved || !e.decision) {
     return "escalation " + id + " is pending: no decision yet. Do not go ahead; poll "
            "escalation_status {id: " + id + ", wait_ms} for the human's decision.\n" +
            json::serialize(out);
   }
-  const std::string decision(out.at("decision").as_string());
-  std::string advice = decision == "ABORT"    ? "do not do it"
-                       : decision == "MODIFY" ? "go ahead with the modified proposal"
-                                              : "go ahead as proposed";
+  const std::string decision(state::to_string(*e.decision));
+  std::string advice = *e.decision == state::EscalationDecision::kAbort    ? "do not do it"
+                       : *e.decision == state::EscalationDecision::kModify ? "go ahead with the modified proposal"
+                                                                         : "go ahead as proposed";
   return "escalation " + id + " resolved " + decision + ": " + advice + ".\n" +
          json::serialize(out);
+}
+
+Reply<StatusOut> status_reply(const state::Escalation& e) {
+  StatusOut out = StatusOut::of(e);
+  std::string text = status_text(e, wire::encode(out));
+  return {std::move(out), std::move(text)};
 }
 
 // ------------------------------------------------------------ elicitation
@@ -189,9 +276,9 @@ json::object elicitation_request(const state::Escalation& e) {
 // What an elicitation answer (ElicitResult) decides; no decision: it stays
 // pending (cancel, or an answer that does not say what to do).
 struct Answer {
-  std::optional<state::EscalationDecision> decision;
-  std::optional<json::value> proposal;
-  std::string note;  // why nothing was decided
+  std::optional<state::EscalationDecision> decision{};
+  std::optional<json::value> proposal{};
+  std::string note{};  // why nothing was decided
 };
 
 Answer interpret(const json::value& result) {
@@ -213,7 +300,7 @@ Answer interpret(const json::value& result) {
   const json::value* content = r->if_contains("content");
   const json::object* c = content ? content->if_object() : nullptr;
   std::string decision = "override";  // a bare accept (clients that only approve)
-  std::string proposal;
+  std::string proposal{};
   if (c) {
     if (const json::value* d = c->if_contains("decision"); d && d->is_string()) {
       decision = std::string(d->get_string());
@@ -252,7 +339,7 @@ state::Escalation apply(const ToolEnv& env, const state::Principal& who, const s
   }
   state::Principal human{"human@" + who.agent, who.project, who.session_id,
                          {std::string(state::caps::kEscalationResolve)}};
-  state::ResolveEscalationRequest r;
+  state::ResolveEscalationRequest r{};
   r.id = e.id;
   r.decision = *answer.decision;
   r.proposal = answer.proposal;
@@ -260,65 +347,75 @@ state::Escalation apply(const ToolEnv& env, const state::Principal& who, const s
   return env.store->resolve_escalation(human, r).escalation;  // lost race: the winner's
 }
 
+// What a sealed requestState holds: the escalation asked about, for whom,
+// until when, and a digest of the arguments it answers.
+struct SealedState {
+  std::int64_t id = 0;
+  std::string agent{};
+  std::string project{};
+  std::int64_t exp = 0;
+  std::string args{};
+};
+BOOST_DESCRIBE_STRUCT(SealedState, (), (id, agent, project, exp, args))
+
 mcp::ToolResult input_required(const state::Escalation& e, const state::Principal& who,
-                               const json::object& args) {
-  json::object st{{"id", e.id},
-                  {"agent", who.agent},
-                  {"project", who.project},
-                  {"exp", wall_ms() + kStateTtlMs},
-                  {"args", args_digest(args)}};
+                               const RequestArgs& args) {
+  const SealedState st{e.id, who.agent, who.project, wall_ms() + kStateTtlMs, args_digest(args)};
   json::object r{{"resultType", "input_required"},
                  {"inputRequests",
                   json::object{{kInputKey, json::object{{"method", "elicitation/create"},
                                                         {"params", elicitation_request(e)}}}}},
-                 {"requestState", seal(st)}};
+                 {"requestState", sealer().seal(wire::encode_object(st))}};
   mcp::ToolResult out;
   out.raw = std::move(r);
   return out;
 }
 
-mcp::ToolResult request_result(const state::EscalationRequestResult& r,
-                               std::optional<state::Escalation> now = std::nullopt) {
-  json::object out{{"outcome", state::to_string(r.outcome)}};
+// `now`: the escalation as it stands after the human answered, when they did.
+Reply<RequestOut> request_reply(const state::EscalationRequestResult& r,
+                                std::optional<state::Escalation> now = std::nullopt) {
+  RequestOut out{.outcome = r.outcome};
   if (r.outcome == state::EscalationOutcome::kBudgetExhausted) {
-    out["retry_after_ms"] = r.retry_after_ms;
-    out["tokens_left"] = 0;
+    out.retry_after_ms = r.retry_after_ms;
+    out.tokens_left = 0;
     std::string text = "BUDGET_EXHAUSTED: no escalation was filed; your escalation budget is "
                        "spent. Do not go ahead with the risky action; retry after " +
-                       std::to_string(r.retry_after_ms) + " ms.\n" + json::serialize(out);
-    return mcp::ToolResult{std::move(out), std::move(text)};
+                       std::to_string(r.retry_after_ms) + " ms.\n" +
+                       json::serialize(wire::encode(out));
+    return {std::move(out), std::move(text)};
   }
   const state::Escalation& e = now ? *now : *r.escalation;
-  for (auto& [k, v] : status_json(e)) out[k] = v;
-  out["tokens_left"] = r.tokens_left;
-  if (r.replayed) out["replayed"] = true;
-  std::string text = "GRANTED: " + status_text(out);
-  return mcp::ToolResult{std::move(out), std::move(text)};
+  StatusOut status = StatusOut::of(e);
+  out.id = status.id;
+  out.status = std::move(status.status);
+  out.decision = status.decision;
+  out.proposal = std::move(status.proposal);
+  out.escalation = std::move(status.escalation);
+  out.tokens_left = r.tokens_left;
+  if (r.replayed) out.replayed = true;
+  std::string text = "GRANTED: " + status_text(e, wire::encode(out));
+  return {std::move(out), std::move(text)};
 }
 
 // The retry of an escalation_request that answered with an InputRequiredResult.
 mcp::ToolResult request_retry(const ToolEnv& env, const state::Principal& who,
-                              const json::object& args, const mcp::CallContext& ctx) {
-  const json::object st = unseal(ctx.request_state);
-  const json::value* id = st.if_contains("id");
-  const json::value* exp = st.if_contains("exp");
-  const json::value* agent = st.if_contains("agent");
-  const json::value* project = st.if_contains("project");
-  const json::value* digest = st.if_contains("args");
-  if (id == nullptr || !id->is_int64() || exp == nullptr || !exp->is_int64() ||
-      agent == nullptr || project == nullptr || digest == nullptr) {
-    bad_state("is malformed");
+                              const RequestArgs& args, const mcp::CallContext& ctx) {
+  SealedState st;
+  try {
+    st = wire::decode<SealedState>(sealer().open(ctx.request_state));
+  } catch (const Failure&) {
+    throw mcp::request_state_error("is malformed");
   }
-  if (*agent != json::value(who.agent) || *project != json::value(who.project)) {
-    bad_state("belongs to another principal");
+  if (st.agent != who.agent || st.project != who.project) {
+    throw mcp::request_state_error("belongs to another principal");
   }
-  if (*digest != json::value(args_digest(args))) {
-    bad_state("belongs to other arguments");
+  if (st.args != args_digest(args)) throw mcp::request_state_error("belongs to other arguments");
+  if (st.exp < wall_ms()) {
+    throw mcp::request_state_error("has expired; poll escalation_status instead");
   }
-  if (exp->as_int64() < wall_ms()) bad_state("has expired; poll escalation_status instead");
 
-  state::Escalation e = env.store->get_escalation(who, id->as_int64());
-  state::EscalationRequestResult r;
+  state::Escalation e = env.store->get_escalation(who, st.id);
+  state::EscalationRequestResult r{};
   r.outcome = state::EscalationOutcome::kGranted;
   r.escalation = e;
   if (!e.resolved) {
@@ -327,32 +424,15 @@ mcp::ToolResult request_retry(const ToolEnv& env, const state::Principal& who,
     if (answer == nullptr) return input_required(e, who, args);  // asked, not answered: ask again
     e = apply(env, who, e, interpret(*answer), "mrtr");
   }
-  mcp::ToolResult out = request_result(r, e);
-  out.structured.as_object().erase("tokens_left");  // unknown without reading the bucket
-  return out;
+  Reply<RequestOut> reply = request_reply(r, e);
+  reply.value.tokens_left.reset();  // unknown without reading the bucket
+  return to_result(std::move(reply));
 }
 
 }  // namespace
 
 json::object escalation_json(const state::Escalation& e) {
-  json::object out{{"id", e.id},
-                   {"status", e.resolved ? "resolved" : "pending"},
-                   {"agent", e.agent},
-                   {"reason", e.reason},
-                   {"impact", state::to_string(e.impact)},
-                   {"context", e.context},
-                   {"proposal", e.proposal},
-                   {"created_at", e.created_at_ms}};
-  if (!e.severity.empty()) out["severity"] = e.severity;
-  if (e.request_id) out["request_id"] = *e.request_id;
-  if (e.resolved) {
-    if (e.decision) out["decision"] = state::to_string(*e.decision);
-    out["resolved_proposal"] = e.resolved_proposal;
-    out["resolver"] = e.resolver;
-    out["resolved_via"] = e.resolved_via;
-    out["resolved_at"] = e.resolved_at_ms;
-  }
-  return out;
+  return wire::encode_object(EscalationOut::of(e));
 }
 
 std::string escalation_line(const state::Escalation& e) {
@@ -365,205 +445,116 @@ std::string escalation_line(const state::Escalation& e) {
 }
 
 void register_escalation_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env) {
-  registry.add(mcp::Tool{
-      .name = "escalation_request",
-      .title = "Ask a human",
-      .description =
-          "Escalate a risky or uncertain decision to a human before acting. Spends one token "
-          "of your escalation budget (default 3 per hour): returns outcome GRANTED with an id, "
-          "or BUDGET_EXHAUSTED with retry_after_ms (nothing filed). When your client supports "
-          "elicitation the human is asked at once; otherwise the escalation stays pending and a "
-          "human resolves it OVERRIDE (go ahead), MODIFY (go ahead with their proposal) or "
-          "ABORT: poll escalation_status {id, wait_ms}. Do not act until resolved. A retry with "
-          "the same request_id returns the same escalation without spending a token.",
-      .input_schema = schema(R"js({
-        "type": "object",
-        "properties": {
-          "reason": {"type": "string", "minLength": 1, "maxLength": 4096, "description": "what you need decided and why"},
-          "context": {"description": "any JSON that helps the human decide (files, errors...)"},
-          "proposal": {"description": "what you propose to do (any JSON)"},
-          "impact": {"type": "string", "enum": ["low", "high"]},
-          "severity": {"type": "string", "maxLength": 64},
-          "request_id": {"type": "string", "minLength": 1, "maxLength": 256}
-        },
-        "required": ["reason", "proposal", "impact"],
-        "additionalProperties": false
-      })js"),
-      .output_schema = request_schema(),
-      .annotations = {.read_only = false, .destructive = false, .idempotent = false},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&]() -> mcp::ToolResult {
-          const state::Principal who = env->principal(ctx);
-          if (ctx.modern && !ctx.request_state.empty()) return request_retry(*env, who, args, ctx);
+  registry.add(declare_tool<RequestArgs, RequestOut>(
+      {.name = "escalation_request",
+       .title = "Ask a human",
+       .description =
+           "Escalate a risky or uncertain decision to a human before acting. Spends one token "
+           "of your escalation budget (default 3 per hour): returns outcome GRANTED with an id, "
+           "or BUDGET_EXHAUSTED with retry_after_ms (nothing filed). When your client supports "
+           "elicitation the human is asked at once; otherwise the escalation stays pending and a "
+           "human resolves it OVERRIDE (go ahead), MODIFY (go ahead with their proposal) or "
+           "ABORT: poll escalation_status {id, wait_ms}. Do not act until resolved. A retry with "
+           "the same request_id returns the same escalation without spending a token.",
+       .annotations = {.read_only = false, .destructive = false, .idempotent = false}},
+      [env](const RequestArgs& args, const mcp::CallContext& ctx) -> mcp::ToolResult {
+        const state::Principal who = env->principal(ctx);
+        if (ctx.modern && !ctx.request_state.empty()) return request_retry(*env, who, args, ctx);
 
-          state::EscalationRequest req;
-          req.reason = arg_string(args, "reason");
-          if (auto it = args.find("context"); it != args.end()) req.context = it->value();
-          if (auto it = args.find("proposal"); it != args.end()) req.proposal = it->value();
-          req.impact = arg_string(args, "impact") == "high" ? state::EscalationImpact::kHigh
-                                                            : state::EscalationImpact::kLow;
-          req.severity = arg_string(args, "severity");
-          req.request_id = arg_opt_string(args, "request_id");
-          state::EscalationRequestResult r = env->store->request_escalation(who, req);
-          if (r.outcome != state::EscalationOutcome::kGranted || r.escalation->resolved ||
-              !client_elicits_forms(ctx)) {
-            return request_result(r);
-          }
-          if (ctx.modern) return input_required(*r.escalation, who, args);
-          if (!ctx.request) return request_result(r);
-          json::value answer;
-          try {
-            answer = ctx.request("elicitation/create", elicitation_request(*r.escalation));
-          } catch (const std::exception& e) {  // client error, cancel, timeout: stays pending
-            spdlog::info("escalation {}: elicitation failed, stays pending: {}",
-                         r.escalation->id, e.what());
-            return request_result(r);
-          }
-          return request_result(r, apply(*env, who, *r.escalation, interpret(answer),
-                                         "elicitation"));
-        });
-      }});
+        state::EscalationRequestResult r = env->store->request_escalation(who, args.request());
+        if (r.outcome != state::EscalationOutcome::kGranted || r.escalation->resolved ||
+            !client_elicits_forms(ctx)) {
+          return to_result(request_reply(r));
+        }
+        if (ctx.modern) return input_required(*r.escalation, who, args);
+        if (!ctx.request) return to_result(request_reply(r));
+        json::value answer{};
+        try {
+          answer = ctx.request("elicitation/create", elicitation_request(*r.escalation));
+        } catch (const std::exception& e) {  // client error, cancel, timeout: stays pending
+          spdlog::info("escalation {}: elicitation failed, stays pending: {}", r.escalation->id,
+                       e.what());
+          return to_result(request_reply(r));
+        }
+        return to_result(
+            request_reply(r, apply(*env, who, *r.escalation, interpret(answer), "elicitation")));
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "escalation_status",
-      .title = "Status of an escalation",
-      .description =
-          "The state of an escalation; with wait_ms, waits up to that long for the human's "
-          "decision (returns as soon as it is made). status resolved carries decision "
-          "OVERRIDE | MODIFY | ABORT and proposal: what to do now.",
-      .input_schema = schema(R"js({
-        "type": "object",
-        "properties": {
-          "id": {"type": "integer", "minimum": 1},
-          "wait_ms": {"type": "integer", "minimum": 0, "default": 0, "description": "at most the config key escalation.max_wait_ms"}
-        },
-        "required": ["id"],
-        "additionalProperties": false
-      })js"),
-      .output_schema = status_schema(),
-      .annotations = {.read_only = true, .destructive = false, .idempotent = true},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          const std::int64_t id = arg_opt_int(args, "id").value_or(0);
-          const std::int64_t wait_ms = arg_opt_int(args, "wait_ms").value_or(0);
-          state::Escalation e = env->store->wait_escalation(
-              env->principal(ctx), id, wait_ms,
-              ctx.cancelled ? state::CancelCheck(ctx.cancelled) : state::CancelCheck{});
-          json::object out = status_json(e);
-          std::string text = status_text(out);
-          return mcp::ToolResult{std::move(out), std::move(text)};
-        });
-      }});
+  registry.add(declare_tool<StatusArgs, StatusOut>(
+      {.name = "escalation_status",
+       .title = "Status of an escalation",
+       .description =
+           "The state of an escalation; with wait_ms, waits up to that long for the human's "
+           "decision (returns as soon as it is made). status resolved carries decision "
+           "OVERRIDE | MODIFY | ABORT and proposal: what to do now.",
+       .annotations = {.read_only = true, .destructive = false, .idempotent = true}},
+      [env](const StatusArgs& args, const mcp::CallContext& ctx) {
+        return status_reply(env->store->wait_escalation(
+            env->principal(ctx), args.id, args.wait_ms,
+            ctx.cancelled ? state::CancelCheck(ctx.cancelled) : state::CancelCheck{}));
+      }));
 
-  json::object list_out = schema(R"js({
-    "type": "object",
-    "properties": {
-      "escalations": {"type": "array"},
-      "next_cursor": {"type": "string", "description": "pass as cursor for the next page"}
-    },
-    "required": ["escalations"]
-  })js");
-  list_out["properties"].as_object()["escalations"].as_object()["items"] = escalation_schema();
-  registry.add(mcp::Tool{
-      .name = "escalation_list",
-      .title = "List escalations",
-      .description = "Escalations of this project, newest first: pending and recent "
-                     "resolved ones (status filters), paginated with cursor.",
-      .input_schema = schema(R"js({
-        "type": "object",
-        "properties": {
-          "status": {"type": "string", "enum": ["pending", "resolved", "all"], "default": "all"},
-          "cursor": {"type": "string"},
-          "limit": {"type": "integer", "minimum": 1, "maximum": 500}
-        },
-        "additionalProperties": false
-      })js"),
-      .output_schema = list_out,
-      .annotations = {.read_only = true, .destructive = false, .idempotent = true},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          state::EscalationListRequest req;
-          const std::string status = arg_string(args, "status", "all");
-          if (status != "all") req.resolved = status == "resolved";
-          req.cursor = arg_string(args, "cursor");
-          req.limit = static_cast<int>(arg_opt_int(args, "limit").value_or(0));
-          auto page = env->store->list_escalations(env->principal(ctx), req);
-          json::array arr;
-          std::string text;
-          for (const auto& e : page.escalations) {
-            arr.push_back(escalation_json(e));
-            text += escalation_line(e) + "\n";
-          }
-          if (text.empty()) text = "no escalations\n";
-          json::object out{{"escalations", std::move(arr)}};
-          if (!page.next_cursor.empty()) {
-            out["next_cursor"] = page.next_cursor;
-            text += "more: cursor " + page.next_cursor + "\n";
-          }
-          return mcp::ToolResult{std::move(out), std::move(text)};
-        });
-      }});
+  registry.add(declare_tool<ListArgs, ListOut>(
+      {.name = "escalation_list",
+       .title = "List escalations",
+       .description = "Escalations of this project, newest first: pending and recent "
+                      "resolved ones (status filters), paginated with cursor.",
+       .annotations = {.read_only = true, .destructive = false, .idempotent = true}},
+      [env](const ListArgs& args, const mcp::CallContext& ctx) {
+        state::EscalationListRequest req{};
+        if (args.status != "all") req.resolved = args.status == "resolved";
+        req.cursor = args.cursor.value_or("");
+        req.limit = static_cast<int>(args.limit.value_or(0));
+        auto page = env->store->list_escalations(env->principal(ctx), req);
+        ListOut out;
+        std::string text{};
+        for (const auto& e : page.escalations) {
+          out.escalations.push_back(EscalationOut::of(e));
+          text += escalation_line(e) + "\n";
+        }
+        if (text.empty()) text = "no escalations\n";
+        if (!page.next_cursor.empty()) {
+          out.next_cursor = page.next_cursor;
+          text += "more: cursor " + page.next_cursor + "\n";
+        }
+        return Reply<ListOut>{std::move(out), std::move(text)};
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "escalation_resolve",
-      .title = "Resolve an escalation",
-      .description =
-          "Decide a pending escalation: override (go ahead as proposed), modify (go ahead with "
-          "the given proposal, any JSON) or abort. Needs the escalation.resolve capability "
-          "(humans). When someone else resolved it first the call fails with CONFLICT and "
-          "names their decision.",
-      .input_schema = schema(R"js({
-        "type": "object",
-        "properties": {
-          "id": {"type": "integer", "minimum": 1},
-          "decision": {"type": "string", "enum": ["override", "modify", "abort", "OVERRIDE", "MODIFY", "ABORT"]},
-          "proposal": {"description": "with modify only: the modified proposal (any JSON)"}
-        },
-        "required": ["id", "decision"],
-        "additionalProperties": false
-      })js"),
-      .output_schema = status_schema(),
-      .annotations = {.read_only = false, .destructive = false, .idempotent = false},
-      .handler = [env](const json::object& args, const mcp::CallContext& ctx) {
-        return guarded([&] {
-          state::ResolveEscalationRequest req;
-          req.id = arg_opt_int(args, "id").value_or(0);
-          req.decision = *state::parse_escalation_decision(arg_string(args, "decision"));
-          if (auto it = args.find("proposal"); it != args.end()) req.proposal = it->value();
-          req.via = "tool";
-          auto r = env->store->resolve_escalation(env->principal(ctx), req);
-          if (!r.resolved) throw mcp::ToolError("CONFLICT", conflict_message(r.escalation));
-          json::object out = status_json(r.escalation);
-          std::string text = status_text(out);
-          return mcp::ToolResult{std::move(out), std::move(text)};
-        });
-      }});
+  registry.add(declare_tool<ResolveArgs, StatusOut>(
+      {.name = "escalation_resolve",
+       .title = "Resolve an escalation",
+       .description =
+           "Decide a pending escalation: override (go ahead as proposed), modify (go ahead with "
+           "the given proposal, any JSON) or abort. Needs the escalation.resolve capability "
+           "(humans). When someone else resolved it first the call fails with CONFLICT and "
+           "names their decision.",
+       .annotations = {.read_only = false, .destructive = false, .idempotent = false}},
+      [env](const ResolveArgs& args, const mcp::CallContext& ctx) {
+        state::ResolveEscalationRequest req{};
+        req.id = args.id;
+        req.decision = *state::parse_escalation_decision(args.decision);
+        req.proposal = args.proposal;
+        req.via = "tool";
+        auto r = env->store->resolve_escalation(env->principal(ctx), req);
+        if (!r.resolved) throw Failure(ToolCode::kConflict, conflict_message(r.escalation));
+        return status_reply(r.escalation);
+      }));
 }
 
+// Arguments as escalation_request takes them, but not schema-checked (fanout
+// builds them): decoded like the tool's, a StoreError for what the store refuses.
 EscalationFiler make_escalation_filer(state::Store* store) {
   return [store](const state::Principal& who, const json::object& args) {
-    state::EscalationRequest req;
-    if (const json::value* v = args.if_contains("reason"); v && v->is_string()) {
-      req.reason = std::string(v->get_string());
+    state::EscalationRequestResult r{};
+    try {
+      r = store->request_escalation(who, wire::decode<RequestArgs>(args).request());
+    } catch (const Failure& e) {
+      throw state::StoreError(state::ErrorCode::kInvalidArgument, e.what());
     }
-    if (const json::value* v = args.if_contains("context")) req.context = *v;
-    if (const json::value* v = args.if_contains("proposal")) req.proposal = *v;
-    if (const json::value* v = args.if_contains("impact"); v && *v == "high") {
-      req.impact = state::EscalationImpact::kHigh;
-    }
-    if (const json::value* v = args.if_contains("severity"); v && v->is_string()) {
-      req.severity = std::string(v->get_string());
-    }
-    if (const json::value* v = args.if_contains("request_id"); v && v->is_string()) {
-      req.request_id = std::string(v->get_string());
-    }
-    const state::EscalationRequestResult r = store->request_escalation(who, req);
-    json::object out{{"outcome", state::to_string(r.outcome)}};
-    if (r.escalation) out["id"] = r.escalation->id;
-    if (r.outcome == state::EscalationOutcome::kBudgetExhausted) {
-      out["retry_after_ms"] = r.retry_after_ms;
-    }
-    return out;
+    RequestOut out{.outcome = r.outcome};
+    if (r.escalation) out.id = r.escalation->id;
+    if (r.outcome == state::EscalationOutcome::kBudgetExhausted) out.retry_after_ms = r.retry_after_ms;
+    return wire::encode_object(out);
   };
 }
 

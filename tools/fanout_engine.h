@@ -121,7 +121,17 @@ class FanoutRun {
  private:
   enum class Stop { kNone, kCancelled, kTerminated, kBudget, kDecided };
   struct Outcome;
-  struct Attempt;
+  // One attempt of one branch (tools/fanout_attempt.cpp).
+  struct Attempt {
+    bool ok = false;
+    bool stopped = false;  // ended because the run is stopping
+    boost::json::value value;
+    ErrorClass cls = ErrorClass::kOther;
+    std::string code;
+    std::string message;
+    std::optional<int> exit_code;
+    bool count_for_breaker = true;
+  };
 
   void worker_loop();
   Outcome run_branch(std::size_t index);
@@ -129,6 +139,7 @@ class FanoutRun {
                   std::chrono::steady_clock::time_point& deadline);
   Attempt attempt_tool(const BranchSpec& spec, mcp::CallContext& tool_ctx,
                        std::chrono::steady_clock::time_point deadline);
+  Attempt tool_value(mcp::ToolResult result);
   Attempt attempt_command(std::size_t index, const BranchSpec& spec,
                           std::chrono::steady_clock::time_point deadline);
   Attempt attempt_sample(const BranchSpec& spec);

@@ -14,6 +14,11 @@
 #include "tools/tool_support.h"
 #include "tools/tools.h"
 
+namespace keel::tools::fanout {
+BOOST_DESCRIBE_ENUM(Strategy, kAll, kFirstSuccess, kBestOfN, kMajority, kQuorum)
+BOOST_DESCRIBE_ENUM(Action, kRetry, kSkip, kEscalate, kTerminate)
+}  // namespace keel::tools::fanout
+
 namespace keel::tools {
 
 namespace json = boost::json;
@@ -33,43 +38,175 @@ std::string new_run_id() {
   return buf;
 }
 
-[[noreturn]] void invalid(const std::string& message) {
-  throw mcp::ToolError("INVALID_ARGUMENT", message);
-}
+[[noreturn]] void invalid(const std::string& message) { invalid_argument(message); }
 [[noreturn]] void over_limit(const std::string& message) {
-  throw mcp::ToolError("LIMIT_EXCEEDED", message);
+  throw Failure(ToolCode::kLimitExceeded, message);
 }
 
-// A branch object (schema-validated) to a BranchSpec. `where` names it in
-// errors ("branches[3]", "generate.branch", "branch 17").
-BranchSpec decode_branch(const json::object& b, const std::string& where) {
-  const int kinds = (b.contains("tool") ? 1 : 0) + (b.contains("command") ? 1 : 0) +
-                    (b.contains("sample") ? 1 : 0);
+// ------------------------------------------------------------ arguments
+
+// A branch: {tool, arguments} | {command, args, cwd} | {sample}, timeout_ms.
+struct BranchArg {
+  std::optional<std::string> tool{};
+  std::optional<json::object> arguments{};
+  std::optional<std::string> command{};
+  std::optional<std::vector<std::string>> args{};
+  std::optional<std::string> cwd{};
+  std::optional<std::int64_t> timeout_ms{};
+  std::optional<json::object> sample{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "tool", .min_length = 1, .max_length = 128},
+      {.name = "command", .min_length = 1, .max_length = 4096},
+      {.name = "args", .max_items = 4096},
+      {.name = "cwd", .min_length = 1, .max_length = 4096},
+      {.name = "timeout_ms", .minimum = 1},
+      {.name = "sample", .description = "sampling/createMessage params"}};
+};
+BOOST_DESCRIBE_STRUCT(BranchArg, (), (tool, arguments, command, args, cwd, timeout_ms, sample))
+
+constexpr std::string_view kBranchRef = R"({"$ref": "#/$defs/branch"})";
+constexpr std::string_view kActionRef = R"({"$ref": "#/$defs/action"})";
+
+struct GenerateArg {
+  std::int64_t count = 0;
+  json::object branch{};  // a BranchArg, with "{i}" in it
+  static constexpr wire::Doc docs[] = {{.name = "count", .minimum = 1},
+                                       {.name = "branch", .schema = kBranchRef}};
+};
+BOOST_DESCRIBE_STRUCT(GenerateArg, (), (count, branch))
+
+struct BudgetArg {
+  std::optional<std::int64_t> max_branches{};
+  std::optional<std::int64_t> wall_ms{};
+  std::optional<double> cost_units{};
+  static constexpr wire::Doc docs[] = {{.name = "max_branches", .minimum = 1},
+                                       {.name = "wall_ms", .minimum = 1},
+                                       {.name = "cost_units", .exclusive_minimum = 0}};
+};
+BOOST_DESCRIBE_STRUCT(BudgetArg, (), (max_branches, wall_ms, cost_units))
+
+struct MergeArg {
+  Strategy strategy = Strategy::kAll;
+  std::optional<std::string> pointer{};
+  std::optional<std::int64_t> k{};
+  static constexpr wire::Doc docs[] = {{.name = "pointer", .max_length = 1024},
+                                       {.name = "k", .minimum = 1}};
+};
+BOOST_DESCRIBE_STRUCT(MergeArg, (), (strategy, pointer, k))
+
+// on_error: error class → action (see fanout_policy.h, which reads it).
+struct OnErrorArg {
+  std::optional<json::value> transient{};
+  std::optional<json::value> timeout{};
+  std::optional<json::value> parse{};
+  std::optional<json::value> denied{};
+  std::optional<json::value> other{};
+  static constexpr wire::Doc docs[] = {{.name = "transient", .schema = kActionRef},
+                                       {.name = "timeout", .schema = kActionRef},
+                                       {.name = "parse", .schema = kActionRef},
+                                       {.name = "denied", .schema = kActionRef},
+                                       {.name = "other", .schema = kActionRef}};
+};
+BOOST_DESCRIBE_STRUCT(OnErrorArg, (), (transient, timeout, parse, denied, other))
+
+struct RetryArg {
+  std::optional<std::int64_t> max_attempts{};
+  std::optional<std::int64_t> backoff_ms{};
+  std::optional<double> jitter{};
+  static constexpr wire::Doc docs[] = {{.name = "max_attempts", .minimum = 1},
+                                       {.name = "backoff_ms", .minimum = 0, .maximum = 60000},
+                                       {.name = "jitter", .minimum = 0, .maximum = 1}};
+};
+BOOST_DESCRIBE_STRUCT(RetryArg, (), (max_attempts, backoff_ms, jitter))
+struct RetryActionArg {
+  RetryArg retry{};
+};
+BOOST_DESCRIBE_STRUCT(RetryActionArg, (), (retry))
+
+struct BreakerArg {
+  std::optional<std::int64_t> failures{};
+  std::optional<std::int64_t> cooldown_ms{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "failures", .description = "0 = no breaker; default 5", .minimum = 0},
+      {.name = "cooldown_ms", .description = "default 30000", .minimum = 0, .maximum = 86'400'000}};
+};
+BOOST_DESCRIBE_STRUCT(BreakerArg, (), (failures, cooldown_ms))
+
+constexpr std::int64_t kMaxRunIdBytes = 64;
+
+struct RunArgs {
+  std::optional<json::array> branches{};  // of BranchArg
+  std::optional<GenerateArg> generate{};
+  std::optional<std::string> run_id{};
+  std::optional<std::int64_t> max_concurrency{};
+  std::optional<std::int64_t> branch_timeout_ms{};
+  std::optional<BudgetArg> budget{};
+  std::optional<MergeArg> merge{};
+  std::optional<OnErrorArg> on_error{};
+  std::optional<BreakerArg> breaker{};
+  std::optional<std::int64_t> max_results{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "branches", .schema = R"({"type": "array", "items": {"$ref": "#/$defs/branch"}})"},
+      {.name = "run_id",
+       .description = "your own id for the run (for fanout_status/fanout_cancel); default: generated",
+       .min_length = 1,
+       .max_length = kMaxRunIdBytes},
+      {.name = "max_concurrency", .description = "default: config fanout.default_concurrency", .minimum = 1},
+      {.name = "branch_timeout_ms",
+       .description = "per attempt; default: config fanout.default_branch_timeout_ms",
+       .minimum = 1},
+      {.name = "max_results",
+       .description = "per-branch entries listed; default and cap: config fanout.max_results",
+       .minimum = 0}};
+  static json::object defs(wire::Direction dir) {
+    return {{"branch", wire::type_schema<BranchArg>(dir)},
+            {"action", json::object{{"anyOf", json::array{wire::type_schema<Action>(dir),
+                                                          wire::type_schema<RetryActionArg>(dir)}}}}};
+  }
+};
+BOOST_DESCRIBE_STRUCT(RunArgs, (),
+                      (branches, generate, run_id, max_concurrency, branch_timeout_ms, budget, merge,
+                       on_error, breaker, max_results))
+
+struct RunIdArg {
+  std::string run_id{};
+  static constexpr wire::Doc docs[] = {{.name = "run_id", .min_length = 1, .max_length = kMaxRunIdBytes}};
+};
+BOOST_DESCRIBE_STRUCT(RunIdArg, (), (run_id))
+
+struct CancelOut {
+  std::string run_id{};
+  std::string status{};
+};
+BOOST_DESCRIBE_STRUCT(CancelOut, (), (run_id, status))
+
+// A branch object to a BranchSpec. `where` names it in errors
+// ("branches[3]", "generate.branch", "branch 17").
+BranchSpec decode_branch(const json::object& obj, const std::string& where) {
+  const BranchArg b = wire::decode<BranchArg>(obj);
+  const int kinds = (b.tool ? 1 : 0) + (b.command ? 1 : 0) + (b.sample ? 1 : 0);
   if (kinds != 1) throw std::invalid_argument(where + ": give exactly one of tool, command, sample");
   BranchSpec s;
-  if (b.contains("tool")) {
-    for (const char* k : {"args", "cwd"}) {
-      if (b.contains(k)) throw std::invalid_argument(where + ": " + k + " belongs to a command branch");
-    }
+  if (b.tool) {
+    if (b.args) throw std::invalid_argument(where + ": args belongs to a command branch");
+    if (b.cwd) throw std::invalid_argument(where + ": cwd belongs to a command branch");
     s.kind = BranchSpec::Kind::kTool;
-    s.tool = std::string(b.at("tool").as_string());
-    if (const auto* a = b.if_contains("arguments")) s.arguments = a->as_object();
-  } else if (b.contains("command")) {
-    if (b.contains("arguments")) throw std::invalid_argument(where + ": arguments belongs to a tool branch; use args");
+    s.tool = *b.tool;
+    s.arguments = b.arguments.value_or(json::object{});
+  } else if (b.command) {
+    if (b.arguments) throw std::invalid_argument(where + ": arguments belongs to a tool branch; use args");
     s.kind = BranchSpec::Kind::kCommand;
-    s.command.argv.push_back(std::string(b.at("command").as_string()));
-    if (const auto* a = b.if_contains("args")) {
-      for (const auto& arg : a->as_array()) s.command.argv.push_back(std::string(arg.as_string()));
-    }
-    if (const auto* c = b.if_contains("cwd")) s.command.cwd = std::string(c->as_string());
+    s.command.argv.push_back(*b.command);
+    if (b.args) s.command.argv.insert(s.command.argv.end(), b.args->begin(), b.args->end());
+    s.command.cwd = b.cwd.value_or("");
   } else {
-    for (const char* k : {"args", "cwd", "arguments"}) {
-      if (b.contains(k)) throw std::invalid_argument(where + ": " + k + " does not belong to a sample branch");
-    }
+    if (b.args) throw std::invalid_argument(where + ": args does not belong to a sample branch");
+    if (b.cwd) throw std::invalid_argument(where + ": cwd does not belong to a sample branch");
+    if (b.arguments) throw std::invalid_argument(where + ": arguments does not belong to a sample branch");
     s.kind = BranchSpec::Kind::kSample;
-    s.sample = b.at("sample").as_object();
+    s.sample = *b.sample;
   }
-  if (const auto* t = b.if_contains("timeout_ms")) s.timeout_ms = t->to_number<std::int64_t>();
+  s.timeout_ms = b.timeout_ms;
   return s;
 }
 
@@ -115,16 +252,16 @@ void check_branch(const BranchSpec& s, const std::string& where, const ToolEnv& 
       break;
     case BranchSpec::Kind::kCommand:
       if (!who.can(state::caps::kFanoutCommand)) {
-        throw mcp::ToolError("PERMISSION_DENIED",
-                             where + ": command branches need capability fanout.command");
+        throw Failure(state::ErrorCode::kPermissionDenied,
+                      where + ": command branches need capability fanout.command");
       }
       if (s.command.argv.front().empty()) invalid(where + ": command is empty");
       break;
     case BranchSpec::Kind::kSample:
       if (ctx.modern || !ctx.request || !ctx.client_capabilities.contains("sampling")) {
-        throw mcp::ToolError("UNSUPPORTED", where +
-                                                ": sample branches need a client that declared "
-                                                "the sampling capability (2025-11-25 era)");
+        throw Failure(ToolCode::kUnsupported, where +
+                                                  ": sample branches need a client that declared "
+                                                  "the sampling capability (2025-11-25 era)");
       }
       break;
   }
@@ -134,16 +271,16 @@ void check_branch(const BranchSpec& s, const std::string& where, const ToolEnv& 
   }
 }
 
-RunSpec decode_run(const json::object& args, const ToolEnv& env, const state::Principal& who,
+RunSpec decode_run(const RunArgs& args, const ToolEnv& env, const state::Principal& who,
                    const mcp::CallContext& ctx) {
   const FanoutLimits& lim = env.fanout;
   RunSpec spec;
-  const bool has_list = args.contains("branches");
-  const bool has_gen = args.contains("generate");
-  if (has_list == has_gen) invalid("give exactly one of branches and generate");
+  if (args.branches.has_value() == args.generate.has_value()) {
+    invalid("give exactly one of branches and generate");
+  }
 
-  if (has_list) {
-    const json::array& list = args.at("branches").as_array();
+  if (args.branches) {
+    const json::array& list = *args.branches;
     if (list.empty()) invalid("branches: at least one branch");
     if (list.size() > static_cast<std::size_t>(lim.max_branches)) {
       over_limit("branches: " + std::to_string(list.size()) + " branches; at most " +
@@ -163,13 +300,12 @@ RunSpec decode_run(const json::object& args, const ToolEnv& env, const state::Pr
     spec.count = specs->size();
     spec.source = [specs](std::size_t i) { return (*specs)[i]; };
   } else {
-    const json::object& gen = args.at("generate").as_object();
-    const std::int64_t count = gen.at("count").to_number<std::int64_t>();
-    if (count > lim.max_branches) {
-      over_limit("generate.count: " + std::to_string(count) + " branches; at most " +
+    const GenerateArg& gen = *args.generate;
+    if (gen.count > lim.max_branches) {
+      over_limit("generate.count: " + std::to_string(gen.count) + " branches; at most " +
                  std::to_string(lim.max_branches) + " (config fanout.max_branches)");
     }
-    auto tmpl = std::make_shared<const json::object>(gen.at("branch").as_object());
+    auto tmpl = std::make_shared<const json::object>(gen.branch);
     try {
       check_branch(decode_branch(*tmpl, "generate.branch"), "generate.branch", env, who, ctx);
     } catch (const std::invalid_argument& e) {
@@ -177,7 +313,7 @@ RunSpec decode_run(const json::object& args, const ToolEnv& env, const state::Pr
     }
     // The tool / command names are not templated, so the checks above hold
     // for every generated branch.
-    spec.count = static_cast<std::size_t>(count);
+    spec.count = static_cast<std::size_t>(gen.count);
     spec.source = [tmpl](std::size_t i) {
       json::object b = *tmpl;
       const std::string digits = std::to_string(i);
@@ -188,37 +324,35 @@ RunSpec decode_run(const json::object& args, const ToolEnv& env, const state::Pr
     };
   }
 
-  spec.max_concurrency = static_cast<int>(arg_opt_int(args, "max_concurrency")
-                                              .value_or(std::min(lim.default_concurrency, lim.max_concurrency)));
+  spec.max_concurrency = static_cast<int>(
+      args.max_concurrency.value_or(std::min(lim.default_concurrency, lim.max_concurrency)));
   if (spec.max_concurrency > lim.max_concurrency) {
     over_limit("max_concurrency: at most " + std::to_string(lim.max_concurrency) +
                " (config fanout.max_concurrency)");
   }
-  spec.branch_timeout_ms = arg_opt_int(args, "branch_timeout_ms").value_or(lim.default_branch_timeout_ms);
+  spec.branch_timeout_ms = args.branch_timeout_ms.value_or(lim.default_branch_timeout_ms);
   if (spec.branch_timeout_ms > lim.max_branch_timeout_ms) {
     over_limit("branch_timeout_ms: at most " + std::to_string(lim.max_branch_timeout_ms) +
                " (config fanout.max_branch_timeout_ms)");
   }
 
   spec.budget.wall_ms = lim.max_wall_ms;
-  if (const auto* b = args.if_contains("budget")) {
-    const json::object& budget = b->as_object();
-    if (const auto* v = budget.if_contains("max_branches")) spec.budget.max_branches = v->to_number<std::int64_t>();
-    if (const auto* v = budget.if_contains("wall_ms")) {
-      spec.budget.wall_ms = v->to_number<std::int64_t>();
+  if (const auto& budget = args.budget) {
+    spec.budget.max_branches = budget->max_branches;
+    if (budget->wall_ms) {
+      spec.budget.wall_ms = *budget->wall_ms;
       if (spec.budget.wall_ms > lim.max_wall_ms) {
         over_limit("budget.wall_ms: at most " + std::to_string(lim.max_wall_ms) +
                    " (config fanout.max_wall_ms)");
       }
     }
-    if (const auto* v = budget.if_contains("cost_units")) spec.budget.cost_units = v->to_number<double>();
+    spec.budget.cost_units = budget->cost_units;
   }
 
-  if (const auto* m = args.if_contains("merge")) {
-    const json::object& merge = m->as_object();
-    spec.merge.strategy = *strategy_from(merge.at("strategy").as_string());
-    if (const auto* p = merge.if_contains("pointer")) spec.merge.pointer = std::string(p->as_string());
-    if (const auto* k = merge.if_contains("k")) spec.merge.k = static_cast<int>(k->to_number<std::int64_t>());
+  if (const auto& m = args.merge) {
+    spec.merge.strategy = m->strategy;
+    spec.merge.pointer = m->pointer.value_or("");
+    spec.merge.k = static_cast<int>(m->k.value_or(0));
   }
   const MergeSpec& merge = spec.merge;
   if (!merge.pointer.empty() && merge.pointer.front() != '/') {
@@ -237,19 +371,18 @@ RunSpec decode_run(const json::object& args, const ToolEnv& env, const state::Pr
     invalid("merge.k: only the quorum strategy takes k");
   }
 
-  if (const auto* e = args.if_contains("on_error")) {
+  if (args.on_error) {
     try {
-      spec.on_error = parse_failure_policy(e->as_object(), lim.max_attempts);
+      spec.on_error = parse_failure_policy(wire::encode_object(*args.on_error), lim.max_attempts);
     } catch (const std::invalid_argument& err) {
       over_limit(err.what());
     }
   }
-  if (const auto* b = args.if_contains("breaker")) {
-    const json::object& breaker = b->as_object();
-    if (const auto* v = breaker.if_contains("failures")) spec.breaker_failures = static_cast<int>(v->to_number<std::int64_t>());
-    if (const auto* v = breaker.if_contains("cooldown_ms")) spec.breaker_cooldown_ms = v->to_number<std::int64_t>();
+  if (const auto& breaker = args.breaker) {
+    if (breaker->failures) spec.breaker_failures = static_cast<int>(*breaker->failures);
+    if (breaker->cooldown_ms) spec.breaker_cooldown_ms = *breaker->cooldown_ms;
   }
-  spec.max_results = static_cast<std::size_t>(arg_opt_int(args, "max_results").value_or(lim.max_results));
+  spec.max_results = static_cast<std::size_t>(args.max_results.value_or(lim.max_results));
   if (spec.max_results > static_cast<std::size_t>(lim.max_results)) {
     over_limit("max_results: at most " + std::to_string(lim.max_results) + " (config fanout.max_results)");
   }
@@ -273,16 +406,16 @@ std::string summary(const json::object& r) {
 }
 
 // A run the caller may see: its own, in its project.
-std::shared_ptr<FanoutRun> find_own(const Services& s, const json::object& args,
+std::shared_ptr<FanoutRun> find_own(const Services& s, const RunIdArg& args,
                                     const mcp::CallContext& ctx) {
   const state::Principal who = s.env->principal(ctx);
   if (!who.can(state::caps::kFanout)) {
-    throw mcp::ToolError("PERMISSION_DENIED", "fanout needs capability fanout");
+    throw Failure(state::ErrorCode::kPermissionDenied, "fanout needs capability fanout");
   }
-  const std::string id = arg_string(args, "run_id");
+  const std::string& id = args.run_id;
   auto run = s.runs->find(id);
   if (!run || run->owner() != who.agent || run->project() != who.project) {
-    throw mcp::ToolError("NOT_FOUND", "no running or recent fanout run " + id + " of yours");
+    throw Failure(state::ErrorCode::kNotFound, "no running or recent fanout run " + id + " of yours");
   }
   return run;
 }
@@ -293,10 +426,10 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
   auto services = std::make_shared<Services>(
       Services{env, std::make_shared<FanoutRuns>(static_cast<std::size_t>(std::max(1, env->fanout.recent_runs)))});
 
-  registry.add(mcp::Tool{
-      .name = "fanout_run",
-      .title = "Run branches in parallel and merge them",
-      .description =
+  registry.add(declare_tool<RunArgs, json::object>(
+      {.name = "fanout_run",
+       .title = "Run branches in parallel and merge them",
+       .description =
           "Run N branches in parallel (at most max_concurrency at once) and merge their "
           "values. A branch is {tool, arguments} (one of keel's own tools, called as you), "
           "{command, args, cwd?, timeout_ms?} (needs capability fanout.command and the "
@@ -323,71 +456,8 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "status says budget_exhausted. Sends progress (branches done / total); "
           "notifications/cancelled or fanout_cancel {run_id} stops every branch. FORK and "
           "JOIN are journaled.",
-      .input_schema = schema(R"json({
-        "type": "object",
-        "$defs": {
-          "branch": {
-            "type": "object",
-            "properties": {
-              "tool": {"type": "string", "minLength": 1, "maxLength": 128},
-              "arguments": {"type": "object"},
-              "command": {"type": "string", "minLength": 1, "maxLength": 4096},
-              "args": {"type": "array", "items": {"type": "string"}, "maxItems": 4096},
-              "cwd": {"type": "string", "minLength": 1, "maxLength": 4096},
-              "timeout_ms": {"type": "integer", "minimum": 1},
-              "sample": {"type": "object", "description": "sampling/createMessage params"}
-            },
-            "additionalProperties": false
-          },
-          "action": {
-            "anyOf": [
-              {"type": "string", "enum": ["retry", "skip", "escalate", "terminate"]},
-              {"type": "object",
-               "properties": {"retry": {"type": "object",
-                 "properties": {"max_attempts": {"type": "integer", "minimum": 1},
-                                "backoff_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
-                                "jitter": {"type": "number", "minimum": 0, "maximum": 1}},
-                 "additionalProperties": false}},
-               "required": ["retry"], "additionalProperties": false}
-            ]
-          }
-        },
-        "properties": {
-          "branches": {"type": "array", "items": {"$ref": "#/$defs/branch"}},
-          "generate": {"type": "object",
-                       "properties": {"count": {"type": "integer", "minimum": 1},
-                                      "branch": {"$ref": "#/$defs/branch"}},
-                       "required": ["count", "branch"], "additionalProperties": false},
-          "run_id": {"type": "string", "minLength": 1, "maxLength": 64,
-                     "description": "your own id for the run (for fanout_status/fanout_cancel); default: generated"},
-          "max_concurrency": {"type": "integer", "minimum": 1, "description": "default: config fanout.default_concurrency"},
-          "branch_timeout_ms": {"type": "integer", "minimum": 1, "description": "per attempt; default: config fanout.default_branch_timeout_ms"},
-          "budget": {"type": "object",
-                     "properties": {"max_branches": {"type": "integer", "minimum": 1},
-                                    "wall_ms": {"type": "integer", "minimum": 1},
-                                    "cost_units": {"type": "number", "exclusiveMinimum": 0}},
-                     "additionalProperties": false},
-          "merge": {"type": "object",
-                    "properties": {"strategy": {"type": "string", "enum": ["all", "first_success", "best_of_n", "majority", "quorum"]},
-                                   "pointer": {"type": "string", "maxLength": 1024},
-                                   "k": {"type": "integer", "minimum": 1}},
-                    "required": ["strategy"], "additionalProperties": false},
-          "on_error": {"type": "object",
-                       "properties": {"transient": {"$ref": "#/$defs/action"},
-                                      "timeout": {"$ref": "#/$defs/action"},
-                                      "parse": {"$ref": "#/$defs/action"},
-                                      "denied": {"$ref": "#/$defs/action"},
-                                      "other": {"$ref": "#/$defs/action"}},
-                       "additionalProperties": false},
-          "breaker": {"type": "object",
-                      "properties": {"failures": {"type": "integer", "minimum": 0, "description": "0 = no breaker; default 5"},
-                                     "cooldown_ms": {"type": "integer", "minimum": 0, "maximum": 86400000, "description": "default 30000"}},
-                      "additionalProperties": false},
-          "max_results": {"type": "integer", "minimum": 0, "description": "per-branch entries listed; default and cap: config fanout.max_results"}
-        },
-        "additionalProperties": false
-      })json"),
-      .output_schema = schema(R"json({
+       .annotations = {.read_only = false, .destructive = true, .idempotent = false, .open_world = true},
+       .output_schema = schema(R"json({
         "type": "object",
         "properties": {
           "run_id": {"type": "string"},
@@ -409,16 +479,15 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "elided": {"type": "integer", "description": "branches not listed in results (beyond max_results)"}
         },
         "required": ["run_id", "status", "total", "merge", "counts", "results", "elided"]
-      })json"),
-      .annotations = {.read_only = false, .destructive = true, .idempotent = false, .open_world = true},
-      .handler = [services](const json::object& args, const mcp::CallContext& ctx) {
+      })json")},
+      [services](const RunArgs& args, const mcp::CallContext& ctx) {
         const ToolEnv& env = *services->env;
         const state::Principal who = env.principal(ctx);
         if (!who.can(state::caps::kFanout)) {
-          throw mcp::ToolError("PERMISSION_DENIED", "fanout_run needs capability fanout");
+          throw Failure(state::ErrorCode::kPermissionDenied, "fanout_run needs capability fanout");
         }
         RunSpec spec = decode_run(args, env, who, ctx);
-        const std::string id = arg_opt_string(args, "run_id").value_or(new_run_id());
+        const std::string id = args.run_id.value_or(new_run_id());
         BranchServices bs;
         bs.registry = env.registry;
         bs.ctx = ctx;
@@ -428,39 +497,32 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
         bs.escalate = env.escalate;
         auto run = std::make_shared<FanoutRun>(id, std::move(spec), std::move(bs));
         if (!services->runs->add(run)) {
-          throw mcp::ToolError("CONFLICT", "a fanout run with id " + id + " exists; pick another run_id");
+          throw Failure(ToolCode::kConflict, "a fanout run with id " + id + " exists; pick another run_id");
         }
         struct Finish {
           FanoutRuns& runs;
           std::string id;
           ~Finish() { runs.finished(id); }
         } finish{*services->runs, id};
-        json::object result = guarded([&] {
-          return run->execute(ctx.cancelled, [&](std::size_t done, std::size_t total) {
+        json::object result = run->execute(ctx.cancelled, [&](std::size_t done, std::size_t total) {
             if (ctx.progress) {
               ctx.progress(static_cast<double>(done), static_cast<double>(total),
                            id + ": " + std::to_string(done) + "/" + std::to_string(total) +
                                " branches done");
             }
-          });
         });
         std::string text = summary(result);
-        return mcp::ToolResult{std::move(result), std::move(text)};
-      }});
+        return Reply<json::object>{std::move(result), std::move(text)};
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "fanout_status",
-      .title = "Status of a fanout run",
-      .description =
-          "Progress of one of your fanout runs that is running (done, running, counts, "
-          "the pids of running command branches) or finished recently (with its result).",
-      .input_schema = schema(R"json({
-        "type": "object",
-        "properties": {"run_id": {"type": "string", "minLength": 1, "maxLength": 64}},
-        "required": ["run_id"],
-        "additionalProperties": false
-      })json"),
-      .output_schema = schema(R"json({
+  registry.add(declare_tool<RunIdArg, json::object>(
+      {.name = "fanout_status",
+       .title = "Status of a fanout run",
+       .description =
+           "Progress of one of your fanout runs that is running (done, running, counts, "
+           "the pids of running command branches) or finished recently (with its result).",
+       .annotations = {.read_only = true, .destructive = false, .idempotent = true},
+       .output_schema = schema(R"json({
         "type": "object",
         "properties": {
           "run_id": {"type": "string"},
@@ -473,43 +535,32 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "result": {"type": "object"}
         },
         "required": ["run_id", "status", "total", "done"]
-      })json"),
-      .annotations = {.read_only = true, .destructive = false, .idempotent = true},
-      .handler = [services](const json::object& args, const mcp::CallContext& ctx) {
+      })json")},
+      [services](const RunIdArg& args, const mcp::CallContext& ctx) {
         auto run = find_own(*services, args, ctx);
         json::object out = run->status();
         std::string text = "fanout " + run->id() + ": " + std::string(out.at("status").as_string()) +
                            ", " + std::to_string(out.at("done").to_number<std::int64_t>()) + "/" +
                            std::to_string(out.at("total").to_number<std::int64_t>()) + " done\n" +
                            json::serialize(out);
-        return mcp::ToolResult{std::move(out), std::move(text)};
-      }});
+        return Reply<json::object>{std::move(out), std::move(text)};
+      }));
 
-  registry.add(mcp::Tool{
-      .name = "fanout_cancel",
-      .title = "Cancel a fanout run",
-      .description =
-          "Stop one of your fanout runs: queued branches never start, running commands' "
-          "process groups are killed (SIGTERM, then SIGKILL), running tool calls are "
-          "cancelled. fanout_run then returns with status cancelled. Idempotent.",
-      .input_schema = schema(R"json({
-        "type": "object",
-        "properties": {"run_id": {"type": "string", "minLength": 1, "maxLength": 64}},
-        "required": ["run_id"],
-        "additionalProperties": false
-      })json"),
-      .output_schema = schema(R"json({
-        "type": "object",
-        "properties": {"run_id": {"type": "string"}, "status": {"type": "string"}},
-        "required": ["run_id", "status"]
-      })json"),
-      .annotations = {.read_only = false, .destructive = true, .idempotent = true},
-      .handler = [services](const json::object& args, const mcp::CallContext& ctx) {
+  registry.add(declare_tool<RunIdArg, CancelOut>(
+      {.name = "fanout_cancel",
+       .title = "Cancel a fanout run",
+       .description =
+           "Stop one of your fanout runs: queued branches never start, running commands' "
+           "process groups are killed (SIGTERM, then SIGKILL), running tool calls are "
+           "cancelled. fanout_run then returns with status cancelled. Idempotent.",
+       .annotations = {.read_only = false, .destructive = true, .idempotent = true}},
+      [services](const RunIdArg& args, const mcp::CallContext& ctx) {
         auto run = find_own(*services, args, ctx);
         run->cancel();
-        json::object out{{"run_id", run->id()}, {"status", run->status().at("status")}};
-        return mcp::ToolResult{out, "fanout " + run->id() + ": cancel requested\n" + json::serialize(out)};
-      }});
+        CancelOut out{run->id(), std::string(run->status().at("status").as_string())};
+        std::string text = "fanout " + run->id() + ": cancel requested\n" + json::serialize(wire::encode(out));
+        return Reply<CancelOut>{std::move(out), std::move(text)};
+      }));
 }
 
 }  // namespace keel::tools

@@ -1,6 +1,7 @@
-// keel/tools/tool_support.h — helpers shared by the tool files: schema
-// literals, typed argument access, store errors as tool errors, and the JSON
-// shapes of store values that several tools return.
+// keel/tools/tool_support.h — what the tool files share: declare_tool (a tool
+// declared once from its argument and result structs, see tool_schema.h),
+// store errors as tool errors, and the shapes of store values that several
+// tools return.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,20 @@
 
 #include "mcp/tool.h"
 #include "state/store.h"
+#include "tools/tool_error.h"
+#include "tools/tool_schema.h"
+
+// The store's enums, spelled on the wire by their to_string().
+namespace keel::state {
+BOOST_DESCRIBE_ENUM(LeaseMode, kExclusive, kShared)
+BOOST_DESCRIBE_ENUM(ReleaseOutcome, kReleased, kAlreadyReleased, kExpired)
+BOOST_DESCRIBE_ENUM(Tier, kSession, kCrossRun)
+BOOST_DESCRIBE_ENUM(Namespace, kOwn, kShared)
+BOOST_DESCRIBE_ENUM(AgentStatus, kActive, kSuspended, kGone)
+BOOST_DESCRIBE_ENUM(EscalationImpact, kLow, kHigh)
+BOOST_DESCRIBE_ENUM(EscalationDecision, kOverride, kModify, kAbort)
+BOOST_DESCRIBE_ENUM(EscalationOutcome, kGranted, kBudgetExhausted)
+}  // namespace keel::state
 
 namespace keel::tools {
 
@@ -19,33 +34,122 @@ namespace keel::tools {
 // (at start-up, so a broken schema never ships silently).
 boost::json::object schema(std::string_view json_text);
 
-// Typed access to arguments that the server already validated against the
-// tool's inputSchema, so a type mismatch here is a programming error.
-std::string arg_string(const boost::json::object& args, std::string_view key,
-                       std::string_view fallback = {});
-std::optional<std::string> arg_opt_string(const boost::json::object& args, std::string_view key);
-std::optional<std::int64_t> arg_opt_int(const boost::json::object& args, std::string_view key);
-bool arg_bool(const boost::json::object& args, std::string_view key, bool fallback);
-
-state::Tier arg_tier(const boost::json::object& args);            // "tier", default cross_run
-state::Namespace arg_namespace(const boost::json::object& args);  // "namespace", default own
-std::optional<state::Fence> arg_fence(const boost::json::object& args);
-
-// Runs `body`, turning a StoreError into the ToolError the model sees.
+// Runs `body`, turning a StoreError into the Failure (a ToolError with the
+// store's code) the model sees.
 template <class F>
 auto guarded(F&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const state::StoreError& e) {
-    throw mcp::ToolError(std::string(state::to_string(e.code())), e.what());
+    throw Failure(e.code(), e.what());
   }
 }
 
+// What tools/list shows of a tool besides its schemas.
+struct ToolInfo {
+  std::string name{};
+  std::string title{};
+  std::string description{};
+  mcp::ToolAnnotations annotations{};
+  // For a Result of boost::json::object (a shape built elsewhere): its schema.
+  boost::json::object output_schema{};
+};
+
+// A typed tool's answer: the structuredContent and its text rendering ("" =
+// the serialized value).
+template <class Result>
+struct Reply {
+  Result value{};
+  std::string text{};
+};
+
+template <class Result>
+mcp::ToolResult to_result(Reply<Result> reply) {
+  return mcp::ToolResult{wire::encode(reply.value), std::move(reply.text)};
+}
+
+template <class Result>
+boost::json::object output_schema_of() {
+  if constexpr (std::is_same_v<Result, boost::json::object>) {
+    return {};
+  } else {
+    return wire::output_schema<Result>();
+  }
+}
+
+// A tool declared once: Args and Result are described structs (tool_schema.h)
+// that give the inputSchema and outputSchema, the decoding of the arguments
+// and the encoding of the result. `handler(const Args&, const
+// mcp::CallContext&)` returns a Reply<Result>, or an mcp::ToolResult as-is
+// (an InputRequiredResult); a StoreError it throws becomes a Failure.
+template <class Args, class Result, class F>
+mcp::Tool declare_tool(ToolInfo info, F handler) {
+  return mcp::Tool{
+      .name = std::move(info.name),
+      .title = std::move(info.title),
+      .description = std::move(info.description),
+      .input_schema = wire::input_schema<Args>(),
+      .output_schema = std::is_same_v<Result, boost::json::object>
+                           ? std::move(info.output_schema)
+                           : output_schema_of<Result>(),
+      .annotations = info.annotations,
+      .handler = [handler = std::move(handler)](const boost::json::object& raw,
+                                                const mcp::CallContext& ctx) -> mcp::ToolResult {
+        return guarded([&]() -> mcp::ToolResult {
+          const Args args = wire::decode<Args>(raw);
+          auto reply = handler(args, ctx);
+          if constexpr (std::is_same_v<decltype(reply), mcp::ToolResult>) {
+            return reply;
+          } else {
+            return to_result(std::move(reply));
+          }
+        });
+      }};
+}
+
+// The arguments of a tool that takes none.
+struct NoArgs {};
+BOOST_DESCRIBE_STRUCT(NoArgs, (), ())
+
+// `items`, each made an Out by `f` (a result's list).
+template <class Out, class Items, class F>
+std::vector<Out> map_to(const Items& items, F f) {
+  std::vector<Out> out;
+  out.reserve(items.size());
+  for (const auto& i : items) out.push_back(f(i));
+  return out;
+}
+
+// A listing's text: one `line(item)` each, or `none` when there is none.
+template <class Items, class Line>
+std::string lines_of(const Items& items, Line line, std::string_view none) {
+  std::string text;
+  for (const auto& i : items) text += line(i);
+  return text.empty() ? std::string(none) : text;
+}
+
+// A lease as every tool shows it (lease_json, and the outputSchemas that
+// embed it).
+struct LeaseOut {
+  std::string lease_id{};
+  std::string name{};
+  std::string holder{};
+  state::LeaseMode mode = state::LeaseMode::kExclusive;
+  std::int64_t token = 0;
+  std::int64_t ttl_ms = 0;
+  std::int64_t acquired_at = 0;
+  std::int64_t expires_at = 0;
+  static constexpr wire::Doc docs[] = {
+      {.name = "token", .description = "fencing token"},
+      {.name = "acquired_at", .description = "ms since the Unix epoch"},
+      {.name = "expires_at", .description = "ms since the Unix epoch"}};
+  static LeaseOut of(const state::LeaseInfo& lease);
+};
+BOOST_DESCRIBE_STRUCT(LeaseOut, (), (lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at))
+std::vector<LeaseOut> leases_out(const std::vector<state::LeaseInfo>& leases);
+
 boost::json::object lease_json(const state::LeaseInfo& lease);
 boost::json::object record_json(const state::JournalRecord& record);
-
-// The JSON Schema of lease_json() output, for the outputSchemas that embed it.
-boost::json::object lease_schema();
 
 }  // namespace keel::tools
 

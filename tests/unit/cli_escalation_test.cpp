@@ -17,153 +17,18 @@
 
 #include <boost/json.hpp>
 
-#include "mcp/schema.h"
-#include "mcp/server.h"
-#include "tools/tools.h"
+#include "cli_test_util.h"
+#include "cli_tool_stack.h"
 
 namespace json = boost::json;
-namespace fs = std::filesystem;
-using keel::state::Principal;
+using keel::cli::testing::Run;
+using namespace keel::tools::testing;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("keel-esc-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::remove_all(path);
-    fs::create_directories(path / "project");
-    path = fs::canonical(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path project() const { return path / "project"; }
-  fs::path state() const { return path / "state"; }
-};
-
-// Clients named "human*" act with every capability, the others as default agents.
-Principal principal_for(const std::string& name, const std::string& project,
-                        const std::string& session = "") {
-  if (name.rfind("human", 0) == 0) {
-    const auto& all = keel::state::all_capabilities();
-    return Principal{name, project, session, std::set<std::string>(all.begin(), all.end())};
-  }
-  return Principal{name, project, session, keel::state::default_agent_capabilities()};
-}
-
-struct Stack {
-  TempDir dir;
-  std::unique_ptr<keel::state::Store> store;
-  std::shared_ptr<keel::mcp::ToolRegistry> registry = std::make_shared<keel::mcp::ToolRegistry>();
-  std::unique_ptr<keel::mcp::McpServer> server;
-
-  Stack() {
-    keel::state::StoreOptions opts;
-    opts.dir = dir.state();
-    opts.synchronous = keel::state::Synchronous::kNormal;
-    store = keel::state::open_sqlite_store(opts);
-    auto env = std::make_shared<keel::tools::ToolEnv>();
-    env->store = store.get();
-    const std::string project = dir.project().string();
-    env->principal = [project](const keel::mcp::CallContext& ctx) {
-      return principal_for(ctx.client_name, project, ctx.session_id);
-    };
-    keel::tools::register_all(*registry, env);
-    server = std::make_unique<keel::mcp::McpServer>(keel::mcp::ServerOptions{}, registry);
-  }
-};
-
-// A legacy (2025-11-25) client without elicitation; `modern_call` sends
-// 2026-07-28 requests on the same connection.
-class Client {
- public:
-  Client(Stack& stack, const std::string& agent) : stack_(stack), agent_(agent) {
-    conn_ = stack.server->connect(
-        [this](const json::value& v) {
-          std::lock_guard lock(mu_);
-          sent_.push_back(v);
-        },
-        "session-" + agent);
-    auto init = request("initialize", {{"protocolVersion", "2025-11-25"},
-                                       {"capabilities", json::object{}},
-                                       {"clientInfo", {{"name", agent}, {"version", "1"}}}});
-    REQUIRE(init.as_object().contains("result"));
-    conn_->handle(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
-  }
-
-  // Safe from any thread: it uses no Catch2 macro (Catch2 is not thread-safe).
-  std::optional<json::value> try_request(const std::string& method, json::object params) {
-    int id;
-    {
-      std::lock_guard lock(mu_);
-      id = ++next_id_;
-    }
-    json::object msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
-    conn_->handle(json::serialize(msg));
-    std::lock_guard lock(mu_);
-    for (const auto& v : sent_) {
-      if (v.is_object() && v.as_object().contains("id") && v.as_object().at("id") == json::value(id)) {
-        return v;
-      }
-    }
-    return std::nullopt;
-  }
-
-  json::value request(const std::string& method, json::object params) {
-    auto r = try_request(method, std::move(params));
-    if (!r) FAIL("no response to " << method);
-    return *r;
-  }
-
-  json::object call(const std::string& tool, json::object args) {
-    auto r = request("tools/call", {{"name", tool}, {"arguments", args}});
-    INFO(json::serialize(r));
-    REQUIRE(r.as_object().contains("result"));
-    return r.as_object().at("result").as_object();
-  }
-
-  // A 2026-07-28 tools/call; returns the whole JSON-RPC response.
-  json::value modern_call(const std::string& tool, json::object args, json::object extra = {}) {
-    json::object meta{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
-                      {"io.modelcontextprotocol/clientCapabilities",
-                       json::object{{"elicitation", json::object{}}}},
-                      {"io.modelcontextprotocol/clientInfo",
-                       json::object{{"name", agent_}, {"version", "2"}}}};
-    json::object params{{"name", tool}, {"arguments", args}, {"_meta", meta}};
-    for (auto& [k, v] : extra) params[k] = v;
-    return request("tools/call", params);
-  }
-
-  // A successful call whose structuredContent validates against the outputSchema.
-  json::object ok(const std::string& tool, json::object args) {
-    json::object result = call(tool, args);
-    INFO(tool << " -> " << json::serialize(result));
-    REQUIRE_FALSE(result.at("isError").as_bool());
-    const auto* t = stack_.registry->find(tool);
-    REQUIRE(t != nullptr);
-    auto errors = keel::mcp::validate_schema(t->output_schema, result.at("structuredContent"));
-    INFO(keel::mcp::join_errors(errors, "; "));
-    CHECK(errors.empty());
-    return result.at("structuredContent").as_object();
-  }
-
-  // A refused call: returns {code, message}.
-  std::pair<std::string, std::string> refused(const std::string& tool, json::object args) {
-    json::object result = call(tool, args);
-    INFO(tool << " -> " << json::serialize(result));
-    REQUIRE(result.at("isError").as_bool());
-    const auto& e = result.at("_meta").at("dev.keel/error");
-    return {std::string(e.at("code").as_string()), std::string(e.at("message").as_string())};
-  }
-
- private:
-  Stack& stack_;
-  std::string agent_;
-  std::unique_ptr<keel::mcp::Connection> conn_;
-  std::mutex mu_;
-  std::vector<json::value> sent_;
-  int next_id_ = 0;
-};
+// The principals' project is the sandbox's, so that `keel escalation
+// --project` finds what the tools filed.
+const StackOptions kInProject{.in_sandbox_project = true};
 
 json::object ask_args(const std::string& reason = "drop the cache table?") {
   return json::object{{"reason", reason},
@@ -172,28 +37,13 @@ json::object ask_args(const std::string& reason = "drop the cache table?") {
                       {"impact", "high"}};
 }
 
-struct Run {
-  int status = -1;
-  std::string out;  // stdout and stderr together
-};
-
-Run run_cli(const std::string& args) {
-  std::string cmd = std::string(KEEL_BINARY) + " " + args + " 2>&1";
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int raw = ::pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
+// `keel <args>`, stderr folded into stdout.
+Run run_cli(const std::string& args) { return keel::cli::testing::shell(std::string(KEEL_BINARY) + " " + args); }
 
 }  // namespace
 
 TEST_CASE("escalation tools: request, budget, status, list", "[cli][escalation]") {
-  Stack stack;
+  Stack stack(kInProject);
   Client agent(stack, "agent-a");
 
   auto first = agent.ok("escalation_request", ask_args());
@@ -236,7 +86,7 @@ TEST_CASE("escalation tools: request, budget, status, list", "[cli][escalation]"
 
 TEST_CASE("escalation tools: resolve needs the capability; a second resolver gets CONFLICT",
           "[cli][escalation]") {
-  Stack stack;
+  Stack stack(kInProject);
   Client agent(stack, "agent-a");
   Client ann(stack, "human-ann"), bob(stack, "human-bob");
   const std::int64_t id = agent.ok("escalation_request", ask_args()).at("id").as_int64();
@@ -266,7 +116,7 @@ TEST_CASE("escalation tools: resolve needs the capability; a second resolver get
 
 TEST_CASE("escalation tools: escalation_status waits for a resolution", "[cli][escalation]") {
   using namespace std::chrono;
-  Stack stack;
+  Stack stack(kInProject);
   Client agent(stack, "agent-a");
   Client ann(stack, "human-ann");
   const std::int64_t id = agent.ok("escalation_request", ask_args()).at("id").as_int64();
@@ -292,7 +142,7 @@ TEST_CASE("escalation tools: escalation_status waits for a resolution", "[cli][e
 
 TEST_CASE("escalation tools: 2026-07-28 era asks through an InputRequiredResult",
           "[cli][escalation]") {
-  Stack stack;
+  Stack stack(kInProject);
   Client agent(stack, "agent-m");
   const json::object args = ask_args();
 
@@ -369,7 +219,7 @@ TEST_CASE("escalation tools: 2026-07-28 era asks through an InputRequiredResult"
 }
 
 TEST_CASE("keel escalation ls|show|resolve", "[cli][escalation]") {
-  TempDir dir;
+  Sandbox dir;
   const std::string project = dir.project().string();
   const std::string where = "--state " + dir.state().string() + " --project " + project;
   std::int64_t id = 0;

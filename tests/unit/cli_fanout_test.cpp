@@ -17,197 +17,15 @@
 
 #include <boost/json.hpp>
 
-#include "mcp/schema.h"
-#include "mcp/server.h"
-#include "tools/tools.h"
+#include "cli_tool_stack.h"
 
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+using namespace keel::tools::testing;
+
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("keel-fanout-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-struct Stack {
-  TempDir dir;
-  std::unique_ptr<keel::state::Store> store;
-  std::shared_ptr<keel::mcp::ToolRegistry> registry = std::make_shared<keel::mcp::ToolRegistry>();
-  std::unique_ptr<keel::mcp::McpServer> server;
-  std::mutex mu;
-  std::vector<json::object> escalations;  // what the escalation filer received
-
-  // `configure` may set the gate, the escalation filer, limits or capabilities.
-  explicit Stack(std::function<void(keel::tools::ToolEnv&)> configure = {},
-                 std::set<std::string> caps = keel::state::default_agent_capabilities()) {
-    keel::state::StoreOptions opts;
-    opts.dir = dir.path;
-    opts.synchronous = keel::state::Synchronous::kNormal;
-    store = keel::state::open_sqlite_store(opts);
-    auto env = std::make_shared<keel::tools::ToolEnv>();
-    env->store = store.get();
-    env->registry = registry.get();
-    env->principal = [caps](const keel::mcp::CallContext& ctx) {
-      return keel::state::Principal{ctx.client_name, "/proj", ctx.session_id, caps};
-    };
-    if (configure) configure(*env);
-    keel::tools::register_lease_tools(*registry, env);
-    keel::tools::register_memory_tools(*registry, env);
-    keel::tools::register_fanout_tools(*registry, env);
-    server = std::make_unique<keel::mcp::McpServer>(keel::mcp::ServerOptions{}, registry);
-  }
-};
-
-class Client {
- public:
-  // With `sampling`, the client declares the capability and answers every
-  // sampling/createMessage with the text "42" (from another thread, as a
-  // transport would).
-  Client(Stack& stack, const std::string& agent, bool sampling = false) {
-    conn_ = stack.server->connect(
-        [this](const json::value& v) {
-          std::lock_guard lock(mu_);
-          sent_.push_back(v);
-          cv_.notify_all();
-          if (v.is_object() && v.as_object().contains("id") &&
-              v.as_object().if_contains("method") &&
-              v.at("method") == "sampling/createMessage") {
-            json::object answer{{"jsonrpc", "2.0"},
-                                {"id", v.at("id")},
-                                {"result", {{"role", "assistant"},
-                                            {"content", {{"type", "text"}, {"text", "42"}}},
-                                            {"model", "test-model"},
-                                            {"stopReason", "endTurn"}}}};
-            std::string text = json::serialize(answer);
-            answerers_.emplace_back([this, text] { conn_->handle(text); });
-          }
-        },
-        "session-" + agent);
-    json::object caps;
-    if (sampling) caps["sampling"] = json::object{};
-    auto init = request("initialize", {{"protocolVersion", "2025-11-25"},
-                                       {"capabilities", caps},
-                                       {"clientInfo", {{"name", agent}, {"version", "1"}}}});
-    REQUIRE(init.as_object().contains("result"));
-    conn_->handle(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
-  }
-
-  int send_request(const std::string& method, json::object params) {
-    int id;
-    {
-      std::lock_guard lock(mu_);
-      id = ++next_id_;
-    }
-    json::object msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}};
-    conn_->handle(json::serialize(msg));
-    return id;
-  }
-
-  json::value request(const std::string& method, json::object params) {
-    int id = send_request(method, std::move(params));
-    auto r = response(id);
-    REQUIRE(r.has_value());
-    return *r;
-  }
-
-  std::optional<json::value> response(int id) {
-    std::lock_guard lock(mu_);
-    for (const auto& v : sent_) {
-      if (v.is_object() && v.as_object().contains("id") && v.as_object().at("id") == json::value(id)) {
-        return v;
-      }
-    }
-    return std::nullopt;
-  }
-
-  // Starts a tools/call on another thread (it blocks until the run ends).
-  std::thread call_async(const std::string& tool, json::object args, int& id_out) {
-    {
-      std::lock_guard lock(mu_);
-      id_out = ++next_id_;
-    }
-    json::object msg{{"jsonrpc", "2.0"},
-                     {"id", id_out},
-                     {"method", "tools/call"},
-                     {"params", {{"name", tool}, {"arguments", args}}}};
-    std::string text = json::serialize(msg);
-    return std::thread([this, text] { conn_->handle(text); });
-  }
-
-  void notify(const std::string& method, json::object params) {
-    json::object msg{{"jsonrpc", "2.0"}, {"method", method}, {"params", params}};
-    conn_->handle(json::serialize(msg));
-  }
-
-  json::object call(const std::string& tool, json::object args, json::object meta = {}) {
-    json::object params{{"name", tool}, {"arguments", args}};
-    if (!meta.empty()) params["_meta"] = meta;
-    auto r = request("tools/call", params);
-    REQUIRE(r.as_object().contains("result"));
-    return r.as_object().at("result").as_object();
-  }
-
-  std::vector<json::value> notifications(const std::string& method) {
-    std::lock_guard lock(mu_);
-    std::vector<json::value> out;
-    for (const auto& v : sent_) {
-      if (v.is_object() && v.as_object().contains("method") && v.at("method") == json::value(method)) {
-        out.push_back(v);
-      }
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<keel::mcp::Connection> conn_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::thread> answerers_;  // joined by ~Client (under no lock)
-
- public:
-  ~Client() {
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard lock(mu_);
-      threads.swap(answerers_);
-    }
-    for (auto& t : threads) t.join();
-  }
-
- private:
-  std::vector<json::value> sent_;
-  int next_id_ = 0;
-};
-
-json::object ok(Stack& stack, Client& client, const std::string& tool, json::object args,
-                json::object meta = {}) {
-  json::object result = client.call(tool, args, meta);
-  INFO(tool << " -> " << json::serialize(result));
-  REQUIRE_FALSE(result.at("isError").as_bool());
-  const auto* t = stack.registry->find(tool);
-  REQUIRE(t != nullptr);
-  auto errors = keel::mcp::validate_schema(t->output_schema, result.at("structuredContent"));
-  INFO(keel::mcp::join_errors(errors, "; "));
-  CHECK(errors.empty());
-  return result.at("structuredContent").as_object();
-}
-
-std::pair<std::string, std::string> refused(Client& client, const std::string& tool, json::object args) {
-  json::object result = client.call(tool, args);
-  INFO(tool << " -> " << json::serialize(result));
-  REQUIRE(result.at("isError").as_bool());
-  const auto& err = result.at("_meta").at("dev.keel/error");
-  return {std::string(err.at("code").as_string()), std::string(err.at("message").as_string())};
-}
 
 json::object cmd(const std::string& command, std::vector<std::string> args = {}) {
   json::array a;
@@ -266,7 +84,7 @@ double ms_until_group_gone(pid_t pgid, Clock::time_point from) {
 TEST_CASE("fanout merge all: every branch must succeed; values and timings are listed", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{echo(R"({"score":3})"), echo("plain text"), cmd("true")}},
                  {"merge", {{"strategy", "all"}}}});
   CHECK(run.at("status") == "ok");
@@ -284,7 +102,7 @@ TEST_CASE("fanout merge all: every branch must succeed; values and timings are l
   }
   CHECK(run.at("elided") == 0);
 
-  auto failed = ok(stack, a, "fanout_run",
+  auto failed = a.ok("fanout_run",
                    {{"branches", json::array{cmd("true"), sh("echo oops >&2; exit 3")}},
                     {"merge", {{"strategy", "all"}}}});
   CHECK(failed.at("status") == "failed");
@@ -300,7 +118,7 @@ TEST_CASE("fanout merge first_success cancels the branches still running", "[fan
   Stack stack;
   Client a(stack, "agent-a");
   auto t0 = Clock::now();
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{cmd("sleep", {"30"}), sh("exit 1"), echo(R"({"v":"fast"})")}},
                  {"max_concurrency", 3},
                  {"merge", {{"strategy", "first_success"}}}});
@@ -317,7 +135,7 @@ TEST_CASE("fanout merge first_success cancels the branches still running", "[fan
 TEST_CASE("fanout merge best_of_n picks the highest score at the pointer", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{echo(R"({"score":3})"), echo(R"({"score":7.5})"),
                                           echo(R"({"score":5})"), echo(R"({"other":1})")}},
                  {"merge", {{"strategy", "best_of_n"}, {"pointer", "/score"}}}});
@@ -331,7 +149,7 @@ TEST_CASE("fanout merge best_of_n picks the highest score at the pointer", "[fan
   CHECK(error_code(run, 3) == "MERGE_INPUT");
 
   // best_of_n without a pointer is refused before anything runs.
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{cmd("true")}},
+  CHECK(a.refused("fanout_run", {{"branches", json::array{cmd("true")}},
                                   {"merge", {{"strategy", "best_of_n"}}}})
             .first == "INVALID_ARGUMENT");
 }
@@ -339,7 +157,7 @@ TEST_CASE("fanout merge best_of_n picks the highest score at the pointer", "[fan
 TEST_CASE("fanout merge majority votes at the pointer and reports ties", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{echo(R"({"answer":"a"})"), echo(R"({"answer":"b"})"),
                                           echo(R"({"answer":"a"})")}},
                  {"merge", {{"strategy", "majority"}, {"pointer", "/answer"}}}});
@@ -350,7 +168,7 @@ TEST_CASE("fanout merge majority votes at the pointer and reports ties", "[fanou
   CHECK(run.at("merge").at("absolute_majority") == true);
   CHECK((run.at("winner") == 0 || run.at("winner") == 2));
 
-  auto tie = ok(stack, a, "fanout_run",
+  auto tie = a.ok("fanout_run",
                 {{"branches", json::array{echo(R"({"answer":"a"})"), echo(R"({"answer":"b"})")}},
                  {"merge", {{"strategy", "majority"}, {"pointer", "/answer"}}}});
   CHECK(tie.at("status") == "failed");
@@ -363,7 +181,7 @@ TEST_CASE("fanout merge quorum k is reached and cancels the rest", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
   auto t0 = Clock::now();
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{echo("yes"), sh("exit 2"), echo("yes"), cmd("sleep", {"30"})}},
                  {"max_concurrency", 4},
                  {"merge", {{"strategy", "quorum"}, {"k", 2}}}});
@@ -373,16 +191,16 @@ TEST_CASE("fanout merge quorum k is reached and cancels the rest", "[fanout]") {
   CHECK(status_of(run, 3) == "cancelled");
 
   // With a pointer: k equal values. Two of three agree on "x": not 3.
-  auto short_of = ok(stack, a, "fanout_run",
+  auto short_of = a.ok("fanout_run",
                      {{"branches", json::array{echo(R"({"v":"x"})"), echo(R"({"v":"y"})"), echo(R"({"v":"x"})")}},
                       {"merge", {{"strategy", "quorum"}, {"k", 3}, {"pointer", "/v"}}}});
   CHECK(short_of.at("status") == "failed");
-  auto reached = ok(stack, a, "fanout_run",
+  auto reached = a.ok("fanout_run",
                     {{"branches", json::array{echo(R"({"v":"x"})"), echo(R"({"v":"y"})"), echo(R"({"v":"x"})")}},
                      {"merge", {{"strategy", "quorum"}, {"k", 2}, {"pointer", "/v"}}}});
   CHECK(reached.at("status") == "ok");
   CHECK(reached.at("value") == "x");
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{cmd("true")}},
+  CHECK(a.refused("fanout_run", {{"branches", json::array{cmd("true")}},
                                   {"merge", {{"strategy", "quorum"}, {"k", 2}}}})
             .first == "INVALID_ARGUMENT");
 }
@@ -391,9 +209,9 @@ TEST_CASE("fanout tool branches run as the caller; generated runs stream and eli
   Stack stack;
   Client a(stack, "agent-a");
   for (int i = 0; i < 6; ++i) {
-    ok(stack, a, "memory_put", {{"key", "k" + std::to_string(i)}, {"value", {{"n", i * 10}}}});
+    a.ok("memory_put", {{"key", "k" + std::to_string(i)}, {"value", {{"n", i * 10}}}});
   }
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"generate", {{"count", 6},
                                {"branch", {{"tool", "memory_get"}, {"arguments", {{"key", "k{i}"}}}}}}},
                  {"max_concurrency", 3},
@@ -410,23 +228,23 @@ TEST_CASE("fanout tool branches run as the caller; generated runs stream and eli
 
   // Another agent's own namespace is not visible to its branches.
   Client b(stack, "agent-b");
-  auto other = ok(stack, b, "fanout_run",
+  auto other = b.ok("fanout_run",
                   {{"branches", json::array{json::object{{"tool", "memory_get"}, {"arguments", {{"key", "k1"}}}}}}});
   CHECK(branch(other, 0).at("value").at("found") == false);
 
   // Bad branches are refused before anything runs.
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{json::object{{"tool", "nope"}}}}}).first ==
+  CHECK(a.refused("fanout_run", {{"branches", json::array{json::object{{"tool", "nope"}}}}}).first ==
         "INVALID_ARGUMENT");
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{json::object{{"tool", "fanout_run"}}}}}).first ==
+  CHECK(a.refused("fanout_run", {{"branches", json::array{json::object{{"tool", "fanout_run"}}}}}).first ==
         "INVALID_ARGUMENT");
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{json::object{{"tool", "memory_get"}, {"command", "x"}}}}})
+  CHECK(a.refused("fanout_run", {{"branches", json::array{json::object{{"tool", "memory_get"}, {"command", "x"}}}}})
             .first == "INVALID_ARGUMENT");
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{cmd("true")}},
+  CHECK(a.refused("fanout_run", {{"branches", json::array{cmd("true")}},
                                   {"generate", {{"count", 1}, {"branch", cmd("true")}}}})
             .first == "INVALID_ARGUMENT");
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{}}}).first == "INVALID_ARGUMENT");
+  CHECK(a.refused("fanout_run", {{"branches", json::array{}}}).first == "INVALID_ARGUMENT");
   // Tool arguments that fail the tool's schema fail that branch (class other).
-  auto bad = ok(stack, a, "fanout_run",
+  auto bad = a.ok("fanout_run",
                 {{"branches", json::array{json::object{{"tool", "memory_get"}, {"arguments", {{"nokey", 1}}}}}}});
   CHECK(error_code(bad, 0) == "INVALID_ARGUMENT");
 }
@@ -434,9 +252,9 @@ TEST_CASE("fanout tool branches run as the caller; generated runs stream and eli
 TEST_CASE("fanout failure policy retry: backoff until success, or until attempts run out", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
-  const std::string flag = (stack.dir.path / "second-time").string();
+  const std::string flag = (stack.sandbox.root / "second-time").string();
   // Fails with EX_TEMPFAIL (75, class transient) the first time only.
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{sh("test -f '" + flag + "' && echo done && exit 0; touch '" +
                                              flag + "'; exit 75")}},
                  {"on_error", {{"transient", {{"retry", {{"max_attempts", 3}, {"backoff_ms", 20}, {"jitter", 0.5}}}}}}}});
@@ -445,7 +263,7 @@ TEST_CASE("fanout failure policy retry: backoff until success, or until attempts
   CHECK(branch(run, 0).at("value") == "done");
 
   auto t0 = Clock::now();
-  auto exhausted = ok(stack, a, "fanout_run",
+  auto exhausted = a.ok("fanout_run",
                       {{"branches", json::array{sh("exit 75")}},
                        {"on_error", {{"transient", {{"retry", {{"max_attempts", 3}, {"backoff_ms", 100}, {"jitter", 0}}}}}}}});
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
@@ -456,7 +274,7 @@ TEST_CASE("fanout failure policy retry: backoff until success, or until attempts
   CHECK(ms >= 300);  // waits 100 ms then 200 ms: the backoff doubles
 
   // A retry cap beyond the config's is a clear error.
-  CHECK(refused(a, "fanout_run", {{"branches", json::array{cmd("true")}},
+  CHECK(a.refused("fanout_run", {{"branches", json::array{cmd("true")}},
                                   {"on_error", {{"other", {{"retry", {{"max_attempts", 99}}}}}}}})
             .first == "LIMIT_EXCEEDED");
 }
@@ -465,7 +283,7 @@ TEST_CASE("fanout failure policy skip, timeout and parse classes", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
   auto t0 = Clock::now();
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{cmd("sleep", {"30"}), sh("echo '{broken'"), cmd("true"),
                                           cmd("/nonexistent/keel-no-such-command")}},
                  {"branch_timeout_ms", 150},
@@ -486,34 +304,34 @@ TEST_CASE("fanout failure policy escalate files an escalation, or says it cannot
   SECTION("no escalation service wired") {
     Stack stack;
     Client a(stack, "agent-a");
-    auto run = ok(stack, a, "fanout_run",
+    auto run = a.ok("fanout_run",
                   {{"branches", json::array{sh("exit 4")}}, {"on_error", {{"other", "escalate"}}}});
     CHECK(status_of(run, 0) == "failed");
     CHECK(branch(run, 0).at("error").at("escalation") == "escalation unavailable");
   }
   SECTION("an escalation service") {
-    Stack* self = nullptr;
-    Stack stack([&self](keel::tools::ToolEnv& env) {
-      env.escalate = [&self](const keel::state::Principal& who, const json::object& request) {
-        std::lock_guard lock(self->mu);
+    std::mutex mu;
+    std::vector<json::object> escalations;  // what the escalation filer received
+    Stack stack([&](keel::tools::ToolEnv& env) {
+      env.escalate = [&](const keel::state::Principal& who, const json::object& request) {
+        std::lock_guard lock(mu);
         json::object seen = request;
         seen["agent"] = who.agent;
-        self->escalations.push_back(seen);
+        escalations.push_back(seen);
         return json::object{{"outcome", "GRANTED"}, {"id", "esc-1"}};
       };
     });
-    self = &stack;
     Client a(stack, "agent-a");
-    auto run = ok(stack, a, "fanout_run",
+    auto run = a.ok("fanout_run",
                   {{"branches", json::array{cmd("true"), sh("exit 4")}}, {"on_error", {{"other", "escalate"}}}});
     CHECK(status_of(run, 1) == "escalated");
     CHECK(branch(run, 1).at("escalation").at("id") == "esc-1");
-    std::lock_guard lock(stack.mu);
-    REQUIRE(stack.escalations.size() == 1);
-    CHECK(stack.escalations[0].at("agent") == "agent-a");
-    CHECK_THAT(std::string(stack.escalations[0].at("reason").as_string()),
+    std::lock_guard lock(mu);
+    REQUIRE(escalations.size() == 1);
+    CHECK(escalations[0].at("agent") == "agent-a");
+    CHECK_THAT(std::string(escalations[0].at("reason").as_string()),
                Catch::Contains("exit status 4"));
-    CHECK(stack.escalations[0].at("context").at("branch") == 1);
+    CHECK(escalations[0].at("context").at("branch") == 1);
   }
 }
 
@@ -521,7 +339,7 @@ TEST_CASE("fanout failure policy terminate cancels the whole run", "[fanout]") {
   Stack stack;
   Client a(stack, "agent-a");
   auto t0 = Clock::now();
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{cmd("sleep", {"30"}), sh("sleep 0.1; exit 9"), cmd("true"), cmd("true")}},
                  {"max_concurrency", 2},
                  {"on_error", {{"other", "terminate"}}}});
@@ -543,7 +361,7 @@ TEST_CASE("fanout denied class: the command gate and the fanout.command capabili
     };
   });
   Client a(stack, "agent-a");
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{cmd("rm", {"-rf", "/tmp/keel-never"}), cmd("true")}},
                  {"on_error", {{"denied", "skip"}}}});
   CHECK(status_of(run, 0) == "skipped");
@@ -556,11 +374,11 @@ TEST_CASE("fanout denied class: the command gate and the fanout.command capabili
   caps.erase("fanout.command");
   Stack limited({}, caps);
   Client b(limited, "agent-b");
-  CHECK(refused(b, "fanout_run", {{"branches", json::array{cmd("true")}}}).first == "PERMISSION_DENIED");
+  CHECK(b.refused("fanout_run", {{"branches", json::array{cmd("true")}}}).first == "PERMISSION_DENIED");
   caps.erase("fanout");
   Stack none({}, caps);
   Client c(none, "agent-c");
-  CHECK(refused(c, "fanout_run", {{"branches", json::array{cmd("true")}}}).first == "PERMISSION_DENIED");
+  CHECK(c.refused("fanout_run", {{"branches", json::array{cmd("true")}}}).first == "PERMISSION_DENIED");
 }
 
 TEST_CASE("fanout breaker opens after N failures, half-opens after the cooldown, closes on success",
@@ -569,7 +387,7 @@ TEST_CASE("fanout breaker opens after N failures, half-opens after the cooldown,
   Client a(stack, "agent-a");
   // One at a time, so the order is the index order. `sleep` is another
   // provider: it lets the cooldown of `sh` pass.
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{sh("exit 3"), sh("exit 3"), sh("exit 0"), cmd("sleep", {"0.4"}),
                                           sh("exit 0"), sh("exit 3"), sh("exit 0")}},
                  {"max_concurrency", 1},
@@ -590,7 +408,7 @@ TEST_CASE("fanout breaker opens after N failures, half-opens after the cooldown,
   CHECK(breakers[0].at("opened") == 1);
 
   // A failed half-open trial opens it again.
-  auto reopened = ok(stack, a, "fanout_run",
+  auto reopened = a.ok("fanout_run",
                      {{"branches", json::array{sh("exit 3"), sh("exit 3"), cmd("sleep", {"0.4"}), sh("exit 3"),
                                                sh("exit 0")}},
                       {"max_concurrency", 1},
@@ -613,7 +431,7 @@ TEST_CASE("fanout_cancel kills a sleep command's process group within 100 ms", "
   pid_t pgid = wait_for_pid(stack, a, "cancel-me");
   REQUIRE(pgid > 0);
   REQUIRE(::kill(-pgid, 0) == 0);
-  auto cancelled = ok(stack, a, "fanout_cancel", {{"run_id", "cancel-me"}});
+  auto cancelled = a.ok("fanout_cancel", {{"run_id", "cancel-me"}});
   const auto after_cancel = Clock::now();
   double gone_ms = ms_until_group_gone(pgid, after_cancel);
   INFO("group gone after " << gone_ms << " ms");
@@ -630,13 +448,13 @@ TEST_CASE("fanout_cancel kills a sleep command's process group within 100 ms", "
   CHECK(branch(run, 1).at("attempts") == 0);
 
   // Finished runs stay visible to fanout_status, with their result.
-  auto st = ok(stack, a, "fanout_status", {{"run_id", "cancel-me"}});
+  auto st = a.ok("fanout_status", {{"run_id", "cancel-me"}});
   CHECK(st.at("status") == "cancelled");
   CHECK(st.at("result").at("run_id") == "cancel-me");
   // Another agent cannot see or cancel it.
   Client b(stack, "agent-b");
-  CHECK(refused(b, "fanout_status", {{"run_id", "cancel-me"}}).first == "NOT_FOUND");
-  CHECK(refused(b, "fanout_cancel", {{"run_id", "cancel-me"}}).first == "NOT_FOUND");
+  CHECK(b.refused("fanout_status", {{"run_id", "cancel-me"}}).first == "NOT_FOUND");
+  CHECK(b.refused("fanout_cancel", {{"run_id", "cancel-me"}}).first == "NOT_FOUND");
 }
 
 TEST_CASE("notifications/cancelled stops a fanout run and kills its commands", "[fanout]") {
@@ -654,7 +472,7 @@ TEST_CASE("notifications/cancelled stops a fanout run and kills its commands", "
   CHECK(gone_ms <= 100);
   runner.join();
   CHECK_FALSE(a.response(id).has_value());  // a cancelled request gets no response
-  auto st = ok(stack, a, "fanout_status", {{"run_id", "mcp-cancel"}});
+  auto st = a.ok("fanout_status", {{"run_id", "mcp-cancel"}});
   CHECK(st.at("status") == "cancelled");
 }
 
@@ -663,7 +481,7 @@ TEST_CASE("fanout budget cut-off: cost units, branch count, wall time", "[fanout
   Client a(stack, "agent-a");
   json::array costly;
   for (int i = 0; i < 5; ++i) costly.push_back(echo(R"({"cost_units":2})"));
-  auto cost = ok(stack, a, "fanout_run",
+  auto cost = a.ok("fanout_run",
                  {{"branches", costly}, {"max_concurrency", 1}, {"budget", {{"cost_units", 4}}}});
   CHECK(cost.at("status") == "budget_exhausted");
   CHECK(cost.at("budget").at("exhausted") == "cost_units");
@@ -673,7 +491,7 @@ TEST_CASE("fanout budget cut-off: cost units, branch count, wall time", "[fanout
   CHECK(status_of(cost, 4) == "cancelled");
   CHECK(branch(cost, 4).at("reason") == "budget_exhausted");
 
-  auto branches = ok(stack, a, "fanout_run",
+  auto branches = a.ok("fanout_run",
                      {{"branches", json::array{cmd("true"), cmd("true"), cmd("true"), cmd("true")}},
                       {"max_concurrency", 1}, {"budget", {{"max_branches", 2}}}});
   CHECK(branches.at("status") == "budget_exhausted");
@@ -682,7 +500,7 @@ TEST_CASE("fanout budget cut-off: cost units, branch count, wall time", "[fanout
   CHECK(count(branches, "cancelled") == 2);
 
   auto t0 = Clock::now();
-  auto wall = ok(stack, a, "fanout_run",
+  auto wall = a.ok("fanout_run",
                  {{"branches", json::array{cmd("sleep", {"30"}), cmd("true")}},
                   {"max_concurrency", 1}, {"budget", {{"wall_ms", 200}}}});
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
@@ -702,7 +520,7 @@ TEST_CASE("fanout sends progress, journals FORK and JOIN, and enforces its limit
   Client a(stack, "agent-a");
   json::array five;
   for (int i = 0; i < 5; ++i) five.push_back(cmd("true"));
-  auto run = ok(stack, a, "fanout_run", {{"branches", five}, {"run_id", "journaled"}},
+  auto run = a.ok("fanout_run", {{"branches", five}, {"run_id", "journaled"}},
                 {{"progressToken", "p1"}});
   auto progress = a.notifications("notifications/progress");
   REQUIRE_FALSE(progress.empty());
@@ -721,13 +539,13 @@ TEST_CASE("fanout sends progress, journals FORK and JOIN, and enforces its limit
   CHECK(json::parse(records[1].payload).at("status") == "ok");
   CHECK(json::parse(records[1].payload).at("satisfied") == true);
 
-  CHECK(refused(a, "fanout_run", {{"branches", five}, {"run_id", "journaled"}}).first == "CONFLICT");
-  auto over = refused(a, "fanout_run", {{"branches", five}, {"max_concurrency", 5}});
+  CHECK(a.refused("fanout_run", {{"branches", five}, {"run_id", "journaled"}}).first == "CONFLICT");
+  auto over = a.refused("fanout_run", {{"branches", five}, {"max_concurrency", 5}});
   CHECK(over.first == "LIMIT_EXCEEDED");
   CHECK_THAT(over.second, Catch::Contains("fanout.max_concurrency"));
-  CHECK(refused(a, "fanout_run", {{"generate", {{"count", 11}, {"branch", cmd("true")}}}}).first ==
+  CHECK(a.refused("fanout_run", {{"generate", {{"count", 11}, {"branch", cmd("true")}}}}).first ==
         "LIMIT_EXCEEDED");
-  CHECK(refused(a, "fanout_status", {{"run_id", "never"}}).first == "NOT_FOUND");
+  CHECK(a.refused("fanout_status", {{"run_id", "never"}}).first == "NOT_FOUND");
 }
 
 TEST_CASE("fanout sample branches ask the client through sampling/createMessage", "[fanout]") {
@@ -736,7 +554,7 @@ TEST_CASE("fanout sample branches ask the client through sampling/createMessage"
   json::object sample{{"messages", json::array{json::object{{"role", "user"},
                                                             {"content", {{"type", "text"}, {"text", "6*7?"}}}}}},
                       {"maxTokens", 10}};
-  auto run = ok(stack, a, "fanout_run",
+  auto run = a.ok("fanout_run",
                 {{"branches", json::array{json::object{{"sample", sample}}, json::object{{"sample", sample}},
                                           json::object{{"sample", sample}}}},
                  {"max_concurrency", 3},
@@ -747,6 +565,6 @@ TEST_CASE("fanout sample branches ask the client through sampling/createMessage"
   CHECK(a.notifications("sampling/createMessage").size() == 3);
 
   Client b(stack, "agent-b");  // declared no sampling
-  CHECK(refused(b, "fanout_run", {{"branches", json::array{json::object{{"sample", sample}}}}}).first ==
+  CHECK(b.refused("fanout_run", {{"branches", json::array{json::object{{"sample", sample}}}}}).first ==
         "UNSUPPORTED");
 }
