@@ -2,6 +2,7 @@
 // their escapes and interpolation), list literals, delimited literals (%x{}, qx(), ``), the
 // extent of a call's arguments and home-directory expressions.
 #include "hooks/code_scan_impl.h"
+#include "hooks/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,14 +10,7 @@
 
 namespace keel::hooks::codescan {
 
-namespace {
-int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
+using text::hexval;
 
 // Reads a string literal at s[p]. Returns false if there is none. `dynamic` is set when the
 // literal interpolates (f-strings, `${}`, "#{}", "$var") or is concatenated with something.
