@@ -55,10 +55,8 @@ AgentInfo read_agent(const sql::Statement& q) {
 }
 
 std::optional<AgentInfo> find_agent(sqlite3* db, std::string_view project, std::string_view name) {
-  return sql::Statement(db, "SELECT " + std::string(kAgentColumns) +
-                                " FROM agents WHERE project = ? AND name = ?")
-      .bind_all(project, name)
-      .one(read_agent);
+  return sql::select_one(db, kAgentColumns, "FROM agents WHERE project = ? AND name = ?", read_agent,
+                         project, name);
 }
 
 std::vector<LeaseInfo> leases_of(sqlite3* db, std::string_view project, std::string_view holder,

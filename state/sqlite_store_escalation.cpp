@@ -56,10 +56,8 @@ Escalation read_escalation(const sql::Statement& q) {
 }
 
 std::optional<Escalation> find_escalation(sqlite3* db, std::string_view project, std::int64_t id) {
-  return sql::Statement(db, "SELECT " + std::string(kEscalationColumns) +
-                                " FROM escalations WHERE id = ? AND project = ?")
-      .bind_all(id, project)
-      .one(read_escalation);
+  return sql::select_one(db, kEscalationColumns, "FROM escalations WHERE id = ? AND project = ?",
+                         read_escalation, id, project);
 }
 
 StoreError not_found(std::int64_t id) {

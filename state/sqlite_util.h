@@ -125,6 +125,16 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// The row `read` decodes from "SELECT <columns> <rest>" with `args` bound to
+// parameters 1..N, or nullopt when there is none.
+template <class Read, class... Args>
+auto select_one(sqlite3* db, std::string_view columns, std::string_view rest, Read&& read,
+                const Args&... args) {
+  Statement q(db, "SELECT " + std::string(columns) + " " + std::string(rest));
+  q.bind_all(args...);
+  return q.one(read);
+}
+
 // BEGIN (deferred) on construction, COMMIT on commit(), ROLLBACK when
 // destroyed without commit. For read connections: gives several SELECTs one
 // consistent snapshot.
