@@ -1,31 +1,33 @@
 // Lease name normalization, overlap and mode conflict rules.
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "state/lease_name.h"
 #include "state_test_util.h"
 
 using namespace keel::state;
 
 TEST_CASE("lease names: normalization", "[state][lease_name]") {
-  CHECK(normalize_lease_name("file:/a/b") == "file:/a/b");
-  CHECK(normalize_lease_name("file:/a//b") == "file:/a/b");
-  CHECK(normalize_lease_name("file:/a/./b") == "file:/a/b");
-  CHECK(normalize_lease_name("file:/a/x/../b") == "file:/a/b");
-  CHECK(normalize_lease_name("file:/../../a") == "file:/a");
-  CHECK(normalize_lease_name("file:/a/b/") == "file:/a/b");
-  CHECK(normalize_lease_name("dir:/a/b") == "dir:/a/b/");
-  CHECK(normalize_lease_name("dir:/a/b/") == "dir:/a/b/");
-  CHECK(normalize_lease_name("dir://a/./b/c/..") == "dir:/a/b/");
-  CHECK(normalize_lease_name("dir:/") == "dir:/");
-  CHECK(normalize_lease_name("deploy-lock") == "deploy-lock");
-  CHECK(normalize_lease_name("my file:thing") == "my file:thing");
+  // {raw, normalized}
+  const std::pair<std::string_view, std::string_view> kNormalized[] = {
+      {"file:/a/b", "file:/a/b"}, {"file:/a//b", "file:/a/b"}, {"file:/a/./b", "file:/a/b"},
+      {"file:/a/x/../b", "file:/a/b"}, {"file:/../../a", "file:/a"}, {"file:/a/b/", "file:/a/b"},
+      {"dir:/a/b", "dir:/a/b/"}, {"dir:/a/b/", "dir:/a/b/"}, {"dir://a/./b/c/..", "dir:/a/b/"},
+      {"dir:/", "dir:/"}, {"deploy-lock", "deploy-lock"}, {"my file:thing", "my file:thing"}};
+  for (const auto& [raw, normalized] : kNormalized) {
+    INFO(raw);
+    CHECK(normalize_lease_name(raw) == normalized);
+  }
 
-  REQUIRE_STORE_ERROR(normalize_lease_name(""), ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(normalize_lease_name("file:relative/x"), ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(normalize_lease_name("file:"), ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(normalize_lease_name("dir:rel/"), ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(normalize_lease_name(std::string("a\0b", 3)), ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(normalize_lease_name(std::string(1025, 'x')), ErrorCode::kInvalidArgument);
+  const std::string kInvalid[] = {"", "file:relative/x", "file:", "dir:rel/",
+                                  std::string("a\0b", 3), std::string(1025, 'x')};
+  for (const std::string& raw : kInvalid) {
+    INFO(raw.substr(0, 40));
+    REQUIRE_STORE_ERROR(normalize_lease_name(raw), ErrorCode::kInvalidArgument);
+  }
   CHECK(normalize_lease_name(std::string(1024, 'x')).size() == 1024);
 }
 
