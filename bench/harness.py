@@ -872,44 +872,54 @@ class Bench:
                      f"{h['after_rss_kb']['ts'] / 1024:.1f} MB (VmRSS / VmHWM from /proc).\n")
         if "memory" in R:
             m = R["memory"]
-            L.append("### Memory write + search\n")
-            L.append(f"{m['pairs']} sequential pairs per round over stdio, a fresh store per round: keel "
-                     "`memory_put` (durable, SQLite FULL) then `memory_search` (FTS5) for one of 10 words; the "
-                     "peer `@modelcontextprotocol/server-memory` `create_entities` (rewrites its JSONL file) then "
-                     "`search_nodes` (reads the whole file) for the same word.\n")
-            L.append("| figure | keel | server-memory |\n|---|---|---|")
-            L.append(f"| pairs/s | {spread(m['pairs_s']['keel'], 0)} | {spread(m['pairs_s']['peer'], 0)} |")
-            L.append(f"| write p50 ms | {spread(m['put_p50_ms']['keel'])} | {spread(m['put_p50_ms']['peer'])} |")
-            L.append(f"| search p50 ms | {spread(m['search_p50_ms']['keel'])} | {spread(m['search_p50_ms']['peer'])} |")
-            L.append("")
+            report_section(
+                L, "Memory write + search",
+                f"{m['pairs']} sequential pairs per round over stdio, a fresh store per round: keel "
+                "`memory_put` (durable, SQLite FULL) then `memory_search` (FTS5) for one of 10 words; the "
+                "peer `@modelcontextprotocol/server-memory` `create_entities` (rewrites its JSONL file) then "
+                "`search_nodes` (reads the whole file) for the same word.",
+                ["figure", "keel", "server-memory"],
+                [["pairs/s", spread(m['pairs_s']['keel'], 0), spread(m['pairs_s']['peer'], 0)],
+                 ["write p50 ms", spread(m['put_p50_ms']['keel']), spread(m['put_p50_ms']['peer'])],
+                 ["search p50 ms", spread(m['search_p50_ms']['keel']), spread(m['search_p50_ms']['peer'])]])
         if "leases" in R:
             l = R["leases"]
-            L.append("### Durable leases\n")
-            L.append("keel: `store_bench --only lease --threads 16` — 16 threads in one process, each acquiring "
-                     "and releasing its own lease name through `state/store.h` (two durable SQLite writes, group "
-                     "commit), no MCP or network on the path. Redis: `bench/redis_lease`, 16 TCP connections, "
-                     "`SET name token NX PX 60000` + `DEL name`, against a `redis-server` started by the harness "
-                     "with `appendonly yes, appendfsync always` and another with AOF and RDB off.\n")
-            L.append("| contender | ops/s | p50 ms |\n|---|---|---|")
-            L.append(f"| keel | {spread(l['keel'], 0)} | {spread(l['keel_p50'])} |")
-            L.append(f"| Redis appendfsync always | {spread(l['redis_always'], 0)} | {spread(l['redis_always_p50'])} |")
-            L.append(f"| Redis AOF off | {spread(l['redis_off'], 0)} | {spread(l['redis_off_p50'])} |")
-            L.append("")
+            report_section(
+                L, "Durable leases",
+                "keel: `store_bench --only lease --threads 16` — 16 threads in one process, each acquiring "
+                "and releasing its own lease name through `state/store.h` (two durable SQLite writes, group "
+                "commit), no MCP or network on the path. Redis: `bench/redis_lease`, 16 TCP connections, "
+                "`SET name token NX PX 60000` + `DEL name`, against a `redis-server` started by the harness "
+                "with `appendonly yes, appendfsync always` and another with AOF and RDB off.",
+                ["contender", "ops/s", "p50 ms"],
+                [["keel", spread(l['keel'], 0), spread(l['keel_p50'])],
+                 ["Redis appendfsync always", spread(l['redis_always'], 0), spread(l['redis_always_p50'])],
+                 ["Redis AOF off", spread(l['redis_off'], 0), spread(l['redis_off_p50'])]])
         if "journal" in R:
             j = R["journal"]
-            L.append("### Journal appends\n")
-            L.append("keel: `store_bench --only journal1,journal` (hash-chained journal rows through "
-                     "`state/store.h`, group commit). Floor: `bench/sqlite_journal`, plain SQLite WAL "
-                     "`synchronous=FULL`, one INSERT per transaction, one connection per thread.\n")
-            L.append("| threads | keel | keel jobs/commit | SQLite one row per commit |\n|---|---|---|---|")
-            L.append(f"| 1 | {spread(j['keel1'], 0)} | 1 | {spread(j['sqlite1'], 0)} |")
-            L.append(f"| 16 | {spread(j['keel16'], 0)} | {spread(j['keel16_batch'])} | {spread(j['sqlite16'], 0)} |")
-            L.append("")
+            report_section(
+                L, "Journal appends",
+                "keel: `store_bench --only journal1,journal` (hash-chained journal rows through "
+                "`state/store.h`, group commit). Floor: `bench/sqlite_journal`, plain SQLite WAL "
+                "`synchronous=FULL`, one INSERT per transaction, one connection per thread.",
+                ["threads", "keel", "keel jobs/commit", "SQLite one row per commit"],
+                [["1", spread(j['keel1'], 0), "1", spread(j['sqlite1'], 0)],
+                 ["16", spread(j['keel16'], 0), spread(j['keel16_batch']), spread(j['sqlite16'], 0)]])
         L.append("## Reproduce\n")
         L.append("```sh\n" + "\n".join(commands) + "\n```\n")
         os.makedirs(os.path.dirname(os.path.abspath(self.a.out)), exist_ok=True)
         with open(self.a.out, "w") as fh:
             fh.write("\n".join(L))
+
+
+def report_section(L, title, intro, header, rows):
+    """Appends one section of the report to L: its title, what was measured
+    (`intro`) and a Markdown table of `rows` under `header`."""
+    L.append(f"### {title}\n")
+    L.append(intro + "\n")
+    L.append("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    L.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
+    L.append("")
 
 
 def main():

@@ -46,6 +46,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "bench/bench_util.h"
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
@@ -155,20 +157,12 @@ asio::awaitable<void> client(const Options& o, Shared& s, tcp::resolver::results
   }
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size()));
-  if (k >= v.size()) k = v.size() - 1;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
 [[noreturn]] void usage(const std::string& why) {
-  if (!why.empty()) std::cerr << "http_load: " << why << "\n";
-  std::cerr << "usage: http_load --url http://HOST:PORT/PATH --body JSON [--connections N]\n"
-               "                 [--seconds S] [--warmup S] [--max-requests N] [--expect TEXT]\n"
-               "                 [--header 'Name: value']... [--legacy-init VERSION]\n";
-  std::exit(2);
+  keel::bench::usage_exit(
+      "http_load", why,
+      "usage: http_load --url http://HOST:PORT/PATH --body JSON [--connections N]\n"
+      "                 [--seconds S] [--warmup S] [--max-requests N] [--expect TEXT]\n"
+      "                 [--header 'Name: value']... [--legacy-init VERSION]\n");
 }
 
 bool parse_url(const std::string& url, Options& o) {
@@ -190,36 +184,27 @@ bool parse_url(const std::string& url, Options& o) {
 int main(int argc, char** argv) {
   Options o;
   bool have_url = false;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc) usage(a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--url") {
-        if (!parse_url(next(), o)) usage("--url must be http://HOST:PORT/PATH");
-        have_url = true;
-      } else if (a == "--body") o.body = next();
-      else if (a == "--expect") o.expect = next();
-      else if (a == "--connections") o.connections = std::stoi(next());
-      else if (a == "--seconds") o.seconds = std::stod(next());
-      else if (a == "--warmup") o.warmup = std::stod(next());
-      else if (a == "--max-requests") o.max_requests = std::stoll(next());
-      else if (a == "--legacy-init") o.legacy_version = next();
-      else if (a == "--header") {
-        const std::string h = next();
-        const auto colon = h.find(':');
-        if (colon == std::string::npos) usage("--header must be 'Name: value'");
-        std::string v = h.substr(colon + 1);
-        v.erase(0, v.find_first_not_of(' '));
-        o.headers.emplace_back(h.substr(0, colon), v);
-      } else if (a == "-h" || a == "--help") usage("");
-      else usage("unknown argument " + a);
-    }
-  } catch (const std::exception& e) {
-    usage(std::string("bad number: ") + e.what());
-  }
+  keel::bench::parse_flags(argc, argv, usage, [&](const std::string& a, const auto& next) {
+    if (a == "--url") {
+      if (!parse_url(next(), o)) usage("--url must be http://HOST:PORT/PATH");
+      have_url = true;
+    } else if (a == "--body") o.body = next();
+    else if (a == "--expect") o.expect = next();
+    else if (a == "--connections") o.connections = std::stoi(next());
+    else if (a == "--seconds") o.seconds = std::stod(next());
+    else if (a == "--warmup") o.warmup = std::stod(next());
+    else if (a == "--max-requests") o.max_requests = std::stoll(next());
+    else if (a == "--legacy-init") o.legacy_version = next();
+    else if (a == "--header") {
+      const std::string h = next();
+      const auto colon = h.find(':');
+      if (colon == std::string::npos) usage("--header must be 'Name: value'");
+      std::string v = h.substr(colon + 1);
+      v.erase(0, v.find_first_not_of(' '));
+      o.headers.emplace_back(h.substr(0, colon), v);
+    } else if (a == "-h" || a == "--help") usage("");
+    else usage("unknown argument " + a);
+  });
   if (!have_url || o.body.empty()) usage("--url and --body are required");
   if (o.connections < 1 || o.connections > 10'000 || o.seconds <= 0 || o.seconds > 3600 ||
       o.warmup < 0 || o.max_requests < 1) {
@@ -252,8 +237,8 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(end - std::max(s.measure_from, start)).count();
   const auto n = static_cast<std::int64_t>(s.latency_ms.size());
   double mx = s.latency_ms.empty() ? 0 : *std::max_element(s.latency_ms.begin(), s.latency_ms.end());
-  const double p99 = percentile(s.latency_ms, 99);
-  const double p50 = percentile(s.latency_ms, 50);
+  const double p99 = keel::bench::percentile(s.latency_ms, 99);
+  const double p50 = keel::bench::percentile(s.latency_ms, 50);
   std::printf(
       "{\"requests\":%lld,\"errors\":%lld,\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,"
       "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"connections\":%d,\"session\":\"%s\"}\n",

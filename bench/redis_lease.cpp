@@ -29,6 +29,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
+
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -84,19 +86,11 @@ class Resp {
   std::string in_;
 };
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size()));
-  if (k >= v.size()) k = v.size() - 1;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
 [[noreturn]] void usage(const std::string& why) {
-  if (!why.empty()) std::cerr << "redis_lease: " << why << "\n";
-  std::cerr << "usage: redis_lease --port PORT [--host 127.0.0.1] [--clients 16] [--seconds 3] "
-               "[--max-ops N]\n";
-  std::exit(2);
+  keel::bench::usage_exit(
+      "redis_lease", why,
+      "usage: redis_lease --port PORT [--host 127.0.0.1] [--clients 16] [--seconds 3] "
+      "[--max-ops N]\n");
 }
 
 }  // namespace
@@ -107,23 +101,14 @@ int main(int argc, char** argv) {
   int clients = 16;
   double seconds = 3;
   std::int64_t max_ops = 200'000;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc) usage(a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--port") port = std::stoi(next());
-      else if (a == "--host") host = next();
-      else if (a == "--clients") clients = std::stoi(next());
-      else if (a == "--seconds") seconds = std::stod(next());
-      else if (a == "--max-ops") max_ops = std::stoll(next());
-      else usage("unknown argument " + a);
-    }
-  } catch (const std::exception& e) {
-    usage(std::string("bad number: ") + e.what());
-  }
+  keel::bench::parse_flags(argc, argv, usage, [&](const std::string& a, const auto& next) {
+    if (a == "--port") port = std::stoi(next());
+    else if (a == "--host") host = next();
+    else if (a == "--clients") clients = std::stoi(next());
+    else if (a == "--seconds") seconds = std::stod(next());
+    else if (a == "--max-ops") max_ops = std::stoll(next());
+    else usage("unknown argument " + a);
+  });
   if (port <= 0 || clients < 1 || clients > 1024 || seconds <= 0 || max_ops < 1) usage("bad options");
 
   std::atomic<std::int64_t> claimed{0};
@@ -159,16 +144,12 @@ int main(int argc, char** argv) {
   }
   for (auto& th : pool) th.join();
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  const double mx = all.empty() ? 0 : *std::max_element(all.begin(), all.end());
-  const double p99 = percentile(all, 99);
-  const double p50 = percentile(all, 50);
+  const keel::bench::LatencySummary l = keel::bench::summarize(lat);
   std::printf(
       "{\"ops\":%zu,\"errors\":%lld,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,"
       "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"clients\":%d}\n",
-      all.size(), static_cast<long long>(errors.load()), secs,
-      secs > 0 ? static_cast<double>(all.size()) / secs : 0.0, p50, p99, mx, clients);
+      l.count, static_cast<long long>(errors.load()), secs,
+      secs > 0 ? static_cast<double>(l.count) / secs : 0.0, l.p50, l.p99, l.max, clients);
   if (!first_error.empty()) std::cerr << "redis_lease: " << first_error << "\n";
-  return errors.load() == 0 && !all.empty() ? 0 : 1;
+  return errors.load() == 0 && l.count > 0 ? 0 : 1;
 }

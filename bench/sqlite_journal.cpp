@@ -22,6 +22,8 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
@@ -53,18 +55,10 @@ sqlite3* open_db(const fs::path& file) {
   return db;
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size()));
-  if (k >= v.size()) k = v.size() - 1;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
 [[noreturn]] void usage(const std::string& why) {
-  if (!why.empty()) std::cerr << "sqlite_journal: " << why << "\n";
-  std::cerr << "usage: sqlite_journal [--dir DIR] [--threads 1] [--seconds 3] [--max-ops N]\n";
-  std::exit(2);
+  keel::bench::usage_exit(
+      "sqlite_journal", why,
+      "usage: sqlite_journal [--dir DIR] [--threads 1] [--seconds 3] [--max-ops N]\n");
 }
 
 }  // namespace
@@ -74,22 +68,13 @@ int main(int argc, char** argv) {
   int threads = 1;
   double seconds = 3;
   std::int64_t max_ops = 20'000;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto next = [&]() -> std::string {
-        if (i + 1 >= argc) usage(a + " needs a value");
-        return argv[++i];
-      };
-      if (a == "--dir") dir = next();
-      else if (a == "--threads") threads = std::stoi(next());
-      else if (a == "--seconds") seconds = std::stod(next());
-      else if (a == "--max-ops") max_ops = std::stoll(next());
-      else usage("unknown argument " + a);
-    }
-  } catch (const std::exception& e) {
-    usage(std::string("bad number: ") + e.what());
-  }
+  keel::bench::parse_flags(argc, argv, usage, [&](const std::string& a, const auto& next) {
+    if (a == "--dir") dir = next();
+    else if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--seconds") seconds = std::stod(next());
+    else if (a == "--max-ops") max_ops = std::stoll(next());
+    else usage("unknown argument " + a);
+  });
   if (threads < 1 || threads > 256 || seconds <= 0 || max_ops < 1) usage("bad options");
   const bool own_dir = dir.empty();
   if (own_dir) {
@@ -158,15 +143,11 @@ int main(int argc, char** argv) {
     for (auto& th : pool) th.join();
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
     if (!first_error.empty()) throw std::runtime_error(first_error);
-    std::vector<double> all;
-    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-    const double mx = all.empty() ? 0 : *std::max_element(all.begin(), all.end());
-    const double p99 = percentile(all, 99);
-    const double p50 = percentile(all, 50);
+    const keel::bench::LatencySummary l = keel::bench::summarize(lat);
     std::printf(
         "{\"ops\":%zu,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
         "\"max_ms\":%.3f,\"threads\":%d}\n",
-        all.size(), secs, secs > 0 ? static_cast<double>(all.size()) / secs : 0.0, p50, p99, mx,
+        l.count, secs, secs > 0 ? static_cast<double>(l.count) / secs : 0.0, l.p50, l.p99, l.max,
         threads);
   } catch (const std::exception& e) {
     std::cerr << "sqlite_journal: " << e.what() << "\n";

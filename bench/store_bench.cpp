@@ -36,6 +36,8 @@
 
 #include "state/store.h"
 
+#include "bench/bench_util.h"
+
 namespace fs = std::filesystem;
 namespace st = keel::state;
 using Clock = std::chrono::steady_clock;
@@ -81,14 +83,6 @@ st::Principal principal(const Config& cfg, const std::string& agent) {
   return p;
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::size_t k = static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size()));
-  if (k >= v.size()) k = v.size() - 1;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
-}
-
 // Runs `op` on `threads` threads until cfg.seconds pass or cfg.max_ops
 // operations have been claimed.
 RunResult run(const Config& cfg, st::Store& store, const std::string& name,
@@ -129,12 +123,11 @@ RunResult run(const Config& cfg, st::Store& store, const std::string& name,
   r.threads = threads;
   r.seconds = secs;
   r.failures = failures.load();
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  r.ops = static_cast<std::int64_t>(all.size());
-  r.max_ms = all.empty() ? 0 : *std::max_element(all.begin(), all.end());
-  r.p99_ms = percentile(all, 99);
-  r.p50_ms = percentile(all, 50);
+  const keel::bench::LatencySummary l = keel::bench::summarize(lat);
+  r.ops = static_cast<std::int64_t>(l.count);
+  r.max_ms = l.max;
+  r.p99_ms = l.p99;
+  r.p50_ms = l.p50;
   r.stats = store.stats();
   return r;
 }
