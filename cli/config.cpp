@@ -1,7 +1,7 @@
 #include "cli/config.h"
 
+#include "hooks/gate_config.h"
 #include "hooks/hooks_config.h"
-#include "hooks/permission_gate.h"
 
 #include <algorithm>
 #include <fstream>
@@ -13,6 +13,22 @@
 namespace keel::cli {
 
 namespace json = boost::json;
+
+namespace {
+// A section of the hook policies (permission, hooks): parsed into its typed form here, once,
+// for every caller of the hook pipeline; the section's own error names the key.
+template <class Error, class Parse, class Typed>
+auto policy_section(const std::string& origin, Parse parse, Typed& typed, json::value& raw) {
+  return [&origin, parse, &typed, &raw](const json::value& v) {
+    try {
+      typed = parse(v);
+    } catch (const Error& e) {
+      throw ConfigError(origin + ": " + e.what());
+    }
+    raw = v;
+  };
+}
+}  // namespace
 
 std::set<std::string> Config::capabilities_for(const std::string& agent) const {
   auto it = agent_capabilities.find(agent);
@@ -209,22 +225,10 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("idle_timeout_ms", c.http_idle_timeout_ms, 100, 86'400'000);
     s.integer("threads", c.http_threads, 1, 256);
   });
-  top.on("permission", [&](const json::value& v) {
-    try {
-      hooks::parse_gate_config(v);
-    } catch (const hooks::GateConfigError& e) {
-      throw ConfigError(origin + ": " + e.what());
-    }
-    c.permission = v;
-  });
-  top.on("hooks", [&](const json::value& v) {
-    try {
-      hooks::parse_hooks_config(v);
-    } catch (const hooks::HooksConfigError& e) {
-      throw ConfigError(origin + ": " + e.what());
-    }
-    c.hooks = v;
-  });
+  top.on("permission", policy_section<hooks::GateConfigError>(origin, hooks::parse_gate_config,
+                                                            c.gate, c.permission));
+  top.on("hooks", policy_section<hooks::HooksConfigError>(origin, hooks::parse_hooks_config,
+                                                         c.hook_policies, c.hooks));
   // An agent's entry may set one field; the other comes from the section,
   // whose keys may follow "agents": merged after the walk (0 = unset).
   std::map<std::string, state::EscalationBudget> escalation_agents;

@@ -16,6 +16,8 @@
 
 #include <boost/json/value.hpp>
 
+#include "hooks/gate_config.h"
+#include "hooks/hooks_config.h"
 #include "mcp/server.h"
 #include "state/store.h"
 #include "tools/tools.h"
@@ -39,12 +41,14 @@ struct Config {
 
   std::string log_level = "info";
 
-  // The permission gate of `keel hook` (hooks/permission_gate.h): validated
-  // here, built by the hook. Null: built-in catalog, no user rules.
+  // The hook policies (`keel hook`, POST /hooks/...), parsed once here into typed structs:
+  // the permission gate (section "permission", hooks/gate_config.h; null: built-in catalog, no
+  // user rules) and the fail modes, lease gate, budget, guardrail, oracle and self-check
+  // (section "hooks", hooks/hooks_config.h; null: built-in defaults). The sections as written
+  // are kept beside them.
+  ::keel::hooks::GateConfig gate;
+  ::keel::hooks::HooksConfig hook_policies;
   boost::json::value permission;
-
-  // The policies of `keel hook` (hooks/hooks_config.h: fail modes, budget, guardrail, oracle,
-  // self-check): validated here, parsed again by the hook. Null: built-in defaults.
   boost::json::value hooks;
 
   // keel serve --http. A bearer-token principal acts as `agent` with

@@ -1,9 +1,10 @@
 // keel hook: one agent hook event on stdin -> the decision in that agent's
 // dialect on stdout/stderr and exit code, journaled.
 //
-// This file only does the I/O: read stdin, parse it with the agent's dialect,
-// hand the event to the policy engine (hooks/engine.h: permission gate, lease
-// gate, budget, guardrail, oracle, self-check), render the decision. The store
+// This file only does the I/O: read stdin, pick the agent's dialect, and run the
+// hook pipeline (hooks/pipeline.h: the dialect parses, the policy engine decides —
+// permission gate, lease gate, budget, guardrail, oracle, self-check —, the
+// dialect renders) with the workspace of the event's cwd. The store
 // is opened only when a policy needs it. Unreadable input (including a missing
 // core field, dialect.h) gets the dialect's render_unreadable() block when the
 // permission gate fails closed (the default), unless --fail-open.
@@ -12,12 +13,13 @@
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
-#include "hooks/hooks_config.h"
-#include "hooks/permission_gate.h"
+#include "hooks/pipeline.h"
 #include "state/agent_identity.h"
 
 namespace keel::cli {
@@ -46,13 +48,116 @@ int emit(const hooks::RenderResult& r) {
   return r.exit_code;
 }
 
-hooks::HooksConfig hooks_config_of(const Config& config) {
-  try {
-    return hooks::parse_hooks_config(config.hooks);
-  } catch (const hooks::HooksConfigError& e) {
-    throw ConfigError(e.what());  // validated when the config was read; kept for safety
+std::unique_ptr<hooks::Dialect> dialect_named(const std::string& n) {
+  std::unique_ptr<hooks::Dialect> d = hooks::make_dialect(n);
+  if (!d) {
+    throw UsageError("unknown dialect '" + n +
+                     "' (claude, codex, gemini, cursor, copilot, windsurf, cline)");
   }
+  return d;
 }
+
+// `keel hook`'s side of the pipeline (hooks/pipeline.h): the workspace, the principal and the
+// engine come from the event's working directory; a suspended agent is refused before the
+// policies run; a SessionStart registers the agent.
+class CliHost final : public hooks::HookHost {
+ public:
+  CliHost(const Args& args, Workspace& outer) : args_(args), ws_(&outer) {}
+
+  // The permission gate concerns every tool call, so its fail mode decides.
+  bool unreadable_fails_closed() const override {
+    return ws_->config().hook_policies.permission_fail_closed && !args_.has("fail-open");
+  }
+
+  std::optional<hooks::HookDecision> prepare(const hooks::HookEvent& ev) override {
+    // The event's working directory decides the project (hooks run wherever the
+    // agent is), unless --project or --state said otherwise.
+    if (!args_.has("project") && !args_.has("state") && !ev.cwd.empty() &&
+        ::chdir(ev.cwd.c_str()) == 0) {
+      local_ = Workspace::resolve(args_);
+      ws_ = &local_;
+    }
+    resolve_principal(ev);
+    // A suspended agent's tool calls are denied with the human's reason (a
+    // marker file: no store is opened unless it exists).
+    const bool tool_call = ev.kind == hooks::EventKind::PreToolUse ||
+                           ev.kind == hooks::EventKind::PermissionRequest;
+    if (tool_call) {
+      if (std::optional<std::string> why =
+              state::suspended_reason(ws_->state_dir(), who_.project, who_.agent)) {
+        return suspended(ev, *why);
+      }
+    }
+    // The session's first event binds its session_id to the agent (and records
+    // the agent with its process, for `keel agents ls` and liveness).
+    if (ev.kind == hooks::EventKind::SessionStart && (who_.anchor || !ev.session_id.empty())) {
+      try {
+        open_store().register_agent(who_, state::AgentRegistration{"hook:" + ev.dialect});
+      } catch (const std::exception& e) {
+        std::cerr << "keel hook: could not register agent " << who_.agent << ": " << e.what() << "\n";
+      }
+    }
+    hooks::GateConfig gate = ws_->config().gate;
+    if (args_.has("strict")) gate.strict = true;
+    engine_.emplace(ws_->config().hook_policies, std::move(gate), ws_->project().string(),
+                    ws_->state_dir() / "hooks");
+    return std::nullopt;
+  }
+
+  const hooks::HookEngine& engine() const override { return *engine_; }
+  const state::Principal& principal() const override { return who_; }
+  state::Store& open_store() override {
+    ws_->set_synchronous(state::Synchronous::kNormal);
+    ws_->skip_open_maintenance();
+    ws_->write_inline();
+    return ws_->store();
+  }
+
+ private:
+  // Who: --agent, else $KEEL_AGENT, else the agent session this hook runs in
+  // (its agent process, the same one the agent's MCP server finds:
+  // state/agent_identity.h), else the event's session_id.
+  void resolve_principal(const hooks::HookEvent& ev) {
+    std::string agent = args_.get("agent").value_or("");
+    if (agent.empty()) {
+      if (const char* env = std::getenv("KEEL_AGENT"); env && *env) agent = env;
+    }
+    std::optional<state::AgentAnchor> anchor;
+    if (agent.empty()) {
+      anchor = state::find_own_agent_anchor(*state::system_process_table());
+      if (anchor) agent = state::agent_name_for(*anchor);
+    }
+    if (agent.empty()) agent = ev.session_id.empty() ? "hook" : ev.session_id;
+    who_ = state::Principal{agent, ws_->project().string(), ev.session_id,
+                            ws_->config().capabilities_for(agent), anchor};
+    who_.capabilities.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
+  }
+
+  hooks::HookDecision suspended(const hooks::HookEvent& ev, const std::string& why) {
+    hooks::HookDecision d;
+    d.outcome = hooks::Outcome::Deny;
+    d.rule_id = "agent:suspended";
+    d.reason = "agent " + who_.agent + " is suspended by a human: " + why +
+               ". Stop and report to the user; every tool call is refused until `keel agents "
+               "resume` is run.";
+    try {
+      open_store().journal_append(
+          who_, "HOOK", ev.tool_name,
+          boost::json::object{{"dialect", ev.dialect}, {"event", ev.event_name},
+                              {"session_id", ev.session_id}, {"outcome", "deny"},
+                              {"rule", d.rule_id}, {"tool", ev.tool_name}});
+    } catch (const std::exception& e) {
+      std::cerr << "keel hook: journal: " << e.what() << "\n";
+    }
+    return d;
+  }
+
+  const Args& args_;
+  Workspace* ws_;
+  Workspace local_;
+  state::Principal who_;
+  std::optional<hooks::HookEngine> engine_;
+};
 
 int run_hook(const Args& args, Workspace& outer) {
   const bool claudecode = [] {
@@ -60,112 +165,26 @@ int run_hook(const Args& args, Workspace& outer) {
     return v && std::string_view(v) == "1";
   }();
   std::string name = args.get("dialect").value_or("");
-  auto dialect_named = [](const std::string& n) {
-    std::unique_ptr<hooks::Dialect> d = hooks::make_dialect(n);
-    if (!d) {
-      throw UsageError("unknown dialect '" + n +
-                       "' (claude, codex, gemini, cursor, copilot, windsurf, cline)");
-    }
-    return d;
+  CliHost host(args, outer);
+  auto let_through = [](const std::string& what) {
+    std::cerr << "keel: unreadable hook input: " << what << " (let through: fail-open)\n";
+    return 0;
   };
-  std::unique_ptr<hooks::Dialect> dialect;
-  hooks::HookEvent ev;
+  std::string input;
   try {
-    const std::string input = read_stdin();
-    if (name.empty()) name = hooks::detect_dialect(input, claudecode);
-    dialect = dialect_named(name);
-    ev = dialect->parse(input);
+    input = read_stdin();
   } catch (const hooks::HookInputError& e) {
-    // The permission gate concerns every tool call, so its fail mode decides.
-    const bool closed = hooks_config_of(outer.config()).permission_fail_closed && !args.has("fail-open");
-    if (!closed) {
-      std::cerr << "keel: unreadable hook input: " << e.what() << " (let through: fail-open)\n";
-      return 0;
-    }
+    if (!host.unreadable_fails_closed()) return let_through(e.what());
     // Input too large to read has no dialect yet: --dialect's, else Claude's (as detect_dialect
     // answers for oversized input).
-    if (!dialect) dialect = dialect_named(name.empty() ? "claude" : name);
-    return emit(dialect->render_unreadable(e.what()));
+    return emit(dialect_named(name.empty() ? "claude" : name)->render_unreadable(e.what()));
   }
-
-  // The event's working directory decides the project (hooks run wherever the
-  // agent is), unless --project or --state said otherwise.
-  Workspace local;
-  Workspace* ws = &outer;
-  if (!args.has("project") && !args.has("state") && !ev.cwd.empty() && ::chdir(ev.cwd.c_str()) == 0) {
-    local = Workspace::resolve(args);
-    ws = &local;
-  }
-
-  // Who: --agent, else $KEEL_AGENT, else the agent session this hook runs in
-  // (its agent process, the same one the agent's MCP server finds:
-  // state/agent_identity.h), else the event's session_id.
-  std::string agent = args.get("agent").value_or("");
-  if (agent.empty()) {
-    if (const char* env = std::getenv("KEEL_AGENT"); env && *env) agent = env;
-  }
-  std::optional<state::AgentAnchor> anchor;
-  if (agent.empty()) {
-    anchor = state::find_own_agent_anchor(*state::system_process_table());
-    if (anchor) agent = state::agent_name_for(*anchor);
-  }
-  if (agent.empty()) agent = ev.session_id.empty() ? "hook" : ev.session_id;
-  state::Principal who{agent, ws->project().string(), ev.session_id,
-                       ws->config().capabilities_for(agent), anchor};
-  who.capabilities.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
-
-  auto open_store = [ws]() -> state::Store& {
-    ws->set_synchronous(state::Synchronous::kNormal);
-    ws->skip_open_maintenance();
-    ws->write_inline();
-    return ws->store();
-  };
-
-  // A suspended agent's tool calls are denied with the human's reason (a
-  // marker file: no store is opened unless it exists).
-  const bool tool_call = ev.kind == hooks::EventKind::PreToolUse ||
-                         ev.kind == hooks::EventKind::PermissionRequest;
-  if (tool_call) {
-    if (std::optional<std::string> why = state::suspended_reason(ws->state_dir(), who.project, agent)) {
-      hooks::HookDecision d;
-      d.outcome = hooks::Outcome::Deny;
-      d.rule_id = "agent:suspended";
-      d.reason = "agent " + agent + " is suspended by a human: " + *why +
-                 ". Stop and report to the user; every tool call is refused until `keel agents "
-                 "resume` is run.";
-      try {
-        open_store().journal_append(
-            who, "HOOK", ev.tool_name,
-            boost::json::object{{"dialect", ev.dialect}, {"event", ev.event_name},
-                                {"session_id", ev.session_id}, {"outcome", "deny"},
-                                {"rule", d.rule_id}, {"tool", ev.tool_name}});
-      } catch (const std::exception& e) {
-        std::cerr << "keel hook: journal: " << e.what() << "\n";
-      }
-      return emit(dialect->render(ev, d));
-    }
-  }
-  // The session's first event binds its session_id to the agent (and records
-  // the agent with its process, for `keel agents ls` and liveness).
-  if (ev.kind == hooks::EventKind::SessionStart && (anchor || !ev.session_id.empty())) {
-    try {
-      open_store().register_agent(who, state::AgentRegistration{"hook:" + ev.dialect});
-    } catch (const std::exception& e) {
-      std::cerr << "keel hook: could not register agent " << agent << ": " << e.what() << "\n";
-    }
-  }
-
-  hooks::GateConfig gate_config;
-  if (!ws->config().permission.is_null()) {
-    gate_config = hooks::parse_gate_config(ws->config().permission);
-  }
-  if (args.has("strict")) gate_config.strict = true;
-  const hooks::HookEngine engine(hooks_config_of(ws->config()), std::move(gate_config),
-                                 ws->project().string(), ws->state_dir() / "hooks");
-
-  hooks::EngineResult result = engine.decide(ev, who, open_store);
-  for (const auto& e : result.errors) std::cerr << "keel hook: " << e << "\n";
-  return emit(dialect->render(ev, result.decision));
+  if (name.empty()) name = hooks::detect_dialect(input, claudecode);
+  const std::unique_ptr<hooks::Dialect> dialect = dialect_named(name);
+  hooks::HookAnswer answer = hooks::run_hook_pipeline(*dialect, input, host);
+  if (answer.input_error && !host.unreadable_fails_closed()) return let_through(*answer.input_error);
+  for (const auto& e : answer.errors) std::cerr << "keel hook: " << e << "\n";
+  return emit(answer.rendered);
 }
 
 }  // namespace

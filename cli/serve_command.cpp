@@ -246,9 +246,7 @@ class AgentRegistrar {
 // agent ran the command line in its shell. "ask" is a refusal here: nobody is
 // there to confirm a branch.
 tools::CommandGate fanout_command_gate(const Config& config) {
-  hooks::GateConfig gate_config;
-  if (!config.permission.is_null()) gate_config = hooks::parse_gate_config(config.permission);
-  auto gate = std::make_shared<const hooks::PermissionGate>(std::move(gate_config));
+  auto gate = std::make_shared<const hooks::PermissionGate>(config.gate);
   return [gate](const state::Principal& who, const std::vector<std::string>& argv,
                 const std::string& cwd) {
     std::string line;
@@ -327,11 +325,8 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   // engine as `keel hook`, acting as the bearer token's agent, else --agent,
   // else the event's session.
   {
-    hooks::GateConfig gate;
-    if (!config.permission.is_null()) gate = hooks::parse_gate_config(config.permission);
     auto engine = std::make_shared<const hooks::HookEngine>(
-        hooks::parse_hooks_config(config.hooks), std::move(gate), ws.project().string(),
-        ws.state_dir() / "hooks");
+        config.hook_policies, config.gate, ws.project().string(), ws.state_dir() / "hooks");
     http.routes.emplace_back(
         "/hooks/", [engine, &store, &ws, hook_agent](const mcp::HttpRouteRequest& req) {
           const Config& cfg = ws.config();

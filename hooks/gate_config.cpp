@@ -7,18 +7,12 @@
 #include <cctype>
 
 #include "hooks/glob.h"
+#include "hooks/text.h"
 
 namespace keel::hooks {
 namespace {
 
 namespace json = boost::json;
-
-std::string lower(std::string_view s) {
-  std::string r(s.size(), '\0');
-  std::transform(s.begin(), s.end(), r.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return r;
-}
 
 std::vector<std::string> split_words(std::string_view s) {
   std::vector<std::string> out;
@@ -125,7 +119,7 @@ GateConfig parse_gate_config(const boost::json::value& v) {
         if (r.command_glob) {
           // Normalise the command name (first word) to lower case like Command::name.
           std::size_t sp = r.command.find(' ');
-          std::string first = lower(r.command.substr(0, sp));
+          std::string first = text::lower(r.command.substr(0, sp));
           std::size_t sl = first.find_last_of('/');
           if (sl != std::string::npos && !has_glob_chars(first)) first = first.substr(sl + 1);
           r.command = first + (sp == std::string::npos ? "" : r.command.substr(sp));

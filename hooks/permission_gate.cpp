@@ -4,6 +4,7 @@
 #include "hooks/apply_patch.h"
 #include "hooks/glob.h"
 #include "hooks/shell_parser.h"
+#include "hooks/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -14,12 +15,6 @@ namespace keel::hooks {
 namespace {
 
 namespace json = boost::json;
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& ch : r) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return r;
-}
 
 std::string normalise_path(std::string_view in) {
   std::string s;
@@ -101,7 +96,7 @@ bool command_matches(const GateRule& r, const Command& c) {
     return glob_match(r.command, line, false);
   }
   const auto& w = r.command_words;
-  if (w.empty() || lower(w[0]) != c.name) return false;
+  if (w.empty() || text::lower(w[0]) != c.name) return false;
   if (r.decision == Outcome::Allow) {
     if (c.argv.size() < w.size()) return false;
     for (std::size_t k = 1; k < w.size(); ++k)
@@ -321,7 +316,7 @@ GateVerdict PermissionGate::check_tool(const AnalysedEvent& analysed) const {
   if (ev.tool == ToolKind::Shell) {
     if (is_powershell_tool(ev.tool_name)) {
       // PowerShell is not POSIX sh: only a small cmdlet catalog applies.
-      std::string l = lower(ev.command);
+      std::string l = text::lower(ev.command);
       auto has = [&](std::string_view x) { return l.find(x) != std::string::npos; };
       GateVerdict v;
       if (has("format-volume") || has("clear-disk") || has("stop-computer") || has("restart-computer") ||

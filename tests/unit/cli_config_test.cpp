@@ -9,6 +9,18 @@ using keel::cli::ConfigError;
 using keel::cli::load_config_file;
 using keel::cli::parse_config;
 
+namespace {
+// The error parse_config reports for `text`, or "no error".
+std::string message_of(std::string_view text) {
+  try {
+    keel::cli::parse_config(text, "cfg");
+  } catch (const keel::cli::ConfigError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+}  // namespace
+
 TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   Config shipped = load_config_file(std::string(KEEL_SOURCE_DIR) + "/configs/keel.jsonc");
   Config builtin;
@@ -70,14 +82,6 @@ TEST_CASE("config fanout limits: read, range-checked, consistent") {
   CHECK(c.fanout.kill_grace_ms == 10);
   CHECK(c.fanout.max_attempts == 3);
   CHECK(c.fanout.recent_runs == 2);
-  auto message_of = [](std::string_view text) {
-    try {
-      parse_config(text, "cfg");
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   CHECK_THAT(message_of(R"({"fanout": {"max_concurrency": 0}})"), Catch::Contains("fanout.max_concurrency"));
   CHECK_THAT(message_of(R"({"fanout": {"max_branch": 5}})"), Catch::Contains("fanout.max_branch"));
   CHECK_THAT(message_of(R"({"fanout": {"max_concurrency": 2, "default_concurrency": 3}})"),
@@ -116,14 +120,6 @@ TEST_CASE("config http principals and timeouts") {
   CHECK(c.http_header_timeout_ms == 500);
   CHECK(c.http_idle_timeout_ms == 700);
   CHECK(c.http_threads == 3);
-  auto message_of = [](std::string_view text) {
-    try {
-      parse_config(text, "cfg");
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   CHECK_THAT(message_of(R"({"http": {"principals": {"x": {"agent": "a"}}}})"),
              Catch::Contains("http.principals.x") && Catch::Contains("token"));
   CHECK_THAT(message_of(R"({"http": {"principals": {"x": {"token": "short"}}}})"),
@@ -144,14 +140,6 @@ TEST_CASE("config accepts comments, trailing commas and per-agent capabilities")
 }
 
 TEST_CASE("config errors name the offending key") {
-  auto message_of = [](std::string_view text) {
-    try {
-      parse_config(text, "cfg");
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   CHECK_THAT(message_of(R"({"store": {"synchronus": "full"}})"),
              Catch::Contains("store.synchronus") && Catch::Contains("unknown key"));
   CHECK_THAT(message_of(R"({"lease": {"default_ttl_ms": "60s"}})"),
@@ -191,6 +179,8 @@ TEST_CASE("the permission section is validated by the gate's own rules") {
   Config c = parse_config(R"({"permission": {"rules": [{"decision": "allow", "command": "git clean -fdx"}]}})",
                           "cfg");
   CHECK(c.permission.at("rules").as_array().size() == 1);
+  REQUIRE(c.gate.rules.size() == 1);  // parsed once, typed
+  CHECK(c.gate.rules[0].command == "git clean -fdx");
   CHECK_THROWS_WITH(parse_config(R"({"permission": {"strict": "yes"}})", "cfg"),
                     Catch::Contains("permission.strict"));
   CHECK_THROWS_AS(parse_config(R"({"permission": {"rules": [{"decision": "maybe"}]}})", "cfg"),
@@ -209,6 +199,8 @@ TEST_CASE("the hooks section: shipped defaults, overrides and errors naming the 
       "permission_gate": {"fail_closed": false},
       "lease_gate": {"auto_lease": true, "auto_lease_ttl_ms": 60000}}})", "cfg");
   auto h = keel::hooks::parse_hooks_config(c.hooks);
+  CHECK(c.hook_policies == h);  // parsed once, typed
+  CHECK(shipped.hook_policies == keel::hooks::HooksConfig{});
   CHECK(h.budget.session_cost_usd == 5);
   CHECK(h.budget.turn_tokens == 1000);
   CHECK(h.budget.enabled());
