@@ -26,10 +26,8 @@ using namespace dutil;
 namespace {
 void parse(const json::object& o, HookEvent& ev) {
   ev.event_name = required(o, "hook_event_name", ev.dialect);
-  ev.session_id = str(o, "conversation_id");
+  read_ids(o, ev, "conversation_id", "generation_id", "model");
   if (ev.session_id.empty()) ev.session_id = str(o, "session_id");
-  ev.turn_id = str(o, "generation_id");
-  ev.model = str(o, "model");
   ev.cwd = str(o, "cwd");
   if (ev.cwd.empty())
     if (const json::value* r = val(o, "workspace_roots"); r && r->is_array() && !r->as_array().empty() &&

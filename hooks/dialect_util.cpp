@@ -201,6 +201,13 @@ std::string degraded_reason(const HookDecision& d) {
   return cap(r);
 }
 
+void read_ids(const json::object& o, HookEvent& ev, std::string_view session, std::string_view turn,
+              std::string_view model) {
+  ev.session_id = str(o, session);
+  ev.turn_id = str(o, turn);
+  ev.model = str(o, model);
+}
+
 EventKind event_kind(std::string_view name, std::initializer_list<EventName> table) {
   for (const EventName& row : table)
     if (row.name == name) return row.kind;

@@ -65,6 +65,10 @@ std::string reason_or_default(const HookDecision& d);
 // What to show when continue_ == false: stop_reason, else the reason (capped).
 std::string stop_reason_or_default(const HookDecision& d);
 
+// Copies the agent's session, turn and model ids, given under its own field names.
+void read_ids(const json::object& o, HookEvent& ev, std::string_view session, std::string_view turn,
+              std::string_view model);
+
 // One row of an agent's event-name table.
 struct EventName {
   std::string_view name;

@@ -20,12 +20,9 @@ namespace keel::hooks {
 using namespace dutil;
 
 namespace {
-// Windsurf names the hook in agent_action_name and nests the tool's fields in tool_info.
 void parse(const json::object& o, HookEvent& ev) {
   ev.event_name = required(o, "agent_action_name", ev.dialect);
-  ev.session_id = str(o, "trajectory_id");
-  ev.turn_id = str(o, "execution_id");
-  ev.model = str(o, "model_name");
+  read_ids(o, ev, "trajectory_id", "execution_id", "model_name");
   const std::string& e = ev.event_name;
   const bool pre = e.starts_with("pre_");
   // A pre hook is a gate: without tool_info there is nothing to judge, so the input is unreadable.

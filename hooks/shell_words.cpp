@@ -40,6 +40,27 @@ void finish_word(Word& w) {
     if (ch >= 0x80) w.non_ascii = true;
 }
 
+// Steps the quoting state `q` (the open quote, 0 outside quotes) over s[i]. True when s[i] is
+// quoted text, a quote or a backslash, which the caller then skips; after a backslash i is moved
+// onto the escaped character (inside "..." too when `dq_escapes`).
+bool step_quoting(std::string_view s, std::size_t& i, char& q, bool dq_escapes) {
+  const char ch = s[i];
+  if (q) {
+    if (dq_escapes && ch == '\\' && q == '"' && i + 1 < s.size()) ++i;
+    else if (ch == q) q = 0;
+    return true;
+  }
+  if (ch == '\\') {
+    ++i;
+    return true;
+  }
+  if (ch == '\'' || ch == '"') {
+    q = ch;
+    return true;
+  }
+  return false;
+}
+
 // Textual brace expansion ({a,b}, {1..3}, {a..c}) respecting quotes; bounded output.
 void brace_expand(const std::string& s, std::vector<std::string>& out, std::size_t limit,
                   int level = 0) {
@@ -51,19 +72,7 @@ void brace_expand(const std::string& s, std::vector<std::string>& out, std::size
   char q = 0;
   for (std::size_t a = 0; a < s.size(); ++a) {
     char ch = s[a];
-    if (q) {
-      if (ch == '\\' && q == '"' && a + 1 < s.size()) ++a;
-      else if (ch == q) q = 0;
-      continue;
-    }
-    if (ch == '\\') {
-      ++a;
-      continue;
-    }
-    if (ch == '\'' || ch == '"') {
-      q = ch;
-      continue;
-    }
+    if (step_quoting(s, a, q, true)) continue;
     if (ch == '$' && a + 1 < s.size() && s[a + 1] == '{') {  // ${...} is not a brace list
       int d = 0;
       for (++a; a < s.size(); ++a) {
@@ -79,18 +88,7 @@ void brace_expand(const std::string& s, std::vector<std::string>& out, std::size
     char q2 = 0;
     for (std::size_t b = a; b < s.size(); ++b) {
       char c2 = s[b];
-      if (q2) {
-        if (c2 == q2) q2 = 0;
-        continue;
-      }
-      if (c2 == '\\') {
-        ++b;
-        continue;
-      }
-      if (c2 == '\'' || c2 == '"') {
-        q2 = c2;
-        continue;
-      }
+      if (step_quoting(s, b, q2, false)) continue;
       if (c2 == '{') ++d;
       else if (c2 == '}') {
         if (--d == 0) {
