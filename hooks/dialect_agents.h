@@ -1,7 +1,8 @@
 // dialect_agents.h — the seven agents' adapters. One class serves them all: what differs from
 // agent to agent (event and field names, the decision JSON, exit codes) is the pair of functions
 // each dialect_<agent>.cpp supplies, and that file's first comment states the agent's input
-// fields and exact output. Internal to hooks/; everything else uses make_dialect().
+// fields and exact output (Codex, which speaks Claude's protocol, is served by dialect_claude.cpp).
+// Internal to hooks/; everything else uses make_dialect().
 #pragma once
 
 #include "hooks/dialect.h"
