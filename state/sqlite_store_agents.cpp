@@ -37,21 +37,14 @@ AgentStatus status_from(std::string_view s) {
 }
 
 AgentInfo read_agent(const sql::Statement& q) {
-  AgentInfo a;
-  a.name = q.text(0);
-  a.project = q.text(1);
-  a.product = q.text(2);
-  a.host = q.text(3);
-  a.host_key = q.text(4);
-  a.pid = q.int64(5);
-  a.start_time = q.int64(6);
-  a.session_id = q.text(7);
-  a.client = q.text(8);
-  a.started_at_ms = q.int64(9);
-  a.last_seen_ms = q.int64(10);
-  a.status = status_from(q.text(11));
-  a.suspend_reason = a.status == AgentStatus::kSuspended ? q.text(12) : std::string();
-  return a;
+  // kAgentColumns lists AgentInfo's fields in their declaration order, up to
+  // the reason, which counts only while the agent is suspended.
+  const AgentStatus status = status_from(q.text(11));
+  return AgentInfo{q.text(0),  q.text(1),  q.text(2),  q.text(3),  q.text(4),
+                   q.int64(5), q.int64(6), q.text(7),  q.text(8),  q.int64(9),
+                   q.int64(10), status,
+                   status == AgentStatus::kSuspended ? q.text(12) : std::string(),
+                   {}};
 }
 
 std::optional<AgentInfo> find_agent(sqlite3* db, std::string_view project, std::string_view name) {
