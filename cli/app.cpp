@@ -2,11 +2,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
-#include <random>
 #include <string_view>
 #include <utility>
 
 #include "cli/commands.h"
+#include "crypto/random.h"
 #include "state/store.h"
 
 namespace keel::cli {
@@ -89,17 +89,7 @@ void print_overview(std::ostream& out, const std::vector<Command>& commands,
 
 }  // namespace
 
-std::string random_hex(std::size_t bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::random_device rd;
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    unsigned v = rd() & 0xff;
-    out += kHex[v >> 4];
-    out += kHex[v & 15];
-  }
-  return out;
-}
+std::string random_hex(std::size_t bytes) { return crypto::secure_random_hex(bytes); }
 
 int run_keel(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);

@@ -25,47 +25,43 @@ std::string detect_indent(std::string_view text) {
 }
 
 void render(const json::value& v, const std::string& indent, int depth, std::string& out) {
+  const json::object* o = v.if_object();
+  const json::array* a = v.if_array();
+  if (!o && !a) {
+    out += json::serialize(v);
+    return;
+  }
+  if (o ? o->empty() : a->empty()) {
+    out += o ? "{}" : "[]";
+    return;
+  }
   auto newline = [&](int d) {
     out += '\n';
     for (int i = 0; i < d; ++i) out += indent;
   };
-  if (v.is_object()) {
-    const auto& o = v.get_object();
-    if (o.empty()) {
-      out += "{}";
-      return;
-    }
-    out += '{';
-    bool first = true;
-    for (const auto& kv : o) {
-      if (!first) out += ',';
-      first = false;
-      newline(depth + 1);
-      out += json::serialize(json::string_view(kv.key()));
+  bool first = true;
+  // One element on its own line, after its key in an object.
+  auto element = [&](const json::string_view* key, const json::value& e) {
+    if (!first) out += ',';
+    first = false;
+    newline(depth + 1);
+    if (key) {
+      out += json::serialize(*key);
       out += ": ";
-      render(kv.value(), indent, depth + 1, out);
     }
-    newline(depth);
-    out += '}';
-  } else if (v.is_array()) {
-    const auto& a = v.get_array();
-    if (a.empty()) {
-      out += "[]";
-      return;
+    render(e, indent, depth + 1, out);
+  };
+  out += o ? '{' : '[';
+  if (o) {
+    for (const auto& kv : *o) {
+      const json::string_view key = kv.key();
+      element(&key, kv.value());
     }
-    out += '[';
-    bool first = true;
-    for (const auto& e : a) {
-      if (!first) out += ',';
-      first = false;
-      newline(depth + 1);
-      render(e, indent, depth + 1, out);
-    }
-    newline(depth);
-    out += ']';
   } else {
-    out += json::serialize(v);
+    for (const auto& e : *a) element(nullptr, e);
   }
+  newline(depth);
+  out += o ? '}' : ']';
 }
 
 }  // namespace
