@@ -35,26 +35,11 @@ void append(const fs::path& p, const std::string& text) { std::ofstream(p, std::
 json::object read_json(const fs::path& p) { return json::parse(slurp(p)).as_object(); }
 
 // A temporary $HOME, a project (a git root) and a bin directory for fake agents.
-struct Sandbox {
-  fs::path root;
-  fs::path home;
-  fs::path project;
-  fs::path bin;
+struct Sandbox : TempProject {
+  fs::path bin = root / "bin";
   std::string binary = fs::canonical(KEEL_BINARY).string();
 
-  Sandbox() {
-    static int counter = 0;
-    fs::path tmp = fs::canonical(fs::temp_directory_path());
-    root = tmp / ("keel-doctor-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(root);
-    home = root / "home";
-    project = root / "project";
-    bin = root / "bin";
-    fs::create_directories(home);
-    fs::create_directories(bin);
-    fs::create_directories(project / ".git");
-  }
-  ~Sandbox() { fs::remove_all(root); }
+  Sandbox() { fs::create_directories(bin); }
 
   // `keel <args>` in the project with only HOME, PATH and `env` set.
   Run keel(const std::string& args, const std::string& env = "") const {
@@ -76,7 +61,17 @@ struct Sandbox {
   }
 };
 
-bool has_line(const std::string& out, const std::string& start, const std::string& part = "") {
+bool has_line(const std::string& out, const std::string& start, const std::string& part = "");
+
+// Expects `r` to have exited with `status` and printed a line as has_line finds it.
+const Run& check_line(const Run& r, int status, const std::string& start, const std::string& part = "") {
+  INFO(r.out);
+  CHECK(r.status == status);
+  CHECK(has_line(r.out, start, part));
+  return r;
+}
+
+bool has_line(const std::string& out, const std::string& start, const std::string& part) {
   std::istringstream in(out);
   std::string line;
   while (std::getline(in, line)) {
@@ -281,16 +276,10 @@ TEST_CASE("keel doctor passes a healthy claude install and skips the other agent
   Sandbox s;
   REQUIRE(s.keel("install claude").status == 0);
   // Until the workspace is trusted, Claude Code refuses keel's tools: a problem, with its fix.
-  Run untrusted = s.keel("doctor");
-  INFO(untrusted.out);
-  CHECK(untrusted.status == 1);
-  CHECK(has_line(untrusted.out, "✗ claude (project): Claude Code has not been told to trust",
-                 "Fix: start claude in " + s.project.string() + " once and accept the trust dialog"));
+  check_line(s.keel("doctor"), 1, "✗ claude (project): Claude Code has not been told to trust",
+             "Fix: start claude in " + s.project.string() + " once and accept the trust dialog");
   s.trust_claude();
-  Run r = s.keel("doctor");
-  INFO(r.out);
-  CHECK(r.status == 0);
-  CHECK(has_line(r.out, "✓ claude (project): Claude Code has recorded the workspace as trusted"));
+  Run r = check_line(s.keel("doctor"), 0, "✓ claude (project): Claude Code has recorded the workspace as trusted");
   CHECK(has_line(r.out, "✓ claude (project): ", ".mcp.json parses"));
   CHECK(has_line(r.out, "✓ claude (project): MCP server command " + s.binary));
   CHECK(has_line(r.out, "✓ claude (project): MCP server starts and lists keel's tools"));
@@ -309,10 +298,7 @@ TEST_CASE("keel doctor with nothing installed passes, unless asked about that ag
   Run r = s.keel("doctor");
   INFO(r.out);
   CHECK(r.status == 0);
-  Run one = s.keel("doctor --agent codex");
-  INFO(one.out);
-  CHECK(one.status == 1);
-  CHECK(has_line(one.out, "✗ codex: keel is not installed", "Fix: run `keel install codex`"));
+  check_line(s.keel("doctor --agent codex"), 1, "✗ codex: keel is not installed", "Fix: run `keel install codex`");
   CHECK(s.keel("doctor --agent nobody").status == 2);
 }
 
@@ -323,11 +309,9 @@ TEST_CASE("keel doctor fails on a keel binary that is gone and says how to fix i
   const std::string gone = (s.root / "gone" / "keel").string();
   mcp["mcpServers"].as_object()["keel"].as_object()["command"] = gone;
   spit(s.project / ".mcp.json", json::serialize(mcp));
-  Run r = s.keel("doctor");
-  INFO(r.out);
-  CHECK(r.status == 1);
-  CHECK(has_line(r.out, "✗ claude (project): keel's MCP server command in " + (s.project / ".mcp.json").string() +
-                            " cannot run: " + gone + " does not exist. Fix: run `keel install claude`"));
+  Run r = check_line(s.keel("doctor"), 1,
+                     "✗ claude (project): keel's MCP server command in " + (s.project / ".mcp.json").string() +
+                         " cannot run: " + gone + " does not exist. Fix: run `keel install claude`");
   CHECK(has_line(r.out, "✓ claude (project): 7 hooks"));  // the hooks still name the real keel
 
   // A hook whose program is gone fails the same way.
@@ -335,32 +319,26 @@ TEST_CASE("keel doctor fails on a keel binary that is gone and says how to fix i
   settings["hooks"].as_object()["PreToolUse"].as_array()[0].as_object()["hooks"].as_array()[0].as_object()["command"] =
       gone;
   spit(s.project / ".claude" / "settings.json", json::serialize(settings));
-  Run h = s.keel("doctor --agent claude");
-  INFO(h.out);
-  CHECK(h.status == 1);
-  CHECK(has_line(h.out, "✗ claude (project): keel's hooks in ", gone + " does not exist (PreToolUse)"));
+  check_line(s.keel("doctor --agent claude"), 1, "✗ claude (project): keel's hooks in ",
+             gone + " does not exist (PreToolUse)");
 }
 
 TEST_CASE("keel doctor fails on a settings file that does not parse", "[doctor]") {
   Sandbox s;
   REQUIRE(s.keel("install claude").status == 0);
   spit(s.project / ".claude" / "settings.json", "{ \"hooks\": { nope");
-  Run r = s.keel("doctor");
-  INFO(r.out);
-  CHECK(r.status == 1);
-  CHECK(has_line(r.out, "✗ claude (project): " + (s.project / ".claude" / "settings.json").string() +
-                            " does not parse: ", "Fix: correct the file"));
+  Run r = check_line(s.keel("doctor"), 1,
+                     "✗ claude (project): " + (s.project / ".claude" / "settings.json").string() + " does not parse: ",
+                     "Fix: correct the file");
   CHECK(has_line(r.out, "✗ claude (project): keel's hooks are missing"));
 
   // And a broken Codex config.toml.
   Sandbox c;
   REQUIRE(c.keel("install codex").status == 0);
   append(c.home / ".codex" / "config.toml", "[mcp_servers.keel]\ncommand = \"x\"\n");
-  Run t = c.keel("doctor --agent codex");
-  INFO(t.out);
-  CHECK(t.status == 1);
-  CHECK(has_line(t.out, "✗ codex (user): " + (c.home / ".codex" / "config.toml").string() + " does not parse: ",
-                 "duplicate table"));
+  check_line(
+      c.keel("doctor --agent codex"), 1,
+      "✗ codex (user): " + (c.home / ".codex" / "config.toml").string() + " does not parse: ", "duplicate table");
 }
 
 TEST_CASE("keel doctor fails on an MCP server that does not answer", "[doctor]") {
@@ -372,11 +350,9 @@ TEST_CASE("keel doctor fails on an MCP server that does not answer", "[doctor]")
   auto mcp = read_json(s.project / ".cursor" / "mcp.json");
   mcp["mcpServers"].as_object()["keel"].as_object()["command"] = fake.string();
   spit(s.project / ".cursor" / "mcp.json", json::serialize(mcp));
-  Run r = s.keel("doctor");
-  INFO(r.out);
-  CHECK(r.status == 1);
-  CHECK(has_line(r.out, "✗ cursor (project): `" + fake.string() + " serve --stdio` does not serve keel's tools: ",
-                 "exited with status 3 before answering (stderr: no store here)"));
+  Run r = check_line(s.keel("doctor"), 1,
+                     "✗ cursor (project): `" + fake.string() + " serve --stdio` does not serve keel's tools: ",
+                     "exited with status 3 before answering (stderr: no store here)");
   CHECK(has_line(r.out, "✓ cursor (project): 7 hooks"));
   CHECK_FALSE(has_line(r.out, "• cursor (project): keel hooks no"));
 }
@@ -387,11 +363,8 @@ TEST_CASE("keel doctor: Codex hooks untrusted fail, trusted pass, changed or swi
   const fs::path config = s.home / ".codex" / "config.toml";
   const fs::path hooks = s.home / ".codex" / "hooks.json";
 
-  Run untrusted = s.keel("doctor --agent codex");
-  INFO(untrusted.out);
-  CHECK(untrusted.status == 1);
-  CHECK(has_line(untrusted.out, "✗ codex (user): Codex does not trust keel's hooks: untrusted: ",
-                 "Fix: run codex, choose Trust all (or /hooks)"));
+  check_line(s.keel("doctor --agent codex"), 1, "✗ codex (user): Codex does not trust keel's hooks: untrusted: ",
+             "Fix: run codex, choose Trust all (or /hooks)");
 
   // What Codex's "Trust all" writes.
   append(config, codex_trust_tables(hooks));
@@ -406,11 +379,9 @@ TEST_CASE("keel doctor: Codex hooks untrusted fail, trusted pass, changed or swi
   auto h = read_json(hooks);
   h["hooks"].as_object()["PreToolUse"].as_array()[0].as_object()["hooks"].as_array()[0].as_object()["timeout"] = 31;
   spit(hooks, json::serialize(h));
-  Run modified = s.keel("doctor --agent codex");
-  INFO(modified.out);
-  CHECK(modified.status == 1);
-  CHECK(has_line(modified.out, "✗ codex (user): Codex does not trust keel's hooks: changed since trusted: PreToolUse",
-                 "Fix: run codex, choose Trust all (or /hooks)"));
+  check_line(s.keel("doctor --agent codex"), 1,
+             "✗ codex (user): Codex does not trust keel's hooks: changed since trusted: PreToolUse",
+             "Fix: run codex, choose Trust all (or /hooks)");
 
   // Re-trusted, then switched off in /hooks.
   Sandbox d;
@@ -420,10 +391,7 @@ TEST_CASE("keel doctor: Codex hooks untrusted fail, trusted pass, changed or swi
   REQUIRE(stop != std::string::npos);
   tables.insert(stop + std::string(":stop:0:0\"]\n").size(), "enabled = false\n");
   append(d.home / ".codex" / "config.toml", tables);
-  Run off = d.keel("doctor --agent codex");
-  INFO(off.out);
-  CHECK(off.status == 1);
-  CHECK(has_line(off.out, "✗ codex (user): keel's hooks are switched off in Codex: Stop"));
+  check_line(d.keel("doctor --agent codex"), 1, "✗ codex (user): keel's hooks are switched off in Codex: Stop");
 }
 
 TEST_CASE("keel doctor: Codex project scope needs the project trusted", "[doctor]") {
@@ -431,16 +399,10 @@ TEST_CASE("keel doctor: Codex project scope needs the project trusted", "[doctor
   REQUIRE(s.keel("install codex --scope project").status == 0);
   const fs::path user_config = s.home / ".codex" / "config.toml";
   spit(user_config, codex_trust_tables(s.project / ".codex" / "hooks.json"));
-  Run r = s.keel("doctor --agent codex");
-  INFO(r.out);
-  CHECK(r.status == 1);
-  CHECK(has_line(r.out, "✗ codex (project): Codex does not trust the project"));
+  Run r = check_line(s.keel("doctor --agent codex"), 1, "✗ codex (project): Codex does not trust the project");
   CHECK(has_line(r.out, "✓ codex (project): Codex trusts keel's 5 hooks"));
   append(user_config, "\n[projects.\"" + s.project.string() + "\"]\ntrust_level = \"trusted\"\n");
-  Run ok = s.keel("doctor --agent codex");
-  INFO(ok.out);
-  CHECK(ok.status == 0);
-  CHECK(has_line(ok.out, "✓ codex (project): Codex trusts the project"));
+  check_line(s.keel("doctor --agent codex"), 0, "✓ codex (project): Codex trusts the project");
 }
 
 TEST_CASE("keel doctor: Gemini CLI's folder trust", "[doctor]") {
@@ -450,33 +412,22 @@ TEST_CASE("keel doctor: Gemini CLI's folder trust", "[doctor]") {
   const std::string p = s.project.string();
   const std::string fix = "Fix: run gemini in " + p + " once and choose Trust folder (or /permissions trust)";
 
-  Run none = s.keel("doctor --agent gemini");
-  INFO(none.out);
-  CHECK(none.status == 1);
-  CHECK(has_line(none.out, "✗ gemini: Gemini CLI does not trust " + p, fix));
+  check_line(s.keel("doctor --agent gemini"), 1, "✗ gemini: Gemini CLI does not trust " + p, fix);
 
   spit(rules, "{\n  // Gemini allows comments here\n  \"" + p + "\": \"TRUST_FOLDER\"\n}\n");
-  Run folder = s.keel("doctor --agent gemini");
-  INFO(folder.out);
-  CHECK(folder.status == 0);
-  CHECK(has_line(folder.out, "✓ gemini: Gemini CLI trusts " + p, "TRUST_FOLDER"));
+  Run folder = check_line(s.keel("doctor --agent gemini"), 0, "✓ gemini: Gemini CLI trusts " + p, "TRUST_FOLDER");
 
   spit(rules, "{\"" + p + "/anything\": \"TRUST_PARENT\"}");
   CHECK(s.keel("doctor --agent gemini").status == 0);
 
   spit(rules, "{\"" + s.root.string() + "\": \"TRUST_FOLDER\", \"" + p + "\": \"DO_NOT_TRUST\"}");
-  Run denied = s.keel("doctor --agent gemini");
-  INFO(denied.out);
-  CHECK(denied.status == 1);
-  CHECK(has_line(denied.out, "✗ gemini: Gemini CLI does not trust " + p, "DO_NOT_TRUST"));
+  check_line(s.keel("doctor --agent gemini"), 1, "✗ gemini: Gemini CLI does not trust " + p, "DO_NOT_TRUST");
 
   // The environment overrides the file, both ways.
   CHECK(s.keel("doctor --agent gemini", "GEMINI_CLI_TRUST_WORKSPACE=true").status == 0);
   spit(rules, "{\"" + p + "\": \"TRUST_FOLDER\"}");
-  Run forced = s.keel("doctor --agent gemini", "GEMINI_CLI_TRUST_WORKSPACE=false");
-  INFO(forced.out);
-  CHECK(forced.status == 1);
-  CHECK(has_line(forced.out, "✗ gemini: Gemini CLI does not trust " + p, "GEMINI_CLI_TRUST_WORKSPACE=false"));
+  check_line(s.keel("doctor --agent gemini", "GEMINI_CLI_TRUST_WORKSPACE=false"), 1,
+             "✗ gemini: Gemini CLI does not trust " + p, "GEMINI_CLI_TRUST_WORKSPACE=false");
 
   // The rules file can live elsewhere; folder trust can be off.
   fs::remove(rules);
@@ -490,10 +441,8 @@ TEST_CASE("keel doctor: Gemini CLI's folder trust", "[doctor]") {
   // A value Gemini rejects stops it from starting at all.
   fs::remove(s.home / ".gemini" / "settings.json");
   spit(rules, "{\"" + p + "\": \"TRUSTED\"}");
-  Run bad = s.keel("doctor --agent gemini");
-  INFO(bad.out);
-  CHECK(bad.status == 1);
-  CHECK(has_line(bad.out, "✗ gemini: Gemini CLI cannot read its trusted folders", "Fix: correct " + rules.string()));
+  check_line(s.keel("doctor --agent gemini"), 1, "✗ gemini: Gemini CLI cannot read its trusted folders",
+             "Fix: correct " + rules.string());
 }
 
 TEST_CASE("keel doctor checks Claude Code's version against exec-form hooks", "[doctor]") {
@@ -501,17 +450,12 @@ TEST_CASE("keel doctor checks Claude Code's version against exec-form hooks", "[
   REQUIRE(s.keel("install claude").status == 0);
   s.trust_claude();
   s.fake_agent("claude", "2.1.100 (Claude Code)");
-  Run old = s.keel("doctor --agent claude");
-  INFO(old.out);
-  CHECK(old.status == 1);
-  CHECK(has_line(old.out, "✗ claude: Claude Code 2.1.100 cannot run keel's hooks: keel's exec-form hooks",
-                 "Fix: update Claude Code, or run `keel install claude --shell-form`"));
+  check_line(s.keel("doctor --agent claude"), 1,
+             "✗ claude: Claude Code 2.1.100 cannot run keel's hooks: keel's exec-form hooks",
+             "Fix: update Claude Code, or run `keel install claude --shell-form`");
 
   s.fake_agent("claude", "2.1.139 (Claude Code)");
-  Run current = s.keel("doctor --agent claude");
-  INFO(current.out);
-  CHECK(current.status == 0);
-  CHECK(has_line(current.out, "✓ claude: ", "2.1.139 (Claude Code)"));
+  check_line(s.keel("doctor --agent claude"), 0, "✓ claude: ", "2.1.139 (Claude Code)");
 
   // Shell-form hooks run on any version.
   s.fake_agent("claude", "2.0.1 (Claude Code)");

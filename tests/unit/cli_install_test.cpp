@@ -41,29 +41,22 @@ std::size_t backups_of(const fs::path& p) {
 }
 
 // A temporary $HOME and a project (a git root) for one test.
-struct Sandbox {
-  fs::path root;
-  fs::path home;
-  fs::path project;
+struct Sandbox : TempProject {
   std::string binary = fs::canonical(KEEL_BINARY).string();
-
-  Sandbox() {
-    static int counter = 0;
-    root = fs::temp_directory_path() /
-           ("keel-install-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(root);
-    home = root / "home";
-    project = root / "project";
-    fs::create_directories(home);
-    fs::create_directories(project / ".git");
-  }
-  ~Sandbox() { fs::remove_all(root); }
 
   Run keel(const std::string& args) const {
     return shell("cd " + quote(project.string()) + " && env -u CODEX_HOME -u KEEL_CONFIG -u KEEL_STATE_DIR HOME=" +
                  quote(home.string()) + " " + quote(KEEL_BINARY) + " " + args);
   }
 };
+
+// `keel install claude` wrote nothing: Claude's settings still hold
+// `settings_text`, no .mcp.json (not even that file, which was fine), no backup.
+void check_nothing_written(const Sandbox& s, const fs::path& settings, const std::string& settings_text) {
+  CHECK(slurp(settings) == settings_text);
+  CHECK_FALSE(fs::exists(s.project / ".mcp.json"));
+  CHECK(backups_of(settings) == 0);
+}
 
 }  // namespace
 
@@ -274,9 +267,7 @@ TEST_CASE("keel install --dry-run prints the diff and writes nothing", "[install
   CHECK_THAT(r.out, Catch::Contains("+  \"hooks\": {"));
   CHECK_THAT(r.out, Catch::Contains("-  \"model\": \"opus\"\n+  \"model\": \"opus\",\n"));
   CHECK_THAT(r.out, Catch::Contains("nothing written"));
-  CHECK(slurp(settings) == original);
-  CHECK_FALSE(fs::exists(s.project / ".mcp.json"));
-  CHECK(backups_of(settings) == 0);
+  check_nothing_written(s, settings, original);
 }
 
 TEST_CASE("keel install refuses an unparseable settings file and writes nothing", "[install]") {
@@ -288,9 +279,7 @@ TEST_CASE("keel install refuses an unparseable settings file and writes nothing"
   INFO(r.out);
   CHECK(r.status != 0);
   CHECK_THAT(r.out, Catch::Contains(settings.string()) && Catch::Contains("not valid JSON"));
-  CHECK(slurp(settings) == broken);
-  CHECK_FALSE(fs::exists(s.project / ".mcp.json"));  // not even the file that was fine
-  CHECK(backups_of(settings) == 0);
+  check_nothing_written(s, settings, broken);
 
   spit(settings, "[1, 2]");
   Run array = s.keel("install claude");

@@ -13,17 +13,19 @@
 
 #include <catch2/catch.hpp>
 
+#include "state_test_util.h"
+
 namespace keel::cli::testing {
 
 struct Run {
   int status = -1;
-  std::string out;  // stdout and stderr together
+  std::string out;  // stdout (and stderr, from shell())
 };
 
-// Runs `cmd` with /bin/sh, stderr folded into stdout.
-inline Run shell(const std::string& cmd) {
+// Runs `cmd` with /bin/sh and reads its stdout (stderr goes where `cmd` sends it).
+inline Run shell_stdout(const std::string& cmd) {
   Run r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  FILE* p = ::popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::array<char, 4096> buf;
   std::size_t n;
@@ -32,6 +34,15 @@ inline Run shell(const std::string& cmd) {
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
 }
+
+// Runs `cmd` with /bin/sh, stderr folded into stdout.
+inline Run shell(const std::string& cmd) { return shell_stdout(cmd + " 2>&1"); }
+
+#ifdef KEEL_BINARY
+// `keel <args>` (the binary under test) in the caller's environment and
+// directory, stderr folded into stdout.
+inline Run run_keel_binary(const std::string& args) { return shell(std::string(KEEL_BINARY) + " " + args); }
+#endif
 
 // `s` as one single-quoted shell word.
 inline std::string quote(const std::string& s) {
@@ -52,5 +63,19 @@ inline void spit(const std::filesystem::path& p, const std::string& text) {
   std::filesystem::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << text;
 }
+
+// A temporary directory for one test (removed with it, whatever it holds),
+// canonical, with `home/` and `project/` (a git root) made in it.
+struct TempProject {
+  keel::state::testing::TempDir tmp;
+  std::filesystem::path root = std::filesystem::canonical(tmp.path());
+  std::filesystem::path home = root / "home";
+  std::filesystem::path project = root / "project";
+
+  TempProject() {
+    std::filesystem::create_directories(home);
+    std::filesystem::create_directories(project / ".git");
+  }
+};
 
 }  // namespace keel::cli::testing
