@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -273,24 +274,20 @@ TEST_CASE("keel install --dry-run prints the diff and writes nothing", "[install
 TEST_CASE("keel install refuses an unparseable settings file and writes nothing", "[install]") {
   Sandbox s;
   fs::path settings = s.project / ".claude" / "settings.json";
-  const std::string broken = "{\"hooks\": {\"PreToolUse\": [}\n";
-  spit(settings, broken);
-  Run r = s.keel("install claude");
-  INFO(r.out);
-  CHECK(r.status != 0);
-  CHECK_THAT(r.out, Catch::Contains(settings.string()) && Catch::Contains("not valid JSON"));
-  check_nothing_written(s, settings, broken);
-
-  spit(settings, "[1, 2]");
-  Run array = s.keel("install claude");
-  CHECK(array.status != 0);
-  CHECK_THAT(array.out, Catch::Contains("JSON object"));
-
-  spit(settings, R"({"hooks": "none"})");
-  Run wrong_type = s.keel("install claude");
-  CHECK(wrong_type.status != 0);
-  CHECK_THAT(wrong_type.out, Catch::Contains("'hooks' is not a JSON object"));
-  CHECK(slurp(settings) == R"({"hooks": "none"})");
+  struct Refused {
+    std::string text;  // Claude's settings
+    std::vector<std::string> says;
+  };
+  for (const Refused& c : {Refused{"{\"hooks\": {\"PreToolUse\": [}\n", {settings.string(), "not valid JSON"}},
+                           Refused{"[1, 2]", {"JSON object"}},
+                           Refused{R"({"hooks": "none"})", {"'hooks' is not a JSON object"}}}) {
+    spit(settings, c.text);
+    Run r = s.keel("install claude");
+    INFO(c.text << "\n" << r.out);
+    CHECK(r.status != 0);
+    for (const auto& part : c.says) CHECK_THAT(r.out, Catch::Contains(part));
+    check_nothing_written(s, settings, c.text);
+  }
 }
 
 TEST_CASE("keel install reads settings with comments and says they are not kept", "[install]") {
