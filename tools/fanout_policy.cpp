@@ -17,13 +17,6 @@ constexpr std::string_view kClassNames[kErrorClassCount] = {"transient", "timeou
 
 std::string_view to_string(ErrorClass c) { return kClassNames[static_cast<int>(c)]; }
 
-std::optional<ErrorClass> error_class_from(std::string_view name) {
-  for (int i = 0; i < kErrorClassCount; ++i) {
-    if (kClassNames[i] == name) return static_cast<ErrorClass>(i);
-  }
-  return std::nullopt;
-}
-
 std::string_view to_string(Action a) {
   switch (a) {
     case Action::kRetry: return "retry";
@@ -36,42 +29,6 @@ std::string_view to_string(Action a) {
 
 FailurePolicy::FailurePolicy() {
   of(ErrorClass::kTransient).action = Action::kRetry;
-}
-
-FailurePolicy parse_failure_policy(const json::object& on_error, int max_attempts_cap) {
-  FailurePolicy policy;
-  for (const auto& [key, v] : on_error) {
-    auto cls = error_class_from(key);
-    if (!cls) throw std::invalid_argument("on_error." + std::string(key) + ": unknown error class");
-    ClassPolicy& p = policy.of(*cls);
-    if (v.is_string()) {
-      const auto& s = v.as_string();
-      if (s == "skip") {
-        p.action = Action::kSkip;
-      } else if (s == "escalate") {
-        p.action = Action::kEscalate;
-      } else if (s == "terminate") {
-        p.action = Action::kTerminate;
-      } else if (s == "retry") {
-        p.action = Action::kRetry;  // default RetrySpec
-      } else {
-        throw std::invalid_argument("on_error." + std::string(key) +
-                                    ": must be retry, skip, escalate or terminate");
-      }
-      continue;
-    }
-    const json::object& o = v.as_object();
-    const json::object& r = o.at("retry").as_object();
-    p.action = Action::kRetry;
-    if (auto* n = r.if_contains("max_attempts")) p.retry.max_attempts = static_cast<int>(n->to_number<std::int64_t>());
-    if (auto* n = r.if_contains("backoff_ms")) p.retry.backoff_ms = n->to_number<std::int64_t>();
-    if (auto* n = r.if_contains("jitter")) p.retry.jitter = n->to_number<double>();
-    if (p.retry.max_attempts > max_attempts_cap) {
-      throw std::invalid_argument("on_error." + std::string(key) + ".retry.max_attempts: at most " +
-                                  std::to_string(max_attempts_cap) + " (config fanout.max_attempts)");
-    }
-  }
-  return policy;
 }
 
 std::chrono::milliseconds backoff_delay(const RetrySpec& spec, int next_attempt, std::mt19937_64& rng) {

@@ -32,7 +32,6 @@ namespace keel::tools::fanout {
 enum class ErrorClass { kTransient, kTimeout, kParse, kDenied, kOther };
 inline constexpr int kErrorClassCount = 5;
 std::string_view to_string(ErrorClass c);
-std::optional<ErrorClass> error_class_from(std::string_view name);
 
 enum class Action { kRetry, kSkip, kEscalate, kTerminate };
 std::string_view to_string(Action a);
@@ -56,12 +55,6 @@ struct FailurePolicy {
   const ClassPolicy& of(ErrorClass c) const { return by_class[static_cast<int>(c)]; }
   ClassPolicy& of(ErrorClass c) { return by_class[static_cast<int>(c)]; }
 };
-
-// Reads fanout_run's `on_error` object (already schema-validated), e.g.
-// {"transient": {"retry": {"max_attempts": 4, "backoff_ms": 50, "jitter": 0.5}},
-//  "other": "terminate"}. Throws std::invalid_argument naming the key when a
-// value is out of range (max_attempts above `max_attempts_cap`).
-FailurePolicy parse_failure_policy(const boost::json::object& on_error, int max_attempts_cap);
 
 // The wait before attempt `next_attempt` (2, 3, ...): backoff_ms·2^(n-2),
 // scaled by a uniform factor in [1 - jitter, 1 + jitter], capped at 60 s.

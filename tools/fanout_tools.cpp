@@ -94,21 +94,6 @@ struct MergeArg {
 };
 BOOST_DESCRIBE_STRUCT(MergeArg, (), (strategy, pointer, k))
 
-// on_error: error class → action (see fanout_policy.h, which reads it).
-struct OnErrorArg {
-  std::optional<json::value> transient{};
-  std::optional<json::value> timeout{};
-  std::optional<json::value> parse{};
-  std::optional<json::value> denied{};
-  std::optional<json::value> other{};
-  static constexpr wire::Doc docs[] = {{.name = "transient", .schema = kActionRef},
-                                       {.name = "timeout", .schema = kActionRef},
-                                       {.name = "parse", .schema = kActionRef},
-                                       {.name = "denied", .schema = kActionRef},
-                                       {.name = "other", .schema = kActionRef}};
-};
-BOOST_DESCRIBE_STRUCT(OnErrorArg, (), (transient, timeout, parse, denied, other))
-
 struct RetryArg {
   std::optional<std::int64_t> max_attempts{};
   std::optional<std::int64_t> backoff_ms{};
@@ -122,6 +107,24 @@ struct RetryActionArg {
   RetryArg retry{};
 };
 BOOST_DESCRIBE_STRUCT(RetryActionArg, (), (retry))
+// An error class's action: "skip" (and the others by name), or {retry: {...}}.
+using ActionArg = std::variant<Action, RetryActionArg>;
+
+// on_error: error class → action (fanout_policy.h); what is not named keeps its default.
+struct OnErrorArg {
+  std::optional<ActionArg> transient{};
+  std::optional<ActionArg> timeout{};
+  std::optional<ActionArg> parse{};
+  std::optional<ActionArg> denied{};
+  std::optional<ActionArg> other{};
+  static constexpr wire::Doc docs[] = {{.name = "transient", .schema = kActionRef},
+                                       {.name = "timeout", .schema = kActionRef},
+                                       {.name = "parse", .schema = kActionRef},
+                                       {.name = "denied", .schema = kActionRef},
+                                       {.name = "other", .schema = kActionRef}};
+};
+BOOST_DESCRIBE_STRUCT(OnErrorArg, (), (transient, timeout, parse, denied, other))
+
 
 struct BreakerArg {
   std::optional<std::int64_t> failures{};
@@ -160,8 +163,7 @@ struct RunArgs {
        .minimum = 0}};
   static json::object defs(wire::Direction dir) {
     return {{"branch", wire::type_schema<BranchArg>(dir)},
-            {"action", json::object{{"anyOf", json::array{wire::type_schema<Action>(dir),
-                                                          wire::type_schema<RetryActionArg>(dir)}}}}};
+            {"action", wire::type_schema<ActionArg>(dir)}};
   }
 };
 BOOST_DESCRIBE_STRUCT(RunArgs, (),
@@ -271,6 +273,33 @@ void check_branch(const BranchSpec& s, const std::string& where, const ToolEnv& 
   }
 }
 
+FailurePolicy failure_policy(const OnErrorArg& on_error, int max_attempts_cap) {
+  FailurePolicy policy;
+  auto set = [&](ErrorClass cls, const std::optional<ActionArg>& arg) {
+    if (!arg) return;
+    ClassPolicy& p = policy.of(cls);
+    if (const Action* action = std::get_if<Action>(&*arg)) {
+      p.action = *action;  // "retry" keeps the default RetrySpec
+      return;
+    }
+    const RetryArg& r = std::get<RetryActionArg>(*arg).retry;
+    p.action = Action::kRetry;
+    if (r.max_attempts) p.retry.max_attempts = static_cast<int>(*r.max_attempts);
+    if (r.backoff_ms) p.retry.backoff_ms = *r.backoff_ms;
+    if (r.jitter) p.retry.jitter = *r.jitter;
+    if (p.retry.max_attempts > max_attempts_cap) {
+      over_limit("on_error." + std::string(to_string(cls)) + ".retry.max_attempts: at most " +
+                 std::to_string(max_attempts_cap) + " (config fanout.max_attempts)");
+    }
+  };
+  set(ErrorClass::kTransient, on_error.transient);
+  set(ErrorClass::kTimeout, on_error.timeout);
+  set(ErrorClass::kParse, on_error.parse);
+  set(ErrorClass::kDenied, on_error.denied);
+  set(ErrorClass::kOther, on_error.other);
+  return policy;
+}
+
 RunSpec decode_run(const RunArgs& args, const ToolEnv& env, const state::Principal& who,
                    const mcp::CallContext& ctx) {
   const FanoutLimits& lim = env.fanout;
@@ -371,13 +400,7 @@ RunSpec decode_run(const RunArgs& args, const ToolEnv& env, const state::Princip
     invalid("merge.k: only the quorum strategy takes k");
   }
 
-  if (args.on_error) {
-    try {
-      spec.on_error = parse_failure_policy(wire::encode_object(*args.on_error), lim.max_attempts);
-    } catch (const std::invalid_argument& err) {
-      over_limit(err.what());
-    }
-  }
+  if (args.on_error) spec.on_error = failure_policy(*args.on_error, lim.max_attempts);
   if (const auto& breaker = args.breaker) {
     if (breaker->failures) spec.breaker_failures = static_cast<int>(*breaker->failures);
     if (breaker->cooldown_ms) spec.breaker_cooldown_ms = *breaker->cooldown_ms;

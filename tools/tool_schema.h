@@ -18,7 +18,8 @@
 // string; an enum described with BOOST_DESCRIBE_ENUM → string with "enum"
 // (each value spelled by its to_string(), found by ADL); boost::json::value →
 // any JSON ({}); boost::json::object / array → object / array;
-// std::vector<T> → array of T; std::optional<T> → T, not required; a
+// std::vector<T> → array of T; std::variant<A, B> → anyOf (decoded as the
+// first alternative that fits); std::optional<T> → T, not required; a
 // described struct → object (additionalProperties false in an input schema).
 // A member named with a trailing underscore (namespace_) is the property
 // without it. Properties come in declaration order (base members first).
@@ -40,6 +41,8 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/describe.hpp>
@@ -76,6 +79,8 @@ namespace bd = boost::describe;
 
 template <class T> struct is_optional : std::false_type {};
 template <class T> struct is_optional<std::optional<T>> : std::true_type {};
+template <class T> struct is_variant : std::false_type {};
+template <class... T> struct is_variant<std::variant<T...>> : std::true_type {};
 template <class T> struct is_vector : std::false_type {};
 template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
 
@@ -140,6 +145,8 @@ template <class T> json::object schema_of(Direction dir);
 template <class T> json::value encode(const T& v);
 template <class T> T decode(const json::value& v, const std::string& path);
 template <class T> T decode_struct(const json::object& o, const std::string& path);
+template <class T, std::size_t... I>
+T decode_first(const json::value& v, const std::string& path, std::index_sequence<I...>);
 
 // The schema of member type M with its doc, keys in the order the schema
 // literals used: type, enum, minLength, maxLength, minimum,
@@ -224,8 +231,11 @@ json::object schema_of(Direction dir) {
     return {{"type", "array"}};
   } else if constexpr (is_vector<T>::value) {
     return {{"type", "array"}, {"items", detail::schema_of<typename T::value_type>(dir)}};
-  } else if constexpr (requires { T::json_schema(dir); }) {
-    return T::json_schema(dir);  // a type that states its own schema
+  } else if constexpr (is_variant<T>::value) {
+    json::array any;
+    [&]<class... A>(std::variant<A...>*) { (any.push_back(detail::schema_of<A>(dir)), ...); }(
+        static_cast<T*>(nullptr));
+    return {{"anyOf", std::move(any)}};
   } else {
     static_assert(is_described_struct<T>, "wire: no schema for this type");
     return struct_schema<T>(dir);
@@ -241,6 +251,8 @@ json::value encode(const T& v) {
   } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, json::value> ||
                        std::is_same_v<T, json::object> || std::is_same_v<T, json::array>) {
     return json::value(v);
+  } else if constexpr (is_variant<T>::value) {
+    return std::visit([](const auto& alt) { return detail::encode(alt); }, v);
   } else if constexpr (is_vector<T>::value) {
     json::array out;
     out.reserve(v.size());
@@ -296,6 +308,8 @@ T decode(const json::value& v, const std::string& path) {
   } else if constexpr (std::is_same_v<T, json::array>) {
     if (!v.is_array()) fail(path, "must be an array");
     return v.get_array();
+  } else if constexpr (is_variant<T>::value) {
+    return decode_first<T>(v, path, std::make_index_sequence<std::variant_size_v<T>>{});
   } else if constexpr (is_vector<T>::value) {
     if (!v.is_array()) fail(path, "must be an array");
     T out;
@@ -309,6 +323,22 @@ T decode(const json::value& v, const std::string& path) {
     if (!v.is_object()) fail(path, "must be an object");
     return detail::decode_struct<T>(v.get_object(), path);
   }
+}
+
+// The first alternative of variant T that `v` decodes as.
+template <class T, std::size_t... I>
+T decode_first(const json::value& v, const std::string& path, std::index_sequence<I...>) {
+  std::optional<T> out;
+  auto attempt = [&]<std::size_t N>(std::integral_constant<std::size_t, N>) {
+    if (out) return;
+    try {
+      out.emplace(std::in_place_index<N>, detail::decode<std::variant_alternative_t<N, T>>(v, path));
+    } catch (const Failure&) {
+    }
+  };
+  (attempt(std::integral_constant<std::size_t, I>{}), ...);
+  if (!out) fail(path, "must match one of the allowed alternatives");
+  return std::move(*out);
 }
 
 template <class T>

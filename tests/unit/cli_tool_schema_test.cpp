@@ -138,3 +138,17 @@ TEST_CASE("the limits the tools advertise are the store's", "[tools][wire]") {
         static_cast<std::int64_t>(esc::kMaxSeverityBytes));
   CHECK(property("escalation_list", "limit").at("maximum") == esc::kMaxPageSize);
 }
+
+TEST_CASE("wire: a variant is anyOf, decoded as the first alternative that fits", "[tools][wire]") {
+  using Choice = std::variant<keel::state::LeaseMode, Inner>;
+  CHECK(json::serialize(wire::type_schema<Choice>(wire::Direction::kInput)) ==
+        R"({"anyOf":[{"type":"string","enum":["exclusive","shared"]},)"
+        R"({"type":"object","properties":{"name":{"type":"string"},"token":{"type":"integer","minimum":1}},)"
+        R"("required":["name","token"],"additionalProperties":false}]})");
+  CHECK(std::get<keel::state::LeaseMode>(wire::decode<Choice>(json::value("shared"))) ==
+        keel::state::LeaseMode::kShared);
+  CHECK(std::get<Inner>(wire::decode<Choice>(json::parse(R"({"name":"n","token":1})"))).name == "n");
+  CHECK(wire::encode(Choice{Inner{"m", 2}}) == json::parse(R"({"name":"m","token":2})"));
+  CHECK_THROWS_WITH(wire::decode<Choice>(json::value("neither")),
+                    "/: must match one of the allowed alternatives");
+}
