@@ -16,17 +16,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::string normalise_path(std::string_view in) {
-  std::string s;
-  for (char ch : in) {
-    if (ch == '\\') ch = '/';
-    if (ch == '/' && !s.empty() && s.back() == '/') continue;
-    s += ch;
-  }
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 std::string trunc(std::string_view s, std::size_t n = 160) {
   if (s.size() <= n) return std::string(s);
   return std::string(s.substr(0, n)) + "…";
@@ -65,14 +54,14 @@ bool tool_matches(const GateRule& r, std::string_view tool_name, ToolKind kind) 
 }
 
 bool path_matches(const GateRule& r, std::string_view path, std::string_view cwd, std::string_view home) {
-  std::string p = normalise_path(path);
+  std::string p = text::slash_path(path);
   std::string rel;
-  std::string c = normalise_path(cwd);
+  std::string c = text::slash_path(cwd);
   if (!c.empty() && p.size() > c.size() && p.starts_with(c) && p[c.size()] == '/') rel = p.substr(c.size() + 1);
   std::string name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
   for (const auto& pat0 : r.paths) {
     std::string pat = pat0;
-    if (pat.starts_with("~/") && !home.empty()) pat = normalise_path(home) + pat.substr(1);
+    if (pat.starts_with("~/") && !home.empty()) pat = text::slash_path(home) + pat.substr(1);
     if (pat.find('/') == std::string::npos) {
       if (glob_match(pat, name, true)) return true;
       continue;
