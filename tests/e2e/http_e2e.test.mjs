@@ -26,7 +26,6 @@ import {
 import {
   LEGACY,
   MODERN,
-  closeClients,
   mkTmp,
   readSse,
   requireBinary,
@@ -38,6 +37,7 @@ import {
   withTimeout,
   KEEL_TOOLS,
 } from "./lib/keel.mjs";
+import { closeClients } from "./lib/sdk.mjs";
 
 const CALL_TIMEOUT = 15_000;
 

@@ -16,7 +16,6 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 
 import {
   KEEL_BIN,
-  closeClients,
   LEGACY,
   MODERN,
   findKeyed,
@@ -26,12 +25,12 @@ import {
   rmTmp,
   show,
   sleep,
-  stdioStateFixture,
   toMs,
   withTimeout,
   KEEL_TOOLS,
 } from "./lib/keel.mjs";
-import { connectStdioSdk } from "./lib/sdk.mjs";
+import { stdioStateFixture } from "./lib/fixture.mjs";
+import { closeClients, connectStdioSdk } from "./lib/sdk.mjs";
 
 const CALL_TIMEOUT = 15_000;
 

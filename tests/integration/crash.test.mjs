@@ -12,7 +12,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { parseJsonl, pumpUntilKilled, show, sleep, stdioStateFixture } from "../e2e/lib/keel.mjs";
+import { pumpUntilKilled, stdioStateFixture } from "../e2e/lib/fixture.mjs";
+import { parseJsonl, show, sleep } from "../e2e/lib/keel.mjs";
 
 const ROUNDS = Number(process.env.KEEL_CRASH_ROUNDS ?? 3);
 const IN_FLIGHT = 16;

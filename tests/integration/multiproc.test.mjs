@@ -13,7 +13,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { parseJsonl, payloadOf, show, stdioStateFixture } from "../e2e/lib/keel.mjs";
+import { stdioStateFixture } from "../e2e/lib/fixture.mjs";
+import { parseJsonl, payloadOf, show } from "../e2e/lib/keel.mjs";
 
 const PROCS = Number(process.env.KEEL_MP_PROCS ?? 8);
 const ITER = Number(process.env.KEEL_MP_ITER ?? 200);

@@ -55,13 +55,13 @@ function cleanEnv() {
   return env;
 }
 
-const LINES_URL = new URL("../e2e/lib/lines.mjs", import.meta.url).href;
+const STREAMS_URL = new URL("../e2e/lib/streams.mjs", import.meta.url).href;
 
 // The holder: speaks newline-delimited JSON-RPC to its own `keel serve
 // --stdio`, prints one JSON line {pid, keel_pid, grant | error}, and waits.
 const HOLDER_SRC = String.raw`
 import { spawn } from "node:child_process";
-import { onLines } from ${JSON.stringify(LINES_URL)};
+import { onLines } from ${JSON.stringify(STREAMS_URL)};
 const [bin, stateDir, name] = process.argv.slice(2);
 const keel = spawn(bin, ["serve", "--stdio", "--state", stateDir], {
   stdio: ["pipe", "pipe", "inherit"],

@@ -20,7 +20,8 @@ import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 
-import { KEEL_BIN, MODERN, RawServer, modernMeta, onBody, show, stdioStateFixture } from "../e2e/lib/keel.mjs";
+import { stdioStateFixture } from "../e2e/lib/fixture.mjs";
+import { KEEL_BIN, MODERN, RawServer, modernMeta, onBody, show } from "../e2e/lib/keel.mjs";
 
 const fx = stdioStateFixture("keel-rel-bad-");
 

@@ -19,7 +19,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 
-import { pumpUntilKilled, show, sleep, stdioStateFixture } from "../e2e/lib/keel.mjs";
+import { pumpUntilKilled, stdioStateFixture } from "../e2e/lib/fixture.mjs";
+import { show, sleep } from "../e2e/lib/keel.mjs";
 
 const LONG = process.env.KEEL_RELIABILITY_LONG === "1";
 const ROUNDS = Number(process.env.KEEL_CRASH_ROUNDS ?? (LONG ? 50 : 5));

@@ -21,7 +21,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 
-import { parseJsonl, payloadOf, show, sleep, stdioStateFixture } from "../e2e/lib/keel.mjs";
+import { stdioStateFixture } from "../e2e/lib/fixture.mjs";
+import { parseJsonl, payloadOf, show, sleep } from "../e2e/lib/keel.mjs";
 
 const LONG = process.env.KEEL_RELIABILITY_LONG === "1";
 const SECONDS = Number(process.env.KEEL_MX_SECONDS ?? (LONG ? 300 : 35));

@@ -5,11 +5,10 @@
 // and killed when the test process exits, and every temp dir is removable.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import { after, before } from "node:test";
 import os from "node:os";
 import path from "node:path";
 
-export { onLines } from "./lines.mjs";
+export { onBody, onLines } from "./streams.mjs";
 
 // The repository root, from this file (tests/e2e/lib/keel.mjs); KEEL_BIN made absolute, since
 // servers are spawned with other working directories.
@@ -78,20 +77,6 @@ export function withTimeout(promise, ms, what) {
     timer = setTimeout(() => reject(new Error(`timeout after ${ms} ms: ${what}`)), ms);
   });
   return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-// Closes SDK clients ({client, agent or name}; null entries are skipped) one
-// after the other, allowing each `timeout` ms; one that does not close is
-// left to the exit hook, which kills every child.
-export async function closeClients(peers, timeout) {
-  for (const p of peers) {
-    if (!p) continue;
-    try {
-      await withTimeout(p.client.close(), timeout, `close ${p.agent ?? p.name}`);
-    } catch {
-      /* killed by the exit hook */
-    }
-  }
 }
 
 // ---------------------------------------------------------------- CLI helper
@@ -510,102 +495,7 @@ export function requireBinary() {
   }
 }
 
-// Keeps up to `inFlight` calls send(0), send(1), ... running against `server`
-// until it is SIGKILLed, `killAfterMs` after the start; resolves how many were
-// sent once it has exited. send() returns the call's promise and records what
-// was acknowledged; a call cut off by the kill is ignored.
-export function pumpUntilKilled(server, { inFlight, killAfterMs }, send) {
-  let stopped = false;
-  let sent = 0;
-  let running = 0;
-  return new Promise((resolve) => {
-    const pump = () => {
-      while (!stopped && running < inFlight) {
-        running++;
-        send(sent++)
-          .catch(() => {
-            /* in flight when the server was killed: not acknowledged */
-          })
-          .finally(() => {
-            running--;
-            pump();
-          });
-      }
-    };
-    pump();
-    setTimeout(() => {
-      stopped = true;
-      server.kill("SIGKILL");
-      server.exitPromise.then(() => resolve(sent));
-    }, killAfterMs);
-  });
-}
-
-// --------------------------------------------------------- stdio state fixture
-
-// A suite's state: before() makes a temp dir (prefix `prefix`) with a state
-// directory `state` inside; serve() starts `keel serve --stdio --agent AGENT`
-// on it, keel() runs a command on it; after() runs the suite's cleanups, kills
-// the servers still running (SIGCONT first, for those a test stopped) and
-// removes the temp dir. Call at a file's top level or in a
-// describe(); read tmp and stateDir once the suite runs.
-export function stdioStateFixture(prefix) {
-  const servers = new Set();
-  const fixture = {
-    tmp: undefined,
-    stateDir: undefined,
-    servers,
-    // Starts a server for `agent` (labelled `label` in errors) on the state dir.
-    serve(agent, { label = agent } = {}) {
-      const s = new RawServer(["serve", "--stdio", "--agent", agent, "--state", fixture.stateDir], {
-        cwd: fixture.tmp,
-        label,
-      });
-      servers.add(s);
-      s.exitPromise.then(() => servers.delete(s));
-      return s;
-    },
-    // Runs `keel ARGS... --state STATE` in the temp dir (see runKeel).
-    keel(args, opts = {}) {
-      return runKeel([...args, "--state", fixture.stateDir], { cwd: fixture.tmp, ...opts });
-    },
-    // Functions after() awaits before it kills the servers (other children).
-    cleanups: [],
-  };
-  before(() => {
-    requireBinary();
-    fixture.tmp = mkTmp(prefix);
-    fixture.stateDir = path.join(fixture.tmp, "state");
-  });
-  after(async () => {
-    for (const c of fixture.cleanups) await c();
-    for (const s of servers) {
-      s.kill("SIGCONT");
-      s.kill("SIGKILL");
-    }
-    rmTmp(fixture.tmp);
-  });
-  return fixture;
-}
-
 // ---------------------------------------------------------------- HTTP server
-
-// Reads a node:http response body to its end, then calls done(text, json);
-// json is undefined when the body is not JSON.
-export function onBody(res, done) {
-  const chunks = [];
-  res.on("data", (d) => chunks.push(d));
-  res.on("end", () => {
-    const text = Buffer.concat(chunks).toString("utf8");
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    done(text, json);
-  });
-}
 
 // Starts `keel serve --http HOST:0 --state STATE [...extraArgs]` and resolves
 // once it listens. Port 0 lets the OS choose a free port; keel logs the bound

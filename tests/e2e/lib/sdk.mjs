@@ -41,3 +41,17 @@ export async function connectStdioSdk(agent, args, { cwd, clientName, capabiliti
   trackPid(transport.pid);
   return { client, transport, stderr };
 }
+
+// Closes SDK clients ({client, agent or name}; null entries are skipped) one
+// after the other, allowing each `timeout` ms; one that does not close is
+// left to the exit hook, which kills every child.
+export async function closeClients(peers, timeout) {
+  for (const p of peers) {
+    if (!p) continue;
+    try {
+      await withTimeout(p.client.close(), timeout, `close ${p.agent ?? p.name}`);
+    } catch {
+      /* killed by the exit hook */
+    }
+  }
+}
