@@ -69,6 +69,14 @@ function keelJson(text) {
   try { return JSON.parse(text); } catch { return undefined; }
 }
 
+// Claude Code on `model` in `ws`, run to its end, which must be a clean exit.
+async function runToEnd(ws, model, label) {
+  const run = new ClaudeRun({ workspace: ws, model, label });
+  const { code } = await run.wait();
+  assert.equal(code, 0, run.describe());
+  return run;
+}
+
 const ok = (r, run) => assert.equal(r.isError, false, `expected success, got: ${r.text}\n${run.describe()}`);
 
 describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
@@ -79,9 +87,7 @@ describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
       { tools: [{ id: "toolu_get", name: "mcp__keel__memory_get", input: { key: "greeting" } }] },
       { text: "Stored and read back." },
     ], "memory");
-    const run = new ClaudeRun({ workspace: ws, model, label: "memory" });
-    const { code } = await run.wait();
-    assert.equal(code, 0, run.describe());
+    const run = await runToEnd(ws, model, "memory");
 
     // 1. The first request lists keel's tools, each with an input schema.
     const first = model.agentRequests[0];
@@ -152,9 +158,7 @@ describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
       { tools: [{ id: "toolu_dreset", name: "Bash", input: { command: "git reset --hard", description: "Reset" } }] },
       { text: "Done." },
     ], "doctor");
-    const run = new ClaudeRun({ workspace: ws, model, label: "doctor" });
-    const { code } = await run.wait();
-    assert.equal(code, 0, run.describe());
+    const run = await runToEnd(ws, model, "doctor");
     ok(requireResult(model, "toolu_dlist", run), run);
     const reset = requireResult(model, "toolu_dreset", run);
     assert.equal(reset.isError, true, `doctor passed but keel's gate did not refuse git reset --hard: ${reset.text}`);
@@ -170,9 +174,7 @@ describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
       { tools: [{ id: "toolu_edit", name: "Edit", input: { file_path: file, old_string: "version = 1", new_string: "version = 2" } }] },
       { text: "Edited." },
     ], "lease-edit");
-    const run = new ClaudeRun({ workspace: ws, model, label: "lease-edit" });
-    const { code } = await run.wait();
-    assert.equal(code, 0, run.describe());
+    const run = await runToEnd(ws, model, "lease-edit");
 
     const lease = requireResult(model, "toolu_lease", run);
     ok(lease, run);
@@ -248,9 +250,7 @@ describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
       { tools: [{ id: "toolu_rmhome", name: "Bash", input: { command: "rm -rf ~", description: "Clean home" } }] },
       { text: "Understood." },
     ], "destructive");
-    const run = new ClaudeRun({ workspace: ws, model, label: "destructive" });
-    const { code } = await run.wait();
-    assert.equal(code, 0, run.describe());
+    const run = await runToEnd(ws, model, "destructive");
 
     const reset = requireResult(model, "toolu_reset", run);
     assert.equal(reset.isError, true, reset.text);
@@ -277,9 +277,7 @@ describe("Claude Code with keel installed", { timeout: 150_000 }, () => {
       { tools: [{ id: "toolu_write", name: "Write", input: { file_path: ws.file("done.txt"), content: "ok\n" } }] },
       { text: "Now it is really finished." },
     ], "oracle");
-    const run = new ClaudeRun({ workspace: ws, model, label: "oracle" });
-    const { code } = await run.wait();
-    assert.equal(code, 0, run.describe());
+    const run = await runToEnd(ws, model, "oracle");
 
     assert.equal(model.agentRequests.length, 3, `expected 3 model requests, got ${model.agentRequests.length}\n${run.describe()}`);
     const continuation = lastMessageText(model.agentRequests[1]);
