@@ -102,6 +102,15 @@ void brace_expand(const std::string& s, std::vector<std::string>& out, std::size
     if (close == std::string::npos) return out.push_back(s);
     std::string pre = s.substr(0, a), post = s.substr(close + 1);
     std::string inner = s.substr(a + 1, close - a - 1);
+    // Not a list: keep the braces literally and continue after them.
+    auto keep_literal = [&] {
+      std::vector<std::string> tails;
+      brace_expand(post, tails, limit, level + 1);
+      for (auto& t : tails) {
+        if (out.size() >= limit) break;
+        out.push_back(pre + "{" + inner + "}" + t);
+      }
+    };
     std::vector<std::string> alts;
     if (!commas.empty()) {
       std::size_t from = a + 1;
@@ -113,13 +122,7 @@ void brace_expand(const std::string& s, std::vector<std::string>& out, std::size
     } else {
       std::size_t dd = inner.find("..");
       if (dd == std::string::npos) {
-        // Not a list: keep the braces literally and continue after them.
-        std::vector<std::string> tails;
-        brace_expand(post, tails, limit, level + 1);
-        for (auto& t : tails) {
-          if (out.size() >= limit) break;
-          out.push_back(pre + "{" + inner + "}" + t);
-        }
+        keep_literal();
         return;
       }
       std::string lo = inner.substr(0, dd), hi = inner.substr(dd + 2);
@@ -144,12 +147,7 @@ void brace_expand(const std::string& s, std::vector<std::string>& out, std::size
           if (v == hi[0]) break;
         }
       } else {
-        std::vector<std::string> tails;
-        brace_expand(post, tails, limit, level + 1);
-        for (auto& t : tails) {
-          if (out.size() >= limit) break;
-          out.push_back(pre + "{" + inner + "}" + t);
-        }
+        keep_literal();
         return;
       }
     }
