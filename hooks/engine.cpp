@@ -212,64 +212,68 @@ void HookEngine::decide_session(const AnalysedEvent& in, const state::Principal&
   // common PreToolUse).
   if (all_idle && !hint_dir_.empty() && !hint.may_have_failures()) return;
 
-  std::optional<CheckResult> check_memo;
-  std::array<std::optional<std::string>, 6> standing_errors;  // not retried (by slot)
-  std::vector<std::pair<std::size_t, HookDecision>> decided;  // by slot
-  std::vector<std::pair<std::size_t, std::string>> failed;    // by slot
+  SessionVerdicts verdicts;
   try {
-    // Held until the hint matches what was saved (failure_hint.h); no-op without a hint_dir.
-    const FailureHint::WriterLock hint_lock(hint);
-    SessionStateStore states(store.get(), who.project, ev.session_id);
-    std::optional<json::object> final_state;
-    bool saved = false;
-    for (int attempt = 0; attempt < kStateAttempts && !saved; ++attempt) {
-      if (attempt > 0) {
-        thread_local std::minstd_rand jitter(std::random_device{}());
-        const int cap_us = 100 << std::min(attempt, 6);  // 200 us .. 6.4 ms
-        std::this_thread::sleep_for(std::chrono::microseconds(jitter() % cap_us));
-      }
-      decided.clear();
-      failed.clear();
-      SessionStateStore::Snapshot snap = states.load();
-      bool changed = false;
-      const bool new_turn = starts_turn(ev, snap.value, changed);
-      SessionRound round{snap.value, changed, new_turn, check_memo};
-      const HookDecision none{};
-      for (std::size_t i = 0; i < slots.size(); ++i) {
-        const Policy& p = *slots[i].policy;
-        if (!p.keeps_session_state()) continue;
-        if (standing_errors[i]) {
-          failed.emplace_back(i, *standing_errors[i]);
-          continue;
-        }
-        try {
-          HookDecision d = p.decide(PolicyCall{in, who, store, none, &round});
-          round.stop_blocked = round.stop_blocked || d.outcome == Outcome::BlockStop;
-          decided.emplace_back(i, std::move(d));
-        } catch (const std::exception& e) {
-          if (!p.retries_after_error()) standing_errors[i] = e.what();
-          failed.emplace_back(i, e.what());
-        }
-      }
-      saved = !changed || states.save(snap.value, snap.version);
-      if (saved) final_state = std::move(snap.value);
-    }
-    if (!saved) throw std::runtime_error("the session state kept changing under this hook");
-    hint.update(hint_lock, *final_state);
+    run_session_rounds(in, who, store, hint, verdicts);
   } catch (const std::exception& e) {
     // The state could not be read or written: every policy that needed it could not decide.
-    decided.clear();
-    failed.clear();
+    verdicts = {};
     const std::string what = std::string("session state unavailable: ") + e.what();
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const Policy& p = *slots[i].policy;
-      if (p.keeps_session_state() && p.concerns(ev)) failed.emplace_back(i, what);
+      if (p.keeps_session_state() && p.concerns(ev)) verdicts.failed.emplace_back(i, what);
     }
   }
-  for (const auto& [i, d] : decided) record.verdict(slots[i].policy->name(), d);
-  for (const auto& [i, what] : failed) {
+  for (const auto& [i, d] : verdicts.decided) record.verdict(slots[i].policy->name(), d);
+  for (const auto& [i, what] : verdicts.failed) {
     record.failure(slots[i].policy->name(), slots[i].fail_closed, what);
   }
+}
+
+void HookEngine::run_session_rounds(const AnalysedEvent& in, const state::Principal& who,
+                                    LazyStore& store, const FailureHint& hint,
+                                    SessionVerdicts& out) const {
+  const HookEvent& ev = in.event();
+  const std::array<Slot, 6> slots = policies();
+  std::optional<CheckResult> check_memo;
+  std::array<std::optional<std::string>, 6> standing_errors;  // not retried (by slot)
+  // Held until the hint matches what was saved (failure_hint.h); no-op without a hint_dir.
+  const FailureHint::WriterLock hint_lock(hint);
+  SessionStateStore states(store.get(), who.project, ev.session_id);
+  for (int attempt = 0; attempt < kStateAttempts; ++attempt) {
+    if (attempt > 0) {
+      thread_local std::minstd_rand jitter(std::random_device{}());
+      const int cap_us = 100 << std::min(attempt, 6);  // 200 us .. 6.4 ms
+      std::this_thread::sleep_for(std::chrono::microseconds(jitter() % cap_us));
+    }
+    out = {};
+    SessionStateStore::Snapshot snap = states.load();
+    bool changed = false;
+    const bool new_turn = starts_turn(ev, snap.value, changed);
+    SessionRound round{snap.value, changed, new_turn, check_memo};
+    const HookDecision none{};
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      const Policy& p = *slots[i].policy;
+      if (!p.keeps_session_state()) continue;
+      if (standing_errors[i]) {
+        out.failed.emplace_back(i, *standing_errors[i]);
+        continue;
+      }
+      try {
+        HookDecision d = p.decide(PolicyCall{in, who, store, none, &round});
+        round.stop_blocked = round.stop_blocked || d.outcome == Outcome::BlockStop;
+        out.decided.emplace_back(i, std::move(d));
+      } catch (const std::exception& e) {
+        if (!p.retries_after_error()) standing_errors[i] = e.what();
+        out.failed.emplace_back(i, e.what());
+      }
+    }
+    if (!changed || states.save(snap.value, snap.version)) {
+      hint.update(hint_lock, snap.value);
+      return;
+    }
+  }
+  throw std::runtime_error("the session state kept changing under this hook");
 }
 
 }  // namespace keel::hooks

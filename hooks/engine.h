@@ -36,10 +36,12 @@
 #include <array>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hooks/analysed_event.h"
 #include "hooks/budget.h"
+#include "hooks/failure_hint.h"
 #include "hooks/guardrail.h"
 #include "hooks/hook_event.h"
 #include "hooks/hooks_config.h"
@@ -91,6 +93,15 @@ class HookEngine {
   std::array<Slot, 6> policies() const;
   void decide_session(const AnalysedEvent& ev, const state::Principal& who, LazyStore& store,
                       EngineResult& out) const;
+  // What the session policies said in the last compare-and-set round (by slot).
+  struct SessionVerdicts {
+    std::vector<std::pair<std::size_t, HookDecision>> decided;
+    std::vector<std::pair<std::size_t, std::string>> failed;
+  };
+  // Runs the session policies on the session's state until a round saves (or changes nothing);
+  // throws when the state cannot be read or written, or keeps changing.
+  void run_session_rounds(const AnalysedEvent& ev, const state::Principal& who, LazyStore& store,
+                          const FailureHint& hint, SessionVerdicts& out) const;
 
   HooksConfig config_;
   PermissionGate gate_;
