@@ -290,7 +290,15 @@ bool is_loopback(const asio::ip::address& a) { return a.is_loopback(); }
 
 }  // namespace
 
-struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+// Ownership (so that stop() and the destructor free everything): HttpServer
+// owns Impl alone; Impl owns the io_context, the acceptor and the handler.
+// Nothing a pending handler holds owns Impl or its io_context: the accept
+// handler captures a plain `this` (it only runs on the io threads, which
+// stop() joins before Impl can go), and an HttpSession holds only its socket
+// and references to members declared before the io_context. Handlers still
+// queued when the io_context is destroyed are destroyed without running,
+// which frees the sessions they hold.
+struct HttpServer::Impl {
   Impl(McpServer& s, HttpOptions o) : server(s), options(std::move(o)) {}
 
   McpServer& server;
@@ -308,23 +316,20 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   bool started = false;
 
   void accept() {
-    acceptor->async_accept(asio::make_strand(ioc),
-                           [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                             if (ec) {
-                               if (ec == asio::error::operation_aborted) return;
-                               spdlog::warn("mcp http: accept: {}", ec.message());
-                             } else {
-                               std::make_shared<HttpSession>(std::move(socket), *self->handler,
-                                                             self->options, self->in_flight)
-                                   ->run();
-                             }
-                             if (self->acceptor && self->acceptor->is_open()) self->accept();
-                           });
+    acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted) return;
+        spdlog::warn("mcp http: accept: {}", ec.message());
+      } else {
+        std::make_shared<HttpSession>(std::move(socket), *handler, options, in_flight)->run();
+      }
+      if (acceptor->is_open()) accept();
+    });
   }
 };
 
 HttpServer::HttpServer(McpServer& server, HttpOptions options)
-    : impl_(std::make_shared<Impl>(server, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(server, std::move(options))) {}
 
 HttpServer::~HttpServer() { stop(); }
 
@@ -381,6 +386,11 @@ void HttpServer::stop() {
   m.ioc.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();
+  // No thread runs the io_context any more: the acceptor (whose pending
+  // accept, if its close was not reached, is now cancelled) and the handler
+  // (its workers joined, its sessions and streams released) go here; the
+  // io_context and the handlers still queued in it go with Impl.
+  m.acceptor.reset();
   m.handler.reset();
 }
 

@@ -95,7 +95,7 @@ class HttpServer {
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Starts a server and blocks until SIGINT or SIGTERM, then stops gracefully.
