@@ -81,14 +81,13 @@ struct BudgetTotals {
 // What the budget state (state["budget"]) records as spent: the sums over its records.
 BudgetTotals budget_totals(const boost::json::object& budget_state);
 
-class Budget : public Policy {
+class Budget : public SessionPolicy {
  public:
   explicit Budget(BudgetConfig cfg) : cfg_(std::move(cfg)) {}
 
-  // True when a ceiling is set and the event names a session and a transcript.
-  // Policy: a session policy (policy.h).
+  // SessionPolicy (policy.h).
   std::string_view name() const noexcept override { return "budget"; }
-  bool keeps_session_state() const noexcept override { return true; }
+  // True when a ceiling is set and the event names a session and a transcript.
   bool concerns(const HookEvent& ev) const override;
   HookDecision decide(const PolicyCall& call) const override;
   bool enabled() const noexcept override { return cfg_.enabled(); }

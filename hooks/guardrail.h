@@ -27,13 +27,12 @@
 
 namespace keel::hooks {
 
-class Guardrail : public Policy {
+class Guardrail : public SessionPolicy {
  public:
   explicit Guardrail(GuardrailConfig cfg) : cfg_(cfg) {}
 
-  // Policy: a session policy (policy.h).
+  // SessionPolicy (policy.h).
   std::string_view name() const noexcept override { return "guardrail"; }
-  bool keeps_session_state() const noexcept override { return true; }
   bool concerns(const HookEvent& ev) const override;
   HookDecision decide(const PolicyCall& call) const override;
   bool enabled() const noexcept override { return cfg_.enabled; }

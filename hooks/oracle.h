@@ -30,14 +30,13 @@
 
 namespace keel::hooks {
 
-class Oracle : public Policy {
+class Oracle : public SessionPolicy {
  public:
   Oracle(OracleConfig cfg, std::string default_cwd = {})
       : cfg_(std::move(cfg)), default_cwd_(std::move(default_cwd)) {}
 
-  // Policy: a session policy (policy.h).
+  // SessionPolicy (policy.h).
   std::string_view name() const noexcept override { return "oracle"; }
-  bool keeps_session_state() const noexcept override { return true; }
   bool concerns(const HookEvent& ev) const override;
   HookDecision decide(const PolicyCall& call) const override;
   bool enabled() const noexcept override { return !cfg_.command.empty(); }

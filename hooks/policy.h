@@ -88,6 +88,13 @@ class Policy {
   virtual bool retries_after_error() const noexcept { return true; }
 };
 
+// A policy on the session's shared state: it runs in the engine's compare-and-set rounds and
+// finds its state in PolicyCall::session.
+class SessionPolicy : public Policy {
+ public:
+  bool keeps_session_state() const noexcept final { return true; }
+};
+
 // The session round of a call to a session policy; throws std::logic_error without one.
 SessionRound& session_of(const PolicyCall& call);
 // What a session policy's evaluate() takes: the event and whether it starts a turn.

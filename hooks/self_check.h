@@ -21,13 +21,12 @@
 
 namespace keel::hooks {
 
-class SelfCheck : public Policy {
+class SelfCheck : public SessionPolicy {
  public:
   explicit SelfCheck(SelfCheckConfig cfg) : cfg_(std::move(cfg)) {}
 
-  // Policy: a session policy (policy.h).
+  // SessionPolicy (policy.h).
   std::string_view name() const noexcept override { return "self_check"; }
-  bool keeps_session_state() const noexcept override { return true; }
   bool concerns(const HookEvent& ev) const override;
   HookDecision decide(const PolicyCall& call) const override;
   bool enabled() const noexcept override { return cfg_.enabled; }
