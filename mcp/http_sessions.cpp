@@ -3,11 +3,11 @@
 // session's stream or resumes one with Last-Event-ID, DELETE ends it.
 #include <algorithm>
 #include <map>
-#include <random>
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
+#include "crypto/random.h"
 #include "mcp/era.h"
 #include "mcp/http_parts.h"
 #include "mcp/protocol_version.h"
@@ -17,25 +17,6 @@ namespace keel::mcp::http_detail {
 namespace json = boost::json;
 using jsonrpc::ErrorCode;
 using jsonrpc::RequestId;
-
-namespace {
-
-// 128 random bits from the OS, as 32 hex characters (visible ASCII).
-std::string random_session_id() {
-  static thread_local std::random_device rd;
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 4; ++i) {
-    std::uint32_t v = rd();
-    for (int j = 0; j < 8; ++j) {
-      out += hex[v & 0xf];
-      v >>= 4;
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 struct LegacySession {
   std::string id;
@@ -96,7 +77,7 @@ std::shared_ptr<LegacySession> LegacySessions::find_session(const std::string& i
 void LegacySessions::initialize(const HttpRequest& req, const std::shared_ptr<Responder>& r,
                               jsonrpc::Incoming msg, const std::string& subject) {
   auto session = std::make_shared<LegacySession>();
-  session->id = random_session_id();
+  session->id = crypto::secure_random_hex(16);  // 128 bits from getrandom(2)
   if (const auto* caps = std::get<jsonrpc::Request>(msg).params.if_contains("capabilities");
       caps != nullptr && caps->is_object()) {
     const json::object& c = caps->get_object();
@@ -200,6 +181,20 @@ void LegacySessions::refuse_without_session(const HttpRequest& req, Responder& r
   r.respond(std::move(res));
 }
 
+namespace {
+
+// Answers a GET with `stream` as SSE: its events after `after` (a resume), or
+// a priming event and then all of them. `gone` runs if the peer leaves first.
+void serve_stream(const std::shared_ptr<Responder>& r, const LegacySession& session,
+                  const std::shared_ptr<EventStream>& stream, std::optional<std::uint64_t> after,
+                  std::function<void()> gone) {
+  r->start_sse(Headers{{"Mcp-Session-Id", session.id}});
+  r->on_peer_closed(std::move(gone));
+  stream->attach(r, after);
+}
+
+}  // namespace
+
 void LegacySessions::get(const HttpRequest& req, const std::shared_ptr<Responder>& r,
                        const std::string& subject) {
   const std::string sid = header(req, "Mcp-Session-Id");
@@ -249,13 +244,10 @@ void LegacySessions::get(const HttpRequest& req, const std::shared_ptr<Responder
            "Not Found: unknown Last-Event-ID");
       return;
     }
-    r->start_sse(Headers{{"Mcp-Session-Id", session->id}});
     std::weak_ptr<EventStream> weak = stream;
-    Responder* raw = r.get();
-    r->on_peer_closed([weak, raw] {
-      if (auto s = weak.lock()) s->detach(raw);
+    serve_stream(r, *session, stream, after, [weak, raw = r.get()] {
+      if (auto s = weak.lock()) s->detach(raw);  // (the stream lives on for a later resume)
     });
-    stream->attach(r, after);
     return;
   }
   std::shared_ptr<EventStream> stream;
@@ -274,10 +266,9 @@ void LegacySessions::get(const HttpRequest& req, const std::shared_ptr<Responder
          "Conflict: the session already has a GET stream");
     return;
   }
-  r->start_sse(Headers{{"Mcp-Session-Id", session->id}});
   std::weak_ptr<EventStream> weak = stream;
   std::weak_ptr<LegacySession> wsession = session;
-  r->on_peer_closed([weak, wsession] {
+  serve_stream(r, *session, stream, std::nullopt, [weak, wsession] {
     auto s = weak.lock();
     auto ls = wsession.lock();
     if (s && ls) {
@@ -286,7 +277,6 @@ void LegacySessions::get(const HttpRequest& req, const std::shared_ptr<Responder
     }
     if (s) s->end();
   });
-  stream->attach(r, std::nullopt);
 }
 
 void LegacySessions::del(const HttpRequest& req, const std::shared_ptr<Responder>& r,

@@ -34,13 +34,24 @@ void StatelessRequests::post(const HttpRequest& req, const std::shared_ptr<Respo
       version = std::string(v->get_string());
     }
   }
+  // -32020: a header the body contradicts, or a required one missing.
+  auto mismatch = [&](const std::string& name, const std::string& body_value) {
+    fail(req, *r, bhttp::status::bad_request, ErrorCode::kHeaderMismatch,
+         "Header mismatch: " + name + " header value '" + header(req, name) +
+             "' does not match body value '" + body_value + "'",
+         id);
+  };
+  auto missing = [&](const std::string& what) {
+    fail(req, *r, bhttp::status::bad_request, ErrorCode::kHeaderMismatch,
+         "Header mismatch: " + what, id);
+  };
   const std::string pv = header(req, "MCP-Protocol-Version");
   if (pv != version) {
-    fail(req, *r, bhttp::status::bad_request, ErrorCode::kHeaderMismatch,
-         pv.empty() ? "Header mismatch: MCP-Protocol-Version header required"
-                    : "Header mismatch: MCP-Protocol-Version header value '" + pv +
-                          "' does not match body value '" + version + "'",
-         id);
+    if (pv.empty()) {
+      missing("MCP-Protocol-Version header required");
+    } else {
+      mismatch("MCP-Protocol-Version", version);
+    }
     return;
   }
   auto era = read_modern_meta(params);
@@ -51,10 +62,7 @@ void StatelessRequests::post(const HttpRequest& req, const std::shared_ptr<Respo
   }
   const bool has_method_header = has_header(req, "Mcp-Method");
   if (has_method_header && header(req, "Mcp-Method") != method) {
-    fail(req, *r, bhttp::status::bad_request, ErrorCode::kHeaderMismatch,
-         "Header mismatch: Mcp-Method header value '" + header(req, "Mcp-Method") +
-             "' does not match body value '" + method + "'",
-         id);
+    mismatch("Mcp-Method", method);
     return;
   }
   const char* name_key = nullptr;
@@ -65,15 +73,11 @@ void StatelessRequests::post(const HttpRequest& req, const std::shared_ptr<Respo
     const std::string body = v != nullptr && v->is_string() ? std::string(v->get_string()) : "";
     if (has_header(req, "Mcp-Name")) {
       if (header(req, "Mcp-Name") != body) {
-        fail(req, *r, bhttp::status::bad_request, ErrorCode::kHeaderMismatch,
-             "Header mismatch: Mcp-Name header value '" + header(req, "Mcp-Name") +
-                 "' does not match body value '" + body + "'",
-             id);
+        mismatch("Mcp-Name", body);
         return;
       }
     } else if (has_method_header) {
-      fail(req, *r, bhttp::status::bad_request, ErrorCode::kHeaderMismatch,
-           "Header mismatch: Mcp-Name header required for " + method, id);
+      missing("Mcp-Name header required for " + method);
       return;
     }
   }

@@ -171,22 +171,23 @@ Incoming parse_message(std::string_view raw, const ParseLimits& limits) {
                    "Invalid Request: neither a request, a notification nor a response", !silent);
 }
 
-json::value to_json(const Request& m) {
+namespace {
+
+// A request (with `id`) or a notification (without).
+json::value message_json(const RequestId* id, const std::string& method, const json::object& params) {
   json::object o;
   o["jsonrpc"] = "2.0";
-  o["id"] = m.id.to_json();
-  o["method"] = m.method;
-  if (!m.params.empty()) o["params"] = m.params;
+  if (id != nullptr) o["id"] = id->to_json();
+  o["method"] = method;
+  if (!params.empty()) o["params"] = params;
   return o;
 }
 
-json::value to_json(const Notification& m) {
-  json::object o;
-  o["jsonrpc"] = "2.0";
-  o["method"] = m.method;
-  if (!m.params.empty()) o["params"] = m.params;
-  return o;
-}
+}  // namespace
+
+json::value to_json(const Request& m) { return message_json(&m.id, m.method, m.params); }
+
+json::value to_json(const Notification& m) { return message_json(nullptr, m.method, m.params); }
 
 json::value to_json(const Response& m) {
   json::object o;

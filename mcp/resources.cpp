@@ -11,6 +11,26 @@ void put(json::object& o, std::string_view key, const std::string& v) {
   if (!v.empty()) o[key] = v;
 }
 
+// {<list_key>: [{<uri_key>, name, title?, description?, mimeType?}, ...]}
+// for resources (uri) and resource templates (uriTemplate).
+template <class Item>
+json::object described_list(std::string_view list_key, const std::vector<Item>& items,
+                            std::string_view uri_key, std::string Item::*uri) {
+  json::array list;
+  for (const auto& item : items) {
+    json::object o;
+    o[uri_key] = item.*uri;
+    o["name"] = item.name;
+    put(o, "title", item.title);
+    put(o, "description", item.description);
+    put(o, "mimeType", item.mime_type);
+    list.push_back(std::move(o));
+  }
+  json::object out;
+  out[list_key] = std::move(list);
+  return out;
+}
+
 }  // namespace
 
 std::optional<json::array> ResourceRegistry::read(const std::string& uri,
@@ -26,35 +46,12 @@ std::optional<json::array> ResourceRegistry::read(const std::string& uri,
 }
 
 json::object ResourceRegistry::list_json() const {
-  json::array list;
-  for (const auto& r : resources_) {
-    json::object o;
-    o["uri"] = r.uri;
-    o["name"] = r.name;
-    put(o, "title", r.title);
-    put(o, "description", r.description);
-    put(o, "mimeType", r.mime_type);
-    list.push_back(std::move(o));
-  }
-  json::object out;
-  out["resources"] = std::move(list);
-  return out;
+  return described_list("resources", resources_, "uri", &Resource::uri);
 }
 
 json::object ResourceRegistry::list_templates_json() const {
-  json::array list;
-  for (const auto& t : templates_) {
-    json::object o;
-    o["uriTemplate"] = t.uri_template;
-    o["name"] = t.name;
-    put(o, "title", t.title);
-    put(o, "description", t.description);
-    put(o, "mimeType", t.mime_type);
-    list.push_back(std::move(o));
-  }
-  json::object out;
-  out["resourceTemplates"] = std::move(list);
-  return out;
+  return described_list("resourceTemplates", templates_, "uriTemplate",
+                        &ResourceTemplate::uri_template);
 }
 
 }  // namespace keel::mcp
