@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <exception>
 
-#include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
 #include "mcp/connection_state.h"
 #include "mcp/pagination.h"
-#include "mcp/schema.h"
 #include "mcp/server.h"
+#include "mcp/tool_invoke.h"
 
 namespace keel::mcp {
 
@@ -99,60 +98,6 @@ json::object tool_error_result(std::string_view code, std::string_view message) 
   return result;
 }
 
-json::object call_tool(const Tool& tool, json::object arguments, const CallContext& ctx) {
-  json::value args(std::move(arguments));
-  normalize_integers(args);
-  if (auto errors = validate_schema(tool.input_schema, args); !errors.empty()) {
-    spdlog::debug("mcp: tools/call {} id={}: invalid arguments: {}", tool.name, ctx.request_id,
-                  join_errors(errors, "; "));
-    return tool_error_result("INVALID_ARGUMENT",
-                             "invalid arguments for " + tool.name + ": " + join_errors(errors, "; "));
-  }
-
-  ToolResult out;
-  try {
-    out = tool.handler(args.get_object(), ctx);
-  } catch (const ToolError& e) {
-    return tool_error_result(e.code(), e.what());
-  } catch (const ProtocolError&) {
-    throw;  // answered as a JSON-RPC error by the dispatcher
-  } catch (const std::exception& e) {
-    spdlog::error("mcp: tool {} (request {}) threw: {}", tool.name, ctx.request_id, e.what());
-    return tool_error_result("INTERNAL", "internal error in " + tool.name);
-  } catch (...) {
-    spdlog::error("mcp: tool {} (request {}) threw a non-standard exception", tool.name,
-                  ctx.request_id);
-    return tool_error_result("INTERNAL", "internal error in " + tool.name);
-  }
-
-  if (out.raw) return std::move(*out.raw);
-
-  if (!out.structured.is_null() && !tool.output_schema.empty()) {
-    if (auto errors = validate_schema(tool.output_schema, out.structured); !errors.empty()) {
-      spdlog::warn("mcp: tool {} returned structuredContent not matching its outputSchema: {}",
-                   tool.name, join_errors(errors, "; "));
-    }
-  }
-
-  std::string text = out.text;
-  if (text.empty() && !out.structured.is_null()) text = json::serialize(out.structured);
-  json::object block;
-  block["type"] = "text";
-  block["text"] = std::move(text);
-  json::object result;
-  result["content"] = json::array{std::move(block)};
-  if (!out.structured.is_null()) {
-    if (ctx.modern || out.structured.is_object()) {
-      result["structuredContent"] = std::move(out.structured);
-    } else {
-      spdlog::warn("mcp: tool {}: non-object structuredContent dropped in the {} era", tool.name,
-                   ctx.protocol_version);
-    }
-  }
-  result["isError"] = false;
-  return result;
-}
-
 }  // namespace keel::mcp
 
 // --- the method-table handlers ------------------------------------------------
@@ -167,7 +112,7 @@ void run_call(const std::shared_ptr<ConnectionState>& conn, const std::shared_pt
   try {
     if (!call->cancelled) {
       CallContext ctx = conn->make_context(call, era);
-      json::object result = call_tool(tool, std::move(args), ctx);
+      json::object result = call_result(invoke_tool(tool, std::move(args), ctx), ctx);
       if (era.modern) decorate_modern_result(result, conn->options);
       response = jsonrpc::to_json(jsonrpc::Response{call->id, json::value(std::move(result))});
     }

@@ -32,11 +32,7 @@ struct ToolCall {
 std::variant<ToolCall, jsonrpc::Error> parse_tool_call(const ToolRegistry& tools,
                                                       const boost::json::object& params);
 
-// Validates the arguments and runs the handler. Never throws: validation
-// failures, ToolError and any other exception become isError:true results.
-// In the legacy era (!ctx.modern) structuredContent is only ever an object.
-boost::json::object call_tool(const Tool& tool, boost::json::object arguments,
-                              const CallContext& ctx);
+// (Running the call: invoke_tool and call_result, mcp/tool_invoke.h.)
 
 // The isError:true CallToolResult for {code, message}.
 // The _meta key of a tool error's structured form: {"code", "message"}.
