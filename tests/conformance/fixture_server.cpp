@@ -5,17 +5,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <string>
 #include <thread>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "mcp/hmac.h"
 #include "mcp/http_server.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/prompts.h"
+#include "mcp/request_state.h"
 #include "mcp/resources.h"
 #include "mcp/server.h"
 #include "mcp/subscriptions.h"
@@ -54,36 +53,15 @@ const json::object kEmptySchema = json::object{{"type", "object"}};
 
 // --- MRTR requestState: payload sealed with an HMAC keyed per process --------
 
-std::string& state_key() {
-  static std::string key = [] {
-    std::random_device rd;
-    std::string k;
-    for (int i = 0; i < 8; ++i) k += std::to_string(rd());
-    return k;
-  }();
-  return key;
+const RequestStateSealer& sealer() {
+  static const RequestStateSealer s = RequestStateSealer::random();
+  return s;
 }
 
-std::string seal(const json::object& payload) {
-  const std::string body = json::serialize(payload);
-  return hmac_sha256_hex(state_key(), body) + "." + body;
-}
+std::string seal(const json::object& payload) { return sealer().seal(payload); }
 
 // The payload of a state this server sealed; -32602 for anything else.
-json::object unseal(const std::string& state) {
-  const auto dot = state.find('.');
-  if (dot != std::string::npos) {
-    const std::string mac = state.substr(0, dot);
-    const std::string body = state.substr(dot + 1);
-    if (constant_time_equals(mac, hmac_sha256_hex(state_key(), body))) {
-      boost::system::error_code ec;
-      json::value v = json::parse(body, ec);
-      if (!ec && v.is_object()) return v.as_object();
-    }
-  }
-  throw ProtocolError(static_cast<int>(jsonrpc::ErrorCode::kInvalidParams),
-                      "Invalid params: requestState failed its integrity check");
-}
+json::object unseal(const std::string& state) { return sealer().open(state); }
 
 ToolResult input_required(json::object requests, const std::optional<json::object>& state) {
   json::object r;

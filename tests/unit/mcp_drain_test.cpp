@@ -1,34 +1,18 @@
 // Graceful stop drains: HttpServer::stop() waits (bounded) for responses
 // still being written instead of sleeping a fixed time, so a large answer to
 // a call that finished during the stop reaches a slow reader whole.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 
-#include <boost/json.hpp>
-#include <catch2/catch.hpp>
-
-#include "mcp/http_server.h"
 #include "mcp/in_flight.h"
-#include "mcp/server.h"
+#include "mcp_test_util.h"
 
-namespace json = boost::json;
-using namespace std::chrono_literals;
-using keel::mcp::CallContext;
-using keel::mcp::HttpOptions;
-using keel::mcp::HttpServer;
-using keel::mcp::InFlight;
-using keel::mcp::McpServer;
-using keel::mcp::ServerOptions;
-using keel::mcp::Tool;
-using keel::mcp::ToolRegistry;
-using keel::mcp::ToolResult;
+using namespace keel::mcp;
+using namespace keel::mcp::testing;
 
 TEST_CASE("in_flight: wait_idle returns at once when idle, at the timeout when busy") {
   InFlight f;
@@ -52,30 +36,6 @@ TEST_CASE("in_flight: wait_idle returns at once when idle, at the timeout when b
   CHECK(f.count() == 0);
 }
 
-namespace {
-
-int connect_loopback(unsigned short port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  // A fixed receive window (no autotuning up to tens of MiB), set before
-  // connect: the kernel cannot absorb the whole answer before we read.
-  int window = 256 * 1024;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
-
-}  // namespace
-
 TEST_CASE("http: stop() drains a large answer to a slow reader instead of cutting it") {
   // The answer (text and structured copy) is far more than the kernel buffers
   // on loopback with a fixed window: its write outlasts the reader's nap.
@@ -85,7 +45,7 @@ TEST_CASE("http: stop() drains a large answer to a slow reader instead of cuttin
   reg->add(Tool{
       .name = "big",
       .description = "Waits until the server stops, then answers 8 MiB.",
-      .input_schema = json::parse(R"({"type":"object"})").as_object(),
+      .input_schema = obj(R"({"type":"object"})"),
       .handler =
           [&started](const json::object&, const CallContext& ctx) {
             started = true;
@@ -110,7 +70,9 @@ TEST_CASE("http: stop() drains a large answer to a slow reader instead of cuttin
                           "Content-Type: application/json\r\nAccept: application/json\r\n"
                           "MCP-Protocol-Version: 2026-07-28\r\nConnection: close\r\n"
                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  const int fd = connect_loopback(http.port());
+  // A fixed receive window (no autotuning up to tens of MiB): the kernel
+  // cannot absorb the whole answer before we read.
+  const int fd = connect_loopback(http.port(), 256 * 1024, 5);
   REQUIRE(fd >= 0);
   REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
   for (int i = 0; i < 500 && !started; ++i) std::this_thread::sleep_for(10ms);
