@@ -6,7 +6,6 @@
 #include <utility>
 
 #include "cli/commands.h"
-#include "crypto/random.h"
 #include "state/store.h"
 
 namespace keel::cli {
@@ -88,8 +87,6 @@ void print_overview(std::ostream& out, const std::vector<Command>& commands,
 }
 
 }  // namespace
-
-std::string random_hex(std::size_t bytes) { return crypto::secure_random_hex(bytes); }
 
 int run_keel(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);

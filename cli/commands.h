@@ -41,8 +41,4 @@ std::vector<Command> doctor_commands();
 // Entry point of the keel executable.
 int run_keel(int argc, char** argv);
 
-// Random lowercase hex of `bytes` bytes (session ids, agent suffixes):
-// crypto::secure_random_hex, since a session id must not be guessable.
-std::string random_hex(std::size_t bytes);
-
 }  // namespace keel::cli

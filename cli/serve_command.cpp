@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "crypto/random.h"
 #include "cli/commands.h"
 #include "hooks/engine.h"
 #include "hooks/http_hooks.h"
@@ -67,7 +68,7 @@ class StdioPrincipal {
       if (!agent_) {
         agent_ = configured_ ? *configured_
                              : sanitize_agent(ctx.client_name.empty() ? "agent" : ctx.client_name) +
-                                   "-" + random_hex(3);
+                                   "-" + crypto::secure_random_hex(3);
       }
       if (!registered_) {
         registered_ = true;
@@ -183,7 +184,7 @@ class HttpPrincipals {
         return state::Principal{it->second.agent, ws_.project().string(), ctx.session_id,
                                 it->second.capabilities};
       }
-      agent = configured_ ? *configured_ : base + "-" + random_hex(3);
+      agent = configured_ ? *configured_ : base + "-" + crypto::secure_random_hex(3);
     }
     auto caps = config.capabilities_for(agent);
     remember(ctx.session_id, agent, caps);
@@ -413,7 +414,7 @@ int run_serve(const Args& args, Workspace& ws) {
 
   mcp::StdioOptions stdio;
   stdio.workers = ws.config().stdio_workers;
-  stdio.session_id = "s-" + random_hex(12);
+  stdio.session_id = "s-" + crypto::secure_random_hex(12);
   spdlog::info("keel serve --stdio: state {}", ws.state_dir().string());
   int rc = mcp::serve_stdio(server, 0, 1, stdio);
 
