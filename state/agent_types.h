@@ -2,6 +2,7 @@
 // (Store::register_agent and friends). Part of the Store contract (state/store.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -10,6 +11,11 @@
 #include "state/lease_types.h"
 
 namespace keel::state {
+
+// An agent name is 1..kMaxAgentNameBytes bytes; a suspension's reason is
+// 1..kMaxSuspendReasonBytes bytes.
+inline constexpr std::size_t kMaxAgentNameBytes = 256;
+inline constexpr std::size_t kMaxSuspendReasonBytes = 1024;
 
 // ================================================================== Agents
 // The agent registry and agent liveness (README "Agent identity and

@@ -2,6 +2,7 @@
 // Part of the Store contract (state/store.h).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -9,6 +10,9 @@
 #include <vector>
 
 namespace keel::state {
+
+// An acquire's request_id (the idempotency key) is 1..kMaxLeaseRequestIdBytes bytes.
+inline constexpr std::size_t kMaxLeaseRequestIdBytes = 256;
 
 // ------------------------------------------------------------------ leases
 

@@ -25,7 +25,6 @@ using namespace sqlite_store_detail;
 
 namespace {
 
-constexpr std::size_t kMaxReasonBytes = 1024;
 constexpr std::string_view kAgentColumns =
     "name, project, product, host, host_key, pid, start_time, session_id, client, started_at,"
     " last_seen, status, reason";
@@ -101,7 +100,7 @@ fs::path marker_path(const fs::path& state_dir, std::string_view project, std::s
 }
 
 void validate_agent_name(std::string_view agent) {
-  if (agent.empty() || agent.size() > 256) {
+  if (agent.empty() || agent.size() > kMaxAgentNameBytes) {
     throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
   }
 }
@@ -447,7 +446,7 @@ AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agen
                                      std::string_view reason) {
   require(who, caps::kAgentAdmin);
   validate_agent_name(agent);
-  if (reason.empty() || reason.size() > kMaxReasonBytes) {
+  if (reason.empty() || reason.size() > kMaxSuspendReasonBytes) {
     throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
   }
   std::optional<AgentInfo> info;

@@ -21,7 +21,6 @@ using namespace sqlite_store_detail;
 namespace {
 
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
-constexpr std::size_t kMaxRequestIdBytes = 256;
 
 std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
 
@@ -91,7 +90,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
                          "], got " + std::to_string(request.wait_ms));
   }
   if (request.request_id &&
-      (request.request_id->empty() || request.request_id->size() > kMaxRequestIdBytes)) {
+      (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
     throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
   }
 

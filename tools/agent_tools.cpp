@@ -13,8 +13,8 @@ namespace json = boost::json;
 namespace {
 
 // The store's caps (bytes) on an agent's name and on a suspension's reason.
-constexpr std::int64_t kMaxAgentNameBytes = 256;
-constexpr std::int64_t kMaxSuspendReasonBytes = 1024;
+constexpr auto kMaxAgentNameBytes = static_cast<std::int64_t>(state::kMaxAgentNameBytes);
+constexpr auto kMaxSuspendReasonBytes = static_cast<std::int64_t>(state::kMaxSuspendReasonBytes);
 
 // An agent as the tools show it. Every field but reason is always there; the
 // schema has always promised only name, status and leases.

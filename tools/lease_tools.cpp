@@ -14,8 +14,9 @@ namespace {
 
 constexpr std::string_view kNameDoc =
     "file:/abs/path, dir:/abs/dir/ (covers everything under it), or any other name";
-// The store's caps on a lease acquire's request_id and reason (bytes).
-constexpr std::int64_t kMaxRequestIdBytes = 256;
+// A lease acquire's request_id is capped by the store (state::kMaxLeaseRequestIdBytes);
+// its reason by this tool alone (the store keeps what it is given).
+constexpr auto kMaxRequestIdBytes = static_cast<std::int64_t>(state::kMaxLeaseRequestIdBytes);
 constexpr std::int64_t kMaxReasonBytes = 1024;
 
 struct AcquireArgs {
