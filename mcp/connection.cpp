@@ -13,9 +13,6 @@
 
 namespace keel::mcp::detail {
 
-namespace json = boost::json;
-using jsonrpc::Error;
-using jsonrpc::ErrorCode;
 using jsonrpc::RequestId;
 
 namespace {

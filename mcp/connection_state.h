@@ -21,6 +21,7 @@
 
 #include "mcp/era.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/messages.h"
 #include "mcp/server.h"
 
 namespace keel::mcp::detail {

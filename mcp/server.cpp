@@ -16,9 +16,6 @@
 
 namespace keel::mcp {
 
-namespace json = boost::json;
-using jsonrpc::Error;
-using jsonrpc::ErrorCode;
 using jsonrpc::RequestId;
 using Sink = Connection::Sink;
 using Received = Connection::Received;

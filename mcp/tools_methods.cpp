@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -13,10 +14,6 @@
 #include "mcp/tool_invoke.h"
 
 namespace keel::mcp {
-
-namespace json = boost::json;
-using jsonrpc::Error;
-using jsonrpc::ErrorCode;
 
 namespace {
 constexpr std::string_view kCursorTag = "tools";
@@ -38,14 +35,12 @@ json::object tool_to_json(const Tool& tool) {
   return o;
 }
 
-std::variant<json::object, Error> list_tools(const ToolRegistry& tools,
-                                             const ServerOptions& options,
-                                             const json::object& params) {
+Decoded<ListToolsResult> list_tools(const ToolRegistry& tools, const ServerOptions& options,
+                                    const ListToolsParams& params) {
   const auto& all = tools.tools();
   std::size_t offset = 0;
-  if (const json::value* c = params.if_contains("cursor"); c != nullptr && !c->is_null()) {
-    std::optional<std::size_t> decoded;
-    if (c->is_string()) decoded = decode_cursor(kCursorTag, c->get_string());
+  if (params.cursor) {
+    std::optional<std::size_t> decoded = decode_cursor(kCursorTag, *params.cursor);
     if (!decoded || *decoded > all.size()) {
       return Error(ErrorCode::kInvalidParams, "Invalid params: invalid cursor");
     }
@@ -53,31 +48,21 @@ std::variant<json::object, Error> list_tools(const ToolRegistry& tools,
   }
   const std::size_t page = std::max<std::size_t>(1, options.tools_page_size);
   const std::size_t end = std::min(all.size(), offset + page);
-  json::array list;
-  for (std::size_t i = offset; i < end; ++i) list.push_back(tool_to_json(all[i]));
-  json::object result;
-  result["tools"] = std::move(list);
-  if (end < all.size()) result["nextCursor"] = encode_cursor(kCursorTag, end);
+  ListToolsResult result;
+  for (std::size_t i = offset; i < end; ++i) result.tools.push_back(tool_to_json(all[i]));
+  if (end < all.size()) result.next_cursor = encode_cursor(kCursorTag, end);
   return result;
 }
 
-std::variant<ToolCall, Error> parse_tool_call(const ToolRegistry& tools,
-                                              const json::object& params) {
-  const json::value* name = params.if_contains("name");
-  if (name == nullptr || !name->is_string()) {
-    return Error(ErrorCode::kInvalidParams, "Invalid params: \"name\" must be a string");
-  }
+Decoded<ToolCall> resolve_tool_call(const ToolRegistry& tools, const CallToolParams& params) {
   ToolCall call;
-  call.tool = tools.find(name->get_string());
-  if (call.tool == nullptr) {
-    return Error(ErrorCode::kInvalidParams, "Unknown tool: " + std::string(name->get_string()));
-  }
-  if (const json::value* args = params.if_contains("arguments");
-      args != nullptr && !args->is_null()) {
-    if (!args->is_object()) {
+  call.tool = tools.find(params.name);
+  if (call.tool == nullptr) return Error(ErrorCode::kInvalidParams, "Unknown tool: " + params.name);
+  if (!params.arguments.is_null()) {
+    if (!params.arguments.is_object()) {
       return Error(ErrorCode::kInvalidParams, "Invalid params: \"arguments\" must be an object");
     }
-    call.arguments = args->get_object();
+    call.arguments = params.arguments.get_object();
   }
   return call;
 }
@@ -134,10 +119,30 @@ void run_call(const std::shared_ptr<ConnectionState>& conn, const std::shared_pt
   conn->finish(call, response);
 }
 
+// Decodes, lists, encodes; a bad cursor at either step is the same -32602.
+Decoded<json::object> tools_list_result(const ConnectionState& conn, const json::object& params) {
+  auto decoded = decode_list_tools_params(params);
+  if (auto* err = std::get_if<Error>(&decoded)) return std::move(*err);
+  auto listed = list_tools(*conn.tools, conn.options, std::get<ListToolsParams>(decoded));
+  if (auto* err = std::get_if<Error>(&listed)) return std::move(*err);
+  return to_json(std::get<ListToolsResult>(std::move(listed)));
+}
+
+// Decodes tools/call's params and resolves them against the registry.
+Decoded<std::pair<CallToolParams, ToolCall>> decode_tool_call(const ConnectionState& conn,
+                                                             const json::object& params) {
+  auto decoded = decode_call_tool_params(params);
+  if (auto* err = std::get_if<Error>(&decoded)) return std::move(*err);
+  auto& p = std::get<CallToolParams>(decoded);
+  auto resolved = resolve_tool_call(*conn.tools, p);
+  if (auto* err = std::get_if<Error>(&resolved)) return std::move(*err);
+  return std::pair{std::move(p), std::get<ToolCall>(std::move(resolved))};
+}
+
 }  // namespace
 
 void handle_tools_list(MethodCall& c) {
-  auto r = list_tools(*c.conn.tools, c.conn.options, c.params());
+  auto r = tools_list_result(c.conn, c.params());
   if (auto* err = std::get_if<Error>(&r)) {
     c.fail(std::move(*err));
     return;
@@ -153,25 +158,23 @@ void handle_tools_list(MethodCall& c) {
 // Registers the call as in flight (so a cancellation can reach it) and hands
 // the transport the work that runs it and sends the response.
 void handle_tools_call(MethodCall& c) {
-  auto parsed = parse_tool_call(*c.conn.tools, c.params());
+  auto parsed = decode_tool_call(c.conn, c.params());
   if (auto* err = std::get_if<Error>(&parsed)) {
     c.fail(std::move(*err));
     return;
   }
+  auto& [p, tc] = std::get<std::pair<CallToolParams, ToolCall>>(parsed);
   auto call = std::make_shared<CallState>();
   call->id = c.req.id;
   call->sink = c.sink;
-  call->progress_token = progress_token(c.params());
-  if (const auto* v = c.params().if_contains("inputResponses")) call->input_responses = *v;
-  if (const auto* v = c.params().if_contains("requestState"); v != nullptr && v->is_string()) {
-    call->request_state = std::string(v->get_string());
-  }
+  call->progress_token = std::move(p.progress_token);
+  call->input_responses = std::move(p.input_responses);
+  call->request_state = std::move(p.request_state);
   if (!c.conn.register_call(call)) {
     c.fail(ErrorCode::kInvalidRequest,
            "Invalid Request: request id " + c.req.id.to_string() + " is already in use");
     return;
   }
-  ToolCall tc = std::get<ToolCall>(std::move(parsed));
   c.out.work = [conn = c.conn.shared_from_this(), call, tool = tc.tool,
                 args = std::move(tc.arguments), era = std::move(c.era)]() mutable {
     run_call(conn, call, *tool, std::move(args), era);

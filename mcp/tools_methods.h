@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 
 #include "mcp/jsonrpc.h"
+#include "mcp/messages.h"
 #include "mcp/tool.h"
 
 namespace keel::mcp {
@@ -18,19 +19,18 @@ struct ServerOptions;
 // A Tool as tools/list shows it.
 boost::json::object tool_to_json(const Tool& tool);
 
-// tools/list {cursor?} → {tools, nextCursor?}; a bad cursor → -32602.
-std::variant<boost::json::object, jsonrpc::Error> list_tools(const ToolRegistry& tools,
-                                                            const ServerOptions& options,
-                                                            const boost::json::object& params);
+// tools/list: one page of the registry from the cursor on; a cursor that
+// does not decode (or points past the end) → -32602 "invalid cursor".
+Decoded<ListToolsResult> list_tools(const ToolRegistry& tools, const ServerOptions& options,
+                                    const ListToolsParams& params);
 
-// tools/call {name, arguments?} checked against the registry: an unknown
-// tool or non-object arguments → -32602. Missing (or null) arguments read as {}.
+// tools/call's params checked against the registry: an unknown tool, then
+// non-object arguments → -32602. Missing (or null) arguments read as {}.
 struct ToolCall {
   const Tool* tool = nullptr;
   boost::json::object arguments;
 };
-std::variant<ToolCall, jsonrpc::Error> parse_tool_call(const ToolRegistry& tools,
-                                                      const boost::json::object& params);
+Decoded<ToolCall> resolve_tool_call(const ToolRegistry& tools, const CallToolParams& params);
 
 // (Running the call: invoke_tool and call_result, mcp/tool_invoke.h.)
 
