@@ -1,27 +1,21 @@
 // keel/mcp/logging_methods.cpp — logging/setLevel (2025-11-25 only; the
 // modern era carries the level per request in _meta).
-#include <optional>
+#include <mutex>
+#include <variant>
 
 #include "mcp/connection_state.h"
 
 namespace keel::mcp::detail {
 
-namespace json = boost::json;
-using jsonrpc::ErrorCode;
-
 void handle_set_level(MethodCall& c) {
-  const json::value* level = c.params().if_contains("level");
-  std::optional<LogLevel> parsed;
-  if (level != nullptr && level->is_string()) parsed = parse_log_level(level->get_string());
-  if (!parsed) {
-    c.fail(ErrorCode::kInvalidParams,
-           "Invalid params: \"level\" must be one of debug, info, notice, warning, "
-           "error, critical, alert, emergency");
+  auto decoded = decode_set_level_params(c.params());
+  if (auto* err = std::get_if<Error>(&decoded)) {
+    c.fail(std::move(*err));
     return;
   }
   {
     std::lock_guard lock(c.conn.mu);
-    c.conn.log_level = parsed;
+    c.conn.log_level = std::get<SetLevelParams>(decoded).level;
   }
   c.reply(json::object());
 }

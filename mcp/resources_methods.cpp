@@ -3,15 +3,12 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "mcp/connection_state.h"
 #include "mcp/resources.h"
 
 namespace keel::mcp::detail {
-
-namespace json = boost::json;
-using jsonrpc::Error;
-using jsonrpc::ErrorCode;
 
 void handle_resources_list(MethodCall& c) {
   c.finish(c.conn.features.resources->list_json(), true);
@@ -22,12 +19,12 @@ void handle_resource_templates_list(MethodCall& c) {
 }
 
 void handle_resources_read(MethodCall& c) {
-  const json::value* uri = c.params().if_contains("uri");
-  if (uri == nullptr || !uri->is_string()) {
-    c.fail(ErrorCode::kInvalidParams, "Invalid params: \"uri\" must be a string");
+  auto decoded = decode_read_resource_params(c.params());
+  if (auto* err = std::get_if<Error>(&decoded)) {
+    c.fail(std::move(*err));
     return;
   }
-  const std::string u(uri->get_string());
+  const std::string& u = std::get<ReadResourceParams>(decoded).uri;
   std::optional<json::array> contents;
   try {
     contents = c.conn.features.resources->read(u, c.conn.simple_context(c.req, c.era));
@@ -42,9 +39,7 @@ void handle_resources_read(MethodCall& c) {
                  "Resource not found: " + u, json::value(std::move(data))));
     return;
   }
-  json::object result;
-  result["contents"] = std::move(*contents);
-  c.finish(std::move(result), true);
+  c.finish(to_json(ReadResourceResult{std::move(*contents)}), true);
 }
 
 // Resources never change under keel, so a subscription has nothing to send.
