@@ -77,7 +77,7 @@ state::Store& Workspace::store() {
   if (!store_) {
     state::StoreOptions options = config_.store;
     options.dir = state_dir_;
-    store_ = state::open_sqlite_store(options);
+    store_ = state::open_store(options);
   }
   return *store_;
 }

@@ -45,7 +45,7 @@ std::string get_string(const json::object& o, std::string_view key) {
 std::string journal_hash(std::string_view prev_hash, std::int64_t seq, std::int64_t ts,
                          std::string_view project, std::string_view principal,
                          std::string_view op, std::string_view subject,
-                         std::string_view payload) {
+                         std::string_view payload, std::string_view node) {
   Sha256 h;
   h.update(prev_hash);
   h.update("\n");
@@ -56,6 +56,9 @@ std::string journal_hash(std::string_view prev_hash, std::int64_t seq, std::int6
   put_field(h, op);
   put_field(h, subject);
   put_field(h, payload);
+  // Records written before nodes were recorded carry none and hash as they
+  // always did; a record with a node covers it too.
+  if (!node.empty()) put_field(h, node);
   const Sha256::Digest d = h.finish();
   return to_hex(d.data(), d.size());
 }
@@ -190,7 +193,7 @@ bool ChainVerifier::feed(const JournalRecord& r) {
     for (std::int64_t s = lo; s <= hi; ++s) {
       if (s == r.seq) continue;
       if (journal_hash(r.prev_hash, s, r.ts_ms, r.project, r.principal, r.op, r.subject,
-                       r.payload) == r.hash) {
+                       r.payload, r.node) == r.hash) {
         bad(r.seq, "reordered",
             seq_text + " holds the record written as seq " + std::to_string(s));
         return false;

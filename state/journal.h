@@ -3,8 +3,8 @@
 //
 // Record hash (hex SHA-256):
 //   H = sha256( prev_hash || "\n" || F(seq) F(ts) F(project) F(principal)
-//               F(op) F(subject) F(payload) )
-// where F(x) = <decimal byte length of x> ":" x "," (a netstring; integers as
+//               F(op) F(subject) F(payload) [F(node)] )
+// where F(node) is present only when the record names a node, and F(x) = <decimal byte length of x> ":" x "," (a netstring; integers as
 // decimal text), so no two different records share an encoding. The first
 // record of a chain has prev_hash = 64 zeros, unless the chain starts with a
 // CHECKPOINT, whose prev_hash is the hash of the last record it folded (its
@@ -32,7 +32,7 @@ inline const std::string kZeroHash(64, '0');
 std::string journal_hash(std::string_view prev_hash, std::int64_t seq, std::int64_t ts,
                          std::string_view project, std::string_view principal,
                          std::string_view op, std::string_view subject,
-                         std::string_view payload);
+                         std::string_view payload, std::string_view node = {});
 
 // The hash `r` should carry given its own prev_hash and fields.
 inline std::string journal_hash(const JournalRecord& r) {

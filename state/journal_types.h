@@ -37,6 +37,9 @@ struct JournalRecord {
   std::string payload;    // JSON text, exactly as hashed
   std::string prev_hash;  // hex SHA-256; 64 zeros for the first record
   std::string hash;       // hex SHA-256 over prev_hash and the fields above
+                          // (and node, when not empty: state/journal.h)
+  std::string node;       // the keel node that wrote it (StoreOptions::node);
+                          // "" for records written before nodes were recorded
 
   bool operator==(const JournalRecord&) const = default;
 };

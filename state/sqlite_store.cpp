@@ -97,23 +97,7 @@ LeaseInfo read_lease(const sql::Statement& q) {
 JournalRecord read_record(const sql::Statement& q) {
   // kRecordColumns lists JournalRecord's fields in their declaration order.
   return JournalRecord{q.int64(0), q.int64(1), q.text(2), q.text(3), q.text(4),
-                       q.text(5),  q.text(6),  q.text(7), q.text(8)};
-}
-
-std::optional<std::string> prefix_successor(std::string_view prefix) {
-  std::string s(prefix);
-  while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xff) s.pop_back();
-  if (s.empty()) return std::nullopt;
-  s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
-  return s;
-}
-
-void require(const Principal& who, std::string_view capability) {
-  if (!who.can(capability)) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "principal '" + who.agent + "' lacks the capability '" +
-                         std::string(capability) + "'");
-  }
+                       q.text(5),  q.text(6),  q.text(7), q.text(8), std::string()};
 }
 
 void tombstone_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,

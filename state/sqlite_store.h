@@ -35,6 +35,7 @@
 
 #include "state/group_commit_writer.h"
 #include "state/sqlite_util.h"
+#include "state/store_common.h"
 #include "state/store.h"
 
 namespace keel::state {
@@ -184,12 +185,8 @@ inline constexpr std::string_view kRecordColumns =
     "seq, ts, project, principal, op, subject, payload, prev_hash, hash";
 JournalRecord read_record(const sql::Statement& q);
 
-// The smallest string greater than every string that starts with `prefix`
-// (byte order), or nullopt when there is none (empty prefix, all 0xff).
-std::optional<std::string> prefix_successor(std::string_view prefix);
-
-// Throws StoreError(kPermissionDenied) unless who can `capability`.
-void require(const Principal& who, std::string_view capability);
+using store_common::prefix_successor;
+using store_common::require;
 
 // Deletes a lease and leaves its tombstone with `outcome` ('released' or
 // 'expired'), so that a later renew or release can say what became of it.

@@ -212,6 +212,18 @@ class Store {
 // The caller owns the store; `options` is copied.
 std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options);
 
+// Opens the PostgreSQL store at options.url (state/postgres/pg_store.h),
+// creating or migrating its schema. Throws StoreError with a one-line
+// message (never the password) for a bad URL, bad credentials or an
+// unreachable server. The static `keel` binary carries no libpq: there this
+// re-executes the process as the `keel-pg` binary beside it (cli/), which
+// does.
+std::unique_ptr<Store> open_postgres_store(const StoreOptions& options);
+
+// The backend `options` selects: PostgreSQL when options.url is set, else
+// the embedded SQLite store in options.dir.
+std::unique_ptr<Store> open_store(const StoreOptions& options);
+
 // Why agent `agent` of `project` is suspended, or nullopt when it is not,
 // read from the marker the store keeps under `state_dir` (one failed open()
 // when not suspended: the hook asks on every call without opening the store).

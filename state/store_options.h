@@ -22,6 +22,13 @@ enum class Synchronous { kFull, kNormal };
 
 struct StoreOptions {
   std::filesystem::path dir;  // created when missing; holds keel.db
+  // The PostgreSQL backend's URL (postgres://... or a libpq key=value
+  // string; config store.url, env KEEL_STORE_URL, --store). Empty: the
+  // embedded SQLite store in `dir`. The password is never logged.
+  std::string url;
+  // Names this keel process in every journal record it writes (config
+  // node.id, env KEEL_NODE_ID; the caller defaults it to the host name).
+  std::string node;
   Synchronous synchronous = Synchronous::kFull;
   int busy_timeout_ms = 10000;
   int max_batch = 256;  // most write jobs one group commit carries
@@ -58,6 +65,12 @@ struct StoreOptions {
   // the writes). For one-shot processes (`keel hook`), where a writer thread
   // and a second connection cost more than the one or two calls they serve.
   bool inline_writes = false;
+
+  // PostgreSQL: the longest a call may wait on the database (connect,
+  // statement, a lost or paused server) before failing with kBusy; and the
+  // most connections one store keeps open.
+  int pg_call_timeout_ms = 10000;
+  int pg_pool_size = 8;
 
   // Tests only: every connection of the store opens its files through this
   // injector's VFS (state/fault_vfs.h), so that writes, fsyncs and truncates

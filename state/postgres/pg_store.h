@@ -1,0 +1,253 @@
+// keel/state/postgres/pg_store.h — the PostgreSQL backend of Store, for fleets
+// whose keel processes run on several machines against one database.
+//
+// Layout: the tables of schema version N (pg_schema.cpp) in the schema the URL
+// selects (search_path; default "public"). Each project has one hash chain:
+// journal rows are keyed (project, seq), and the chain's head, with the
+// project's fencing-token counter, lives in one row of `chain_heads`.
+//
+// Invariants (the promises of state/store.h, across processes and machines):
+//   * Every write is one transaction that first locks its project's
+//     chain_heads row (SELECT ... FOR UPDATE). Every state change journals, so
+//     all writes of a project are serialised by that lock: what a write reads
+//     after taking it is what the last committed write left, on any node, and
+//     the chain can neither fork nor leave a gap.
+//   * Fencing tokens come from chain_heads.next_token under that lock, so they
+//     strictly increase across nodes and restarts.
+//   * `now` is the database's clock (clock_timestamp(), read after the lock),
+//     unless StoreOptions::clock was given explicitly (tests).
+//   * A change that may end a wait (a lease released or expired, an
+//     escalation resolved) NOTIFYs `keel_lease` / `keel_escalation` with the
+//     project as payload, in its transaction (delivered at commit). Every
+//     store keeps one LISTEN connection and wakes its waiters; waits also
+//     poll, so a lost notification only delays them.
+//   * No reads or waits inside a write transaction; waits hold no connection.
+//   * A lost connection is dropped from the pool; the call fails with kBusy
+//     within StoreOptions::pg_call_timeout_ms and the next call reconnects.
+//
+// Thread safety: as Store.
+// Files: pg_store.cpp (open, pool, listener, the helpers below),
+// pg_schema.cpp (tables, migrations), pg_store_{leases,memory,journal,
+// escalation,agents}.cpp (one primitive each).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "state/postgres/pg_util.h"
+#include "state/store.h"
+#include "state/store_common.h"
+
+namespace keel::state {
+
+class LeaseName;  // state/lease_name.h
+
+class PgStore final : public Store {
+ public:
+  // Connects, creates or migrates the schema (pg_schema.cpp), starts the
+  // listener. Throws StoreError with a one-line message (no password) when
+  // the URL is wrong or the server unreachable.
+  explicit PgStore(const StoreOptions& options);
+  ~PgStore() override;
+
+  AcquireResult acquire_lease(const Principal& who, const AcquireRequest& request,
+                              const CancelCheck& cancelled) override;
+  LeaseInfo renew_lease(const Principal& who, std::string_view name,
+                        std::string_view lease_id) override;
+  ReleaseOutcome release_lease(const Principal& who, std::string_view name,
+                               std::string_view lease_id, bool force) override;
+  std::vector<LeaseInfo> list_leases(const Principal& who, std::string_view prefix) override;
+
+  PutResult memory_put(const Principal& who, const PutRequest& r) override;
+  GetResult memory_get(const Principal& who, Tier tier, Namespace ns,
+                       std::string_view key) override;
+  bool memory_delete(const Principal& who, const DeleteRequest& r) override;
+  ListResult memory_list(const Principal& who, const ListRequest& r) override;
+  std::vector<SearchHit> memory_search(const Principal& who, const SearchRequest& r) override;
+  void end_session(const Principal& who) override;
+
+  std::vector<JournalRecord> journal_query(const Principal& who,
+                                           const JournalFilter& f) override;
+  VerifyReport journal_verify(const Principal& who) override;
+  ReplayReport journal_replay(const Principal& who) override;
+  CompactReport journal_compact(const Principal& who) override;
+  std::int64_t journal_export(const Principal& who, std::ostream& out) override;
+  JournalRecord journal_append(const Principal& who, std::string_view op,
+                               std::string_view subject,
+                               const boost::json::value& payload) override;
+
+  EscalationRequestResult request_escalation(const Principal& who,
+                                             const EscalationRequest& request) override;
+  ResolveEscalationResult resolve_escalation(const Principal& who,
+                                             const ResolveEscalationRequest& r) override;
+  Escalation get_escalation(const Principal& who, std::int64_t id) override;
+  EscalationListResult list_escalations(const Principal& who,
+                                        const EscalationListRequest& r) override;
+  Escalation wait_escalation(const Principal& who, std::int64_t id, std::int64_t wait_ms,
+                             const CancelCheck& cancelled) override;
+
+  AgentInfo register_agent(const Principal& who, const AgentRegistration& r) override;
+  std::vector<AgentInfo> list_agents(const Principal& who, bool include_gone) override;
+  std::vector<ScavengedAgent> scavenge_dead_agents(const Principal& who,
+                                                   std::optional<std::string> holder) override;
+  HeartbeatResult heartbeat(const Principal& who) override;
+  LeaseInfo adopt_lease(const Principal& who, std::string_view name, std::string_view lease_id,
+                        std::string_view to) override;
+  AgentInfo suspend_agent(const Principal& who, std::string_view agent,
+                          std::string_view reason) override;
+  AgentInfo resume_agent(const Principal& who, std::string_view agent) override;
+
+  StoreStats stats() const override;
+
+  // ------------------------------------------------ for pg_store_*.cpp only
+
+  // What a write job sees: the connection (inside its transaction, after the
+  // project's head row was locked), the project, and `now`.
+  struct Write {
+    pg::Connection& c;
+    std::string project;
+    std::int64_t now = 0;
+    std::string node;  // StoreOptions::node, written into every record
+    // Channels to NOTIFY at commit (deduplicated); see notify().
+    std::vector<std::string> notify_channels;
+
+    // Appends a record after the project's head and moves the head.
+    JournalRecord append(std::string_view principal, std::string_view op,
+                         std::string_view subject, std::string_view payload);
+    // The project's next fencing token (increments the counter).
+    std::int64_t next_token();
+    // Wakes waiters on `channel` ("keel_lease", "keel_escalation") on every
+    // node once this transaction commits.
+    void notify(std::string channel);
+  };
+
+  // Runs `fn(Write&)` in one transaction of who.project (see the class
+  // comment). Retries the whole transaction (a few times, with backoff) on
+  // serialization failures and on a connection lost before COMMIT was sent;
+  // otherwise rethrows. Returns what fn returns.
+  template <class Fn>
+  auto write(std::string_view project, Fn&& fn) -> decltype(fn(std::declval<Write&>()));
+
+  // Runs fn(pg::Connection&) on a pooled connection, outside any explicit
+  // transaction (each statement its own), or inside one REPEATABLE READ
+  // transaction (one snapshot) when `snapshot`. Retries once on a lost
+  // connection.
+  template <class Fn>
+  auto read(Fn&& fn, bool snapshot = false) -> decltype(fn(std::declval<pg::Connection&>()));
+
+  // `now` for reads (the database's clock unless a Clock was injected).
+  std::int64_t now(pg::Connection& c) const;
+
+  const StoreOptions& options() const { return options_; }
+  const ProcessTable& processes() const { return *processes_; }
+
+ private:
+  // A connection borrowed from the pool; returned on destruction unless
+  // broken.
+  class Lease;  // defined in pg_store.cpp
+  pg::Connection borrow();
+  void give_back(pg::Connection c);
+  void run_write(std::string_view project, const std::function<void(Write&)>& job);
+  void run_read(const std::function<void(pg::Connection&)>& job, bool snapshot);
+
+  void listen_loop();           // the listener thread
+  void wake(std::string_view channel);
+
+  // Leases (pg_store_leases.cpp).
+  AcquireResult try_acquire(const Principal& who, const LeaseName& name,
+                            const AcquireRequest& request, bool final_attempt);
+
+  const StoreOptions options_;
+  const std::shared_ptr<Clock> clock_;  // nullptr: the database's clock
+  const std::shared_ptr<const ProcessTable> processes_;
+  pg::ConnectOptions connect_;
+
+  std::mutex pool_mu_;
+  std::vector<pg::Connection> pool_;  // idle connections; guarded by pool_mu_
+
+ public:
+  // Bumped (and waiters woken) on every keel_lease / keel_escalation
+  // notification and on this process's own changes.
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  std::uint64_t lease_epoch_ = 0;       // guarded by wake_mu_
+  std::uint64_t escalation_epoch_ = 0;  // guarded by wake_mu_
+
+ private:
+  std::atomic<bool> stopping_{false};
+  std::thread listener_;
+
+  mutable std::mutex stats_mu_;
+  StoreStats stats_;  // guarded by stats_mu_
+};
+
+template <class Fn>
+auto PgStore::write(std::string_view project, Fn&& fn) -> decltype(fn(std::declval<Write&>())) {
+  using R = decltype(fn(std::declval<Write&>()));
+  if constexpr (std::is_void_v<R>) {
+    run_write(project, [&](Write& w) { fn(w); });
+  } else {
+    std::optional<R> out;
+    run_write(project, [&](Write& w) { out.emplace(fn(w)); });
+    return std::move(*out);
+  }
+}
+
+template <class Fn>
+auto PgStore::read(Fn&& fn, bool snapshot) -> decltype(fn(std::declval<pg::Connection&>())) {
+  using R = decltype(fn(std::declval<pg::Connection&>()));
+  if constexpr (std::is_void_v<R>) {
+    run_read([&](pg::Connection& c) { fn(c); }, snapshot);
+  } else {
+    std::optional<R> out;
+    run_read([&](pg::Connection& c) { out.emplace(fn(c)); }, snapshot);
+    return std::move(*out);
+  }
+}
+
+// Helpers shared by the pg_store_*.cpp files. Those taking a Write run
+// inside a write transaction.
+namespace pg_store_detail {
+
+using store_common::prefix_successor;
+using store_common::require;
+
+// Columns of a LeaseInfo in declaration order, and the reader for them
+// (starting at column `col`).
+inline constexpr std::string_view kLeaseColumns =
+    "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at";
+LeaseInfo read_lease(const pg::Result& r, int row, int col = 0);
+
+inline constexpr std::string_view kRecordColumns =
+    "seq, ts, project, principal, op, subject, payload, prev_hash, hash, node";
+JournalRecord read_record(const pg::Result& r, int row);
+
+// As sqlite_store_detail: tombstone / expire / reap in w.project.
+void tombstone_lease(PgStore::Write& w, const LeaseInfo& lease, std::string_view outcome);
+void expire_lease(PgStore::Write& w, const LeaseInfo& lease);
+int reap_expired_leases(PgStore::Write& w);
+
+struct AgentCheck {
+  bool suspended = false;
+  std::string reason;
+};
+AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTable& table);
+std::optional<ScavengedAgent> scavenge_if_dead(PgStore::Write& w, std::string_view holder,
+                                               const ProcessTable& table);
+
+void drop_expired_memory(pg::Connection& c, std::int64_t now, int limit);
+
+}  // namespace pg_store_detail
+
+}  // namespace keel::state

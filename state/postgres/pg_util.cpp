@@ -1,0 +1,358 @@
+// keel/state/postgres/pg_util.cpp — see pg_util.h.
+#include "state/postgres/pg_util.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+
+#include <libpq-fe.h>
+
+namespace keel::state::pg {
+
+namespace {
+
+// SQLSTATEs after which the caller may retry (the statement did not take
+// effect, or the server is going away).
+bool retryable(std::string_view sqlstate) {
+  return sqlstate.rfind("08", 0) == 0       // connection exceptions
+         || sqlstate == "57P01"             // admin_shutdown
+         || sqlstate == "57P02"             // crash_shutdown
+         || sqlstate == "57P03"             // cannot_connect_now
+         || sqlstate == "57014"             // query_canceled (statement_timeout)
+         || sqlstate == "55P03"             // lock_not_available (lock_timeout)
+         || sqlstate == "40001"             // serialization_failure
+         || sqlstate == "40P01"             // deadlock_detected
+         || sqlstate == "53300";            // too_many_connections
+}
+
+// libpq messages end in a newline and may span lines; keep the first line.
+std::string first_line(const char* msg) {
+  std::string s = msg != nullptr ? msg : "";
+  const auto nl = s.find('\n');
+  if (nl != std::string::npos) s.resize(nl);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s.empty() ? std::string("unknown error") : s;
+}
+
+std::string describe_target(PGconn* c) {
+  if (c == nullptr) return "PostgreSQL";
+  const char* host = PQhost(c);
+  const char* port = PQport(c);
+  const char* db = PQdb(c);
+  std::string out = "PostgreSQL";
+  if (db != nullptr && *db != '\0') out += " database \"" + std::string(db) + "\"";
+  if (host != nullptr && *host != '\0') {
+    out += std::string(" at ") + host;
+    if (port != nullptr && *port != '\0') out += std::string(":") + port;
+  }
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Result
+
+Result::Result(pg_result* r) : r_(r) {}
+
+Result::~Result() {
+  if (r_ != nullptr) PQclear(r_);
+}
+
+Result& Result::operator=(Result&& o) noexcept {
+  if (this != &o) {
+    if (r_ != nullptr) PQclear(r_);
+    r_ = o.r_;
+    o.r_ = nullptr;
+  }
+  return *this;
+}
+
+int Result::rows() const { return r_ != nullptr ? PQntuples(r_) : 0; }
+int Result::columns() const { return r_ != nullptr ? PQnfields(r_) : 0; }
+
+std::int64_t Result::affected() const {
+  if (r_ == nullptr) return 0;
+  const char* n = PQcmdTuples(r_);
+  if (n == nullptr || *n == '\0') return 0;
+  return std::strtoll(n, nullptr, 10);
+}
+
+bool Result::is_null(int row, int col) const {
+  return r_ == nullptr || PQgetisnull(r_, row, col) != 0;
+}
+
+std::string Result::text(int row, int col) const {
+  if (is_null(row, col)) return {};
+  return std::string(PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col)));
+}
+
+std::int64_t Result::int64(int row, int col) const {
+  if (is_null(row, col)) return 0;
+  const char* v = PQgetvalue(r_, row, col);
+  const char* end = v + PQgetlength(r_, row, col);
+  std::int64_t out = 0;
+  const auto [p, ec] = std::from_chars(v, end, out);
+  if (ec != std::errc() || p != end) {
+    throw StoreError(ErrorCode::kInternal,
+                     "PostgreSQL returned a non-integer where one was expected: " +
+                         std::string(v, end));
+  }
+  return out;
+}
+
+double Result::real(int row, int col) const {
+  if (is_null(row, col)) return 0;
+  return std::strtod(PQgetvalue(r_, row, col), nullptr);
+}
+
+bool Result::boolean(int row, int col) const {
+  return !is_null(row, col) && PQgetvalue(r_, row, col)[0] == 't';
+}
+
+std::optional<std::string> Result::opt_text(int row, int col) const {
+  if (is_null(row, col)) return std::nullopt;
+  return text(row, col);
+}
+
+std::optional<std::int64_t> Result::opt_int64(int row, int col) const {
+  if (is_null(row, col)) return std::nullopt;
+  return int64(row, col);
+}
+
+// -------------------------------------------------------------- Connection
+
+Connection Connection::open(const std::string& url, const ConnectOptions& options) {
+  // Settings go in as separate keywords after the URL's own (expand_dbname),
+  // so a URL's explicit values for them are overridden by ours.
+  const std::string connect_timeout =
+      std::to_string(std::max(1, (options.connect_timeout_ms + 999) / 1000));
+  std::string pgoptions;
+  if (options.statement_timeout_ms > 0) {
+    pgoptions += "-c statement_timeout=" + std::to_string(options.statement_timeout_ms);
+    // A session left idle inside a transaction (a node that froze mid-write)
+    // must not keep its locks forever.
+    pgoptions += " -c idle_in_transaction_session_timeout=" +
+                 std::to_string(std::max(options.statement_timeout_ms * 3, 30000));
+  }
+  const std::string user_timeout = std::to_string(std::max(0, options.io_timeout_ms));
+  const char* keys[] = {"dbname",          "connect_timeout", "application_name",
+                        "options",         "keepalives",      "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                        nullptr};
+  const char* values[] = {url.c_str(),
+                          connect_timeout.c_str(),
+                          options.application_name.c_str(),
+                          pgoptions.c_str(),
+                          "1",
+                          "5",
+                          "2",
+                          "3",
+                          user_timeout.c_str(),
+                          nullptr};
+  PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  if (c == nullptr) {
+    throw PgError(ErrorCode::kInternal, "cannot allocate a PostgreSQL connection", "");
+  }
+  if (PQstatus(c) != CONNECTION_OK) {
+    const std::string why = first_line(PQerrorMessage(c));
+    const std::string target = describe_target(c);
+    PQfinish(c);
+    // Refused / timed out / the server starting up: worth a retry. Bad
+    // credentials, unknown database, malformed URL: not.
+    const bool transient = why.find("Connection refused") != std::string::npos ||
+                           why.find("timeout") != std::string::npos ||
+                           why.find("timed out") != std::string::npos ||
+                           why.find("starting up") != std::string::npos ||
+                           why.find("shutting down") != std::string::npos ||
+                           why.find("No such file or directory") != std::string::npos ||
+                           why.find("too many") != std::string::npos;
+    throw PgError(transient ? ErrorCode::kBusy : ErrorCode::kInternal,
+                  "cannot connect to " + target + ": " + why, "");
+  }
+  // Notices (e.g. "relation already exists, skipping") are not errors and
+  // must not reach stdout/stderr unformatted.
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+  return Connection(c);
+}
+
+Connection::~Connection() {
+  if (conn_ != nullptr) PQfinish(conn_);
+}
+
+Connection::Connection(Connection&& o) noexcept
+    : conn_(o.conn_), broken_(o.broken_), prepared_(std::move(o.prepared_)) {
+  o.conn_ = nullptr;
+}
+
+Connection& Connection::operator=(Connection&& o) noexcept {
+  if (this != &o) {
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = o.conn_;
+    broken_ = o.broken_;
+    prepared_ = std::move(o.prepared_);
+    o.conn_ = nullptr;
+  }
+  return *this;
+}
+
+bool Connection::broken() const {
+  return broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK;
+}
+
+void Connection::fail(pg_result* r, std::string_view what) {
+  std::string sqlstate;
+  std::string message;
+  if (r != nullptr) {
+    const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    if (s != nullptr) sqlstate = s;
+    message = first_line(PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  if (message.empty() || message == "unknown error") {
+    message = first_line(conn_ != nullptr ? PQerrorMessage(conn_) : nullptr);
+  }
+  const bool lost = conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK;
+  // A timeout or a lost connection leaves the session's state unknown (it
+  // may still be inside a transaction): the pool must not reuse it.
+  if (lost || sqlstate == "57014" || sqlstate.rfind("08", 0) == 0 || sqlstate.rfind("57P", 0) == 0) {
+    broken_ = true;
+  }
+  const bool retry = lost || retryable(sqlstate);
+  std::string text = std::string(what) + ": " + message;
+  if (lost) text = std::string(what) + ": the connection to PostgreSQL was lost (" + message + ")";
+  if (sqlstate == "57014") text = std::string(what) + ": PostgreSQL did not answer in time";
+  throw PgError(retry ? ErrorCode::kBusy : ErrorCode::kInternal, text, sqlstate);
+}
+
+Result Connection::check(pg_result* r, std::string_view what) {
+  const ExecStatusType st = r != nullptr ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+    return Result(r);
+  }
+  fail(r, what);
+}
+
+Result Connection::exec(std::string_view sql) {
+  const std::string s(sql);
+  return check(PQexec(conn_, s.c_str()), "PostgreSQL statement failed");
+}
+
+namespace {
+
+struct ParamArrays {
+  std::vector<const char*> values;
+  explicit ParamArrays(const std::vector<Param>& params) {
+    values.reserve(params.size());
+    for (const Param& p : params) values.push_back(p.value() ? p.value()->c_str() : nullptr);
+  }
+};
+
+}  // namespace
+
+Result Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  const std::string s(sql);
+  const ParamArrays a(params);
+  return check(PQexecParams(conn_, s.c_str(), static_cast<int>(params.size()), nullptr,
+                            a.values.data(), nullptr, nullptr, 0),
+               "PostgreSQL statement failed");
+}
+
+Result Connection::exec_prepared(const char* name, std::string_view sql,
+                                 const std::vector<Param>& params) {
+  if (std::find(prepared_.begin(), prepared_.end(), name) == prepared_.end()) {
+    const std::string s(sql);
+    check(PQprepare(conn_, name, s.c_str(), static_cast<int>(params.size()), nullptr),
+          "PostgreSQL could not prepare a statement");
+    prepared_.emplace_back(name);
+  }
+  const ParamArrays a(params);
+  return check(PQexecPrepared(conn_, name, static_cast<int>(params.size()), a.values.data(),
+                              nullptr, nullptr, 0),
+               "PostgreSQL statement failed");
+}
+
+std::vector<Notification> Connection::take_notifications() {
+  std::vector<Notification> out;
+  if (conn_ == nullptr) return out;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    out.push_back(Notification{n->relname != nullptr ? n->relname : "",
+                               n->extra != nullptr ? n->extra : ""});
+    PQfreemem(n);
+  }
+  return out;
+}
+
+bool Connection::wait_for_notification(int timeout_ms) {
+  const int fd = conn_ != nullptr ? PQsocket(conn_) : -1;
+  if (fd < 0) {
+    broken_ = true;
+    throw PgError(ErrorCode::kBusy, "the PostgreSQL listener connection is gone", "");
+  }
+  pollfd p{fd, POLLIN, 0};
+  const int rc = ::poll(&p, 1, timeout_ms);
+  if (rc <= 0) return false;
+  if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
+    broken_ = true;
+    throw PgError(ErrorCode::kBusy,
+                  "the PostgreSQL listener connection was lost: " +
+                      first_line(PQerrorMessage(conn_)),
+                  "");
+  }
+  return true;
+}
+
+std::string Connection::quote_identifier(std::string_view name) const {
+  char* q = PQescapeIdentifier(conn_, name.data(), name.size());
+  if (q == nullptr) {
+    throw StoreError(ErrorCode::kInvalidArgument, "bad SQL identifier: " + std::string(name));
+  }
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
+// ------------------------------------------------------------- Transaction
+
+Transaction::Transaction(Connection& c, std::string_view isolation) : c_(c) {
+  if (isolation.empty()) {
+    c_.exec("BEGIN");
+  } else {
+    c_.exec("BEGIN ISOLATION LEVEL " + std::string(isolation));
+  }
+}
+
+Transaction::~Transaction() {
+  if (done_ || !c_ || c_.broken()) return;
+  try {
+    c_.exec("ROLLBACK");
+  } catch (...) {
+    // The connection is marked broken by exec; the pool drops it.
+  }
+}
+
+void Transaction::commit() {
+  done_ = true;
+  c_.exec("COMMIT");
+}
+
+// ------------------------------------------------------------------- URLs
+
+std::string redact_url(std::string_view url) {
+  std::string s(url);
+  // scheme://user:password@host  →  scheme://user:***@host
+  static const std::regex kUserinfo(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://[^/:@]*):[^@/]*@)");
+  s = std::regex_replace(s, kUserinfo, "$1:***@");
+  // password=... in a query string or a key=value string.
+  static const std::regex kPassword(R"((password\s*=\s*)('[^']*'|[^&\s]*))");
+  s = std::regex_replace(s, kPassword, "$1***");
+  return s;
+}
+
+bool is_postgres_url(std::string_view url) {
+  return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0 ||
+         url.rfind("host=", 0) == 0 || url.rfind("dbname=", 0) == 0;
+}
+
+}  // namespace keel::state::pg
