@@ -128,23 +128,14 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
   // so a URL's explicit values for them are overridden by ours.
   const std::string connect_timeout =
       std::to_string(std::max(1, (options.connect_timeout_ms + 999) / 1000));
-  std::string pgoptions;
-  if (options.statement_timeout_ms > 0) {
-    pgoptions += "-c statement_timeout=" + std::to_string(options.statement_timeout_ms);
-    // A session left idle inside a transaction (a node that froze mid-write)
-    // must not keep its locks forever.
-    pgoptions += " -c idle_in_transaction_session_timeout=" +
-                 std::to_string(std::max(options.statement_timeout_ms * 3, 30000));
-  }
   const std::string user_timeout = std::to_string(std::max(0, options.io_timeout_ms));
   const char* keys[] = {"dbname",          "connect_timeout", "application_name",
-                        "options",         "keepalives",      "keepalives_idle",
+                        "keepalives",      "keepalives_idle",
                         "keepalives_interval", "keepalives_count", "tcp_user_timeout",
                         nullptr};
   const char* values[] = {url.c_str(),
                           connect_timeout.c_str(),
                           options.application_name.c_str(),
-                          pgoptions.c_str(),
                           "1",
                           "5",
                           "2",
@@ -174,7 +165,18 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
   // Notices (e.g. "relation already exists, skipping") are not errors and
   // must not reach stdout/stderr unformatted.
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
-  return Connection(c);
+  Connection conn(c);
+  if (options.statement_timeout_ms > 0) {
+    // Set per session rather than through the "options" keyword, which would
+    // replace the URL's own options (e.g. its search_path). A session left
+    // idle inside a transaction (a node that froze mid-write) must not keep
+    // its locks for long either.
+    const int t = options.statement_timeout_ms;
+    conn.exec("SET statement_timeout = " + std::to_string(t) +
+              "; SET idle_in_transaction_session_timeout = " +
+              std::to_string(std::max(3 * t, 30000)) + "; SET lock_timeout = " + std::to_string(t));
+  }
+  return conn;
 }
 
 Connection::~Connection() {
