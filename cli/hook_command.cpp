@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 
+#include "cli/stdin_capture.h"
 #include "cli/commands.h"
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
@@ -173,6 +174,7 @@ int run_hook(const Args& args, Workspace& outer) {
   std::string input;
   try {
     input = read_stdin();
+    remember_stdin(input);  // for a re-exec as keel-pg (cli/pg_reexec.cpp)
   } catch (const hooks::HookInputError& e) {
     if (!host.unreadable_fails_closed()) return let_through(e.what());
     // Input too large to read has no dialect yet: --dialect's, else Claude's (as detect_dialect
