@@ -4,7 +4,28 @@
 
 namespace keel::state {
 
-const std::string_view pg_schema::kAgentTablesV1 = "";
+// The agent registry: the same columns as SQLite's (state/schema.cpp).
+// host_key/pid/start_time anchor the agent on its process
+// (state/process_table.h); 0/'' without one.
+const std::string_view pg_schema::kAgentTablesV1 = R"sql(
+CREATE TABLE agents(
+  project     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  product     TEXT NOT NULL DEFAULT '',
+  host        TEXT NOT NULL DEFAULT '',
+  host_key    TEXT NOT NULL DEFAULT '',
+  pid         BIGINT NOT NULL DEFAULT 0,
+  start_time  BIGINT NOT NULL DEFAULT 0,
+  session_id  TEXT NOT NULL DEFAULT '',
+  client      TEXT NOT NULL DEFAULT '',
+  started_at  BIGINT NOT NULL,
+  last_seen   BIGINT NOT NULL,
+  status      TEXT NOT NULL DEFAULT 'active',  -- 'active' | 'suspended' | 'gone'
+  reason      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(project, name)
+);
+CREATE INDEX agents_by_host ON agents(project, host_key, status);
+)sql";
 
 namespace {
 [[noreturn]] void not_yet() {
