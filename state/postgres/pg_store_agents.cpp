@@ -6,11 +6,12 @@ namespace keel::state {
 
 // The agent registry: the same columns as SQLite's (state/schema.cpp).
 // host_key/pid/start_time anchor the agent on its process
-// (state/process_table.h); 0/'' without one.
+// (state/process_table.h); 0/'' without one. Names order bytewise (COLLATE
+// "C"), as SQLite's BINARY, whatever the database's locale.
 const std::string_view pg_schema::kAgentTablesV1 = R"sql(
 CREATE TABLE agents(
   project     TEXT NOT NULL,
-  name        TEXT NOT NULL,
+  name        TEXT COLLATE "C" NOT NULL,
   product     TEXT NOT NULL DEFAULT '',
   host        TEXT NOT NULL DEFAULT '',
   host_key    TEXT NOT NULL DEFAULT '',

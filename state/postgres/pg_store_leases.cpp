@@ -6,12 +6,14 @@ namespace keel::state {
 
 // Leases: the same columns as SQLite's (state/schema.cpp), keyed and indexed
 // by project first. Fencing tokens come from the project's chain_heads row,
-// so they are unique per project (SQLite's counter is per store).
+// so they are unique per project (SQLite's counter is per store). Names
+// compare bytewise (COLLATE "C"), as SQLite's BINARY: list_leases' prefix
+// range and order must not depend on the database's locale.
 const std::string_view pg_schema::kLeaseTablesV1 = R"sql(
 CREATE TABLE leases(
   project     TEXT NOT NULL,
   lease_id    TEXT NOT NULL,
-  name        TEXT NOT NULL,
+  name        TEXT COLLATE "C" NOT NULL,
   mode        TEXT NOT NULL,
   holder      TEXT NOT NULL,
   token       BIGINT NOT NULL,
