@@ -4,7 +4,41 @@
 
 namespace keel::state {
 
-const std::string_view pg_schema::kEscalationTablesV1 = "";
+// As SQLite's escalation tables (state/schema.cpp, migration 2). id comes
+// from an identity sequence: unique in the database and never reused, like
+// SQLite's AUTOINCREMENT.
+const std::string_view pg_schema::kEscalationTablesV1 = R"sql(
+CREATE TABLE escalations(
+  id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  project           TEXT NOT NULL,
+  agent             TEXT NOT NULL,
+  reason            TEXT NOT NULL,
+  context           TEXT NOT NULL,   -- JSON
+  proposal          TEXT NOT NULL,   -- JSON
+  impact            TEXT NOT NULL,   -- 'low' | 'high'
+  severity          TEXT NOT NULL,
+  request_id        TEXT,
+  created_at        BIGINT NOT NULL,
+  status            TEXT NOT NULL,   -- 'pending' | 'resolved'
+  decision          TEXT,            -- 'OVERRIDE' | 'MODIFY' | 'ABORT'
+  resolved_proposal TEXT,            -- JSON
+  resolver          TEXT,
+  resolved_via      TEXT,
+  resolved_at       BIGINT,
+  UNIQUE(project, agent, request_id)
+);
+CREATE INDEX escalations_by_status ON escalations(project, status, id);
+CREATE INDEX escalations_by_project ON escalations(project, id);
+
+-- tokens: the level at updated_at (fractional: refill is continuous).
+CREATE TABLE escalation_buckets(
+  project    TEXT NOT NULL,
+  agent      TEXT NOT NULL,
+  tokens     DOUBLE PRECISION NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY(project, agent)
+);
+)sql";
 
 namespace {
 [[noreturn]] void not_yet() {
