@@ -1,8 +1,31 @@
-// keel/state/postgres/pg_store_journal.cpp — PostgreSQL: journal_query, verify, replay, compact, export, append. (Stubs: being written.)
+// keel/state/postgres/pg_store_journal.cpp — PostgreSQL: journal_query,
+// verify, replay, compact, export, append (the port of
+// sqlite_store_journal.cpp), and the journal's tables.
+//
+// Each project has its own hash chain (seq 1, 2, 3... per project; the head in
+// chain_heads), so verify, replay, compact and export act on who.project's
+// chain, where SQLite's act on the one chain of the database file. Verify,
+// replay and export read one REPEATABLE READ snapshot, in keyset pages of
+// kPageRows records (a journal of millions of rows is never one result).
+// Compaction is one write job: under the project's head lock it verifies,
+// folds and replaces the project's chain with a CHECKPOINT.
+//
+// journal_query keeps JournalFilter's meaning (project unset: every project).
+// Order: with a project, by seq (its chain's order, as SQLite); without one,
+// seqs of different projects do not compare, so records are ordered by ts,
+// then seq, then project — newest first or oldest first as asked.
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <ostream>
+
+#include "state/journal.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
 
 namespace keel::state {
+namespace json = boost::json;
+using namespace pg_store_detail;
 
 // One hash chain per project: rows keyed (project, seq); the chain's head and
 // the project's fencing-token counter in chain_heads (one row per project,
@@ -36,17 +59,353 @@ CREATE INDEX journal_by_principal ON journal(project, principal, seq);
 CREATE INDEX journal_by_ts ON journal(project, ts, seq);
 )sql";
 
-namespace {
-[[noreturn]] void not_yet() {
-  throw StoreError(ErrorCode::kInternal, "not implemented on PostgreSQL yet");
+JournalRecord pg_store_detail::read_record(const pg::Result& r, int row) {
+  // kRecordColumns lists JournalRecord's fields in their declaration order.
+  return JournalRecord{r.int64(row, 0), r.int64(row, 1), r.text(row, 2), r.text(row, 3),
+                       r.text(row, 4),  r.text(row, 5),  r.text(row, 6), r.text(row, 7),
+                       r.text(row, 8),  r.text(row, 9)};
 }
+
+namespace {
+
+constexpr int kMaxQueryLimit = 10000;
+// Records per page when a whole chain is read (verify, replay, compact, export).
+constexpr int kPageRows = 5000;
+
+struct Head {
+  std::int64_t seq = 0;
+  std::string hash = kZeroHash;
+  std::int64_t next_token = 1;
+};
+
+// The project's head; a project that never wrote has none yet (an empty
+// chain: seq 0, the zero hash), as run_write would create it.
+Head read_head(pg::Connection& c, std::string_view project) {
+  const pg::Result r = c.exec_prepared(
+      "journal_head", "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1",
+      {project});
+  Head h;
+  if (r.rows() > 0) {
+    h.seq = r.int64(0, 0);
+    h.hash = r.text(0, 1);
+    h.next_token = r.int64(0, 2);
+  }
+  return h;
+}
+
+// Runs `fn` on every record of the project's chain, ascending, a page at a
+// time; stops when it returns false.
+template <class Fn>
+void for_each_record(pg::Connection& c, std::string_view project, Fn&& fn) {
+  static const std::string kSql = "SELECT " + std::string(kRecordColumns) +
+                                  " FROM journal WHERE project = $1 AND seq > $2"
+                                  " ORDER BY seq LIMIT " + std::to_string(kPageRows);
+  std::optional<std::int64_t> after;  // nullopt: from the start (seq may be ≤ 0 if forged)
+  for (;;) {
+    const pg::Result r =
+        c.exec_prepared("journal_page", kSql,
+                        {project, after.value_or(std::numeric_limits<std::int64_t>::min())});
+    const int n = r.rows();
+    for (int i = 0; i < n; ++i) {
+      JournalRecord rec = read_record(r, i);
+      after = rec.seq;
+      if (!fn(rec)) return;
+    }
+    if (n < kPageRows) return;
+  }
+}
+
+VerifyReport verify_chain(pg::Connection& c, std::string_view project) {
+  std::int64_t min_seq = 0;
+  std::int64_t max_seq = -1;
+  {
+    const pg::Result r =
+        c.exec("SELECT min(seq), max(seq) FROM journal WHERE project = $1", {project});
+    if (!r.is_null(0, 0)) {
+      min_seq = r.int64(0, 0);
+      max_seq = r.int64(0, 1);
+    }
+  }
+  ChainVerifier verifier(min_seq, max_seq);
+  for_each_record(c, project, [&](const JournalRecord& r) { return verifier.feed(r); });
+  const Head head = read_head(c, project);
+  return verifier.finish(head.seq, head.hash);
+}
+
+std::vector<LeaseInfo> sorted(std::vector<LeaseInfo> v) {
+  std::sort(v.begin(), v.end(), [](const LeaseInfo& a, const LeaseInfo& b) {
+    return a.name != b.name ? a.name < b.name : a.token < b.token;
+  });
+  return v;
+}
+
+std::string describe(const LeaseInfo& l) {
+  return l.lease_id + " (" + l.name + ", " + std::string(to_string(l.mode)) + ", holder " +
+         l.holder + ", token " + std::to_string(l.token) + ")";
+}
+
+void compare_field(std::vector<std::string>& out, const LeaseInfo& j, std::string_view field,
+                   const std::string& journal_value, const std::string& table_value) {
+  if (journal_value != table_value) {
+    out.push_back("lease " + j.lease_id + " " + std::string(field) + ": journal says " +
+                  journal_value + ", table says " + table_value);
+  }
+}
+
+bool is_reserved_op(std::string_view op) {
+  // Ops whose records must describe a change the store itself made (replay
+  // folds them, or they report a state change).
+  for (const std::string_view reserved :
+       {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
+        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
+        ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
+        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume}) {
+    if (op == reserved) return true;
+  }
+  return false;
+}
+
+// PostgreSQL text holds neither NUL nor invalid UTF-8; a filter value with
+// either can match no stored record (SQLite would simply find none).
+bool storable(std::string_view s) {
+  if (s.find('\0') != std::string_view::npos) return false;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3
+                                       : (b >> 3) == 0x1e ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 }  // namespace
 
-std::vector<JournalRecord> PgStore::journal_query(const Principal&, const JournalFilter&) { not_yet(); }
-VerifyReport PgStore::journal_verify(const Principal&) { not_yet(); }
-ReplayReport PgStore::journal_replay(const Principal&) { not_yet(); }
-CompactReport PgStore::journal_compact(const Principal&) { not_yet(); }
-std::int64_t PgStore::journal_export(const Principal&, std::ostream&) { not_yet(); }
-JournalRecord PgStore::journal_append(const Principal&, std::string_view, std::string_view, const boost::json::value&) { not_yet(); }
+std::vector<JournalRecord> PgStore::journal_query(const Principal& who, const JournalFilter& f) {
+  require(who, caps::kJournalRead);
+  if (f.limit < 1 || f.limit > kMaxQueryLimit) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "limit must be in [1, " + std::to_string(kMaxQueryLimit) + "]");
+  }
+  std::string sql = "SELECT " + std::string(kRecordColumns) + " FROM journal WHERE true";
+  std::vector<pg::Param> params;
+  bool matches_nothing = false;
+  auto add = [&](const std::string& clause, pg::Param value) {
+    params.push_back(std::move(value));
+    std::string c = clause;
+    c.replace(c.find('?'), 1, "$" + std::to_string(params.size()));
+    sql += " AND " + c;
+  };
+  auto add_text = [&](const std::string& clause, const std::string& value) {
+    if (!storable(value)) matches_nothing = true;
+    add(clause, value);
+  };
+  if (f.project) add_text("project = ?", *f.project);
+  if (f.op) add_text("op = ?", *f.op);
+  if (f.principal) add_text("principal = ?", *f.principal);
+  if (f.subject) {
+    if (!f.subject->empty() && f.subject->back() == '*') {
+      // subject is COLLATE "C": the range compares bytes, as SQLite's.
+      const std::string prefix = f.subject->substr(0, f.subject->size() - 1);
+      add_text("subject >= ?", prefix);
+      const std::optional<std::string> upper = prefix_successor(prefix);
+      if (upper && storable(*upper)) {
+        add("subject < ?", *upper);
+      } else if (upper) {  // the successor is not UTF-8: test the prefix itself
+        add("starts_with(subject, ?)", prefix);
+      }
+    } else {
+      add_text("subject = ?", *f.subject);
+    }
+  }
+  if (f.since_ms) add("ts >= ?", *f.since_ms);
+  if (f.until_ms) add("ts < ?", *f.until_ms);
+  if (f.after_seq) add("seq > ?", *f.after_seq);
+  const char* dir = f.newest_first ? " DESC" : " ASC";
+  if (f.project) {
+    sql += std::string(" ORDER BY seq") + dir;
+  } else {
+    sql += std::string(" ORDER BY ts") + dir + ", seq" + dir + ", project" + dir;
+  }
+  sql += " LIMIT " + std::to_string(f.limit);
+  if (matches_nothing) return {};
+
+  return read([&](pg::Connection& c) {
+    const pg::Result r = c.exec(sql, params);
+    std::vector<JournalRecord> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(read_record(r, i));
+    return out;
+  });
+}
+
+VerifyReport PgStore::journal_verify(const Principal& who) {
+  require(who, caps::kJournalRead);
+  return read([&](pg::Connection& c) { return verify_chain(c, who.project); },
+              /*snapshot=*/true);
+}
+
+ReplayReport PgStore::journal_replay(const Principal& who) {
+  require(who, caps::kJournalRead);
+  ReplayReport report;
+  LeaseFold fold;
+  std::vector<std::string> problems;
+  std::map<std::string, LeaseInfo> table;
+  read(
+      [&](pg::Connection& c) {
+        // Starts afresh when read() retries on a new connection.
+        report = ReplayReport{};
+        fold = LeaseFold{};
+        problems.clear();
+        table.clear();
+        for_each_record(c, who.project, [&](const JournalRecord& r) {
+          if (std::optional<std::string> problem = fold.apply(r)) problems.push_back(*problem);
+          return true;
+        });
+        report.at_ms = now(c);
+        const pg::Result r = c.exec("SELECT " + std::string(kLeaseColumns) +
+                                        " FROM leases WHERE project = $1 AND expires_at > $2",
+                                    {who.project, report.at_ms});
+        for (int i = 0; i < r.rows(); ++i) {
+          LeaseInfo l = read_lease(r, i);
+          table[l.lease_id] = l;
+          report.table.push_back(std::move(l));
+        }
+      },
+      /*snapshot=*/true);
+  for (const auto& [id, l] : fold.leases()) {
+    if (l.expires_at_ms > report.at_ms) report.replayed.push_back(l);
+  }
+  report.replayed = sorted(std::move(report.replayed));
+  report.table = sorted(std::move(report.table));
+
+  report.differences = std::move(problems);
+  std::map<std::string, const LeaseInfo*> replayed;
+  for (const LeaseInfo& l : report.replayed) replayed[l.lease_id] = &l;
+  for (const auto& [id, j] : replayed) {
+    const auto it = table.find(id);
+    if (it == table.end()) {
+      report.differences.push_back("lease " + describe(*j) +
+                                   " is live in the journal but not in the table");
+      continue;
+    }
+    const LeaseInfo& t = it->second;
+    auto& d = report.differences;
+    compare_field(d, *j, "name", j->name, t.name);
+    compare_field(d, *j, "holder", j->holder, t.holder);
+    compare_field(d, *j, "mode", std::string(to_string(j->mode)), std::string(to_string(t.mode)));
+    compare_field(d, *j, "token", std::to_string(j->token), std::to_string(t.token));
+    compare_field(d, *j, "ttl_ms", std::to_string(j->ttl_ms), std::to_string(t.ttl_ms));
+    compare_field(d, *j, "acquired_at", std::to_string(j->acquired_at_ms),
+                  std::to_string(t.acquired_at_ms));
+    compare_field(d, *j, "expires_at", std::to_string(j->expires_at_ms),
+                  std::to_string(t.expires_at_ms));
+  }
+  for (const auto& [id, t] : table) {
+    if (replayed.count(id) == 0) {
+      report.differences.push_back("lease " + describe(t) +
+                                   " is live in the table but not in the journal");
+    }
+  }
+  report.equal = report.differences.empty();
+  return report;
+}
+
+CompactReport PgStore::journal_compact(const Principal& who) {
+  require(who, caps::kJournalRead);
+  require(who, caps::kJournalAdmin);
+  CompactReport report;
+  std::optional<VerifyReport::Bad> refused;
+  write(who.project, [&](Write& w) {
+    // The head row is locked: no other node appends to this chain meanwhile.
+    refused.reset();
+    const VerifyReport verified = verify_chain(w.c, w.project);
+    if (!verified.ok) {
+      refused = verified.first_bad;
+      return;
+    }
+    LeaseFold fold;
+    std::int64_t folded = 0;
+    for_each_record(w.c, w.project, [&](const JournalRecord& r) {
+      fold.apply(r);  // a verified chain written by the store folds cleanly
+      ++folded;
+      return true;
+    });
+    const Head head = read_head(w.c, w.project);
+    Checkpoint c;
+    c.folded_through_seq = head.seq;
+    c.folded_records = folded;
+    c.anchor_hash = head.hash;
+    for (const auto& [id, l] : fold.leases()) c.leases.push_back(l);
+    c.leases = sorted(std::move(c.leases));
+    c.next_token = head.next_token;
+    w.c.exec("DELETE FROM journal WHERE project = $1", {w.project});
+    // append() chains after the head: seq folded_through_seq + 1, prev_hash
+    // anchor_hash, as a CHECKPOINT must.
+    const JournalRecord cp =
+        w.append(who.agent, ops::kCheckpoint, "journal", json::serialize(checkpoint_to_json(c)));
+    report.folded_records = folded;
+    report.checkpoint_seq = cp.seq;
+  });
+  if (refused) {
+    throw StoreError(ErrorCode::kInternal,
+                     "the journal fails verification at seq " + std::to_string(refused->seq) +
+                         " (" + refused->kind + ": " + refused->detail +
+                         "); refusing to compact it");
+  }
+  return report;
+}
+
+std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out) {
+  require(who, caps::kJournalRead);
+  std::int64_t n = 0;
+  read(
+      [&](pg::Connection& c) {
+        // read() retries once on a lost connection; lines already written
+        // cannot be taken back, so a retry after output began fails instead.
+        if (n > 0) {
+          throw StoreError(ErrorCode::kBusy,
+                           "the connection to PostgreSQL was lost during the journal export "
+                           "after " + std::to_string(n) + " records; the output is incomplete");
+        }
+        for_each_record(c, who.project, [&](const JournalRecord& r) {
+          const json::object line{{"seq", r.seq},         {"ts", r.ts_ms},
+                                  {"project", r.project}, {"principal", r.principal},
+                                  {"op", r.op},           {"subject", r.subject},
+                                  {"payload", r.payload}, {"prev_hash", r.prev_hash},
+                                  {"hash", r.hash},       {"node", r.node}};
+          out << json::serialize(line) << '\n';
+          ++n;
+          return true;
+        });
+      },
+      /*snapshot=*/true);
+  out.flush();
+  if (!out) throw StoreError(ErrorCode::kInternal, "writing the journal export failed");
+  return n;
+}
+
+JournalRecord PgStore::journal_append(const Principal& who, std::string_view op,
+                                      std::string_view subject, const json::value& payload) {
+  if (op.empty() || op.size() > 64 || op.find('\0') != std::string_view::npos) {
+    throw StoreError(ErrorCode::kInvalidArgument, "journal op must be 1..64 bytes without NUL");
+  }
+  if (is_reserved_op(op)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "journal op " + std::string(op) + " is written only by the store");
+  }
+  const std::string text = json::serialize(payload);
+  // PostgreSQL text cannot hold what SQLite would store as is.
+  if (!storable(subject) || !storable(text)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "journal subject and payload must be UTF-8 without NUL");
+  }
+  return write(who.project,
+               [&](Write& w) { return w.append(who.agent, op, subject, text); });
+}
 
 }  // namespace keel::state
