@@ -4,6 +4,8 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <charconv>
 #include <regex>
 
@@ -166,6 +168,7 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
   // must not reach stdout/stderr unformatted.
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   Connection conn(c);
+  conn.deadline_ms_ = options.io_timeout_ms > 0 ? options.io_timeout_ms : 3600 * 1000;
   if (options.statement_timeout_ms > 0) {
     // Set per session rather than through the "options" keyword, which would
     // replace the URL's own options (e.g. its search_path). A session left
@@ -184,7 +187,8 @@ Connection::~Connection() {
 }
 
 Connection::Connection(Connection&& o) noexcept
-    : conn_(o.conn_), broken_(o.broken_), prepared_(std::move(o.prepared_)) {
+    : conn_(o.conn_), broken_(o.broken_), deadline_ms_(o.deadline_ms_),
+      prepared_(std::move(o.prepared_)) {
   o.conn_ = nullptr;
 }
 
@@ -193,6 +197,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = o.conn_;
     broken_ = o.broken_;
+    deadline_ms_ = o.deadline_ms_;
     prepared_ = std::move(o.prepared_);
     o.conn_ = nullptr;
   }
@@ -238,7 +243,8 @@ Result Connection::check(pg_result* r, std::string_view what) {
 
 Result Connection::exec(std::string_view sql) {
   const std::string s(sql);
-  return check(PQexec(conn_, s.c_str()), "PostgreSQL statement failed");
+  if (conn_ == nullptr || PQsendQuery(conn_, s.c_str()) == 0) fail(nullptr, "PostgreSQL statement failed");
+  return await_result("PostgreSQL statement failed");
 }
 
 namespace {
@@ -256,23 +262,79 @@ struct ParamArrays {
 Result Connection::exec(std::string_view sql, const std::vector<Param>& params) {
   const std::string s(sql);
   const ParamArrays a(params);
-  return check(PQexecParams(conn_, s.c_str(), static_cast<int>(params.size()), nullptr,
-                            a.values.data(), nullptr, nullptr, 0),
-               "PostgreSQL statement failed");
+  if (conn_ == nullptr || PQsendQueryParams(conn_, s.c_str(), static_cast<int>(params.size()),
+                                            nullptr, a.values.data(), nullptr, nullptr, 0) == 0) {
+    fail(nullptr, "PostgreSQL statement failed");
+  }
+  return await_result("PostgreSQL statement failed");
 }
 
 Result Connection::exec_prepared(const char* name, std::string_view sql,
                                  const std::vector<Param>& params) {
   if (std::find(prepared_.begin(), prepared_.end(), name) == prepared_.end()) {
     const std::string s(sql);
-    check(PQprepare(conn_, name, s.c_str(), static_cast<int>(params.size()), nullptr),
-          "PostgreSQL could not prepare a statement");
+    if (conn_ == nullptr ||
+        PQsendPrepare(conn_, name, s.c_str(), static_cast<int>(params.size()), nullptr) == 0) {
+      fail(nullptr, "PostgreSQL could not prepare a statement");
+    }
+    await_result("PostgreSQL could not prepare a statement");
     prepared_.emplace_back(name);
   }
   const ParamArrays a(params);
-  return check(PQexecPrepared(conn_, name, static_cast<int>(params.size()), a.values.data(),
-                              nullptr, nullptr, 0),
-               "PostgreSQL statement failed");
+  if (PQsendQueryPrepared(conn_, name, static_cast<int>(params.size()), a.values.data(), nullptr,
+                          nullptr, 0) == 0) {
+    fail(nullptr, "PostgreSQL statement failed");
+  }
+  return await_result("PostgreSQL statement failed");
+}
+
+Result Connection::await_result(std::string_view what) {
+  // Client-side deadline: a paused server (SIGSTOP, a black-holed port)
+  // never answers and never fires its own statement_timeout, and the kernel
+  // keeps ACKing, so neither keepalives nor tcp_user_timeout end the wait.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms_);
+  pg_result* last = nullptr;
+  for (;;) {
+    while (PQisBusy(conn_) == 0) {
+      pg_result* r = PQgetResult(conn_);
+      if (r == nullptr) {
+        if (last == nullptr) fail(nullptr, what);
+        return check(last, what);
+      }
+      // Keep the first error, else the last result (a multi-statement string).
+      if (last != nullptr) {
+        const ExecStatusType st = PQresultStatus(last);
+        if (st == PGRES_FATAL_ERROR) {
+          PQclear(r);
+          continue;
+        }
+        PQclear(last);
+      }
+      last = r;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      if (last != nullptr) PQclear(last);
+      broken_ = true;
+      throw PgError(ErrorCode::kBusy,
+                    std::string(what) + ": PostgreSQL did not answer within " +
+                        std::to_string(deadline_ms_) + " ms",
+                    "");
+    }
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (rc < 0 && errno != EINTR) {
+      if (last != nullptr) PQclear(last);
+      broken_ = true;
+      throw PgError(ErrorCode::kBusy, std::string(what) + ": poll failed", "");
+    }
+    if (rc > 0 && PQconsumeInput(conn_) == 0) {
+      if (last != nullptr) PQclear(last);
+      fail(nullptr, what);
+    }
+  }
 }
 
 std::vector<Notification> Connection::take_notifications() {

@@ -105,9 +105,11 @@ struct Notification {
 struct ConnectOptions {
   int connect_timeout_ms = 5000;    // libpq connect_timeout (rounded up to s)
   int statement_timeout_ms = 10000; // SET statement_timeout; 0: none
-  // TCP keepalives / tcp_user_timeout so that a paused server is noticed
-  // within about this long even between statements; 0: libpq's defaults.
-  int io_timeout_ms = 10000;
+  // The longest the client waits for one statement's answer (a paused
+  // server never answers, and no server-side timeout fires): then the
+  // connection is marked broken and the statement fails with kBusy. Also
+  // tcp_user_timeout. 0: no client-side bound.
+  int io_timeout_ms = 12000;
   std::string application_name = "keel";
 };
 
@@ -142,6 +144,10 @@ class Connection {
 
   // Notifications received so far (after exec, or after wait_for_notification).
   std::vector<Notification> take_notifications();
+  // Changes the client-side bound for the statements that follow (e.g. a
+  // long compaction); see ConnectOptions::io_timeout_ms.
+  void set_deadline_ms(int ms) { deadline_ms_ = ms; }
+
   // Waits up to timeout_ms for the server to send something (a NOTIFY);
   // returns true when input arrived. Throws PgError(kBusy) when the
   // connection was lost.
@@ -155,9 +161,11 @@ class Connection {
   explicit Connection(pg_conn* c) : conn_(c) {}
   [[noreturn]] void fail(pg_result* r, std::string_view what);
   Result check(pg_result* r, std::string_view what);
+  Result await_result(std::string_view what);
 
   pg_conn* conn_ = nullptr;
   bool broken_ = false;
+  int deadline_ms_ = 10000;  // client-side bound on one statement's answer
   std::vector<std::string> prepared_;  // names prepared on this connection
 };
 
