@@ -1,8 +1,29 @@
-// keel/state/postgres/pg_store_memory.cpp — PostgreSQL: memory. (Stubs: being written.)
+// keel/state/postgres/pg_store_memory.cpp — PostgreSQL: memory put / get /
+// delete / list, end_session and the expired-row sweep (search:
+// pg_store_memory_search.cpp).
+//
+// A port of sqlite_store_memory.cpp: rows are addressed by (project, tier,
+// namespace, scope, key); a row whose expires_at <= now is invisible
+// everywhere and treated as absent by writes (its version restarts at 1); it
+// is deleted lazily. Every write is one PgStore::write job, so the row, its
+// search vector and its journal record commit together, serialised with
+// every other write of the project by the chain_heads lock. Errors, journal
+// ops and payloads are SQLite's.
+#include <algorithm>
+
+#include "crypto/hex.h"
+#include "crypto/sha256.h"
+#include "state/journal.h"
+#include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
+#include "state/postgres/pg_store_memory_text.h"
 
 namespace keel::state {
+using crypto::sha256_hex;
+using crypto::to_hex;
+namespace json = boost::json;
+using namespace pg_store_detail;
 
 // As SQLite's memory table (state/schema.cpp), plus `search`: the text-search
 // vector of the row (key and every string leaf of the value), written by the
@@ -36,16 +57,422 @@ CREATE INDEX memory_search ON memory USING GIN(search);
 )sql";
 
 namespace {
-[[noreturn]] void not_yet() {
-  throw StoreError(ErrorCode::kInternal, "not implemented on PostgreSQL yet");
+
+constexpr int kExpiredSweep = 32;  // expired rows dropped per write, at most
+
+// A row's address besides (project, key); as SqliteStore::MemorySlot.
+struct Slot {
+  std::string tier;        // "session" | "cross_run"
+  std::string ns;          // "agent:<agent>" | "shared"
+  std::string scope;       // session id for own session rows, else ""
+  std::string session_id;  // written to session-tier rows
+};
+
+Slot memory_slot(const Principal& who, Tier tier, Namespace ns) {
+  require(who, tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun);
+  if (ns == Namespace::kShared) require(who, caps::kMemoryShared);
+  if (who.agent.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
+  }
+  if (tier == Tier::kSession && who.session_id.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "the session tier needs a session; this caller has none (use cross_run)");
+  }
+  Slot slot;
+  slot.tier = std::string(to_string(tier));
+  slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
+  slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
+  slot.session_id = tier == Tier::kSession ? who.session_id : "";
+  return slot;
 }
+
+// As SQLite's check_key, and (PostgreSQL's text being UTF-8) the key must be
+// valid UTF-8: refused here with a clear error rather than deep in the server.
+// JSON input can never carry anything else.
+void check_key(std::string_view key, const StoreOptions& options) {
+  if (key.empty()) throw StoreError(ErrorCode::kInvalidArgument, "key must not be empty");
+  if (key.find('\0') != std::string_view::npos) {
+    throw StoreError(ErrorCode::kInvalidArgument, "key must not contain NUL");
+  }
+  if (static_cast<std::int64_t>(key.size()) > options.memory_max_key_bytes) {
+    throw StoreError(ErrorCode::kTooLarge,
+                     "key is " + std::to_string(key.size()) + " bytes; the limit is " +
+                         std::to_string(options.memory_max_key_bytes));
+  }
+  if (!pg_memory_text::valid_utf8(key)) throw StoreError(ErrorCode::kInvalidArgument, "key must be valid UTF-8");
+}
+
+// The text indexed for search: the key and every string leaf of the value.
+void collect_strings(const json::value& v, std::string& out) {
+  switch (v.kind()) {
+    case json::kind::string:
+      out += ' ';
+      out += v.get_string();
+      break;
+    case json::kind::array:
+      for (const json::value& e : v.get_array()) collect_strings(e, out);
+      break;
+    case json::kind::object:
+      for (const auto& kv : v.get_object()) collect_strings(kv.value(), out);
+      break;
+    default:
+      break;
+  }
+}
+
+std::string search_body(std::string_view key, const json::value& value) {
+  std::string body(key);
+  collect_strings(value, body);
+  return pg_memory_text::tokenizable(body);
+}
+
+// The journal subject of a memory key.
+std::string subject_of(std::string_view tier, std::string_view ns, std::string_view key) {
+  return "memory:" + std::string(tier) + "/" + std::string(ns) + "/" + std::string(key);
+}
+
+struct ExistingRow {
+  std::int64_t id = 0;
+  std::int64_t version = 0;
+  std::optional<std::int64_t> fence_token;
+};
+
+// The visible row at the slot, locked for this transaction, after deleting
+// it if it has expired. The lock matters only against drop_expired_memory
+// run by a write of ANOTHER project (this project's writes are serialised by
+// the chain_heads lock): it skips locked rows, and a row it deleted first is
+// not seen here once its transaction commits.
+std::optional<ExistingRow> find_row(pg::Connection& c, const std::string& project,
+                                    const Slot& slot, std::string_view key, std::int64_t now) {
+  const pg::Result q = c.exec_prepared(
+      "memory_find_row",
+      "SELECT id, version, fence_token, expires_at FROM memory"
+      " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4 AND key = $5"
+      " FOR UPDATE",
+      {project, slot.tier, slot.ns, slot.scope, key});
+  if (q.rows() == 0) return std::nullopt;
+  ExistingRow row{q.int64(0, 0), q.int64(0, 1), q.opt_int64(0, 2)};
+  const std::optional<std::int64_t> expires_at = q.opt_int64(0, 3);
+  if (expires_at && *expires_at <= now) {
+    c.exec_prepared("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row.id});
+    return std::nullopt;
+  }
+  return row;
+}
+
+// Whether `fence` may guard a write by `who` to a key whose accepted fence
+// high-water mark is `key_fence`: a live lease on exactly that name with that
+// token, held by the caller, and not older than what the key accepted.
+bool fence_valid(pg::Connection& c, const Principal& who, const Fence& fence,
+                 const std::string& fence_name, std::optional<std::int64_t> key_fence,
+                 std::int64_t now) {
+  const pg::Result q = c.exec_prepared(
+      "memory_fence_lease",
+      "SELECT holder, expires_at FROM leases WHERE project = $1 AND name = $2 AND token = $3",
+      {who.project, fence_name, fence.token});
+  if (q.rows() == 0) return false;
+  if (q.text(0, 0) != who.agent || q.int64(0, 1) <= now) return false;
+  return !key_fence || fence.token >= *key_fence;
+}
+
+void journal_stale_fence(PgStore::Write& w, const Principal& who, const Fence& fence,
+                         const std::string& fence_name, std::string_view action,
+                         const std::string& subject) {
+  const json::object payload{{"reason", "stale_fence"},
+                             {"action", action},
+                             {"fence_name", fence_name},
+                             {"fence_token", fence.token}};
+  w.append(who.agent, ops::kRefuse, subject, json::serialize(payload));
+}
+
+// Outcome of a fenced / compare-and-set write decided inside its transaction.
+enum class WriteStatus { kOk, kStaleFence, kMismatch };
+
+// Throws the refusal a non-kOk WriteStatus stands for. `what` is "write" or
+// "delete". (Texts as SQLite's.)
+void throw_if_refused(WriteStatus status, const std::string& fence_name, std::int64_t fence_token,
+                      std::int64_t expected_version, std::int64_t current_version,
+                      std::string_view what) {
+  if (status == WriteStatus::kStaleFence) {
+    throw StoreError(ErrorCode::kStaleFence,
+                     "fence " + fence_name + " #" + std::to_string(fence_token) +
+                         " is not the caller's live lease (or is older than one this key "
+                         "accepted); the " + std::string(what) + " was refused");
+  }
+  if (status == WriteStatus::kMismatch) {
+    throw StoreError(ErrorCode::kVersionMismatch,
+                     "expected version " + std::to_string(expected_version) +
+                         " but the current version is " + std::to_string(current_version));
+  }
+}
+
+// What a fenced / compare-and-set write found, decided inside its job.
+struct GuardedRow {
+  WriteStatus status = WriteStatus::kOk;
+  std::optional<ExistingRow> row;     // the visible row at the slot, if any
+  std::int64_t current_version = 0;  // its version (0: none); unset on a stale fence
+};
+
+// Finds the row `r` writes and checks its fence (journaling a refusal by
+// `action` when stale) and its expected version.
+template <class Request>
+GuardedRow guard_write(PgStore::Write& w, const Principal& who, const Slot& slot,
+                       const Request& r, const std::optional<std::string>& fence_name,
+                       std::string_view action, const std::string& subject) {
+  GuardedRow g;
+  g.row = find_row(w.c, who.project, slot, r.key, w.now);
+  if (r.fence && !fence_valid(w.c, who, *r.fence, *fence_name,
+                              g.row ? g.row->fence_token : std::nullopt, w.now)) {
+    journal_stale_fence(w, who, *r.fence, *fence_name, action, subject);
+    g.status = WriteStatus::kStaleFence;
+    return g;
+  }
+  g.current_version = g.row ? g.row->version : 0;
+  if (r.expected_version && *r.expected_version != g.current_version) {
+    g.status = WriteStatus::kMismatch;
+  }
+  return g;
+}
+
 }  // namespace
 
-PutResult PgStore::memory_put(const Principal&, const PutRequest&) { not_yet(); }
-GetResult PgStore::memory_get(const Principal&, Tier, Namespace, std::string_view) { not_yet(); }
-bool PgStore::memory_delete(const Principal&, const DeleteRequest&) { not_yet(); }
-ListResult PgStore::memory_list(const Principal&, const ListRequest&) { not_yet(); }
-std::vector<SearchHit> PgStore::memory_search(const Principal&, const SearchRequest&) { not_yet(); }
-void PgStore::end_session(const Principal&) { not_yet(); }
+PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
+  const Slot slot = memory_slot(who, r.tier, r.ns);
+  check_key(r.key, options_);
+  if (r.expected_version && *r.expected_version < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
+  }
+  if (r.ttl_ms && *r.ttl_ms <= 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "ttl_ms must be > 0");
+  }
+  const std::string value_text = json::serialize(r.value);
+  if (static_cast<std::int64_t>(value_text.size()) > options_.memory_max_value_bytes) {
+    throw StoreError(ErrorCode::kTooLarge,
+                     "value is " + std::to_string(value_text.size()) +
+                         " bytes serialized; the limit is " +
+                         std::to_string(options_.memory_max_value_bytes));
+  }
+  if (!pg_memory_text::valid_utf8(value_text)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "value must be valid UTF-8");
+  }
+  const std::string value_sha = sha256_hex(value_text);
+  const std::string body = search_body(r.key, r.value);
+  const std::optional<std::string> fence_name =
+      r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
+  const std::string subject = subject_of(slot.tier, slot.ns, r.key);
+
+  WriteStatus status = WriteStatus::kOk;
+  std::int64_t current_version = 0;
+  PutResult result;
+  write(who.project, [&](Write& w) {
+    status = WriteStatus::kOk;
+    result = PutResult{};
+    const std::int64_t t = w.now;
+    drop_expired_memory(w.c, t, kExpiredSweep);
+    const GuardedRow guard = guard_write(w, who, slot, r, fence_name, "memory_put", subject);
+    status = guard.status;
+    current_version = guard.current_version;
+    if (status != WriteStatus::kOk) return;
+    const std::optional<ExistingRow>& row = guard.row;
+    result.version = current_version + 1;
+    if (r.ttl_ms) result.expires_at_ms = t + *r.ttl_ms;
+    // A fence raises the key's high-water mark; without one it is kept.
+    std::optional<std::int64_t> fence_token = row ? row->fence_token : std::nullopt;
+    if (r.fence) fence_token = r.fence->token;
+
+    if (row) {
+      const pg::Result u = w.c.exec_prepared(
+          "memory_update",
+          "UPDATE memory SET value = $1, version = $2, updated_at = $3, expires_at = $4,"
+          " fence_token = $5, session_id = $6, search = to_tsvector('english', $7)"
+          " WHERE id = $8",
+          {value_text, result.version, t, result.expires_at_ms, fence_token, slot.session_id,
+           body, row->id});
+      if (u.affected() != 1) {
+        // (Unreachable: the row is locked since find_row read it.)
+        throw StoreError(ErrorCode::kInternal, "memory row vanished under its lock");
+      }
+    } else {
+      w.c.exec_prepared(
+          "memory_insert",
+          "INSERT INTO memory(project, tier, namespace, scope, key, session_id, value, version,"
+          " created_at, updated_at, expires_at, fence_token, search)"
+          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, to_tsvector('english', $12))",
+          {who.project, slot.tier, slot.ns, slot.scope, r.key, slot.session_id, value_text,
+           result.version, t, result.expires_at_ms, fence_token, body});
+    }
+
+    json::object payload{{"tier", slot.tier},
+                         {"namespace", slot.ns},
+                         {"key", r.key},
+                         {"version", result.version},
+                         {"bytes", static_cast<std::int64_t>(value_text.size())},
+                         {"sha256", value_sha}};
+    if (result.expires_at_ms) payload["expires_at"] = *result.expires_at_ms;
+    if (r.fence) payload["fence_token"] = r.fence->token;
+    w.append(who.agent, ops::kMemoryPut, subject, json::serialize(payload));
+  });
+  throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
+                   r.expected_version.value_or(0), current_version, "write");
+  return result;
+}
+
+GetResult PgStore::memory_get(const Principal& who, Tier tier, Namespace ns,
+                              std::string_view key) {
+  const Slot slot = memory_slot(who, tier, ns);
+  check_key(key, options_);
+  return read([&](pg::Connection& c) {
+    const pg::Result q = c.exec_prepared(
+        "memory_get",
+        "SELECT value, version, updated_at, expires_at FROM memory"
+        " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4 AND key = $5"
+        " AND (expires_at IS NULL OR expires_at > $6)",
+        {who.project, slot.tier, slot.ns, slot.scope, key, now(c)});
+    GetResult out;
+    if (q.rows() == 0) return out;
+    out.found = true;
+    out.value = json::parse(q.text(0, 0));
+    out.version = q.int64(0, 1);
+    out.updated_at_ms = q.int64(0, 2);
+    out.expires_at_ms = q.opt_int64(0, 3);
+    return out;
+  });
+}
+
+bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
+  const Slot slot = memory_slot(who, r.tier, r.ns);
+  check_key(r.key, options_);
+  if (r.expected_version && *r.expected_version < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
+  }
+  const std::optional<std::string> fence_name =
+      r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
+  const std::string subject = subject_of(slot.tier, slot.ns, r.key);
+
+  WriteStatus status = WriteStatus::kOk;
+  std::int64_t current_version = 0;
+  bool deleted = false;
+  write(who.project, [&](Write& w) {
+    status = WriteStatus::kOk;
+    deleted = false;
+    const GuardedRow guard = guard_write(w, who, slot, r, fence_name, "memory_delete", subject);
+    status = guard.status;
+    current_version = guard.current_version;
+    if (status != WriteStatus::kOk) return;
+    const std::optional<ExistingRow>& row = guard.row;
+    if (!row) return;
+    w.c.exec_prepared("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row->id});
+    json::object payload{{"tier", slot.tier},
+                         {"namespace", slot.ns},
+                         {"key", r.key},
+                         {"version", row->version}};
+    if (r.fence) payload["fence_token"] = r.fence->token;
+    w.append(who.agent, ops::kMemoryDelete, subject, json::serialize(payload));
+    deleted = true;
+  });
+  throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
+                   r.expected_version.value_or(0), current_version, "delete");
+  return deleted;
+}
+
+namespace {
+
+std::optional<std::string> hex_decode(std::string_view s) {
+  if (s.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); i += 2) {
+    const int hi = nibble(s[i]);
+    const int lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+// Cursors are SQLite's: "k1." and the hex of the last key listed.
+constexpr std::string_view kCursorPrefix = "k1.";
+
+}  // namespace
+
+ListResult PgStore::memory_list(const Principal& who, const ListRequest& r) {
+  const Slot slot = memory_slot(who, r.tier, r.ns);
+  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
+  const int limit =
+      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
+  std::optional<std::string> after;
+  if (!r.cursor.empty()) {
+    if (r.cursor.starts_with(kCursorPrefix)) {
+      after = hex_decode(std::string_view(r.cursor).substr(kCursorPrefix.size()));
+    }
+    // (Every stored key is UTF-8, so a cursor keel returned always is.)
+    if (!after || after->empty() || !pg_memory_text::valid_utf8(*after)) {
+      throw StoreError(ErrorCode::kInvalidArgument, "invalid list cursor");
+    }
+  }
+  if (!pg_memory_text::valid_utf8(r.prefix)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "prefix must be valid UTF-8");
+  }
+  // prefix_successor's bound, but always valid UTF-8 (PostgreSQL text):
+  // the same rows, since every key is UTF-8 and key is COLLATE "C".
+  const std::optional<std::string> upper = pg_memory_text::utf8_prefix_successor(r.prefix);
+
+  return read([&](pg::Connection& c) {
+    const pg::Result q = c.exec_prepared(
+        "memory_list",
+        "SELECT key, version, updated_at, expires_at, octet_length(value) FROM memory"
+        " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4"
+        " AND key >= $5 AND ($6::text IS NULL OR key < $6) AND ($7::text IS NULL OR key > $7)"
+        " AND (expires_at IS NULL OR expires_at > $8)"
+        " ORDER BY key LIMIT $9",
+        {who.project, slot.tier, slot.ns, slot.scope, r.prefix, upper, after, now(c),
+         limit + 1});
+    ListResult out;
+    for (int i = 0; i < q.rows(); ++i) {
+      if (static_cast<int>(out.entries.size()) == limit) {
+        out.next_cursor = std::string(kCursorPrefix) + to_hex(out.entries.back().key);
+        break;
+      }
+      out.entries.push_back(
+          ListEntry{q.text(i, 0), q.int64(i, 1), q.int64(i, 2), q.opt_int64(i, 3), q.int64(i, 4)});
+    }
+    return out;
+  });
+}
+
+void PgStore::end_session(const Principal& who) {
+  if (who.session_id.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the caller has no session to end");
+  }
+  write(who.project, [&](Write& w) {
+    const pg::Result del = w.c.exec_prepared(
+        "memory_end_session",
+        "DELETE FROM memory WHERE tier = 'session' AND session_id = $1"
+        " AND project = $2 AND (namespace = $3 OR namespace = 'shared')",
+        {who.session_id, who.project, "agent:" + who.agent});
+    const json::object payload{{"session_id", who.session_id}, {"count", del.affected()}};
+    w.append(who.agent, ops::kSessionEnd, "session:" + who.session_id, json::serialize(payload));
+  });
+}
+
+namespace pg_store_detail {
+
+// Across projects, like SQLite's. It runs inside some project's write, so a
+// row of another project may be in use by that project's writer at the same
+// moment: SKIP LOCKED leaves alone the rows a writer has locked (find_row
+// locks the row it reads), and the locked rows are re-checked as of now.
+void drop_expired_memory(pg::Connection& c, std::int64_t now, int limit) {
+  c.exec_prepared("memory_drop_expired",
+                  "DELETE FROM memory WHERE id IN (SELECT id FROM memory"
+                  " WHERE expires_at IS NOT NULL AND expires_at <= $1"
+                  " LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                  {now, limit});
+}
+
+}  // namespace pg_store_detail
 
 }  // namespace keel::state

@@ -1,0 +1,36 @@
+// keel/state/postgres/pg_store_memory_text.h — text helpers of the PostgreSQL
+// memory store (pg_store_memory*.cpp): UTF-8 checks, the prefix bound of
+// memory_list, and the text that is indexed and searched.
+//
+// Why these exist: PostgreSQL's text must be valid UTF-8 without NUL (SQLite
+// stores any bytes), and its default text-search parser recognises file
+// paths, URLs, e-mail addresses and hosts as single tokens ("notes/auth-flow"
+// is one token), where SQLite's FTS5 (unicode61) splits on every
+// punctuation character. Both the indexed body and the search words go
+// through tokenizable() so that tokens are the runs of letters and digits,
+// as in FTS5.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace keel::state::pg_memory_text {
+
+// True when `s` is well-formed UTF-8 (no overlong forms, no surrogates).
+bool valid_utf8(std::string_view s);
+
+// The smallest valid UTF-8 string greater (in byte order, which for UTF-8 is
+// code point order) than every string that starts with `prefix`, or nullopt
+// when there is none. `prefix` must be valid UTF-8. Unlike
+// store_common::prefix_successor (which may yield e.g. a lone 0x80 byte),
+// the result is always valid UTF-8, so it can be sent as PostgreSQL text.
+std::optional<std::string> utf8_prefix_successor(std::string_view prefix);
+
+// `text` with every ASCII byte that is not a letter or a digit (punctuation,
+// control characters, NUL) replaced by a space; other bytes kept.
+std::string tokenizable(std::string_view text);
+
+}  // namespace keel::state::pg_memory_text
