@@ -1,8 +1,31 @@
-// keel/state/postgres/pg_store_agents.cpp — PostgreSQL: the agent registry. (Stubs: being written.)
+// keel/state/postgres/pg_store_agents.cpp — PostgreSQL: the agent registry
+// and agent liveness: register / list / scavenge / heartbeat / adopt /
+// suspend / resume. A port of sqlite_store_agents.cpp: same decisions, same
+// journal records, same errors.
+//
+// Invariant (as on SQLite): a lease is freed for a dead holder only when the
+// holder's row carries an anchor on this host (ProcessTable::host_key) and
+// the table says that process is gone. With nodes on several machines each
+// node frees only the holds of its own host's dead agents; another host's
+// agent keeps its holds until that host's keel sees it gone, or its TTL.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <system_error>
+
+#include "crypto/sha256.h"
+#include "state/journal.h"
+#include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
 
 namespace keel::state {
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using namespace pg_store_detail;
 
 // The agent registry: the same columns as SQLite's (state/schema.cpp).
 // host_key/pid/start_time anchor the agent on its process
@@ -29,17 +52,518 @@ CREATE INDEX agents_by_host ON agents(project, host_key, status);
 )sql";
 
 namespace {
-[[noreturn]] void not_yet() {
-  throw StoreError(ErrorCode::kInternal, "not implemented on PostgreSQL yet");
+
+constexpr std::string_view kAgentColumns =
+    "name, project, product, host, host_key, pid, start_time, session_id, client, started_at,"
+    " last_seen, status, reason";
+
+AgentStatus status_from(std::string_view s) {
+  if (s == "suspended") return AgentStatus::kSuspended;
+  if (s == "gone") return AgentStatus::kGone;
+  return AgentStatus::kActive;
 }
+
+AgentInfo read_agent(const pg::Result& r, int row) {
+  // kAgentColumns lists AgentInfo's fields in their declaration order, up to
+  // the reason, which counts only while the agent is suspended.
+  const AgentStatus status = status_from(r.text(row, 11));
+  return AgentInfo{r.text(row, 0),   r.text(row, 1),  r.text(row, 2),  r.text(row, 3),
+                   r.text(row, 4),   r.int64(row, 5), r.int64(row, 6), r.text(row, 7),
+                   r.text(row, 8),   r.int64(row, 9), r.int64(row, 10), status,
+                   status == AgentStatus::kSuspended ? r.text(row, 12) : std::string(),
+                   {}};
+}
+
+std::optional<AgentInfo> find_agent(pg::Connection& c, std::string_view project,
+                                    std::string_view name) {
+  static const std::string sql =
+      "SELECT " + std::string(kAgentColumns) + " FROM agents WHERE project = $1 AND name = $2";
+  const pg::Result r = c.exec_prepared("agent_find", sql, {project, name});
+  if (r.rows() == 0) return std::nullopt;
+  return read_agent(r, 0);
+}
+
+std::vector<LeaseInfo> read_leases(const pg::Result& r) {
+  std::vector<LeaseInfo> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_lease(r, i));
+  return out;
+}
+
+std::vector<LeaseInfo> leases_of(pg::Connection& c, std::string_view project,
+                                 std::string_view holder, std::int64_t now) {
+  static const std::string sql = "SELECT " + std::string(kLeaseColumns) +
+                                 " FROM leases WHERE project = $1 AND holder = $2"
+                                 " AND expires_at > $3 ORDER BY name, token";
+  return read_leases(c.exec_prepared("agent_leases_of", sql, {project, holder, now}));
+}
+
+ProcessAnchor anchor_of(const AgentInfo& a) { return ProcessAnchor{a.host_key, a.pid, a.start_time}; }
+
+// Deletes every lease `holder` holds in w.project (expired ones too),
+// tombstoned as released; returns them.
+std::vector<LeaseInfo> drop_leases_of(PgStore::Write& w, std::string_view holder) {
+  static const std::string sql = "SELECT " + std::string(kLeaseColumns) +
+                                 " FROM leases WHERE project = $1 AND holder = $2"
+                                 " ORDER BY name, token";
+  std::vector<LeaseInfo> dropped =
+      read_leases(w.c.exec_prepared("agent_all_leases_of", sql, {w.project, holder}));
+  for (const LeaseInfo& l : dropped) tombstone_lease(w, l, "released");
+  return dropped;
+}
+
+json::array lease_refs(const std::vector<LeaseInfo>& leases) {
+  json::array out;
+  for (const LeaseInfo& l : leases) {
+    out.push_back(json::object{{"lease_id", l.lease_id}, {"name", l.name}, {"token", l.token}});
+  }
+  return out;
+}
+
+// The hook's suspension marker. Must name the file suspended_reason()
+// (sqlite_store_agents.cpp) reads: the same key, the same place.
+fs::path marker_path(const fs::path& state_dir, std::string_view project, std::string_view agent) {
+  std::string key(project);
+  key += '\0';
+  key += agent;
+  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
+}
+
+// Removes a marker left behind for an agent the store says is not suspended
+// (it was resumed through another node, which could not reach this
+// machine's file). One failed unlink when there is none. Called inside a
+// write job that saw the agent active, under the project's lock: a
+// suspension that commits later writes its marker after this unlink, so a
+// fresh marker is never removed.
+void drop_stale_marker(const fs::path& state_dir, std::string_view project,
+                       std::string_view agent) {
+  if (state_dir.empty()) return;
+  std::error_code ec;
+  fs::remove(marker_path(state_dir, project, agent), ec);
+}
+
+[[noreturn]] void throw_no_such_agent(std::string_view agent) {
+  throw StoreError(ErrorCode::kNotFound,
+                   "no agent named " + std::string(agent) + " in this project (keel agents ls)");
+}
+
+void validate_agent_name(std::string_view agent) {
+  if (agent.empty() || agent.size() > kMaxAgentNameBytes) {
+    throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
+  }
+}
+
 }  // namespace
 
-AgentInfo PgStore::register_agent(const Principal&, const AgentRegistration&) { not_yet(); }
-std::vector<AgentInfo> PgStore::list_agents(const Principal&, bool) { not_yet(); }
-std::vector<ScavengedAgent> PgStore::scavenge_dead_agents(const Principal&, std::optional<std::string>) { not_yet(); }
-HeartbeatResult PgStore::heartbeat(const Principal&) { not_yet(); }
-LeaseInfo PgStore::adopt_lease(const Principal&, std::string_view, std::string_view, std::string_view) { not_yet(); }
-AgentInfo PgStore::suspend_agent(const Principal&, std::string_view, std::string_view) { not_yet(); }
-AgentInfo PgStore::resume_agent(const Principal&, std::string_view) { not_yet(); }
+// ------------------------------------------------------------------ helpers
+
+namespace pg_store_detail {
+
+AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTable& table) {
+  AgentCheck out;
+  std::optional<AgentInfo> row = find_agent(w.c, w.project, who.agent);
+  if (row && row->status == AgentStatus::kSuspended) {
+    out.suspended = true;
+    out.reason = row->suspend_reason;
+    return out;
+  }
+  if (!who.anchor) return out;
+  const AgentAnchor& a = *who.anchor;
+  if (row && row->status == AgentStatus::kActive && row->host_key == a.process.host &&
+      row->pid == a.process.pid && row->start_time == a.process.start_time) {
+    return out;  // known, same anchor: nothing to write
+  }
+  w.c.exec_prepared("agent_touch",
+                    "INSERT INTO agents(project, name, product, host, host_key, pid, start_time,"
+                    " session_id, client, started_at, last_seen, status)"
+                    " VALUES($1, $2, $3, $4, $5, $6, $7, $8::text, '', $9, $9, 'active')"
+                    " ON CONFLICT (project, name) DO UPDATE SET product = $3, host = $4,"
+                    " host_key = $5, pid = $6, start_time = $7, last_seen = $9,"
+                    " status = 'active',"
+                    " session_id = CASE WHEN $8::text = '' THEN agents.session_id ELSE $8::text END",
+                    {w.project, who.agent, a.product, table.host_name(), a.process.host,
+                     a.process.pid, a.process.start_time, who.session_id, w.now});
+  if (!row) {
+    const json::object payload{{"product", a.product},
+                               {"host", table.host_name()},
+                               {"pid", a.process.pid},
+                               {"session_id", who.session_id},
+                               {"client", ""}};
+    w.append(who.agent, ops::kAgentStart, who.agent, json::serialize(payload));
+  }
+  return out;
+}
+
+std::optional<ScavengedAgent> scavenge_if_dead(PgStore::Write& w, std::string_view holder,
+                                               const ProcessTable& table) {
+  std::optional<AgentInfo> row = find_agent(w.c, w.project, holder);
+  if (!row || row->status == AgentStatus::kGone || row->host_key.empty()) return std::nullopt;
+  if (table.liveness(anchor_of(*row)) != Liveness::kDead) return std::nullopt;
+  std::vector<LeaseInfo> dropped = drop_leases_of(w, holder);
+  w.c.exec_prepared("agent_gone",
+                    "UPDATE agents SET status = 'gone' WHERE project = $1 AND name = $2",
+                    {w.project, holder});
+  ScavengedAgent s{row->name, row->pid, row->host, {}};
+  for (const LeaseInfo& l : dropped) s.names.push_back(l.name);
+  if (dropped.empty()) return s;  // nothing held: marked gone, nothing to journal
+  const json::object payload{{"agent", row->name},
+                             {"pid", row->pid},
+                             {"host", row->host},
+                             {"start_time", row->start_time},
+                             {"leases", lease_refs(dropped)}};
+  w.append(holder, ops::kScavenge, holder, json::serialize(payload));
+  return s;
+}
+
+}  // namespace pg_store_detail
+
+// ----------------------------------------------------------------- register
+
+AgentInfo PgStore::register_agent(const Principal& who, const AgentRegistration& r) {
+  validate_agent_name(who.agent);
+  enum class Status { kOk, kSuspended } status = Status::kOk;
+  std::string reason;
+  AgentInfo info;
+  write(who.project, [&](Write& w) {
+    status = Status::kOk;
+    info = AgentInfo{};
+    const std::int64_t t = w.now;
+    std::optional<AgentInfo> row = find_agent(w.c, w.project, who.agent);
+    if (row && row->status == AgentStatus::kSuspended) {
+      status = Status::kSuspended;
+      reason = row->suspend_reason;
+      return;
+    }
+    drop_stale_marker(options_.dir, who.project, who.agent);
+    if (!who.session_id.empty()) {
+      // A session id names one agent: a resumed session re-binds to this one.
+      w.c.exec_prepared("agent_unbind_session",
+                        "UPDATE agents SET session_id = '' WHERE project = $1"
+                        " AND session_id = $2 AND name <> $3",
+                        {w.project, who.session_id, who.agent});
+    }
+    const AgentAnchor none;
+    const AgentAnchor& a = who.anchor ? *who.anchor : none;
+    const std::string host = who.anchor ? processes_->host_name() : std::string();
+    if (!row) {
+      w.c.exec_prepared("agent_insert",
+                        "INSERT INTO agents(project, name, product, host, host_key, pid,"
+                        " start_time, session_id, client, started_at, last_seen, status)"
+                        " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active')",
+                        {w.project, who.agent, a.product, host, a.process.host, a.process.pid,
+                         a.process.start_time, who.session_id, r.client, t, t});
+      const json::object payload{{"product", a.product},        {"host", host},
+                                 {"pid", a.process.pid},        {"session_id", who.session_id},
+                                 {"client", r.client}};
+      w.append(who.agent, ops::kAgentStart, who.agent, json::serialize(payload));
+    } else {
+      // Without an anchor the row keeps the one it had (a hook over HTTP, say,
+      // speaks for an agent whose MCP server anchored it).
+      w.c.exec_prepared("agent_reregister",
+                        "UPDATE agents SET last_seen = $3, status = 'active',"
+                        " session_id = CASE WHEN $4::text = '' THEN session_id ELSE $4::text END,"
+                        " client = CASE WHEN $5::text = '' THEN client ELSE $5::text END,"
+                        " product = CASE WHEN $6::boolean THEN $7::text ELSE product END,"
+                        " host = CASE WHEN $6::boolean THEN $8::text ELSE host END,"
+                        " host_key = CASE WHEN $6::boolean THEN $9::text ELSE host_key END,"
+                        " pid = CASE WHEN $6::boolean THEN $10::bigint ELSE pid END,"
+                        " start_time = CASE WHEN $6::boolean THEN $11::bigint ELSE start_time END"
+                        " WHERE project = $1 AND name = $2",
+                        {w.project, who.agent, t, who.session_id, r.client, who.anchor.has_value(),
+                         a.product, host, a.process.host, a.process.pid, a.process.start_time});
+    }
+    info = *find_agent(w.c, w.project, who.agent);
+    for (const LeaseInfo& l : leases_of(w.c, w.project, who.agent, t)) {
+      info.leases.push_back(l.name);
+    }
+  });
+  if (status == Status::kSuspended) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "agent " + who.agent + " is suspended: " + reason);
+  }
+  return info;
+}
+
+// --------------------------------------------------------------------- list
+
+std::vector<AgentInfo> PgStore::list_agents(const Principal& who, bool include_gone) {
+  struct Snapshot {
+    std::vector<AgentInfo> agents;
+    std::map<std::string, std::vector<std::string>> leases;  // holder → live lease names
+  };
+  // One snapshot for the agents and their leases (SQLite reads them with one
+  // connection, statement by statement; one query for every holder's leases
+  // here instead of one per agent saves the round trips).
+  Snapshot snap = read(
+      [&](pg::Connection& c) {
+        Snapshot s;
+        const std::int64_t t = now(c);
+        static const std::string agents_sql = "SELECT " + std::string(kAgentColumns) +
+                                              " FROM agents WHERE project = $1"
+                                              " ORDER BY last_seen DESC, name";
+        const pg::Result a = c.exec_prepared("agent_list", agents_sql, {who.project});
+        for (int i = 0; i < a.rows(); ++i) s.agents.push_back(read_agent(a, i));
+        const pg::Result l = c.exec_prepared(
+            "agent_list_leases",
+            "SELECT holder, name FROM leases WHERE project = $1 AND expires_at > $2"
+            " ORDER BY name, token",
+            {who.project, t});
+        for (int i = 0; i < l.rows(); ++i) s.leases[l.text(i, 0)].push_back(l.text(i, 1));
+        return s;
+      },
+      /*snapshot=*/true);
+  std::vector<AgentInfo> out;
+  for (AgentInfo& a : snap.agents) {
+    if (a.status == AgentStatus::kActive && !a.host_key.empty() &&
+        processes_->liveness(anchor_of(a)) == Liveness::kDead) {
+      a.status = AgentStatus::kGone;
+    }
+    if (auto it = snap.leases.find(a.name); it != snap.leases.end()) a.leases = it->second;
+    if (a.status == AgentStatus::kGone && !include_gone && a.leases.empty()) continue;
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------- scavenge
+
+std::vector<ScavengedAgent> PgStore::scavenge_dead_agents(const Principal& who,
+                                                          std::optional<std::string> holder) {
+  // Read first: only a death costs a write transaction (and the project's
+  // head lock).
+  std::vector<std::string> dead = read([&](pg::Connection& c) {
+    static const std::string sql =
+        "SELECT " + std::string(kAgentColumns) +
+        " FROM agents WHERE project = $1 AND host_key = $2 AND status <> 'gone'"
+        " AND ($3::text IS NULL OR name = $3::text)"
+        " AND EXISTS (SELECT 1 FROM leases l WHERE l.project = agents.project"
+        " AND l.holder = agents.name)";
+    const pg::Result r =
+        c.exec_prepared("agent_sweep_candidates", sql, {who.project, processes_->host_key(), holder});
+    std::vector<std::string> names;
+    for (int i = 0; i < r.rows(); ++i) {
+      AgentInfo a = read_agent(r, i);
+      if (processes_->liveness(anchor_of(a)) == Liveness::kDead) names.push_back(a.name);
+    }
+    return names;
+  });
+  if (dead.empty()) return {};
+  std::vector<ScavengedAgent> out;
+  write(who.project, [&](Write& w) {
+    out.clear();
+    for (const std::string& name : dead) {
+      // Looked at again under the project's lock: a sweeper on another node
+      // (or thread) may have freed it since the read.
+      if (auto s = scavenge_if_dead(w, name, *processes_); s && !s->names.empty()) {
+        out.push_back(std::move(*s));
+      }
+    }
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- heartbeat
+
+HeartbeatResult PgStore::heartbeat(const Principal& who) {
+  require(who, caps::kLease);
+  validate_agent_name(who.agent);
+  HeartbeatResult out;
+  std::string suspended;
+  write(who.project, [&](Write& w) {
+    out = HeartbeatResult{};
+    suspended.clear();
+    const std::int64_t t = w.now;
+    reap_expired_leases(w);
+    if (std::optional<AgentInfo> row = find_agent(w.c, w.project, who.agent);
+        row && row->status == AgentStatus::kSuspended) {
+      suspended = row->suspend_reason;
+      return;
+    }
+    drop_stale_marker(options_.dir, who.project, who.agent);
+    out.at_ms = t;
+    // Every live lease renewed in one statement (SQLite: one per lease); the
+    // same rows in the same order (name, token) as SQLite's.
+    static const std::string renew_sql =
+        "UPDATE leases SET expires_at = $3 + ttl_ms WHERE project = $1 AND holder = $2"
+        " AND expires_at > $3 RETURNING " +
+        std::string(kLeaseColumns);
+    out.renewed = read_leases(w.c.exec_prepared("agent_heartbeat_renew", renew_sql,
+                                                {w.project, who.agent, t}));
+    std::sort(out.renewed.begin(), out.renewed.end(), [](const LeaseInfo& x, const LeaseInfo& y) {
+      return std::tie(x.name, x.token) < std::tie(y.name, y.token);
+    });
+    json::array renewed;
+    for (const LeaseInfo& l : out.renewed) {
+      renewed.push_back(json::object{
+          {"lease_id", l.lease_id}, {"name", l.name}, {"expires_at", l.expires_at_ms}});
+    }
+    w.c.exec_prepared("agent_seen",
+                      "UPDATE agents SET last_seen = $3 WHERE project = $1 AND name = $2",
+                      {w.project, who.agent, t});
+    w.append(who.agent, ops::kHeartbeat, who.agent,
+             json::serialize(json::object{{"leases", std::move(renewed)}}));
+  });
+  if (!suspended.empty()) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "agent " + who.agent + " is suspended: " + suspended);
+  }
+  return out;
+}
+
+// -------------------------------------------------------------------- adopt
+
+LeaseInfo PgStore::adopt_lease(const Principal& who, std::string_view raw_name,
+                               std::string_view lease_id, std::string_view to) {
+  require(who, caps::kLeaseForce);
+  const LeaseName name = LeaseName::parse(raw_name);
+  validate_agent_name(to);
+  enum class Status { kOk, kNoLease, kAmbiguous, kNoAgent, kSuspended, kSame } status = Status::kOk;
+  LeaseInfo adopted;
+  write(who.project, [&](Write& w) {
+    status = Status::kOk;
+    const std::int64_t t = w.now;
+    reap_expired_leases(w);
+    static const std::string sql = "SELECT " + std::string(kLeaseColumns) +
+                                   " FROM leases WHERE project = $1 AND name = $2"
+                                   " AND expires_at > $3 ORDER BY token";
+    std::vector<LeaseInfo> candidates =
+        read_leases(w.c.exec_prepared("agent_adopt_candidates", sql, {w.project, name.str(), t}));
+    std::erase_if(candidates,
+                  [&](const LeaseInfo& l) { return !lease_id.empty() && l.lease_id != lease_id; });
+    if (candidates.empty()) {
+      status = Status::kNoLease;
+      return;
+    }
+    if (candidates.size() > 1) {
+      status = Status::kAmbiguous;
+      return;
+    }
+    std::optional<AgentInfo> target = find_agent(w.c, w.project, to);
+    if (!target) {
+      status = Status::kNoAgent;
+      return;
+    }
+    if (target->status == AgentStatus::kSuspended) {
+      status = Status::kSuspended;
+      return;
+    }
+    LeaseInfo l = candidates.front();
+    if (l.holder == to) {
+      status = Status::kSame;
+      return;
+    }
+    const std::string from = l.holder;
+    l.holder = std::string(to);
+    l.token = w.next_token();
+    l.acquired_at_ms = t;
+    l.expires_at_ms = t + l.ttl_ms;
+    w.c.exec_prepared("agent_adopt",
+                      "UPDATE leases SET holder = $3, token = $4, acquired_at = $5,"
+                      " expires_at = $6 WHERE project = $1 AND lease_id = $2",
+                      {w.project, l.lease_id, l.holder, l.token, l.acquired_at_ms,
+                       l.expires_at_ms});
+    json::object payload = lease_to_json(l);
+    payload["from"] = from;
+    w.append(who.agent, ops::kAdopt, l.name, json::serialize(payload));
+    // The old holder's hold is gone (as on SQLite, waiters look again).
+    w.notify("keel_lease");
+    adopted = l;
+  });
+  const std::string what =
+      lease_id.empty() ? "live lease on " + name.str()
+                       : "live lease " + std::string(lease_id) + " on " + name.str();
+  switch (status) {
+    case Status::kOk:
+      return adopted;
+    case Status::kNoLease:
+      throw StoreError(ErrorCode::kNotFound, "no " + what);
+    case Status::kAmbiguous:
+      throw StoreError(ErrorCode::kInvalidArgument,
+                       name.str() + " has several live holds: name the lease_id to adopt");
+    case Status::kNoAgent:
+      throw_no_such_agent(to);
+    case Status::kSuspended:
+      throw StoreError(ErrorCode::kPermissionDenied,
+                       "agent " + std::string(to) + " is suspended: resume it first");
+    case Status::kSame:
+      throw StoreError(ErrorCode::kInvalidArgument,
+                       std::string(to) + " already holds " + name.str());
+  }
+  throw StoreError(ErrorCode::kInternal, "unreachable");
+}
+
+// ---------------------------------------------------------- suspend, resume
+
+AgentInfo PgStore::suspend_agent(const Principal& who, std::string_view agent,
+                                 std::string_view reason) {
+  require(who, caps::kAgentAdmin);
+  validate_agent_name(agent);
+  if (reason.empty() || reason.size() > kMaxSuspendReasonBytes) {
+    throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
+  }
+  std::optional<AgentInfo> info;
+  write(who.project, [&](Write& w) {
+    info = find_agent(w.c, w.project, agent);
+    if (!info) return;
+    std::vector<LeaseInfo> released = drop_leases_of(w, agent);
+    w.c.exec_prepared("agent_suspend",
+                      "UPDATE agents SET status = 'suspended', reason = $3"
+                      " WHERE project = $1 AND name = $2",
+                      {w.project, agent, reason});
+    const json::object payload{{"agent", agent},
+                               {"reason", reason},
+                               {"released", lease_refs(released)}};
+    w.append(who.agent, ops::kSuspend, agent, json::serialize(payload));
+    info = find_agent(w.c, w.project, agent);
+  });
+  if (!info) throw_no_such_agent(agent);
+  // The hook's fast check reads this marker under the state directory
+  // instead of opening the store. It is written only on this machine: a
+  // hook on another machine learns of the suspension from the store (its
+  // acquires and registrations are refused there), not from a marker. No
+  // state directory (a node configured with a URL alone): no marker.
+  if (!options_.dir.empty()) {
+    const fs::path marker = marker_path(options_.dir, who.project, agent);
+    std::error_code ec;
+    fs::create_directories(marker.parent_path(), ec);
+    const fs::path tmp = marker.string() + ".tmp";
+    if (FILE* f = std::fopen(tmp.c_str(), "wb")) {
+      const bool ok = std::fwrite(reason.data(), 1, reason.size(), f) == reason.size();
+      if (std::fclose(f) == 0 && ok) fs::rename(tmp, marker, ec);
+    } else {
+      ec = std::error_code(errno, std::generic_category());
+    }
+    if (ec) {
+      throw StoreError(ErrorCode::kInternal, "agent " + std::string(agent) +
+                                                 " is suspended in the store, but its hook marker " +
+                                                 marker.string() + " could not be written: " +
+                                                 ec.message());
+    }
+  }
+  return *info;
+}
+
+AgentInfo PgStore::resume_agent(const Principal& who, std::string_view agent) {
+  require(who, caps::kAgentAdmin);
+  validate_agent_name(agent);
+  std::optional<AgentInfo> info;
+  write(who.project, [&](Write& w) {
+    info = find_agent(w.c, w.project, agent);
+    if (!info) return;
+    if (info->status == AgentStatus::kSuspended) {
+      w.c.exec_prepared("agent_resume",
+                        "UPDATE agents SET status = 'active', reason = ''"
+                        " WHERE project = $1 AND name = $2",
+                        {w.project, agent});
+      w.append(who.agent, ops::kResume, agent, json::serialize(json::object{{"agent", agent}}));
+    }
+    info = find_agent(w.c, w.project, agent);
+  });
+  if (!info) throw_no_such_agent(agent);
+  // Only this machine's marker can go; a marker another machine wrote is
+  // dropped there at the agent's next registration or heartbeat.
+  drop_stale_marker(options_.dir, who.project, agent);
+  return *info;
+}
 
 }  // namespace keel::state

@@ -1,8 +1,31 @@
-// keel/state/postgres/pg_store_leases.cpp — PostgreSQL: acquire, renew, release, list. (Stubs: being written.)
+// keel/state/postgres/pg_store_leases.cpp — PostgreSQL: acquire / renew /
+// release / list, and the lease helpers the other primitives share
+// (tombstone, expire, reap).
+//
+// A line-for-line port of sqlite_store_leases.cpp. Every decision is one
+// write() job of the project (so it runs after the project's chain_heads row
+// is locked, serialised with every other write of the project on every
+// node): reap the project's expired leases (journaling EXPIRE), decide,
+// change the table and journal the decision. Jobs report refusals as values,
+// not exceptions, so that what they journaled commits; the caller throws
+// after the job returned. A job may run more than once (write() retries a
+// transaction that failed to commit), so it resets its outputs first.
+//
+// Every change that frees a hold (release, expiry, scavenge, suspension,
+// adoption) NOTIFYs keel_lease, which wakes waiting acquires on every node.
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "crypto/random.h"
+#include "state/journal.h"
+#include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
 
 namespace keel::state {
+namespace json = boost::json;
+using namespace pg_store_detail;
 
 // Leases: the same columns as SQLite's (state/schema.cpp), keyed and indexed
 // by project first. Fencing tokens come from the project's chain_heads row,
@@ -54,14 +77,432 @@ CREATE INDEX lease_requests_by_time ON lease_requests(project, created_at);
 )sql";
 
 namespace {
-[[noreturn]] void not_yet() {
-  throw StoreError(ErrorCode::kInternal, "not implemented on PostgreSQL yet");
+
+constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
+// The longest a waiting acquire sleeps between attempts when no
+// notification arrives (a lost NOTIFY, a hold that ran out by its TTL).
+constexpr std::chrono::milliseconds kPollStep{200};
+constexpr const char* kLeaseChannel = "keel_lease";
+
+std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
+
+std::string lease_select(std::string_view where) {
+  return "SELECT " + std::string(kLeaseColumns) + " FROM leases WHERE " + std::string(where);
 }
+
+std::vector<LeaseInfo> read_leases(const pg::Result& r) {
+  std::vector<LeaseInfo> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_lease(r, i));
+  return out;
+}
+
+// The lease `lease_id` of `project`. (SQLite looks the id up in every
+// project and then treats another project's lease as absent; the same.)
+std::optional<LeaseInfo> find_lease(pg::Connection& c, std::string_view project,
+                                    std::string_view lease_id) {
+  static const std::string sql = lease_select("project = $1 AND lease_id = $2");
+  const pg::Result r = c.exec_prepared("lease_find", sql, {project, lease_id});
+  if (r.rows() == 0) return std::nullopt;
+  return read_lease(r, 0);
+}
+
+// 'released' | 'expired' | "" (no tombstone).
+std::string tombstone(pg::Connection& c, std::string_view project, std::string_view lease_id) {
+  const pg::Result r = c.exec_prepared(
+      "lease_tombstone_get",
+      "SELECT outcome FROM lease_tombstones WHERE project = $1 AND lease_id = $2",
+      {project, lease_id});
+  return r.rows() > 0 ? r.text(0, 0) : std::string();
+}
+
+// Removes one live lease and journals its RELEASE by `who`.
+void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease, bool force) {
+  tombstone_lease(w, lease, "released");
+  const json::object payload{{"lease_id", lease.lease_id},
+                             {"name", lease.name},
+                             {"holder", lease.holder},
+                             {"token", lease.token},
+                             {"force", force}};
+  w.append(who.agent, ops::kRelease, lease.name, json::serialize(payload));
+}
+
+void validate_principal(const Principal& who) {
+  require(who, caps::kLease);
+  if (who.agent.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
+  }
+}
+
 }  // namespace
 
-AcquireResult PgStore::acquire_lease(const Principal&, const AcquireRequest&, const CancelCheck&) { not_yet(); }
-LeaseInfo PgStore::renew_lease(const Principal&, std::string_view, std::string_view) { not_yet(); }
-ReleaseOutcome PgStore::release_lease(const Principal&, std::string_view, std::string_view, bool) { not_yet(); }
-std::vector<LeaseInfo> PgStore::list_leases(const Principal&, std::string_view) { not_yet(); }
+// ------------------------------------------------------------------ helpers
+
+namespace pg_store_detail {
+
+void tombstone_lease(PgStore::Write& w, const LeaseInfo& lease, std::string_view outcome) {
+  w.c.exec_prepared("lease_delete", "DELETE FROM leases WHERE project = $1 AND lease_id = $2",
+                    {w.project, lease.lease_id});
+  w.c.exec_prepared("lease_tombstone_put",
+                    "INSERT INTO lease_tombstones(project, lease_id, name, outcome, at)"
+                    " VALUES($1, $2, $3, $4, $5)"
+                    " ON CONFLICT (project, lease_id) DO UPDATE SET name = EXCLUDED.name,"
+                    " outcome = EXCLUDED.outcome, at = EXCLUDED.at",
+                    {w.project, lease.lease_id, lease.name, outcome, w.now});
+  // A hold is gone: waiting acquires (on any node) should look again.
+  w.notify(kLeaseChannel);
+}
+
+void expire_lease(PgStore::Write& w, const LeaseInfo& lease) {
+  tombstone_lease(w, lease, "expired");
+  const json::object payload{{"lease_id", lease.lease_id},
+                             {"name", lease.name},
+                             {"holder", lease.holder},
+                             {"token", lease.token},
+                             {"expires_at", lease.expires_at_ms}};
+  w.append(lease.holder, ops::kExpire, lease.name, json::serialize(payload));
+}
+
+int reap_expired_leases(PgStore::Write& w) {
+  // By token, so that the EXPIRE records come in a deterministic order
+  // (SQLite's come in rowid order, which is token order too).
+  static const std::string sql = lease_select("project = $1 AND expires_at <= $2 ORDER BY token");
+  const std::vector<LeaseInfo> expired =
+      read_leases(w.c.exec_prepared("lease_reap", sql, {w.project, w.now}));
+  for (const LeaseInfo& lease : expired) expire_lease(w, lease);
+  return static_cast<int>(expired.size());
+}
+
+}  // namespace pg_store_detail
+
+// ------------------------------------------------------------------ acquire
+
+AcquireResult PgStore::acquire_lease(const Principal& who, const AcquireRequest& request,
+                                     const CancelCheck& cancelled) {
+  validate_principal(who);
+  const LeaseName name = LeaseName::parse(request.name);
+  if (request.ttl_ms <= 0 || request.ttl_ms > options_.lease_max_ttl_ms) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "ttl_ms must be in (0, " + std::to_string(options_.lease_max_ttl_ms) +
+                         "], got " + std::to_string(request.ttl_ms));
+  }
+  if (request.wait_ms < 0 || request.wait_ms > options_.lease_max_wait_ms) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "wait_ms must be in [0, " + std::to_string(options_.lease_max_wait_ms) +
+                         "], got " + std::to_string(request.wait_ms));
+  }
+  if (request.request_id &&
+      (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
+  }
+
+  const WaitDeadline deadline(request.wait_ms);
+  for (;;) {
+    // The epoch is read before the attempt: a release committed after the
+    // attempt looked at the table bumps it, so the wait below cannot miss it.
+    std::uint64_t epoch;
+    {
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      epoch = lease_epoch_;
+    }
+    const bool final_attempt = request.wait_ms == 0 || deadline.passed();
+    AcquireResult result = try_acquire(who, name, request, final_attempt);
+    if (result.granted || final_attempt) return result;
+    // Cancellation abandons a wait; it never stops the first attempt (a call
+    // still running when its client went away may yet be granted at once).
+    if (cancelled && cancelled()) {
+      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name.str() + " was cancelled");
+    }
+
+    // Wait holding no transaction and no connection: until a keel_lease
+    // notification (a release or expiry on any node, or in this process),
+    // the poll step (holds that run out by their TTL notify no one; a
+    // notification may be lost with the listener's connection), or the
+    // deadline, whichever comes first.
+    const auto step = deadline.next_step(kPollStep);
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    wake_cv_.wait_for(lock, step, [&] { return lease_epoch_ != epoch; });
+  }
+}
+
+AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
+                                   const AcquireRequest& request, bool final_attempt) {
+  AcquireResult out;
+  std::optional<std::string> suspended;
+  write(who.project, [&](Write& w) {
+    out = AcquireResult{};
+    suspended.reset();
+    const std::int64_t t = w.now;
+    reap_expired_leases(w);
+    if (AgentCheck c = touch_agent(w, who, *processes_); c.suspended) {
+      suspended = c.reason;
+      return;
+    }
+
+    if (request.request_id) {
+      w.c.exec_prepared("lease_requests_prune",
+                        "DELETE FROM lease_requests WHERE project = $1 AND created_at < $2",
+                        {w.project, t - kDayMs});
+      const pg::Result q = w.c.exec_prepared(
+          "lease_requests_get",
+          "SELECT result_json FROM lease_requests"
+          " WHERE project = $1 AND holder = $2 AND request_id = $3",
+          {w.project, who.agent, *request.request_id});
+      if (q.rows() > 0) {
+        out.granted = true;
+        out.replayed = true;
+        out.lease = lease_from_json(json::parse(q.text(0, 0)));
+        return;
+      }
+    }
+
+    static const std::string live_sql = lease_select("project = $1 AND expires_at > $2 ORDER BY token");
+    std::vector<LeaseInfo> live =
+        read_leases(w.c.exec_prepared("lease_live", live_sql, {w.project, t}));
+
+    auto remember_request = [&](const LeaseInfo& lease) {
+      if (!request.request_id) return;
+      w.c.exec_prepared("lease_requests_put",
+                        "INSERT INTO lease_requests(project, holder, request_id, result_json,"
+                        " created_at) VALUES($1, $2, $3, $4, $5)"
+                        " ON CONFLICT (project, holder, request_id) DO UPDATE SET"
+                        " result_json = EXCLUDED.result_json, created_at = EXCLUDED.created_at",
+                        {w.project, who.agent, *request.request_id,
+                         json::serialize(lease_to_json(lease)), t});
+    };
+
+    // Already held: the same name in the same mode, or exclusively (which
+    // covers a shared request). A shared hold asked to become exclusive goes
+    // on to a new grant, which must clear the other holders.
+    for (const LeaseInfo& l : live) {
+      if (l.holder == who.agent && l.name == name &&
+          (l.mode == request.mode || l.mode == LeaseMode::kExclusive)) {
+        out.granted = true;
+        out.already_held = true;
+        out.lease = l;
+        remember_request(l);
+        return;
+      }
+    }
+
+    auto in_the_way = [&] {
+      out.holders.clear();
+      for (const LeaseInfo& l : live) {
+        if (l.holder != who.agent && lease_names_overlap(l.name, name) &&
+            lease_modes_conflict(l.mode, request.mode)) {
+          out.holders.push_back(l);
+        }
+      }
+    };
+    in_the_way();
+    // A holder whose process is gone (this host) gives its holds up now, not
+    // at their TTL: SCAVENGE, then look again.
+    if (!out.holders.empty()) {
+      std::set<std::string> holders;
+      for (const LeaseInfo& l : out.holders) holders.insert(l.holder);
+      bool freed = false;
+      for (const std::string& h : holders) {
+        if (scavenge_if_dead(w, h, *processes_)) {
+          std::erase_if(live, [&](const LeaseInfo& l) { return l.holder == h; });
+          freed = true;
+        }
+      }
+      if (freed) in_the_way();
+    }
+    if (!out.holders.empty()) {
+      if (final_attempt) {
+        json::array holders;
+        for (const LeaseInfo& l : out.holders) {
+          holders.push_back(json::object{{"holder", l.holder},
+                                         {"name", l.name},
+                                         {"mode", to_string(l.mode)},
+                                         {"lease_id", l.lease_id},
+                                         {"expires_at", l.expires_at_ms}});
+        }
+        const json::object payload{{"name", name.str()},
+                                   {"mode", to_string(request.mode)},
+                                   {"reason", request.reason},
+                                   {"wait_ms", request.wait_ms},
+                                   {"holders", std::move(holders)}};
+        w.append(who.agent, ops::kRefuse, name, json::serialize(payload));
+      }
+      return;
+    }
+
+    LeaseInfo lease;
+    lease.lease_id = new_lease_id();
+    lease.name = name.str();
+    lease.holder = who.agent;
+    lease.mode = request.mode;
+    lease.token = w.next_token();
+    lease.ttl_ms = request.ttl_ms;
+    lease.acquired_at_ms = t;
+    lease.expires_at_ms = t + request.ttl_ms;
+    w.c.exec_prepared("lease_insert",
+                      "INSERT INTO leases(project, lease_id, name, mode, holder, token, ttl_ms,"
+                      " acquired_at, expires_at, reason, request_id)"
+                      " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                      {w.project, lease.lease_id, lease.name, to_string(lease.mode), lease.holder,
+                       lease.token, lease.ttl_ms, lease.acquired_at_ms, lease.expires_at_ms,
+                       request.reason, request.request_id});
+    json::object payload = lease_to_json(lease);
+    payload["reason"] = request.reason;
+    payload["request_id"] =
+        request.request_id ? json::value(*request.request_id) : json::value(nullptr);
+    w.append(who.agent, ops::kAcquire, name, json::serialize(payload));
+    remember_request(lease);
+    out.granted = true;
+    out.lease = lease;
+  });
+  if (suspended) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "agent " + who.agent + " is suspended: " + *suspended);
+  }
+  return out;
+}
+
+// -------------------------------------------------------------------- renew
+
+LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
+                               std::string_view lease_id) {
+  validate_principal(who);
+  const LeaseName name = LeaseName::parse(raw_name);
+  enum class Status { kOk, kNotFound, kExpired, kDenied } status = Status::kOk;
+  LeaseInfo renewed;
+  write(who.project, [&](Write& w) {
+    status = Status::kOk;
+    const std::int64_t t = w.now;
+    std::optional<LeaseInfo> row = find_lease(w.c, w.project, lease_id);
+    if (!row || row->name != name) {
+      status = (!row && tombstone(w.c, w.project, lease_id) == "expired") ? Status::kExpired
+                                                                          : Status::kNotFound;
+      return;
+    }
+    if (row->holder != who.agent) {
+      status = Status::kDenied;
+      return;
+    }
+    if (row->expires_at_ms <= t) {
+      expire_lease(w, *row);
+      status = Status::kExpired;
+      return;
+    }
+    renewed = *row;
+    renewed.expires_at_ms = t + renewed.ttl_ms;
+    w.c.exec_prepared("lease_extend",
+                      "UPDATE leases SET expires_at = $3 WHERE project = $1 AND lease_id = $2",
+                      {w.project, renewed.lease_id, renewed.expires_at_ms});
+    const json::object payload{{"lease_id", renewed.lease_id},
+                               {"name", renewed.name},
+                               {"token", renewed.token},
+                               {"ttl_ms", renewed.ttl_ms},
+                               {"expires_at", renewed.expires_at_ms}};
+    w.append(who.agent, ops::kRenew, name, json::serialize(payload));
+  });
+  switch (status) {
+    case Status::kOk:
+      return renewed;
+    case Status::kNotFound:
+      throw StoreError(ErrorCode::kNotFound,
+                       "no lease " + std::string(lease_id) + " on " + name.str());
+    case Status::kExpired:
+      throw StoreError(ErrorCode::kExpired,
+                       "lease " + std::string(lease_id) + " on " + name.str() +
+                           " has expired; acquire it again");
+    case Status::kDenied:
+      throw StoreError(ErrorCode::kPermissionDenied,
+                       "lease " + std::string(lease_id) + " on " + name.str() +
+                           " is held by another agent");
+  }
+  throw StoreError(ErrorCode::kInternal, "unreachable");
+}
+
+// ------------------------------------------------------------------ release
+
+ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw_name,
+                                      std::string_view lease_id, bool force) {
+  validate_principal(who);
+  if (force) require(who, caps::kLeaseForce);
+  const LeaseName name = LeaseName::parse(raw_name);
+  enum class Status { kOk, kDenied, kWrongName } status = Status::kOk;
+  ReleaseOutcome outcome = ReleaseOutcome::kAlreadyReleased;
+  write(who.project, [&](Write& w) {
+    status = Status::kOk;
+    outcome = ReleaseOutcome::kAlreadyReleased;
+    const std::int64_t t = w.now;
+
+    if (!lease_id.empty()) {
+      std::optional<LeaseInfo> row = find_lease(w.c, w.project, lease_id);
+      if (!row) {
+        outcome = tombstone(w.c, w.project, lease_id) == "expired"
+                      ? ReleaseOutcome::kExpired
+                      : ReleaseOutcome::kAlreadyReleased;
+        return;
+      }
+      if (row->name != name) {
+        status = Status::kWrongName;
+        return;
+      }
+      if (row->holder != who.agent && !force) {
+        status = Status::kDenied;
+        return;
+      }
+      if (row->expires_at_ms <= t) {
+        expire_lease(w, *row);
+        outcome = ReleaseOutcome::kExpired;
+        return;
+      }
+      release_one(w, who, *row, force);
+      outcome = ReleaseOutcome::kReleased;
+      return;
+    }
+
+    // No lease_id: every hold on the name (force) or the caller's own holds.
+    static const std::string sql = lease_select("project = $1 AND name = $2 ORDER BY token");
+    std::vector<LeaseInfo> rows =
+        read_leases(w.c.exec_prepared("lease_by_name", sql, {w.project, name.str()}));
+    std::erase_if(rows, [&](const LeaseInfo& l) { return !force && l.holder != who.agent; });
+    bool released = false;
+    bool expired = false;
+    for (const LeaseInfo& l : rows) {
+      if (l.expires_at_ms <= t) {
+        expire_lease(w, l);
+        expired = true;
+      } else {
+        release_one(w, who, l, force);
+        released = true;
+      }
+    }
+    outcome = released  ? ReleaseOutcome::kReleased
+              : expired ? ReleaseOutcome::kExpired
+                        : ReleaseOutcome::kAlreadyReleased;
+  });
+  if (status == Status::kDenied) {
+    throw StoreError(ErrorCode::kPermissionDenied,
+                     "lease " + std::string(lease_id) + " on " + name.str() +
+                         " is held by another agent (force needs " +
+                         std::string(caps::kLeaseForce) + ")");
+  }
+  if (status == Status::kWrongName) {
+    throw StoreError(ErrorCode::kNotFound,
+                     "lease " + std::string(lease_id) + " is not a lease on " + name.str());
+  }
+  return outcome;
+}
+
+// --------------------------------------------------------------------- list
+
+std::vector<LeaseInfo> PgStore::list_leases(const Principal& who, std::string_view prefix) {
+  validate_principal(who);
+  const std::optional<std::string> upper = prefix_successor(prefix);
+  return read([&](pg::Connection& c) {
+    // name is COLLATE "C": the range is the byte-order prefix range.
+    static const std::string sql = lease_select(
+        "project = $1 AND expires_at > $2 AND name >= $3 AND ($4::text IS NULL OR name < $4::text)"
+        " ORDER BY name, token");
+    return read_leases(
+        c.exec_prepared("lease_list", sql, {who.project, now(c), prefix, upper}));
+  });
+}
 
 }  // namespace keel::state
