@@ -421,16 +421,25 @@ ListResult PgStore::memory_list(const Principal& who, const ListRequest& r) {
   // the same rows, since every key is UTF-8 and key is COLLATE "C".
   const std::optional<std::string> upper = pg_memory_text::utf8_prefix_successor(r.prefix);
 
+  // Two statements rather than "($6 IS NULL OR key < $6)", so that a
+  // prepared statement's generic plan still bounds the index range. Keys are
+  // never empty, so key > '' holds for every row when there is no cursor.
+  static constexpr std::string_view kListHead =
+      "SELECT key, version, updated_at, expires_at, octet_length(value) FROM memory"
+      " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4"
+      " AND key >= $5 AND key > $6 AND (expires_at IS NULL OR expires_at > $7)";
   return read([&](pg::Connection& c) {
-    const pg::Result q = c.exec_prepared(
-        "memory_list",
-        "SELECT key, version, updated_at, expires_at, octet_length(value) FROM memory"
-        " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4"
-        " AND key >= $5 AND ($6::text IS NULL OR key < $6) AND ($7::text IS NULL OR key > $7)"
-        " AND (expires_at IS NULL OR expires_at > $8)"
-        " ORDER BY key LIMIT $9",
-        {who.project, slot.tier, slot.ns, slot.scope, r.prefix, upper, after, now(c),
-         limit + 1});
+    std::vector<pg::Param> params{who.project, slot.tier,     slot.ns,     slot.scope,
+                                  r.prefix,    after.value_or(""), now(c), limit + 1};
+    pg::Result q;
+    if (upper) {
+      params.emplace_back(*upper);
+      q = c.exec_prepared("memory_list_range",
+                          std::string(kListHead) + " AND key < $9 ORDER BY key LIMIT $8", params);
+    } else {
+      q = c.exec_prepared("memory_list_from",
+                          std::string(kListHead) + " ORDER BY key LIMIT $8", params);
+    }
     ListResult out;
     for (int i = 0; i < q.rows(); ++i) {
       if (static_cast<int>(out.entries.size()) == limit) {
