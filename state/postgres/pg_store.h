@@ -130,12 +130,20 @@ class PgStore final : public Store {
     // Wakes waiters on `channel` ("keel_lease", "keel_escalation") on every
     // node once this transaction commits.
     void notify(std::string channel);
+
+    // The project's chain_heads row as this transaction sees it (run_write
+    // writes it back once, at the end, when head_dirty).
+    std::int64_t head_seq = 0;
+    std::string head_hash;
+    std::int64_t token_counter = 1;
+    bool head_dirty = false;
   };
 
   // Runs `fn(Write&)` in one transaction of who.project (see the class
   // comment). Retries the whole transaction (a few times, with backoff) on
   // serialization failures and on a connection lost before COMMIT was sent;
-  // otherwise rethrows. Returns what fn returns.
+  // otherwise rethrows. Returns what fn returns. So fn may run more than
+  // once: it must only assign its results, never accumulate into them.
   template <class Fn>
   auto write(std::string_view project, Fn&& fn) -> decltype(fn(std::declval<Write&>()));
 
@@ -150,6 +158,8 @@ class PgStore final : public Store {
   std::int64_t now(pg::Connection& c) const;
 
   const StoreOptions& options() const { return options_; }
+  // A bigint[] literal ("{1,2,3}") for `= ANY($n::bigint[])`.
+  static std::string pg_array(const std::vector<std::int64_t>& ids);
   const ProcessTable& processes() const { return *processes_; }
 
  private:
@@ -162,6 +172,7 @@ class PgStore final : public Store {
   void run_read(const std::function<void(pg::Connection&)>& job, bool snapshot);
 
   void listen_loop();           // the listener thread
+  void open_maintenance();      // orphaned sessions, expired rows; one node at a time
   void wake(std::string_view channel);
 
   // Leases (pg_store_leases.cpp).

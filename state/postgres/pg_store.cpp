@@ -1,0 +1,363 @@
+// keel/state/postgres/pg_store.cpp — opening the PostgreSQL store, its
+// connection pool, the write and read paths, the LISTEN thread, and the
+// helpers the pg_store_*.cpp files share.
+#include "state/postgres/pg_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "state/journal.h"
+#include "state/postgres/pg_schema.h"
+
+namespace keel::state {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
+constexpr int kWriteAttempts = 4;
+// Advisory-lock key of the open-time maintenance (one node at a time).
+constexpr std::int64_t kMaintenanceLockKey = 0x6b65656c'6d6e74LL;  // "keelmnt"
+
+constexpr std::string_view kNowSql =
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+bool retryable_before_commit(const pg::PgError& e) {
+  const std::string& st = e.sqlstate();
+  return st == "40001" || st == "40P01" || (e.code() == ErrorCode::kBusy && st.empty()) ||
+         st.rfind("08", 0) == 0 || st == "57P01";
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ helpers
+
+namespace pg_store_detail {
+
+LeaseInfo read_lease(const pg::Result& r, int row, int col) {
+  // kLeaseColumns lists LeaseInfo's fields in their declaration order.
+  return LeaseInfo{r.text(row, col),
+                   r.text(row, col + 1),
+                   r.text(row, col + 2),
+                   r.text(row, col + 3) == "shared" ? LeaseMode::kShared : LeaseMode::kExclusive,
+                   r.int64(row, col + 4),
+                   r.int64(row, col + 5),
+                   r.int64(row, col + 6),
+                   r.int64(row, col + 7)};
+}
+
+}  // namespace pg_store_detail
+
+// ------------------------------------------------------------------- Write
+
+JournalRecord PgStore::Write::append(std::string_view principal, std::string_view op,
+                                     std::string_view subject, std::string_view payload) {
+  JournalRecord r;
+  r.seq = head_seq + 1;
+  r.prev_hash = head_hash;
+  r.ts_ms = now;
+  r.project = project;
+  r.principal = principal;
+  r.op = op;
+  r.subject = subject;
+  r.payload = payload;
+  r.node = node;
+  r.hash = journal_hash(r);
+  c.exec_prepared("keel_journal_insert",
+                  "INSERT INTO journal(project, seq, ts, principal, op, subject, payload,"
+                  " prev_hash, hash, node) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                  {r.project, r.seq, r.ts_ms, r.principal, r.op, r.subject, r.payload,
+                   r.prev_hash, r.hash, r.node});
+  head_seq = r.seq;
+  head_hash = r.hash;
+  head_dirty = true;
+  return r;
+}
+
+std::int64_t PgStore::Write::next_token() {
+  head_dirty = true;
+  return token_counter++;
+}
+
+void PgStore::Write::notify(std::string channel) {
+  if (std::find(notify_channels.begin(), notify_channels.end(), channel) ==
+      notify_channels.end()) {
+    notify_channels.push_back(std::move(channel));
+  }
+}
+
+// ------------------------------------------------------------------- store
+
+PgStore::PgStore(const StoreOptions& options)
+    : options_(options),
+      clock_(options.clock),
+      processes_(options.processes ? options.processes : system_process_table()) {
+  if (options_.url.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "no PostgreSQL URL given");
+  }
+  if (options_.pg_call_timeout_ms < 100 || options_.pg_pool_size < 1 ||
+      options_.memory_page_size < 1 ||
+      options_.memory_max_page_size < options_.memory_page_size) {
+    throw StoreError(ErrorCode::kInvalidArgument, "invalid store options");
+  }
+  connect_.connect_timeout_ms = options_.pg_call_timeout_ms;
+  connect_.statement_timeout_ms = options_.pg_call_timeout_ms;
+  connect_.io_timeout_ms = options_.pg_call_timeout_ms + 2000;
+  connect_.application_name = options_.node.empty() ? "keel" : "keel@" + options_.node;
+
+  pg::Connection first = pg::Connection::open(options_.url, connect_);
+  // Migration may rewrite big tables: give it longer than a call.
+  first.set_deadline_ms(std::max(connect_.io_timeout_ms, 300000));
+  first.exec("SET statement_timeout = 0");
+  pg_schema::migrate(first);
+  first.exec("SET statement_timeout = " + std::to_string(connect_.statement_timeout_ms));
+  first.set_deadline_ms(connect_.io_timeout_ms);
+  give_back(std::move(first));
+
+  if (options_.maintenance_on_open) open_maintenance();
+  listener_ = std::thread([this] { listen_loop(); });
+}
+
+PgStore::~PgStore() {
+  stopping_ = true;
+  if (listener_.joinable()) listener_.join();
+}
+
+pg::Connection PgStore::borrow() {
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (!pool_.empty()) {
+      pg::Connection c = std::move(pool_.back());
+      pool_.pop_back();
+      return c;
+    }
+  }
+  return pg::Connection::open(options_.url, connect_);
+}
+
+void PgStore::give_back(pg::Connection c) {
+  if (!c || c.broken()) return;
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  if (pool_.size() < static_cast<std::size_t>(options_.pg_pool_size)) {
+    pool_.push_back(std::move(c));
+  }
+}
+
+std::int64_t PgStore::now(pg::Connection& c) const {
+  if (clock_) return clock_->now_ms();
+  return c.exec_prepared("keel_now", kNowSql, {}).int64(0, 0);
+}
+
+void PgStore::run_write(std::string_view project, const std::function<void(Write&)>& job) {
+  for (int attempt = 1;; ++attempt) {
+    bool commit_sent = false;
+    try {
+      pg::Connection c = borrow();
+      try {
+        {
+          pg::Transaction tx(c);
+          // Lock the project's chain head first: every write of the project
+          // queues here, so what the job reads below is what the previous
+          // write committed, on any node.
+          const std::vector<pg::Param> key{project};
+          pg::Result head = c.exec_prepared(
+              "keel_head_lock",
+              "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1"
+              " FOR UPDATE",
+              key);
+          if (head.rows() == 0) {
+            c.exec_prepared("keel_head_create",
+                            "INSERT INTO chain_heads(project, head_seq, head_hash, next_token)"
+                            " VALUES($1, 0, $2, 1) ON CONFLICT (project) DO NOTHING",
+                            {project, kZeroHash});
+            head = c.exec_prepared(
+                "keel_head_lock",
+                "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1"
+                " FOR UPDATE",
+                key);
+            if (head.rows() == 0) {
+              throw StoreError(ErrorCode::kInternal, "journal head of the project is missing");
+            }
+          }
+          Write w{c, std::string(project), 0, options_.node, {}, 0, {}, 1, false};
+          w.head_seq = head.int64(0, 0);
+          w.head_hash = head.text(0, 1);
+          w.token_counter = head.int64(0, 2);
+          // The time of the write is taken once it holds the lock, so that
+          // the project's records are in time order.
+          w.now = now(c);
+          job(w);
+          if (w.head_dirty) {
+            c.exec_prepared("keel_head_update",
+                            "UPDATE chain_heads SET head_seq = $2, head_hash = $3, next_token = $4"
+                            " WHERE project = $1",
+                            {w.project, w.head_seq, w.head_hash, w.token_counter});
+          }
+          for (const std::string& channel : w.notify_channels) {
+            c.exec_prepared("keel_notify", "SELECT pg_notify($1, $2)", {channel, w.project});
+          }
+          commit_sent = true;
+          tx.commit();
+          for (const std::string& channel : w.notify_channels) wake(channel);
+        }
+        {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.commits;
+          ++stats_.jobs;
+          stats_.max_batch = std::max<std::int64_t>(stats_.max_batch, 1);
+          if (stats_.batch_histogram.empty()) stats_.batch_histogram.resize(1);
+          ++stats_.batch_histogram[0];
+        }
+        give_back(std::move(c));
+        return;
+      } catch (...) {
+        give_back(std::move(c));
+        throw;
+      }
+    } catch (const pg::PgError& e) {
+      // A failure before COMMIT was sent rolled everything back: the job can
+      // run again. After COMMIT was sent on a connection that then broke, the
+      // outcome is unknown: say so rather than risk doing the change twice.
+      if (commit_sent && e.code() == ErrorCode::kBusy && e.sqlstate().empty()) {
+        throw StoreError(ErrorCode::kBusy,
+                         std::string(e.what()) +
+                             " (the connection broke during COMMIT: the change may or may not "
+                             "have been made; retry with the same request_id)");
+      }
+      if (commit_sent || attempt >= kWriteAttempts || !retryable_before_commit(e)) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt * attempt));
+    }
+  }
+}
+
+void PgStore::run_read(const std::function<void(pg::Connection&)>& job, bool snapshot) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pg::Connection c = borrow();
+      try {
+        if (snapshot) {
+          pg::Transaction tx(c, "REPEATABLE READ READ ONLY");
+          job(c);
+          tx.commit();
+        } else {
+          job(c);
+        }
+      } catch (...) {
+        give_back(std::move(c));
+        throw;
+      }
+      give_back(std::move(c));
+      return;
+    } catch (const pg::PgError& e) {
+      if (attempt >= 2 || e.code() != ErrorCode::kBusy) throw;
+    }
+  }
+}
+
+void PgStore::wake(std::string_view channel) {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (channel == "keel_lease") ++lease_epoch_;
+    if (channel == "keel_escalation") ++escalation_epoch_;
+  }
+  wake_cv_.notify_all();
+}
+
+void PgStore::listen_loop() {
+  pg::Connection c;
+  while (!stopping_) {
+    try {
+      if (!c || c.broken()) {
+        c = pg::Connection::open(options_.url, connect_);
+        c.exec("LISTEN keel_lease; LISTEN keel_escalation");
+        // Whatever was notified while we were not listening is lost: let
+        // every waiter look again.
+        wake("keel_lease");
+        wake("keel_escalation");
+      }
+      if (c.wait_for_notification(200)) {
+        for (const pg::Notification& n : c.take_notifications()) wake(n.channel);
+      }
+    } catch (const std::exception& e) {
+      spdlog::debug("PostgreSQL listener: {} (retrying; waits poll meanwhile)", e.what());
+      c = pg::Connection();
+      for (int i = 0; i < 5 && !stopping_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  }
+}
+
+void PgStore::open_maintenance() {
+  try {
+    // Sessions that never ended, expired memory, old idempotency and
+    // tombstone rows. Any node may do it; one at a time is enough.
+    const auto orphans = read([&](pg::Connection& c) {
+      std::map<std::pair<std::string, std::string>, std::vector<std::int64_t>> out;
+      const pg::Result lock =
+          c.exec("SELECT pg_try_advisory_lock(" + std::to_string(kMaintenanceLockKey) + ")");
+      if (!lock.boolean(0, 0)) return out;
+      try {
+        const std::int64_t t = now(c);
+        const pg::Result q = c.exec(
+            "SELECT project, session_id, id FROM memory WHERE tier = 'session'"
+            " AND updated_at < $1 ORDER BY project, session_id",
+            {t - options_.memory_orphan_session_ttl_ms});
+        for (int i = 0; i < q.rows(); ++i) {
+          out[{q.text(i, 0), q.text(i, 1)}].push_back(q.int64(i, 2));
+        }
+        pg_store_detail::drop_expired_memory(c, t, 100000);
+        c.exec("DELETE FROM lease_requests WHERE created_at < $1", {t - kDayMs});
+        c.exec("DELETE FROM lease_tombstones WHERE at < $1", {t - kDayMs});
+      } catch (...) {
+        c.exec("SELECT pg_advisory_unlock(" + std::to_string(kMaintenanceLockKey) + ")");
+        throw;
+      }
+      c.exec("SELECT pg_advisory_unlock(" + std::to_string(kMaintenanceLockKey) + ")");
+      return out;
+    });
+    for (const auto& [key, ids] : orphans) {
+      const auto& [project, session] = key;
+      write(project, [&](Write& w) {
+        // Re-checked under the lock: the session may have written since.
+        const pg::Result del = w.c.exec(
+            "DELETE FROM memory WHERE id = ANY($1::bigint[]) AND tier = 'session'"
+            " AND updated_at < $2",
+            {pg_array(ids), w.now - options_.memory_orphan_session_ttl_ms});
+        if (del.affected() == 0) return;
+        const json::object payload{{"session_id", session},
+                                   {"count", del.affected()},
+                                   {"reason", "orphaned"}};
+        w.append("keel", ops::kSessionEnd, "session:" + session, json::serialize(payload));
+      });
+    }
+  } catch (const StoreError& e) {
+    // Maintenance is housekeeping: a failure must not stop the store from
+    // opening (the next opener tries again).
+    spdlog::warn("PostgreSQL store maintenance skipped: {}", e.what());
+  }
+}
+
+std::string PgStore::pg_array(const std::vector<std::int64_t>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i != 0) out += ',';
+    out += std::to_string(ids[i]);
+  }
+  return out + "}";
+}
+
+StoreStats PgStore::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+std::unique_ptr<Store> open_postgres_store(const StoreOptions& options) {
+  return std::make_unique<PgStore>(options);
+}
+
+}  // namespace keel::state
