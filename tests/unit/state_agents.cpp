@@ -74,7 +74,7 @@ struct AgentsEnv {
     env.close();
     StoreOptions o = env.options();
     o.processes = table;
-    env.store = open_sqlite_store(o);
+    env.store = open_test_store(o);
   }
   Store& store() { return *env.store; }
 

@@ -16,7 +16,7 @@ using namespace keel::state;
 using namespace keel::state::testing;
 namespace json = boost::json;
 
-TEST_CASE("group commit writer: jobs are isolated by savepoints", "[state][writer]") {
+TEST_CASE("group commit writer: jobs are isolated by savepoints", "[state][writer][sqlite-only]") {
   TempDir dir;
   sql::Connection conn(dir.path() / "w.db", 5000, Synchronous::kNormal);
   sql::exec(conn.get(), "PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER)");
@@ -92,8 +92,8 @@ TEST_CASE("two stores on one directory contend for a lease safely", "[state][wri
   TempDir dir;
   StoreOptions o;
   o.dir = dir.path();
-  auto s1 = open_sqlite_store(o);
-  auto s2 = open_sqlite_store(o);  // a second "process"
+  auto s1 = open_test_store(o);
+  auto s2 = open_test_store(o);  // a second "process"
 
   std::atomic<int> holders{0};
   std::atomic<int> max_holders{0};
@@ -147,7 +147,7 @@ TEST_CASE("two stores on one directory contend for a lease safely", "[state][wri
   // Tokens stay monotonic across the two stores after both restart.
   s1.reset();
   s2.reset();
-  auto s3 = open_sqlite_store(o);
+  auto s3 = open_test_store(o);
   const AcquireResult last = s3->acquire_lease(agent("z"), acquire("x"));
   CHECK(last.lease->token > tokens.back());
 }
@@ -159,8 +159,8 @@ TEST_CASE("inline writes: one connection and no thread, callers serialised, same
   o.inline_writes = true;
   o.maintenance_on_open = false;  // so that stats() counts only the puts below
   env.close();
-  auto inline_store = open_sqlite_store(o);
-  auto threaded = open_sqlite_store(env.options());  // another "process" on the same file
+  auto inline_store = open_test_store(o);
+  auto threaded = open_test_store(env.options());  // another "process" on the same file
 
   constexpr int kThreads = 4;
   constexpr int kPuts = 25;

@@ -104,7 +104,7 @@ TEST_CASE("escalation: per-agent budgets and their validation", "[state][escalat
   StoreOptions o = env.options();
   o.escalation_budget = EscalationBudget{1, 1000};
   o.escalation_agent_budgets["ci"] = EscalationBudget{5, kHour};
-  env.store = open_sqlite_store(o);
+  env.store = open_test_store(o);
   Store& s = *env.store;
 
   CHECK(s.request_escalation(agent("alice"), ask()).outcome == EscalationOutcome::kGranted);
@@ -120,7 +120,7 @@ TEST_CASE("escalation: per-agent budgets and their validation", "[state][escalat
 
   env.close();
   o.escalation_agent_budgets["ci"] = EscalationBudget{0, kHour};
-  env.store = open_sqlite_store(o);
+  env.store = open_test_store(o);
   REQUIRE_STORE_ERROR(env.store->request_escalation(agent("ci"), ask()),
                       ErrorCode::kInvalidArgument);
 }
@@ -229,7 +229,7 @@ TEST_CASE("escalation: OVERRIDE, MODIFY and ABORT", "[state][escalation]") {
 TEST_CASE("escalation: two resolvers at once, exactly one wins", "[state][escalation]") {
   StoreEnv env;
   // A second store on the same directory stands for a second process (the CLI).
-  auto other = open_sqlite_store(env.options());
+  auto other = open_test_store(env.options());
   for (int round = 0; round < 10; ++round) {
     const std::int64_t id = granted_id(env.store->request_escalation(admin("bot" + std::to_string(round)), ask()));
     std::atomic<int> go{0};
@@ -309,7 +309,7 @@ TEST_CASE("escalation: waiting for a resolution", "[state][escalation]") {
     CHECK(ms < 175);  // 50 ms + scheduling: the 200 ms poll did not have to fire
   }
   SECTION("sees a resolution by another process within its poll") {
-    auto other = open_sqlite_store(env.options());
+    auto other = open_test_store(env.options());
     std::thread resolver([&] {
       std::this_thread::sleep_for(milliseconds(100));
       other->resolve_escalation(admin(), decide(id, EscalationDecision::kOverride));
@@ -343,7 +343,7 @@ TEST_CASE("escalation: list pages newest first, filtered by status and project",
   env.close();
   StoreOptions o = env.options();
   o.escalation_budget = EscalationBudget{100, kHour};
-  env.store = open_sqlite_store(o);
+  env.store = open_test_store(o);
   Store& st = *env.store;
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 7; ++i) ids.push_back(granted_id(st.request_escalation(bot, ask("q" + std::to_string(i)))));

@@ -115,7 +115,7 @@ const std::vector<Fault>& commit_faults() {
 
 }  // namespace
 
-TEST_CASE("faults: the injector counts and fails the nth call", "[state][faults]") {
+TEST_CASE("faults: the injector counts and fails the nth call", "[state][faults][sqlite-only]") {
   FaultEnv env;
   const Principal a = agent("alice");
   const std::int64_t writes = env.faults->calls(Op::kWrite);
@@ -134,7 +134,7 @@ TEST_CASE("faults: the injector counts and fails the nth call", "[state][faults]
 }
 
 TEST_CASE("faults: a failed commit of an acquire leaves nothing and can be retried",
-          "[state][faults]") {
+          "[state][faults][sqlite-only]") {
   for (const bool inline_writes : {false, true}) {
     for (const Fault& fault : commit_faults()) {
       DYNAMIC_SECTION(fault.name << (inline_writes ? " inline" : " threaded")) {
@@ -173,7 +173,7 @@ TEST_CASE("faults: a failed commit of an acquire leaves nothing and can be retri
 }
 
 TEST_CASE("faults: a failed commit of a memory put leaves nothing and can be retried",
-          "[state][faults]") {
+          "[state][faults][sqlite-only]") {
   for (const Fault& fault : commit_faults()) {
     DYNAMIC_SECTION(fault.name) {
       FaultEnv env;
@@ -204,7 +204,7 @@ TEST_CASE("faults: a failed commit of a memory put leaves nothing and can be ret
   }
 }
 
-TEST_CASE("faults: a failed commit of a journal append leaves no record", "[state][faults]") {
+TEST_CASE("faults: a failed commit of a journal append leaves no record", "[state][faults][sqlite-only]") {
   for (const Fault& fault : commit_faults()) {
     DYNAMIC_SECTION(fault.name) {
       FaultEnv env;
@@ -228,7 +228,7 @@ TEST_CASE("faults: a failed commit of a journal append leaves no record", "[stat
   }
 }
 
-TEST_CASE("faults: a failed checkpoint loses nothing acknowledged", "[state][faults]") {
+TEST_CASE("faults: a failed checkpoint loses nothing acknowledged", "[state][faults][sqlite-only]") {
   FaultEnv env;
   const Principal a = agent("alice");
   for (int i = 0; i < 20; ++i) env.store->memory_put(a, put("k" + std::to_string(i), i));
@@ -253,7 +253,7 @@ TEST_CASE("faults: a failed checkpoint loses nothing acknowledged", "[state][fau
   require_consistent(*env.store);
 }
 
-TEST_CASE("faults: a failed group commit fails every job of its batch", "[state][faults]") {
+TEST_CASE("faults: a failed group commit fails every job of its batch", "[state][faults][sqlite-only]") {
   TempDir dir;
   FaultInjector faults;
   const auto path = dir.path() / "t.db";
@@ -315,7 +315,7 @@ TEST_CASE("faults: a failed group commit fails every job of its batch", "[state]
 }
 
 TEST_CASE("faults: under concurrent load, exactly the acknowledged calls survive",
-          "[state][faults]") {
+          "[state][faults][sqlite-only]") {
   FaultEnv env;
   const Principal a = agent("alice");
   constexpr int kThreads = 8;
@@ -366,7 +366,7 @@ TEST_CASE("faults: under concurrent load, exactly the acknowledged calls survive
 
 TEST_CASE_METHOD(AliceHoldsX,
                  "faults: a call whose fsync failed is not resurrected by a crash",
-                 "[state][faults]") {
+                 "[state][faults][sqlite-only]") {
   const std::int64_t head = journal_head(s);
 
   // The WAL frames of the acquire are written, only their fsync fails: the
@@ -400,7 +400,7 @@ TEST_CASE_METHOD(AliceHoldsX,
 
 TEST_CASE_METHOD(AliceHoldsX,
                  "faults: when the disk keeps failing, the error says the outcome is open",
-                 "[state][faults]") {
+                 "[state][faults][sqlite-only]") {
   // Every fsync fails: the commit, and the empty commit meant to discard it.
   faults->arm(Op::kSync, 1, Error::kIoErr, /*sticky=*/true, Files::kWal);
   const std::string message = require_io_failure([&] { s.acquire_lease(a, acquire("file:/y")); });
@@ -412,7 +412,7 @@ TEST_CASE_METHOD(AliceHoldsX,
   require_consistent(s);
 }
 
-TEST_CASE("faults: every kind of write fails whole and can be retried", "[state][faults]") {
+TEST_CASE("faults: every kind of write fails whole and can be retried", "[state][faults][sqlite-only]") {
   struct Case {
     const char* name;
     std::function<void(Store&)> setup;
@@ -494,7 +494,7 @@ TEST_CASE("faults: every kind of write fails whole and can be retried", "[state]
 }
 
 TEST_CASE("faults: a failing automatic checkpoint does not fail acknowledged commits",
-          "[state][faults]") {
+          "[state][faults][sqlite-only]") {
   FaultEnv env;
   const Principal a = agent("alice");
   // Every write to the database file fails: only the WAL works, so each

@@ -228,9 +228,14 @@ TEST_CASE("journal: verify rejects a misplaced checkpoint", "[state][journal]") 
   JournalRecord forged = recs[1];
   forged.op = "CHECKPOINT";
   forged.hash = journal_hash(forged);
+  // The chain's head moves with it (SQLite keeps it in meta, PostgreSQL in
+  // the project's chain_heads row), so that only the checkpoint is wrong.
+  const std::string move_head =
+      testing_postgres()
+          ? "UPDATE chain_heads SET head_hash = '" + forged.hash + "' WHERE project = '/proj'"
+          : "UPDATE meta SET value = '" + forged.hash + "' WHERE key = 'journal_head_hash'";
   env.raw_sql("UPDATE journal SET op = 'CHECKPOINT', hash = '" + forged.hash +
-              "' WHERE seq = " + std::to_string(forged.seq) +
-              "; UPDATE meta SET value = '" + forged.hash + "' WHERE key = 'journal_head_hash'");
+              "' WHERE seq = " + std::to_string(forged.seq) + "; " + move_head);
   require_first_bad(*env.store, "bad_checkpoint", forged.seq);
 }
 

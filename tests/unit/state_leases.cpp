@@ -246,7 +246,7 @@ TEST_CASE("leases: wait_ms is granted after another thread releases", "[state][l
   TempDir dir;
   StoreOptions o;
   o.dir = dir.path();
-  auto store = open_sqlite_store(o);  // system clock
+  auto store = open_test_store(o);  // system clock
   const Principal a = agent("alice");
   const Principal b = agent("bob");
   const AcquireResult held = store->acquire_lease(a, acquire("file:/busy"));

@@ -1,10 +1,28 @@
 // Shared fixtures of the state kernel's unit tests (tests/unit/state_*.cpp).
+//
+// Backends: every store a state test opens goes through open_test_store(),
+// which opens the embedded SQLite store in options.dir, or, when the env
+// KEEL_TEST_STORE_URL holds a PostgreSQL URL (a superuser's or any role's that
+// may create schemas), the PostgreSQL store on a schema of its own derived
+// from options.dir (test_schema_for): a fresh TempDir is a fresh, empty schema
+// and reopening the same dir reopens the same data, as a state directory does
+// on SQLite. Cases that only make sense on SQLite (the fault VFS, group-commit
+// internals, the database file itself) carry the tag [sqlite-only]; the
+// PostgreSQL run is `KEEL_TEST_STORE_URL=... keel_state_tests "~[sqlite-only]"`
+// (scripts/test). The schemas a run created are dropped when it exits, unless
+// KEEL_TEST_KEEP_SCHEMAS=1.
+//
+// The functions that reach PostgreSQL are inline and used only by the state
+// tests (the one binary linked with keel_state_pg); the hooks and cli tests
+// include this header for TempDir and the principals alone.
 #pragma once
 
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -13,10 +31,98 @@
 
 #include <sqlite3.h>
 
+#include "crypto/sha256.h"
 #include "state/clock.h"
+#include "state/postgres/pg_util.h"
 #include "state/store.h"
 
 namespace keel::state::testing {
+
+// The PostgreSQL URL the state tests run against, or nullopt for SQLite.
+inline std::optional<std::string> test_store_url() {
+  const char* url = std::getenv("KEEL_TEST_STORE_URL");
+  if (url == nullptr || *url == '\0') return std::nullopt;
+  return std::string(url);
+}
+
+inline bool testing_postgres() { return test_store_url().has_value(); }
+
+// The schema the PostgreSQL store of state directory `dir` lives in:
+// "k_" and the first 16 hex digits of SHA-256 of the path (a valid unquoted
+// identifier, the same on every open of the same dir).
+inline std::string test_schema_for(const std::filesystem::path& dir) {
+  return "k_" + crypto::sha256_hex(dir.lexically_normal().string()).substr(0, 16);
+}
+
+// `url` with its search_path set to `schema`: for a postgres:// URL the query
+// parameter options=-csearch_path%3D<schema> (after ? or &), for a libpq
+// key=value string the keyword options. A URL that sets options itself is
+// refused (libpq would keep only one of the two).
+inline std::string url_with_search_path(const std::string& url, const std::string& schema) {
+  if (url.find("options=") != std::string::npos) {
+    throw std::invalid_argument("KEEL_TEST_STORE_URL must not set options= (the tests set search_path)");
+  }
+  if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
+    const char sep = url.find('?') == std::string::npos ? '?' : '&';
+    return url + sep + "options=-csearch_path%3D" + schema;
+  }
+  return url + " options='-csearch_path=" + schema + "'";
+}
+
+// The schemas this run opened stores on; dropped when the process exits.
+class TestSchemas {
+ public:
+  static TestSchemas& instance() {
+    static TestSchemas schemas;
+    return schemas;
+  }
+  void add(const std::string& schema) {
+    std::lock_guard<std::mutex> lock(mu_);
+    schemas_.insert(schema);
+  }
+  ~TestSchemas() {
+    const std::optional<std::string> url = test_store_url();
+    const char* keep = std::getenv("KEEL_TEST_KEEP_SCHEMAS");
+    if (!url || schemas_.empty() || (keep != nullptr && std::string(keep) == "1")) return;
+    try {
+      pg::Connection c = pg::Connection::open(*url, pg::ConnectOptions{});
+      c.exec("SET lock_timeout = '2s'");  // a store left open must not hang the exit
+      for (const std::string& schema : schemas_) {
+        try {
+          c.exec("DROP SCHEMA IF EXISTS " + c.quote_identifier(schema) + " CASCADE");
+        } catch (const std::exception&) {
+          // Best effort: a leftover schema costs only space.
+        }
+      }
+    } catch (const std::exception&) {
+    }
+  }
+
+ private:
+  TestSchemas() = default;
+  std::mutex mu_;
+  std::set<std::string> schemas_;
+};
+
+// The store of a state test: SQLite in options.dir, or PostgreSQL (see the
+// file comment) when KEEL_TEST_STORE_URL is set.
+inline std::unique_ptr<Store> open_test_store(StoreOptions options) {
+  const std::optional<std::string> url = test_store_url();
+  if (!url) return open_sqlite_store(options);
+  const std::string schema = test_schema_for(options.dir);
+  TestSchemas::instance().add(schema);
+  options.url = url_with_search_path(*url, schema);
+  return open_postgres_store(options);
+}
+
+// A connection to the PostgreSQL schema of state directory `dir`, behind the
+// store's back (tests that tamper with the tables or check where data went).
+inline pg::Connection connect_test_schema(const std::filesystem::path& dir) {
+  const std::optional<std::string> url = test_store_url();
+  if (!url) throw std::logic_error("connect_test_schema: KEEL_TEST_STORE_URL is unset");
+  return pg::Connection::open(url_with_search_path(*url, test_schema_for(dir)),
+                              pg::ConnectOptions{});
+}
 
 // A fresh directory under the system temp dir, removed on destruction.
 class TempDir {
@@ -62,7 +168,7 @@ struct StoreEnv {
     o.clock = clock;
     return o;
   }
-  void open() { store = open_sqlite_store(options()); }
+  void open() { store = open_test_store(options()); }
   void close() { store.reset(); }
   void reopen() {
     close();
@@ -70,8 +176,16 @@ struct StoreEnv {
   }
   std::filesystem::path db_path() const { return dir.path() / "state" / "keel.db"; }
 
-  // Runs SQL on the database file behind the store's back.
+  // Runs SQL on the store's database behind its back: the SQLite file, or
+  // the PostgreSQL schema of this directory (statements without parameters,
+  // several allowed; the tables are the same on both, but for the journal's
+  // head: SQLite's meta row 'journal_head_hash', PostgreSQL's chain_heads).
   void raw_sql(const std::string& sql) const {
+    if (testing_postgres()) {
+      pg::Connection c = connect_test_schema(options().dir);
+      c.exec(sql);
+      return;
+    }
     sqlite3* db = nullptr;
     if (sqlite3_open(db_path().c_str(), &db) != SQLITE_OK) {
       sqlite3_close(db);
