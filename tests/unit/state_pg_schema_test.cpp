@@ -1,0 +1,175 @@
+// PostgreSQL schema migrations (state/postgres/pg_schema.h): a fresh schema
+// goes 0 -> kVersion, a second migrate changes nothing, nodes migrating at
+// once do not race, a newer database is refused. Needs a server: the URL in
+// KEEL_TEST_STORE_URL (skipped with a warning when unset). Each case works in
+// a schema of its own, dropped at the end.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "state/postgres/pg_schema.h"
+#include "state/postgres/pg_util.h"
+
+namespace {
+
+using namespace keel::state;
+
+std::optional<std::string> test_url() {
+  const char* url = std::getenv("KEEL_TEST_STORE_URL");
+  if (url == nullptr || *url == '\0') return std::nullopt;
+  return std::string(url);
+}
+
+// A connection whose search_path names a schema that does not exist yet;
+// drops that schema when done.
+class ScratchSchema {
+ public:
+  explicit ScratchSchema(const std::string& url) : url_(url) {
+    std::random_device rd;
+    name_ = "keel_schema_test_" + std::to_string(rd()) + "_" + std::to_string(rd());
+    admin_ = connect();
+  }
+  ~ScratchSchema() {
+    try {
+      admin_.exec("DROP SCHEMA IF EXISTS " + admin_.quote_identifier(name_) + " CASCADE");
+    } catch (...) {
+    }
+  }
+  ScratchSchema(const ScratchSchema&) = delete;
+  ScratchSchema& operator=(const ScratchSchema&) = delete;
+
+  // A new connection with search_path = this schema (as a node would get
+  // from a URL with options=-csearch_path=...).
+  pg::Connection connect() const {
+    pg::Connection c = pg::Connection::open(url_, pg::ConnectOptions{});
+    c.exec("SET search_path TO " + c.quote_identifier(name_));
+    return c;
+  }
+  pg::Connection& admin() { return admin_; }
+  const std::string& name() const { return name_; }
+
+  // The names of the tables in this schema.
+  std::vector<std::string> tables() {
+    const pg::Result r = admin_.exec(
+        "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = $1 ORDER BY tablename",
+        {name_});
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+    return out;
+  }
+
+ private:
+  std::string url_;
+  std::string name_;
+  pg::Connection admin_;
+};
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+// Skips the case (with a warning) when no server was given.
+#define REQUIRE_PG_URL(var)                                                  \
+  const std::optional<std::string> var = test_url();                         \
+  if (!var) {                                                                \
+    WARN("KEEL_TEST_STORE_URL is unset: PostgreSQL schema tests skipped");   \
+    return;                                                                  \
+  }
+
+TEST_CASE("pg_schema: a fresh schema is created and migrated 0 -> latest, once",
+          "[pg][schema]") {
+  REQUIRE_PG_URL(url);
+  ScratchSchema scratch(*url);
+  pg::Connection c = scratch.connect();
+  REQUIRE(c.exec("SELECT current_schema()").is_null(0, 0));  // the schema does not exist yet
+  REQUIRE(pg_schema::current_version(c) == 0);
+
+  REQUIRE(pg_schema::migrate(c) == 0);
+  REQUIRE(pg_schema::current_version(c) == pg_schema::kVersion);
+  REQUIRE(c.exec("SELECT current_schema()").text(0, 0) == scratch.name());
+  const std::vector<std::string> tables = scratch.tables();
+  for (const char* t : {"keel_schema", "journal", "chain_heads", "leases", "memory",
+                        "escalations", "agents"}) {
+    INFO(t);
+    REQUIRE(contains(tables, t));
+  }
+  const std::string versions_sql =
+      "SELECT string_agg(version::text, ',' ORDER BY version) FROM " +
+      c.quote_identifier(scratch.name()) + ".keel_schema";
+  const std::string versions = scratch.admin().exec(versions_sql).text(0, 0);
+  REQUIRE(versions == "1");  // one row per applied version
+
+  // A second migrate (a node starting later) finds the schema current and
+  // changes nothing.
+  pg::Connection later = scratch.connect();
+  REQUIRE(pg_schema::migrate(later) == pg_schema::kVersion);
+  REQUIRE(pg_schema::migrate(c) == pg_schema::kVersion);
+  REQUIRE(scratch.admin().exec(versions_sql).text(0, 0) == versions);
+  REQUIRE(scratch.tables() == tables);
+}
+
+TEST_CASE("pg_schema: nodes migrating the same new schema at once do not race",
+          "[pg][schema]") {
+  REQUIRE_PG_URL(url);
+  ScratchSchema scratch(*url);
+  constexpr int kNodes = 6;
+  std::vector<pg::Connection> conns;
+  for (int i = 0; i < kNodes; ++i) conns.push_back(scratch.connect());
+  std::vector<int> found(kNodes, -1);
+  std::vector<std::string> errors(kNodes);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kNodes; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        found[i] = pg_schema::migrate(conns[i]);
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int created = 0;
+  for (int i = 0; i < kNodes; ++i) {
+    INFO("node " << i << ": " << errors[i]);
+    REQUIRE(errors[i].empty());
+    REQUIRE((found[i] == 0 || found[i] == pg_schema::kVersion));
+    if (found[i] == 0) ++created;
+  }
+  REQUIRE(created == 1);  // exactly one node migrated; the others found it done
+  REQUIRE(scratch.admin()
+              .exec("SELECT count(*) FROM " + scratch.admin().quote_identifier(scratch.name()) +
+                    ".keel_schema")
+              .int64(0, 0) == pg_schema::kVersion);
+}
+
+TEST_CASE("pg_schema: a database newer than this keel is refused", "[pg][schema]") {
+  REQUIRE_PG_URL(url);
+  ScratchSchema scratch(*url);
+  pg::Connection c = scratch.connect();
+  REQUIRE(pg_schema::migrate(c) == 0);
+  c.exec("INSERT INTO keel_schema(version) VALUES (99)");
+  REQUIRE(pg_schema::current_version(c) == 99);
+
+  pg::Connection node = scratch.connect();
+  bool refused = false;
+  try {
+    pg_schema::migrate(node);
+  } catch (const StoreError& e) {
+    refused = true;
+    INFO(e.what());
+    REQUIRE(e.code() == ErrorCode::kInternal);
+    const std::string what = e.what();
+    REQUIRE(what.find("99") != std::string::npos);
+    REQUIRE(what.find('\n') == std::string::npos);  // one line
+  }
+  REQUIRE(refused);
+  REQUIRE(pg_schema::current_version(node) == 99);  // left as it was
+}
