@@ -153,32 +153,62 @@ std::int64_t PgStore::now(pg::Connection& c) const {
 }
 
 void PgStore::run_write(std::string_view project, const std::function<void(Write&)>& job) {
+  // Group commit, leader/follower: the first writer of a project to find no
+  // leader becomes it and commits every job of that project queued
+  // meanwhile in one transaction (a SAVEPOINT each, so one job's error
+  // undoes only that job); the others wait for their outcome. One WAL flush
+  // then serves a whole batch, as the SQLite store's writer thread does.
+  PendingWrite mine{&job, nullptr, false};
+  std::unique_lock<std::mutex> lock(batch_mu_);
+  ProjectQueue& q = queues_[std::string(project)];  // map nodes are stable
+  q.waiting.push_back(&mine);
+  while (!mine.done) {
+    if (q.leader_active) {
+      batch_cv_.wait(lock);
+      continue;
+    }
+    // Lead one batch: the oldest queued jobs (FIFO, so ours is among them or
+    // behind jobs that have waited longer).
+    q.leader_active = true;
+    const std::size_t n =
+        std::min(q.waiting.size(), static_cast<std::size_t>(std::max(1, options_.max_batch)));
+    std::vector<PendingWrite*> batch(q.waiting.begin(),
+                                     q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+    q.waiting.erase(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+    lock.unlock();
+    commit_batch(project, batch);
+    lock.lock();
+    for (PendingWrite* p : batch) p->done = true;
+    q.leader_active = false;
+    batch_cv_.notify_all();
+  }
+  lock.unlock();
+  if (mine.error) std::rethrow_exception(mine.error);
+}
+
+void PgStore::commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch) {
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
+    for (PendingWrite* p : batch) p->error = nullptr;
     try {
       pg::Connection c = borrow();
       try {
         {
           pg::Transaction tx(c);
           // Lock the project's chain head first: every write of the project
-          // queues here, so what the job reads below is what the previous
+          // queues here, so what the jobs read below is what the previous
           // write committed, on any node.
           const std::vector<pg::Param> key{project};
-          pg::Result head = c.exec_prepared(
-              "keel_head_lock",
+          constexpr std::string_view kLockHead =
               "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1"
-              " FOR UPDATE",
-              key);
+              " FOR UPDATE";
+          pg::Result head = c.exec_prepared("keel_head_lock", kLockHead, key);
           if (head.rows() == 0) {
             c.exec_prepared("keel_head_create",
                             "INSERT INTO chain_heads(project, head_seq, head_hash, next_token)"
                             " VALUES($1, 0, $2, 1) ON CONFLICT (project) DO NOTHING",
                             {project, kZeroHash});
-            head = c.exec_prepared(
-                "keel_head_lock",
-                "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1"
-                " FOR UPDATE",
-                key);
+            head = c.exec_prepared("keel_head_lock", kLockHead, key);
             if (head.rows() == 0) {
               throw StoreError(ErrorCode::kInternal, "journal head of the project is missing");
             }
@@ -187,10 +217,30 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
           w.head_seq = head.int64(0, 0);
           w.head_hash = head.text(0, 1);
           w.token_counter = head.int64(0, 2);
-          // The time of the write is taken once it holds the lock, so that
+          // The time of the writes is taken once they hold the lock, so that
           // the project's records are in time order.
           w.now = now(c);
-          job(w);
+          const bool single = batch.size() == 1;
+          for (PendingWrite* p : batch) {
+            const Write::Saved before = w.save();
+            if (!single) c.exec_prepared("keel_savepoint", "SAVEPOINT keel_job", {});
+            try {
+              (*p->job)(w);
+              if (!single) c.exec_prepared("keel_release", "RELEASE SAVEPOINT keel_job", {});
+            } catch (const pg::PgError& e) {
+              // The transaction itself is in trouble (lost connection,
+              // timeout, serialization): the whole batch retries or fails.
+              if (single || e.code() == ErrorCode::kBusy || c.broken()) throw;
+              c.exec_prepared("keel_rollback_to", "ROLLBACK TO SAVEPOINT keel_job", {});
+              w.restore(before);
+              p->error = std::current_exception();
+            } catch (...) {
+              if (single) throw;
+              c.exec_prepared("keel_rollback_to", "ROLLBACK TO SAVEPOINT keel_job", {});
+              w.restore(before);
+              p->error = std::current_exception();
+            }
+          }
           if (w.head_dirty) {
             c.exec_prepared("keel_head_update",
                             "UPDATE chain_heads SET head_seq = $2, head_hash = $3, next_token = $4"
@@ -204,14 +254,7 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
           tx.commit();
           for (const std::string& channel : w.notify_channels) wake(channel);
         }
-        {
-          std::lock_guard<std::mutex> lock(stats_mu_);
-          ++stats_.commits;
-          ++stats_.jobs;
-          stats_.max_batch = std::max<std::int64_t>(stats_.max_batch, 1);
-          if (stats_.batch_histogram.empty()) stats_.batch_histogram.resize(1);
-          ++stats_.batch_histogram[0];
-        }
+        record_commit(batch.size());
         give_back(std::move(c));
         return;
       } catch (...) {
@@ -219,19 +262,41 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
         throw;
       }
     } catch (const pg::PgError& e) {
-      // A failure before COMMIT was sent rolled everything back: the job can
+      // A failure before COMMIT was sent rolled everything back: the jobs can
       // run again. After COMMIT was sent on a connection that then broke, the
-      // outcome is unknown: say so rather than risk doing the change twice.
-      if (commit_sent && e.code() == ErrorCode::kBusy && e.sqlstate().empty()) {
-        throw StoreError(ErrorCode::kBusy,
-                         std::string(e.what()) +
-                             " (the connection broke during COMMIT: the change may or may not "
-                             "have been made; retry with the same request_id)");
+      // outcome is unknown: say so rather than risk doing a change twice.
+      bool retry = !commit_sent && attempt < kWriteAttempts && retryable_before_commit(e);
+      if (retry) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt * attempt));
+        continue;
       }
-      if (commit_sent || attempt >= kWriteAttempts || !retryable_before_commit(e)) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt * attempt));
+      std::exception_ptr err = std::current_exception();
+      if (commit_sent && e.code() == ErrorCode::kBusy && e.sqlstate().empty()) {
+        err = std::make_exception_ptr(StoreError(
+            ErrorCode::kBusy,
+            std::string(e.what()) +
+                " (the connection broke during COMMIT: the change may or may not have been "
+                "made; retry with the same request_id)"));
+      }
+      for (PendingWrite* p : batch) p->error = err;
+      return;
+    } catch (...) {
+      const std::exception_ptr err = std::current_exception();
+      for (PendingWrite* p : batch) p->error = err;
+      return;
     }
   }
+}
+
+void PgStore::record_commit(std::size_t jobs) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  ++stats_.commits;
+  stats_.jobs += static_cast<std::int64_t>(jobs);
+  stats_.max_batch = std::max<std::int64_t>(stats_.max_batch, static_cast<std::int64_t>(jobs));
+  std::size_t bucket = 0;
+  while ((std::size_t{2} << bucket) <= jobs) ++bucket;
+  if (stats_.batch_histogram.size() <= bucket) stats_.batch_histogram.resize(bucket + 1, 0);
+  stats_.batch_histogram[bucket] += 1;
 }
 
 void PgStore::run_read(const std::function<void(pg::Connection&)>& job, bool snapshot) {

@@ -34,6 +34,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <map>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -137,6 +140,26 @@ class PgStore final : public Store {
     std::string head_hash;
     std::int64_t token_counter = 1;
     bool head_dirty = false;
+
+    // What a job may change, saved before it runs so that a job that fails
+    // inside a batch (rolled back to its savepoint) leaves no trace.
+    struct Saved {
+      std::int64_t head_seq;
+      std::string head_hash;
+      std::int64_t token_counter;
+      bool head_dirty;
+      std::size_t notify_count;
+    };
+    Saved save() const {
+      return Saved{head_seq, head_hash, token_counter, head_dirty, notify_channels.size()};
+    }
+    void restore(const Saved& s) {
+      head_seq = s.head_seq;
+      head_hash = s.head_hash;
+      token_counter = s.token_counter;
+      head_dirty = s.head_dirty;
+      notify_channels.resize(s.notify_count);
+    }
   };
 
   // Runs `fn(Write&)` in one transaction of who.project (see the class
@@ -168,7 +191,21 @@ class PgStore final : public Store {
   class Lease;  // defined in pg_store.cpp
   pg::Connection borrow();
   void give_back(pg::Connection c);
+  // One queued write job and its outcome (guarded by batch_mu_).
+  struct PendingWrite {
+    const std::function<void(Write&)>* job;
+    std::exception_ptr error;
+    bool done;
+  };
+  struct ProjectQueue {
+    std::deque<PendingWrite*> waiting;
+    bool leader_active = false;
+  };
   void run_write(std::string_view project, const std::function<void(Write&)>& job);
+  // Runs `batch` in one transaction (a savepoint per job when several) and
+  // sets each job's error; retries before COMMIT on retryable failures.
+  void commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch);
+  void record_commit(std::size_t jobs);
   void run_read(const std::function<void(pg::Connection&)>& job, bool snapshot);
 
   void listen_loop();           // the listener thread
@@ -198,6 +235,10 @@ class PgStore final : public Store {
  private:
   std::atomic<bool> stopping_{false};
   std::thread listener_;
+
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  std::map<std::string, ProjectQueue, std::less<>> queues_;  // guarded by batch_mu_
 
   mutable std::mutex stats_mu_;
   StoreStats stats_;  // guarded by stats_mu_
