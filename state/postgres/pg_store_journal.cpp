@@ -115,7 +115,9 @@ void for_each_record(pg::Connection& c, std::string_view project, Fn&& fn) {
   }
 }
 
-VerifyReport verify_chain(pg::Connection& c, std::string_view project) {
+// Verifies the project's chain against `head` (chain_heads as committed, or
+// a write job's own head, which run_write writes back only at commit).
+VerifyReport verify_chain(pg::Connection& c, std::string_view project, const Head& head) {
   std::int64_t min_seq = 0;
   std::int64_t max_seq = -1;
   {
@@ -128,7 +130,6 @@ VerifyReport verify_chain(pg::Connection& c, std::string_view project) {
   }
   ChainVerifier verifier(min_seq, max_seq);
   for_each_record(c, project, [&](const JournalRecord& r) { return verifier.feed(r); });
-  const Head head = read_head(c, project);
   return verifier.finish(head.seq, head.hash);
 }
 
@@ -245,8 +246,9 @@ std::vector<JournalRecord> PgStore::journal_query(const Principal& who, const Jo
 
 VerifyReport PgStore::journal_verify(const Principal& who) {
   require(who, caps::kJournalRead);
-  return read([&](pg::Connection& c) { return verify_chain(c, who.project); },
-              /*snapshot=*/true);
+  return read(
+      [&](pg::Connection& c) { return verify_chain(c, who.project, read_head(c, who.project)); },
+      /*snapshot=*/true);
 }
 
 ReplayReport PgStore::journal_replay(const Principal& who) {
@@ -322,8 +324,11 @@ CompactReport PgStore::journal_compact(const Principal& who) {
   std::optional<VerifyReport::Bad> refused;
   write(who.project, [&](Write& w) {
     // The head row is locked: no other node appends to this chain meanwhile.
+    // The head is w's (earlier jobs of the same batch may have moved it; the
+    // row is written back at commit), as is the token counter.
     refused.reset();
-    const VerifyReport verified = verify_chain(w.c, w.project);
+    const Head head{w.head_seq, w.head_hash, w.token_counter};
+    const VerifyReport verified = verify_chain(w.c, w.project, head);
     if (!verified.ok) {
       refused = verified.first_bad;
       return;
@@ -335,7 +340,6 @@ CompactReport PgStore::journal_compact(const Principal& who) {
       ++folded;
       return true;
     });
-    const Head head = read_head(w.c, w.project);
     Checkpoint c;
     c.folded_through_seq = head.seq;
     c.folded_records = folded;
