@@ -170,8 +170,10 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
     // Lead one batch: the oldest queued jobs (FIFO, so ours is among them or
     // behind jobs that have waited longer).
     q.leader_active = true;
-    const std::size_t n =
-        std::min(q.waiting.size(), static_cast<std::size_t>(std::max(1, options_.max_batch)));
+    // inline_writes (one-shot processes): one job per transaction, as the
+    // SQLite store's inline mode.
+    const int max_batch = options_.inline_writes ? 1 : std::max(1, options_.max_batch);
+    const std::size_t n = std::min(q.waiting.size(), static_cast<std::size_t>(max_batch));
     std::vector<PendingWrite*> batch(q.waiting.begin(),
                                      q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
     q.waiting.erase(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
