@@ -141,10 +141,10 @@ void validate_principal(const Principal& who) {
 namespace pg_store_detail {
 
 void tombstone_lease(PgStore::Write& w, const LeaseInfo& lease, std::string_view outcome) {
-  w.c.exec_prepared("lease_delete", "DELETE FROM leases WHERE project = $1 AND lease_id = $2",
-                    {w.project, lease.lease_id});
-  w.c.exec_prepared("lease_tombstone_put",
-                    "INSERT INTO lease_tombstones(project, lease_id, name, outcome, at)"
+  // One statement (one round trip while the project's lock is held).
+  w.c.exec_prepared("lease_tombstone",
+                    "WITH gone AS (DELETE FROM leases WHERE project = $1 AND lease_id = $2)"
+                    " INSERT INTO lease_tombstones(project, lease_id, name, outcome, at)"
                     " VALUES($1, $2, $3, $4, $5)"
                     " ON CONFLICT (project, lease_id) DO UPDATE SET name = EXCLUDED.name,"
                     " outcome = EXCLUDED.outcome, at = EXCLUDED.at",
@@ -233,7 +233,16 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
     out = AcquireResult{};
     suspended.reset();
     const std::int64_t t = w.now;
-    reap_expired_leases(w);
+    // Every lease of the project in one read: the expired ones are reaped
+    // (as reap_expired_leases would), the rest are the live set the decision
+    // looks at. By token: SQLite's rowid order.
+    static const std::string all_sql = lease_select("project = $1 ORDER BY token");
+    std::vector<LeaseInfo> live =
+        read_leases(w.c.exec_prepared("lease_all", all_sql, {w.project}));
+    for (const LeaseInfo& l : live) {
+      if (l.expires_at_ms <= t) expire_lease(w, l);
+    }
+    std::erase_if(live, [&](const LeaseInfo& l) { return l.expires_at_ms <= t; });
     if (AgentCheck c = touch_agent(w, who, *processes_); c.suspended) {
       suspended = c.reason;
       return;
@@ -255,10 +264,6 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
         return;
       }
     }
-
-    static const std::string live_sql = lease_select("project = $1 AND expires_at > $2 ORDER BY token");
-    std::vector<LeaseInfo> live =
-        read_leases(w.c.exec_prepared("lease_live", live_sql, {w.project, t}));
 
     auto remember_request = [&](const LeaseInfo& lease) {
       if (!request.request_id) return;
