@@ -86,10 +86,32 @@ void print_overview(std::ostream& out, const std::vector<Command>& commands,
   print_options(out, common_options());
 }
 
+// Takes the common options that precede the command words (`keel --store URL
+// journal tail`) out of `words`; they are parsed with the command's own.
+std::vector<std::string> take_leading_options(std::vector<std::string>& words) {
+  std::vector<std::string> leading;
+  std::size_t i = 0;
+  while (i < words.size() && words[i].rfind("--", 0) == 0 && words[i].size() > 2) {
+    const std::string& w = words[i];
+    const std::size_t eq = w.find('=');
+    const std::string name = w.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const auto& common = common_options();
+    const auto spec = std::find_if(common.begin(), common.end(),
+                                   [&](const OptionSpec& o) { return o.name == name; });
+    if (spec == common.end() || spec->value_name.empty()) break;  // e.g. --help
+    leading.push_back(w);
+    if (eq == std::string::npos && i + 1 < words.size()) leading.push_back(words[++i]);
+    ++i;
+  }
+  words.erase(words.begin(), words.begin() + static_cast<long>(i));
+  return leading;
+}
+
 }  // namespace
 
 int run_keel(int argc, char** argv) {
   std::vector<std::string> words(argv + 1, argv + argc);
+  const std::vector<std::string> leading = take_leading_options(words);
   const std::vector<Command> commands = commands_for(words);
 
   // The longest command whose words prefix the command line.
@@ -127,7 +149,8 @@ int run_keel(int argc, char** argv) {
 
   std::vector<OptionSpec> specs = cmd->options;
   specs.insert(specs.end(), common_options().begin(), common_options().end());
-  std::vector<std::string> rest(words.begin() + static_cast<long>(cmd->words.size()), words.end());
+  std::vector<std::string> rest = leading;
+  rest.insert(rest.end(), words.begin() + static_cast<long>(cmd->words.size()), words.end());
   try {
     Args args = Args::parse(rest, specs);
     if (args.has("help")) {

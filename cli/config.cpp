@@ -154,6 +154,23 @@ Config parse_config(std::string_view text, const std::string& origin) {
     });
     s.integer("busy_timeout_ms", c.store.busy_timeout_ms, 0, 3'600'000);
     s.integer("max_batch", c.store.max_batch, 1, 100'000);
+    // "" keeps the embedded SQLite store; the URL may omit the password
+    // (libpq then reads PGPASSWORD or ~/.pgpass).
+    s.string("url", [&](const std::string& v) { c.store.url = v; });
+    s.integer("pg_call_timeout_ms", c.store.pg_call_timeout_ms, 100, 3'600'000);
+    s.integer("pg_pool_size", c.store.pg_pool_size, 1, 1024);
+  });
+  top.section("node", [&](Section& s) {
+    s.string("id", [&](const std::string& v) {
+      if (v.empty()) s.fail("must not be empty", "id");
+      c.store.node = v;
+    });
+  });
+  top.section("project", [&](Section& s) {
+    s.string("id", [&](const std::string& v) {
+      if (v.empty()) s.fail("must not be empty", "id");
+      c.project_id = v;
+    });
   });
   top.section("lease", [&](Section& s) {
     s.integer("default_ttl_ms", c.lease_default_ttl_ms, 1, 365LL * 86'400'000);

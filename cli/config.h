@@ -33,7 +33,12 @@ struct Config {
   std::filesystem::path source;  // the file read; empty: built-in defaults
 
   std::optional<std::filesystem::path> state_dir;  // relative: to the project
-  state::StoreOptions store;                       // dir and clock unset
+  // dir and clock unset; url, node, pg_call_timeout_ms and pg_pool_size as
+  // the file says (cli/workspace.h applies --store and the environment).
+  state::StoreOptions store;
+  // project.id: the project's name in every principal, shared by checkouts
+  // of one repository on several machines; empty: the project directory.
+  std::string project_id;
   std::int64_t lease_default_ttl_ms = 60'000;
 
   mcp::ServerOptions server;

@@ -271,7 +271,7 @@ mcp::HttpRoute escalation_http_route(state::Store& store, const Workspace& ws) {
       const auto& principals = ws.config().http_principals;
       auto it = principals.find(in.auth_subject);
       if (it == principals.end()) return error_response(403, "PERMISSION_DENIED", "unknown principal");
-      who = state::Principal{it->second.agent, ws.project().string(), "", it->second.capabilities};
+      who = state::Principal{it->second.agent, ws.project_id(), "", it->second.capabilities};
     } else {
       who = ws.human("human:http");
     }

@@ -27,7 +27,7 @@ state::JournalFilter filter_from(const Args& args, const Workspace& ws, int defa
   f.op = args.get("op");
   f.subject = args.get("subject");
   f.principal = args.get("principal");
-  if (args.has("this-project")) f.project = ws.project().string();
+  if (args.has("this-project")) f.project = ws.project_id();
   f.limit = static_cast<int>(args.get_int("limit").value_or(default_limit));
   if (f.limit < 1 || f.limit > 10000) throw UsageError("--limit must be between 1 and 10000");
   f.since_ms = args.get_int("since");

@@ -74,10 +74,10 @@ class StdioPrincipal {
         registered_ = true;
         first = true;
         session_id_ = ctx.session_id;
-        spdlog::info("serving agent '{}' (project {})", *agent_, ws_.project().string());
+        spdlog::info("serving agent '{}' (project {})", *agent_, ws_.project_id());
       }
     }
-    state::Principal p{*agent_, ws_.project().string(), ctx.session_id,
+    state::Principal p{*agent_, ws_.project_id(), ctx.session_id,
                        ws_.config().capabilities_for(*agent_), anchor_};
     if (first) {
       try {
@@ -100,7 +100,7 @@ class StdioPrincipal {
   std::optional<state::Principal> used() const {
     std::lock_guard lock(mu_);
     if (!registered_) return std::nullopt;
-    return state::Principal{*agent_, ws_.project().string(), session_id_,
+    return state::Principal{*agent_, ws_.project_id(), session_id_,
                             ws_.config().capabilities_for(*agent_), anchor_};
   }
 
@@ -164,31 +164,31 @@ class HttpPrincipals {
       auto it = config.http_principals.find(ctx.auth_subject);
       if (it != config.http_principals.end()) {
         remember(ctx.session_id, it->second.agent, it->second.capabilities);
-        return state::Principal{it->second.agent, ws_.project().string(), ctx.session_id,
+        return state::Principal{it->second.agent, ws_.project_id(), ctx.session_id,
                                 it->second.capabilities};
       }
       // (Unreachable: the transport only names configured principals.)
-      return state::Principal{"unknown", ws_.project().string(), ctx.session_id, {}};
+      return state::Principal{"unknown", ws_.project_id(), ctx.session_id, {}};
     }
     const std::string base =
         sanitize_agent(ctx.client_name.empty() ? "agent" : ctx.client_name);
     if (ctx.session_id.empty()) {  // modern: stateless
       const std::string agent = configured_ ? *configured_ : base;
-      return state::Principal{agent, ws_.project().string(), "", config.capabilities_for(agent)};
+      return state::Principal{agent, ws_.project_id(), "", config.capabilities_for(agent)};
     }
     std::string agent;
     {
       std::lock_guard lock(mu_);
       auto it = sessions_.find(ctx.session_id);
       if (it != sessions_.end()) {
-        return state::Principal{it->second.agent, ws_.project().string(), ctx.session_id,
+        return state::Principal{it->second.agent, ws_.project_id(), ctx.session_id,
                                 it->second.capabilities};
       }
       agent = configured_ ? *configured_ : base + "-" + crypto::secure_random_hex(3);
     }
     auto caps = config.capabilities_for(agent);
     remember(ctx.session_id, agent, caps);
-    return state::Principal{agent, ws_.project().string(), ctx.session_id, caps};
+    return state::Principal{agent, ws_.project_id(), ctx.session_id, caps};
   }
 
   // The principal of a session that ended, if it made any call.
@@ -196,7 +196,7 @@ class HttpPrincipals {
     std::lock_guard lock(mu_);
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) return std::nullopt;
-    state::Principal p{it->second.agent, ws_.project().string(), session_id,
+    state::Principal p{it->second.agent, ws_.project_id(), session_id,
                        it->second.capabilities};
     sessions_.erase(it);
     return p;
@@ -246,9 +246,9 @@ class AgentRegistrar {
 // fanout_run's command gate: the hook layer's permission gate, asked as if the
 // agent ran the command line in its shell. "ask" is a refusal here: nobody is
 // there to confirm a branch.
-tools::CommandGate fanout_command_gate(const Config& config) {
+tools::CommandGate fanout_command_gate(const Config& config, std::string project_dir) {
   auto gate = std::make_shared<const hooks::PermissionGate>(config.gate);
-  return [gate](const state::Principal& who, const std::vector<std::string>& argv,
+  return [gate, project_dir](const state::Principal& who, const std::vector<std::string>& argv,
                 const std::string& cwd) {
     std::string line;
     for (const auto& arg : argv) {
@@ -269,7 +269,7 @@ tools::CommandGate fanout_command_gate(const Config& config) {
     ev.event_name = "PreToolUse";
     ev.dialect = "fanout";
     ev.session_id = who.session_id;
-    ev.cwd = cwd.empty() ? who.project : cwd;
+    ev.cwd = cwd.empty() ? project_dir : cwd;  // who.project may be a project.id
     ev.tool = hooks::ToolKind::Shell;
     ev.tool_name = "Bash";
     ev.command = line;
@@ -316,7 +316,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   }
 
   state::Store& store = ws.store();
-  LivenessSweeper sweeper(store, ws.project().string(), kSweepInterval);
+  LivenessSweeper sweeper(store, ws.project_id(), kSweepInterval);
   const std::optional<std::string> hook_agent = agent;  // HTTP hooks' agent (below)
   HttpPrincipals principals(std::move(agent), ws);
   http.on_session_closed = [&principals, &store](const std::string& session_id) {
@@ -343,7 +343,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
               caps = cfg.capabilities_for(name);
             }
             caps.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
-            return state::Principal{name, ws.project().string(), ev.session_id, caps};
+            return state::Principal{name, ws.project_id(), ev.session_id, caps};
           };
           hooks::HttpHookReply r = hooks::answer_http_hook(
               *engine, req.method, req.path.substr(std::string_view("/hooks/").size()), req.body,
@@ -368,7 +368,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   auto registry = std::make_shared<mcp::ToolRegistry>();
   env->registry = registry.get();
   env->fanout = config.fanout;
-  env->command_gate = fanout_command_gate(config);
+  env->command_gate = fanout_command_gate(config, ws.project().string());
   tools::register_all(*registry, env);
   mcp::McpServer server(server_options(ws), registry);
   spdlog::info("keel serve --http {}: state {}", where, ws.state_dir().string());
@@ -398,7 +398,7 @@ int run_serve(const Args& args, Workspace& ws) {
 
   state::Store& store = ws.store();
   StdioPrincipal principal(agent, ws, store);
-  LivenessSweeper sweeper(store, ws.project().string(), kSweepInterval);
+  LivenessSweeper sweeper(store, ws.project_id(), kSweepInterval);
   auto env = std::make_shared<tools::ToolEnv>();
   env->store = &store;
   env->lease_default_ttl_ms = ws.config().lease_default_ttl_ms;
@@ -408,7 +408,7 @@ int run_serve(const Args& args, Workspace& ws) {
   auto registry = std::make_shared<mcp::ToolRegistry>();
   env->registry = registry.get();
   env->fanout = ws.config().fanout;
-  env->command_gate = fanout_command_gate(ws.config());
+  env->command_gate = fanout_command_gate(ws.config(), ws.project().string());
   tools::register_all(*registry, env);
   mcp::McpServer server(server_options(ws), registry);
 

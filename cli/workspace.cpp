@@ -1,5 +1,9 @@
 #include "cli/workspace.h"
 
+#include <unistd.h>
+
+#include <cctype>
+#include <climits>
 #include <cstdlib>
 #include <system_error>
 
@@ -15,9 +19,58 @@ const std::vector<OptionSpec>& common_options() {
       {"state", "DIR", "state directory (default <project>/.keel; env KEEL_STATE_DIR)"},
       {"config", "FILE", "config file (default <project>/.keel/keel.jsonc; env KEEL_CONFIG)"},
       {"project", "DIR", "project root (default: the git root of the working directory)"},
+      {"store", "URL",
+       "the PostgreSQL store (postgres://...; env KEEL_STORE_URL, config store.url; "
+       "default: SQLite in the state directory)"},
       {"help", "", "show this help"},
   };
   return options;
+}
+
+std::string redact_store_url(std::string_view url) {
+  std::string s(url);
+  // scheme://user:password@host...  ->  scheme://user:***@host...
+  if (const auto scheme = s.find("://"); scheme != std::string::npos) {
+    const std::size_t start = scheme + 3;
+    const std::size_t query = s.find('?', start);
+    const std::size_t at = s.rfind('@', query == std::string::npos ? s.npos : query);
+    if (at != std::string::npos && at > start) {
+      const std::size_t colon = s.find(':', start);
+      const std::size_t slash = s.find('/', start);
+      if (colon < at && (slash == std::string::npos || slash > colon)) {
+        s.replace(colon + 1, at - colon - 1, "***");
+      }
+    }
+  }
+  // password=... in a query string or a key=value connection string.
+  for (std::size_t pos = 0; (pos = s.find("password", pos)) != std::string::npos;) {
+    std::size_t v = pos + 8;
+    while (v < s.size() && std::isspace(static_cast<unsigned char>(s[v]))) ++v;
+    if (v >= s.size() || s[v] != '=') {
+      pos += 8;
+      continue;
+    }
+    ++v;
+    while (v < s.size() && std::isspace(static_cast<unsigned char>(s[v]))) ++v;
+    std::size_t end = v;
+    if (end < s.size() && s[end] == '\'') {
+      end = s.find('\'', end + 1);
+      end = end == std::string::npos ? s.size() : end + 1;
+    } else {
+      while (end < s.size() && s[end] != '&' && !std::isspace(static_cast<unsigned char>(s[end]))) {
+        ++end;
+      }
+    }
+    s.replace(v, end - v, "***");
+    pos = v + 3;
+  }
+  return s;
+}
+
+std::string host_name() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
 }
 
 fs::path find_project_root(const fs::path& dir) {
@@ -70,21 +123,49 @@ Workspace Workspace::resolve(const Args& args) {
     w.state_dir_ = w.project_ / ".keel";
   }
   w.state_dir_ = fs::absolute(w.state_dir_);
+
+  // An explicit --store "" selects SQLite over the environment and config.
+  if (auto url = args.get("store")) {
+    w.config_.store.url = *url;
+  } else if (const char* env = std::getenv("KEEL_STORE_URL"); env && *env) {
+    w.config_.store.url = env;
+  }
+  if (const char* env = std::getenv("KEEL_NODE_ID"); env && *env) {
+    w.config_.store.node = env;
+  } else if (w.config_.store.node.empty()) {
+    w.config_.store.node = host_name();
+  }
+  if (const char* env = std::getenv("KEEL_PROJECT_ID"); env && *env) {
+    w.project_id_ = env;
+  } else if (!w.config_.project_id.empty()) {
+    w.project_id_ = w.config_.project_id;
+  } else {
+    w.project_id_ = w.project_.string();
+  }
   return w;
 }
 
+state::StoreOptions Workspace::store_options() const {
+  state::StoreOptions options = config_.store;
+  options.dir = state_dir_;
+  return options;
+}
+
 state::Store& Workspace::store() {
+  // open_store()'s choice, made here: keel_cli's own reference to
+  // open_postgres_store is what pulls the backend (or, in the static keel,
+  // cli/pg_reexec.cpp) into the link, which lists keel_state last.
   if (!store_) {
-    state::StoreOptions options = config_.store;
-    options.dir = state_dir_;
-    store_ = state::open_store(options);
+    const state::StoreOptions options = store_options();
+    store_ = options.url.empty() ? state::open_sqlite_store(options)
+                                 : state::open_postgres_store(options);
   }
   return *store_;
 }
 
 state::Principal Workspace::human(const std::string& agent, const std::string& session_id) const {
   const auto& all = state::all_capabilities();
-  return state::Principal{agent, project_.string(), session_id,
+  return state::Principal{agent, project_id_, session_id,
                           std::set<std::string>(all.begin(), all.end())};
 }
 

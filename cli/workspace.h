@@ -8,11 +8,20 @@
 //            else the working directory
 //   state:   --state DIR, $KEEL_STATE_DIR, the config's state_dir (relative to
 //            the project), else <project>/.keel
+//   store:   --store URL, $KEEL_STORE_URL, the config's store.url; empty (the
+//            default): the embedded SQLite store in the state directory
+//   node:    $KEEL_NODE_ID, the config's node.id, else the host name
+//   project id (Principal::project): $KEEL_PROJECT_ID, the config's
+//            project.id, else the project directory's path
+//
+// The store URL may hold a password: it is never logged or printed whole
+// (redact_store_url).
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cli/args.h"
 #include "cli/config.h"
@@ -31,6 +40,15 @@ class Workspace {
   const Config& config() const { return config_; }
   const std::filesystem::path& project() const { return project_; }
   const std::filesystem::path& state_dir() const { return state_dir_; }
+  // The project as the store knows it: every principal this keel makes acts
+  // in this project. Checkouts of one repository on several machines share
+  // leases, memory and journal when they share this id (project.id).
+  const std::string& project_id() const { return project_id_; }
+  // The store's URL (empty: SQLite) and this process's node id.
+  const std::string& store_url() const { return config_.store.url; }
+  const std::string& node_id() const { return config_.store.node; }
+  // The options store() opens with (dir, url and node resolved).
+  state::StoreOptions store_options() const;
 
   // Opens the store once; later calls return the same one.
   state::Store& store();
@@ -51,11 +69,19 @@ class Workspace {
   Config config_;
   std::filesystem::path project_;
   std::filesystem::path state_dir_;
+  std::string project_id_;
   std::unique_ptr<state::Store> store_;
 };
 
 // Sends spdlog's default logger to stderr at `level` (stdout stays clean).
 void init_logging(const std::string& level);
+
+// `url` with its password (user:PASSWORD@ in a URL, password=... in a
+// key=value string) replaced by "***", for messages.
+std::string redact_store_url(std::string_view url);
+
+// The host name (gethostname), or "localhost" when it cannot be read.
+std::string host_name();
 
 // The git root above `dir`, or `dir` when there is none.
 std::filesystem::path find_project_root(const std::filesystem::path& dir);

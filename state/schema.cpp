@@ -12,7 +12,7 @@ namespace keel::state {
 namespace {
 
 // Append-only: never edit a step that has shipped; add a new one.
-const std::array<std::string_view, 3> kMigrations = {
+const std::array<std::string_view, 4> kMigrations = {
     // 1: leases, memory, journal.
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -154,6 +154,12 @@ CREATE TABLE agents(
 ) WITHOUT ROWID;
 CREATE INDEX agents_by_host ON agents(host_key, status);
 CREATE INDEX leases_by_holder ON leases(project, holder);
+)sql",
+    // 4: the node (StoreOptions::node) that wrote each journal record. Records
+    // written before carry '' and keep their hashes (state/journal.h hashes
+    // the node only when it is not empty).
+    R"sql(
+ALTER TABLE journal ADD COLUMN node TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

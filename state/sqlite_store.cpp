@@ -2,7 +2,9 @@
 // the helpers the per-primitive files share.
 #include "state/sqlite_store.h"
 
+#include <mutex>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 
 #include "state/fault_vfs.h"
@@ -53,6 +55,34 @@ sql::Connection open_writer(const std::filesystem::path& path, const StoreOption
 
 namespace sqlite_store_detail {
 
+namespace {
+struct NodeEntry {
+  const void* owner = nullptr;
+  std::string node;
+};
+std::mutex g_nodes_mu;
+std::unordered_map<sqlite3*, NodeEntry>& nodes() {  // guarded by g_nodes_mu
+  static std::unordered_map<sqlite3*, NodeEntry> map;
+  return map;
+}
+std::string node_of(sqlite3* db) {
+  std::lock_guard<std::mutex> lock(g_nodes_mu);
+  const auto it = nodes().find(db);
+  return it == nodes().end() ? std::string() : it->second.node;
+}
+}  // namespace
+
+void register_connection_node(sqlite3* db, const void* owner, std::string node) {
+  std::lock_guard<std::mutex> lock(g_nodes_mu);
+  nodes()[db] = NodeEntry{owner, std::move(node)};
+}
+
+void forget_connection_node(sqlite3* db, const void* owner) {
+  std::lock_guard<std::mutex> lock(g_nodes_mu);
+  const auto it = nodes().find(db);
+  if (it != nodes().end() && it->second.owner == owner) nodes().erase(it);
+}
+
 JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view project,
                             std::string_view principal, std::string_view op,
                             std::string_view subject, std::string_view payload) {
@@ -73,12 +103,14 @@ JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view proje
   r.op = op;
   r.subject = subject;
   r.payload = payload;
-  r.hash = journal_hash(r);
+  r.node = node_of(db);
+  r.hash = journal_hash(r.prev_hash, r.seq, r.ts_ms, r.project, r.principal, r.op, r.subject,
+                        r.payload, r.node);
   sql::Statement(db,
                  "INSERT INTO journal(seq, ts, project, principal, op, subject, payload,"
-                 " prev_hash, hash) VALUES(?,?,?,?,?,?,?,?,?)")
+                 " prev_hash, hash, node) VALUES(?,?,?,?,?,?,?,?,?,?)")
       .bind_all(r.seq, r.ts_ms, r.project, r.principal, r.op, r.subject, r.payload, r.prev_hash,
-                r.hash)
+                r.hash, r.node)
       .run();
   sql::Statement(db, "UPDATE meta SET value=? WHERE key='journal_head_seq'").bind(1, r.seq).run();
   sql::Statement(db, "UPDATE meta SET value=? WHERE key='journal_head_hash'")
@@ -97,7 +129,7 @@ LeaseInfo read_lease(const sql::Statement& q) {
 JournalRecord read_record(const sql::Statement& q) {
   // kRecordColumns lists JournalRecord's fields in their declaration order.
   return JournalRecord{q.int64(0), q.int64(1), q.text(2), q.text(3), q.text(4),
-                       q.text(5),  q.text(6),  q.text(7), q.text(8), std::string()};
+                       q.text(5),  q.text(6),  q.text(7), q.text(8), q.text(9)};
 }
 
 void tombstone_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,
@@ -174,14 +206,25 @@ SqliteStore::SqliteStore(const StoreOptions& options)
   }
   sql::Connection writer = open_writer(db_path_, options_);
   migrate(writer.get());
+  writer_db_ = writer.get();
+  register_connection_node(writer_db_, this, options_.node);
   writer_ = std::make_unique<GroupCommitWriter>(
       std::move(writer), options_.busy_timeout_ms, options_.max_batch,
       options_.inline_writes ? GroupCommitWriter::Mode::kInline : GroupCommitWriter::Mode::kThread);
-  if (options_.maintenance_on_open) open_maintenance();
+  if (options_.maintenance_on_open) {
+    try {
+      open_maintenance();
+    } catch (...) {
+      writer_.reset();
+      forget_connection_node(writer_db_, this);
+      throw;
+    }
+  }
 }
 
 SqliteStore::~SqliteStore() {
   writer_.reset();  // drains pending jobs before the pool goes away
+  forget_connection_node(writer_db_, this);
 }
 
 SqliteStore::ReadConnection::~ReadConnection() {

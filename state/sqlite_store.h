@@ -163,6 +163,10 @@ class SqliteStore final : public Store {
   std::condition_variable escalation_cv_;
   std::uint64_t escalation_epoch_ = 0;  // guarded by escalation_mu_
 
+  // The write connection (owned by writer_), registered with
+  // options_.node for append_record; unregistered once writer_ is gone.
+  sqlite3* writer_db_ = nullptr;
+
   std::unique_ptr<GroupCommitWriter> writer_;  // last: destroyed (drained) first
 };
 
@@ -170,7 +174,16 @@ class SqliteStore final : public Store {
 // transaction (a writer job) unless stated otherwise.
 namespace sqlite_store_detail {
 
-// Appends a record after the head stored in meta and moves the head.
+// The node written into every record appended through `db` (the store's
+// write connection): set once when the store opens, forgotten when it closes
+// (only when `owner` still owns the entry: a closed connection's address
+// may be reused by another store's). Thread-safe. A connection never
+// registered writes records without a node.
+void register_connection_node(sqlite3* db, const void* owner, std::string node);
+void forget_connection_node(sqlite3* db, const void* owner);
+
+// Appends a record after the head stored in meta and moves the head; the
+// record names the node registered for `db`.
 JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view project,
                             std::string_view principal, std::string_view op,
                             std::string_view subject, std::string_view payload);
@@ -180,9 +193,9 @@ inline constexpr std::string_view kLeaseColumns =
     "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at";
 LeaseInfo read_lease(const sql::Statement& q);
 
-// Reads a JournalRecord from columns 0..8 of `q`, selected by kRecordColumns.
+// Reads a JournalRecord from columns 0..9 of `q`, selected by kRecordColumns.
 inline constexpr std::string_view kRecordColumns =
-    "seq, ts, project, principal, op, subject, payload, prev_hash, hash";
+    "seq, ts, project, principal, op, subject, payload, prev_hash, hash, node";
 JournalRecord read_record(const sql::Statement& q);
 
 using store_common::prefix_successor;

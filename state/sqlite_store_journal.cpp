@@ -263,7 +263,7 @@ std::int64_t SqliteStore::journal_export(const Principal& who, std::ostream& out
                             {"project", r.project}, {"principal", r.principal},
                             {"op", r.op},           {"subject", r.subject},
                             {"payload", r.payload}, {"prev_hash", r.prev_hash},
-                            {"hash", r.hash}};
+                            {"hash", r.hash},       {"node", r.node}};
     out << json::serialize(line) << '\n';
     ++n;
     return true;

@@ -35,14 +35,16 @@ struct RecordOut {
   json::value payload{};  // the record's JSON; its text when it is not JSON (tampered rows)
   std::string prev_hash{};
   std::string hash{};
+  std::string node{};  // the keel node that wrote it; "" before nodes were recorded
   static RecordOut of(const state::JournalRecord& r) {
     boost::system::error_code ec;
     json::value payload = json::parse(r.payload, ec);
     if (ec) payload = json::string(r.payload);
-    return {r.seq, r.ts_ms, r.project, r.principal, r.op, r.subject, std::move(payload), r.prev_hash, r.hash};
+    return {r.seq,      r.ts_ms, r.project, r.principal, r.op, r.subject, std::move(payload),
+            r.prev_hash, r.hash, r.node};
   }
 };
-BOOST_DESCRIBE_STRUCT(RecordOut, (), (seq, ts, project, principal, op, subject, payload, prev_hash, hash))
+BOOST_DESCRIBE_STRUCT(RecordOut, (), (seq, ts, project, principal, op, subject, payload, prev_hash, hash, node))
 
 struct TailOut {
   std::vector<RecordOut> records{};
