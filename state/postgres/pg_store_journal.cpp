@@ -57,6 +57,9 @@ CREATE INDEX journal_by_op ON journal(project, op, seq);
 CREATE INDEX journal_by_subject ON journal(project, subject, seq);
 CREATE INDEX journal_by_principal ON journal(project, principal, seq);
 CREATE INDEX journal_by_ts ON journal(project, ts, seq);
+-- journal_query without a project (keel journal tail) orders every
+-- project's records by ts, seq, project: without this it sorts the table.
+CREATE INDEX journal_by_time ON journal(ts, seq, project);
 )sql";
 
 JournalRecord pg_store_detail::read_record(const pg::Result& r, int row) {
