@@ -21,6 +21,7 @@
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
+#include "state/postgres/pg_store_memory_text.h"
 
 namespace keel::state {
 namespace json = boost::json;
@@ -147,10 +148,32 @@ void drop_stale_marker(const fs::path& state_dir, std::string_view project,
                    "no agent named " + std::string(agent) + " in this project (keel agents ls)");
 }
 
+// PostgreSQL text is UTF-8 without NUL bytes (see pg_store_leases.cpp):
+// anything else is refused as bad input, never stored cut short.
+bool is_text(std::string_view v) {
+  return v.find('\0') == std::string_view::npos && pg_memory_text::valid_utf8(v);
+}
+
+void require_text(std::string_view what, std::string_view v) {
+  if (!is_text(v)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " must be UTF-8 text without NUL bytes");
+  }
+}
+
 void validate_agent_name(std::string_view agent) {
   if (agent.empty() || agent.size() > kMaxAgentNameBytes) {
     throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
   }
+  require_text("an agent name", agent);
+}
+
+// The caller's own fields that the registry writes.
+void validate_caller(const Principal& who) {
+  validate_agent_name(who.agent);
+  require_text("the project", who.project);
+  require_text("the session id", who.session_id);
+  if (who.anchor) require_text("the agent's product", who.anchor->product);
 }
 
 }  // namespace
@@ -220,7 +243,8 @@ std::optional<ScavengedAgent> scavenge_if_dead(PgStore::Write& w, std::string_vi
 // ----------------------------------------------------------------- register
 
 AgentInfo PgStore::register_agent(const Principal& who, const AgentRegistration& r) {
-  validate_agent_name(who.agent);
+  validate_caller(who);
+  require_text("the client", r.client);
   enum class Status { kOk, kSuspended } status = Status::kOk;
   std::string reason;
   AgentInfo info;
@@ -287,6 +311,7 @@ AgentInfo PgStore::register_agent(const Principal& who, const AgentRegistration&
 // --------------------------------------------------------------------- list
 
 std::vector<AgentInfo> PgStore::list_agents(const Principal& who, bool include_gone) {
+  if (!is_text(who.project)) return {};  // no such project can be stored
   struct Snapshot {
     std::vector<AgentInfo> agents;
     std::map<std::string, std::vector<std::string>> leases;  // holder → live lease names
@@ -329,6 +354,8 @@ std::vector<AgentInfo> PgStore::list_agents(const Principal& who, bool include_g
 
 std::vector<ScavengedAgent> PgStore::scavenge_dead_agents(const Principal& who,
                                                           std::optional<std::string> holder) {
+  // No such project or holder can be stored.
+  if (!is_text(who.project) || (holder && !is_text(*holder))) return {};
   // Read first: only a death costs a write transaction (and the project's
   // head lock).
   std::vector<std::string> dead = read([&](pg::Connection& c) {
@@ -366,7 +393,7 @@ std::vector<ScavengedAgent> PgStore::scavenge_dead_agents(const Principal& who,
 
 HeartbeatResult PgStore::heartbeat(const Principal& who) {
   require(who, caps::kLease);
-  validate_agent_name(who.agent);
+  validate_caller(who);
   HeartbeatResult out;
   std::string suspended;
   write(who.project, [&](Write& w) {
@@ -417,6 +444,9 @@ LeaseInfo PgStore::adopt_lease(const Principal& who, std::string_view raw_name,
   require(who, caps::kLeaseForce);
   const LeaseName name = LeaseName::parse(raw_name);
   validate_agent_name(to);
+  require_text("the lease name", name.str());
+  require_text("the lease id", lease_id);
+  require_text("the project", who.project);
   enum class Status { kOk, kNoLease, kAmbiguous, kNoAgent, kSuspended, kSame } status = Status::kOk;
   LeaseInfo adopted;
   write(who.project, [&](Write& w) {
@@ -501,6 +531,8 @@ AgentInfo PgStore::suspend_agent(const Principal& who, std::string_view agent,
   if (reason.empty() || reason.size() > kMaxSuspendReasonBytes) {
     throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
   }
+  require_text("the reason", reason);
+  require_text("the project", who.project);
   std::optional<AgentInfo> info;
   write(who.project, [&](Write& w) {
     info = find_agent(w.c, w.project, agent);
@@ -546,6 +578,7 @@ AgentInfo PgStore::suspend_agent(const Principal& who, std::string_view agent,
 AgentInfo PgStore::resume_agent(const Principal& who, std::string_view agent) {
   require(who, caps::kAgentAdmin);
   validate_agent_name(agent);
+  require_text("the project", who.project);
   std::optional<AgentInfo> info;
   write(who.project, [&](Write& w) {
     info = find_agent(w.c, w.project, agent);

@@ -22,6 +22,7 @@
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
+#include "state/postgres/pg_store_memory_text.h"
 
 namespace keel::state {
 namespace json = boost::json;
@@ -127,11 +128,26 @@ void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease
   w.append(who.agent, ops::kRelease, lease.name, json::serialize(payload));
 }
 
+// PostgreSQL text is UTF-8 without NUL bytes, where SQLite stores any bytes
+// (and libpq would cut a parameter at its first NUL, so "a\0b" would become
+// "a"): such input is refused here as bad input, instead of failing inside
+// the transaction (kInternal) or being stored cut short.
+void require_text(std::string_view what, std::string_view v) {
+  if (v.find('\0') != std::string_view::npos || !pg_memory_text::valid_utf8(v)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " must be UTF-8 text without NUL bytes");
+  }
+}
+
 void validate_principal(const Principal& who) {
   require(who, caps::kLease);
   if (who.agent.empty()) {
     throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
   }
+  require_text("the agent name", who.agent);
+  require_text("the project", who.project);
+  require_text("the session id", who.session_id);
+  if (who.anchor) require_text("the agent's product", who.anchor->product);
 }
 
 }  // namespace
@@ -195,6 +211,9 @@ AcquireResult PgStore::acquire_lease(const Principal& who, const AcquireRequest&
       (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
     throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
   }
+  require_text("the lease name", name.str());
+  require_text("the reason", request.reason);
+  if (request.request_id) require_text("request_id", *request.request_id);
 
   const WaitDeadline deadline(request.wait_ms);
   for (;;) {
@@ -372,6 +391,8 @@ LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
                                std::string_view lease_id) {
   validate_principal(who);
   const LeaseName name = LeaseName::parse(raw_name);
+  require_text("the lease name", name.str());
+  require_text("the lease id", lease_id);
   enum class Status { kOk, kNotFound, kExpired, kDenied } status = Status::kOk;
   LeaseInfo renewed;
   write(who.project, [&](Write& w) {
@@ -429,6 +450,8 @@ ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw
   validate_principal(who);
   if (force) require(who, caps::kLeaseForce);
   const LeaseName name = LeaseName::parse(raw_name);
+  require_text("the lease name", name.str());
+  require_text("the lease id", lease_id);
   enum class Status { kOk, kDenied, kWrongName } status = Status::kOk;
   ReleaseOutcome outcome = ReleaseOutcome::kAlreadyReleased;
   write(who.project, [&](Write& w) {
@@ -499,15 +522,30 @@ ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw
 
 std::vector<LeaseInfo> PgStore::list_leases(const Principal& who, std::string_view prefix) {
   validate_principal(who);
-  const std::optional<std::string> upper = prefix_successor(prefix);
-  return read([&](pg::Connection& c) {
-    // name is COLLATE "C": the range is the byte-order prefix range.
+  // name is COLLATE "C" (byte order, which for UTF-8 is code point order):
+  // the names starting with `prefix` are the range [prefix, successor).
+  // PostgreSQL holds no name that is not UTF-8, but a prefix may end inside
+  // a character (a byte prefix, as SQLite takes it): then the project's live
+  // leases are filtered here instead.
+  const bool text_prefix =
+      prefix.find('\0') == std::string_view::npos && pg_memory_text::valid_utf8(prefix);
+  const std::optional<std::string> upper =
+      text_prefix ? pg_memory_text::utf8_prefix_successor(prefix) : std::nullopt;
+  std::vector<LeaseInfo> out = read([&](pg::Connection& c) {
+    if (!text_prefix) {
+      static const std::string sql =
+          lease_select("project = $1 AND expires_at > $2 ORDER BY name, token");
+      return read_leases(c.exec_prepared("lease_list_all", sql, {who.project, now(c)}));
+    }
     static const std::string sql = lease_select(
         "project = $1 AND expires_at > $2 AND name >= $3 AND ($4::text IS NULL OR name < $4::text)"
         " ORDER BY name, token");
-    return read_leases(
-        c.exec_prepared("lease_list", sql, {who.project, now(c), prefix, upper}));
+    return read_leases(c.exec_prepared("lease_list", sql, {who.project, now(c), prefix, upper}));
   });
+  if (!text_prefix) {
+    std::erase_if(out, [&](const LeaseInfo& l) { return !l.name.starts_with(prefix); });
+  }
+  return out;
 }
 
 }  // namespace keel::state
