@@ -1,6 +1,7 @@
 // PostgreSQL schema migrations (state/postgres/pg_schema.h): a fresh schema
 // goes 0 -> kVersion, a second migrate changes nothing, nodes migrating at
-// once do not race, a newer database is refused. Needs a server: the URL in
+// once do not race, a newer database is refused. And the layout that schema
+// gives the journal: one hash chain per project. Needs a server: the URL in
 // KEEL_TEST_STORE_URL (skipped with a warning when unset). Each case works in
 // a schema of its own, dropped at the end.
 #include <catch2/catch.hpp>
@@ -9,12 +10,14 @@
 #include <cstdlib>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_util.h"
+#include "tests/unit/state_test_util.h"
 
 namespace {
 
@@ -172,4 +175,72 @@ TEST_CASE("pg_schema: a database newer than this keel is refused", "[pg][schema]
   }
   REQUIRE(refused);
   REQUIRE(pg_schema::current_version(node) == 99);  // left as it was
+}
+
+TEST_CASE("pg journal: each project has its own chain; verify and compact act on one",
+          "[pg][journal]") {
+  REQUIRE_PG_URL(url);
+  using namespace keel::state::testing;
+  StoreEnv env;
+  Store& s = *env.store;
+  const Principal a = admin("human", "/a");
+  const Principal b = admin("human", "/b");
+  // Interleaved in time: a1 b1 a2 b2.
+  std::vector<JournalRecord> written;
+  for (int i = 0; i < 4; ++i) {
+    env.clock->advance(1000);
+    const Principal& who = i % 2 == 0 ? a : b;
+    written.push_back(s.journal_append(who, "NOTE", "n" + std::to_string(i),
+                                       boost::json::object{{"i", i}}));
+  }
+  // Both chains start at seq 1 with the zero hash.
+  REQUIRE(written[0].seq == 1);
+  REQUIRE(written[1].seq == 1);
+  REQUIRE(written[2].seq == 2);
+  REQUIRE(written[3].seq == 2);
+  REQUIRE(written[1].prev_hash == std::string(64, '0'));
+  REQUIRE(written[3].prev_hash == written[1].hash);
+
+  // Without a project, records of every project come in time order.
+  JournalFilter all;
+  all.op = "NOTE";
+  all.limit = 10;
+  std::vector<JournalRecord> newest = s.journal_query(a, all);
+  REQUIRE(newest.size() == 4);
+  for (std::size_t i = 0; i < 4; ++i) REQUIRE(newest[i] == written[3 - i]);
+  all.newest_first = false;
+  REQUIRE(s.journal_query(a, all) == written);
+
+  // Compacting /a leaves /b's chain as it was.
+  const CompactReport compacted = s.journal_compact(a);
+  REQUIRE(compacted.folded_records == 2);
+  REQUIRE(compacted.checkpoint_seq == 3);
+  const VerifyReport va = s.journal_verify(a);
+  REQUIRE(va.ok);
+  REQUIRE(va.records == 1);
+  const VerifyReport vb = s.journal_verify(b);
+  REQUIRE(vb.ok);
+  REQUIRE(vb.records == 2);
+  JournalFilter only_b;
+  only_b.project = "/b";
+  only_b.newest_first = false;
+  REQUIRE(s.journal_query(b, only_b) == std::vector<JournalRecord>{written[1], written[3]});
+
+  // A damaged chain of /b fails /b's verify (and refuses its compaction),
+  // not /a's.
+  env.raw_sql("UPDATE journal SET payload = '{\"i\":9}' WHERE project = '/b' AND seq = 1");
+  const VerifyReport bad = s.journal_verify(b);
+  REQUIRE_FALSE(bad.ok);
+  REQUIRE(bad.first_bad->seq == 1);
+  REQUIRE(bad.first_bad->kind == "edited");
+  REQUIRE_STORE_ERROR(s.journal_compact(b), ErrorCode::kInternal);
+  REQUIRE(s.journal_verify(a).ok);
+  const JournalRecord next = s.journal_append(a, "NOTE", "after", boost::json::object{});
+  REQUIRE(next.seq == 4);
+  REQUIRE(s.journal_verify(a).ok);
+
+  // Export writes the project's chain only.
+  std::ostringstream out;
+  REQUIRE(s.journal_export(a, out) == 2);
+  REQUIRE(out.str().find("\"/b\"") == std::string::npos);
 }
