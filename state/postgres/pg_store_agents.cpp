@@ -21,12 +21,13 @@
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
-#include "state/postgres/pg_store_memory_text.h"
+#include "state/postgres/pg_store_leases_util.h"
 
 namespace keel::state {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace pg_store_detail;
+using namespace pg_lease_util;
 
 // The agent registry: the same columns as SQLite's (state/schema.cpp).
 // host_key/pid/start_time anchor the agent on its process
@@ -84,12 +85,6 @@ std::optional<AgentInfo> find_agent(pg::Connection& c, std::string_view project,
   return read_agent(r, 0);
 }
 
-std::vector<LeaseInfo> read_leases(const pg::Result& r) {
-  std::vector<LeaseInfo> out;
-  out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(read_lease(r, i));
-  return out;
-}
 
 std::vector<LeaseInfo> leases_of(pg::Connection& c, std::string_view project,
                                  std::string_view holder, std::int64_t now) {
@@ -146,19 +141,6 @@ void drop_stale_marker(const fs::path& state_dir, std::string_view project,
 [[noreturn]] void throw_no_such_agent(std::string_view agent) {
   throw StoreError(ErrorCode::kNotFound,
                    "no agent named " + std::string(agent) + " in this project (keel agents ls)");
-}
-
-// PostgreSQL text is UTF-8 without NUL bytes (see pg_store_leases.cpp):
-// anything else is refused as bad input, never stored cut short.
-bool is_text(std::string_view v) {
-  return v.find('\0') == std::string_view::npos && pg_memory_text::valid_utf8(v);
-}
-
-void require_text(std::string_view what, std::string_view v) {
-  if (!is_text(v)) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     std::string(what) + " must be UTF-8 text without NUL bytes");
-  }
 }
 
 void validate_agent_name(std::string_view agent) {

@@ -22,11 +22,12 @@
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
-#include "state/postgres/pg_store_memory_text.h"
+#include "state/postgres/pg_store_leases_util.h"
 
 namespace keel::state {
 namespace json = boost::json;
 using namespace pg_store_detail;
+using namespace pg_lease_util;
 
 // Leases: the same columns as SQLite's (state/schema.cpp), keyed and indexed
 // by project first. Fencing tokens come from the project's chain_heads row,
@@ -91,12 +92,6 @@ std::string lease_select(std::string_view where) {
   return "SELECT " + std::string(kLeaseColumns) + " FROM leases WHERE " + std::string(where);
 }
 
-std::vector<LeaseInfo> read_leases(const pg::Result& r) {
-  std::vector<LeaseInfo> out;
-  out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(read_lease(r, i));
-  return out;
-}
 
 // The lease `lease_id` of `project`. (SQLite looks the id up in every
 // project and then treats another project's lease as absent; the same.)
@@ -128,17 +123,8 @@ void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease
   w.append(who.agent, ops::kRelease, lease.name, json::serialize(payload));
 }
 
-// PostgreSQL text is UTF-8 without NUL bytes, where SQLite stores any bytes
-// (and libpq would cut a parameter at its first NUL, so "a\0b" would become
-// "a"): such input is refused here as bad input, instead of failing inside
-// the transaction (kInternal) or being stored cut short.
-void require_text(std::string_view what, std::string_view v) {
-  if (v.find('\0') != std::string_view::npos || !pg_memory_text::valid_utf8(v)) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     std::string(what) + " must be UTF-8 text without NUL bytes");
-  }
-}
-
+// The caller's fields a lease decision writes; text PostgreSQL cannot hold
+// is bad input (pg_store_leases_util.h).
 void validate_principal(const Principal& who) {
   require(who, caps::kLease);
   if (who.agent.empty()) {
@@ -527,8 +513,7 @@ std::vector<LeaseInfo> PgStore::list_leases(const Principal& who, std::string_vi
   // PostgreSQL holds no name that is not UTF-8, but a prefix may end inside
   // a character (a byte prefix, as SQLite takes it): then the project's live
   // leases are filtered here instead.
-  const bool text_prefix =
-      prefix.find('\0') == std::string_view::npos && pg_memory_text::valid_utf8(prefix);
+  const bool text_prefix = is_text(prefix);
   const std::optional<std::string> upper =
       text_prefix ? pg_memory_text::utf8_prefix_successor(prefix) : std::nullopt;
   std::vector<LeaseInfo> out = read([&](pg::Connection& c) {

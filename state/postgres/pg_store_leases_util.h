@@ -1,0 +1,40 @@
+// keel/state/postgres/pg_store_leases_util.h — small helpers the PostgreSQL
+// lease and agent files (pg_store_leases.cpp, pg_store_agents.cpp) share.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "state/postgres/pg_store.h"
+#include "state/postgres/pg_store_memory_text.h"
+
+namespace keel::state::pg_lease_util {
+
+// PostgreSQL text is UTF-8 without NUL bytes, where SQLite stores any bytes
+// (and libpq would cut a parameter at its first NUL, so "a\0b" would become
+// "a"). True when `v` can be stored as it is.
+inline bool is_text(std::string_view v) {
+  return v.find('\0') == std::string_view::npos && pg_memory_text::valid_utf8(v);
+}
+
+// Refuses what is_text() refuses as bad input (kInvalidArgument), instead of
+// failing inside the transaction (kInternal) or storing it cut short.
+inline void require_text(std::string_view what, std::string_view v) {
+  if (!is_text(v)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     std::string(what) + " must be UTF-8 text without NUL bytes");
+  }
+}
+
+// Every row of `r`, selected by pg_store_detail::kLeaseColumns.
+inline std::vector<LeaseInfo> read_leases(const pg::Result& r) {
+  std::vector<LeaseInfo> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_store_detail::read_lease(r, i));
+  return out;
+}
+
+}  // namespace keel::state::pg_lease_util
