@@ -85,7 +85,7 @@ struct Head {
 // chain: seq 0, the zero hash), as run_write would create it.
 Head read_head(pg::Connection& c, std::string_view project) {
   const pg::Result r = c.exec_prepared(
-      "journal_head", "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1",
+      "keel_journal_head", "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1",
       {project});
   Head h;
   if (r.rows() > 0) {
@@ -106,7 +106,7 @@ void for_each_record(pg::Connection& c, std::string_view project, Fn&& fn) {
   std::optional<std::int64_t> after;  // nullopt: from the start (seq may be ≤ 0 if forged)
   for (;;) {
     const pg::Result r =
-        c.exec_prepared("journal_page", kSql,
+        c.exec_prepared("keel_journal_page", kSql,
                         {project, after.value_or(std::numeric_limits<std::int64_t>::min())});
     const int n = r.rows();
     for (int i = 0; i < n; ++i) {

@@ -17,7 +17,7 @@
 
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_util.h"
-#include "tests/unit/state_test_util.h"
+#include "state_test_util.h"
 
 namespace {
 
