@@ -85,8 +85,8 @@ struct Head {
 // chain: seq 0, the zero hash), as run_write would create it.
 Head read_head(pg::Connection& c, std::string_view project) {
   const pg::Result r = c.exec_prepared(
-      "keel_journal_head", "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1",
-      {project});
+      "keel_journal_head",
+      "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1", {project});
   Head h;
   if (r.rows() > 0) {
     h.seq = r.int64(0, 0);
