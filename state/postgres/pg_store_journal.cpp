@@ -15,7 +15,6 @@
 // seqs of different projects do not compare, so records are ordered by ts,
 // then seq, then project — newest first or oldest first as asked.
 #include <algorithm>
-#include <limits>
 #include <map>
 #include <ostream>
 
@@ -100,14 +99,17 @@ Head read_head(pg::Connection& c, std::string_view project) {
 // time; stops when it returns false.
 template <class Fn>
 void for_each_record(pg::Connection& c, std::string_view project, Fn&& fn) {
-  static const std::string kSql = "SELECT " + std::string(kRecordColumns) +
-                                  " FROM journal WHERE project = $1 AND seq > $2"
-                                  " ORDER BY seq LIMIT " + std::to_string(kPageRows);
-  std::optional<std::int64_t> after;  // nullopt: from the start (seq may be ≤ 0 if forged)
+  static const std::string kFirst = "SELECT " + std::string(kRecordColumns) +
+                                    " FROM journal WHERE project = $1"
+                                    " ORDER BY seq LIMIT " + std::to_string(kPageRows);
+  static const std::string kNext = "SELECT " + std::string(kRecordColumns) +
+                                   " FROM journal WHERE project = $1 AND seq > $2"
+                                   " ORDER BY seq LIMIT " + std::to_string(kPageRows);
+  std::optional<std::int64_t> after;  // nullopt: the first page
   for (;;) {
     const pg::Result r =
-        c.exec_prepared("keel_journal_page", kSql,
-                        {project, after.value_or(std::numeric_limits<std::int64_t>::min())});
+        after ? c.exec_prepared("keel_journal_page", kNext, {project, *after})
+              : c.exec_prepared("keel_journal_first", kFirst, {project});
     const int n = r.rows();
     for (int i = 0; i < n; ++i) {
       JournalRecord rec = read_record(r, i);
