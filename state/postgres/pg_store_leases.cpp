@@ -166,8 +166,9 @@ void expire_lease(PgStore::Write& w, const LeaseInfo& lease) {
 }
 
 int reap_expired_leases(PgStore::Write& w) {
-  // By token, so that the EXPIRE records come in a deterministic order
-  // (SQLite's come in rowid order, which is token order too).
+  // By token, so that the EXPIRE records come in a deterministic order (the
+  // order of EXPIREs within one transaction changes nothing the journal's
+  // fold or replay sees).
   static const std::string sql = lease_select("project = $1 AND expires_at <= $2 ORDER BY token");
   const std::vector<LeaseInfo> expired =
       read_leases(w.c.exec_prepared("lease_reap", sql, {w.project, w.now}));
@@ -240,7 +241,7 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
     const std::int64_t t = w.now;
     // Every lease of the project in one read: the expired ones are reaped
     // (as reap_expired_leases would), the rest are the live set the decision
-    // looks at. By token: SQLite's rowid order.
+    // looks at, by token as SQLite reads it.
     static const std::string all_sql = lease_select("project = $1 ORDER BY token");
     std::vector<LeaseInfo> live =
         read_leases(w.c.exec_prepared("lease_all", all_sql, {w.project}));
