@@ -120,9 +120,20 @@ void collect_strings(const json::value& v, std::string& out) {
   }
 }
 
+// A tsvector holds at most 1 MiB; a body of this many bytes stays well below
+// it whatever its words. Only values far above the default 64 KiB limit
+// (StoreOptions::memory_max_value_bytes) are cut: the rest of such a value
+// is not searchable (SQLite indexes it all).
+constexpr std::size_t kMaxSearchBodyBytes = 256 * 1024;
+
 std::string search_body(std::string_view key, const json::value& value) {
   std::string body(key);
   collect_strings(value, body);
+  if (body.size() > kMaxSearchBodyBytes) {
+    std::size_t cut = kMaxSearchBodyBytes;
+    while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
+    body.resize(cut);  // on a character boundary
+  }
   return pg_memory_text::tokenizable(body);
 }
 

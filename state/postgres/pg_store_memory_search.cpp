@@ -17,7 +17,7 @@
 // blanks, never operators, so no input is a syntax error. Neither backend
 // offers prefix matching: "foo*" matches the token foo exactly.
 //
-// Where PostgreSQL differs from FTS5 (documented for users in the report):
+// Where PostgreSQL differs from FTS5:
 //   * Stemming ('english' Snowball): "deploying" finds "deployed", "users"
 //     finds "user"; FTS5 (no stemmer) matches whole tokens only.
 //   * Stop words: English stop words ("the", "a", "not", "or", ...) are not
@@ -28,11 +28,18 @@
 //     'english' configuration does not.
 //   * Non-ASCII punctuation (e.g. "—", "«") separates tokens in FTS5; here
 //     it depends on the database's LC_CTYPE.
-//   * Ranking: ts_rank(search, query, 1) (term frequency, divided by 1 + log
-//     of the document length), highest first, ties by key; FTS5 ranks by
-//     bm25. Both give higher scores to better matches and SearchHit.score > 0,
-//     but the numbers are on different scales and the order of hits with
-//     similar scores may differ.
+//   * Ranking: ts_rank_cd(search, query, 1) — cover density (how often, and
+//     how close together, the query's words occur), divided by 1 + log of
+//     the number of distinct words in the row — highest first, ties by key;
+//     FTS5 ranks by bm25 (term frequency with saturation, length-normalised).
+//     Both rank rows that use the words more, and shorter rows, higher, and
+//     SearchHit.score > 0 for every hit, but the numbers are on different
+//     scales and hits of similar scores may come in another order.
+//   * Positions: a tsvector counts word positions up to 16383 and clamps
+//     later ones, so a phrase (a word with several tokens) is not found
+//     beyond about the 16383rd word of a row; single words are. A value of
+//     more than 256 KiB of text is indexed only up to there
+//     (pg_store_memory.cpp). FTS5 has neither limit.
 #include <algorithm>
 #include <cctype>
 
@@ -132,7 +139,7 @@ std::vector<SearchHit> PgStore::memory_search(const Principal& who, const Search
       " FROM (SELECT phraseto_tsquery('english', w) AS p"
       " FROM unnest(string_to_array($1, E'\\n')) AS w) AS words"
       " WHERE numnode(p) > 0)::tsquery AS q)"
-      " SELECT m.tier, m.namespace, m.key, m.value, m.version, ts_rank(m.search, q.q, 1) AS rank"
+      " SELECT m.tier, m.namespace, m.key, m.value, m.version, ts_rank_cd(m.search, q.q, 1) AS rank"
       " FROM memory m, q WHERE m.search @@ q.q AND m.project = $2"
       " AND (m.expires_at IS NULL OR m.expires_at > $3) AND (";
   std::vector<pg::Param> params{words, who.project};
