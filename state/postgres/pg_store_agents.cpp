@@ -8,14 +8,13 @@
 // the table says that process is gone. With nodes on several machines each
 // node frees only the holds of its own host's dead agents; another host's
 // agent keeps its holds until that host's keel sees it gone, or its TTL.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <map>
 #include <system_error>
 
+#include "crypto/random.h"
 #include "crypto/sha256.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
@@ -160,6 +159,34 @@ void validate_caller(const Principal& who) {
 
 }  // namespace
 
+std::error_code pg_lease_util::write_suspension_marker(const fs::path& state_dir,
+                                                      std::string_view project,
+                                                      std::string_view agent,
+                                                      std::string_view reason) {
+  std::error_code ec;
+  if (state_dir.empty()) return ec;
+  const fs::path marker = marker_path(state_dir, project, agent);
+  fs::create_directories(marker.parent_path(), ec);
+  // A name of its own: another thread (or node process) may write the same
+  // marker at once.
+  const fs::path tmp = marker.string() + "." + crypto::random_hex(8) + ".tmp";
+  if (FILE* f = std::fopen(tmp.c_str(), "wb")) {
+    const bool ok = std::fwrite(reason.data(), 1, reason.size(), f) == reason.size();
+    if (std::fclose(f) == 0 && ok) {
+      fs::rename(tmp, marker, ec);
+    } else {
+      ec = std::make_error_code(std::errc::io_error);
+    }
+    if (ec) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+    }
+  } else {
+    ec = std::error_code(errno, std::generic_category());
+  }
+  return ec;
+}
+
 // ------------------------------------------------------------------ helpers
 
 namespace pg_store_detail {
@@ -284,6 +311,8 @@ AgentInfo PgStore::register_agent(const Principal& who, const AgentRegistration&
     }
   });
   if (status == Status::kSuspended) {
+    // Best effort: this machine's hook denies at once from now on.
+    (void)write_suspension_marker(options_.dir, who.project, who.agent, reason);
     throw StoreError(ErrorCode::kPermissionDenied,
                      "agent " + who.agent + " is suspended: " + reason);
   }
@@ -413,6 +442,7 @@ HeartbeatResult PgStore::heartbeat(const Principal& who) {
              json::serialize(json::object{{"leases", std::move(renewed)}}));
   });
   if (!suspended.empty()) {
+    (void)write_suspension_marker(options_.dir, who.project, who.agent, suspended);  // best effort
     throw StoreError(ErrorCode::kPermissionDenied,
                      "agent " + who.agent + " is suspended: " + suspended);
   }
@@ -532,27 +562,16 @@ AgentInfo PgStore::suspend_agent(const Principal& who, std::string_view agent,
   });
   if (!info) throw_no_such_agent(agent);
   // The hook's fast check reads this marker under the state directory
-  // instead of opening the store. It is written only on this machine: a
-  // hook on another machine learns of the suspension from the store (its
-  // acquires and registrations are refused there), not from a marker. No
+  // instead of opening the store. Only this machine's state directory can be
+  // written here: on other machines the hook learns of the suspension from
+  // the store (the agent's acquires, heartbeats and registrations are
+  // refused there, and the node that refuses one writes its own marker). No
   // state directory (a node configured with a URL alone): no marker.
-  if (!options_.dir.empty()) {
-    const fs::path marker = marker_path(options_.dir, who.project, agent);
-    std::error_code ec;
-    fs::create_directories(marker.parent_path(), ec);
-    const fs::path tmp = marker.string() + ".tmp";
-    if (FILE* f = std::fopen(tmp.c_str(), "wb")) {
-      const bool ok = std::fwrite(reason.data(), 1, reason.size(), f) == reason.size();
-      if (std::fclose(f) == 0 && ok) fs::rename(tmp, marker, ec);
-    } else {
-      ec = std::error_code(errno, std::generic_category());
-    }
-    if (ec) {
-      throw StoreError(ErrorCode::kInternal, "agent " + std::string(agent) +
-                                                 " is suspended in the store, but its hook marker " +
-                                                 marker.string() + " could not be written: " +
-                                                 ec.message());
-    }
+  if (const std::error_code ec = write_suspension_marker(options_.dir, who.project, agent, reason)) {
+    throw StoreError(ErrorCode::kInternal,
+                     "agent " + std::string(agent) +
+                         " is suspended in the store, but its hook marker under " +
+                         options_.dir.string() + " could not be written: " + ec.message());
   }
   return *info;
 }

@@ -366,6 +366,9 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
     out.lease = lease;
   });
   if (suspended) {
+    // Best effort: a suspension made through another node reaches this
+    // machine's hook marker (pg_store_agents.cpp) with the first refusal.
+    (void)write_suspension_marker(options_.dir, who.project, who.agent, *suspended);
     throw StoreError(ErrorCode::kPermissionDenied,
                      "agent " + who.agent + " is suspended: " + *suspended);
   }

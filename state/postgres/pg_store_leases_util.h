@@ -4,8 +4,10 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "state/postgres/pg_store.h"
@@ -36,5 +38,13 @@ inline std::vector<LeaseInfo> read_leases(const pg::Result& r) {
   for (int i = 0; i < r.rows(); ++i) out.push_back(pg_store_detail::read_lease(r, i));
   return out;
 }
+
+// Writes the hook's suspension marker of `agent` of `project` under
+// `state_dir` (the file suspended_reason() reads; atomically, by rename), or
+// nothing when state_dir is empty. Returns the error, if any
+// (pg_store_agents.cpp).
+std::error_code write_suspension_marker(const std::filesystem::path& state_dir,
+                                        std::string_view project, std::string_view agent,
+                                        std::string_view reason);
 
 }  // namespace keel::state::pg_lease_util
