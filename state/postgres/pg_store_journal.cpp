@@ -73,6 +73,8 @@ namespace {
 constexpr int kMaxQueryLimit = 10000;
 // Records per page when a whole chain is read (verify, replay, compact, export).
 constexpr int kPageRows = 5000;
+// Records per DELETE when compaction drops a chain.
+constexpr std::int64_t kDeleteRows = 50000;
 
 struct Head {
   std::int64_t seq = 0;
@@ -352,7 +354,22 @@ CompactReport PgStore::journal_compact(const Principal& who) {
     for (const auto& [id, l] : fold.leases()) c.leases.push_back(l);
     c.leases = sorted(std::move(c.leases));
     c.next_token = head.next_token;
-    w.c.exec("DELETE FROM journal WHERE project = $1", {w.project});
+    // The chain verified, so its seqs are contiguous up to the head: delete
+    // it in ranges, each statement well inside the statement timeout however
+    // long the chain.
+    std::int64_t deleted = 0;
+    for (std::int64_t from = head.seq - folded; from < head.seq; from += kDeleteRows) {
+      deleted += w.c.exec_prepared(
+                       "keel_journal_delete_range",
+                       "DELETE FROM journal WHERE project = $1 AND seq > $2 AND seq <= $3",
+                       {w.project, from, std::min(from + kDeleteRows, head.seq)})
+                     .affected();
+    }
+    if (deleted != folded) {  // rolls the job back
+      throw StoreError(ErrorCode::kInternal,
+                       "compaction deleted " + std::to_string(deleted) + " journal records of " +
+                           std::to_string(folded) + " folded; nothing was changed");
+    }
     // append() chains after the head: seq folded_through_seq + 1, prev_hash
     // anchor_hash, as a CHECKPOINT must.
     const JournalRecord cp =

@@ -238,9 +238,15 @@ TEST_CASE("pg journal: each project has its own chain; verify and compact act on
   const JournalRecord next = s.journal_append(a, "NOTE", "after", boost::json::object{});
   REQUIRE(next.seq == 4);
   REQUIRE(s.journal_verify(a).ok);
+  // A chain that starts with a CHECKPOINT compacts again.
+  const CompactReport again = s.journal_compact(a);
+  REQUIRE(again.folded_records == 2);
+  REQUIRE(again.checkpoint_seq == 5);
+  REQUIRE(s.journal_verify(a).records == 1);
+  REQUIRE(s.journal_append(a, "NOTE", "again", boost::json::object{}).seq == 6);
 
   // Export writes the project's chain only.
   std::ostringstream out;
-  REQUIRE(s.journal_export(a, out) == 2);
+  REQUIRE(s.journal_export(a, out) == 2);  // the CHECKPOINT and the NOTE after it
   REQUIRE(out.str().find("\"/b\"") == std::string::npos);
 }
