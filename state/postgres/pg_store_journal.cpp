@@ -14,6 +14,10 @@
 // Order: with a project, by seq (its chain's order, as SQLite); without one,
 // seqs of different projects do not compare, so records are ordered by ts,
 // then seq, then project — newest first or oldest first as asked.
+//
+// Other differences from SQLite: PostgreSQL text holds neither NUL nor
+// invalid UTF-8, so journal_append refuses such a subject or payload
+// (kInvalidArgument) and a query filter holding one matches nothing.
 #include <algorithm>
 #include <map>
 #include <ostream>
