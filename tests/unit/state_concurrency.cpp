@@ -129,11 +129,11 @@ TEST_CASE("two stores on one directory contend for a lease safely", "[state][wri
       }
     }
   };
-  std::vector<std::thread> threads;
-  threads.emplace_back(worker, s1.get(), "a1");
-  threads.emplace_back(worker, s1.get(), "a2");
-  threads.emplace_back(worker, s2.get(), "b1");
-  threads.emplace_back(worker, s2.get(), "b2");
+  std::deque<TestThread> threads;
+  threads.emplace_back([&] { worker(s1.get(), "a1"); });
+  threads.emplace_back([&] { worker(s1.get(), "a2"); });
+  threads.emplace_back([&] { worker(s2.get(), "b1"); });
+  threads.emplace_back([&] { worker(s2.get(), "b2"); });
   for (auto& t : threads) t.join();
 
   REQUIRE(worker_failures == 0);

@@ -234,13 +234,13 @@ TEST_CASE("escalation: two resolvers at once, exactly one wins", "[state][escala
     const std::int64_t id = granted_id(env.store->request_escalation(admin("bot" + std::to_string(round)), ask()));
     std::atomic<int> go{0};
     ResolveEscalationResult r1, r2;
-    std::thread t1([&] {
+    TestThread t1([&] {
       ++go;
       while (go < 2) {
       }
       r1 = env.store->resolve_escalation(admin("ann"), decide(id, EscalationDecision::kOverride));
     });
-    std::thread t2([&] {
+    TestThread t2([&] {
       ++go;
       while (go < 2) {
       }
@@ -296,7 +296,7 @@ TEST_CASE("escalation: waiting for a resolution", "[state][escalation]") {
     CHECK(ms < 1500);
   }
   SECTION("wakes at once on a resolution in this process") {
-    std::thread resolver([&] {
+    TestThread resolver([&] {
       std::this_thread::sleep_for(milliseconds(50));
       s.resolve_escalation(admin(), decide(id, EscalationDecision::kAbort));
     });
@@ -310,7 +310,7 @@ TEST_CASE("escalation: waiting for a resolution", "[state][escalation]") {
   }
   SECTION("sees a resolution by another process within its poll") {
     auto other = open_test_store(env.options());
-    std::thread resolver([&] {
+    TestThread resolver([&] {
       std::this_thread::sleep_for(milliseconds(100));
       other->resolve_escalation(admin(), decide(id, EscalationDecision::kOverride));
     });
@@ -323,7 +323,7 @@ TEST_CASE("escalation: waiting for a resolution", "[state][escalation]") {
   }
   SECTION("cancellation and bad waits") {
     std::atomic<bool> stop{false};
-    std::thread canceller([&] {
+    TestThread canceller([&] {
       std::this_thread::sleep_for(milliseconds(100));
       stop = true;
     });

@@ -252,7 +252,7 @@ TEST_CASE("leases: wait_ms is granted after another thread releases", "[state][l
   const AcquireResult held = store->acquire_lease(a, acquire("file:/busy"));
   REQUIRE(held.granted);
 
-  std::thread releaser([&] {
+  TestThread releaser([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     store->release_lease(a, "file:/busy", held.lease->lease_id);
   });
@@ -293,7 +293,7 @@ TEST_CASE("leases: CancelCheck aborts a wait", "[state][lease]") {
   AcquireRequest req = acquire("file:/busy");
   req.wait_ms = 60'000;
   std::atomic<bool> stop{false};
-  std::thread canceller([&] {
+  TestThread canceller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     stop = true;
   });

@@ -18,6 +18,8 @@
 #pragma once
 
 #include <cstdlib>
+#include <deque>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sqlite3.h>
@@ -229,15 +232,54 @@ inline std::optional<JournalRecord> newest_record(Store& s, std::string_view op)
   return newest.front();
 }
 
+// A thread of a test: join() rethrows what its body threw, so that a store
+// error on a helper thread fails the case with its message instead of
+// terminating the whole binary (as an exception escaping a std::thread
+// does). Joined on destruction if the case ended early (a failed REQUIRE).
+// Not movable (the body writes into this object); keep them in a deque.
+class TestThread {
+ public:
+  template <class Fn>
+  explicit TestThread(Fn fn)
+      : thread_([this, fn = std::move(fn)]() mutable {
+          try {
+            fn();
+          } catch (...) {
+            error_ = std::current_exception();
+          }
+        }) {}
+  ~TestThread() {
+    if (thread_.joinable()) thread_.join();
+  }
+  TestThread(const TestThread&) = delete;
+  TestThread& operator=(const TestThread&) = delete;
+  void join() {
+    thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  std::exception_ptr error_;
+  std::thread thread_;  // last: starts once error_ exists
+};
+
 // Runs body(t, agent("agent<t>")) for t in [0, threads) on as many threads at
-// once, and joins them.
+// once, joins them all, and rethrows the first error one of them threw.
 template <class Body>
 void on_agent_threads(int threads, const Body& body) {
-  std::vector<std::thread> running;
+  std::deque<TestThread> running;
   for (int t = 0; t < threads; ++t) {
     running.emplace_back([&body, t] { body(t, agent("agent" + std::to_string(t))); });
   }
-  for (std::thread& thread : running) thread.join();
+  std::exception_ptr first;
+  for (TestThread& thread : running) {
+    try {
+      thread.join();
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
 }
 
 // Thread t's put number i in a concurrency test: key "k<i>", value {t, i}.
