@@ -110,6 +110,7 @@ std::vector<std::string> take_leading_options(std::vector<std::string>& words) {
 }  // namespace
 
 int run_keel(int argc, char** argv) {
+  remember_start_directory();
   std::vector<std::string> words(argv + 1, argv + argc);
   const std::vector<std::string> leading = take_leading_options(words);
   const std::vector<Command> commands = commands_for(words);

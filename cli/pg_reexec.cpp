@@ -6,7 +6,8 @@
 // Which keel-pg: $KEEL_PG_BINARY, else the `keel-pg` beside this executable
 // (/proc/self/exe). Input this process already consumed (`keel hook` reads
 // its event from stdin before it knows it needs the store) is put back on
-// fd 0 from cli/stdin_capture.h, so keel-pg reads what keel read. Anything
+// fd 0 from cli/stdin_capture.h, so keel-pg reads what keel read; it starts
+// in the directory keel started in (cli/workspace.h start_directory). Anything
 // buffered for stdout/stderr is flushed first.
 //
 // Runs once per process, before the command printed its result: every
@@ -32,6 +33,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/stdin_capture.h"
+#include "cli/workspace.h"
 #include "state/store.h"
 
 namespace keel::state {
@@ -121,6 +123,12 @@ std::unique_ptr<Store> open_postgres_store(const StoreOptions&) {
   }
   std::vector<std::string> args = own_argv();
   if (const std::string* in = cli::remembered_stdin()) restore_stdin(*in);
+  if (const fs::path& start = cli::start_directory(); !start.empty()) {
+    if (::chdir(start.c_str()) != 0) {
+      throw StoreError(ErrorCode::kInternal, "cannot return to " + start.string() +
+                                                 " for keel-pg: " + std::strerror(errno));
+    }
+  }
 
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

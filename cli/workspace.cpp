@@ -67,6 +67,20 @@ std::string redact_store_url(std::string_view url) {
   return s;
 }
 
+namespace {
+fs::path& start_dir() {  // written once by run_keel on the main thread, before any other
+  static fs::path dir;
+  return dir;
+}
+}  // namespace
+
+void remember_start_directory() {
+  std::error_code ec;
+  start_dir() = fs::current_path(ec);
+}
+
+const fs::path& start_directory() { return start_dir(); }
+
 std::string host_name() {
   char buf[HOST_NAME_MAX + 1] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";

@@ -80,6 +80,13 @@ void init_logging(const std::string& level);
 // key=value string) replaced by "***", for messages.
 std::string redact_store_url(std::string_view url);
 
+// The working directory this process started in, recorded by run_keel before
+// any command runs (`keel hook` moves to the event's directory): a re-exec
+// as keel-pg (cli/pg_reexec.cpp) starts from it again, so relative paths on
+// the command line mean what they meant. Empty when it was never recorded.
+void remember_start_directory();
+const std::filesystem::path& start_directory();
+
 // The host name (gethostname), or "localhost" when it cannot be read.
 std::string host_name();
 
