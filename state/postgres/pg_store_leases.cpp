@@ -255,14 +255,15 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
     }
 
     if (request.request_id) {
-      w.c.exec_prepared("lease_requests_prune",
-                        "DELETE FROM lease_requests WHERE project = $1 AND created_at < $2",
-                        {w.project, t - kDayMs});
+      // Prune the project's day-old requests and look this one up, in one
+      // statement. The SELECT sees the rows as they were before the DELETE,
+      // so it skips the day-old ones itself (SQLite prunes first).
       const pg::Result q = w.c.exec_prepared(
           "lease_requests_get",
-          "SELECT result_json FROM lease_requests"
-          " WHERE project = $1 AND holder = $2 AND request_id = $3",
-          {w.project, who.agent, *request.request_id});
+          "WITH pruned AS (DELETE FROM lease_requests WHERE project = $1 AND created_at < $4)"
+          " SELECT result_json FROM lease_requests"
+          " WHERE project = $1 AND holder = $2 AND request_id = $3 AND created_at >= $4",
+          {w.project, who.agent, *request.request_id, t - kDayMs});
       if (q.rows() > 0) {
         out.granted = true;
         out.replayed = true;
