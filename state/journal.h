@@ -37,7 +37,7 @@ std::string journal_hash(std::string_view prev_hash, std::int64_t seq, std::int6
 // The hash `r` should carry given its own prev_hash and fields.
 inline std::string journal_hash(const JournalRecord& r) {
   return journal_hash(r.prev_hash, r.seq, r.ts_ms, r.project, r.principal, r.op,
-                      r.subject, r.payload);
+                      r.subject, r.payload, r.node);
 }
 
 // Lease <-> JSON, the shape used in ACQUIRE payloads, CHECKPOINT lease sets
