@@ -26,8 +26,10 @@
 //     requires them.
 //   * Diacritics: FTS5's unicode61 folds them ("café" finds "cafe"); the
 //     'english' configuration does not.
-//   * Non-ASCII punctuation (e.g. "—", "«") separates tokens in FTS5; here
-//     it depends on the database's LC_CTYPE.
+//   * Non-ASCII punctuation: FTS5 splits on every Unicode punctuation and
+//     symbol character; here the common ones are blanked by tokenizable()
+//     (dashes, curly quotes, «», CJK punctuation, arrows, emoji...), and any
+//     other is a separator or part of a word as the database's LC_CTYPE says.
 //   * Ranking: ts_rank_cd(search, query, 1) — cover density (how often, and
 //     how close together, the query's words occur), divided by 1 + log of
 //     the number of distinct words in the row — highest first, ties by key;

@@ -89,12 +89,60 @@ std::optional<std::string> utf8_prefix_successor(std::string_view prefix) {
   return out;
 }
 
+namespace {
+
+// Non-ASCII code points that FTS5's unicode61 treats as separators
+// (punctuation, spaces, symbols) in the blocks where text written by people
+// and agents meets them: Latin-1 punctuation, general punctuation (dashes,
+// curly quotes, ellipsis, special spaces), arrows, math and technical
+// symbols, box drawing and dingbats, CJK and full-width punctuation, emoji.
+// Letters and digits inside those ranges (ª, º, µ, superscripts, fractions,
+// 々, 〇...) are left out of the table: they are tokens in FTS5 too.
+bool separator(std::uint32_t cp) {
+  struct Range {
+    std::uint32_t lo, hi;
+  };
+  static constexpr Range kSeparators[] = {
+      {0x00a0, 0x00a9}, {0x00ab, 0x00b1}, {0x00b4, 0x00b4}, {0x00b6, 0x00b8},
+      {0x00bb, 0x00bb}, {0x00bf, 0x00bf}, {0x00d7, 0x00d7}, {0x00f7, 0x00f7},
+      {0x2000, 0x206f}, {0x2190, 0x23ff}, {0x2500, 0x2775}, {0x2794, 0x27bf},
+      {0x2e00, 0x2e7f}, {0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030},
+      {0xfe10, 0xfe1f}, {0xfe30, 0xfe4f}, {0xff01, 0xff0f}, {0xff1a, 0xff20},
+      {0xff3b, 0xff40}, {0xff5b, 0xff65}, {0x1f300, 0x1faff},
+  };
+  for (const Range& r : kSeparators) {
+    if (cp >= r.lo && cp <= r.hi) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::string tokenizable(std::string_view text) {
-  std::string out(text);
-  for (char& ch : out) {
-    const auto u = static_cast<unsigned char>(ch);
-    const bool alnum = (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z');
-    if (u < 0x80 && !alnum) ch = ' ';
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u < 0x80) {
+      const bool alnum =
+          (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z');
+      out += alnum ? static_cast<char>(u) : ' ';
+      ++i;
+      continue;
+    }
+    std::uint32_t cp = 0;
+    const std::size_t n = decode(text, i, cp);
+    if (n == 0) {  // not UTF-8: kept as it is (the caller decides)
+      out += text[i];
+      ++i;
+    } else {
+      if (separator(cp)) {
+        out += ' ';
+      } else {
+        out.append(text.substr(i, n));
+      }
+      i += n;
+    }
   }
   return out;
 }

@@ -29,8 +29,13 @@ bool valid_utf8(std::string_view s);
 // the result is always valid UTF-8, so it can be sent as PostgreSQL text.
 std::optional<std::string> utf8_prefix_successor(std::string_view prefix);
 
-// `text` with every ASCII byte that is not a letter or a digit (punctuation,
-// control characters, NUL) replaced by a space; other bytes kept.
+// `text` with every ASCII character that is not a letter or a digit
+// (punctuation, control characters, NUL) and the common non-ASCII
+// punctuation, spaces and symbols (dashes, curly quotes, «», CJK
+// punctuation, arrows, emoji...) replaced by a space, so that PostgreSQL's
+// parser splits words where FTS5 does whatever the database's LC_CTYPE (in
+// the C locale it takes every non-ASCII character for a letter). Other
+// characters, and bytes that are not UTF-8, are kept.
 std::string tokenizable(std::string_view text);
 
 }  // namespace keel::state::pg_memory_text
