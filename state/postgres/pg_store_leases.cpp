@@ -212,7 +212,16 @@ AcquireResult PgStore::acquire_lease(const Principal& who, const AcquireRequest&
       epoch = lease_epoch_;
     }
     const bool final_attempt = request.wait_ms == 0 || deadline.passed();
-    AcquireResult result = try_acquire(who, name, request, final_attempt);
+    AcquireResult result;
+    try {
+      result = try_acquire(who, name, request, final_attempt);
+    } catch (const StoreError& e) {
+      // The database unreachable or restarting (kBusy) while the caller is
+      // willing to wait: the wait goes on and the store reconnects; only
+      // the final attempt reports it. (A grant whose COMMIT was cut off is
+      // found again as already held.)
+      if (e.code() != ErrorCode::kBusy || final_attempt) throw;
+    }
     if (result.granted || final_attempt) return result;
     // Cancellation abandons a wait; it never stops the first attempt (a call
     // still running when its client went away may yet be granted at once).
