@@ -13,7 +13,6 @@
 
 #include "crypto/hex.h"
 #include "crypto/sha256.h"
-#include "state/journal.h"
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
