@@ -113,7 +113,8 @@ PgStore::PgStore(const StoreOptions& options)
   // Migration may rewrite big tables: give it longer than a call.
   first.set_deadline_ms(std::max(connect_.io_timeout_ms, 300000));
   first.exec("SET statement_timeout = 0");
-  pg_schema::migrate(first);
+  schema_versions_.found = pg_schema::migrate(first);
+  schema_versions_.now = pg_schema::kVersion;
   first.exec("SET statement_timeout = " + std::to_string(connect_.statement_timeout_ms));
   first.set_deadline_ms(connect_.io_timeout_ms);
   give_back(std::move(first));

@@ -51,12 +51,13 @@
 #include "state/postgres/pg_util.h"
 #include "state/store.h"
 #include "state/store_common.h"
+#include "state/store_copy.h"
 
 namespace keel::state {
 
 class LeaseName;  // state/lease_name.h
 
-class PgStore final : public Store {
+class PgStore final : public Store, public StoreImaging {
  public:
   // Connects, creates or migrates the schema (pg_schema.cpp), starts the
   // listener. Throws StoreError with a one-line message (no password) when
@@ -112,6 +113,11 @@ class PgStore final : public Store {
   AgentInfo resume_agent(const Principal& who, std::string_view agent) override;
 
   StoreStats stats() const override;
+
+  // `keel store copy` (state/store_copy.h; pg_store_copy.cpp).
+  StateImage export_image(const Principal& who) override;
+  void import_image(const Principal& who, const StateImage& image) override;
+  SchemaVersions schema_versions() const override;
 
   // ------------------------------------------------ for pg_store_*.cpp only
 
@@ -218,6 +224,7 @@ class PgStore final : public Store {
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;  // nullptr: the database's clock
+  SchemaVersions schema_versions_;      // set once by the constructor
   const std::shared_ptr<const ProcessTable> processes_;
   pg::ConnectOptions connect_;
 
