@@ -183,10 +183,10 @@ int current_version_unlocked(sqlite3* db) {
 }
 }  // namespace
 
-void migrate(sqlite3* db) {
+int migrate(sqlite3* db) {
   // Fast path: an up-to-date store needs no write lock (every hook run opens
   // the store; it must not queue behind writers for nothing).
-  if (current_version_unlocked(db) == latest_schema_version()) return;
+  if (current_version_unlocked(db) == latest_schema_version()) return latest_schema_version();
   sql::exec(db, "BEGIN IMMEDIATE");
   try {
     sql::exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
@@ -206,6 +206,7 @@ void migrate(sqlite3* db) {
       sql::Statement(db, "INSERT INTO schema_version(version) VALUES(?)").bind(1, v).run();
     }
     sql::exec(db, "COMMIT");
+    return version;
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;

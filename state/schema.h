@@ -14,9 +14,10 @@ namespace keel::state {
 // reports).
 int latest_schema_version();
 
-// Brings `db` up to latest_schema_version(). Throws StoreError(kInternal)
-// when the database is newer than this build, kBusy when the write lock
-// stayed taken past the busy timeout.
-void migrate(sqlite3* db);
+// Brings `db` up to latest_schema_version() and returns the version it found
+// (0 for a new database). Throws StoreError(kInternal) when the database is
+// newer than this build, kBusy when the write lock stayed taken past the busy
+// timeout.
+int migrate(sqlite3* db);
 
 }  // namespace keel::state

@@ -205,7 +205,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
     throw StoreError(ErrorCode::kInvalidArgument, "invalid store options");
   }
   sql::Connection writer = open_writer(db_path_, options_);
-  migrate(writer.get());
+  schema_found_ = migrate(writer.get());
   writer_db_ = writer.get();
   register_connection_node(writer_db_, this, options_.node);
   writer_ = std::make_unique<GroupCommitWriter>(

@@ -17,7 +17,7 @@
 // Thread safety: as Store (every method may be called concurrently).
 // The implementation is split by primitive: sqlite_store.cpp (open, pool,
 // shared helpers), sqlite_store_leases.cpp, sqlite_store_memory.cpp,
-// sqlite_store_journal.cpp.
+// sqlite_store_journal.cpp, sqlite_store_copy.cpp (StoreImaging).
 #pragma once
 
 #include <condition_variable>
@@ -36,13 +36,14 @@
 #include "state/group_commit_writer.h"
 #include "state/sqlite_util.h"
 #include "state/store_common.h"
+#include "state/store_copy.h"
 #include "state/store.h"
 
 namespace keel::state {
 
 class LeaseName;  // state/lease_name.h
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public StoreImaging {
  public:
   explicit SqliteStore(const StoreOptions& options);
   ~SqliteStore() override;
@@ -96,6 +97,11 @@ class SqliteStore final : public Store {
   AgentInfo resume_agent(const Principal& who, std::string_view agent) override;
 
   StoreStats stats() const override;
+
+  // Copying between backends (sqlite_store_copy.cpp; state/store_copy.h).
+  StateImage export_image(const Principal& who) override;
+  void import_image(const Principal& who, const StateImage& image) override;
+  SchemaVersions schema_versions() const override;
 
  private:
   // A read connection borrowed from the pool and returned on destruction or,
@@ -166,6 +172,7 @@ class SqliteStore final : public Store {
   // The write connection (owned by writer_), registered with
   // options_.node for append_record; unregistered once writer_ is gone.
   sqlite3* writer_db_ = nullptr;
+  int schema_found_ = 0;  // the schema version migrate() found at open
 
   std::unique_ptr<GroupCommitWriter> writer_;  // last: destroyed (drained) first
 };

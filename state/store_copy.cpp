@@ -1,0 +1,42 @@
+// keel/state/store_copy.cpp — the tables a StateImage carries (store_copy.h).
+#include "state/store_copy.h"
+
+namespace keel::state {
+
+const std::vector<ImageTable>& image_tables() {
+  using K = CellKind;
+  static const std::vector<ImageTable> tables{
+      {"leases",
+       {{"lease_id", K::kText}, {"name", K::kText}, {"mode", K::kText}, {"holder", K::kText},
+        {"token", K::kInt}, {"ttl_ms", K::kInt}, {"acquired_at", K::kInt},
+        {"expires_at", K::kInt}, {"reason", K::kText}, {"request_id", K::kText}}},
+      {"lease_tombstones",
+       {{"lease_id", K::kText}, {"name", K::kText}, {"outcome", K::kText}, {"at", K::kInt}}},
+      {"lease_requests",
+       {{"holder", K::kText}, {"request_id", K::kText}, {"result_json", K::kText},
+        {"created_at", K::kInt}}},
+      // Without id: the target numbers its rows (nothing refers to them).
+      {"memory",
+       {{"tier", K::kText}, {"namespace", K::kText}, {"scope", K::kText}, {"key", K::kText},
+        {"session_id", K::kText}, {"value", K::kText}, {"version", K::kInt},
+        {"created_at", K::kInt}, {"updated_at", K::kInt}, {"expires_at", K::kInt},
+        {"fence_token", K::kInt}}},
+      // With id: ESCALATE/RESOLVE records and waiting agents name it.
+      {"escalations",
+       {{"id", K::kInt}, {"agent", K::kText}, {"reason", K::kText}, {"context", K::kText},
+        {"proposal", K::kText}, {"impact", K::kText}, {"severity", K::kText},
+        {"request_id", K::kText}, {"created_at", K::kInt}, {"status", K::kText},
+        {"decision", K::kText}, {"resolved_proposal", K::kText}, {"resolver", K::kText},
+        {"resolved_via", K::kText}, {"resolved_at", K::kInt}}},
+      {"escalation_buckets",
+       {{"agent", K::kText}, {"tokens", K::kReal}, {"updated_at", K::kInt}}},
+      {"agents",
+       {{"name", K::kText}, {"product", K::kText}, {"host", K::kText}, {"host_key", K::kText},
+        {"pid", K::kInt}, {"start_time", K::kInt}, {"session_id", K::kText},
+        {"client", K::kText}, {"started_at", K::kInt}, {"last_seen", K::kInt},
+        {"status", K::kText}, {"reason", K::kText}}},
+  };
+  return tables;
+}
+
+}  // namespace keel::state
