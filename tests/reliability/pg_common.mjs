@@ -21,9 +21,11 @@ import { clusterAvailable, createDatabase, makeNode, nodeRoot, startCluster, std
 export const PG_REL_SKIP = clusterAvailable() ? false : "PostgreSQL 15 is not installed (scripts/pg-cluster needs /usr/lib/postgresql/15/bin)";
 
 // Call at a file's top level. Read fields once the suite runs:
-// {cluster, db, nodes: [n1, n2], cli, servers}. `config` goes to every node's keel.jsonc.
+// {cluster, db, nodes: [n1, n2], cli, servers, cleanups}: after() awaits the
+// cleanups (e.g. stopping HTTP nodes), kills the stdio servers, stops the
+// cluster. `config` goes to every node's keel.jsonc.
 export function pgSuite(prefix, { config } = {}) {
-  const fx = { cluster: undefined, db: undefined, nodes: [], cli: undefined, tmp: undefined, servers: new Set() };
+  const fx = { cluster: undefined, db: undefined, nodes: [], cli: undefined, tmp: undefined, servers: new Set(), cleanups: [] };
   before(() => {
     if (PG_REL_SKIP) return;
     requireBinary();
@@ -36,6 +38,7 @@ export function pgSuite(prefix, { config } = {}) {
   });
   after(async () => {
     if (PG_REL_SKIP) return;
+    for (const c of fx.cleanups) await c();
     for (const s of fx.servers) {
       s.kill("SIGCONT");
       s.kill("SIGKILL");
