@@ -9,13 +9,8 @@
 // node frees only the holds of its own host's dead agents; another host's
 // agent keeps its holds until that host's keel sees it gone, or its TTL.
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <map>
-#include <system_error>
 
-#include "crypto/random.h"
-#include "crypto/sha256.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
@@ -115,28 +110,6 @@ json::array lease_refs(const std::vector<LeaseInfo>& leases) {
   return out;
 }
 
-// The hook's suspension marker. Must name the file suspended_reason()
-// (sqlite_store_agents.cpp) reads: the same key, the same place.
-fs::path marker_path(const fs::path& state_dir, std::string_view project, std::string_view agent) {
-  std::string key(project);
-  key += '\0';
-  key += agent;
-  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
-}
-
-// Removes a marker left behind for an agent the store says is not suspended
-// (it was resumed through another node, which could not reach this
-// machine's file). One failed unlink when there is none. Called inside a
-// write job that saw the agent active, under the project's lock: a
-// suspension that commits later writes its marker after this unlink, so a
-// fresh marker is never removed.
-void drop_stale_marker(const fs::path& state_dir, std::string_view project,
-                       std::string_view agent) {
-  if (state_dir.empty()) return;
-  std::error_code ec;
-  fs::remove(marker_path(state_dir, project, agent), ec);
-}
-
 [[noreturn]] void throw_no_such_agent(std::string_view agent) {
   throw StoreError(ErrorCode::kNotFound,
                    "no agent named " + std::string(agent) + " in this project (keel agents ls)");
@@ -158,34 +131,6 @@ void validate_caller(const Principal& who) {
 }
 
 }  // namespace
-
-std::error_code pg_lease_util::write_suspension_marker(const fs::path& state_dir,
-                                                      std::string_view project,
-                                                      std::string_view agent,
-                                                      std::string_view reason) {
-  std::error_code ec;
-  if (state_dir.empty()) return ec;
-  const fs::path marker = marker_path(state_dir, project, agent);
-  fs::create_directories(marker.parent_path(), ec);
-  // A name of its own: another thread (or node process) may write the same
-  // marker at once.
-  const fs::path tmp = marker.string() + "." + crypto::random_hex(8) + ".tmp";
-  if (FILE* f = std::fopen(tmp.c_str(), "wb")) {
-    const bool ok = std::fwrite(reason.data(), 1, reason.size(), f) == reason.size();
-    if (std::fclose(f) == 0 && ok) {
-      fs::rename(tmp, marker, ec);
-    } else {
-      ec = std::make_error_code(std::errc::io_error);
-    }
-    if (ec) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-    }
-  } else {
-    ec = std::error_code(errno, std::generic_category());
-  }
-  return ec;
-}
 
 // ------------------------------------------------------------------ helpers
 

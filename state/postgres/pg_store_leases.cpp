@@ -14,7 +14,6 @@
 // Every change that frees a hold (release, expiry, scavenge, suspension,
 // adoption) NOTIFYs keel_lease, which wakes waiting acquires on every node.
 #include <algorithm>
-#include <chrono>
 #include <set>
 
 #include "crypto/random.h"
@@ -81,9 +80,6 @@ CREATE INDEX lease_requests_by_time ON lease_requests(project, created_at);
 namespace {
 
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
-// The longest a waiting acquire sleeps between attempts when no
-// notification arrives (a lost NOTIFY, a hold that ran out by its TTL).
-constexpr std::chrono::milliseconds kPollStep{200};
 constexpr const char* kLeaseChannel = "keel_lease";
 
 std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
@@ -121,19 +117,6 @@ void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease
                              {"token", lease.token},
                              {"force", force}};
   w.append(who.agent, ops::kRelease, lease.name, json::serialize(payload));
-}
-
-// The caller's fields a lease decision writes; text PostgreSQL cannot hold
-// is bad input (pg_store_leases_util.h).
-void validate_principal(const Principal& who) {
-  require(who, caps::kLease);
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
-  require_text("the agent name", who.agent);
-  require_text("the project", who.project);
-  require_text("the session id", who.session_id);
-  if (who.anchor) require_text("the agent's product", who.anchor->product);
 }
 
 }  // namespace
@@ -180,65 +163,7 @@ int reap_expired_leases(PgStore::Write& w) {
 
 // ------------------------------------------------------------------ acquire
 
-AcquireResult PgStore::acquire_lease(const Principal& who, const AcquireRequest& request,
-                                     const CancelCheck& cancelled) {
-  validate_principal(who);
-  const LeaseName name = LeaseName::parse(request.name);
-  if (request.ttl_ms <= 0 || request.ttl_ms > options_.lease_max_ttl_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "ttl_ms must be in (0, " + std::to_string(options_.lease_max_ttl_ms) +
-                         "], got " + std::to_string(request.ttl_ms));
-  }
-  if (request.wait_ms < 0 || request.wait_ms > options_.lease_max_wait_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "wait_ms must be in [0, " + std::to_string(options_.lease_max_wait_ms) +
-                         "], got " + std::to_string(request.wait_ms));
-  }
-  if (request.request_id &&
-      (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
-    throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
-  }
-  require_text("the lease name", name.str());
-  require_text("the reason", request.reason);
-  if (request.request_id) require_text("request_id", *request.request_id);
-
-  const WaitDeadline deadline(request.wait_ms);
-  for (;;) {
-    // The epoch is read before the attempt: a release committed after the
-    // attempt looked at the table bumps it, so the wait below cannot miss it.
-    std::uint64_t epoch;
-    {
-      std::lock_guard<std::mutex> lock(wake_mu_);
-      epoch = lease_epoch_;
-    }
-    const bool final_attempt = request.wait_ms == 0 || deadline.passed();
-    AcquireResult result;
-    try {
-      result = try_acquire(who, name, request, final_attempt);
-    } catch (const StoreError& e) {
-      // The database unreachable or restarting (kBusy) while the caller is
-      // willing to wait: the wait goes on and the store reconnects; only
-      // the final attempt reports it. (A grant whose COMMIT was cut off is
-      // found again as already held.)
-      if (e.code() != ErrorCode::kBusy || final_attempt) throw;
-    }
-    if (result.granted || final_attempt) return result;
-    // Cancellation abandons a wait; it never stops the first attempt (a call
-    // still running when its client went away may yet be granted at once).
-    if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name.str() + " was cancelled");
-    }
-
-    // Wait holding no transaction and no connection: until a keel_lease
-    // notification (a release or expiry on any node, or in this process),
-    // the poll step (holds that run out by their TTL notify no one; a
-    // notification may be lost with the listener's connection), or the
-    // deadline, whichever comes first.
-    const auto step = deadline.next_step(kPollStep);
-    std::unique_lock<std::mutex> lock(wake_mu_);
-    wake_cv_.wait_for(lock, step, [&] { return lease_epoch_ != epoch; });
-  }
-}
+// acquire_lease (the wait) is in pg_store_leases_wait.cpp.
 
 AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
                                    const AcquireRequest& request, bool final_attempt) {
@@ -389,7 +314,7 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
 
 LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
                                std::string_view lease_id) {
-  validate_principal(who);
+  validate_lease_principal(who);
   const LeaseName name = LeaseName::parse(raw_name);
   require_text("the lease name", name.str());
   require_text("the lease id", lease_id);
@@ -447,7 +372,7 @@ LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
 
 ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw_name,
                                       std::string_view lease_id, bool force) {
-  validate_principal(who);
+  validate_lease_principal(who);
   if (force) require(who, caps::kLeaseForce);
   const LeaseName name = LeaseName::parse(raw_name);
   require_text("the lease name", name.str());
@@ -521,7 +446,7 @@ ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw
 // --------------------------------------------------------------------- list
 
 std::vector<LeaseInfo> PgStore::list_leases(const Principal& who, std::string_view prefix) {
-  validate_principal(who);
+  validate_lease_principal(who);
   // name is COLLATE "C" (byte order, which for UTF-8 is code point order):
   // the names starting with `prefix` are the range [prefix, successor).
   // PostgreSQL holds no name that is not UTF-8, but a prefix may end inside

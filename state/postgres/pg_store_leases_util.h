@@ -1,5 +1,6 @@
 // keel/state/postgres/pg_store_leases_util.h — small helpers the PostgreSQL
-// lease and agent files (pg_store_leases.cpp, pg_store_agents.cpp) share.
+// lease and agent files (pg_store_leases.cpp, pg_store_leases_wait.cpp,
+// pg_store_agents.cpp) share.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -31,6 +32,19 @@ inline void require_text(std::string_view what, std::string_view v) {
   }
 }
 
+// The caller of a lease call: caps::kLease, an agent name, and the fields a
+// lease decision writes as text PostgreSQL can hold.
+inline void validate_lease_principal(const Principal& who) {
+  store_common::require(who, caps::kLease);
+  if (who.agent.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
+  }
+  require_text("the agent name", who.agent);
+  require_text("the project", who.project);
+  require_text("the session id", who.session_id);
+  if (who.anchor) require_text("the agent's product", who.anchor->product);
+}
+
 // Every row of `r`, selected by pg_store_detail::kLeaseColumns.
 inline std::vector<LeaseInfo> read_leases(const pg::Result& r) {
   std::vector<LeaseInfo> out;
@@ -39,12 +53,22 @@ inline std::vector<LeaseInfo> read_leases(const pg::Result& r) {
   return out;
 }
 
-// Writes the hook's suspension marker of `agent` of `project` under
-// `state_dir` (the file suspended_reason() reads; atomically, by rename), or
-// nothing when state_dir is empty. Returns the error, if any
-// (pg_store_agents.cpp).
+// The hook's suspension markers (pg_store_agents_marker.cpp). The hook's
+// fast check reads the marker under the state directory instead of opening
+// the store; a node can write only its own machine's.
+//
+// Writes the marker of `agent` of `project` under `state_dir` (the file
+// suspended_reason() reads; atomically, by rename), or nothing when
+// state_dir is empty. Returns the error, if any.
 std::error_code write_suspension_marker(const std::filesystem::path& state_dir,
                                         std::string_view project, std::string_view agent,
                                         std::string_view reason);
+// Removes that marker, if there is one (nothing when state_dir is empty).
+// For an agent the store says is not suspended: call it inside a write job
+// that saw the agent active, under the project's lock, so that a suspension
+// committed later writes its marker after this unlink (a fresh marker is
+// never removed).
+void drop_stale_marker(const std::filesystem::path& state_dir, std::string_view project,
+                       std::string_view agent);
 
 }  // namespace keel::state::pg_lease_util
