@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "cli/commands.h"
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
+#include "hooks/permission_gate.h"
 #include "hooks/pipeline.h"
 #include "state/agent_identity.h"
 
@@ -189,10 +191,42 @@ int run_hook(const Args& args, Workspace& outer) {
   return emit(answer.rendered);
 }
 
+// keel hook explain '<command>': every rule that matched each simple command, in order, and
+// the decision, under this workspace's permission configuration. Pure: opens no store.
+int run_explain(const Args& args, Workspace& ws) {
+  if (args.positionals().size() != 1)
+    throw UsageError("give exactly one command line to explain, quoted: keel hook explain 'git reset --hard'");
+  hooks::GateConfig gate = ws.config().gate;
+  if (args.has("strict")) gate.strict = true;
+  for (const std::string& w : hooks::catalog_cover_warnings(gate)) std::cout << "warning: " << w << "\n";
+  hooks::PermissionGate g(std::move(gate));
+  std::string cwd = args.get("cwd").value_or("");
+  if (cwd.empty()) {
+    std::error_code ec;
+    cwd = std::filesystem::current_path(ec).string();
+  }
+  std::cout << hooks::render_explanation(g.explain_shell(args.positionals()[0], cwd));
+  return 0;
+}
+
 }  // namespace
 
 std::vector<Command> hook_commands() {
   return {Command{
+              .words = {"hook", "explain"},
+              .usage = "keel hook explain [--cwd DIR] [--strict] '<command line>'",
+              .summary = "show which permission rules match a shell command, in order, and the decision",
+              .details =
+                  "For each simple command the line runs (after unwrapping sudo, bash -c, xargs, ...):\n"
+                  "the user rules of keel.jsonc's permission section that match it (the first one\n"
+                  "decides, later ones are shadowed), the built-in catalog rule, and which of them\n"
+                  "decided. The catalog is a floor: an allow rule does not loosen it unless it names\n"
+                  "the catalog rule in \"overrides\". Allow rules that would cover catalog commands\n"
+                  "are listed first as warnings. Opens no store.",
+              .options = {{"cwd", "DIR", "the working directory of the command (default: the current one)"},
+                          {"strict", "", "as keel hook --strict: deny what the parser cannot resolve"}},
+              .run = run_explain},
+          Command{
       .words = {"hook"},
       .usage = "keel hook [--dialect claude|codex|gemini|cursor|copilot|windsurf|cline] [--agent NAME]",
       .summary = "decide one agent hook event read on stdin (gates, budget, guardrail, oracle, self-check)",

@@ -212,6 +212,18 @@ void check_bare_input_redirects(const Command& c, Best& b) {
   }
 }
 
+// `> file` with no command (or `: > file`) empties the file: as truncate -s 0 does. Appending,
+// /dev/null, descriptors and temporary files are left alone; a variable target is only
+// known at run time (> "$LOG" usually makes a fresh log) and left alone like other redirects.
+void check_bare_output_redirects(const Command& c, Best& b) {
+  if (c.compound_redirects) return;  // { echo a; echo b; } > out: the group writes it
+  for (const Redirect& r : c.redirects) {
+    if (!(r.op == ">" || r.op == ">|" || r.op == "&>") || !r.target.resolved) continue;
+    std::string p = normalise(r.target.text);
+    if (p.empty() || p.starts_with("/dev/") || p.starts_with("/tmp/") || p.starts_with("/proc/")) continue;
+    b.add(Outcome::Ask, "fs.truncate", "`> " + r.target.text + "` empties the file");
+  }
+}
 
 // Files whose overwrite breaks the machine, the user's shell or the repository: asked.
 bool important_file(const std::string& p, const CatalogOptions& o) {

@@ -1,6 +1,9 @@
 // catalog_git.cpp — catalog rules for git: history rewrites, forced pushes, discarded work
-// (reset --hard, clean -f, checkout -- PATH, stash drop, branch -D).
+// (reset --hard, clean -f, checkout -- PATH, stash drop, branch -D), hooks switched off
+// (commit --no-verify, core.hooksPath), interactive rebases, tag deletion.
 #include "hooks/destructive_catalog_impl.h"
+
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -24,10 +27,22 @@ bool looks_like_pathspec(std::string_view t) {
                       "html", "htm", "css", "scss", "sql", "lock", "gradle", "cmake", "mk", "proto", "vue", "svelte",
                       "ipynb", "env", "csv", "gitignore"});
 }
+
+// True when `word`, taken from the call's working directory, names an existing file or
+// directory: `git checkout src` then means the path, not a branch. One stat(2); unknown cwd or
+// a name that cannot be a plain relative path → false (the operand stays a ref).
+bool exists_in_tree(std::string_view word, const CatalogOptions& o) {
+  if (o.cwd.empty() || word.empty() || word.find('\0') != std::string_view::npos || word.size() > 1024) return false;
+  std::string p = o.cwd;
+  if (!p.ends_with("/")) p += '/';
+  p.append(word);
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
 }  // namespace
 
 // Arguments of git after the subcommand.
-void check_git(const Command& c, Best& b) {
+void check_git(const Command& c, const CatalogOptions& o, Best& b) {
   const Args& a = c.argv;
   if (a.size() < 2) return;
   if (!a[1].resolved) {
@@ -69,6 +84,14 @@ void check_git(const Command& c, Best& b) {
   auto all_paths = [](const Word* w) {
     return w->text == "." || w->text == ":/" || w->text == "*" || w->text == "./" || w->text == ":/*" || w->text == "-A";
   };
+  if (one_of(sub, {"commit", "merge", "am", "cherry-pick", "revert", "pull"}) &&
+      (has({"--no-verify"}) || (sub == "commit" && short_flag('n')))) {
+    b.add(Outcome::Deny, "git.no-verify",
+          "git " + sub + " --no-verify skips the repository's hooks (its checks, keel's pre-commit lease guard); fix "
+          "what the hook reports instead");
+  } else if (sub == "push" && has({"--no-verify"})) {
+    b.add(Outcome::Ask, "git.no-verify", "git push --no-verify skips the repository's pre-push checks");
+  }
   if (sub == "reset") {
     if (has({"--hard"})) b.add(Outcome::Deny, "git.reset-hard", "git reset --hard discards uncommitted changes (including other agents' work in this tree)");
   } else if (sub == "clean") {
@@ -101,7 +124,8 @@ void check_git(const Command& c, Best& b) {
     // "./" or "/", no glob characters or ":(" pathspec magic) or that names a source file.
     bool creates = has({"--orphan"}) || short_flag('b') || short_flag('B');
     bool paths = !creates && (ops.size() > 1 || has({"--ours", "--theirs", "--pathspec-from-file"}));
-    if (!creates && ops.size() == 1) paths = paths || looks_like_pathspec(ops[0]->text);
+    if (!creates && ops.size() == 1)
+      paths = paths || looks_like_pathspec(ops[0]->text) || (ops[0]->resolved && exists_in_tree(ops[0]->text, o));
     if (all) b.add(Outcome::Deny, "git.checkout-discard", "git checkout . discards every uncommitted change");
     else if ((dd && !ops.empty()) || paths)
       b.add(Outcome::Ask, "git.checkout-discard", "git checkout <path> discards uncommitted changes to those files");
@@ -146,6 +170,33 @@ void check_git(const Command& c, Best& b) {
       b.add(force ? Outcome::Deny : Outcome::Ask, "git.rm-all", "git rm -r . deletes every tracked file from the working tree");
     else if (!cached && force)
       b.add(Outcome::Ask, "git.rm-force", "git rm -f deletes files together with their uncommitted changes");
+  } else if (sub == "rebase") {
+    // An interactive rebase opens the todo list in an editor the agent cannot drive: without
+    // GIT_SEQUENCE_EDITOR on the command it waits until the tool's timeout, leaving a rebase
+    // half done. With one, it still rewrites history: a human decides.
+    if (has({"--interactive", "--edit-todo"}) || short_flag('i')) {
+      bool editor = std::any_of(c.assignments.begin(), c.assignments.end(),
+                                [](const auto& kv) { return kv.first == "GIT_SEQUENCE_EDITOR" || kv.first == "GIT_EDITOR"; });
+      if (editor) b.add(Outcome::Ask, "git.rebase-interactive", "git rebase -i rewrites history");
+      else
+        b.add(Outcome::Deny, "git.rebase-interactive",
+              "git rebase -i waits on an editor an agent cannot use (and rewrites history); rebase non-interactively "
+              "(git rebase main, git rebase --autosquash with GIT_SEQUENCE_EDITOR=:)");
+    }
+  } else if (sub == "tag") {
+    if (has({"--delete"}) || short_flag('d')) b.add(Outcome::Ask, "git.tag-delete", "git tag -d deletes a tag");
+  } else if (sub == "config") {
+    // core.hooksPath pointed elsewhere switches off every hook of the repository (keel's
+    // pre-commit guard included), silently and for every later commit. Reading it is fine.
+    for (std::size_t k = 2; k < a.size(); ++k) {
+      if (lower(a[k].text) != "core.hookspath") continue;
+      bool reading = has({"--get", "--get-all", "--get-regexp", "--unset", "--unset-all", "--list"}) ||
+                     (k >= 3 && (a[2].text == "get" || a[2].text == "unset" || a[2].text == "list"));
+      if (!reading && k + 1 < a.size())
+        b.add(Outcome::Deny, "git.hooks-path",
+              "git config core.hooksPath switches off the repository's git hooks (keel's pre-commit guard included)");
+      break;
+    }
   } else if (sub == "worktree") {
     if (a.size() > 2 && a[2].text == "remove" && (has({"--force"}) || short_flag('f')))
       b.add(Outcome::Ask, "git.worktree-remove-force", "git worktree remove --force deletes a worktree with changes");

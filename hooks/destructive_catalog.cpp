@@ -79,6 +79,7 @@ std::optional<CatalogHit> check_command(const Script& script, int ci, const Cata
   check_redirects(c, o, b);
   if (c.argv.empty()) {
     check_bare_input_redirects(c, b);
+    check_bare_output_redirects(c, b);
     return b.hit;
   }
   if (c.unresolved_name) {
@@ -99,7 +100,8 @@ std::optional<CatalogHit> check_command(const Script& script, int ci, const Cata
   }
   const std::string& n = c.name;
   if (n == "rm" || n == "rimraf" || n == "unlink" || n == "del") check_rm(c, o, b);
-  else if (n == "git") check_git(c, b);
+  else if (n == "git") check_git(c, o, b);
+  else if (n == ":" || n == "true") check_bare_output_redirects(c, b);
   else if (one_of(n, {"psql", "mysql", "mariadb", "sqlite3", "sqlite", "duckdb", "mongo", "mongosh", "redis-cli",
                       "valkey-cli", "keydb-cli", "cockroach", "clickhouse-client"}))
     check_db(c, b);
@@ -107,6 +109,8 @@ std::optional<CatalogHit> check_command(const Script& script, int ci, const Cata
   else if (one_of(n, {"chmod", "chown", "chgrp"})) check_chmod(c, o, b);
   check_disk(c, o, b);
   check_misc(c, o, b);
+  check_publish(c, b);
+  check_docker_bulk(c, b);
   check_write_targets(c, o, b);
   check_secrets_shell(c, b);
   return b.hit;

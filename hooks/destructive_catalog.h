@@ -11,7 +11,8 @@
 //     stash drop, force-with-lease, find -delete, truncate -s 0, rsync --delete, edits to agent
 //     hook configuration), and anything not statically known in a command or dangerous-argument
 //     position (never allow).
-// Pure functions of their inputs; no allocation-heavy setup (static tables only).
+// Pure functions of their inputs, except that `git checkout <word>` stats <cwd>/<word> (a path
+// or a branch?); no allocation-heavy setup (static tables only).
 #pragma once
 
 #include "hooks/hook_event.h"

@@ -58,7 +58,11 @@ bool important_file(const std::string& p, const CatalogOptions& o);
 void check_redirects(const Command& c, const CatalogOptions& o, Best& b);
 void check_write_targets(const Command& c, const CatalogOptions& o, Best& b);
 // catalog_git.cpp
-void check_git(const Command& c, Best& b);
+void check_git(const Command& c, const CatalogOptions& o, Best& b);  // may stat(2) under o.cwd
+void check_bare_output_redirects(const Command& c, Best& b);
+// catalog_publish.cpp
+void check_publish(const Command& c, Best& b);
+void check_docker_bulk(const Command& c, Best& b);
 // catalog_system.cpp
 void check_db(const Command& c, Best& b);
 void check_kill(const Command& c, Best& b);

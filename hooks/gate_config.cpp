@@ -129,9 +129,22 @@ GateConfig parse_gate_config(const boost::json::value& v) {
         if (r.line.empty()) throw GateConfigError(where + ".line must not be empty");
       } else if (k == "reason") {
         r.reason = str("reason");
+      } else if (k == "overrides") {
+        if (!val.is_array()) throw GateConfigError(where + ".overrides must be an array of built-in rule ids");
+        for (const auto& e : val.as_array()) {
+          if (!e.is_string() || e.as_string().empty())
+            throw GateConfigError(where + ".overrides entries must be non-empty strings");
+          std::string id(e.as_string());
+          if (!id.starts_with("builtin:")) id = "builtin:" + id;
+          // A glob would reopen what the floor closes: only a rule named exactly is overridden.
+          if (has_glob_chars(id))
+            throw GateConfigError(where + ".overrides takes exact built-in rule ids (\"builtin:git.reset-hard\"), "
+                                  "not globs (got \"" + std::string(e.as_string()) + "\")");
+          r.overrides.push_back(std::move(id));
+        }
       } else {
         throw GateConfigError("unknown key '" + std::string(k) + "' in " + where +
-                              "; expected id, decision, tool, path, command, line, reason");
+                              "; expected id, decision, tool, path, command, line, reason, overrides");
       }
     }
     if (!has_decision) throw GateConfigError(where + " needs \"decision\": allow, ask or deny");

@@ -31,7 +31,17 @@
 //             not match the operators ; & | newline or `, so "git *" does not cover
 //             "git log; rm -rf ~" (write the operators out to allow such a line)
 //   reason    optional text for the decision
+//   overrides optional array of exact built-in rule ids ("builtin:git.reset-hard" or
+//             "git.reset-hard"; no globs) this rule may decide against
 // A rule needs at least one of tool/path/command/line.
+//
+// The catalog is a floor: a user rule makes a decision stricter, never looser. When a rule and
+// the built-in catalog both judge a subject, the more severe of the two decides, unless the
+// rule names the catalog rule in "overrides" — a glob never does. So {"decision":"allow",
+// "command":"git *"} allows `git status` but `git reset --hard` stays denied; the rule
+// {"decision":"allow","command":"git reset --hard","overrides":["builtin:git.reset-hard"]}
+// allows it. catalog_cover_warnings() (permission_gate.h) lists the allow rules that would
+// cover catalog commands, for `keel hook explain` and config checks.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -59,6 +69,7 @@ struct GateRule {
   std::vector<std::string> command_words;
   std::string line;  // glob over the raw command line
   std::string reason;
+  std::vector<std::string> overrides;  // exact catalog ids, normalised to "builtin:<id>"
 };
 
 struct GateConfig {

@@ -101,9 +101,13 @@ bool command_matches(const GateRule& r, const Command& c) {
   return true;
 }
 
-std::string allow_hint(std::string_view tool, std::string_view key, std::string_view value) {
+// The rule that would allow it: a built-in rule is loosened only by a rule that names it.
+std::string allow_hint(std::string_view tool, std::string_view key, std::string_view value,
+                       std::string_view overrides = {}) {
   return "If this is intended, add {\"decision\":\"allow\",\"tool\":" + json_quote(tool) + ",\"" + std::string(key) +
-         "\":" + json_quote(trunc(value, 120)) + "} to permission.rules in keel.jsonc.";
+         "\":" + json_quote(trunc(value, 120)) +
+         (overrides.empty() ? std::string() : ",\"overrides\":[" + json_quote(overrides) + "]") +
+         "} to permission.rules in keel.jsonc.";
 }
 
 struct Acc {
@@ -129,6 +133,52 @@ struct Acc {
   }
 };
 
+
+// The catalog is a floor (gate_config.h): a subject judged by user rule `r` (may be null) and
+// the catalog (verdict `cat`, Continue when it has no objection) gets the more severe of the
+// two, unless `r` names the catalog rule in "overrides". On a tie the user rule speaks.
+GateVerdict floor_verdict(const GateRule* r, GateVerdict user, GateVerdict cat, std::string_view subject,
+                          std::vector<ExplainStep>* tr) {
+  GateVerdict out;
+  if (!r) {
+    out = std::move(cat);
+  } else if (cat.outcome == Outcome::Continue) {
+    out = std::move(user);
+  } else if (std::find(r->overrides.begin(), r->overrides.end(), cat.rule_id) != r->overrides.end()) {
+    if (tr) tr->push_back({std::string(subject), cat.rule_id, cat.outcome, "overridden by " + r->id, false});
+    out = std::move(user);
+  } else if (severity(cat.outcome) > severity(r->decision)) {
+    if (tr)
+      tr->push_back({std::string(subject), cat.rule_id, cat.outcome,
+                     "the catalog is a floor: stricter than " + r->id + ", which does not name it in \"overrides\"",
+                     false});
+    cat.reason += " (Rule " + r->id + " matches too, but a user rule never loosens the built-in catalog unless it "
+                  "names it: add \"overrides\":[" + json_quote(cat.rule_id) + "] to that rule.)";
+    out = std::move(cat);
+  } else {
+    out = std::move(user);
+  }
+  if (tr) tr->push_back({std::string(subject), out.rule_id, out.outcome, {}, true});
+  return out;
+}
+
+std::string describe(const GateRule& r) {
+  std::string d;
+  auto add = [&](std::string_view k, std::string_view v) {
+    if (!d.empty()) d += ", ";
+    d += std::string(k) + " " + json_quote(v);
+  };
+  if (!r.tools.empty()) {
+    std::string t;
+    for (const auto& x : r.tools) t += (t.empty() ? "" : "|") + x;
+    add("tool", t);
+  }
+  for (const auto& p : r.paths) add("path", p);
+  if (!r.command.empty()) add("command", r.command);
+  if (!r.line.empty()) add("line", r.line);
+  return "user rule (" + d + ")";
+}
+
 }  // namespace
 
 PermissionGate::PermissionGate(GateConfig cfg) : cfg_(std::move(cfg)) {
@@ -136,10 +186,14 @@ PermissionGate::PermissionGate(GateConfig cfg) : cfg_(std::move(cfg)) {
     if (const char* h = std::getenv("HOME")) cfg_.home = h;
 }
 
-bool PermissionGate::builtin_enabled(std::string_view id) const {
+bool PermissionGate::builtin_enabled(std::string_view id, std::string_view subject, Trace* tr) const {
   if (!cfg_.builtin) return false;
   for (const auto& d : cfg_.disabled)
-    if (glob_match(d, id, false)) return false;
+    if (glob_match(d, id, false)) {
+      if (tr) tr->push_back({std::string(subject), "builtin:" + std::string(id), Outcome::Continue,
+                             "turned off by permission.disable " + json_quote(d), false});
+      return false;
+    }
   return true;
 }
 
@@ -150,116 +204,141 @@ GateVerdict PermissionGate::check_shell(std::string_view line, std::string_view 
   ev.tool_name = tool_name;
   ev.command = line;
   ev.cwd = cwd;
-  return check_shell(AnalysedEvent(ev));
+  return check_shell(AnalysedEvent(ev), nullptr);
 }
 
-GateVerdict PermissionGate::check_shell(const AnalysedEvent& analysed) const {
+GateVerdict PermissionGate::check_file(ToolKind kind, std::string_view tool_name, std::string_view path,
+                                       std::string_view cwd) const {
+  return check_file(kind, tool_name, path, cwd, nullptr);
+}
+
+GateVerdict PermissionGate::check_shell(const AnalysedEvent& analysed, Trace* tr) const {
   const HookEvent& ev = analysed.event();
   const std::string_view line = ev.command;
   const std::string_view cwd = ev.cwd;
   const std::string_view tool_name = ev.tool_name;
-  // 1. Whole-line rules.
+  const std::string shown_line = trunc(line);
+  // 1. Whole-line rules: the first match stands for every command of the line (a deny decides
+  //    the call at once; an allow or ask still meets the catalog's floor below).
+  const GateRule* line_rule = nullptr;
   for (const GateRule& r : cfg_.rules) {
     if (r.line.empty() || !tool_matches(r, tool_name, ToolKind::Shell)) continue;
     if (!r.command.empty() || !r.paths.empty()) continue;
-    if (line_matches(r.line, line)) {
-      GateVerdict v;
-      v.outcome = r.decision;
-      v.rule_id = r.id;
-      v.subject = trunc(line);
-      v.reason = "keel permission gate: " + std::string(outcome_word(r.decision)) + " by rule " + r.id +
-                 (r.reason.empty() ? "" : ": " + r.reason);
-      return v;
-    }
+    if (!line_matches(r.line, line)) continue;
+    if (tr) tr->push_back({shown_line, r.id, r.decision,
+                           describe(r) + (line_rule ? ", shadowed by " + line_rule->id
+                                                    : ", first matching line rule: stands for every command"),
+                           false});
+    if (!line_rule) line_rule = &r;
+    if (!tr) break;
+  }
+  auto rule_verdict = [&](const GateRule& r, std::string_view subject, bool hint) {
+    GateVerdict v;
+    v.outcome = r.decision;
+    v.rule_id = r.id;
+    v.subject = trunc(subject);
+    v.reason = "keel permission gate: `" + v.subject + "` " + outcome_word(r.decision) + " by rule " + r.id +
+               (r.reason.empty() ? "" : ": " + r.reason);
+    if (hint && r.decision != Outcome::Allow) v.reason += ". " + allow_hint(tool_name.empty() ? "Bash" : tool_name, "command", subject);
+    return v;
+  };
+  if (line_rule && line_rule->decision == Outcome::Deny) {
+    GateVerdict v;
+    v.outcome = Outcome::Deny;
+    v.rule_id = line_rule->id;
+    v.subject = shown_line;
+    v.reason = "keel permission gate: denied by rule " + line_rule->id +
+               (line_rule->reason.empty() ? "" : ": " + line_rule->reason);
+    if (tr) tr->push_back({shown_line, v.rule_id, v.outcome, {}, true});
+    return v;
   }
   const Script& s = analysed.script();
   CatalogOptions co{cfg_.home, std::string(cwd)};
   Acc acc;
   std::string shown_tool = tool_name.empty() ? "Bash" : std::string(tool_name);
-  // The first command rule that matches command c.
-  auto rule_for = [&](const Command& c) -> const GateRule* {
+  // The first command rule that matches command c (with a trace: every one, in order).
+  auto rule_for = [&](const Command& c, Trace* t) -> const GateRule* {
+    const GateRule* first = nullptr;
     for (const GateRule& r : cfg_.rules) {
       if (!r.line.empty() || !r.paths.empty()) continue;
       if (!tool_matches(r, tool_name, ToolKind::Shell)) continue;
       if (!r.command.empty() && !command_matches(r, c)) continue;
       if (r.command.empty() && c.argv.empty()) continue;
-      return &r;
+      if (t) t->push_back({trunc(c.line()), r.id, r.decision,
+                           describe(r) + (first ? ", shadowed by " + first->id : ", first matching rule"), false});
+      if (!first) first = &r;
+      if (!t) break;
     }
-    return nullptr;
+    return first;
+  };
+  auto catalog_verdict = [&](const CatalogHit& cat, std::string_view subject, const std::string& via,
+                             const std::string& hint) {
+    GateVerdict v;
+    v.outcome = cat.outcome;
+    if (cfg_.strict && cat.unresolved && v.outcome == Outcome::Ask) v.outcome = Outcome::Deny;
+    v.rule_id = "builtin:" + cat.id;
+    v.subject = trunc(subject);
+    v.reason = "keel permission gate: " + cat.reason + via + " [rule " + v.rule_id + "]. " + hint;
+    if (tr) tr->push_back({v.subject, v.rule_id, v.outcome, "catalog: " + cat.reason + via, false});
+    return v;
+  };
+  auto line_hint = [&](std::string_view lead, std::string_view id) {
+    return std::string(lead) + "{\"decision\":\"allow\",\"tool\":" + json_quote(shown_tool) + ",\"line\":" +
+           json_quote(trunc(line, 120)) + ",\"overrides\":[" + json_quote("builtin:" + std::string(id)) +
+           "]} to permission.rules in keel.jsonc.";
   };
   for (std::size_t ci = 0; ci < s.commands.size(); ++ci) {
     const Command& c = s.commands[ci];
-    const GateRule* hit = rule_for(c);
-    std::optional<CatalogHit> cat;
-    bool need_catalog = !hit || (hit->decision == Outcome::Allow && c.unresolved_name);
-    if (need_catalog) {
-      cat = check_command(s, static_cast<int>(ci), co);
-      if (cat && !builtin_enabled(cat->id)) cat.reset();
-    }
-    if (hit && !need_catalog) {
-      GateVerdict v;
-      v.rule_id = hit->id;
-      v.subject = trunc(c.line());
-      v.reason = "keel permission gate: `" + v.subject + "` " + outcome_word(hit->decision) + " by rule " + hit->id +
-                 (hit->reason.empty() ? "" : ": " + hit->reason);
-      if (hit->decision != Outcome::Allow)
-        v.reason += ". " + allow_hint(shown_tool, "command", c.line());
-      acc.add(hit->decision, std::move(v));
-      continue;
-    }
-    if (cat) {
-      Outcome o = cat->outcome;
-      if (cfg_.strict && cat->unresolved && o == Outcome::Ask) o = Outcome::Deny;
-      GateVerdict v;
-      v.rule_id = "builtin:" + cat->id;
-      v.subject = trunc(c.line());
+    const std::string subject = c.line();
+    const GateRule* hit = line_rule ? line_rule : rule_for(c, tr);
+    GateVerdict user;
+    if (hit) user = rule_verdict(*hit, line_rule ? line : std::string_view(subject), !line_rule);
+    GateVerdict cat;
+    if (std::optional<CatalogHit> h = check_command(s, static_cast<int>(ci), co);
+        h && builtin_enabled(h->id, trunc(subject), tr)) {
       std::string via;
       if (c.origin != Origin::Top) via = " (inside " + std::string(to_string(c.origin)) + ")";
-      v.reason = "keel permission gate: " + cat->reason + via + " [rule " + v.rule_id + "]. " +
-                 (cat->unresolved ? "Rewrite the command with literal values, or if it is intended add "
-                                    "{\"decision\":\"allow\",\"tool\":" + json_quote(shown_tool) + ",\"line\":" +
-                                    json_quote(trunc(line, 120)) + "} to permission.rules in keel.jsonc."
-                                  : allow_hint(shown_tool, "command", c.line()));
-      acc.add(o, std::move(v));
-    } else if (hit) {
-      // Allow rule for a command the catalog does not object to (name unresolved case only).
-      acc.add(Outcome::Continue, {});
-    } else {
-      acc.add(Outcome::Continue, {});
+      cat = catalog_verdict(*h, subject, via,
+                            h->unresolved ? line_hint("Rewrite the command with literal values, or if it is intended add ", h->id)
+                                          : allow_hint(shown_tool, "command", subject, "builtin:" + h->id));
     }
+    GateVerdict v = floor_verdict(hit, std::move(user), std::move(cat), trunc(subject), tr);
+    Outcome o = v.outcome;
+    acc.add(o, std::move(v));
   }
   for (const Finding& f : s.findings) {
-    auto cat = check_finding(f);
-    if (!cat || !builtin_enabled(cat->id)) continue;
-    Outcome o = cat->outcome;
-    if (cfg_.strict && cat->unresolved && o == Outcome::Ask) o = Outcome::Deny;
-    GateVerdict v;
-    v.rule_id = "builtin:" + cat->id;
-    v.subject = trunc(line);
-    v.reason = "keel permission gate: " + cat->reason + " [rule " + v.rule_id + "]. If this is intended, add " +
-               "{\"decision\":\"allow\",\"tool\":" + json_quote(shown_tool) + ",\"line\":" + json_quote(trunc(line, 120)) +
-               "} to permission.rules in keel.jsonc.";
+    auto h = check_finding(f);
+    if (!h || !builtin_enabled(h->id, shown_line, tr)) continue;
+    GateVerdict cat = catalog_verdict(*h, line, {}, line_hint("If this is intended, add ", h->id));
+    GateVerdict user;
+    if (line_rule) user = rule_verdict(*line_rule, line, false);
+    GateVerdict v = floor_verdict(line_rule, std::move(user), std::move(cat), shown_line, tr);
+    Outcome o = v.outcome;
     acc.add(o, std::move(v));
   }
   // apply_patch run as a shell command: a write of each file its patch names, judged like the
   // apply_patch tool's paths (user path rules, then the catalog's write checks). A patch it
-  // cannot read is unresolved input in a writing position: asked about (strict: denied) unless a
-  // user rule decides the command itself, as for the catalog's other unresolved arguments.
+  // cannot read is unresolved input in a writing position: asked about (strict: denied), floored
+  // against the user rule that decides the command itself, as the catalog's other unresolved
+  // arguments are.
   for (const ShellPatch& p : analysed.shell_patches(cfg_.home)) {
     const Command& c = s.commands[static_cast<std::size_t>(p.command)];
-    if (!p.unresolved.empty() && !rule_for(c) && builtin_enabled("patch.unresolved")) {
-      GateVerdict v;
-      v.rule_id = "builtin:patch.unresolved";
-      v.subject = trunc(c.line());
-      v.reason = "keel permission gate: `" + trunc(c.line(), 60) + "` writes the files its patch names, and " +
-                 p.unresolved + " [rule " + v.rule_id + "]. Give the patch literally (apply_patch <<'EOF' ... "
-                 "EOF, or the apply_patch tool), or if it is intended add {\"decision\":\"allow\",\"tool\":" +
-                 json_quote(shown_tool) + ",\"line\":" + json_quote(trunc(line, 120)) +
-                 "} to permission.rules in keel.jsonc.";
-      acc.add(cfg_.strict ? Outcome::Deny : Outcome::Ask, std::move(v));
+    if (!p.unresolved.empty() && builtin_enabled("patch.unresolved", trunc(c.line()), tr)) {
+      const GateRule* hit = line_rule ? line_rule : rule_for(c, nullptr);
+      CatalogHit h{Outcome::Ask, "patch.unresolved",
+                   "`" + trunc(c.line(), 60) + "` writes the files its patch names, and " + p.unresolved, true};
+      GateVerdict cat = catalog_verdict(
+          h, c.line(), {},
+          line_hint("Give the patch literally (apply_patch <<'EOF' ... EOF, or the apply_patch tool), or if it is "
+                    "intended add ", "patch.unresolved"));
+      GateVerdict user;
+      if (hit) user = rule_verdict(*hit, c.line(), false);
+      GateVerdict v = floor_verdict(hit, std::move(user), std::move(cat), trunc(c.line()), tr);
+      Outcome o = v.outcome;
+      acc.add(o, std::move(v));
     }
     for (const std::string& path : p.paths) {
-      GateVerdict v = check_file(ToolKind::Edit, "apply_patch", path, cwd);
+      GateVerdict v = check_file(ToolKind::Edit, "apply_patch", path, cwd, tr);
       if (v.outcome == Outcome::Continue) continue;  // no opinion: the command's own verdict stands
       if (v.reason.starts_with("keel permission gate: "))
         v.reason.insert(22, "apply_patch in a shell command: ");
@@ -267,40 +346,58 @@ GateVerdict PermissionGate::check_shell(const AnalysedEvent& analysed) const {
       acc.add(o, std::move(v));
     }
   }
-  if (s.commands.empty() && s.findings.empty()) acc.add(Outcome::Continue, {});
+  if (s.commands.empty() && s.findings.empty()) {
+    if (line_rule) {
+      GateVerdict v = rule_verdict(*line_rule, line, false);
+      Outcome o = v.outcome;
+      acc.add(o, std::move(v));
+    } else {
+      acc.add(Outcome::Continue, {});
+    }
+  }
   return acc.result();
 }
 
 GateVerdict PermissionGate::check_file(ToolKind kind, std::string_view tool_name, std::string_view path,
-                                       std::string_view cwd) const {
+                                       std::string_view cwd, Trace* tr) const {
+  const GateRule* hit = nullptr;
+  GateVerdict user;
   for (const GateRule& r : cfg_.rules) {
     if (!r.line.empty() || !r.command.empty()) continue;
     if (!tool_matches(r, tool_name, kind)) continue;
     if (!r.paths.empty() && !path_matches(r, path, cwd, cfg_.home)) continue;
-    GateVerdict v;
-    v.outcome = r.decision;
-    v.rule_id = r.id;
-    v.subject = std::string(path);
-    v.reason = "keel permission gate: " + std::string(to_string(kind)) + " of " + std::string(path) + " " +
-               outcome_word(r.decision) + " by rule " + r.id + (r.reason.empty() ? "" : ": " + r.reason);
-    if (r.decision != Outcome::Allow) v.reason += ". " + allow_hint(tool_name, "path", path);
-    return v;
+    if (tr) tr->push_back({std::string(path), r.id, r.decision,
+                           describe(r) + (hit ? ", shadowed by " + hit->id : ", first matching rule"), false});
+    if (hit) continue;
+    hit = &r;
+    user.outcome = r.decision;
+    user.rule_id = r.id;
+    user.subject = std::string(path);
+    user.reason = "keel permission gate: " + std::string(to_string(kind)) + " of " + std::string(path) + " " +
+                  outcome_word(r.decision) + " by rule " + r.id + (r.reason.empty() ? "" : ": " + r.reason);
+    if (r.decision != Outcome::Allow) user.reason += ". " + allow_hint(tool_name, "path", path);
+    if (!tr) break;
   }
   PathAccess access = PathAccess::Write;
   if (kind == ToolKind::Read || kind == ToolKind::Grep || kind == ToolKind::Glob) access = PathAccess::Read;
   if (kind == ToolKind::Delete) access = PathAccess::Delete;
-  if (kind == ToolKind::Glob) return {};
-  auto cat = check_path(path, access, CatalogOptions{cfg_.home, std::string(cwd)});
-  if (!cat || !builtin_enabled(cat->id)) return {};
-  GateVerdict v;
-  v.outcome = cat->outcome;
-  v.rule_id = "builtin:" + cat->id;
-  v.subject = std::string(path);
-  v.reason = "keel permission gate: " + cat->reason + " [rule " + v.rule_id + "]. " + allow_hint(tool_name, "path", path);
-  return v;
+  GateVerdict cat;
+  if (kind != ToolKind::Glob) {
+    auto h = check_path(path, access, CatalogOptions{cfg_.home, std::string(cwd)});
+    if (h && builtin_enabled(h->id, path, tr)) {
+      cat.outcome = h->outcome;
+      cat.rule_id = "builtin:" + h->id;
+      cat.subject = std::string(path);
+      cat.reason = "keel permission gate: " + h->reason + " [rule " + cat.rule_id + "]. " +
+                   allow_hint(tool_name, "path", path, cat.rule_id);
+      if (tr) tr->push_back({cat.subject, cat.rule_id, cat.outcome, "catalog: " + h->reason, false});
+    }
+  }
+  if (!hit && cat.outcome == Outcome::Continue) return {};
+  return floor_verdict(hit, std::move(user), std::move(cat), path, tr);
 }
 
-GateVerdict PermissionGate::check_tool(const AnalysedEvent& analysed) const {
+GateVerdict PermissionGate::check_tool(const AnalysedEvent& analysed, Trace* tr) const {
   const HookEvent& ev = analysed.event();
   if (ev.tool == ToolKind::Shell) {
     if (is_powershell_tool(ev.tool_name)) {
@@ -324,15 +421,16 @@ GateVerdict PermissionGate::check_tool(const AnalysedEvent& analysed) const {
         v.subject = trunc(ev.command);
         v.reason = "keel permission gate: PowerShell command " + std::string(outcome_word(v.outcome)) + " [rule " +
                    v.rule_id + "]. " + allow_hint(ev.tool_name, "line", ev.command);
+        if (tr) tr->push_back({v.subject, v.rule_id, v.outcome, "PowerShell cmdlet catalog", true});
         return v;
       }
     }
-    return check_shell(analysed);
+    return check_shell(analysed, tr);
   }
   Acc acc;
   if (!ev.file_paths.empty()) {
     for (const auto& p : ev.file_paths) {
-      GateVerdict v = check_file(ev.tool, ev.tool_name, p, ev.cwd);
+      GateVerdict v = check_file(ev.tool, ev.tool_name, p, ev.cwd, tr);
       Outcome o = v.outcome;
       acc.add(o, std::move(v));
     }
@@ -347,9 +445,26 @@ GateVerdict PermissionGate::check_tool(const AnalysedEvent& analysed) const {
     v.subject = ev.tool_name;
     v.reason = "keel permission gate: tool " + ev.tool_name + " " + outcome_word(r.decision) + " by rule " + r.id +
                (r.reason.empty() ? "" : ": " + r.reason);
+    if (tr) tr->push_back({v.subject, r.id, r.decision, describe(r) + ", first matching rule", true});
     return v;
   }
   return {};
+}
+
+Explanation PermissionGate::explain(const AnalysedEvent& ev) const {
+  Explanation e;
+  e.verdict = check_tool(ev, &e.steps);
+  return e;
+}
+
+Explanation PermissionGate::explain_shell(std::string_view line, std::string_view cwd) const {
+  HookEvent ev;
+  ev.kind = EventKind::PreToolUse;
+  ev.tool = ToolKind::Shell;
+  ev.tool_name = "Bash";
+  ev.command = line;
+  ev.cwd = cwd;
+  return explain(AnalysedEvent(ev));
 }
 
 bool PermissionGate::concerns(const HookEvent& ev) const {

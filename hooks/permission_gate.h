@@ -6,14 +6,18 @@
 // Evaluation of a PreToolUse (or PermissionRequest) event:
 //   1. "line" rules, in order: the first match decides the whole call.
 //   2. Each subject (each simple command of a shell call, each path of a file call, or the call
-//      itself) gets the first matching rule; a subject no rule matches goes to the catalog.
-//      Allow rules never clear a command whose name is unresolved (ask/deny stands).
+//      itself) gets the first matching rule (a matching "line" rule stands for every command of
+//      the line) and the catalog's verdict. The catalog is a floor: the more severe of the two
+//      decides, unless the rule names the catalog rule in "overrides" (gate_config.h). So an
+//      allow rule never clears what the catalog denies or asks, nor a command whose name is
+//      unresolved (builtin:cmd.unresolved).
 //      apply_patch/applypatch run by a shell call also makes each file its patch names a subject,
 //      judged as a path of the apply_patch tool (tool "apply_patch", kind Edit: path rules, then
 //      the catalog's write checks) relative to the directory it runs in; a patch the analyser
 //      cannot read (`apply_patch "$P"`, a file, an unquoted heredoc with $) asks (strict: deny,
 //      rule builtin:patch.unresolved) unless a user rule decides that command (hooks/apply_patch.h).
-//   3. Analyser findings (curl|sh, eval "$x", parse errors, ...) go to the catalog.
+//   3. Analyser findings (curl|sh, eval "$x", parse errors, ...) go to the catalog (floored the
+//      same way against a matching "line" rule).
 //   4. The result is the most severe outcome (deny > ask > allow); "allow" only when every
 //      subject was explicitly allowed, otherwise "continue" (no opinion).
 // Other events yield Outcome::Continue. Decisions name the rule and say how to allow it.
@@ -41,6 +45,21 @@ struct GateVerdict {
   std::string subject;  // the offending command or path
 };
 
+// One line of an explanation (`keel hook explain`): a rule that matched a subject, in the
+// order the gate considered them, and the part it played.
+struct ExplainStep {
+  std::string subject;  // the simple command, path, finding or whole line judged
+  std::string rule_id;  // "rules[0]" / a user id, or "builtin:git.reset-hard"
+  Outcome outcome = Outcome::Continue;
+  std::string note;     // the rule's pattern or the catalog's reason, and its part
+  bool result = false;  // true: the subject's own verdict (rule_id decided it)
+};
+
+struct Explanation {
+  std::vector<ExplainStep> steps;
+  GateVerdict verdict;  // the same verdict check_tool() returns
+};
+
 class PermissionGate : public Policy {
  public:
   explicit PermissionGate(GateConfig cfg = {});
@@ -60,14 +79,33 @@ class PermissionGate : public Policy {
   GateVerdict check_file(ToolKind kind, std::string_view tool_name, std::string_view path,
                          std::string_view cwd = {}) const;
   GateVerdict check_tool(const HookEvent& ev) const { return check_tool(AnalysedEvent(ev)); }
-  GateVerdict check_tool(const AnalysedEvent& ev) const;
+  GateVerdict check_tool(const AnalysedEvent& ev) const { return check_tool(ev, nullptr); }
+
+  // Every rule that matched each subject of the call, in order, and the verdict
+  // (gate_explain.cpp renders it). Same evaluation as check_tool(), traced.
+  Explanation explain(const AnalysedEvent& ev) const;
+  Explanation explain_shell(std::string_view command_line, std::string_view cwd = {}) const;
 
   const GateConfig& config() const { return cfg_; }
 
  private:
-  bool builtin_enabled(std::string_view id) const;
-  GateVerdict check_shell(const AnalysedEvent& ev) const;
+  using Trace = std::vector<ExplainStep>;
+  bool builtin_enabled(std::string_view id, std::string_view subject = {}, Trace* tr = nullptr) const;
+  GateVerdict check_tool(const AnalysedEvent& ev, Trace* tr) const;
+  GateVerdict check_shell(const AnalysedEvent& ev, Trace* tr) const;
+  GateVerdict check_file(ToolKind kind, std::string_view tool_name, std::string_view path, std::string_view cwd,
+                         Trace* tr) const;
   GateConfig cfg_;
 };
+
+// The text `keel hook explain` prints: per subject, the rules that matched and their part,
+// then the decision. Stable (golden-tested): change tests/hooks/explain.golden with it.
+std::string render_explanation(const Explanation& e);
+
+// Warnings for allow rules that would cover commands or paths the built-in catalog denies or
+// asks (a sample of them: rm -rf /, git reset --hard, .env, ...) and do not name those catalog
+// rules in "overrides": the catalog still decides those. Cheap but not free (parses ~25
+// sample commands): for config checks and `keel hook explain`, not for every hook call.
+std::vector<std::string> catalog_cover_warnings(const GateConfig& cfg);
 
 }  // namespace keel::hooks

@@ -190,6 +190,7 @@ void Parser::parse_trailing_redirects() {
     skip_blanks();
     if (!read_redirect(cmd.redirects, hd)) break;
   }
+  cmd.compound_redirects = true;
   if (!cmd.redirects.empty()) push(std::move(cmd), hd);
 }
 

@@ -98,6 +98,7 @@ struct Command {
   std::vector<std::string> upstream;  // names of the commands piping into this one
   bool reads_parent_output = false;   // first command of a >( ): reads what its parent writes
   bool synthetic = false;             // built from interpreter code (shutil.rmtree → rm -r)
+  bool compound_redirects = false;    // argv empty: the redirects of the ( ), { }, loop before it
 
   std::string line() const;  // argv texts joined by single spaces
 };

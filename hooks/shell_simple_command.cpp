@@ -143,8 +143,11 @@ void Parser::parse_simple() {
         return;
       }
       if (kw == "if" || kw == "then" || kw == "else" || kw == "elif" || kw == "fi" || kw == "do" ||
-          kw == "done" || kw == "while" || kw == "until" || kw == "!" || kw == "esac" || kw == "}")
+          kw == "done" || kw == "while" || kw == "until" || kw == "!" || kw == "esac" || kw == "}") {
+        // done > out: what follows a closing keyword redirects the loop or conditional.
+        cmd.compound_redirects = kw == "done" || kw == "fi" || kw == "esac" || kw == "}";
         continue;
+      }
       if (kw == "for" || kw == "select") {
         skip_blanks();
         if (peek(2) == "((") {

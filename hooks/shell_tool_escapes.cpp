@@ -35,13 +35,14 @@ bool git_false(std::string_view v) {
 // They are removed, so that argv[1] is the subcommand; on the way, configuration that runs
 // commands (-c alias.x='!cmd', -c core.pager=cmd ...) is analysed as shell code, an alias
 // without '!' is expanded in place of the subcommand, and -c clean.requireForce=false turns
-// into the --force it implies.
+// into the --force it implies, -c core.hooksPath=X into --no-verify.
 void normalise_git(Ctx& c, int ci) {
   std::vector<Word>& a = cmd_at(c, ci).argv;
   std::size_t k = 1;
   std::vector<std::string> code;
   std::vector<std::pair<std::string, std::string>> aliases;  // name -> git arguments
   bool no_require_force = false;
+  bool no_hooks = false;  // -c core.hooksPath=...: this command runs without the repository's hooks
   while (k < a.size()) {
     const std::string& t = a[k].text;
     if (!a[k].resolved || t.empty() || t[0] != '-') break;
@@ -63,6 +64,8 @@ void normalise_git(Ctx& c, int ci) {
           code.push_back(val[0] == '!' ? val.substr(1) : val);
         } else if (key == "clean.requireforce" && git_false(val)) {
           no_require_force = true;
+        } else if (key == "core.hookspath") {
+          no_hooks = true;
         }
       }
       k += 2;
@@ -88,6 +91,7 @@ void normalise_git(Ctx& c, int ci) {
     }
   }
   if (no_require_force && a.size() > 1 && a[1].text == "clean") a.insert(a.begin() + 2, literal_word("--force"));
+  if (no_hooks && a.size() > 1) a.insert(a.begin() + 2, literal_word("--no-verify"));  // what it amounts to
   for (auto& text : code) sub_parse(c, text, ci, Origin::ShellString);
 }
 

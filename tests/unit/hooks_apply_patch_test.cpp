@@ -175,11 +175,15 @@ TEST_CASE("a patch the analyser cannot read is asked about, never allowed silent
   }
   CHECK_THAT(g.check_shell("apply_patch \"$PATCH\"", "/repo").reason, Catch::Contains("\"line\""));
   // Through the whole gate, from a Codex event; strict mode denies; a user rule for the command
-  // (or permission.disable) decides instead of the built-in rule.
+  // that names the built-in rule in "overrides" (or permission.disable) decides instead of it;
+  // an allow rule that does not name it leaves the ask standing (the catalog is a floor).
   CHECK(g.evaluate(codex("apply_patch \"$PATCH\"")).outcome == Outcome::Ask);
   CHECK(gate_from(R"({"strict":true})").check_shell("apply_patch \"$PATCH\"", "/repo").outcome == Outcome::Deny);
   CHECK(gate_from(R"([{"decision":"allow","command":"apply_patch"}])").check_shell("apply_patch \"$P\"", "/repo").outcome ==
-        Outcome::Allow);
+        Outcome::Ask);
+  CHECK(gate_from(R"([{"decision":"allow","command":"apply_patch","overrides":["builtin:patch.unresolved"]}])")
+            .check_shell("apply_patch \"$P\"", "/repo")
+            .outcome == Outcome::Allow);
   CHECK(gate_from(R"({"disable":["patch.*"]})").check_shell("apply_patch \"$P\"", "/repo").outcome == Outcome::Continue);
   // The lease gate cannot check what it cannot name.
   CHECK(written_paths(codex("apply_patch \"$PATCH\"")).empty());

@@ -5,6 +5,8 @@
 
 #include "hooks/permission_gate.h"
 
+#include <boost/json.hpp>
+
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -76,4 +78,41 @@ TEST_CASE("corpus: ordinary development commands are allowed", "[hooks][corpus]"
   for (const auto& [l, v] : false_blocks)
     std::cout << "  FALSE BLOCK (" << to_string(v.outcome) << ", " << v.rule_id << "): " << l << "\n";
   CHECK(false_blocks.size() <= lines.size() / 100);
+}
+
+// The catalog is a floor (issue 21): allow rules as broad as a user writes them — Claude's
+// Bash(*), "git *", "rm *", "*" as a command, a tool and a line glob — change nothing for the
+// destructive corpus, while they do allow the ordinary one.
+TEST_CASE("corpus: broad allow rules leave every destructive variant denied or asked", "[hooks][corpus]") {
+  const char* configs[] = {
+      R"([{"id":"bash-any","decision":"allow","tool":"Bash"}])",
+      R"([{"id":"git-any","decision":"allow","tool":"Bash","command":"git *"}])",
+      R"([{"id":"rm-any","decision":"allow","command":"rm *"}])",
+      R"([{"id":"cmd-any","decision":"allow","command":"*"}])",
+      R"([{"id":"tool-any","decision":"allow","tool":"*"}])",
+      R"([{"id":"line-any","decision":"allow","line":"*"}])",
+      R"([{"decision":"allow","tool":"Bash"},{"decision":"allow","command":"git *"},
+          {"decision":"allow","command":"rm *"},{"decision":"allow","command":"*"},{"decision":"allow","line":"*"}])",
+  };
+  auto destructive = load_corpus("destructive.txt");
+  auto ordinary = load_corpus("ordinary.txt");
+  for (const char* c : configs) {
+    GateConfig cfg = parse_gate_config(boost::json::parse(c));
+    cfg.home = "/home/dev";
+    PermissionGate gate(cfg);
+    std::vector<std::string> missed;
+    for (const auto& l : destructive) {
+      GateVerdict v = gate.check_shell(l, "/home/dev/project");
+      if (!blocked(v.outcome)) missed.push_back(l);
+    }
+    std::size_t allowed = 0;
+    for (const auto& l : ordinary)
+      if (gate.check_shell(l, "/home/dev/project").outcome == Outcome::Allow) ++allowed;
+    std::cout << "destructive corpus under " << c << ": " << destructive.size() - missed.size() << "/"
+              << destructive.size() << " denied or asked; ordinary allowed: " << allowed << "/" << ordinary.size() << "\n";
+    for (const auto& m : missed) std::cout << "  NOT BLOCKED: " << m << "\n";
+    INFO(c);
+    CHECK(missed.empty());
+    CHECK(allowed > 0);  // the rule does allow something: the floor is not a blanket refusal
+  }
 }
