@@ -1,6 +1,7 @@
-// keel/state/postgres/pg_store_leases.cpp — PostgreSQL: acquire / renew /
-// release / list, and the lease helpers the other primitives share
-// (tombstone, expire, reap).
+// keel/state/postgres/pg_store_leases.cpp — PostgreSQL: one acquire attempt
+// (try_acquire; the wait around it is pg_store_leases_wait.cpp), renew,
+// release, list, the lease tables, and the lease helpers the other
+// primitives share (tombstone, expire, reap).
 //
 // A line-for-line port of sqlite_store_leases.cpp. Every decision is one
 // write() job of the project (so it runs after the project's chain_heads row
@@ -87,7 +88,6 @@ std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
 std::string lease_select(std::string_view where) {
   return "SELECT " + std::string(kLeaseColumns) + " FROM leases WHERE " + std::string(where);
 }
-
 
 // The lease `lease_id` of `project`. (SQLite looks the id up in every
 // project and then treats another project's lease as absent; the same.)
