@@ -193,10 +193,11 @@ void check_image(const Principal& who, const StateImage& image) {
       for (std::size_t c = 0; c < row.size(); ++c) {
         const ImageColumn& col = spec.columns[c];
         const Cell& cell = row[c];
+        const CellKind k = col.kind;
         const bool fits = std::holds_alternative<std::monostate>(cell) ||
-                          (col.kind == CellKind::kInt && std::holds_alternative<std::int64_t>(cell)) ||
-                          (col.kind == CellKind::kReal && std::holds_alternative<double>(cell)) ||
-                          (col.kind == CellKind::kText && std::holds_alternative<std::string>(cell));
+                          (k == CellKind::kInt && std::holds_alternative<std::int64_t>(cell)) ||
+                          (k == CellKind::kReal && std::holds_alternative<double>(cell)) ||
+                          (k == CellKind::kText && std::holds_alternative<std::string>(cell));
         const std::string what = table.table + "." + std::string(col.name);
         if (!fits) {
           throw StoreError(ErrorCode::kInvalidArgument,
@@ -290,7 +291,8 @@ StateImage PgStore::export_image(const Principal& who) {
               std::vector<Cell> row;
               row.reserve(spec.columns.size());
               for (int col = 0; col < width; ++col) {
-                row.push_back(read_cell(r, i, col, spec.columns[static_cast<std::size_t>(col)].kind));
+                const CellKind kind = spec.columns[static_cast<std::size_t>(col)].kind;
+                row.push_back(read_cell(r, i, col, kind));
               }
               t.rows.push_back(std::move(row));
             }
@@ -391,8 +393,9 @@ void PgStore::import_image(const Principal& who, const StateImage& image) {
           {pg_array(escalation_ids)});
       if (taken.rows() > 0) {
         throw StoreError(ErrorCode::kInvalidArgument,
-                         "escalation id " + taken.text(0, 0) + " of the image is taken by project " +
-                             taken.text(0, 1) + " in the target database");
+                         "escalation id " + taken.text(0, 0) +
+                             " of the image is taken by project " + taken.text(0, 1) +
+                             " in the target database");
       }
       // Past the image's ids before inserting them, so that another
       // project's escalation filed meanwhile draws a higher id.

@@ -252,7 +252,8 @@ TEST_CASE("pg store copy: a project moves to another schema whole", "[pg][copy]"
   PgSide dst(*url, "node-dst", clock);
   const std::vector<std::int64_t> tokens = write_project(src.s(), *clock);
   // Another project of the target database does not stand in the way.
-  REQUIRE(dst.s().acquire_lease(agent("zed", "s9", "/other"), acquire("file:/z", 3'600'000)).granted);
+  const Principal zed = agent("zed", "s9", "/other");
+  REQUIRE(dst.s().acquire_lease(zed, acquire("file:/z", 3'600'000)).granted);
 
   const StateImage image = src.imaging().export_image(admin());
   CHECK(image.project == "/proj");
@@ -285,7 +286,7 @@ TEST_CASE("pg store copy: a project moves to another schema whole", "[pg][copy]"
   CHECK(after.front().node == "node-src");
   CHECK(after.back().node == "node-dst");
   // The other project was left alone.
-  CHECK(dst.s().list_leases(agent("zed", "s9", "/other"), "").size() == 1);
+  CHECK(dst.s().list_leases(zed, "").size() == 1);
 }
 
 TEST_CASE("pg store copy: an import into a project that holds anything is refused",
