@@ -28,8 +28,9 @@ struct CheckResult {
   std::string output;    // the tail of stdout+stderr (at most kKeptOutput bytes)
   std::int64_t output_bytes = 0;  // everything it wrote
   std::int64_t elapsed_ms = 0;
+  std::string start_error;  // set by callers that caught run_check's throw: it never started
 
-  bool passed() const { return !timed_out && exit_code == 0; }
+  bool passed() const { return start_error.empty() && !timed_out && exit_code == 0; }
 };
 
 CheckResult run_check(const std::string& command, const std::string& cwd,

@@ -11,6 +11,7 @@
 
 #include "hooks/decision_journal.h"
 #include "hooks/failure_hint.h"
+#include "hooks/oracle.h"
 #include "hooks/policy_state.h"
 
 namespace keel::hooks {
@@ -116,7 +117,15 @@ HookDecision fail_closed_decision(const HookEvent& ev, const std::string& policy
       break;
     case EventKind::Stop:
     case EventKind::SubagentStop:
-      d.outcome = Outcome::BlockStop;
+      // Without its state a policy cannot count its blocks: it blocks a stop once, and lets
+      // the agent stop when it is already continuing because of a stop hook, so that an
+      // unavailable store never keeps an agent going forever.
+      if (continuing_after_stop_hook(ev)) {
+        d.system_message = d.reason + "; the stop was already blocked once, letting the agent stop";
+        d.reason.clear();
+      } else {
+        d.outcome = Outcome::BlockStop;
+      }
       break;
     default:
       break;  // nothing to block

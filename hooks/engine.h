@@ -116,7 +116,9 @@ class HookEngine {
 // Most-severe-wins combination of `add` into `acc` (see the contract above).
 void combine(HookDecision& acc, const HookDecision& add);
 
-// The decision a policy that could not decide gives under fail-closed for this event.
+// The decision a policy that could not decide gives under fail-closed for this event: deny a
+// tool call or prompt, block a stop — once: a stop the agent makes while continuing because of
+// a stop hook is let through with a systemMessage (the policy cannot count its blocks).
 HookDecision fail_closed_decision(const HookEvent& ev, const std::string& policy,
                                   const std::string& what);
 

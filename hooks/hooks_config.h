@@ -6,7 +6,8 @@
 //   out-of-range value throws HooksConfigError whose message names the key ("hooks.budget.x").
 // - fail_closed says what a policy does when it cannot decide (its state, the transcript or the
 //   check command is unavailable, or the hook input is unreadable): true → the agent's block
-//   outcome, false → no opinion. Defaults: both gates fail closed, the rest fail open.
+//   outcome, false → no opinion. Defaults: both gates, the oracle and the self-check fail closed (a
+//   check that cannot run has not passed), budget and guardrail fail open.
 // - A value type, copied freely; no thread-safety concerns.
 #pragma once
 
@@ -65,7 +66,7 @@ struct GuardrailConfig {
 };
 
 struct OracleConfig {
-  bool fail_closed = false;
+  bool fail_closed = true;  // a check that cannot run blocks the stop (bounded by max_blocks)
   std::string command;  // run with /bin/sh -c in the event's cwd; "" = oracle off
   std::int64_t timeout_ms = 300'000;
   // Consecutive blocks (while stop_hook_active) after which the stop is let through; below
@@ -79,7 +80,7 @@ struct OracleConfig {
 
 struct SelfCheckConfig {
   bool enabled = false;
-  bool fail_closed = false;
+  bool fail_closed = true;  // its state unavailable: block the stop once (engine.h)
   std::string checklist =
       "Before you finish, verify your work: re-read the changed code, run the relevant tests or "
       "build, and check that every part of the request is done. Then stop again.";

@@ -36,8 +36,17 @@ HookDecision Oracle::evaluate(const PolicyInput& in, json::object& state, bool& 
     return d;
   }
   if (!memo) {
-    memo = run_check(cfg_.command, ev.cwd.empty() ? default_cwd_ : ev.cwd,
-                     std::chrono::milliseconds(cfg_.timeout_ms));
+    try {
+      memo = run_check(cfg_.command, ev.cwd.empty() ? default_cwd_ : ev.cwd,
+                       std::chrono::milliseconds(cfg_.timeout_ms));
+    } catch (const std::exception& e) {
+      // A check that cannot start has not passed. Failing open is the old behaviour: the
+      // engine's failure path (no opinion, oracle:error).
+      if (!cfg_.fail_closed) throw;
+      CheckResult cannot;
+      cannot.start_error = e.what();
+      memo = std::move(cannot);
+    }
   }
   const CheckResult& r = *memo;
   if (r.passed()) {
@@ -46,6 +55,20 @@ HookDecision Oracle::evaluate(const PolicyInput& in, json::object& state, bool& 
   }
   a["blocks"] = blocks + 1;
   d.outcome = Outcome::BlockStop;
+  const std::string attempt = " (attempt " + std::to_string(blocks + 1) + " of " + std::to_string(cfg_.max_blocks) + ")";
+  if (!r.start_error.empty() || r.exit_code == 126 || r.exit_code == 127) {
+    // Could not even start: no directory, no shell, command not found or not executable.
+    d.rule_id = "oracle:cannot-run";
+    std::string why = !r.start_error.empty() ? r.start_error
+                      : r.exit_code == 127   ? "exit code 127: command not found"
+                                             : "exit code 126: not executable";
+    std::string tail = output_tail(r.output, cfg_.tail_lines, cfg_.tail_bytes);
+    d.reason = "keel oracle: the check `" + cfg_.command + "` could not run (" + why +
+               "). A check that cannot run has not passed: make it runnable (its directory, the command, "
+               "hooks.oracle.command in keel.jsonc) or fix what it needs before finishing" + attempt + "." +
+               (tail.empty() ? std::string() : "\n" + tail);
+    return d;
+  }
   std::string status;
   if (r.timed_out) {
     d.rule_id = "oracle:timeout";
@@ -57,8 +80,7 @@ HookDecision Oracle::evaluate(const PolicyInput& in, json::object& state, bool& 
   }
   std::string tail = output_tail(r.output, cfg_.tail_lines, cfg_.tail_bytes);
   d.reason = "keel oracle: the check `" + cfg_.command + "` " + status +
-             ". Fix what it reports before finishing (attempt " + std::to_string(blocks + 1) + " of " +
-             std::to_string(cfg_.max_blocks) + ")." +
+             ". Fix what it reports before finishing" + attempt + "." +
              (tail.empty() ? std::string(" It printed nothing.") : "\n" + tail);
   return d;
 }

@@ -13,7 +13,11 @@
 //   systemMessage (rule oracle:cap), so keel gives up before the agent's own cap (Claude: 8).
 // - The check result is memoised in `memo` so a retried evaluation (lost compare-and-set on the
 //   state) does not run the command twice.
-// - Throws what run_check throws (the command could not be started).
+// - A check that cannot run — run_check throws (no such directory, no /bin/sh) or the shell
+//   exits 126/127 (not executable, command not found) — has not passed: BlockStop, rule
+//   oracle:cannot-run, counted against max_blocks like a failure. With fail_closed false
+//   (hooks.oracle.fail_closed), run_check's throw propagates instead: the engine's failure path
+//   lets the stop through (oracle:error), the behaviour before fail_closed defaulted to true.
 // - Stateless object; evaluate is const and thread-safe.
 #pragma once
 

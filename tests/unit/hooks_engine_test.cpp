@@ -192,6 +192,12 @@ TEST_CASE("engine: fail modes when the store cannot be opened") {
   EngineResult s = HookEngine(cfg, GateConfig{}).decide(claude(simple("Stop")), env.who, broken);
   CHECK(s.decision.outcome == Outcome::BlockStop);
   CHECK(s.decision.rule_id == "oracle:error");
+  // Without its state it cannot count blocks: a stop already continuing because of a stop hook
+  // is let through, so an unavailable store never keeps the agent going forever.
+  EngineResult again = HookEngine(cfg, GateConfig{}).decide(
+      claude(R"({"hook_event_name":"Stop","session_id":"s1","cwd":"/repo","stop_hook_active":true})"), env.who, broken);
+  CHECK(again.decision.outcome == Outcome::Continue);
+  CHECK_THAT(again.decision.system_message, Catch::Contains("letting the agent stop"));
   // Fail open, the same failure lets the stop through.
   cfg.oracle.fail_closed = false;
   CHECK(HookEngine(cfg, GateConfig{}).decide(claude(simple("Stop")), env.who, broken).decision.outcome ==

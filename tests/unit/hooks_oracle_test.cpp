@@ -44,18 +44,20 @@ struct OracleRun {
   json::object state;
   bool changed = false;
   Oracle oracle;
-  explicit OracleRun(std::string command, int max_blocks = 3, std::int64_t timeout_ms = 300'000)
+  explicit OracleRun(std::string command, int max_blocks = 3, std::int64_t timeout_ms = 300'000,
+                     bool fail_closed = true)
       : oracle([&] {
           OracleConfig cfg;
           cfg.command = std::move(command);
           cfg.max_blocks = max_blocks;
           cfg.timeout_ms = timeout_ms;
+          cfg.fail_closed = fail_closed;
           return cfg;
         }()) {}
   // A Stop (continuing after a stop hook when `active`); the check runs afresh.
-  HookDecision stop_event(bool active = false) {
+  HookDecision stop_event(bool active = false, std::filesystem::path cwd = {}) {
     std::optional<CheckResult> memo;
-    return oracle.evaluate({stop(dir.path(), active)}, state, changed, memo);
+    return oracle.evaluate({stop(cwd.empty() ? dir.path() : cwd, active)}, state, changed, memo);
   }
 };
 
@@ -129,6 +131,32 @@ TEST_CASE("oracle: gives up after max_blocks consecutive blocks while stop_hook_
   CHECK_THAT(d.system_message, Catch::Contains("after 2 attempts"));
   // A fresh stop (not continuing after a stop hook) checks again.
   CHECK(run.stop_event(false).outcome == Outcome::BlockStop);
+}
+
+TEST_CASE("oracle: a check that cannot run blocks the stop, within max_blocks (fail closed by default)") {
+  CHECK(OracleConfig{}.fail_closed);
+  CHECK(SelfCheckConfig{}.fail_closed);
+  OracleRun run("make test", 2);
+  const std::filesystem::path missing = run.dir.path() / "no-such-dir";
+  HookDecision d = run.stop_event(false, missing);
+  CHECK(d.outcome == Outcome::BlockStop);
+  CHECK(d.rule_id == "oracle:cannot-run");
+  CHECK_THAT(d.reason, Catch::Contains("could not run") && Catch::Contains("no-such-dir") &&
+                           Catch::Contains("has not passed") && Catch::Contains("attempt 1 of 2"));
+  CHECK(run.stop_event(true, missing).outcome == Outcome::BlockStop);
+  HookDecision cap = run.stop_event(true, missing);  // max_blocks reached: the agent may stop
+  CHECK(cap.outcome == Outcome::Continue);
+  CHECK(cap.rule_id == "oracle:cap");
+  // Command not found (the shell's 127) is the same "cannot run", in both modes.
+  OracleRun notfound("keel-no-such-command-xyz --check");
+  HookDecision nf = notfound.stop_event();
+  CHECK(nf.outcome == Outcome::BlockStop);
+  CHECK(nf.rule_id == "oracle:cannot-run");
+  CHECK_THAT(nf.reason, Catch::Contains("command not found"));
+  // fail_closed false: the old behaviour — the start failure propagates (the engine lets the
+  // stop through with oracle:error).
+  OracleRun open("make test", 3, 300'000, false);
+  CHECK_THROWS(open.stop_event(false, open.dir.path() / "no-such-dir"));
 }
 
 TEST_CASE("oracle: a timeout blocks with what the check printed") {
