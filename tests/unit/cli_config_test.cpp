@@ -29,6 +29,11 @@ TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   CHECK(shipped.store.synchronous == builtin.store.synchronous);
   CHECK(shipped.store.busy_timeout_ms == builtin.store.busy_timeout_ms);
   CHECK(shipped.store.max_batch == builtin.store.max_batch);
+  CHECK(shipped.store.url.empty());  // SQLite unless a URL is configured
+  CHECK(shipped.store.pg_call_timeout_ms == builtin.store.pg_call_timeout_ms);
+  CHECK(shipped.store.pg_pool_size == builtin.store.pg_pool_size);
+  CHECK(shipped.store.node.empty());  // the host name, chosen at run time
+  CHECK(shipped.project_id.empty());  // the project directory
   CHECK(shipped.lease_default_ttl_ms == builtin.lease_default_ttl_ms);
   CHECK(shipped.store.lease_max_ttl_ms == builtin.store.lease_max_ttl_ms);
   CHECK(shipped.store.lease_max_wait_ms == builtin.store.lease_max_wait_ms);
@@ -156,6 +161,18 @@ TEST_CASE("config errors name the offending key") {
   CHECK_THAT(message_of(R"({"memory": {"page_size": 50, "max_page_size": 10}})"),
              Catch::Contains("page_size"));
   CHECK_THAT(message_of(R"({"log": {"level": "loud"}})"), Catch::Contains("log.level"));
+}
+
+TEST_CASE("config store, node and project keys reach the store options") {
+  Config c = parse_config(R"({"store": {"url": "postgresql://keel@db/keel", "pg_call_timeout_ms": 2500,
+                                        "pg_pool_size": 4},
+                              "node": {"id": "laptop-1"}, "project": {"id": "acme/widgets"}})",
+                          "cfg");
+  CHECK(c.store.url == "postgresql://keel@db/keel");
+  CHECK(c.store.pg_call_timeout_ms == 2500);
+  CHECK(c.store.pg_pool_size == 4);
+  CHECK(c.store.node == "laptop-1");
+  CHECK(c.project_id == "acme/widgets");
 }
 
 TEST_CASE("config values reach the options they configure") {
