@@ -78,6 +78,7 @@ bool holds_failures(const json::object& state) {
     if (f != section.as_object().end() && f->value().is_object() && !f->value().as_object().empty()) {
       return true;
     }
+    if (section.as_object().contains("stuck")) return true;  // guardrail no_progress_block
   }
   return false;
 }

@@ -48,7 +48,7 @@ class FailureHint {
   };
 
   // Under a held WriterLock, after the session's state was saved (or found) as `state`: makes
-  // the marker say whether `state` holds a guardrail failure count. Without the lock, marks
+  // the marker say whether `state` holds a guardrail failure count (or a no-progress "stuck" mark). Without the lock, marks
   // (never clears), which is always safe.
   void update(const WriterLock& lock, const boost::json::object& state) const;
   // Under a held WriterLock, after the session's state was erased.

@@ -36,6 +36,11 @@ bool failed(const HookEvent& ev) {
   return false;
 }
 
+// A call that edits: what ends the no-progress hard stop.
+bool edits(const HookEvent& ev) {
+  return ev.tool == ToolKind::Write || ev.tool == ToolKind::Edit || ev.tool == ToolKind::Delete;
+}
+
 json::object& member_object(json::object& o, std::string_view key) {
   json::value& v = o[key];
   if (!v.is_object()) v = json::object();
@@ -50,7 +55,7 @@ std::string call_fingerprint(const HookEvent& ev) {
 
 bool Guardrail::concerns(const HookEvent& ev) const {
   if (!cfg_.enabled || ev.session_id.empty()) return false;
-  if (cfg_.max_failures == 0 && cfg_.no_progress_calls == 0) return false;
+  if (cfg_.max_failures == 0 && cfg_.no_progress_calls == 0 && cfg_.no_progress_block == 0) return false;
   return ev.kind == EventKind::PreToolUse || is_post(ev.kind) || ev.kind == EventKind::UserPromptSubmit;
 }
 
@@ -70,13 +75,25 @@ HookDecision Guardrail::evaluate(const PolicyInput& in, json::object& state, boo
     }
   }
   if (ev.kind == EventKind::PreToolUse) {
-    if (cfg_.max_failures == 0) return d;
     auto g = state.find("guardrail");
     if (g == state.end() || !g->value().is_object()) return d;
     auto a = g->value().as_object().find(agent_key(ev));
     if (a == g->value().as_object().end() || !a->value().is_object()) return d;
-    auto f = a->value().as_object().find("fail");
-    if (f == a->value().as_object().end() || !f->value().is_object()) return d;
+    const json::object& sect = a->value().as_object();
+    if (cfg_.no_progress_block > 0 && sect.contains("stuck") && !edits(ev)) {
+      const std::int64_t idle = get_int(sect, "idle");
+      d.outcome = Outcome::Deny;
+      d.rule_id = "guardrail:no-progress-block";
+      d.reason = "keel guardrail: " + std::to_string(idle) +
+                 " tool calls in a row made no progress (no successful edit, no output you had not "
+                 "seen), so calls that do not edit are refused until you edit a file or the user "
+                 "starts a new turn. Decide from what you know: make the change, or stop and tell the "
+                 "user what blocks you. (hooks.guardrail.no_progress_block)";
+      return d;
+    }
+    if (cfg_.max_failures == 0) return d;
+    auto f = sect.find("fail");
+    if (f == sect.end() || !f->value().is_object()) return d;
     const std::int64_t n = get_int(f->value().as_object(), call_fingerprint(ev));
     if (n >= cfg_.max_failures) {
       d.outcome = Outcome::Deny;
@@ -131,10 +148,12 @@ HookDecision Guardrail::evaluate(const PolicyInput& in, json::object& state, boo
   if (progress) {
     a["idle"] = 0;
     a["warned"] = 0;
+    a.erase("stuck");
     return d;
   }
   const std::int64_t idle = get_int(a, "idle") + 1;
   a["idle"] = idle;
+  if (cfg_.no_progress_block > 0 && idle >= cfg_.no_progress_block) a["stuck"] = true;
   if (cfg_.no_progress_calls > 0 && idle >= cfg_.no_progress_calls &&
       idle - get_int(a, "warned") >= cfg_.no_progress_calls) {
     a["warned"] = idle;

@@ -11,6 +11,11 @@
 //   (tool_response) was not seen before in the turn. After no_progress_calls post-tool events
 //   in a row without progress, the post-tool event carries a warning (systemMessage for the
 //   user, additionalContext for the model); again after as many more.
+// - Hard stop (no_progress_block > 0, off by default): once the calls without progress reach
+//   no_progress_block, the agent's section is marked "stuck" and every PreToolUse that does not
+//   edit (a Write/Edit/Delete tool) is denied (rule guardrail:no-progress-block) until a
+//   successful edit or the next turn. The mark is what failure_hint.h's marker also covers, so
+//   a PreToolUse still skips the store unless some agent of the session is stuck.
 // - Memory is bounded for the whole session, not per agent: the agents (subagents included)
 //   share 256 failure fingerprints and 512 output hashes, oldest forgotten first, so the
 //   session state stays within the store's value limit (64 KiB by default) beside the budget's.
@@ -36,7 +41,7 @@ class Guardrail : public SessionPolicy {
   bool concerns(const HookEvent& ev) const override;
   HookDecision decide(const PolicyCall& call) const override;
   bool enabled() const noexcept override { return cfg_.enabled; }
-  // A PreToolUse can only be denied for failures on record.
+  // A PreToolUse can only be denied for failures (or a "stuck" mark) on record.
   bool idle_without_failures(const HookEvent& ev) const noexcept override {
     return ev.kind == EventKind::PreToolUse;
   }

@@ -148,6 +148,7 @@ HooksConfig parse_hooks_config(const json::value& section) {
     r.boolean("fail_closed", g.fail_closed);
     r.integer("max_failures", g.max_failures, 0, 1000);
     r.integer("no_progress_calls", g.no_progress_calls, 0, 100000);
+    r.integer("no_progress_block", g.no_progress_block, 0, 100000);
   });
   top.section("oracle", [&](Reader& r) {
     OracleConfig& o = c.oracle;

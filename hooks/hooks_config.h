@@ -62,6 +62,9 @@ struct GuardrailConfig {
   // Warn after this many consecutive tool calls without progress (no successful edit/write and
   // no output not seen before in the turn); 0 = off.
   int no_progress_calls = 25;
+  // Hard stop: after this many consecutive tool calls without progress, the next call that does
+  // not edit (Write/Edit/Delete tools) is denied until the agent edits or the turn ends; 0 = off.
+  int no_progress_block = 0;
   bool operator==(const GuardrailConfig&) const = default;
 };
 

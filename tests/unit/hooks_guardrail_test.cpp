@@ -2,6 +2,7 @@
 // progress, per agent, reset each turn.
 #include <catch2/catch.hpp>
 
+#include "hooks/failure_hint.h"
 #include "hooks/guardrail.h"
 
 using namespace keel::hooks;
@@ -156,4 +157,44 @@ TEST_CASE("guardrail: with many subagents the session state stays within the sto
   HookEvent again = call(EventKind::PostToolUseFailure, "make target-99", "agent-31");
   run(g, state, again);
   CHECK(run(g, state, call(EventKind::PreToolUse, "make target-99", "agent-31")).outcome == Outcome::Deny);
+}
+
+TEST_CASE("guardrail: no_progress_block denies calls that do not edit until an edit or a new turn") {
+  GuardrailConfig cfg;
+  cfg.no_progress_calls = 0;
+  cfg.no_progress_block = 3;
+  Guardrail g(cfg);
+  json::object state;
+  HookEvent pre_ls = call(EventKind::PreToolUse, "ls");
+  HookEvent pre_edit = edit("/r/a.c");
+  pre_edit.kind = EventKind::PreToolUse;
+  run(g, state, ok("cat a", "same"));  // new output: progress
+  // Two calls that bring nothing new: below the limit, still allowed.
+  run(g, state, ok("cat a", "same"));
+  run(g, state, ok("cat a", "same"));
+  CHECK(run(g, state, pre_ls).outcome == Outcome::Continue);
+  CHECK_FALSE(holds_failures(state));  // the fast path still skips the store
+  run(g, state, ok("cat a", "same"));
+  // The third: stuck. A non-editing call is denied, an edit is not.
+  HookDecision d = run(g, state, pre_ls);
+  CHECK(d.outcome == Outcome::Deny);
+  CHECK(d.rule_id == "guardrail:no-progress-block");
+  CHECK_THAT(d.reason, Catch::Contains("3 tool calls") && Catch::Contains("no_progress_block"));
+  CHECK(holds_failures(state));  // so the failure hint sends the next PreToolUse to the store
+  CHECK(run(g, state, pre_edit).outcome == Outcome::Continue);
+  // The successful edit is progress: calls are allowed again.
+  run(g, state, edit("/r/a.c"));
+  CHECK(run(g, state, pre_ls).outcome == Outcome::Continue);
+  CHECK_FALSE(holds_failures(state));
+  // Stuck again, then a new turn clears it.
+  for (int k = 0; k < 3; ++k) run(g, state, ok("cat a", "same"));
+  CHECK(run(g, state, pre_ls).outcome == Outcome::Deny);
+  CHECK(run(g, state, call(EventKind::UserPromptSubmit, ""), true).outcome == Outcome::Continue);
+  CHECK(run(g, state, pre_ls).outcome == Outcome::Continue);
+  // Off by default.
+  CHECK(GuardrailConfig{}.no_progress_block == 0);
+  Guardrail def{GuardrailConfig{}};
+  json::object s2;
+  for (int k = 0; k < 40; ++k) run(def, s2, ok("cat a", "same"));
+  CHECK(run(def, s2, pre_ls).outcome == Outcome::Continue);
 }
