@@ -10,6 +10,7 @@
 // permission gate fails closed (the default), unless --fail-open.
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "cli/commands.h"
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
+#include "hooks/lease_gate.h"
 #include "hooks/permission_gate.h"
 #include "hooks/pipeline.h"
 #include "state/agent_identity.h"
@@ -191,6 +193,100 @@ int run_hook(const Args& args, Workspace& outer) {
   return emit(answer.rendered);
 }
 
+// The output of a fixed git command line (no user input in it), run by /bin/sh in the current
+// directory; nullopt when it fails.
+std::optional<std::string> git_output(const char* command) {
+  FILE* f = ::popen(command, "r");
+  if (!f) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  if (::pclose(f) != 0) return std::nullopt;
+  return out;
+}
+
+// The agent a git hook acts for: --agent, $KEEL_AGENT, else the agent session above the `git`
+// that runs the hook (agent → shell → git → sh pre-commit → keel: the walk starts above git,
+// since git is no shell the anchor lookup would stop at), else "" (unknown).
+state::Principal git_hook_principal(const Args& args, const Workspace& ws) {
+  std::string agent = args.get("agent").value_or("");
+  if (agent.empty())
+    if (const char* env = std::getenv("KEEL_AGENT"); env && *env) agent = env;
+  std::optional<state::AgentAnchor> anchor;
+  if (agent.empty()) {
+    const std::shared_ptr<const state::ProcessTable> procs = state::system_process_table();
+    const state::ProcessTable& table = *procs;
+    std::int64_t pid = table.parent_pid();
+    for (int hop = 0; hop < 8 && pid > 1; ++hop) {
+      std::optional<state::ProcessInfo> p = table.info(pid);
+      if (!p) break;
+      if (p->comm == "git") {
+        anchor = state::find_agent_anchor(table, pid);
+        break;
+      }
+      pid = p->ppid;
+    }
+    if (anchor) agent = state::agent_name_for(*anchor);
+  }
+  state::Principal who{agent.empty() ? "git" : agent, ws.project().string(), "",
+                       ws.config().capabilities_for(agent), anchor};
+  who.capabilities.insert(std::string(state::caps::kLease));
+  return who;
+}
+
+// keel hook pre-commit: run by the pre-commit hook `keel install git` writes. Refuses (exit 1)
+// a commit that stages a file under another agent's live lease, naming the holder and expiry:
+// the lease gate's check on the staged paths, for commits made where no tool hook ran (a
+// subagent, hooks turned off, a person's shell).
+int run_pre_commit(const Args& args, Workspace& ws) {
+  std::optional<std::string> top = git_output("git rev-parse --show-toplevel");
+  std::optional<std::string> staged = git_output("git diff --cached --name-only -z --diff-filter=ACDMRT");
+  if (!top || !staged) {
+    std::cerr << "keel pre-commit: cannot list the staged files (not in a git work tree?)\n";
+    return 1;
+  }
+  while (!top->empty() && (top->back() == '\n' || top->back() == '\r')) top->pop_back();
+  hooks::HookEvent ev;
+  ev.kind = hooks::EventKind::PreToolUse;
+  ev.event_name = "pre-commit";
+  ev.dialect = "git";
+  ev.tool = hooks::ToolKind::Write;
+  ev.tool_name = "git commit";
+  ev.cwd = *top;
+  for (std::size_t from = 0; from < staged->size();) {
+    std::size_t end = staged->find('\0', from);
+    if (end == std::string::npos) end = staged->size();
+    if (end > from) ev.file_paths.push_back(*top + "/" + staged->substr(from, end - from));
+    from = end + 1;
+  }
+  if (ev.file_paths.empty()) return 0;
+  const state::Principal who = git_hook_principal(args, ws);
+  hooks::HookDecision d;
+  try {
+    d = hooks::LeaseGate().evaluate(ws.store(), who, ev);
+  } catch (const std::exception& e) {
+    if (!ws.config().hook_policies.lease_fail_closed) {
+      std::cerr << "keel pre-commit: could not check leases (" << e.what() << "); letting the commit through\n";
+      return 0;
+    }
+    std::cerr << "keel pre-commit: could not check leases (" << e.what()
+              << "); refusing the commit (hooks.lease_gate.fail_closed)\n";
+    return 1;
+  }
+  if (d.outcome != hooks::Outcome::Deny) return 0;
+  std::cerr << "keel: commit refused for " << who.agent << ": " << d.reason << "\n"
+            << "Unstage that file (git restore --staged <file>) or wait for the lease to be released.\n";
+  try {
+    ws.store().journal_append(who, "HOOK", "git commit",
+                              boost::json::object{{"dialect", "git"}, {"event", "pre-commit"},
+                                                  {"outcome", "deny"}, {"rule", d.rule_id},
+                                                  {"tool", "git commit"}});
+  } catch (const std::exception& e) {
+    std::cerr << "keel pre-commit: journal: " << e.what() << "\n";
+  }
+  return 1;
+}
+
 // keel hook explain '<command>': every rule that matched each simple command, in order, and
 // the decision, under this workspace's permission configuration. Pure: opens no store.
 int run_explain(const Args& args, Workspace& ws) {
@@ -213,6 +309,19 @@ int run_explain(const Args& args, Workspace& ws) {
 
 std::vector<Command> hook_commands() {
   return {Command{
+              .words = {"hook", "pre-commit"},
+              .usage = "keel hook pre-commit [--agent NAME]",
+              .summary = "git pre-commit check: refuse a commit staging a file under another agent's lease",
+              .details =
+                  "Run by the pre-commit hook `keel install git` writes, in the repository. Lists the\n"
+                  "staged files and exits 1, naming the holder and the expiry, when one is under a\n"
+                  "live lease of another agent. The agent is --agent, else $KEEL_AGENT, else the agent\n"
+                  "session that ran `git` (as `keel hook` finds it), else \"git\" (every agent's lease\n"
+                  "then counts). Leases that cannot be read refuse the commit while\n"
+                  "hooks.lease_gate.fail_closed (the default).",
+              .options = {{"agent", "NAME", "the agent committing (env KEEL_AGENT)"}},
+              .run = run_pre_commit},
+          Command{
               .words = {"hook", "explain"},
               .usage = "keel hook explain [--cwd DIR] [--strict] '<command line>'",
               .summary = "show which permission rules match a shell command, in order, and the decision",

@@ -444,8 +444,10 @@ int run_install(const Args& args, Workspace& ws) {
 
 }  // namespace
 
+Command install_git_command();  // cli/install_git.cpp
+
 std::vector<Command> install_commands() {
-  return {Command{
+  return {install_git_command(), Command{
       .words = {"install"},
       .usage = "keel install claude|codex|gemini|cursor [--scope project|user] [--dry-run] [--uninstall] "
                "[--binary PATH]",
