@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
+#include "hooks/approvals.h"
 #include "hooks/lease_gate.h"
 #include "hooks/permission_gate.h"
 #include "hooks/pipeline.h"
@@ -287,6 +288,35 @@ int run_pre_commit(const Args& args, Workspace& ws) {
   return 1;
 }
 
+// keel hook approvals: the remembered approvals (APPROVAL_REMEMBERED records), newest first.
+int run_approvals(const Args& args, Workspace& ws) {
+  if (!args.positionals().empty()) throw UsageError("unexpected argument '" + args.positionals()[0] + "'");
+  state::JournalFilter f;
+  f.op = std::string(hooks::kApprovalRemembered);
+  f.project = ws.project().string();
+  f.limit = 1000;
+  const std::string session = args.get("session").value_or("");
+  std::size_t n = 0;
+  for (const state::JournalRecord& r : ws.store().journal_query(ws.human(), f)) {
+    boost::json::object p;
+    try {
+      boost::json::value v = boost::json::parse(r.payload);
+      if (v.is_object()) p = v.as_object();
+    } catch (const std::exception&) {
+    }
+    auto str = [&](const char* k) {
+      auto it = p.find(k);
+      return it != p.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+    };
+    if (!session.empty() && str("session_id") != session) continue;
+    std::cout << "#" << r.seq << "  " << r.principal << "  session " << str("session_id") << "  in " << str("cwd")
+              << "\n    " << str("command") << "\n";
+    ++n;
+  }
+  if (n == 0) std::cout << "no remembered approvals\n";
+  return 0;
+}
+
 // keel hook explain '<command>': every rule that matched each simple command, in order, and
 // the decision, under this workspace's permission configuration. Pure: opens no store.
 int run_explain(const Args& args, Workspace& ws) {
@@ -321,6 +351,17 @@ std::vector<Command> hook_commands() {
                   "hooks.lease_gate.fail_closed (the default).",
               .options = {{"agent", "NAME", "the agent committing (env KEEL_AGENT)"}},
               .run = run_pre_commit},
+          Command{
+              .words = {"hook", "approvals"},
+              .usage = "keel hook approvals [--session ID]",
+              .summary = "list the approvals keel remembered (exact commands a person approved in a session)",
+              .details =
+                  "When keel asked about a shell command and the person approved it, the same exact\n"
+                  "command, in the same directory, is not asked again for the rest of that agent\n"
+                  "session (journaled as APPROVAL_REMEMBERED). Turn it off with\n"
+                  "permission.remember_approvals: false.",
+              .options = {{"session", "ID", "only this agent session's"}},
+              .run = run_approvals},
           Command{
               .words = {"hook", "explain"},
               .usage = "keel hook explain [--cwd DIR] [--strict] '<command line>'",

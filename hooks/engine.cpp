@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "hooks/approvals.h"
 #include "hooks/decision_journal.h"
 #include "hooks/failure_hint.h"
 #include "hooks/oracle.h"
@@ -171,6 +172,8 @@ EngineResult HookEngine::decide(const AnalysedEvent& in, const state::Principal&
     }
   }
 
+  approvals(in, who, store, out);
+
   // 2. The session policies on the session's shared state.
   decide_session(in, who, store, out);
 
@@ -186,6 +189,39 @@ EngineResult HookEngine::decide(const AnalysedEvent& in, const state::Principal&
     }
   }
   return out;
+}
+
+void HookEngine::approvals(const AnalysedEvent& in, const state::Principal& who, LazyStore& store,
+                           EngineResult& out) const {
+  const HookEvent& ev = in.event();
+  if (!gate_.config().remember_approvals) return;
+  const bool ask = ev.kind == EventKind::PreToolUse && out.decision.outcome == Outcome::Ask;
+  const bool post = ev.kind == EventKind::PostToolUse && !ev.tool_failed;
+  if (!ask && !post) return;
+  const std::optional<ApprovalKey> k = approval_key(ev);
+  if (!k) return;
+  try {
+    if (ask) {
+      if (!approved_or_pending(store.get(), who, ev, *k)) return;
+      HookDecision d;
+      d.outcome = Outcome::Allow;
+      d.rule_id = "approval:remembered";
+      d.reason = "keel: `" + k->command.substr(0, 160) +
+                 "` was approved earlier in this session, here; not asking again "
+                 "(permission.remember_approvals)";
+      out.decision.outcome = d.outcome;
+      out.decision.rule_id = d.rule_id;
+      out.decision.reason = d.reason;
+      out.verdicts.push_back({"approvals", d});
+    } else if (remember_if_pending(store.get(), who, ev, *k)) {
+      HookDecision d;
+      d.rule_id = "approval:remembered";
+      out.verdicts.push_back({"approvals", d});
+    }
+  } catch (const std::exception& e) {
+    // The ask stands; nothing is remembered.
+    out.errors.push_back(std::string("approvals: ") + e.what());
+  }
 }
 
 void HookEngine::decide_session(const AnalysedEvent& in, const state::Principal& who,

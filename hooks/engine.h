@@ -85,6 +85,10 @@ class HookEngine {
   const HooksConfig& config() const { return config_; }
 
  private:
+  // Remembered approvals (approvals.h): a PreToolUse ask of a command approved earlier in the
+  // session becomes an allow; a PostToolUse of an asked call remembers it.
+  void approvals(const AnalysedEvent& in, const state::Principal& who, LazyStore& store,
+                 EngineResult& out) const;
   // A policy with its fail mode (hooks.<policy>.fail_closed), in the order decide() runs them.
   struct Slot {
     const Policy* policy;

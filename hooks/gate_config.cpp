@@ -40,6 +40,9 @@ GateConfig parse_gate_config(const boost::json::value& v) {
       if (k == "strict") {
         if (!kv.value().is_bool()) throw GateConfigError("permission.strict must be true or false");
         cfg.strict = kv.value().as_bool();
+      } else if (k == "remember_approvals") {
+        if (!kv.value().is_bool()) throw GateConfigError("permission.remember_approvals must be true or false");
+        cfg.remember_approvals = kv.value().as_bool();
       } else if (k == "builtin") {
         if (!kv.value().is_bool()) throw GateConfigError("permission.builtin must be true or false");
         cfg.builtin = kv.value().as_bool();
@@ -57,7 +60,7 @@ GateConfig parse_gate_config(const boost::json::value& v) {
         cfg.home = std::string(kv.value().as_string());
       } else {
         throw GateConfigError("unknown key '" + std::string(k) +
-                              "' in permission; expected strict, builtin, disable, rules");
+                              "' in permission; expected strict, builtin, disable, rules, remember_approvals");
       }
     }
   } else if (!v.is_null()) {

@@ -4,6 +4,8 @@
 // Configuration (keel.jsonc "permission" section; a bare array is read as "rules"):
 //   {
 //     "strict": false,        // true: what cannot be resolved is denied instead of asked
+//     "remember_approvals": true,  // an approved ask of an exact command is not asked again
+//                                  // in that agent session (hooks/approvals.h)
 //     "builtin": true,        // false: no built-in catalog (user rules only)
 //     "disable": ["git.push-force-with-lease", "rm.*"],   // built-in rule ids (globs) to turn off
 //     "rules": [
@@ -76,6 +78,7 @@ struct GateConfig {
   std::vector<GateRule> rules;
   bool strict = false;
   bool builtin = true;
+  bool remember_approvals = true;
   std::vector<std::string> disabled;  // globs over built-in rule ids
   std::string home;                   // "" → $HOME at construction
 };
