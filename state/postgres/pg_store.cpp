@@ -3,6 +3,10 @@
 // helpers the pg_store_*.cpp files share.
 #include "state/postgres/pg_store.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -106,7 +110,7 @@ PgStore::PgStore(const StoreOptions& options)
   }
   connect_.connect_timeout_ms = options_.pg_call_timeout_ms;
   connect_.statement_timeout_ms = options_.pg_call_timeout_ms;
-  connect_.io_timeout_ms = options_.pg_call_timeout_ms + 2000;
+  connect_.io_timeout_ms = options_.pg_call_timeout_ms;
   connect_.application_name = options_.node.empty() ? "keel" : "keel@" + options_.node;
 
   pg::Connection first = pg::Connection::open(options_.url, connect_);
@@ -120,12 +124,20 @@ PgStore::PgStore(const StoreOptions& options)
   give_back(std::move(first));
 
   if (options_.maintenance_on_open) open_maintenance();
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   listener_ = std::thread([this] { listen_loop(); });
 }
 
 PgStore::~PgStore() {
   stopping_ = true;
+  // Interrupt the listener's poll: a one-shot process (a hook, a CLI
+  // command) must not wait out a poll interval on its way out.
+  if (stop_fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(stop_fd_, &one, sizeof one);
+  }
   if (listener_.joinable()) listener_.join();
+  if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
 pg::Connection PgStore::borrow() {
@@ -190,6 +202,10 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
 }
 
 void PgStore::commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch) {
+  // Retries stay within one call timeout: a paused or unreachable database
+  // must give the caller BUSY in bounded time, not after every retry's own.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(options_.pg_call_timeout_ms);
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
     for (PendingWrite* p : batch) p->error = nullptr;
@@ -268,9 +284,11 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
       // A failure before COMMIT was sent rolled everything back: the jobs can
       // run again. After COMMIT was sent on a connection that then broke, the
       // outcome is unknown: say so rather than risk doing a change twice.
-      bool retry = !commit_sent && attempt < kWriteAttempts && retryable_before_commit(e);
+      const auto backoff = std::chrono::milliseconds(10 * attempt * attempt);
+      const bool retry = !commit_sent && attempt < kWriteAttempts && retryable_before_commit(e) &&
+                         std::chrono::steady_clock::now() + backoff < deadline;
       if (retry) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10 * attempt * attempt));
+        std::this_thread::sleep_for(backoff);
         continue;
       }
       std::exception_ptr err = std::current_exception();
@@ -303,6 +321,8 @@ void PgStore::record_commit(std::size_t jobs) {
 }
 
 void PgStore::run_read(const std::function<void(pg::Connection&)>& job, bool snapshot) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(options_.pg_call_timeout_ms);
   for (int attempt = 1;; ++attempt) {
     try {
       pg::Connection c = borrow();
@@ -321,7 +341,12 @@ void PgStore::run_read(const std::function<void(pg::Connection&)>& job, bool sna
       give_back(std::move(c));
       return;
     } catch (const pg::PgError& e) {
-      if (attempt >= 2 || e.code() != ErrorCode::kBusy) throw;
+      // Once, and only when time is left (a connection the server dropped
+      // at restart fails at once; a paused server takes the whole timeout).
+      if (attempt >= 2 || e.code() != ErrorCode::kBusy ||
+          std::chrono::steady_clock::now() >= deadline) {
+        throw;
+      }
     }
   }
 }
@@ -347,15 +372,14 @@ void PgStore::listen_loop() {
         wake("keel_lease");
         wake("keel_escalation");
       }
-      if (c.wait_for_notification(200)) {
+      if (c.wait_for_notification(1000, stop_fd_)) {
         for (const pg::Notification& n : c.take_notifications()) wake(n.channel);
       }
     } catch (const std::exception& e) {
       spdlog::debug("PostgreSQL listener: {} (retrying; waits poll meanwhile)", e.what());
       c = pg::Connection();
-      for (int i = 0; i < 5 && !stopping_; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
+      pollfd p{stop_fd_, POLLIN, 0};
+      ::poll(&p, stop_fd_ >= 0 ? 1 : 0, 500);
     }
   }
 }

@@ -241,6 +241,7 @@ class PgStore final : public Store, public StoreImaging {
 
  private:
   std::atomic<bool> stopping_{false};
+  int stop_fd_ = -1;  // eventfd: written once by the destructor to end the listener's poll
   std::thread listener_;
 
   std::mutex batch_mu_;

@@ -227,6 +227,10 @@ void Connection::fail(pg_result* r, std::string_view what) {
     broken_ = true;
   }
   const bool retry = lost || retryable(sqlstate);
+  // Text PostgreSQL cannot hold (invalid UTF-8: 22021) is the caller's input.
+  if (sqlstate == "22021" || sqlstate == "22P05") {
+    throw PgError(ErrorCode::kInvalidArgument, std::string(what) + ": " + message, sqlstate);
+  }
   std::string text = std::string(what) + ": " + message;
   if (lost) text = std::string(what) + ": the connection to PostgreSQL was lost (" + message + ")";
   if (sqlstate == "57014") text = std::string(what) + ": PostgreSQL did not answer in time";
@@ -253,7 +257,15 @@ struct ParamArrays {
   std::vector<const char*> values;
   explicit ParamArrays(const std::vector<Param>& params) {
     values.reserve(params.size());
-    for (const Param& p : params) values.push_back(p.value() ? p.value()->c_str() : nullptr);
+    for (const Param& p : params) {
+      // libpq sends C strings: a NUL would silently cut the value short, and
+      // PostgreSQL text cannot hold one anyway.
+      if (p.value() && p.value()->find('\0') != std::string::npos) {
+        throw PgError(ErrorCode::kInvalidArgument,
+                      "text with a NUL byte cannot be stored in PostgreSQL", "22021");
+      }
+      values.push_back(p.value() ? p.value()->c_str() : nullptr);
+    }
   }
 };
 
@@ -348,15 +360,15 @@ std::vector<Notification> Connection::take_notifications() {
   return out;
 }
 
-bool Connection::wait_for_notification(int timeout_ms) {
+bool Connection::wait_for_notification(int timeout_ms, int interrupt_fd) {
   const int fd = conn_ != nullptr ? PQsocket(conn_) : -1;
   if (fd < 0) {
     broken_ = true;
     throw PgError(ErrorCode::kBusy, "the PostgreSQL listener connection is gone", "");
   }
-  pollfd p{fd, POLLIN, 0};
-  const int rc = ::poll(&p, 1, timeout_ms);
-  if (rc <= 0) return false;
+  pollfd p[2] = {{fd, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+  const int rc = ::poll(p, interrupt_fd >= 0 ? 2 : 1, timeout_ms);
+  if (rc <= 0 || (p[0].revents & (POLLIN | POLLERR | POLLHUP)) == 0) return false;
   if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) {
     broken_ = true;
     throw PgError(ErrorCode::kBusy,

@@ -15,6 +15,8 @@
 //     the pool drops it;
 //   * a unique violation (23505): kInternal, but PgError::unique_violation()
 //     tells it apart for callers that expect one (e.g. an insert race);
+//   * text PostgreSQL cannot hold (a NUL byte, refused before sending; invalid
+//     UTF-8, SQLSTATE 22021): kInvalidArgument;
 //   * anything else: kInternal, with the server's message.
 // The connection URL (and so its password) never appears in a message.
 //
@@ -148,10 +150,11 @@ class Connection {
   // long compaction); see ConnectOptions::io_timeout_ms.
   void set_deadline_ms(int ms) { deadline_ms_ = ms; }
 
-  // Waits up to timeout_ms for the server to send something (a NOTIFY);
-  // returns true when input arrived. Throws PgError(kBusy) when the
-  // connection was lost.
-  bool wait_for_notification(int timeout_ms);
+  // Waits up to timeout_ms for the server to send something (a NOTIFY), or
+  // until `interrupt_fd` (when ≥ 0) becomes readable; returns true when input
+  // from the server arrived. Throws PgError(kBusy) when the connection was
+  // lost.
+  bool wait_for_notification(int timeout_ms, int interrupt_fd = -1);
 
   // Quotes an identifier ("schema"."name") for the few statements that need
   // one (LISTEN, SET search_path).
