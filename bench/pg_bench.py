@@ -37,6 +37,12 @@ class PgBench(Bench):
         self.cluster_state = os.path.join(self.work, "pg-cluster.state")
         self.pg_url = None
         self.db_seq = 0
+        self.load_start = self.loadavg()
+
+    @staticmethod
+    def loadavg():
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
 
     # ---------------------------------------------------------------- cluster
 
@@ -185,6 +191,14 @@ class PgBench(Bench):
                  "node id, connection pool and writer) and drives `state/store.h` on its threads, with no MCP or "
                  "HTTP on the path, as `store_bench` does for SQLite. Nodes of a run start together; ops/s is "
                  "all their operations over the window from the first start to the last end, latencies merged.\n")
+        load_end = self.loadavg()
+        if float(self.load_start.split()[0]) > (os.cpu_count() or 1):
+            L.append(f"**The machine was busy** (load average {self.load_start} at the start, {load_end} at the "
+                     f"end, on {os.cpu_count()} cores): every contender lost CPU time to other jobs, so the "
+                     "figures are pessimistic and noisy and the ratios only indicative.\n")
+        if self.quick:
+            L.append("**This is a `--quick` pass** (2 rounds of 1.5 s): rerun without `--quick` on a quiet "
+                     "machine for figures to quote.\n")
         for n in self.notes:
             L.append(f"**Note:** {n}\n")
         l = P["leases"]
