@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <system_error>
 
-#include "crypto/sha256.h"
+#include "state/store_common.h"
 #include "state/enum_names.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
@@ -88,10 +88,7 @@ json::array lease_refs(const std::vector<LeaseInfo>& leases) {
 }
 
 fs::path marker_path(const fs::path& state_dir, std::string_view project, std::string_view agent) {
-  std::string key(project);
-  key += '\0';
-  key += agent;
-  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
+  return store_common::suspension_marker_path(state_dir, project, agent);
 }
 
 [[noreturn]] void throw_no_such_agent(std::string_view agent) {

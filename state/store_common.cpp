@@ -1,6 +1,8 @@
 // keel/state/store_common.cpp — see store_common.h.
 #include "state/store_common.h"
 
+#include "crypto/sha256.h"
+
 namespace keel::state::store_common {
 
 std::optional<std::string> prefix_successor(std::string_view prefix) {
@@ -17,6 +19,14 @@ void require(const Principal& who, std::string_view capability) {
                      "principal '" + who.agent + "' lacks the capability '" +
                          std::string(capability) + "'");
   }
+}
+
+std::filesystem::path suspension_marker_path(const std::filesystem::path& state_dir,
+                                             std::string_view project, std::string_view agent) {
+  std::string key(project);
+  key += '\0';
+  key += agent;
+  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
 }
 
 }  // namespace keel::state::store_common

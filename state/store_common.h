@@ -2,6 +2,7 @@
 // pg_store_*.cpp) share. Nothing here touches a database.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,5 +17,11 @@ std::optional<std::string> prefix_successor(std::string_view prefix);
 
 // Throws StoreError(kPermissionDenied) unless who can `capability`.
 void require(const Principal& who, std::string_view capability);
+
+// Where the hook's suspension marker of `agent` in `project` lives under a
+// state directory (state/store.h suspended_reason). Both backends write it;
+// one formula, so the hook finds what either wrote.
+std::filesystem::path suspension_marker_path(const std::filesystem::path& state_dir,
+                                             std::string_view project, std::string_view agent);
 
 }  // namespace keel::state::store_common

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "crypto/random.h"
-#include "crypto/sha256.h"
+#include "state/store_common.h"
 #include "state/postgres/pg_store_leases_util.h"
 
 namespace keel::state::pg_lease_util {
@@ -22,13 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Must name the file suspended_reason() (sqlite_store_agents.cpp) reads: the
-// same key, the same place.
 fs::path marker_path(const fs::path& state_dir, std::string_view project, std::string_view agent) {
-  std::string key(project);
-  key += '\0';
-  key += agent;
-  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
+  return store_common::suspension_marker_path(state_dir, project, agent);
 }
 
 }  // namespace
