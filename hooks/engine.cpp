@@ -14,6 +14,7 @@
 #include "hooks/failure_hint.h"
 #include "hooks/oracle.h"
 #include "hooks/policy_state.h"
+#include "hooks/stale_read.h"
 
 namespace keel::hooks {
 
@@ -172,6 +173,7 @@ EngineResult HookEngine::decide(const AnalysedEvent& in, const state::Principal&
     }
   }
 
+  stale_reads(in, who, store, out);
   approvals(in, who, store, out);
 
   // 2. The session policies on the session's shared state.
@@ -189,6 +191,25 @@ EngineResult HookEngine::decide(const AnalysedEvent& in, const state::Principal&
     }
   }
   return out;
+}
+
+void HookEngine::stale_reads(const AnalysedEvent& in, const state::Principal& who, LazyStore& store,
+                             EngineResult& out) const {
+  if (!config_.lease_stale_read) return;
+  const HookEvent& ev = in.event();
+  try {
+    if (ev.kind == EventKind::PreToolUse) {
+      if (severity(out.decision.outcome) >= severity(Outcome::Deny) || in.written_paths().empty()) return;
+      HookDecision d = check_stale(store.get(), who, in);
+      if (d.outcome == Outcome::Continue) return;
+      out.verdicts.push_back({"lease", d});
+      combine(out.decision, d);
+    } else if (ev.kind == EventKind::PostToolUse && !ev.file_paths.empty()) {
+      record_seen(store.get(), who, ev);
+    }
+  } catch (const std::exception& e) {
+    out.errors.push_back(std::string("stale_read: ") + e.what());  // advisory: fails open
+  }
 }
 
 void HookEngine::approvals(const AnalysedEvent& in, const state::Principal& who, LazyStore& store,

@@ -89,6 +89,9 @@ class HookEngine {
   // session becomes an allow; a PostToolUse of an asked call remembers it.
   void approvals(const AnalysedEvent& in, const state::Principal& who, LazyStore& store,
                  EngineResult& out) const;
+  // The stale-read guard (stale_read.h), when hooks.lease_gate.stale_read.
+  void stale_reads(const AnalysedEvent& in, const state::Principal& who, LazyStore& store,
+                   EngineResult& out) const;
   // A policy with its fail mode (hooks.<policy>.fail_closed), in the order decide() runs them.
   struct Slot {
     const Policy* policy;

@@ -120,6 +120,7 @@ HooksConfig parse_hooks_config(const json::value& section) {
   top.section("lease_gate", [&](Reader& r) {
     r.boolean("fail_closed", c.lease_fail_closed);
     r.boolean("auto_lease", c.lease_auto);
+    r.boolean("stale_read", c.lease_stale_read);
     r.integer("auto_lease_ttl_ms", c.lease_auto_ttl_ms, 1000, 24LL * 3600 * 1000);
   });
   top.section("budget", [&](Reader& r) {

@@ -103,6 +103,9 @@ struct HooksConfig {
   // same file is denied meanwhile.
   bool lease_auto = false;
   std::int64_t lease_auto_ttl_ms = 120'000;
+  // hooks.lease_gate.stale_read (opt-in, hooks/stale_read.h): deny an edit of a file another
+  // agent changed after this agent last read or wrote it.
+  bool lease_stale_read = false;
   BudgetConfig budget;
   GuardrailConfig guardrail;
   OracleConfig oracle;

@@ -9,6 +9,9 @@
 #include "hooks/approvals.h"
 #include "hooks/dialect.h"
 #include "hooks/engine.h"
+#include "hooks/hooks_config.h"
+
+#include <fstream>
 #include "state_test_util.h"
 
 using namespace keel::hooks;
@@ -95,4 +98,38 @@ TEST_CASE("approvals: a denied ask is not remembered; off with remember_approval
   CHECK(remembered(env) == 0);
   CHECK_THROWS_WITH(parse_gate_config(json::parse(R"({"remember_approvals": "yes"})")),
                     Catch::Contains("permission.remember_approvals"));
+}
+
+// The stale-read guard (hooks/stale_read.h) is opt-in; its end-to-end test across two agents is
+// tests/e2e/gate_stale_read.test.mjs. Here: off by default, read from the config, and the
+// engine's deny through a real store.
+TEST_CASE("stale read: opt-in, and an edit over another agent's later write is denied", "[hooks][stale_read]") {
+  CHECK_FALSE(HooksConfig{}.lease_stale_read);
+  CHECK(parse_hooks_config(json::parse(R"({"lease_gate":{"stale_read":true}})")).lease_stale_read);
+  Env env;
+  HooksConfig cfg;
+  cfg.lease_stale_read = true;
+  HookEngine engine(cfg, GateConfig{});
+  const std::string file = (env.dir.path() / "f.txt").string();
+  { std::ofstream(file) << "v1\n"; }
+  auto ev = [&](const std::string& kind, const std::string& tool) {
+    json::object o{{"hook_event_name", kind}, {"session_id", "s1"}, {"cwd", env.dir.path().string()},
+                   {"tool_name", tool}, {"tool_input", json::object{{"file_path", file}, {"old_string", "v"}, {"new_string", "w"}}}};
+    if (kind == "PostToolUse") o["tool_response"] = json::object{{"success", true}};
+    return make_dialect("claude")->parse(json::serialize(o));
+  };
+  st::Principal a{"agent-a", "/repo", "s1", st::default_agent_capabilities()};
+  st::Principal b{"agent-b", "/repo", "s2", st::default_agent_capabilities()};
+  engine.decide(ev("PostToolUse", "Read"), b, env.opener());
+  // Not stale: nobody wrote since B's read.
+  CHECK(engine.decide(ev("PreToolUse", "Edit"), b, env.opener()).decision.outcome != Outcome::Deny);
+  { std::ofstream(file) << "v2\n"; }
+  engine.decide(ev("PostToolUse", "Edit"), a, env.opener());
+  HookDecision d = engine.decide(ev("PreToolUse", "Edit"), b, env.opener()).decision;
+  CHECK(d.outcome == Outcome::Deny);
+  CHECK(d.rule_id == "lease:stale-read");
+  CHECK_THAT(d.reason, Catch::Contains("changed by agent-a"));
+  // Off: the same situation is not checked.
+  HookEngine off(HooksConfig{}, GateConfig{});
+  CHECK(off.decide(ev("PreToolUse", "Edit"), b, env.opener()).decision.outcome != Outcome::Deny);
 }
