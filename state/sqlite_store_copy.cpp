@@ -8,6 +8,7 @@
 #include <set>
 
 #include "state/journal.h"
+#include "state/memory_rules.h"
 #include "state/schema.h"
 #include "state/sqlite_store.h"
 
@@ -32,32 +33,10 @@ std::int64_t meta_int(sqlite3* db, std::string_view key) {
   return q.int64(0);
 }
 
-// The text memory_fts indexes for a row: the key and every string leaf of the
-// value. Must match search_body() in sqlite_store_memory.cpp, which indexes
-// rows as they are written (state_copy tests search copied rows).
-void collect_strings(const json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case json::kind::string:
-      out += ' ';
-      out += v.get_string();
-      break;
-    case json::kind::array:
-      for (const json::value& e : v.get_array()) collect_strings(e, out);
-      break;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) collect_strings(kv.value(), out);
-      break;
-    default:
-      break;
-  }
-}
-
+// The text memory_fts indexes for a row, as memory_put writes it (state_copy
+// tests search copied rows).
 std::string search_body(const std::string& key, const std::string& value_text) {
-  std::string body = key;
-  boost::system::error_code ec;
-  const json::value v = json::parse(value_text, ec);
-  if (!ec) collect_strings(v, body);
-  return body;
+  return memory_rules::search_text(key, value_text);
 }
 
 void bind_cell(sql::Statement& q, int index, const Cell& c) {

@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "state/journal.h"
+#include "state/memory_rules.h"
 #include "state/lease_name.h"
 #include "crypto/hex.h"
 #include "crypto/sha256.h"
@@ -19,38 +20,18 @@ using crypto::sha256_hex;
 using crypto::to_hex;
 namespace json = boost::json;
 using namespace sqlite_store_detail;
+using memory_rules::WriteStatus;
+using memory_rules::subject_of;
+using memory_rules::throw_if_refused;
 
 namespace {
 
 constexpr int kExpiredSweep = 32;  // expired rows dropped per write, at most
 
-// The text indexed for search: the key and every string leaf of the value.
-void collect_strings(const json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case json::kind::string:
-      out += ' ';
-      out += v.get_string();
-      break;
-    case json::kind::array:
-      for (const json::value& e : v.get_array()) collect_strings(e, out);
-      break;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) collect_strings(kv.value(), out);
-      break;
-    default:
-      break;
-  }
-}
-
-std::string search_body(std::string_view key, const json::value& value) {
-  std::string body(key);
-  collect_strings(value, body);
-  return body;
-}
-
-// The journal subject of a memory key.
-std::string subject_of(std::string_view tier, std::string_view ns, std::string_view key) {
-  return "memory:" + std::string(tier) + "/" + std::string(ns) + "/" + std::string(key);
+// SqliteStore::MemorySlot (private) as the rules' Slot.
+template <class MemorySlot>
+memory_rules::Slot as_rules_slot(const MemorySlot& s) {
+  return memory_rules::Slot{s.tier, s.ns, s.scope, s.session_id};
 }
 
 struct ExistingRow {
@@ -99,35 +80,10 @@ bool fence_valid(sqlite3* db, const Principal& who, const Fence& fence,
 void journal_stale_fence(sqlite3* db, const Principal& who, const Fence& fence,
                          const std::string& fence_name, std::string_view action,
                          const std::string& subject, std::int64_t now) {
-  const json::object payload{{"reason", "stale_fence"},
-                             {"action", action},
-                             {"fence_name", fence_name},
-                             {"fence_token", fence.token}};
   append_record(db, now, who.project, who.agent, ops::kRefuse, subject,
-                json::serialize(payload));
+                json::serialize(memory_rules::stale_fence_payload(action, fence_name, fence.token)));
 }
 
-
-// Outcome of a fenced / compare-and-set write decided inside its transaction.
-enum class WriteStatus { kOk, kStaleFence, kMismatch };
-
-// Throws the refusal a non-kOk WriteStatus stands for. `what` is "write" or
-// "delete".
-void throw_if_refused(WriteStatus status, const std::string& fence_name, std::int64_t fence_token,
-                      std::int64_t expected_version, std::int64_t current_version,
-                      std::string_view what) {
-  if (status == WriteStatus::kStaleFence) {
-    throw StoreError(ErrorCode::kStaleFence,
-                     "fence " + fence_name + " #" + std::to_string(fence_token) +
-                         " is not the caller's live lease (or is older than one this key "
-                         "accepted); the " + std::string(what) + " was refused");
-  }
-  if (status == WriteStatus::kMismatch) {
-    throw StoreError(ErrorCode::kVersionMismatch,
-                     "expected version " + std::to_string(expected_version) +
-                         " but the current version is " + std::to_string(current_version));
-  }
-}
 
 // What a fenced / compare-and-set write found, decided inside its job.
 struct GuardedRow {
@@ -161,53 +117,24 @@ GuardedRow guard_write(sqlite3* db, const Principal& who, const Slot& slot, cons
 
 SqliteStore::MemorySlot SqliteStore::memory_slot(const Principal& who, Tier tier,
                                                  Namespace ns) const {
-  require(who, tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun);
-  if (ns == Namespace::kShared) require(who, caps::kMemoryShared);
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
-  if (tier == Tier::kSession && who.session_id.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "the session tier needs a session; this caller has none (use cross_run)");
-  }
-  MemorySlot slot;
-  slot.tier = std::string(to_string(tier));
-  slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
-  slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
-  slot.session_id = tier == Tier::kSession ? who.session_id : "";
-  return slot;
+  memory_rules::Slot s = memory_rules::slot_for(who, tier, ns);
+  return MemorySlot{std::move(s.tier), std::move(s.ns), std::move(s.scope),
+                    std::move(s.session_id)};
 }
 
 void SqliteStore::check_key(std::string_view key) const {
-  if (key.empty()) throw StoreError(ErrorCode::kInvalidArgument, "key must not be empty");
-  if (key.find('\0') != std::string_view::npos) {
-    throw StoreError(ErrorCode::kInvalidArgument, "key must not contain NUL");
-  }
-  if (static_cast<std::int64_t>(key.size()) > options_.memory_max_key_bytes) {
-    throw StoreError(ErrorCode::kTooLarge,
-                     "key is " + std::to_string(key.size()) + " bytes; the limit is " +
-                         std::to_string(options_.memory_max_key_bytes));
-  }
+  memory_rules::check_key(key, options_.memory_max_key_bytes);
 }
 
 PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
   const MemorySlot slot = memory_slot(who, r.tier, r.ns);
   check_key(r.key);
-  if (r.expected_version && *r.expected_version < 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
-  }
-  if (r.ttl_ms && *r.ttl_ms <= 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "ttl_ms must be > 0");
-  }
+  memory_rules::check_expected_version(r.expected_version);
+  memory_rules::check_ttl(r.ttl_ms);
   const std::string value_text = json::serialize(r.value);
-  if (static_cast<std::int64_t>(value_text.size()) > options_.memory_max_value_bytes) {
-    throw StoreError(ErrorCode::kTooLarge,
-                     "value is " + std::to_string(value_text.size()) +
-                         " bytes serialized; the limit is " +
-                         std::to_string(options_.memory_max_value_bytes));
-  }
+  memory_rules::check_value_size(value_text, options_.memory_max_value_bytes);
   const std::string value_sha = sha256_hex(value_text);
-  const std::string body = search_body(r.key, r.value);
+  const std::string body = memory_rules::search_text(r.key, r.value);
   const std::optional<std::string> fence_name =
       r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
   const std::string subject = subject_of(slot.tier, slot.ns, r.key);
@@ -255,14 +182,9 @@ PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
     sql::Statement fts(db, "INSERT INTO memory_fts(rowid, body) VALUES (?, ?)");
     fts.bind_all(id, body).run();
 
-    json::object payload{{"tier", slot.tier},
-                         {"namespace", slot.ns},
-                         {"key", r.key},
-                         {"version", result.version},
-                         {"bytes", static_cast<std::int64_t>(value_text.size())},
-                         {"sha256", value_sha}};
-    if (result.expires_at_ms) payload["expires_at"] = *result.expires_at_ms;
-    if (r.fence) payload["fence_token"] = r.fence->token;
+    const json::object payload = memory_rules::put_payload(
+        as_rules_slot(slot), r.key, result.version, static_cast<std::int64_t>(value_text.size()),
+        value_sha, result.expires_at_ms, r.fence);
     append_record(db, t, who.project, who.agent, ops::kMemoryPut, subject,
                   json::serialize(payload));
   });
@@ -294,9 +216,7 @@ GetResult SqliteStore::memory_get(const Principal& who, Tier tier, Namespace ns,
 bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   const MemorySlot slot = memory_slot(who, r.tier, r.ns);
   check_key(r.key);
-  if (r.expected_version && *r.expected_version < 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
-  }
+  memory_rules::check_expected_version(r.expected_version);
   const std::optional<std::string> fence_name =
       r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
   const std::string subject = subject_of(slot.tier, slot.ns, r.key);
@@ -316,11 +236,8 @@ bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
     const std::optional<ExistingRow>& row = guard.row;
     if (!row) return;
     delete_memory_rows(db, {row->id});
-    json::object payload{{"tier", slot.tier},
-                         {"namespace", slot.ns},
-                         {"key", r.key},
-                         {"version", row->version}};
-    if (r.fence) payload["fence_token"] = r.fence->token;
+    const json::object payload =
+        memory_rules::delete_payload(as_rules_slot(slot), r.key, row->version, r.fence);
     append_record(db, t, who.project, who.agent, ops::kMemoryDelete, subject,
                   json::serialize(payload));
     deleted = true;
@@ -330,47 +247,11 @@ bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   return deleted;
 }
 
-namespace {
-
-std::string hex_encode(std::string_view s) {
-  return to_hex(s);
-}
-
-std::optional<std::string> hex_decode(std::string_view s) {
-  if (s.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    const int hi = nibble(s[i]);
-    const int lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
-}
-
-constexpr std::string_view kCursorPrefix = "k1.";
-
-}  // namespace
-
 ListResult SqliteStore::memory_list(const Principal& who, const ListRequest& r) {
   const MemorySlot slot = memory_slot(who, r.tier, r.ns);
-  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
   const int limit =
-      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
-  std::optional<std::string> after;
-  if (!r.cursor.empty()) {
-    if (r.cursor.starts_with(kCursorPrefix)) {
-      after = hex_decode(std::string_view(r.cursor).substr(kCursorPrefix.size()));
-    }
-    if (!after || after->empty()) {
-      throw StoreError(ErrorCode::kInvalidArgument, "invalid list cursor");
-    }
-  }
+      memory_rules::page_limit(r.limit, options_.memory_page_size, options_.memory_max_page_size);
+  const std::optional<std::string> after = memory_rules::decode_list_cursor(r.cursor);
   const std::optional<std::string> upper = prefix_successor(r.prefix);
 
   ReadConnection conn = read_connection();
@@ -385,7 +266,7 @@ ListResult SqliteStore::memory_list(const Principal& who, const ListRequest& r) 
   ListResult out;
   while (q.step()) {
     if (static_cast<int>(out.entries.size()) == limit) {
-      out.next_cursor = std::string(kCursorPrefix) + hex_encode(out.entries.back().key);
+      out.next_cursor = memory_rules::encode_list_cursor(out.entries.back().key);
       break;
     }
     out.entries.push_back(
@@ -402,27 +283,14 @@ namespace {
 // or digit are dropped, since they hold no token to match.
 std::string fts_query(std::string_view text) {
   std::string out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-    std::size_t j = i;
-    while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j]))) ++j;
-    const std::string_view word = text.substr(i, j - i);
-    bool has_token = false;
+  for (const std::string_view word : memory_rules::query_words(text)) {
+    if (!out.empty()) out += ' ';
+    out += '"';
     for (const char c : word) {
-      const auto u = static_cast<unsigned char>(c);
-      if (std::isalnum(u) || u >= 0x80) has_token = true;
+      if (c == '"') out += '"';
+      out += c;
     }
-    if (has_token) {
-      if (!out.empty()) out += ' ';
-      out += '"';
-      for (const char c : word) {
-        if (c == '"') out += '"';
-        out += c;
-      }
-      out += '"';
-    }
-    i = j;
+    out += '"';
   }
   return out;
 }
@@ -430,45 +298,10 @@ std::string fts_query(std::string_view text) {
 }  // namespace
 
 std::vector<SearchHit> SqliteStore::memory_search(const Principal& who, const SearchRequest& r) {
-  bool blank = true;
-  for (const char c : r.query) {
-    if (!std::isspace(static_cast<unsigned char>(c))) blank = false;
-  }
-  if (blank) throw StoreError(ErrorCode::kInvalidArgument, "search query is empty");
-  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
+  memory_rules::check_search_query(r.query);
   const int limit =
-      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
-
-  // The slots the caller may see. An explicitly requested tier or the shared
-  // namespace must be allowed; by default only what the capabilities allow is
-  // searched. Own session rows need a session; without one there are none.
-  auto tier_cap = [](Tier tier) {
-    return tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun;
-  };
-  if (r.tier) require(who, tier_cap(*r.tier));
-  if (r.ns && *r.ns == Namespace::kShared) require(who, caps::kMemoryShared);
-  if (!who.can(caps::kMemorySession) && !who.can(caps::kMemoryCrossRun)) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "principal '" + who.agent + "' may not read memory");
-  }
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
-  std::vector<MemorySlot> visible;
-  for (const Tier tier : {Tier::kSession, Tier::kCrossRun}) {
-    if (r.tier ? *r.tier != tier : !who.can(tier_cap(tier))) continue;
-    for (const Namespace ns : {Namespace::kOwn, Namespace::kShared}) {
-      if (r.ns ? *r.ns != ns : (ns == Namespace::kShared && !who.can(caps::kMemoryShared))) {
-        continue;
-      }
-      if (tier == Tier::kSession && ns == Namespace::kOwn && who.session_id.empty()) continue;
-      MemorySlot slot;
-      slot.tier = std::string(to_string(tier));
-      slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
-      slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
-      visible.push_back(std::move(slot));
-    }
-  }
+      memory_rules::page_limit(r.limit, options_.memory_page_size, options_.memory_max_page_size);
+  const std::vector<memory_rules::Slot> visible = memory_rules::search_slots(who, r);
   if (visible.empty()) return {};
   const std::string match = fts_query(r.query);
   if (match.empty()) return {};
@@ -487,7 +320,7 @@ std::vector<SearchHit> SqliteStore::memory_search(const Principal& who, const Se
                        where + ") ORDER BY bm25(memory_fts), m.key LIMIT ?");
   q.bind_all(match, who.project, now());
   int p = 4;
-  for (const MemorySlot& v : visible) {
+  for (const memory_rules::Slot& v : visible) {
     q.bind(p, v.tier).bind(p + 1, v.ns).bind(p + 2, v.scope);
     p += 3;
   }

@@ -25,6 +25,7 @@
 #include <set>
 
 #include "state/journal.h"
+#include "state/memory_rules.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_leases_util.h"
 #include "state/postgres/pg_store_memory_text.h"
@@ -92,40 +93,10 @@ std::size_t cell_bytes(const Cell& c) {
   return 8;
 }
 
-// The text memory_search indexes for a row: the key and every string leaf of
-// the value, capped and made tokenizable. Must match search_body() in
-// pg_store_memory.cpp, which indexes rows as memory_put writes them (the
+// The text memory_search indexes for a row, as memory_put writes it (the
 // copy tests search copied rows).
-void collect_strings(const json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case json::kind::string:
-      out += ' ';
-      out += v.get_string();
-      break;
-    case json::kind::array:
-      for (const json::value& e : v.get_array()) collect_strings(e, out);
-      break;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) collect_strings(kv.value(), out);
-      break;
-    default:
-      break;
-  }
-}
-
-constexpr std::size_t kMaxSearchBodyBytes = 256 * 1024;  // as pg_store_memory.cpp
-
 std::string search_body(const std::string& key, const std::string& value_text) {
-  std::string body = key;
-  boost::system::error_code ec;
-  const json::value v = json::parse(value_text, ec);
-  if (!ec) collect_strings(v, body);
-  if (body.size() > kMaxSearchBodyBytes) {
-    std::size_t cut = kMaxSearchBodyBytes;
-    while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
-    body.resize(cut);  // on a character boundary
-  }
-  return pg_memory_text::tokenizable(body);
+  return pg_memory_text::search_body(memory_rules::search_text(key, value_text));
 }
 
 void refuse_text(std::string_view what, std::string_view v) {

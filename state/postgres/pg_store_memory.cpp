@@ -14,15 +14,19 @@
 #include "crypto/hex.h"
 #include "crypto/sha256.h"
 #include "state/lease_name.h"
+#include "state/memory_rules.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_memory_text.h"
 
 namespace keel::state {
 using crypto::sha256_hex;
-using crypto::to_hex;
 namespace json = boost::json;
 using namespace pg_store_detail;
+using memory_rules::Slot;
+using memory_rules::WriteStatus;
+using memory_rules::subject_of;
+using memory_rules::throw_if_refused;
 
 // As SQLite's memory table (state/schema.cpp), plus `search`: the text-search
 // vector of the row (key and every string leaf of the value), written by the
@@ -59,86 +63,16 @@ namespace {
 
 constexpr int kExpiredSweep = 32;  // expired rows dropped per write, at most
 
-// A row's address besides (project, key); as SqliteStore::MemorySlot.
-struct Slot {
-  std::string tier;        // "session" | "cross_run"
-  std::string ns;          // "agent:<agent>" | "shared"
-  std::string scope;       // session id for own session rows, else ""
-  std::string session_id;  // written to session-tier rows
-};
-
 Slot memory_slot(const Principal& who, Tier tier, Namespace ns) {
-  require(who, tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun);
-  if (ns == Namespace::kShared) require(who, caps::kMemoryShared);
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
-  if (tier == Tier::kSession && who.session_id.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "the session tier needs a session; this caller has none (use cross_run)");
-  }
-  Slot slot;
-  slot.tier = std::string(to_string(tier));
-  slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
-  slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
-  slot.session_id = tier == Tier::kSession ? who.session_id : "";
-  return slot;
+  return memory_rules::slot_for(who, tier, ns);
 }
 
 // As SQLite's check_key, and (PostgreSQL's text being UTF-8) the key must be
 // valid UTF-8: refused here with a clear error rather than deep in the server.
 // JSON input can never carry anything else.
 void check_key(std::string_view key, const StoreOptions& options) {
-  if (key.empty()) throw StoreError(ErrorCode::kInvalidArgument, "key must not be empty");
-  if (key.find('\0') != std::string_view::npos) {
-    throw StoreError(ErrorCode::kInvalidArgument, "key must not contain NUL");
-  }
-  if (static_cast<std::int64_t>(key.size()) > options.memory_max_key_bytes) {
-    throw StoreError(ErrorCode::kTooLarge,
-                     "key is " + std::to_string(key.size()) + " bytes; the limit is " +
-                         std::to_string(options.memory_max_key_bytes));
-  }
+  memory_rules::check_key(key, options.memory_max_key_bytes);
   if (!pg_memory_text::valid_utf8(key)) throw StoreError(ErrorCode::kInvalidArgument, "key must be valid UTF-8");
-}
-
-// The text indexed for search: the key and every string leaf of the value.
-void collect_strings(const json::value& v, std::string& out) {
-  switch (v.kind()) {
-    case json::kind::string:
-      out += ' ';
-      out += v.get_string();
-      break;
-    case json::kind::array:
-      for (const json::value& e : v.get_array()) collect_strings(e, out);
-      break;
-    case json::kind::object:
-      for (const auto& kv : v.get_object()) collect_strings(kv.value(), out);
-      break;
-    default:
-      break;
-  }
-}
-
-// A tsvector holds at most 1 MiB; a body of this many bytes stays well below
-// it whatever its words. Only values far above the default 64 KiB limit
-// (StoreOptions::memory_max_value_bytes) are cut: the rest of such a value
-// is not searchable (SQLite indexes it all).
-constexpr std::size_t kMaxSearchBodyBytes = 256 * 1024;
-
-std::string search_body(std::string_view key, const json::value& value) {
-  std::string body(key);
-  collect_strings(value, body);
-  if (body.size() > kMaxSearchBodyBytes) {
-    std::size_t cut = kMaxSearchBodyBytes;
-    while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xc0) == 0x80) --cut;
-    body.resize(cut);  // on a character boundary
-  }
-  return pg_memory_text::tokenizable(body);
-}
-
-// The journal subject of a memory key.
-std::string subject_of(std::string_view tier, std::string_view ns, std::string_view key) {
-  return "memory:" + std::string(tier) + "/" + std::string(ns) + "/" + std::string(key);
 }
 
 struct ExistingRow {
@@ -188,32 +122,8 @@ bool fence_valid(pg::Connection& c, const Principal& who, const Fence& fence,
 void journal_stale_fence(PgStore::Write& w, const Principal& who, const Fence& fence,
                          const std::string& fence_name, std::string_view action,
                          const std::string& subject) {
-  const json::object payload{{"reason", "stale_fence"},
-                             {"action", action},
-                             {"fence_name", fence_name},
-                             {"fence_token", fence.token}};
-  w.append(who.agent, ops::kRefuse, subject, json::serialize(payload));
-}
-
-// Outcome of a fenced / compare-and-set write decided inside its transaction.
-enum class WriteStatus { kOk, kStaleFence, kMismatch };
-
-// Throws the refusal a non-kOk WriteStatus stands for. `what` is "write" or
-// "delete". (Texts as SQLite's.)
-void throw_if_refused(WriteStatus status, const std::string& fence_name, std::int64_t fence_token,
-                      std::int64_t expected_version, std::int64_t current_version,
-                      std::string_view what) {
-  if (status == WriteStatus::kStaleFence) {
-    throw StoreError(ErrorCode::kStaleFence,
-                     "fence " + fence_name + " #" + std::to_string(fence_token) +
-                         " is not the caller's live lease (or is older than one this key "
-                         "accepted); the " + std::string(what) + " was refused");
-  }
-  if (status == WriteStatus::kMismatch) {
-    throw StoreError(ErrorCode::kVersionMismatch,
-                     "expected version " + std::to_string(expected_version) +
-                         " but the current version is " + std::to_string(current_version));
-  }
+  w.append(who.agent, ops::kRefuse, subject,
+           json::serialize(memory_rules::stale_fence_payload(action, fence_name, fence.token)));
 }
 
 // What a fenced / compare-and-set write found, decided inside its job.
@@ -249,24 +159,16 @@ GuardedRow guard_write(PgStore::Write& w, const Principal& who, const Slot& slot
 PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
   const Slot slot = memory_slot(who, r.tier, r.ns);
   check_key(r.key, options_);
-  if (r.expected_version && *r.expected_version < 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
-  }
-  if (r.ttl_ms && *r.ttl_ms <= 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "ttl_ms must be > 0");
-  }
+  memory_rules::check_expected_version(r.expected_version);
+  memory_rules::check_ttl(r.ttl_ms);
   const std::string value_text = json::serialize(r.value);
-  if (static_cast<std::int64_t>(value_text.size()) > options_.memory_max_value_bytes) {
-    throw StoreError(ErrorCode::kTooLarge,
-                     "value is " + std::to_string(value_text.size()) +
-                         " bytes serialized; the limit is " +
-                         std::to_string(options_.memory_max_value_bytes));
-  }
+  memory_rules::check_value_size(value_text, options_.memory_max_value_bytes);
   if (!pg_memory_text::valid_utf8(value_text)) {
     throw StoreError(ErrorCode::kInvalidArgument, "value must be valid UTF-8");
   }
   const std::string value_sha = sha256_hex(value_text);
-  const std::string body = search_body(r.key, r.value);
+  const std::string body =
+      pg_memory_text::search_body(memory_rules::search_text(r.key, r.value));
   const std::optional<std::string> fence_name =
       r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
   const std::string subject = subject_of(slot.tier, slot.ns, r.key);
@@ -312,14 +214,9 @@ PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
            result.version, t, result.expires_at_ms, fence_token, body});
     }
 
-    json::object payload{{"tier", slot.tier},
-                         {"namespace", slot.ns},
-                         {"key", r.key},
-                         {"version", result.version},
-                         {"bytes", static_cast<std::int64_t>(value_text.size())},
-                         {"sha256", value_sha}};
-    if (result.expires_at_ms) payload["expires_at"] = *result.expires_at_ms;
-    if (r.fence) payload["fence_token"] = r.fence->token;
+    const json::object payload = memory_rules::put_payload(
+        slot, r.key, result.version, static_cast<std::int64_t>(value_text.size()), value_sha,
+        result.expires_at_ms, r.fence);
     w.append(who.agent, ops::kMemoryPut, subject, json::serialize(payload));
   });
   throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
@@ -352,9 +249,7 @@ GetResult PgStore::memory_get(const Principal& who, Tier tier, Namespace ns,
 bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   const Slot slot = memory_slot(who, r.tier, r.ns);
   check_key(r.key, options_);
-  if (r.expected_version && *r.expected_version < 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "expected_version must be ≥ 0");
-  }
+  memory_rules::check_expected_version(r.expected_version);
   const std::optional<std::string> fence_name =
       r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
   const std::string subject = subject_of(slot.tier, slot.ns, r.key);
@@ -372,11 +267,8 @@ bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
     const std::optional<ExistingRow>& row = guard.row;
     if (!row) return;
     w.c.exec_prepared("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row->id});
-    json::object payload{{"tier", slot.tier},
-                         {"namespace", slot.ns},
-                         {"key", r.key},
-                         {"version", row->version}};
-    if (r.fence) payload["fence_token"] = r.fence->token;
+    const json::object payload =
+        memory_rules::delete_payload(slot, r.key, row->version, r.fence);
     w.append(who.agent, ops::kMemoryDelete, subject, json::serialize(payload));
     deleted = true;
   });
@@ -385,44 +277,14 @@ bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   return deleted;
 }
 
-namespace {
-
-std::optional<std::string> hex_decode(std::string_view s) {
-  if (s.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    const int hi = nibble(s[i]);
-    const int lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-  }
-  return out;
-}
-
-// Cursors are SQLite's: "k1." and the hex of the last key listed.
-constexpr std::string_view kCursorPrefix = "k1.";
-
-}  // namespace
-
 ListResult PgStore::memory_list(const Principal& who, const ListRequest& r) {
   const Slot slot = memory_slot(who, r.tier, r.ns);
-  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
   const int limit =
-      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
-  std::optional<std::string> after;
-  if (!r.cursor.empty()) {
-    if (r.cursor.starts_with(kCursorPrefix)) {
-      after = hex_decode(std::string_view(r.cursor).substr(kCursorPrefix.size()));
-    }
-    // (Every stored key is UTF-8, so a cursor keel returned always is.)
-    if (!after || after->empty() || !pg_memory_text::valid_utf8(*after)) {
-      throw StoreError(ErrorCode::kInvalidArgument, "invalid list cursor");
-    }
+      memory_rules::page_limit(r.limit, options_.memory_page_size, options_.memory_max_page_size);
+  const std::optional<std::string> after = memory_rules::decode_list_cursor(r.cursor);
+  // (Every stored key is UTF-8, so a cursor keel returned always is.)
+  if (after && !pg_memory_text::valid_utf8(*after)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "invalid list cursor");
   }
   if (!pg_memory_text::valid_utf8(r.prefix)) {
     throw StoreError(ErrorCode::kInvalidArgument, "prefix must be valid UTF-8");
@@ -453,7 +315,7 @@ ListResult PgStore::memory_list(const Principal& who, const ListRequest& r) {
     ListResult out;
     for (int i = 0; i < q.rows(); ++i) {
       if (static_cast<int>(out.entries.size()) == limit) {
-        out.next_cursor = std::string(kCursorPrefix) + to_hex(out.entries.back().key);
+        out.next_cursor = memory_rules::encode_list_cursor(out.entries.back().key);
         break;
       }
       out.entries.push_back(

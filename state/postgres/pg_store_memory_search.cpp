@@ -45,6 +45,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "state/memory_rules.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_memory_text.h"
 
@@ -54,33 +55,14 @@ using namespace pg_store_detail;
 
 namespace {
 
-struct VisibleSlot {
-  std::string tier;
-  std::string ns;
-  std::string scope;
-};
-
 // The words of `text` (split on whitespace) that hold a token, each made
 // tokenizable, joined by '\n' (a byte no tokenizable word contains) for the
 // query to split them again; "" when none holds a token.
 std::string query_words(std::string_view text) {
   std::string out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-    std::size_t j = i;
-    while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j]))) ++j;
-    const std::string_view word = text.substr(i, j - i);
-    bool has_token = false;
-    for (const char c : word) {
-      const auto u = static_cast<unsigned char>(c);
-      if (std::isalnum(u) || u >= 0x80) has_token = true;
-    }
-    if (has_token) {
-      if (!out.empty()) out += '\n';
-      out += pg_memory_text::tokenizable(word);
-    }
-    i = j;
+  for (const std::string_view word : memory_rules::query_words(text)) {
+    if (!out.empty()) out += '\n';
+    out += pg_memory_text::tokenizable(word);
   }
   return out;
 }
@@ -88,45 +70,10 @@ std::string query_words(std::string_view text) {
 }  // namespace
 
 std::vector<SearchHit> PgStore::memory_search(const Principal& who, const SearchRequest& r) {
-  bool blank = true;
-  for (const char c : r.query) {
-    if (!std::isspace(static_cast<unsigned char>(c))) blank = false;
-  }
-  if (blank) throw StoreError(ErrorCode::kInvalidArgument, "search query is empty");
-  if (r.limit < 0) throw StoreError(ErrorCode::kInvalidArgument, "limit must be ≥ 0");
+  memory_rules::check_search_query(r.query);
   const int limit =
-      r.limit == 0 ? options_.memory_page_size : std::min(r.limit, options_.memory_max_page_size);
-
-  // The slots the caller may see (as SQLite). An explicitly requested tier
-  // or the shared namespace must be allowed; by default only what the
-  // capabilities allow is searched. Own session rows need a session.
-  auto tier_cap = [](Tier tier) {
-    return tier == Tier::kSession ? caps::kMemorySession : caps::kMemoryCrossRun;
-  };
-  if (r.tier) require(who, tier_cap(*r.tier));
-  if (r.ns && *r.ns == Namespace::kShared) require(who, caps::kMemoryShared);
-  if (!who.can(caps::kMemorySession) && !who.can(caps::kMemoryCrossRun)) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "principal '" + who.agent + "' may not read memory");
-  }
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
-  std::vector<VisibleSlot> visible;
-  for (const Tier tier : {Tier::kSession, Tier::kCrossRun}) {
-    if (r.tier ? *r.tier != tier : !who.can(tier_cap(tier))) continue;
-    for (const Namespace ns : {Namespace::kOwn, Namespace::kShared}) {
-      if (r.ns ? *r.ns != ns : (ns == Namespace::kShared && !who.can(caps::kMemoryShared))) {
-        continue;
-      }
-      if (tier == Tier::kSession && ns == Namespace::kOwn && who.session_id.empty()) continue;
-      VisibleSlot slot;
-      slot.tier = std::string(to_string(tier));
-      slot.ns = ns == Namespace::kShared ? std::string("shared") : "agent:" + who.agent;
-      slot.scope = (tier == Tier::kSession && ns == Namespace::kOwn) ? who.session_id : "";
-      visible.push_back(std::move(slot));
-    }
-  }
+      memory_rules::page_limit(r.limit, options_.memory_page_size, options_.memory_max_page_size);
+  const std::vector<memory_rules::Slot> visible = memory_rules::search_slots(who, r);
   if (visible.empty()) return {};
   const std::string words = query_words(r.query);
   if (words.empty()) return {};

@@ -147,4 +147,13 @@ std::string tokenizable(std::string_view text) {
   return out;
 }
 
+std::string search_body(std::string text) {
+  if (text.size() > kMaxSearchBodyBytes) {
+    std::size_t cut = kMaxSearchBodyBytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+    text.resize(cut);  // on a character boundary
+  }
+  return tokenizable(text);
+}
+
 }  // namespace keel::state::pg_memory_text

@@ -13,6 +13,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,5 +38,17 @@ std::optional<std::string> utf8_prefix_successor(std::string_view prefix);
 // the C locale it takes every non-ASCII character for a letter). Other
 // characters, and bytes that are not UTF-8, are kept.
 std::string tokenizable(std::string_view text);
+
+// A tsvector holds at most 1 MiB; a body of this many bytes stays well below
+// it whatever its words. Only values far above the default 64 KiB limit
+// (StoreOptions::memory_max_value_bytes) are cut: the rest of such a value
+// is not searchable (SQLite indexes it all).
+inline constexpr std::size_t kMaxSearchBodyBytes = 256 * 1024;
+
+// What memory.search indexes for a row whose search text
+// (memory_rules::search_text) is `text`: cut to kMaxSearchBodyBytes on a
+// character boundary, then tokenizable(). Used by memory_put and by copy, so
+// that copied rows are found as written ones are.
+std::string search_body(std::string text);
 
 }  // namespace keel::state::pg_memory_text

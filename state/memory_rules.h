@@ -1,0 +1,102 @@
+// keel/state/memory_rules.h — the backend-neutral rules of memory, shared by
+// the SQLite (state/sqlite_store_memory.cpp) and PostgreSQL
+// (state/postgres/pg_store_memory*.cpp) stores: argument validation, which
+// slot a principal writes and which slots it may search, page limits, list
+// cursors, journal subjects and payloads, refusals, and the search text of a
+// row. SQL stays in the backends.
+//
+// Errors: the functions that validate throw StoreError with the codes and
+// texts the Store contract (state/store.h) documents; both backends must
+// give the same ones, which is why they live here.
+// Thread safety: pure functions of their arguments.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "state/store.h"
+
+namespace keel::state::memory_rules {
+
+// A row's address besides (project, key).
+struct Slot {
+  std::string tier;        // "session" | "cross_run"
+  std::string ns;          // "agent:<agent>" | "shared"
+  std::string scope;       // session id for own session rows, else ""
+  std::string session_id;  // written to session-tier rows ("" for cross_run)
+};
+
+// The slot `who` addresses with (tier, ns). Throws kPermissionDenied when a
+// capability is missing, kInvalidArgument when the principal has no agent or
+// (session tier) no session.
+Slot slot_for(const Principal& who, Tier tier, Namespace ns);
+
+// The slots memory_search reads for `who` and `r` (empty: none). Throws
+// kPermissionDenied when an explicitly requested tier / the shared namespace
+// is not allowed or the principal may read no memory at all,
+// kInvalidArgument when it has no agent. Slot::session_id is left empty.
+std::vector<Slot> search_slots(const Principal& who, const SearchRequest& r);
+
+// Key checks common to both backends: not empty (kInvalidArgument), no NUL
+// (kInvalidArgument), at most `max_key_bytes` (kTooLarge).
+void check_key(std::string_view key, std::int64_t max_key_bytes);
+
+// expected_version ≥ 0, else kInvalidArgument.
+void check_expected_version(const std::optional<std::int64_t>& expected_version);
+// ttl_ms > 0 when set, else kInvalidArgument.
+void check_ttl(const std::optional<std::int64_t>& ttl_ms);
+// A serialized value of at most `max_value_bytes`, else kTooLarge.
+void check_value_size(std::string_view value_text, std::int64_t max_value_bytes);
+
+// A query with some non-space character, else kInvalidArgument.
+void check_search_query(std::string_view query);
+
+// The page size for a requested limit: 0 → page_size, else at most
+// max_page_size. A negative limit is kInvalidArgument.
+int page_limit(int requested, int page_size, int max_page_size);
+
+// List cursors: "k1." and the lower-case hex of the last key listed.
+std::string encode_list_cursor(std::string_view last_key);
+// The key a cursor continues after; nullopt for "" (from the start). Throws
+// kInvalidArgument "invalid list cursor" when it is not one encode made.
+std::optional<std::string> decode_list_cursor(std::string_view cursor);
+
+// The journal subject of a memory key: "memory:<tier>/<ns>/<key>".
+std::string subject_of(std::string_view tier, std::string_view ns, std::string_view key);
+
+// Journal payloads (their fields are part of the journal's format).
+boost::json::object put_payload(const Slot& slot, std::string_view key, std::int64_t version,
+                                std::int64_t bytes, const std::string& sha256,
+                                const std::optional<std::int64_t>& expires_at,
+                                const std::optional<Fence>& fence);
+boost::json::object delete_payload(const Slot& slot, std::string_view key, std::int64_t version,
+                                   const std::optional<Fence>& fence);
+boost::json::object stale_fence_payload(std::string_view action, const std::string& fence_name,
+                                        std::int64_t fence_token);
+
+// Outcome of a fenced / compare-and-set write decided inside its transaction.
+enum class WriteStatus { kOk, kStaleFence, kMismatch };
+
+// Throws the refusal a non-kOk WriteStatus stands for (kStaleFence or
+// kVersionMismatch). `what` is "write" or "delete".
+void throw_if_refused(WriteStatus status, const std::string& fence_name, std::int64_t fence_token,
+                      std::int64_t expected_version, std::int64_t current_version,
+                      std::string_view what);
+
+// The words of a search query: split on whitespace, keeping only words with
+// an ASCII letter/digit or a non-ASCII byte (the others hold no token).
+std::vector<std::string_view> query_words(std::string_view query);
+
+// The text indexed for search: the key and, each after a space, every string
+// leaf of the value (depth first, in order).
+std::string search_text(std::string_view key, const boost::json::value& value);
+// As search_text, from the value's serialized form; a value that does not
+// parse contributes nothing.
+std::string search_text(std::string_view key, std::string_view value_text);
+
+}  // namespace keel::state::memory_rules
