@@ -114,7 +114,19 @@ export function clusterAvailable() {
 export function startCluster() {
   const stateDir = mkTmp("keel-pgc-");
   const stateFile = path.join(stateDir, "cluster.state");
-  const url = cluster("start", stateFile).split("\n").pop();
+  let url;
+  try {
+    url = cluster("start", stateFile).split("\n").pop();
+  } catch (e) {
+    // It may have started before failing: stop what its state file records.
+    try {
+      cluster("stop", stateFile, 60_000);
+    } catch {
+      /* nothing recorded */
+    }
+    rmTmp(stateDir);
+    throw e;
+  }
   let stopped = false;
   const c = {
     url,
