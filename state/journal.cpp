@@ -2,6 +2,7 @@
 #include "state/journal.h"
 
 #include <algorithm>
+#include <map>
 #include <stdexcept>
 
 #include "crypto/hex.h"
@@ -273,6 +274,74 @@ VerifyReport ChainVerifier::finish(std::int64_t head_seq, std::string_view head_
   report.records = records_;
   report.ok = !bad_.has_value();
   report.first_bad = bad_;
+  return report;
+}
+
+std::vector<LeaseInfo> sorted_leases(std::vector<LeaseInfo> v) {
+  std::sort(v.begin(), v.end(), [](const LeaseInfo& a, const LeaseInfo& b) {
+    return a.name != b.name ? a.name < b.name : a.token < b.token;
+  });
+  return v;
+}
+
+namespace {
+
+std::string describe(const LeaseInfo& l) {
+  return l.lease_id + " (" + l.name + ", " + std::string(to_string(l.mode)) + ", holder " +
+         l.holder + ", token " + std::to_string(l.token) + ")";
+}
+
+void compare_field(std::vector<std::string>& out, const LeaseInfo& j, std::string_view field,
+                   const std::string& journal_value, const std::string& table_value) {
+  if (journal_value != table_value) {
+    out.push_back("lease " + j.lease_id + " " + std::string(field) + ": journal says " +
+                  journal_value + ", table says " + table_value);
+  }
+}
+
+}  // namespace
+
+ReplayReport compare_replay(const LeaseFold& fold, std::vector<std::string> fold_problems,
+                            std::vector<LeaseInfo> table_rows, std::int64_t at_ms) {
+  ReplayReport report;
+  report.at_ms = at_ms;
+  std::map<std::string, LeaseInfo> table;
+  for (const LeaseInfo& l : table_rows) table[l.lease_id] = l;
+  for (const auto& [id, l] : fold.leases()) {
+    if (l.expires_at_ms > report.at_ms) report.replayed.push_back(l);
+  }
+  report.replayed = sorted_leases(std::move(report.replayed));
+  report.table = sorted_leases(std::move(table_rows));
+
+  report.differences = std::move(fold_problems);
+  std::map<std::string, const LeaseInfo*> replayed;
+  for (const LeaseInfo& l : report.replayed) replayed[l.lease_id] = &l;
+  for (const auto& [id, j] : replayed) {
+    const auto it = table.find(id);
+    if (it == table.end()) {
+      report.differences.push_back("lease " + describe(*j) +
+                                   " is live in the journal but not in the table");
+      continue;
+    }
+    const LeaseInfo& t = it->second;
+    auto& d = report.differences;
+    compare_field(d, *j, "name", j->name, t.name);
+    compare_field(d, *j, "holder", j->holder, t.holder);
+    compare_field(d, *j, "mode", std::string(to_string(j->mode)), std::string(to_string(t.mode)));
+    compare_field(d, *j, "token", std::to_string(j->token), std::to_string(t.token));
+    compare_field(d, *j, "ttl_ms", std::to_string(j->ttl_ms), std::to_string(t.ttl_ms));
+    compare_field(d, *j, "acquired_at", std::to_string(j->acquired_at_ms),
+                  std::to_string(t.acquired_at_ms));
+    compare_field(d, *j, "expires_at", std::to_string(j->expires_at_ms),
+                  std::to_string(t.expires_at_ms));
+  }
+  for (const auto& [id, t] : table) {
+    if (replayed.count(id) == 0) {
+      report.differences.push_back("lease " + describe(t) +
+                                   " is live in the table but not in the journal");
+    }
+  }
+  report.equal = report.differences.empty();
   return report;
 }
 

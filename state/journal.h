@@ -77,6 +77,18 @@ class LeaseFold {
   std::map<std::string, LeaseInfo> leases_;
 };
 
+// Leases ordered by (name, token): the order of reports and checkpoints.
+std::vector<LeaseInfo> sorted_leases(std::vector<LeaseInfo> v);
+
+// journal_replay's report, the same on every backend: `replayed` the fold's
+// leases live at `at_ms`, `table` the lease table's live rows (as read, in
+// one snapshot with the journal the fold read), both sorted_leases;
+// `differences` the fold's problems, then per lease live in only one of
+// them or differing in a field, a sentence naming it; `equal` when there
+// are none.
+ReplayReport compare_replay(const LeaseFold& fold, std::vector<std::string> fold_problems,
+                            std::vector<LeaseInfo> table, std::int64_t at_ms);
+
 // Checks a chain fed in ascending seq order. min_seq/max_seq are the smallest
 // and largest seq present (used to explain a record that sits at the wrong
 // position: a record whose hash matches its contents at another seq within

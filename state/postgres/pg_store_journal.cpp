@@ -144,26 +144,6 @@ VerifyReport verify_chain(pg::Connection& c, std::string_view project, const Hea
   return verifier.finish(head.seq, head.hash);
 }
 
-std::vector<LeaseInfo> sorted(std::vector<LeaseInfo> v) {
-  std::sort(v.begin(), v.end(), [](const LeaseInfo& a, const LeaseInfo& b) {
-    return a.name != b.name ? a.name < b.name : a.token < b.token;
-  });
-  return v;
-}
-
-std::string describe(const LeaseInfo& l) {
-  return l.lease_id + " (" + l.name + ", " + std::string(to_string(l.mode)) + ", holder " +
-         l.holder + ", token " + std::to_string(l.token) + ")";
-}
-
-void compare_field(std::vector<std::string>& out, const LeaseInfo& j, std::string_view field,
-                   const std::string& journal_value, const std::string& table_value) {
-  if (journal_value != table_value) {
-    out.push_back("lease " + j.lease_id + " " + std::string(field) + ": journal says " +
-                  journal_value + ", table says " + table_value);
-  }
-}
-
 bool is_reserved_op(std::string_view op) {
   // Ops whose records must describe a change the store itself made (replay
   // folds them, or they report a state change).
@@ -264,14 +244,13 @@ VerifyReport PgStore::journal_verify(const Principal& who) {
 
 ReplayReport PgStore::journal_replay(const Principal& who) {
   require(who, caps::kJournalRead);
-  ReplayReport report;
+  std::int64_t at_ms = 0;
   LeaseFold fold;
   std::vector<std::string> problems;
-  std::map<std::string, LeaseInfo> table;
+  std::vector<LeaseInfo> table;
   read(
       [&](pg::Connection& c) {
         // Starts afresh when read() retries on a new connection.
-        report = ReplayReport{};
         fold = LeaseFold{};
         problems.clear();
         table.clear();
@@ -279,53 +258,14 @@ ReplayReport PgStore::journal_replay(const Principal& who) {
           if (std::optional<std::string> problem = fold.apply(r)) problems.push_back(*problem);
           return true;
         });
-        report.at_ms = now(c);
+        at_ms = now(c);
         const pg::Result r = c.exec("SELECT " + std::string(kLeaseColumns) +
                                         " FROM leases WHERE project = $1 AND expires_at > $2",
-                                    {who.project, report.at_ms});
-        for (int i = 0; i < r.rows(); ++i) {
-          LeaseInfo l = read_lease(r, i);
-          table[l.lease_id] = l;
-          report.table.push_back(std::move(l));
-        }
+                                    {who.project, at_ms});
+        for (int i = 0; i < r.rows(); ++i) table.push_back(read_lease(r, i));
       },
       /*snapshot=*/true);
-  for (const auto& [id, l] : fold.leases()) {
-    if (l.expires_at_ms > report.at_ms) report.replayed.push_back(l);
-  }
-  report.replayed = sorted(std::move(report.replayed));
-  report.table = sorted(std::move(report.table));
-
-  report.differences = std::move(problems);
-  std::map<std::string, const LeaseInfo*> replayed;
-  for (const LeaseInfo& l : report.replayed) replayed[l.lease_id] = &l;
-  for (const auto& [id, j] : replayed) {
-    const auto it = table.find(id);
-    if (it == table.end()) {
-      report.differences.push_back("lease " + describe(*j) +
-                                   " is live in the journal but not in the table");
-      continue;
-    }
-    const LeaseInfo& t = it->second;
-    auto& d = report.differences;
-    compare_field(d, *j, "name", j->name, t.name);
-    compare_field(d, *j, "holder", j->holder, t.holder);
-    compare_field(d, *j, "mode", std::string(to_string(j->mode)), std::string(to_string(t.mode)));
-    compare_field(d, *j, "token", std::to_string(j->token), std::to_string(t.token));
-    compare_field(d, *j, "ttl_ms", std::to_string(j->ttl_ms), std::to_string(t.ttl_ms));
-    compare_field(d, *j, "acquired_at", std::to_string(j->acquired_at_ms),
-                  std::to_string(t.acquired_at_ms));
-    compare_field(d, *j, "expires_at", std::to_string(j->expires_at_ms),
-                  std::to_string(t.expires_at_ms));
-  }
-  for (const auto& [id, t] : table) {
-    if (replayed.count(id) == 0) {
-      report.differences.push_back("lease " + describe(t) +
-                                   " is live in the table but not in the journal");
-    }
-  }
-  report.equal = report.differences.empty();
-  return report;
+  return compare_replay(fold, std::move(problems), std::move(table), at_ms);
 }
 
 CompactReport PgStore::journal_compact(const Principal& who) {
@@ -356,7 +296,7 @@ CompactReport PgStore::journal_compact(const Principal& who) {
     c.folded_records = folded;
     c.anchor_hash = head.hash;
     for (const auto& [id, l] : fold.leases()) c.leases.push_back(l);
-    c.leases = sorted(std::move(c.leases));
+    c.leases = sorted_leases(std::move(c.leases));
     c.next_token = head.next_token;
     // The chain verified, so its seqs are contiguous up to the head: delete
     // it in ranges, each statement well inside the statement timeout however
