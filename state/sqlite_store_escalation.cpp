@@ -14,10 +14,13 @@
 namespace keel::state {
 namespace json = boost::json;
 using namespace sqlite_store_detail;
+using escalation::check_principal;
+using escalation::not_found;
+using escalation::parse_stored;
+using escalation::require_read;
 
 namespace {
 
-constexpr std::size_t kMaxViaBytes = 64;
 // How often a waiter re-reads the row, for resolutions made by other
 // processes (this process's resolutions wake it at once).
 constexpr auto kWaitPoll = std::chrono::milliseconds(200);
@@ -25,12 +28,6 @@ constexpr auto kWaitPoll = std::chrono::milliseconds(200);
 constexpr std::string_view kEscalationColumns =
     "id, project, agent, reason, context, proposal, impact, severity, request_id, created_at,"
     " status, decision, resolved_proposal, resolver, resolved_via, resolved_at";
-
-json::value parse_stored(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  return ec ? json::value(text) : v;  // shown as text if a row was edited by hand
-}
 
 Escalation read_escalation(const sql::Statement& q) {
   Escalation e;
@@ -60,25 +57,6 @@ std::optional<Escalation> find_escalation(sqlite3* db, std::string_view project,
                          read_escalation, id, project);
 }
 
-StoreError not_found(std::int64_t id) {
-  return StoreError(ErrorCode::kNotFound, "no escalation " + std::to_string(id) + " in this project");
-}
-
-void check_principal(const Principal& who) {
-  if (who.agent.empty() || who.project.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "principal needs an agent and a project");
-  }
-}
-
-void require_read(const Principal& who) {
-  if (!who.can(caps::kEscalationRequest) && !who.can(caps::kEscalationResolve)) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "principal '" + who.agent + "' lacks the capability '" +
-                         std::string(caps::kEscalationRequest) + "' (or '" +
-                         std::string(caps::kEscalationResolve) + "')");
-  }
-}
-
 // The agent's bucket as of `now` (full when never used).
 escalation::BucketLevel read_bucket(sqlite3* db, const Principal& who,
                                     const EscalationBudget& budget, std::int64_t now) {
@@ -89,10 +67,6 @@ escalation::BucketLevel read_bucket(sqlite3* db, const Principal& who,
   return escalation::refill({q.real(0), q.int64(1)}, now, budget);
 }
 
-std::int64_t whole_tokens(const escalation::BucketLevel& level) {
-  return static_cast<std::int64_t>(std::floor(level.tokens + 1e-9));
-}
-
 }  // namespace
 
 EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
@@ -100,10 +74,7 @@ EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
   check_principal(who);
   require(who, caps::kEscalationRequest);
   escalation::validate(request);
-  auto it = options_.escalation_agent_budgets.find(who.agent);
-  const EscalationBudget budget =
-      it != options_.escalation_agent_budgets.end() ? it->second : options_.escalation_budget;
-  escalation::validate(budget, "escalation budget of " + who.agent);
+  const EscalationBudget budget = escalation::budget_of(options_, who.agent);
 
   EscalationRequestResult out;
   writer_->submit([&](sqlite3* db) {
@@ -119,33 +90,21 @@ EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
         out.escalation = find_escalation(db, who.project, q.int64(0));
         out.outcome = EscalationOutcome::kGranted;
         out.replayed = true;
-        out.tokens_left = whole_tokens(level);
+        out.tokens_left = escalation::whole_tokens(level);
         return;
       }
     }
 
-    json::object payload{{"agent", who.agent},
-                         {"reason", request.reason},
-                         {"impact", to_string(request.impact)},
-                         {"proposal", request.proposal},
-                         {"context", request.context}};
-    if (!request.severity.empty()) payload["severity"] = request.severity;
-    if (request.request_id) payload["request_id"] = *request.request_id;
+    json::object payload = escalation::request_payload(who, request);
 
     if (!escalation::has_token(level)) {
-      out.outcome = EscalationOutcome::kBudgetExhausted;
-      out.retry_after_ms = escalation::retry_after_ms(level, budget);
-      out.tokens_left = 0;
-      payload["outcome"] = to_string(out.outcome);
-      payload["retry_after_ms"] = out.retry_after_ms;
-      payload["capacity"] = budget.capacity;
-      payload["refill_ms"] = budget.refill_ms;
+      escalation::refuse(out, payload, level, budget);
       append_record(db, t, who.project, who.agent, ops::kEscalateRefused, "escalation:refused",
                     json::serialize(payload));
       return;
     }
 
-    level.tokens = std::max(0.0, level.tokens - 1.0);
+    escalation::spend(level);
     sql::Statement(db,
                    "INSERT INTO escalation_buckets(project, agent, tokens, updated_at)"
                    " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(project, agent)"
@@ -160,12 +119,8 @@ EscalationRequestResult SqliteStore::request_escalation(const Principal& who,
                   request.request_id, t)
         .run();
     const std::int64_t id = sqlite3_last_insert_rowid(db);
-    out.outcome = EscalationOutcome::kGranted;
-    out.tokens_left = whole_tokens(level);
     out.escalation = find_escalation(db, who.project, id);
-    payload["id"] = id;
-    payload["outcome"] = to_string(out.outcome);
-    payload["tokens_left"] = out.tokens_left;
+    escalation::grant(out, payload, id, level);
     append_record(db, t, who.project, who.agent, ops::kEscalate,
                   "escalation:" + std::to_string(id), json::serialize(payload));
   });
@@ -176,24 +131,7 @@ ResolveEscalationResult SqliteStore::resolve_escalation(const Principal& who,
                                                         const ResolveEscalationRequest& r) {
   check_principal(who);
   require(who, caps::kEscalationResolve);
-  const bool modify = r.decision == EscalationDecision::kModify;
-  if (modify && (!r.proposal || r.proposal->is_null())) {
-    throw StoreError(ErrorCode::kInvalidArgument, "MODIFY needs the modified proposal");
-  }
-  if (!modify && r.proposal) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "a proposal goes only with MODIFY, not " +
-                         std::string(to_string(r.decision)));
-  }
-  if (r.proposal && json::serialize(*r.proposal).size() > escalation::kMaxJsonBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "proposal is larger than " + std::to_string(escalation::kMaxJsonBytes) +
-                         " bytes of JSON");
-  }
-  if (r.via.size() > kMaxViaBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "via is longer than 64 bytes");
-  }
-  const std::string via = r.via.empty() ? "api" : r.via;
+  const std::string via = escalation::check_resolve(r);
 
   ResolveEscalationResult out;
   writer_->submit([&](sqlite3* db) {
@@ -206,10 +144,7 @@ ResolveEscalationResult SqliteStore::resolve_escalation(const Principal& who,
       return;
     }
     const std::int64_t t = now();
-    const json::value resolved_proposal = modify ? *r.proposal
-                                          : r.decision == EscalationDecision::kOverride
-                                              ? e->proposal
-                                              : json::value(nullptr);
+    const json::value resolved_proposal = escalation::resolved_proposal(r, *e);
     sql::Statement update(db,
                           "UPDATE escalations SET status = 'resolved', decision = ?,"
                           " resolved_proposal = ?, resolver = ?, resolved_via = ?,"
@@ -221,11 +156,7 @@ ResolveEscalationResult SqliteStore::resolve_escalation(const Principal& who,
       // (Unreachable: the write lock is held since the row was read.)
       throw StoreError(ErrorCode::kInternal, "escalation row changed under the write lock");
     }
-    const json::object payload{{"id", r.id},
-                               {"agent", e->agent},
-                               {"decision", to_string(r.decision)},
-                               {"proposal", resolved_proposal},
-                               {"via", via}};
+    const json::object payload = escalation::resolve_payload(r, *e, resolved_proposal, via);
     append_record(db, t, who.project, who.agent, ops::kResolve,
                   "escalation:" + std::to_string(r.id), json::serialize(payload));
     out.resolved = true;
@@ -254,23 +185,9 @@ EscalationListResult SqliteStore::list_escalations(const Principal& who,
                                                    const EscalationListRequest& r) {
   check_principal(who);
   require_read(who);
-  int limit = r.limit == 0 ? escalation::kDefaultPageSize : r.limit;
-  if (limit < 1 || limit > escalation::kMaxPageSize) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "limit must be in [1, " + std::to_string(escalation::kMaxPageSize) + "]");
-  }
-  std::int64_t before = INT64_MAX;
-  if (!r.cursor.empty()) {
-    std::size_t used = 0;
-    try {
-      before = std::stoll(r.cursor, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != r.cursor.size() || before < 1) {
-      throw StoreError(ErrorCode::kInvalidArgument, "cursor is not one keel returned");
-    }
-  }
+  const escalation::ListPage page = escalation::list_page(r);
+  const int limit = page.limit;
+  const std::int64_t before = page.before;
   std::string where = " WHERE project = ?1 AND id < ?2";
   if (r.resolved) where += *r.resolved ? " AND status = 'resolved'" : " AND status = 'pending'";
 
@@ -280,20 +197,13 @@ EscalationListResult SqliteStore::list_escalations(const Principal& who,
                                    where + " ORDER BY id DESC LIMIT ?3");
   q.bind_all(who.project, before, limit + 1);
   while (q.step()) out.escalations.push_back(read_escalation(q));
-  if (out.escalations.size() > static_cast<std::size_t>(limit)) {
-    out.escalations.pop_back();
-    out.next_cursor = std::to_string(out.escalations.back().id);
-  }
+  escalation::finish_page(out, limit);
   return out;
 }
 
 Escalation SqliteStore::wait_escalation(const Principal& who, std::int64_t id,
                                         std::int64_t wait_ms, const CancelCheck& cancelled) {
-  if (wait_ms < 0 || wait_ms > options_.escalation_max_wait_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "wait_ms must be in [0, " + std::to_string(options_.escalation_max_wait_ms) +
-                         "], got " + std::to_string(wait_ms));
-  }
+  escalation::check_wait_ms(wait_ms, options_.escalation_max_wait_ms);
   const WaitDeadline deadline(wait_ms);
   for (;;) {
     std::uint64_t epoch;
@@ -304,8 +214,7 @@ Escalation SqliteStore::wait_escalation(const Principal& who, std::int64_t id,
     Escalation e = get_escalation(who, id);  // checks principal and capability
     if (e.resolved || deadline.passed()) return e;
     if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled,
-                       "wait for escalation " + std::to_string(id) + " was cancelled");
+      throw escalation::wait_cancelled(id);
     }
     const auto step = deadline.next_step(kWaitPoll);
     std::unique_lock<std::mutex> lock(escalation_mu_);

@@ -18,6 +18,10 @@
 namespace keel::state {
 namespace json = boost::json;
 using namespace pg_store_detail;
+using escalation::check_principal;
+using escalation::not_found;
+using escalation::parse_stored;
+using escalation::require_read;
 
 // As SQLite's escalation tables (state/schema.cpp, migration 2). id comes
 // from an identity sequence: unique in the database and never reused, like
@@ -57,7 +61,6 @@ CREATE TABLE escalation_buckets(
 
 namespace {
 
-constexpr std::size_t kMaxViaBytes = 64;
 // How often a waiter re-reads the row, for resolutions it was not told of
 // (a lost notification, a listener reconnecting).
 constexpr auto kWaitPoll = std::chrono::milliseconds(200);
@@ -68,12 +71,6 @@ constexpr std::string_view kEscalationColumns =
 
 std::string select_escalation(std::string_view rest) {
   return "SELECT " + std::string(kEscalationColumns) + " FROM escalations " + std::string(rest);
-}
-
-json::value parse_stored(const std::string& text) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  return ec ? json::value(text) : v;  // shown as text if a row was edited by hand
 }
 
 Escalation read_escalation(const pg::Result& q, int row) {
@@ -114,25 +111,6 @@ std::optional<Escalation> find_escalation(pg::Connection& c, std::string_view pr
   return read_escalation(q, 0);
 }
 
-StoreError not_found(std::int64_t id) {
-  return StoreError(ErrorCode::kNotFound, "no escalation " + std::to_string(id) + " in this project");
-}
-
-void check_principal(const Principal& who) {
-  if (who.agent.empty() || who.project.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "principal needs an agent and a project");
-  }
-}
-
-void require_read(const Principal& who) {
-  if (!who.can(caps::kEscalationRequest) && !who.can(caps::kEscalationResolve)) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "principal '" + who.agent + "' lacks the capability '" +
-                         std::string(caps::kEscalationRequest) + "' (or '" +
-                         std::string(caps::kEscalationResolve) + "')");
-  }
-}
-
 // The agent's bucket as of `now` (full when never used).
 escalation::BucketLevel read_bucket(pg::Connection& c, const Principal& who,
                                     const EscalationBudget& budget, std::int64_t now) {
@@ -142,10 +120,6 @@ escalation::BucketLevel read_bucket(pg::Connection& c, const Principal& who,
       {who.project, who.agent});
   if (q.rows() == 0) return escalation::full(budget, now);
   return escalation::refill({q.real(0, 0), q.int64(0, 1)}, now, budget);
-}
-
-std::int64_t whole_tokens(const escalation::BucketLevel& level) {
-  return static_cast<std::int64_t>(std::floor(level.tokens + 1e-9));
 }
 
 // A double as text that reads back as the same double (PostgreSQL's float8
@@ -163,10 +137,7 @@ EscalationRequestResult PgStore::request_escalation(const Principal& who,
   check_principal(who);
   require(who, caps::kEscalationRequest);
   escalation::validate(request);
-  auto it = options_.escalation_agent_budgets.find(who.agent);
-  const EscalationBudget budget =
-      it != options_.escalation_agent_budgets.end() ? it->second : options_.escalation_budget;
-  escalation::validate(budget, "escalation budget of " + who.agent);
+  const EscalationBudget budget = escalation::budget_of(options_, who.agent);
 
   return write(who.project, [&](Write& w) {
     EscalationRequestResult out;
@@ -182,32 +153,20 @@ EscalationRequestResult PgStore::request_escalation(const Principal& who,
         out.escalation = read_escalation(q, 0);
         out.outcome = EscalationOutcome::kGranted;
         out.replayed = true;
-        out.tokens_left = whole_tokens(level);
+        out.tokens_left = escalation::whole_tokens(level);
         return out;
       }
     }
 
-    json::object payload{{"agent", who.agent},
-                         {"reason", request.reason},
-                         {"impact", to_string(request.impact)},
-                         {"proposal", request.proposal},
-                         {"context", request.context}};
-    if (!request.severity.empty()) payload["severity"] = request.severity;
-    if (request.request_id) payload["request_id"] = *request.request_id;
+    json::object payload = escalation::request_payload(who, request);
 
     if (!escalation::has_token(level)) {
-      out.outcome = EscalationOutcome::kBudgetExhausted;
-      out.retry_after_ms = escalation::retry_after_ms(level, budget);
-      out.tokens_left = 0;
-      payload["outcome"] = to_string(out.outcome);
-      payload["retry_after_ms"] = out.retry_after_ms;
-      payload["capacity"] = budget.capacity;
-      payload["refill_ms"] = budget.refill_ms;
+      escalation::refuse(out, payload, level, budget);
       w.append(who.agent, ops::kEscalateRefused, "escalation:refused", json::serialize(payload));
       return out;
     }
 
-    level.tokens = std::max(0.0, level.tokens - 1.0);
+    escalation::spend(level);
     w.c.exec_prepared("escalation_spend",
                       "INSERT INTO escalation_buckets(project, agent, tokens, updated_at)"
                       " VALUES ($1, $2, $3, $4) ON CONFLICT (project, agent)"
@@ -223,11 +182,7 @@ EscalationRequestResult PgStore::request_escalation(const Principal& who,
          request.request_id, t});
     out.escalation = read_escalation(ins, 0);
     const std::int64_t id = out.escalation->id;
-    out.outcome = EscalationOutcome::kGranted;
-    out.tokens_left = whole_tokens(level);
-    payload["id"] = id;
-    payload["outcome"] = to_string(out.outcome);
-    payload["tokens_left"] = out.tokens_left;
+    escalation::grant(out, payload, id, level);
     w.append(who.agent, ops::kEscalate, "escalation:" + std::to_string(id),
              json::serialize(payload));
     return out;
@@ -238,24 +193,7 @@ ResolveEscalationResult PgStore::resolve_escalation(const Principal& who,
                                                     const ResolveEscalationRequest& r) {
   check_principal(who);
   require(who, caps::kEscalationResolve);
-  const bool modify = r.decision == EscalationDecision::kModify;
-  if (modify && (!r.proposal || r.proposal->is_null())) {
-    throw StoreError(ErrorCode::kInvalidArgument, "MODIFY needs the modified proposal");
-  }
-  if (!modify && r.proposal) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "a proposal goes only with MODIFY, not " +
-                         std::string(to_string(r.decision)));
-  }
-  if (r.proposal && json::serialize(*r.proposal).size() > escalation::kMaxJsonBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "proposal is larger than " + std::to_string(escalation::kMaxJsonBytes) +
-                         " bytes of JSON");
-  }
-  if (r.via.size() > kMaxViaBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "via is longer than 64 bytes");
-  }
-  const std::string via = r.via.empty() ? "api" : r.via;
+  const std::string via = escalation::check_resolve(r);
 
   // Exactly one winner, across nodes: the job holds the project's chain_heads
   // lock (and the row's), so a second resolver reads the row only after the
@@ -270,10 +208,7 @@ ResolveEscalationResult PgStore::resolve_escalation(const Principal& who,
       return res;
     }
     const std::int64_t t = w.now;
-    const json::value resolved_proposal = modify ? *r.proposal
-                                          : r.decision == EscalationDecision::kOverride
-                                              ? e->proposal
-                                              : json::value(nullptr);
+    const json::value resolved_proposal = escalation::resolved_proposal(r, *e);
     const pg::Result u = w.c.exec_prepared(
         "escalation_resolve",
         "UPDATE escalations SET status = 'resolved', decision = $1, resolved_proposal = $2,"
@@ -286,11 +221,7 @@ ResolveEscalationResult PgStore::resolve_escalation(const Principal& who,
       // (Unreachable: the row is locked since it was read.)
       throw StoreError(ErrorCode::kInternal, "escalation row changed under the write lock");
     }
-    const json::object payload{{"id", r.id},
-                               {"agent", e->agent},
-                               {"decision", to_string(r.decision)},
-                               {"proposal", resolved_proposal},
-                               {"via", via}};
+    const json::object payload = escalation::resolve_payload(r, *e, resolved_proposal, via);
     w.append(who.agent, ops::kResolve, "escalation:" + std::to_string(r.id),
              json::serialize(payload));
     w.notify("keel_escalation");
@@ -323,23 +254,9 @@ EscalationListResult PgStore::list_escalations(const Principal& who,
                                                const EscalationListRequest& r) {
   check_principal(who);
   require_read(who);
-  int limit = r.limit == 0 ? escalation::kDefaultPageSize : r.limit;
-  if (limit < 1 || limit > escalation::kMaxPageSize) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "limit must be in [1, " + std::to_string(escalation::kMaxPageSize) + "]");
-  }
-  std::int64_t before = INT64_MAX;
-  if (!r.cursor.empty()) {
-    std::size_t used = 0;
-    try {
-      before = std::stoll(r.cursor, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != r.cursor.size() || before < 1) {
-      throw StoreError(ErrorCode::kInvalidArgument, "cursor is not one keel returned");
-    }
-  }
+  const escalation::ListPage page = escalation::list_page(r);
+  const int limit = page.limit;
+  const std::int64_t before = page.before;
   // NULL: both statuses.
   std::optional<std::string> status;
   if (r.resolved) status = *r.resolved ? "resolved" : "pending";
@@ -354,10 +271,7 @@ EscalationListResult PgStore::list_escalations(const Principal& who,
     for (int i = 0; i < q.rows(); ++i) res.escalations.push_back(read_escalation(q, i));
     return res;
   });
-  if (out.escalations.size() > static_cast<std::size_t>(limit)) {
-    out.escalations.pop_back();
-    out.next_cursor = std::to_string(out.escalations.back().id);
-  }
+  escalation::finish_page(out, limit);
   return out;
 }
 
@@ -367,11 +281,7 @@ EscalationListResult PgStore::list_escalations(const Principal& who,
 // connection is held while waiting: each check is its own read.
 Escalation PgStore::wait_escalation(const Principal& who, std::int64_t id, std::int64_t wait_ms,
                                     const CancelCheck& cancelled) {
-  if (wait_ms < 0 || wait_ms > options_.escalation_max_wait_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "wait_ms must be in [0, " + std::to_string(options_.escalation_max_wait_ms) +
-                         "], got " + std::to_string(wait_ms));
-  }
+  escalation::check_wait_ms(wait_ms, options_.escalation_max_wait_ms);
   const WaitDeadline deadline(wait_ms);
   for (;;) {
     std::uint64_t epoch;
@@ -382,8 +292,7 @@ Escalation PgStore::wait_escalation(const Principal& who, std::int64_t id, std::
     Escalation e = get_escalation(who, id);  // checks principal and capability
     if (e.resolved || deadline.passed()) return e;
     if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled,
-                       "wait for escalation " + std::to_string(id) + " was cancelled");
+      throw escalation::wait_cancelled(id);
     }
     const auto step = deadline.next_step(kWaitPoll);
     std::unique_lock<std::mutex> lock(wake_mu_);
