@@ -134,7 +134,7 @@ class CliHost final : public hooks::HookHost {
       if (anchor) agent = state::agent_name_for(*anchor);
     }
     if (agent.empty()) agent = ev.session_id.empty() ? "hook" : ev.session_id;
-    who_ = state::Principal{agent, ws_->project().string(), ev.session_id,
+    who_ = state::Principal{agent, ws_->project_id(), ev.session_id,
                             ws_->config().capabilities_for(agent), anchor};
     who_.capabilities.insert(std::string(state::caps::kLease));  // reading holds is the gate's job
   }
@@ -229,7 +229,7 @@ state::Principal git_hook_principal(const Args& args, const Workspace& ws) {
     }
     if (anchor) agent = state::agent_name_for(*anchor);
   }
-  state::Principal who{agent.empty() ? "git" : agent, ws.project().string(), "",
+  state::Principal who{agent.empty() ? "git" : agent, ws.project_id(), "",
                        ws.config().capabilities_for(agent), anchor};
   who.capabilities.insert(std::string(state::caps::kLease));
   return who;
@@ -293,7 +293,7 @@ int run_approvals(const Args& args, Workspace& ws) {
   if (!args.positionals().empty()) throw UsageError("unexpected argument '" + args.positionals()[0] + "'");
   state::JournalFilter f;
   f.op = std::string(hooks::kApprovalRemembered);
-  f.project = ws.project().string();
+  f.project = ws.project_id();
   f.limit = 1000;
   const std::string session = args.get("session").value_or("");
   std::size_t n = 0;
