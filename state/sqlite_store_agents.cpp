@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <system_error>
 
+#include "state/agent_rules.h"
 #include "state/store_common.h"
 #include "state/enum_names.h"
 #include "state/journal.h"
@@ -22,6 +23,8 @@ namespace keel::state {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace sqlite_store_detail;
+using agent_rules::throw_no_such_agent;
+using agent_rules::validate_agent_name;
 
 namespace {
 
@@ -29,16 +32,10 @@ constexpr std::string_view kAgentColumns =
     "name, project, product, host, host_key, pid, start_time, session_id, client, started_at,"
     " last_seen, status, reason";
 
-AgentStatus status_from(std::string_view s) {
-  if (s == "suspended") return AgentStatus::kSuspended;
-  if (s == "gone") return AgentStatus::kGone;
-  return AgentStatus::kActive;
-}
-
 AgentInfo read_agent(const sql::Statement& q) {
   // kAgentColumns lists AgentInfo's fields in their declaration order, up to
   // the reason, which counts only while the agent is suspended.
-  const AgentStatus status = status_from(q.text(11));
+  const AgentStatus status = agent_rules::parse_status(q.text(11));
   return AgentInfo{q.text(0),  q.text(1),  q.text(2),  q.text(3),  q.text(4),
                    q.int64(5), q.int64(6), q.text(7),  q.text(8),  q.int64(9),
                    q.int64(10), status,
@@ -79,27 +76,8 @@ std::vector<LeaseInfo> drop_leases_of(sqlite3* db, std::string_view project,
   return dropped;
 }
 
-json::array lease_refs(const std::vector<LeaseInfo>& leases) {
-  json::array out;
-  for (const LeaseInfo& l : leases) {
-    out.push_back(json::object{{"lease_id", l.lease_id}, {"name", l.name}, {"token", l.token}});
-  }
-  return out;
-}
-
 fs::path marker_path(const fs::path& state_dir, std::string_view project, std::string_view agent) {
   return store_common::suspension_marker_path(state_dir, project, agent);
-}
-
-[[noreturn]] void throw_no_such_agent(std::string_view agent) {
-  throw StoreError(ErrorCode::kNotFound,
-                   "no agent named " + std::string(agent) + " in this project (keel agents ls)");
-}
-
-void validate_agent_name(std::string_view agent) {
-  if (agent.empty() || agent.size() > kMaxAgentNameBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
-  }
 }
 
 }  // namespace
@@ -154,11 +132,8 @@ AgentCheck touch_agent(sqlite3* db, const Principal& who, const ProcessTable& ta
                 a.process.pid, a.process.start_time, who.session_id, now)
       .run();
   if (!row) {
-    const json::object payload{{"product", a.product},
-                               {"host", table.host_name()},
-                               {"pid", a.process.pid},
-                               {"session_id", who.session_id},
-                               {"client", ""}};
+    const json::object payload = agent_rules::start_payload(
+        a.product, table.host_name(), a.process.pid, who.session_id, "");
     append_record(db, now, who.project, who.agent, ops::kAgentStart, who.agent,
                   json::serialize(payload));
   }
@@ -178,11 +153,7 @@ std::optional<ScavengedAgent> scavenge_if_dead(sqlite3* db, std::string_view pro
   ScavengedAgent s{row->name, row->pid, row->host, {}};
   for (const LeaseInfo& l : dropped) s.names.push_back(l.name);
   if (dropped.empty()) return s;  // nothing held: marked gone, nothing to journal
-  const json::object payload{{"agent", row->name},
-                             {"pid", row->pid},
-                             {"host", row->host},
-                             {"start_time", row->start_time},
-                             {"leases", lease_refs(dropped)}};
+  const json::object payload = agent_rules::scavenge_payload(*row, dropped);
   append_record(db, now, project, holder, ops::kScavenge, holder, json::serialize(payload));
   return s;
 }
@@ -222,9 +193,8 @@ AgentInfo SqliteStore::register_agent(const Principal& who, const AgentRegistrat
           .bind_all(who.project, who.agent, a.product, host, a.process.host, a.process.pid,
                     a.process.start_time, who.session_id, r.client, t, t)
           .run();
-      const json::object payload{{"product", a.product},        {"host", host},
-                                 {"pid", a.process.pid},        {"session_id", who.session_id},
-                                 {"client", r.client}};
+      const json::object payload =
+          agent_rules::start_payload(a.product, host, a.process.pid, who.session_id, r.client);
       append_record(db, t, who.project, who.agent, ops::kAgentStart, who.agent,
                     json::serialize(payload));
     } else {
@@ -248,8 +218,7 @@ AgentInfo SqliteStore::register_agent(const Principal& who, const AgentRegistrat
     for (const LeaseInfo& l : leases_of(db, who.project, who.agent, t)) info.leases.push_back(l.name);
   });
   if (status == Status::kSuspended) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "agent " + who.agent + " is suspended: " + reason);
+    agent_rules::throw_suspended(who.agent, reason);
   }
   return info;
 }
@@ -326,25 +295,21 @@ HeartbeatResult SqliteStore::heartbeat(const Principal& who) {
       return;
     }
     out.at_ms = t;
-    json::array renewed;
     for (LeaseInfo l : leases_of(db, who.project, who.agent, t)) {
       l.expires_at_ms = t + l.ttl_ms;
       sql::Statement(db, "UPDATE leases SET expires_at = ? WHERE lease_id = ?")
           .bind_all(l.expires_at_ms, l.lease_id)
           .run();
-      renewed.push_back(json::object{
-          {"lease_id", l.lease_id}, {"name", l.name}, {"expires_at", l.expires_at_ms}});
       out.renewed.push_back(std::move(l));
     }
     sql::Statement(db, "UPDATE agents SET last_seen = ? WHERE project = ? AND name = ?")
         .bind_all(t, who.project, who.agent)
         .run();
     append_record(db, t, who.project, who.agent, ops::kHeartbeat, who.agent,
-                  json::serialize(json::object{{"leases", std::move(renewed)}}));
+                  json::serialize(agent_rules::heartbeat_payload(out.renewed)));
   });
   if (!suspended.empty()) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "agent " + who.agent + " is suspended: " + suspended);
+    agent_rules::throw_suspended(who.agent, suspended);
   }
   return out;
 }
@@ -354,7 +319,8 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
   require(who, caps::kLeaseForce);
   const LeaseName name = LeaseName::parse(raw_name);
   validate_agent_name(to);
-  enum class Status { kOk, kNoLease, kAmbiguous, kNoAgent, kSuspended, kSame } status = Status::kOk;
+  using Status = agent_rules::AdoptStatus;
+  Status status = Status::kOk;
   LeaseInfo adopted;
   writer_->submit([&](sqlite3* db) {
     status = Status::kOk;
@@ -400,52 +366,25 @@ LeaseInfo SqliteStore::adopt_lease(const Principal& who, std::string_view raw_na
       token = q.int64(0);
     }
     sql::Statement(db, "UPDATE meta SET value = ? WHERE key = 'next_token'").bind(1, token + 1).run();
-    const std::string from = l.holder;
-    l.holder = std::string(to);
-    l.token = token;
-    l.acquired_at_ms = t;
-    l.expires_at_ms = t + l.ttl_ms;
+    const json::object payload = agent_rules::adopt(l, to, token, t);
     sql::Statement(db,
                    "UPDATE leases SET holder = ?, token = ?, acquired_at = ?, expires_at = ?"
                    " WHERE lease_id = ?")
         .bind_all(l.holder, l.token, l.acquired_at_ms, l.expires_at_ms, l.lease_id)
         .run();
-    json::object payload = lease_to_json(l);
-    payload["from"] = from;
     append_record(db, t, who.project, who.agent, ops::kAdopt, l.name, json::serialize(payload));
     adopted = l;
   });
-  const std::string what =
-      lease_id.empty() ? "live lease on " + name.str()
-                       : "live lease " + std::string(lease_id) + " on " + name.str();
-  switch (status) {
-    case Status::kOk:
-      notify_lease_change();
-      return adopted;
-    case Status::kNoLease:
-      throw StoreError(ErrorCode::kNotFound, "no " + what);
-    case Status::kAmbiguous:
-      throw StoreError(ErrorCode::kInvalidArgument,
-                       name.str() + " has several live holds: name the lease_id to adopt");
-    case Status::kNoAgent:
-      throw_no_such_agent(to);
-    case Status::kSuspended:
-      throw StoreError(ErrorCode::kPermissionDenied,
-                       "agent " + std::string(to) + " is suspended: resume it first");
-    case Status::kSame:
-      throw StoreError(ErrorCode::kInvalidArgument,
-                       std::string(to) + " already holds " + name.str());
-  }
-  throw StoreError(ErrorCode::kInternal, "unreachable");
+  if (status != Status::kOk) agent_rules::throw_adopt_refusal(status, name.str(), lease_id, to);
+  notify_lease_change();
+  return adopted;
 }
 
 AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agent,
                                      std::string_view reason) {
   require(who, caps::kAgentAdmin);
   validate_agent_name(agent);
-  if (reason.empty() || reason.size() > kMaxSuspendReasonBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
-  }
+  agent_rules::validate_suspend_reason(reason);
   std::optional<AgentInfo> info;
   writer_->submit([&](sqlite3* db) {
     const std::int64_t t = now();
@@ -456,9 +395,7 @@ AgentInfo SqliteStore::suspend_agent(const Principal& who, std::string_view agen
                    "UPDATE agents SET status = 'suspended', reason = ? WHERE project = ? AND name = ?")
         .bind_all(reason, who.project, agent)
         .run();
-    const json::object payload{{"agent", agent},
-                               {"reason", reason},
-                               {"released", lease_refs(released)}};
+    const json::object payload = agent_rules::suspend_payload(agent, reason, released);
     append_record(db, t, who.project, who.agent, ops::kSuspend, agent, json::serialize(payload));
     info = find_agent(db, who.project, agent);
   });

@@ -14,6 +14,7 @@
 #include "state/journal.h"
 #include "state/lease_name.h"
 #include "state/postgres/pg_schema.h"
+#include "state/agent_rules.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_leases_util.h"
 
@@ -21,6 +22,7 @@ namespace keel::state {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace pg_store_detail;
+using agent_rules::throw_no_such_agent;
 using namespace pg_lease_util;
 
 // The agent registry: the same columns as SQLite's (state/schema.cpp).
@@ -53,16 +55,10 @@ constexpr std::string_view kAgentColumns =
     "name, project, product, host, host_key, pid, start_time, session_id, client, started_at,"
     " last_seen, status, reason";
 
-AgentStatus status_from(std::string_view s) {
-  if (s == "suspended") return AgentStatus::kSuspended;
-  if (s == "gone") return AgentStatus::kGone;
-  return AgentStatus::kActive;
-}
-
 AgentInfo read_agent(const pg::Result& r, int row) {
   // kAgentColumns lists AgentInfo's fields in their declaration order, up to
   // the reason, which counts only while the agent is suspended.
-  const AgentStatus status = status_from(r.text(row, 11));
+  const AgentStatus status = agent_rules::parse_status(r.text(row, 11));
   return AgentInfo{r.text(row, 0),   r.text(row, 1),  r.text(row, 2),  r.text(row, 3),
                    r.text(row, 4),   r.int64(row, 5), r.int64(row, 6), r.text(row, 7),
                    r.text(row, 8),   r.int64(row, 9), r.int64(row, 10), status,
@@ -102,23 +98,8 @@ std::vector<LeaseInfo> drop_leases_of(PgStore::Write& w, std::string_view holder
   return dropped;
 }
 
-json::array lease_refs(const std::vector<LeaseInfo>& leases) {
-  json::array out;
-  for (const LeaseInfo& l : leases) {
-    out.push_back(json::object{{"lease_id", l.lease_id}, {"name", l.name}, {"token", l.token}});
-  }
-  return out;
-}
-
-[[noreturn]] void throw_no_such_agent(std::string_view agent) {
-  throw StoreError(ErrorCode::kNotFound,
-                   "no agent named " + std::string(agent) + " in this project (keel agents ls)");
-}
-
 void validate_agent_name(std::string_view agent) {
-  if (agent.empty() || agent.size() > kMaxAgentNameBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "an agent name is 1..256 bytes");
-  }
+  agent_rules::validate_agent_name(agent);
   require_text("an agent name", agent);
 }
 
@@ -161,11 +142,8 @@ AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTab
                     {w.project, who.agent, a.product, table.host_name(), a.process.host,
                      a.process.pid, a.process.start_time, who.session_id, w.now});
   if (!row) {
-    const json::object payload{{"product", a.product},
-                               {"host", table.host_name()},
-                               {"pid", a.process.pid},
-                               {"session_id", who.session_id},
-                               {"client", ""}};
+    const json::object payload = agent_rules::start_payload(
+        a.product, table.host_name(), a.process.pid, who.session_id, "");
     w.append(who.agent, ops::kAgentStart, who.agent, json::serialize(payload));
   }
   return out;
@@ -183,11 +161,7 @@ std::optional<ScavengedAgent> scavenge_if_dead(PgStore::Write& w, std::string_vi
   ScavengedAgent s{row->name, row->pid, row->host, {}};
   for (const LeaseInfo& l : dropped) s.names.push_back(l.name);
   if (dropped.empty()) return s;  // nothing held: marked gone, nothing to journal
-  const json::object payload{{"agent", row->name},
-                             {"pid", row->pid},
-                             {"host", row->host},
-                             {"start_time", row->start_time},
-                             {"leases", lease_refs(dropped)}};
+  const json::object payload = agent_rules::scavenge_payload(*row, dropped);
   w.append(holder, ops::kScavenge, holder, json::serialize(payload));
   return s;
 }
@@ -230,9 +204,8 @@ AgentInfo PgStore::register_agent(const Principal& who, const AgentRegistration&
                         " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active')",
                         {w.project, who.agent, a.product, host, a.process.host, a.process.pid,
                          a.process.start_time, who.session_id, r.client, t, t});
-      const json::object payload{{"product", a.product},        {"host", host},
-                                 {"pid", a.process.pid},        {"session_id", who.session_id},
-                                 {"client", r.client}};
+      const json::object payload =
+          agent_rules::start_payload(a.product, host, a.process.pid, who.session_id, r.client);
       w.append(who.agent, ops::kAgentStart, who.agent, json::serialize(payload));
     } else {
       // Without an anchor the row keeps the one it had (a hook over HTTP, say,
@@ -258,8 +231,7 @@ AgentInfo PgStore::register_agent(const Principal& who, const AgentRegistration&
   if (status == Status::kSuspended) {
     // Best effort: this machine's hook denies at once from now on.
     (void)write_suspension_marker(options_.dir, who.project, who.agent, reason);
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "agent " + who.agent + " is suspended: " + reason);
+    agent_rules::throw_suspended(who.agent, reason);
   }
   return info;
 }
@@ -375,21 +347,15 @@ HeartbeatResult PgStore::heartbeat(const Principal& who) {
     std::sort(out.renewed.begin(), out.renewed.end(), [](const LeaseInfo& x, const LeaseInfo& y) {
       return std::tie(x.name, x.token) < std::tie(y.name, y.token);
     });
-    json::array renewed;
-    for (const LeaseInfo& l : out.renewed) {
-      renewed.push_back(json::object{
-          {"lease_id", l.lease_id}, {"name", l.name}, {"expires_at", l.expires_at_ms}});
-    }
     w.c.exec_prepared("agent_seen",
                       "UPDATE agents SET last_seen = $3 WHERE project = $1 AND name = $2",
                       {w.project, who.agent, t});
     w.append(who.agent, ops::kHeartbeat, who.agent,
-             json::serialize(json::object{{"leases", std::move(renewed)}}));
+             json::serialize(agent_rules::heartbeat_payload(out.renewed)));
   });
   if (!suspended.empty()) {
     (void)write_suspension_marker(options_.dir, who.project, who.agent, suspended);  // best effort
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "agent " + who.agent + " is suspended: " + suspended);
+    agent_rules::throw_suspended(who.agent, suspended);
   }
   return out;
 }
@@ -404,7 +370,8 @@ LeaseInfo PgStore::adopt_lease(const Principal& who, std::string_view raw_name,
   require_text("the lease name", name.str());
   require_text("the lease id", lease_id);
   require_text("the project", who.project);
-  enum class Status { kOk, kNoLease, kAmbiguous, kNoAgent, kSuspended, kSame } status = Status::kOk;
+  using Status = agent_rules::AdoptStatus;
+  Status status = Status::kOk;
   LeaseInfo adopted;
   write(who.project, [&](Write& w) {
     status = Status::kOk;
@@ -439,44 +406,19 @@ LeaseInfo PgStore::adopt_lease(const Principal& who, std::string_view raw_name,
       status = Status::kSame;
       return;
     }
-    const std::string from = l.holder;
-    l.holder = std::string(to);
-    l.token = w.next_token();
-    l.acquired_at_ms = t;
-    l.expires_at_ms = t + l.ttl_ms;
+    const json::object payload = agent_rules::adopt(l, to, w.next_token(), t);
     w.c.exec_prepared("agent_adopt",
                       "UPDATE leases SET holder = $3, token = $4, acquired_at = $5,"
                       " expires_at = $6 WHERE project = $1 AND lease_id = $2",
                       {w.project, l.lease_id, l.holder, l.token, l.acquired_at_ms,
                        l.expires_at_ms});
-    json::object payload = lease_to_json(l);
-    payload["from"] = from;
     w.append(who.agent, ops::kAdopt, l.name, json::serialize(payload));
     // The old holder's hold is gone (as on SQLite, waiters look again).
     w.notify("keel_lease");
     adopted = l;
   });
-  const std::string what =
-      lease_id.empty() ? "live lease on " + name.str()
-                       : "live lease " + std::string(lease_id) + " on " + name.str();
-  switch (status) {
-    case Status::kOk:
-      return adopted;
-    case Status::kNoLease:
-      throw StoreError(ErrorCode::kNotFound, "no " + what);
-    case Status::kAmbiguous:
-      throw StoreError(ErrorCode::kInvalidArgument,
-                       name.str() + " has several live holds: name the lease_id to adopt");
-    case Status::kNoAgent:
-      throw_no_such_agent(to);
-    case Status::kSuspended:
-      throw StoreError(ErrorCode::kPermissionDenied,
-                       "agent " + std::string(to) + " is suspended: resume it first");
-    case Status::kSame:
-      throw StoreError(ErrorCode::kInvalidArgument,
-                       std::string(to) + " already holds " + name.str());
-  }
-  throw StoreError(ErrorCode::kInternal, "unreachable");
+  if (status != Status::kOk) agent_rules::throw_adopt_refusal(status, name.str(), lease_id, to);
+  return adopted;
 }
 
 // ---------------------------------------------------------- suspend, resume
@@ -485,9 +427,7 @@ AgentInfo PgStore::suspend_agent(const Principal& who, std::string_view agent,
                                  std::string_view reason) {
   require(who, caps::kAgentAdmin);
   validate_agent_name(agent);
-  if (reason.empty() || reason.size() > kMaxSuspendReasonBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "a suspension needs a reason (1..1024 bytes)");
-  }
+  agent_rules::validate_suspend_reason(reason);
   require_text("the reason", reason);
   require_text("the project", who.project);
   std::optional<AgentInfo> info;
@@ -499,9 +439,7 @@ AgentInfo PgStore::suspend_agent(const Principal& who, std::string_view agent,
                       "UPDATE agents SET status = 'suspended', reason = $3"
                       " WHERE project = $1 AND name = $2",
                       {w.project, agent, reason});
-    const json::object payload{{"agent", agent},
-                               {"reason", reason},
-                               {"released", lease_refs(released)}};
+    const json::object payload = agent_rules::suspend_payload(agent, reason, released);
     w.append(who.agent, ops::kSuspend, agent, json::serialize(payload));
     info = find_agent(w.c, w.project, agent);
   });
