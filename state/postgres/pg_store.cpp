@@ -124,8 +124,13 @@ PgStore::PgStore(const StoreOptions& options)
   give_back(std::move(first));
 
   if (options_.maintenance_on_open) open_maintenance();
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  listener_ = std::thread([this] { listen_loop(); });
+  // One-shot processes (inline_writes: the hook) do not listen: a second
+  // connection would cost them more than the call they serve, and their rare
+  // waits still poll.
+  if (!options_.inline_writes) {
+    stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    listener_ = std::thread([this] { listen_loop(); });
+  }
 }
 
 PgStore::~PgStore() {
