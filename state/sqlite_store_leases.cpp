@@ -9,9 +9,9 @@
 #include <random>
 #include <set>
 
-#include "crypto/random.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
+#include "state/lease_rules.h"
 #include "state/sqlite_store.h"
 
 namespace keel::state {
@@ -21,8 +21,6 @@ using namespace sqlite_store_detail;
 namespace {
 
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
-
-std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
 
 // A lease row with the columns the decisions need beyond LeaseInfo.
 struct LeaseRow {
@@ -49,20 +47,9 @@ std::string tombstone(sqlite3* db, std::string_view project, std::string_view le
 void release_one(sqlite3* db, const Principal& who, const LeaseRow& row, bool force,
                  std::int64_t now) {
   tombstone_lease(db, row.project, row.lease, "released", now);
-  const json::object payload{{"lease_id", row.lease.lease_id},
-                             {"name", row.lease.name},
-                             {"holder", row.lease.holder},
-                             {"token", row.lease.token},
-                             {"force", force}};
+  const json::object payload = lease_rules::release_payload(row.lease, force);
   append_record(db, now, row.project, who.agent, ops::kRelease, row.lease.name,
                 json::serialize(payload));
-}
-
-void validate_principal(const Principal& who) {
-  require(who, caps::kLease);
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
 }
 
 }  // namespace
@@ -77,22 +64,9 @@ void SqliteStore::notify_lease_change() {
 
 AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequest& request,
                                          const CancelCheck& cancelled) {
-  validate_principal(who);
+  lease_rules::check_principal(who);
   const LeaseName name = LeaseName::parse(request.name);
-  if (request.ttl_ms <= 0 || request.ttl_ms > options_.lease_max_ttl_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "ttl_ms must be in (0, " + std::to_string(options_.lease_max_ttl_ms) +
-                         "], got " + std::to_string(request.ttl_ms));
-  }
-  if (request.wait_ms < 0 || request.wait_ms > options_.lease_max_wait_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "wait_ms must be in [0, " + std::to_string(options_.lease_max_wait_ms) +
-                         "], got " + std::to_string(request.wait_ms));
-  }
-  if (request.request_id &&
-      (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
-    throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
-  }
+  lease_rules::check_acquire(request, options_);
 
   const WaitDeadline deadline(request.wait_ms);
   auto backoff = std::chrono::milliseconds(2);
@@ -108,7 +82,7 @@ AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequ
     // Cancellation abandons a wait; it never stops the first attempt (a call
     // still running when its client went away may yet be granted at once).
     if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name.str() + " was cancelled");
+      throw lease_rules::wait_cancelled(name.str());
     }
 
     // Wait outside any transaction: until a release/expiry in this process,
@@ -175,25 +149,17 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
     // Already held: the same name in the same mode, or exclusively (which
     // covers a shared request). A shared hold asked to become exclusive goes
     // on to a new grant, which must clear the other holders.
-    for (const LeaseInfo& l : live) {
-      if (l.holder == who.agent && l.name == name &&
-          (l.mode == request.mode || l.mode == LeaseMode::kExclusive)) {
-        out.granted = true;
-        out.already_held = true;
-        out.lease = l;
-        remember_request(l);
-        return;
-      }
+    if (const LeaseInfo* held =
+            lease_rules::already_held(live, who.agent, name.str(), request.mode)) {
+      out.granted = true;
+      out.already_held = true;
+      out.lease = *held;
+      remember_request(*held);
+      return;
     }
 
     auto in_the_way = [&] {
-      out.holders.clear();
-      for (const LeaseInfo& l : live) {
-        if (l.holder != who.agent && lease_names_overlap(l.name, name) &&
-            lease_modes_conflict(l.mode, request.mode)) {
-          out.holders.push_back(l);
-        }
-      }
+      out.holders = lease_rules::in_the_way(live, who.agent, name.str(), request.mode);
     };
     in_the_way();
     // A holder whose process is gone (this host) gives its holds up now, not
@@ -215,19 +181,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
     }
     if (!out.holders.empty()) {
       if (final_attempt) {
-        json::array holders;
-        for (const LeaseInfo& l : out.holders) {
-          holders.push_back(json::object{{"holder", l.holder},
-                                         {"name", l.name},
-                                         {"mode", to_string(l.mode)},
-                                         {"lease_id", l.lease_id},
-                                         {"expires_at", l.expires_at_ms}});
-        }
-        const json::object payload{{"name", name.str()},
-                                   {"mode", to_string(request.mode)},
-                                   {"reason", request.reason},
-                                   {"wait_ms", request.wait_ms},
-                                   {"holders", std::move(holders)}};
+        const json::object payload = lease_rules::refuse_payload(name.str(), request, out.holders);
         append_record(db, t, who.project, who.agent, ops::kRefuse, name,
                       json::serialize(payload));
       }
@@ -244,15 +198,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
         .bind(1, token + 1)
         .run();
 
-    LeaseInfo lease;
-    lease.lease_id = new_lease_id();
-    lease.name = name.str();
-    lease.holder = who.agent;
-    lease.mode = request.mode;
-    lease.token = token;
-    lease.ttl_ms = request.ttl_ms;
-    lease.acquired_at_ms = t;
-    lease.expires_at_ms = t + request.ttl_ms;
+    const LeaseInfo lease = lease_rules::new_lease(name.str(), who.agent, request, token, t);
     sql::Statement(db,
                    "INSERT INTO leases(lease_id, project, name, mode, holder, token, ttl_ms,"
                    " acquired_at, expires_at, reason, request_id)"
@@ -261,10 +207,7 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
                   lease.token, lease.ttl_ms, lease.acquired_at_ms, lease.expires_at_ms,
                   request.reason, request.request_id)
         .run();
-    json::object payload = lease_to_json(lease);
-    payload["reason"] = request.reason;
-    payload["request_id"] =
-        request.request_id ? json::value(*request.request_id) : json::value(nullptr);
+    const json::object payload = lease_rules::acquire_payload(lease, request);
     append_record(db, t, who.project, who.agent, ops::kAcquire, name, json::serialize(payload));
     remember_request(lease);
     out.granted = true;
@@ -280,9 +223,10 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
 
 LeaseInfo SqliteStore::renew_lease(const Principal& who, std::string_view raw_name,
                                    std::string_view lease_id) {
-  validate_principal(who);
+  lease_rules::check_principal(who);
   const LeaseName name = LeaseName::parse(raw_name);
-  enum class Status { kOk, kNotFound, kExpired, kDenied } status = Status::kOk;
+  using Status = lease_rules::RenewStatus;
+  Status status = Status::kOk;
   LeaseInfo renewed;
   writer_->submit([&](sqlite3* db) {
     status = Status::kOk;
@@ -307,38 +251,21 @@ LeaseInfo SqliteStore::renew_lease(const Principal& who, std::string_view raw_na
     sql::Statement(db, "UPDATE leases SET expires_at = ? WHERE lease_id = ?")
         .bind_all(renewed.expires_at_ms, renewed.lease_id)
         .run();
-    const json::object payload{{"lease_id", renewed.lease_id},
-                               {"name", renewed.name},
-                               {"token", renewed.token},
-                               {"ttl_ms", renewed.ttl_ms},
-                               {"expires_at", renewed.expires_at_ms}};
+    const json::object payload = lease_rules::renew_payload(renewed);
     append_record(db, t, who.project, who.agent, ops::kRenew, name, json::serialize(payload));
   });
-  switch (status) {
-    case Status::kOk:
-      return renewed;
-    case Status::kNotFound:
-      throw StoreError(ErrorCode::kNotFound,
-                       "no lease " + std::string(lease_id) + " on " + name.str());
-    case Status::kExpired:
-      notify_lease_change();
-      throw StoreError(ErrorCode::kExpired,
-                       "lease " + std::string(lease_id) + " on " + name.str() +
-                           " has expired; acquire it again");
-    case Status::kDenied:
-      throw StoreError(ErrorCode::kPermissionDenied,
-                       "lease " + std::string(lease_id) + " on " + name.str() +
-                           " is held by another agent");
-  }
-  throw StoreError(ErrorCode::kInternal, "unreachable");
+  if (status == Status::kOk) return renewed;
+  if (status == Status::kExpired) notify_lease_change();
+  lease_rules::throw_renew_refusal(status, lease_id, name.str());
 }
 
 ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view raw_name,
                                           std::string_view lease_id, bool force) {
-  validate_principal(who);
+  lease_rules::check_principal(who);
   if (force) require(who, caps::kLeaseForce);
   const LeaseName name = LeaseName::parse(raw_name);
-  enum class Status { kOk, kDenied, kWrongName } status = Status::kOk;
+  using Status = lease_rules::ReleaseStatus;
+  Status status = Status::kOk;
   ReleaseOutcome outcome = ReleaseOutcome::kAlreadyReleased;
   writer_->submit([&](sqlite3* db) {
     status = Status::kOk;
@@ -394,26 +321,15 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
         released = true;
       }
     }
-    outcome = released  ? ReleaseOutcome::kReleased
-              : expired ? ReleaseOutcome::kExpired
-                        : ReleaseOutcome::kAlreadyReleased;
+    outcome = lease_rules::release_outcome(released, expired);
   });
-  if (status == Status::kDenied) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "lease " + std::string(lease_id) + " on " + name.str() +
-                         " is held by another agent (force needs " +
-                         std::string(caps::kLeaseForce) + ")");
-  }
-  if (status == Status::kWrongName) {
-    throw StoreError(ErrorCode::kNotFound,
-                     "lease " + std::string(lease_id) + " is not a lease on " + name.str());
-  }
+  lease_rules::throw_if_release_refused(status, lease_id, name.str());
   if (outcome != ReleaseOutcome::kAlreadyReleased) notify_lease_change();
   return outcome;
 }
 
 std::vector<LeaseInfo> SqliteStore::list_leases(const Principal& who, std::string_view prefix) {
-  validate_principal(who);
+  lease_rules::check_principal(who);
   ReadConnection conn = read_connection();
   const std::optional<std::string> upper = prefix_successor(prefix);
   sql::Statement q(conn.get(), "SELECT " + std::string(kLeaseColumns) +

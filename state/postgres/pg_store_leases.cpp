@@ -17,9 +17,9 @@
 #include <algorithm>
 #include <set>
 
-#include "crypto/random.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
+#include "state/lease_rules.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_leases_util.h"
@@ -83,8 +83,6 @@ namespace {
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr const char* kLeaseChannel = "keel_lease";
 
-std::string new_lease_id() { return "lease_" + crypto::random_hex(16); }
-
 std::string lease_select(std::string_view where) {
   return "SELECT " + std::string(kLeaseColumns) + " FROM leases WHERE " + std::string(where);
 }
@@ -111,11 +109,7 @@ std::string tombstone(pg::Connection& c, std::string_view project, std::string_v
 // Removes one live lease and journals its RELEASE by `who`.
 void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease, bool force) {
   tombstone_lease(w, lease, "released");
-  const json::object payload{{"lease_id", lease.lease_id},
-                             {"name", lease.name},
-                             {"holder", lease.holder},
-                             {"token", lease.token},
-                             {"force", force}};
+  const json::object payload = lease_rules::release_payload(lease, force);
   w.append(who.agent, ops::kRelease, lease.name, json::serialize(payload));
 }
 
@@ -220,25 +214,17 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
     // Already held: the same name in the same mode, or exclusively (which
     // covers a shared request). A shared hold asked to become exclusive goes
     // on to a new grant, which must clear the other holders.
-    for (const LeaseInfo& l : live) {
-      if (l.holder == who.agent && l.name == name &&
-          (l.mode == request.mode || l.mode == LeaseMode::kExclusive)) {
-        out.granted = true;
-        out.already_held = true;
-        out.lease = l;
-        remember_request(l);
-        return;
-      }
+    if (const LeaseInfo* held =
+            lease_rules::already_held(live, who.agent, name.str(), request.mode)) {
+      out.granted = true;
+      out.already_held = true;
+      out.lease = *held;
+      remember_request(*held);
+      return;
     }
 
     auto in_the_way = [&] {
-      out.holders.clear();
-      for (const LeaseInfo& l : live) {
-        if (l.holder != who.agent && lease_names_overlap(l.name, name) &&
-            lease_modes_conflict(l.mode, request.mode)) {
-          out.holders.push_back(l);
-        }
-      }
+      out.holders = lease_rules::in_the_way(live, who.agent, name.str(), request.mode);
     };
     in_the_way();
     // A holder whose process is gone (this host) gives its holds up now, not
@@ -257,33 +243,14 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
     }
     if (!out.holders.empty()) {
       if (final_attempt) {
-        json::array holders;
-        for (const LeaseInfo& l : out.holders) {
-          holders.push_back(json::object{{"holder", l.holder},
-                                         {"name", l.name},
-                                         {"mode", to_string(l.mode)},
-                                         {"lease_id", l.lease_id},
-                                         {"expires_at", l.expires_at_ms}});
-        }
-        const json::object payload{{"name", name.str()},
-                                   {"mode", to_string(request.mode)},
-                                   {"reason", request.reason},
-                                   {"wait_ms", request.wait_ms},
-                                   {"holders", std::move(holders)}};
+        const json::object payload = lease_rules::refuse_payload(name.str(), request, out.holders);
         w.append(who.agent, ops::kRefuse, name, json::serialize(payload));
       }
       return;
     }
 
-    LeaseInfo lease;
-    lease.lease_id = new_lease_id();
-    lease.name = name.str();
-    lease.holder = who.agent;
-    lease.mode = request.mode;
-    lease.token = w.next_token();
-    lease.ttl_ms = request.ttl_ms;
-    lease.acquired_at_ms = t;
-    lease.expires_at_ms = t + request.ttl_ms;
+    const LeaseInfo lease =
+        lease_rules::new_lease(name.str(), who.agent, request, w.next_token(), t);
     w.c.exec_prepared("lease_insert",
                       "INSERT INTO leases(project, lease_id, name, mode, holder, token, ttl_ms,"
                       " acquired_at, expires_at, reason, request_id)"
@@ -291,10 +258,7 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
                       {w.project, lease.lease_id, lease.name, to_string(lease.mode), lease.holder,
                        lease.token, lease.ttl_ms, lease.acquired_at_ms, lease.expires_at_ms,
                        request.reason, request.request_id});
-    json::object payload = lease_to_json(lease);
-    payload["reason"] = request.reason;
-    payload["request_id"] =
-        request.request_id ? json::value(*request.request_id) : json::value(nullptr);
+    const json::object payload = lease_rules::acquire_payload(lease, request);
     w.append(who.agent, ops::kAcquire, name, json::serialize(payload));
     remember_request(lease);
     out.granted = true;
@@ -318,7 +282,8 @@ LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
   const LeaseName name = LeaseName::parse(raw_name);
   require_text("the lease name", name.str());
   require_text("the lease id", lease_id);
-  enum class Status { kOk, kNotFound, kExpired, kDenied } status = Status::kOk;
+  using Status = lease_rules::RenewStatus;
+  Status status = Status::kOk;
   LeaseInfo renewed;
   write(who.project, [&](Write& w) {
     status = Status::kOk;
@@ -343,29 +308,11 @@ LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
     w.c.exec_prepared("lease_extend",
                       "UPDATE leases SET expires_at = $3 WHERE project = $1 AND lease_id = $2",
                       {w.project, renewed.lease_id, renewed.expires_at_ms});
-    const json::object payload{{"lease_id", renewed.lease_id},
-                               {"name", renewed.name},
-                               {"token", renewed.token},
-                               {"ttl_ms", renewed.ttl_ms},
-                               {"expires_at", renewed.expires_at_ms}};
+    const json::object payload = lease_rules::renew_payload(renewed);
     w.append(who.agent, ops::kRenew, name, json::serialize(payload));
   });
-  switch (status) {
-    case Status::kOk:
-      return renewed;
-    case Status::kNotFound:
-      throw StoreError(ErrorCode::kNotFound,
-                       "no lease " + std::string(lease_id) + " on " + name.str());
-    case Status::kExpired:
-      throw StoreError(ErrorCode::kExpired,
-                       "lease " + std::string(lease_id) + " on " + name.str() +
-                           " has expired; acquire it again");
-    case Status::kDenied:
-      throw StoreError(ErrorCode::kPermissionDenied,
-                       "lease " + std::string(lease_id) + " on " + name.str() +
-                           " is held by another agent");
-  }
-  throw StoreError(ErrorCode::kInternal, "unreachable");
+  if (status == Status::kOk) return renewed;
+  lease_rules::throw_renew_refusal(status, lease_id, name.str());
 }
 
 // ------------------------------------------------------------------ release
@@ -377,7 +324,8 @@ ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw
   const LeaseName name = LeaseName::parse(raw_name);
   require_text("the lease name", name.str());
   require_text("the lease id", lease_id);
-  enum class Status { kOk, kDenied, kWrongName } status = Status::kOk;
+  using Status = lease_rules::ReleaseStatus;
+  Status status = Status::kOk;
   ReleaseOutcome outcome = ReleaseOutcome::kAlreadyReleased;
   write(who.project, [&](Write& w) {
     status = Status::kOk;
@@ -426,20 +374,9 @@ ReleaseOutcome PgStore::release_lease(const Principal& who, std::string_view raw
         released = true;
       }
     }
-    outcome = released  ? ReleaseOutcome::kReleased
-              : expired ? ReleaseOutcome::kExpired
-                        : ReleaseOutcome::kAlreadyReleased;
+    outcome = lease_rules::release_outcome(released, expired);
   });
-  if (status == Status::kDenied) {
-    throw StoreError(ErrorCode::kPermissionDenied,
-                     "lease " + std::string(lease_id) + " on " + name.str() +
-                         " is held by another agent (force needs " +
-                         std::string(caps::kLeaseForce) + ")");
-  }
-  if (status == Status::kWrongName) {
-    throw StoreError(ErrorCode::kNotFound,
-                     "lease " + std::string(lease_id) + " is not a lease on " + name.str());
-  }
+  lease_rules::throw_if_release_refused(status, lease_id, name.str());
   return outcome;
 }
 

@@ -11,6 +11,7 @@
 #include <system_error>
 #include <vector>
 
+#include "state/lease_rules.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_memory_text.h"
 
@@ -35,10 +36,7 @@ inline void require_text(std::string_view what, std::string_view v) {
 // The caller of a lease call: caps::kLease, an agent name, and the fields a
 // lease decision writes as text PostgreSQL can hold.
 inline void validate_lease_principal(const Principal& who) {
-  store_common::require(who, caps::kLease);
-  if (who.agent.empty()) {
-    throw StoreError(ErrorCode::kInvalidArgument, "the principal has no agent name");
-  }
+  lease_rules::check_principal(who);
   require_text("the agent name", who.agent);
   require_text("the project", who.project);
   require_text("the session id", who.session_id);

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "state/lease_name.h"
+#include "state/lease_rules.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_leases_util.h"
 
@@ -103,20 +104,7 @@ AcquireResult PgStore::acquire_lease(const Principal& who, const AcquireRequest&
                                      const CancelCheck& cancelled) {
   validate_lease_principal(who);
   const LeaseName name = LeaseName::parse(request.name);
-  if (request.ttl_ms <= 0 || request.ttl_ms > options_.lease_max_ttl_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "ttl_ms must be in (0, " + std::to_string(options_.lease_max_ttl_ms) +
-                         "], got " + std::to_string(request.ttl_ms));
-  }
-  if (request.wait_ms < 0 || request.wait_ms > options_.lease_max_wait_ms) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "wait_ms must be in [0, " + std::to_string(options_.lease_max_wait_ms) +
-                         "], got " + std::to_string(request.wait_ms));
-  }
-  if (request.request_id &&
-      (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
-    throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
-  }
+  lease_rules::check_acquire(request, options_);
   require_text("the lease name", name.str());
   require_text("the reason", request.reason);
   if (request.request_id) require_text("request_id", *request.request_id);
@@ -148,7 +136,7 @@ AcquireResult PgStore::acquire_lease(const Principal& who, const AcquireRequest&
     // Cancellation abandons a wait; it never stops the first attempt (a call
     // still running when its client went away may yet be granted at once).
     if (cancelled && cancelled()) {
-      throw StoreError(ErrorCode::kCancelled, "lease wait for " + name.str() + " was cancelled");
+      throw lease_rules::wait_cancelled(name.str());
     }
 
     // Wait holding no transaction and no connection: until a keel_lease
