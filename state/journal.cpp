@@ -8,6 +8,7 @@
 #include "crypto/hex.h"
 #include "crypto/sha256.h"
 #include "state/agent_types.h"
+#include "state/escalation_types.h"
 
 namespace keel::state {
 using crypto::Sha256;
@@ -343,6 +344,48 @@ ReplayReport compare_replay(const LeaseFold& fold, std::vector<std::string> fold
   }
   report.equal = report.differences.empty();
   return report;
+}
+
+namespace {
+
+// Ops whose records must describe a change the store itself made (replay
+// folds them, or they report a state change).
+bool is_reserved_op(std::string_view op) {
+  for (const std::string_view reserved :
+       {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
+        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
+        ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
+        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume}) {
+    if (op == reserved) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void check_append_op(std::string_view op) {
+  if (op.empty() || op.size() > 64 || op.find('\0') != std::string_view::npos) {
+    throw StoreError(ErrorCode::kInvalidArgument, "journal op must be 1..64 bytes without NUL");
+  }
+  if (is_reserved_op(op)) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "journal op " + std::string(op) + " is written only by the store");
+  }
+}
+
+std::string export_line(const JournalRecord& r) {
+  const json::object line{{"seq", r.seq},         {"ts", r.ts_ms},
+                          {"project", r.project}, {"principal", r.principal},
+                          {"op", r.op},           {"subject", r.subject},
+                          {"payload", r.payload}, {"prev_hash", r.prev_hash},
+                          {"hash", r.hash},       {"node", r.node}};
+  return json::serialize(line);
+}
+
+StoreError compact_refused(const VerifyReport::Bad& bad) {
+  return StoreError(ErrorCode::kInternal,
+                    "the journal fails verification at seq " + std::to_string(bad.seq) + " (" +
+                        bad.kind + ": " + bad.detail + "); refusing to compact it");
 }
 
 }  // namespace keel::state

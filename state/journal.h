@@ -24,6 +24,7 @@
 
 #include "state/journal_types.h"
 #include "state/lease_types.h"
+#include "state/principal.h"
 
 namespace keel::state {
 
@@ -88,6 +89,17 @@ std::vector<LeaseInfo> sorted_leases(std::vector<LeaseInfo> v);
 // are none.
 ReplayReport compare_replay(const LeaseFold& fold, std::vector<std::string> fold_problems,
                             std::vector<LeaseInfo> table, std::int64_t at_ms);
+
+// Validates the op of a journal_append by a caller: 1..64 bytes without NUL,
+// and none of the ops only the store writes (kInvalidArgument otherwise).
+void check_append_op(std::string_view op);
+
+// One line of journal_export (without the newline).
+std::string export_line(const JournalRecord& r);
+
+// The kInternal error of a compaction refused because the chain fails
+// verification at `bad`.
+StoreError compact_refused(const VerifyReport::Bad& bad);
 
 // Checks a chain fed in ascending seq order. min_seq/max_seq are the smallest
 // and largest seq present (used to explain a record that sits at the wrong

@@ -59,18 +59,6 @@ VerifyReport verify_chain(sqlite3* db) {
   return verifier.finish(head.seq, head.hash);
 }
 
-bool is_reserved_op(std::string_view op) {
-  // Ops whose records must describe a change the store itself made (replay
-  // folds them, or they report a state change).
-  for (const std::string_view reserved :
-       {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
-        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
-        ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
-        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume}) {
-    if (op == reserved) return true;
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -185,10 +173,7 @@ CompactReport SqliteStore::journal_compact(const Principal& who) {
     report.checkpoint_seq = cp.seq;
   });
   if (refused) {
-    throw StoreError(ErrorCode::kInternal,
-                     "the journal fails verification at seq " + std::to_string(refused->seq) +
-                         " (" + refused->kind + ": " + refused->detail +
-                         "); refusing to compact it");
+    throw compact_refused(*refused);
   }
   return report;
 }
@@ -199,12 +184,7 @@ std::int64_t SqliteStore::journal_export(const Principal& who, std::ostream& out
   sql::ReadTransaction txn(conn.get());
   std::int64_t n = 0;
   for_each_record(conn.get(), [&](const JournalRecord& r) {
-    const json::object line{{"seq", r.seq},         {"ts", r.ts_ms},
-                            {"project", r.project}, {"principal", r.principal},
-                            {"op", r.op},           {"subject", r.subject},
-                            {"payload", r.payload}, {"prev_hash", r.prev_hash},
-                            {"hash", r.hash},       {"node", r.node}};
-    out << json::serialize(line) << '\n';
+    out << export_line(r) << '\n';
     ++n;
     return true;
   });
@@ -217,13 +197,7 @@ std::int64_t SqliteStore::journal_export(const Principal& who, std::ostream& out
 JournalRecord SqliteStore::journal_append(const Principal& who, std::string_view op,
                                           std::string_view subject,
                                           const json::value& payload) {
-  if (op.empty() || op.size() > 64 || op.find('\0') != std::string_view::npos) {
-    throw StoreError(ErrorCode::kInvalidArgument, "journal op must be 1..64 bytes without NUL");
-  }
-  if (is_reserved_op(op)) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "journal op " + std::string(op) + " is written only by the store");
-  }
+  check_append_op(op);
   const std::string text = json::serialize(payload);
   JournalRecord record;
   writer_->submit([&](sqlite3* db) {

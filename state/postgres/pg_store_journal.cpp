@@ -144,18 +144,6 @@ VerifyReport verify_chain(pg::Connection& c, std::string_view project, const Hea
   return verifier.finish(head.seq, head.hash);
 }
 
-bool is_reserved_op(std::string_view op) {
-  // Ops whose records must describe a change the store itself made (replay
-  // folds them, or they report a state change).
-  for (const std::string_view reserved :
-       {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
-        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
-        ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
-        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume}) {
-    if (op == reserved) return true;
-  }
-  return false;
-}
 
 // PostgreSQL text holds neither NUL nor invalid UTF-8; a filter value with
 // either can match no stored record (SQLite would simply find none).
@@ -322,10 +310,7 @@ CompactReport PgStore::journal_compact(const Principal& who) {
     report.checkpoint_seq = cp.seq;
   });
   if (refused) {
-    throw StoreError(ErrorCode::kInternal,
-                     "the journal fails verification at seq " + std::to_string(refused->seq) +
-                         " (" + refused->kind + ": " + refused->detail +
-                         "); refusing to compact it");
+    throw compact_refused(*refused);
   }
   return report;
 }
@@ -343,12 +328,7 @@ std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out) {
                            "after " + std::to_string(n) + " records; the output is incomplete");
         }
         for_each_record(c, who.project, [&](const JournalRecord& r) {
-          const json::object line{{"seq", r.seq},         {"ts", r.ts_ms},
-                                  {"project", r.project}, {"principal", r.principal},
-                                  {"op", r.op},           {"subject", r.subject},
-                                  {"payload", r.payload}, {"prev_hash", r.prev_hash},
-                                  {"hash", r.hash},       {"node", r.node}};
-          out << json::serialize(line) << '\n';
+          out << export_line(r) << '\n';
           ++n;
           return true;
         });
@@ -361,13 +341,7 @@ std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out) {
 
 JournalRecord PgStore::journal_append(const Principal& who, std::string_view op,
                                       std::string_view subject, const json::value& payload) {
-  if (op.empty() || op.size() > 64 || op.find('\0') != std::string_view::npos) {
-    throw StoreError(ErrorCode::kInvalidArgument, "journal op must be 1..64 bytes without NUL");
-  }
-  if (is_reserved_op(op)) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "journal op " + std::string(op) + " is written only by the store");
-  }
+  check_append_op(op);
   const std::string text = json::serialize(payload);
   // PostgreSQL text cannot hold what SQLite would store as is.
   if (!storable(subject) || !storable(text)) {
