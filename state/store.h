@@ -221,8 +221,13 @@ std::unique_ptr<Store> open_sqlite_store(const StoreOptions& options);
 std::unique_ptr<Store> open_postgres_store(const StoreOptions& options);
 
 // The backend `options` selects: PostgreSQL when options.url is set, else
-// the embedded SQLite store in options.dir.
-std::unique_ptr<Store> open_store(const StoreOptions& options);
+// the embedded SQLite store in options.dir. Inline, so that the reference to
+// open_postgres_store is made by the caller's library, which the linker meets
+// before the backend's (keel_state_pg, or cli/pg_reexec.cpp in `keel`).
+inline std::unique_ptr<Store> open_store(const StoreOptions& options) {
+  if (!options.url.empty()) return open_postgres_store(options);
+  return open_sqlite_store(options);
+}
 
 // Why agent `agent` of `project` is suspended, or nullopt when it is not,
 // read from the marker the store keeps under `state_dir` (one failed open()

@@ -177,12 +177,26 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
   // undoes only that job); the others wait for their outcome. One WAL flush
   // then serves a whole batch, as the SQLite store's writer thread does.
   PendingWrite mine{&job, nullptr, false};
+  // A job still queued when its call timeout ran out (the batches ahead of
+  // it stuck on an unreachable or paused database) gives up without trying:
+  // the caller gets BUSY in bounded time however long the queue.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(options_.pg_call_timeout_ms);
   std::unique_lock<std::mutex> lock(batch_mu_);
   ProjectQueue& q = queues_[std::string(project)];  // map nodes are stable
   q.waiting.push_back(&mine);
   while (!mine.done) {
     if (q.leader_active) {
-      batch_cv_.wait(lock);
+      if (batch_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !mine.done) {
+        const auto it = std::find(q.waiting.begin(), q.waiting.end(), &mine);
+        if (it != q.waiting.end()) {  // not taken into a batch yet
+          q.waiting.erase(it);
+          throw StoreError(ErrorCode::kBusy,
+                           "PostgreSQL did not take this write within " +
+                               std::to_string(options_.pg_call_timeout_ms) +
+                               " ms (the writes ahead of it are stuck); retry later");
+        }
+      }
       continue;
     }
     // Lead one batch: the oldest queued jobs (FIFO, so ours is among them or

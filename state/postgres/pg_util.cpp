@@ -144,9 +144,40 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
                           "3",
                           user_timeout.c_str(),
                           nullptr};
-  PGconn* c = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  // Non-blocking connect under our own deadline: libpq's connect_timeout is
+  // whole seconds and at least 2, and a paused server accepts the TCP
+  // connection (the kernel does) but never answers the startup.
+  PGconn* c = PQconnectStartParams(keys, values, /*expand_dbname=*/1);
   if (c == nullptr) {
     throw PgError(ErrorCode::kInternal, "cannot allocate a PostgreSQL connection", "");
+  }
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(std::max(100, options.connect_timeout_ms));
+  bool timed_out = false;
+  if (PQstatus(c) != CONNECTION_BAD) {
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      pollfd p{PQsocket(c), static_cast<short>(st == PGRES_POLLING_READING ? POLLIN : POLLOUT),
+               0};
+      const int rc = ::poll(&p, 1, static_cast<int>(left));
+      if (rc < 0 && errno != EINTR) break;
+      if (rc > 0) st = PQconnectPoll(c);
+    }
+  }
+  if (timed_out) {
+    const std::string target = describe_target(c);
+    PQfinish(c);
+    throw PgError(ErrorCode::kBusy,
+                  "cannot connect to " + target + ": no answer within " +
+                      std::to_string(options.connect_timeout_ms) + " ms",
+                  "");
   }
   if (PQstatus(c) != CONNECTION_OK) {
     const std::string why = first_line(PQerrorMessage(c));
