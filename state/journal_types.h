@@ -25,6 +25,12 @@ inline constexpr std::string_view kMemoryPut = "MEMORY_PUT";
 inline constexpr std::string_view kMemoryDelete = "MEMORY_DELETE";
 inline constexpr std::string_view kSessionEnd = "SESSION_END";
 inline constexpr std::string_view kCheckpoint = "CHECKPOINT";
+// A lease changed mode in place: its payload is the lease as it stands after
+// (new token and mode; same lease_id), as ADOPT's.
+inline constexpr std::string_view kUpgrade = "UPGRADE";
+inline constexpr std::string_view kDowngrade = "DOWNGRADE";
+// {name, reason, holders: [agent...]}: no lease state changes.
+inline constexpr std::string_view kAskRelease = "ASK_RELEASE";
 }  // namespace ops
 
 struct JournalRecord {

@@ -44,6 +44,13 @@ std::string_view to_string(ReleaseOutcome outcome) {
   return enum_name(outcome, kNames, "released");
 }
 
+std::string_view to_string(LeaseRefusal refusal) {
+  static constexpr std::array<std::string_view, 5> kNames{"none", "held", "capacity", "queued",
+                                                          "released"};
+  static_assert(static_cast<std::size_t>(LeaseRefusal::kReleased) + 1 == kNames.size());
+  return enum_name(refusal, kNames, "none");
+}
+
 std::string_view to_string(Tier tier) {
   return tier == Tier::kSession ? "session" : "cross_run";
 }

@@ -77,9 +77,19 @@ class Store {
   virtual ~Store() = default;
 
   // Leases. All need caps::kLease.
-  // Grants, or refuses with the holders in the way (journaled as REFUSE once,
-  // when the call finally gives up), or waits up to wait_ms. Expired leases met
-  // on the way are reaped and journaled as EXPIRE.
+  // Grants every requested name (one name, or several all-or-nothing; see
+  // AcquireRequest), or refuses with the reason (LeaseRefusal: holders in the
+  // way, not enough units, waiters ahead), journaled as REFUSE once, when
+  // the call finally gives up; or waits up to wait_ms in the project's fair
+  // queue (lease_waiters: arrival order, aged priority; a waiter that gives
+  // up, is cancelled or stops coming back for kLeaseWaiterLivenessMs leaves
+  // it). Every new lease is journaled as one ACQUIRE record per name (with
+  // units and group_id), all in one transaction. Expired leases met on the
+  // way are reaped and journaled as EXPIRE.
+  // Upgrade: asking `exclusive` for a name on which the caller holds the
+  // only (shared) lease converts that lease in place (same lease_id, new
+  // token, TTL from the request), journaled as UPGRADE; with other holders,
+  // it waits in the queue like any acquire.
   virtual AcquireResult acquire_lease(const Principal& who,
                                       const AcquireRequest& request,
                                       const CancelCheck& cancelled = {}) = 0;
@@ -95,9 +105,36 @@ class Store {
                                        std::string_view name,
                                        std::string_view lease_id,
                                        bool force = false) = 0;
+  // Releases every live lease of one acquire (LeaseInfo::group_id) that
+  // `who` holds (every holder's with force, which needs kLeaseForce), in
+  // one transaction, one RELEASE record each; returns them (empty: nothing
+  // was live). kInvalidArgument for an empty group_id.
+  virtual std::vector<LeaseInfo> release_group(const Principal& who,
+                                               std::string_view group_id,
+                                               bool force = false) = 0;
+  // Turns the caller's exclusive lease into a shared one (new token; waiters
+  // are woken), journaled as DOWNGRADE. A lease already shared is returned as
+  // it is, nothing journaled. kNotFound / kExpired / kPermissionDenied as
+  // renew_lease.
+  virtual LeaseInfo downgrade_lease(const Principal& who, std::string_view name,
+                                    std::string_view lease_id) = 0;
   // Live leases of who.project whose name starts with `prefix`, by name.
   virtual std::vector<LeaseInfo> list_leases(const Principal& who,
                                              std::string_view prefix = {}) = 0;
+  // list_leases plus the queues, open release asks and counted names of the
+  // names under `prefix`.
+  virtual LeaseBoard lease_board(const Principal& who, std::string_view prefix = {}) = 0;
+  // Asks every other holder of a live lease on `name` (exactly that name) to
+  // release it: one ReleaseAsk per holder, journaled as one ASK_RELEASE
+  // record {name, reason, holders}. Returns the asks. kNotFound when no one
+  // else holds `name`; kInvalidArgument for an empty or oversized reason
+  // (≤ 1024 bytes). No lease changes hands.
+  virtual std::vector<ReleaseAsk> ask_release(const Principal& who, std::string_view name,
+                                              std::string_view reason) = 0;
+  // The asks addressed to who.agent on leases it still holds that were not
+  // delivered yet, oldest first; marks them delivered (so the holder's next
+  // hook event shows each once). Not journaled.
+  virtual std::vector<ReleaseAsk> take_release_asks(const Principal& who) = 0;
 
   // Memory. The tier needs caps::kMemorySession / kMemoryCrossRun, the shared
   // namespace also caps::kMemoryShared. The own namespace of one agent is never

@@ -29,4 +29,12 @@ std::filesystem::path suspension_marker_path(const std::filesystem::path& state_
   return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".suspended");
 }
 
+std::filesystem::path release_ask_marker_path(const std::filesystem::path& state_dir,
+                                              std::string_view project, std::string_view agent) {
+  std::string key(project);
+  key += '\0';
+  key += agent;
+  return state_dir / "agents" / (crypto::sha256_hex(key).substr(0, 32) + ".asks");
+}
+
 }  // namespace keel::state::store_common

@@ -24,4 +24,11 @@ void require(const Principal& who, std::string_view capability);
 std::filesystem::path suspension_marker_path(const std::filesystem::path& state_dir,
                                              std::string_view project, std::string_view agent);
 
+// Where the marker that says "release asks wait for `agent`" lives: written
+// (empty file) by ask_release, removed by take_release_asks, so that the
+// hook opens the store for them only when there are some (one failed stat()
+// otherwise). Same directory scheme as the suspension marker.
+std::filesystem::path release_ask_marker_path(const std::filesystem::path& state_dir,
+                                              std::string_view project, std::string_view agent);
+
 }  // namespace keel::state::store_common

@@ -35,6 +35,10 @@ struct StoreOptions {
 
   std::int64_t lease_max_ttl_ms = 24LL * 3600 * 1000;
   std::int64_t lease_max_wait_ms = 10LL * 60 * 1000;
+  // Counted names and their capacities (config lease.capacities, e.g.
+  // {"slot:build": 4}). They win over an acquire's `capacity`: one that
+  // differs is refused. Names must be free names (not file:/dir:).
+  std::map<std::string, std::int64_t> lease_capacities;
 
   std::int64_t memory_max_value_bytes = 64 * 1024;
   std::int64_t memory_max_key_bytes = 512;
