@@ -16,6 +16,26 @@ RenderResult Dialect::render_unreadable(std::string_view error) const {
   return {{}, unreadable_input_reason(error) + "\n", 2};
 }
 
+bool context_reaches_model(std::string_view dialect, EventKind kind) noexcept {
+  using K = EventKind;
+  if (dialect == "claude") {
+    return kind == K::PreToolUse || kind == K::PostToolUse || kind == K::PostToolUseFailure ||
+           kind == K::UserPromptSubmit || kind == K::SessionStart;
+  }
+  if (dialect == "codex") {
+    return kind == K::PreToolUse || kind == K::PostToolUse || kind == K::UserPromptSubmit ||
+           kind == K::SessionStart;
+  }
+  if (dialect == "gemini") {
+    return kind == K::PostToolUse || kind == K::PostToolUseFailure || kind == K::UserPromptSubmit;
+  }
+  if (dialect == "cline") {
+    return kind == K::PreToolUse || kind == K::PostToolUse || kind == K::PostToolUseFailure ||
+           kind == K::UserPromptSubmit;
+  }
+  return false;
+}
+
 std::unique_ptr<Dialect> make_dialect(std::string_view name) {
   const std::string n = text::lower(name);
   if (n == "claude" || n == "claude-code" || n == "claudecode") return std::make_unique<ClaudeDialect>();

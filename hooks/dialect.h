@@ -55,6 +55,18 @@ class Dialect {
   virtual RenderResult render_unreadable(std::string_view error) const;
 };
 
+// Whether the answer `dialect` (a Dialect::name(), as HookEvent::dialect holds it) gives to an
+// event of `kind` carries HookDecision::additional_context to the model itself:
+//   claude  PreToolUse, PostToolUse, PostToolUseFailure, UserPromptSubmit, SessionStart
+//           (hookSpecificOutput.additionalContext, reference §1.4-§1.8)
+//   codex   PreToolUse, PostToolUse, UserPromptSubmit, SessionStart (its hook output schemas)
+//   gemini  AfterTool (→ PostToolUse/PostToolUseFailure), BeforeAgent (→ UserPromptSubmit);
+//           not BeforeTool, whose additionalContext Gemini CLI drops
+//   cline   PreToolUse, PostToolUse, PostToolUseFailure, UserPromptSubmit (contextModification)
+//   cursor, copilot, windsurf, anything else: never.
+// Context that must reach the model exactly once (release asks, lease_gate.h) is said only then.
+bool context_reaches_model(std::string_view dialect, EventKind kind) noexcept;
+
 // "keel: unreadable hook input: <error> (blocked: the permission gate fails closed)".
 std::string unreadable_input_reason(std::string_view error);
 

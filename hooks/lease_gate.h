@@ -1,19 +1,30 @@
-// lease_gate.h — refuses a write to a path under another agent's lease.
+// lease_gate.h — refuses a write to a path under another agent's lease, takes the writer's own
+// leases (auto_lease), and tells a holder that someone asked it to release one.
 //
 // Contract:
 // - The paths a call writes are AnalysedEvent::written_paths() (analysed_event.h): the file
 //   tools' paths, a shell command's redirections, writers and apply_patch runs.
-// - LeaseGate::evaluate denies when any such path overlaps a live lease
-//   (file: or dir:, exclusive or shared) held by someone other than `who`,
-//   naming the holder, the lease and its expiry; Continue otherwise.
+// - LeaseGate::evaluate (PreToolUse, PermissionRequest) denies when any such path overlaps a
+//   live lease (file: or dir:, exclusive or shared) held by someone other than `who`, naming
+//   every such hold (path, holder, lease, token, expiry; rule "lease:<first lease's name>");
+//   Continue otherwise.
 // - Without auto_lease it only reads: it never takes or changes a lease.
 // - With auto_lease (PreToolUse only), a write that nobody else holds takes an exclusive
-//   `file:` lease on each written path (at most kMaxAutoLeases) for `who`, for auto_lease_ttl_ms;
-//   a lease `who` already holds that would expire sooner is renewed. Losing the race for a
-//   path to another agent denies like a held lease. The decision stays Continue with rule
-//   "lease:auto" (so it is journaled) and names the leases in its reason.
+//   `file:` lease on each written path (the first kMaxAutoLeases distinct ones) for `who`, for
+//   auto_lease_ttl_ms, in ONE acquire of all the names (AcquireRequest::names: all or nothing,
+//   decided in the store's canonical order, so two writers of the same files never hold half
+//   each); a lease `who` already held that would expire sooner is renewed. A refusal denies:
+//   held (every holder in the way), capacity (the counted names short of units), queued (the
+//   waiters served first). The decision stays Continue with rule "lease:auto" (so it is
+//   journaled) and names the leases in its reason.
+// - Release asks (a state_dir given): on an event whose answer shows context to the model
+//   (context_reaches_model, dialect.h) and that nothing denies so far, one stat() looks for the
+//   agent's release-ask marker (release_asks.h); only when it exists is the store opened and
+//   are the asks taken, shown as additional_context (each ask once). Failing to read them never
+//   denies anything: the error goes to stderr (spdlog) and the asks stay for a later event.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -32,16 +43,24 @@ struct LeaseGateOptions {
 class LeaseGate : public Policy {
  public:
   static constexpr std::size_t kMaxAutoLeases = 16;
+  // The most holds a deny names one by one (the rest are counted).
+  static constexpr std::size_t kMaxHoldersNamed = 8;
 
-  explicit LeaseGate(LeaseGateOptions options = {}) : options_(options) {}
+  // `state_dir`: the state directory, where the release-ask markers are; empty: release asks
+  // are not shown.
+  explicit LeaseGate(LeaseGateOptions options = {}, std::filesystem::path state_dir = {})
+      : options_(options), state_dir_(std::move(state_dir)) {}
 
   // Policy: PreToolUse and PermissionRequest events that write a path and that no gate before
-  // it refused; the store is opened only then. Errors read "could not check leases: ...".
+  // it refused (the store is opened only then), and, with a state_dir, the events that can
+  // carry release asks to the model (a stat() first). Lease errors read "could not check
+  // leases: ...".
   std::string_view name() const noexcept override { return "lease"; }
   bool concerns(const HookEvent& ev) const override;
   HookDecision decide(const PolicyCall& call) const override;
 
-  // `who` is the hook's principal; its agent name is compared with holders.
+  // `who` is the hook's principal; its agent name is compared with holders. Only the lease
+  // check and auto_lease (no release asks).
   HookDecision evaluate(state::Store& store, const state::Principal& who,
                         const AnalysedEvent& ev) const;
   HookDecision evaluate(state::Store& store, const state::Principal& who,
@@ -50,7 +69,11 @@ class LeaseGate : public Policy {
   }
 
  private:
+  // Adds the release asks waiting for call.who to `d` (see the contract).
+  void add_release_asks(const PolicyCall& call, HookDecision& d) const;
+
   LeaseGateOptions options_;
+  std::filesystem::path state_dir_;
 };
 
 }  // namespace keel::hooks
