@@ -1,0 +1,132 @@
+// A release ask reaches the holder inside the real Claude Code (issue 18 §5).
+//
+// Agent A is Claude Code with keel installed (`keel install claude`, nothing else), driven by
+// a scripted model server on 127.0.0.1 (lib/anthropic_model.mjs). It takes a lease on a file
+// through keel's MCP tool; a second principal then asks it to release the file with a reason
+// (`keel lease ask`, as another agent or a person at the terminal does); on A's next tool call
+// keel's hook hands the ask to Claude Code as context, and the next request Claude Code sends
+// the model carries it: "agent <asker> waits for file:<path>: <reason>". Shown once: the tool
+// calls after it do not repeat it.
+//
+//   tests/agents/run --test-name-pattern='release ask'
+//   (or KEEL_BIN=build/keel KEEL_CLAUDE_BIN=.../claude node --test tests/agents/release_ask.test.mjs)
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import os from "node:os";
+import { AnthropicModel, resultText } from "./lib/anthropic_model.mjs";
+import { ClaudeRun, KEEL_BIN, cleanup, journalTail, makeWorkspace, missingPrerequisite } from "./lib/claude_agent.mjs";
+
+const models = [];
+const holds = [];
+
+before(() => {
+  const missing = missingPrerequisite();
+  if (missing) throw new Error(missing);
+});
+
+after(async () => {
+  for (const release of holds) release();
+  await cleanup();
+  await Promise.all(models.map((m) => m.close()));
+});
+
+function gate() {
+  let release;
+  const wait = new Promise((resolve) => { release = resolve; });
+  holds.push(release);
+  return { wait, release };
+}
+
+// `keel ARGS` in the workspace, as its user runs it (their HOME; no KEEL_* variables).
+function keel(ws, args) {
+  return execFileSync(KEEL_BIN, args, {
+    cwd: ws.repo, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: ws.home, LANG: process.env.LANG ?? "C.UTF-8",
+           USER: process.env.USER ?? "root", TMPDIR: os.tmpdir() },
+  });
+}
+
+// Every text a request body carries (messages and their blocks, tool results included).
+function requestText(body) {
+  const parts = [];
+  const walk = (v) => {
+    if (typeof v === "string") parts.push(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") for (const k of Object.keys(v)) walk(v[k]);
+  };
+  walk(body?.messages ?? []);
+  return parts.join("\n");
+}
+
+const count = (text, what) => text.split(what).length - 1;
+
+describe("Claude Code with keel installed: release asks", { timeout: 120_000 }, () => {
+  test("a release ask reaches the holder's model on its next tool call, once", { timeout: 100_000 }, async () => {
+    const ws = makeWorkspace({ files: { "src/api.h": "int parse(const char*);\n", "README.md": "# demo\n" } });
+    const file = ws.file("src/api.h");
+    const reason = "I change parse()'s signature for the new tokenizer (ticket 4711)";
+
+    const asked = gate();
+    const looked = gate();
+    const model = await new AnthropicModel([
+      { tools: [{ id: "toolu_lease", name: "mcp__keel__lease_acquire", input: { name: `file:${file}`, ttl_ms: 600_000 } }] },
+      // Held until the other principal has asked.
+      async () => {
+        await asked.wait;
+        return { tools: [{ id: "toolu_read1", name: "Read", input: { file_path: ws.file("README.md") } }] };
+      },
+      { tools: [{ id: "toolu_read2", name: "Read", input: { file_path: file } }] },
+      // Held until the test has looked at the lease board: A must still be alive then (a
+      // holder whose process is gone loses its holds).
+      async () => { await looked.wait; return { text: "Done." }; },
+    ], { label: "holder" }).start();
+    models.push(model);
+    const run = new ClaudeRun({ workspace: ws, model, label: "holder", timeoutMs: 90_000 });
+
+    // A holds the file.
+    await model.waitForAgentRequests(2, { timeoutMs: 45_000 });
+    const leaseResult = model.agentRequests[1].messages.flatMap((m) => (Array.isArray(m.content) ? m.content : []))
+      .find((b) => b.type === "tool_result" && b.tool_use_id === "toolu_lease");
+    assert.ok(leaseResult, `no tool_result for the lease\n${run.describe()}`);
+    const grant = JSON.parse(resultText(leaseResult));
+    assert.equal(grant.granted, true, resultText(leaseResult));
+    assert.match(grant.holder, /^claude-code:/, resultText(leaseResult));
+
+    // Before anyone asks, nothing about it in what the model sees.
+    assert.equal(count(requestText(model.agentRequests[1]), "waits for"), 0);
+
+    // Another principal asks A to release it.
+    keel(ws, ["lease", "ask", `file:${file}`, "--reason", reason, "--agent", "agent-b"]);
+    const board = JSON.parse(keel(ws, ["lease", "ls", "--json"]));
+    assert.equal(board.asks?.length, 1, JSON.stringify(board));
+    assert.equal(board.asks[0].holder, grant.holder, JSON.stringify(board));
+    assert.equal(board.asks[0].delivered, false, JSON.stringify(board));
+    asked.release();
+
+    await model.waitForAgentRequests(4, { timeoutMs: 45_000 });
+
+    // The request after A's next tool call (the README read) carries the ask...
+    const expected = `agent agent-b waits for file:${file}: ${reason}`;
+    const third = requestText(model.agentRequests[2]);
+    if (!third.includes(expected)) {
+      assert.fail(`the model request after the holder's next tool call lacks the ask "${expected}"\n` +
+                  `request text (tail): ${third.slice(-3000)}\nkeel journal:\n${journalTail(ws)}`);
+    }
+    assert.match(third, /lease_release/);
+    // ... once: the later tool call (on the file itself) does not repeat it.
+    const fourth = requestText(model.agentRequests[3]);
+    assert.equal(count(fourth, expected), 1, fourth.slice(-3000));
+
+    // keel counts it as shown, and A still holds the file (an ask takes nothing away).
+    const now = JSON.parse(keel(ws, ["lease", "ls", "--json"]));
+    assert.equal(now.asks?.length, 1, JSON.stringify(now));
+    assert.equal(now.asks[0].delivered, true, JSON.stringify(now));
+    assert.ok(now.leases.some((l) => l.name === `file:${file}` && l.holder === grant.holder), JSON.stringify(now));
+
+    looked.release();
+    const { code } = await run.wait(60_000);
+    assert.equal(code, 0, run.describe());
+    assert.equal(model.agentRequests.length, 4, `expected 4 model requests\n${run.describe()}`);
+  });
+});
