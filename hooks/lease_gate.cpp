@@ -170,6 +170,9 @@ HookDecision LeaseGate::decide(const PolicyCall& call) const {
 void LeaseGate::add_release_asks(const PolicyCall& call, HookDecision& d) const {
   const HookEvent& ev = call.event.event();
   if (state_dir_.empty() || !context_reaches_model(ev.dialect, ev.kind)) return;
+  // A subagent's event (Claude Code's agent_id) shares the agent's principal but not its
+  // context: the lease holder is the main agent, which would never read it there.
+  if (!ev.agent_id.empty()) return;
   // A refused call: the agent reads the refusal, and the asks wait for the next event.
   if (severity(call.so_far.outcome) >= severity(Outcome::Deny) ||
       severity(d.outcome) >= severity(Outcome::Deny)) {

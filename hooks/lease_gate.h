@@ -17,11 +17,13 @@
 //   held (every holder in the way), capacity (the counted names short of units), queued (the
 //   waiters served first). The decision stays Continue with rule "lease:auto" (so it is
 //   journaled) and names the leases in its reason.
-// - Release asks (a state_dir given): on an event whose answer shows context to the model
-//   (context_reaches_model, dialect.h) and that nothing denies so far, one stat() looks for the
-//   agent's release-ask marker (release_asks.h); only when it exists is the store opened and
-//   are the asks taken, shown as additional_context (each ask once). Failing to read them never
-//   denies anything: the error goes to stderr (spdlog) and the asks stay for a later event.
+// - Release asks (a state_dir given): on an event of the main agent (not a subagent's: no
+//   agent_id) whose answer shows context to the model (context_reaches_model, dialect.h) and
+//   that nothing denies so far, one stat() looks for the agent's release-ask marker
+//   (release_asks.h); only when it exists is the store opened and are the asks taken, shown as
+//   additional_context (each ask once; rule "lease:release-asks" when nothing else set one).
+//   Failing to read them never denies anything: the error goes to stderr (spdlog) and the asks
+//   stay for a later event.
 #pragma once
 
 #include <filesystem>

@@ -392,6 +392,10 @@ TEST_CASE("release asks wait for an event whose answer reaches the model") {
   denied.outcome = Outcome::Deny;
   CHECK(decide(gate, *env.store, env.a, read_file("claude", EventKind::PreToolUse, "/repo/x.cc"), denied)
             .d.additional_context.empty());
+  // A subagent's tool call: its context is not the holder's.
+  HookEvent in_subagent = read_file("claude", EventKind::PostToolUse, "/repo/x.cc");
+  in_subagent.agent_id = "sub-1";
+  CHECK(decide(gate, *env.store, env.a, in_subagent).d.additional_context.empty());
   const Decided refused = decide(gate, *env.store, env.a, shell("claude", EventKind::PreToolUse, "rm b.cc"));
   CHECK(refused.d.outcome == Outcome::Deny);
   CHECK(refused.d.additional_context.empty());
