@@ -13,9 +13,15 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { AnthropicModel, resultText } from "./lib/anthropic_model.mjs";
 import { ClaudeRun, KEEL_BIN, cleanup, journalTail, makeWorkspace, missingPrerequisite } from "./lib/claude_agent.mjs";
+import { ScriptedGemini, functionResponses } from "./lib/gemini_model.mjs";
+import {
+  GeminiRun, Sandbox, keelInstall, killAll, missingPrerequisite as geminiMissing, trustFolder,
+} from "./lib/gemini_agent.mjs";
 
 const models = [];
 const holds = [];
@@ -25,10 +31,16 @@ before(() => {
   if (missing) throw new Error(missing);
 });
 
+let sandbox;
+const geminiModels = [];
+
 after(async () => {
   for (const release of holds) release();
   await cleanup();
   await Promise.all(models.map((m) => m.close()));
+  await killAll();
+  for (const m of geminiModels) await m.stop();
+  sandbox?.cleanup();
 });
 
 function gate() {
@@ -38,7 +50,7 @@ function gate() {
   return { wait, release };
 }
 
-// `keel ARGS` in the workspace, as its user runs it (their HOME; no KEEL_* variables).
+// `keel ARGS` in the workspace ({repo, home}), as its user runs it (their HOME; no KEEL_*).
 function keel(ws, args) {
   return execFileSync(KEEL_BIN, args, {
     cwd: ws.repo, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
@@ -128,5 +140,58 @@ describe("Claude Code with keel installed: release asks", { timeout: 120_000 }, 
     const { code } = await run.wait(60_000);
     assert.equal(code, 0, run.describe());
     assert.equal(model.agentRequests.length, 4, `expected 4 model requests\n${run.describe()}`);
+  });
+});
+
+// Gemini CLI drops a BeforeTool hook's context, so keel hands the ask over on the AfterTool of
+// the holder's next tool call; Gemini appends it to that tool's result.
+const gemini = geminiMissing();
+describe("Gemini CLI with keel installed: release asks", { skip: gemini ?? false, timeout: 120_000 }, () => {
+  test("a release ask reaches the holder's model with the result of its next tool call, once", { timeout: 100_000 }, async () => {
+    sandbox ??= new Sandbox("keel-gemini-ask-");
+    const { repo, file } = sandbox.makeRepo("repo", { fileName: "api.h", content: "int parse(const char*);\n" });
+    fs.writeFileSync(path.join(repo, "notes.txt"), "notes\n");
+    const home = sandbox.makeHome("home");
+    const install = keelInstall(repo, home);
+    assert.equal(install.status, 0, `keel install gemini failed:\n${install.stdout}\n${install.stderr}`);
+    trustFolder(home, repo);
+    const ws = { repo, home };
+    const reason = "I change parse()'s signature for the new tokenizer (ticket 4711)";
+
+    const m = new ScriptedGemini({ label: "gemini-holder" });
+    await m.start();
+    geminiModels.push(m);
+    m.script(
+      { calls: [{ name: "mcp_keel_lease_acquire", args: { name: `file:${file}`, ttl_ms: 600_000 } }] },
+      { hold: true },  // until the other principal has asked
+      { calls: [{ name: "read_file", args: { file_path: file } }] },
+      { hold: true },  // until the test has looked at the lease board
+    );
+    const run = new GeminiRun({ cwd: repo, home, model: m, prompt: "Work on api.h.", label: "gemini-holder" }).start();
+
+    const second = await m.waitForAgentTurns(2, 60_000);
+    const leaseText = JSON.stringify(functionResponses(second).find((r) => r.name === "mcp_keel_lease_acquire") ?? {});
+    const holder = /\\?"holder\\?"\s*:\s*\\?"(gemini:[^"\\]+)/.exec(leaseText)?.[1];
+    assert.ok(holder, `no gemini holder in the lease result: ${leaseText.slice(0, 1000)}`);
+
+    keel(ws, ["lease", "ask", `file:${file}`, "--reason", reason, "--agent", "agent-b"]);
+    const board = JSON.parse(keel(ws, ["lease", "ls", "--json"]));
+    assert.equal(board.asks?.[0]?.holder, holder, JSON.stringify(board));
+    m.release({ calls: [{ name: "read_file", args: { file_path: path.join(repo, "notes.txt") } }] });
+
+    const fourth = await m.waitForAgentTurns(4, 60_000);
+    const third = m.agentRequests[2];
+    const expected = `agent agent-b waits for file:${file}: ${reason}`;
+    const thirdText = JSON.stringify(third.body?.contents ?? []);
+    assert.ok(thirdText.includes(expected.replace(/"/g, '\\"')),
+              `the request after the holder's next tool call lacks "${expected}": ${thirdText.slice(-3000)}`);
+    const fourthText = JSON.stringify(fourth.body?.contents ?? []);
+    assert.equal(count(fourthText, "agent agent-b waits for"), 1, fourthText.slice(-3000));
+    const now = JSON.parse(keel(ws, ["lease", "ls", "--json"]));
+    assert.equal(now.asks?.[0]?.delivered, true, JSON.stringify(now));
+
+    m.release({ text: "Done." });
+    const r = await run.wait(60_000);
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
   });
 });
