@@ -20,6 +20,10 @@ import { AnthropicModel, resultText } from "./lib/anthropic_model.mjs";
 import { ClaudeRun, KEEL_BIN, cleanup, journalTail, makeWorkspace, missingPrerequisite } from "./lib/claude_agent.mjs";
 import { ScriptedGemini, functionResponses } from "./lib/gemini_model.mjs";
 import {
+  CodexRun, Workspace as CodexWorkspace, missingPrerequisite as codexMissing, trustKeelHooks,
+} from "./lib/codex_agent.mjs";
+import { callOutput, deferred, startModel as startOpenAiModel } from "./lib/openai_model.mjs";
+import {
   GeminiRun, Sandbox, keelInstall, killAll, missingPrerequisite as geminiMissing, trustFolder,
 } from "./lib/gemini_agent.mjs";
 
@@ -33,6 +37,7 @@ before(() => {
 
 let sandbox;
 const geminiModels = [];
+const codexOpen = [];  // Codex workspaces and model servers
 
 after(async () => {
   for (const release of holds) release();
@@ -41,6 +46,10 @@ after(async () => {
   await killAll();
   for (const m of geminiModels) await m.stop();
   sandbox?.cleanup();
+  for (const o of codexOpen.reverse()) {
+    if (o instanceof CodexWorkspace) await o.cleanup().catch(() => {});
+    else await o.close().catch(() => {});
+  }
 });
 
 function gate() {
@@ -193,5 +202,55 @@ describe("Gemini CLI with keel installed: release asks", { skip: gemini ?? false
     m.release({ text: "Done." });
     const r = await run.wait(60_000);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
+  });
+});
+
+// Codex shows a PreToolUse hook's additionalContext to the model (its hook output schema has
+// it), so the ask comes with the holder's next shell call.
+const codex = codexMissing();
+describe("Codex CLI with keel installed: release asks", { skip: codex ?? false, timeout: 150_000 }, () => {
+  test("a release ask reaches the holder's model on its next tool call, once", { timeout: 130_000 }, async () => {
+    const ws = CodexWorkspace.create("keel-codex-ask-");
+    codexOpen.push(ws);
+    ws.installKeel();
+    await trustKeelHooks(ws);
+    const file = ws.file("notes.txt");
+    const reason = "I change parse()'s signature for the new tokenizer (ticket 4711)";
+
+    const m = await startOpenAiModel({ name: "codex-holder" });
+    codexOpen.push(m);
+    const asked = deferred();
+    const looked = deferred();
+    const shell = (id) => ({ calls: [{ name: "exec_command", arguments: { cmd: "cat notes.txt" }, call_id: id }] });
+    m.script(
+      { calls: [{ namespace: "mcp__keel", name: "lease_acquire", arguments: { name: `file:${file}`, ttl_ms: 600_000 },
+                  call_id: "call_lease" }] },
+      async () => { await asked.promise; return shell("call_cat1"); },
+      shell("call_cat2"),
+      async () => { await looked.promise; return { text: "Done." }; },
+    );
+    const run = new CodexRun(ws, m, { label: "codex-holder", prompt: "work on notes.txt", timeoutMs: 120_000 });
+    await m.waitForRequest(2, 60_000).catch((e) => { throw new Error(`${e.message}\n${run.describe()}`); });
+    const leaseOut = callOutput(m.requests[1], "call_lease") ?? "";
+    const holder = /"holder"\s*:\s*"(codex:[^"]+)"/.exec(leaseOut)?.[1];
+    assert.ok(holder, `no codex holder in the lease result: ${leaseOut.slice(0, 1000)}\n${run.describe()}`);
+
+    keel(ws, ["lease", "ask", `file:${file}`, "--reason", reason, "--agent", "agent-b"]);
+    const board = JSON.parse(keel(ws, ["lease", "ls", "--json"]));
+    assert.equal(board.asks?.[0]?.holder, holder, JSON.stringify(board));
+    asked.resolve();
+
+    await m.waitForRequest(4, 60_000).catch((e) => { throw new Error(`${e.message}\n${run.describe()}`); });
+    const expected = `agent agent-b waits for file:${file}: ${reason}`;
+    const third = JSON.stringify(m.requests[2].body?.input ?? []);
+    assert.ok(third.includes(expected), `the request after the holder's next tool call lacks "${expected}": ${third.slice(-3000)}`);
+    const fourth = JSON.stringify(m.requests[3].body?.input ?? []);
+    assert.equal(count(fourth, "agent agent-b waits for"), 1, fourth.slice(-3000));
+    const now = JSON.parse(keel(ws, ["lease", "ls", "--json"]));
+    assert.equal(now.asks?.[0]?.delivered, true, JSON.stringify(now));
+
+    looked.resolve();
+    await run.wait(60_000);
+    assert.equal(run.exited?.code, 0, run.describe());
   });
 });
