@@ -1,15 +1,18 @@
-// A release ask reaches the holder inside the real Claude Code (issue 18 §5).
+// A release ask reaches the holder inside the real agents (issue 18 §5).
 //
-// Agent A is Claude Code with keel installed (`keel install claude`, nothing else), driven by
-// a scripted model server on 127.0.0.1 (lib/anthropic_model.mjs). It takes a lease on a file
-// through keel's MCP tool; a second principal then asks it to release the file with a reason
-// (`keel lease ask`, as another agent or a person at the terminal does); on A's next tool call
-// keel's hook hands the ask to Claude Code as context, and the next request Claude Code sends
-// the model carries it: "agent <asker> waits for file:<path>: <reason>". Shown once: the tool
-// calls after it do not repeat it.
+// The holder is Claude Code, Gemini CLI or Codex with keel installed (`keel install <agent>`,
+// nothing else), driven by a scripted model server on 127.0.0.1 (lib/*_model.mjs). It takes a
+// lease on a file through keel's MCP tool; a second principal then asks it to release the file
+// with a reason (`keel lease ask --agent agent-b`, as another agent or a person at the terminal
+// does); on the holder's next tool call keel's hook hands the ask to the agent as context, and
+// the next request the agent sends the model carries it: "agent agent-b waits for
+// file:<path>: <reason>". Shown once: the tool call after it does not repeat it, and
+// `keel lease ls` shows the ask delivered while the lease is still held.
+//   Claude Code, Codex: PreToolUse additionalContext.  Gemini CLI: AfterTool (it drops a
+//   BeforeTool's context), appended to the tool's result.
 //
 //   tests/agents/run --test-name-pattern='release ask'
-//   (or KEEL_BIN=build/keel KEEL_CLAUDE_BIN=.../claude node --test tests/agents/release_ask.test.mjs)
+//   (or KEEL_BIN=build/keel KEEL_CLAUDE_BIN=... node --test tests/agents/release_ask.test.mjs)
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
