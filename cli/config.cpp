@@ -10,6 +10,8 @@
 
 #include <boost/json.hpp>
 
+#include "state/lease_name.h"
+
 namespace keel::cli {
 
 namespace json = boost::json;
@@ -36,6 +38,10 @@ std::set<std::string> Config::capabilities_for(const std::string& agent) const {
 }
 
 namespace {
+
+// The largest capacity lease.capacities accepts (units are int64; this keeps
+// any sum of them far from overflow).
+constexpr std::int64_t kMaxLeaseCapacity = 1'000'000'000;
 
 // Walks one JSON object, handing each known key to its reader and rejecting
 // the rest. `path` is the dotted path used in messages.
@@ -176,6 +182,31 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("default_ttl_ms", c.lease_default_ttl_ms, 1, 365LL * 86'400'000);
     s.integer("max_ttl_ms", c.store.lease_max_ttl_ms, 1, 365LL * 86'400'000);
     s.integer("max_wait_ms", c.store.lease_max_wait_ms, 0, 86'400'000);
+    // Counted names: {"slot:build": 4}. Free names only (a file or directory
+    // is held, not counted); stored normalized, as acquires name them.
+    s.on("capacities", [&](const json::value& v) {
+      Section caps(v, "lease.capacities", origin);
+      for (const auto& [key, value] : caps.object()) {
+        const std::string name(key);
+        if (!value.is_int64() && !value.is_uint64()) caps.fail("must be a positive integer", name);
+        // Boost.JSON reads an integer as uint64 only past INT64_MAX: too large.
+        const std::int64_t n = value.is_int64() ? value.as_int64() : kMaxLeaseCapacity + 1;
+        if (n < 1 || n > kMaxLeaseCapacity) {
+          caps.fail("must be a positive integer (at most " + std::to_string(kMaxLeaseCapacity) + ")",
+                    name);
+        }
+        std::string normalized;
+        try {
+          normalized = state::normalize_lease_name(name);
+        } catch (const state::StoreError& e) {
+          caps.fail(std::string("not a lease name: ") + e.what(), name);
+        }
+        if (state::lease_name_kind(normalized) != state::LeaseNameKind::kFree) {
+          caps.fail("a counted name must be a free name (not file: or dir:), e.g. slot:build", name);
+        }
+        c.store.lease_capacities[normalized] = n;
+      }
+    });
   });
   top.section("memory", [&](Section& s) {
     s.integer("max_value_bytes", c.store.memory_max_value_bytes, 1, 64LL << 20);

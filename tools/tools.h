@@ -73,7 +73,11 @@ struct ToolEnv {
   EscalationFiler escalate{};       // null: on_error "escalate" reports "escalation unavailable"
 };
 
+// lease_acquire, lease_renew, lease_list (tools/lease_tools.cpp); it also
+// registers lease_release, lease_request_release and lease_downgrade
+// (tools/lease_team_tools.cpp: register_lease_team_tools).
 void register_lease_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
+void register_lease_team_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 void register_journal_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 // escalation_request/status/list/resolve (tools/escalation_tools.cpp).
