@@ -79,7 +79,9 @@ json::object lease_to_json(const LeaseInfo& l) {
                       {"token", l.token},
                       {"ttl_ms", l.ttl_ms},
                       {"acquired_at", l.acquired_at_ms},
-                      {"expires_at", l.expires_at_ms}};
+                      {"expires_at", l.expires_at_ms},
+                      {"units", l.units},
+                      {"group_id", l.group_id}};
 }
 
 LeaseInfo lease_from_json(const json::value& v) {
@@ -93,6 +95,10 @@ LeaseInfo lease_from_json(const json::value& v) {
   l.ttl_ms = get_int(o, "ttl_ms");
   l.acquired_at_ms = get_int(o, "acquired_at");
   l.expires_at_ms = get_int(o, "expires_at");
+  // Records and checkpoints written before counted and grouped leases have
+  // neither: a plain lease of one unit, in no group.
+  l.units = o.contains("units") ? get_int(o, "units") : 1;
+  l.group_id = o.contains("group_id") ? get_string(o, "group_id") : std::string();
   return l;
 }
 
@@ -132,7 +138,8 @@ std::optional<std::string> LeaseFold::apply(const JournalRecord& r) {
                         r.op == ops::kRelease || r.op == ops::kExpire ||
                         r.op == ops::kCheckpoint || r.op == ops::kScavenge ||
                         r.op == ops::kSuspend || r.op == ops::kAdopt ||
-                        r.op == ops::kHeartbeat;
+                        r.op == ops::kHeartbeat || r.op == ops::kUpgrade ||
+                        r.op == ops::kDowngrade || r.op == ops::kAskRelease;
   if (!lease_op) return std::nullopt;
   try {
     if (r.op == ops::kCheckpoint) {
@@ -144,17 +151,28 @@ std::optional<std::string> LeaseFold::apply(const JournalRecord& r) {
     }
     const json::value v = json::parse(r.payload);
     const json::object& o = v.as_object();
-    if (r.op == ops::kAcquire) {
+    if (r.op == ops::kAskRelease) {
+      // A request to the holders: no lease changes; only its shape is checked.
+      get_string(o, "name");
+      o.at("holders").as_array();
+    } else if (r.op == ops::kAcquire) {
       LeaseInfo l = lease_from_json(v);
       leases_[l.lease_id] = std::move(l);
     } else if (r.op == ops::kRenew) {
       const auto it = leases_.find(get_string(o, "lease_id"));
       if (it == leases_.end()) throw std::invalid_argument("renew of an unknown lease");
       it->second.expires_at_ms = get_int(o, "expires_at");
-    } else if (r.op == ops::kAdopt) {
-      // The lease, as it stands after the move: new holder, token and expiry.
+    } else if (r.op == ops::kAdopt || r.op == ops::kUpgrade || r.op == ops::kDowngrade) {
+      // The lease, as it stands after the change: ADOPT a new holder, token
+      // and expiry; UPGRADE / DOWNGRADE a new mode and token (and UPGRADE a
+      // new TTL and expiry). Same lease_id.
       LeaseInfo l = lease_from_json(v);
-      if (!leases_.count(l.lease_id)) throw std::invalid_argument("adopt of an unknown lease");
+      if (!leases_.count(l.lease_id)) {
+        throw std::invalid_argument(std::string(r.op == ops::kAdopt     ? "adopt"
+                                                : r.op == ops::kUpgrade ? "upgrade"
+                                                                        : "downgrade") +
+                                    " of an unknown lease");
+      }
       leases_[l.lease_id] = std::move(l);
     } else if (r.op == ops::kHeartbeat) {
       for (const json::value& e : o.at("leases").as_array()) {
@@ -335,6 +353,8 @@ ReplayReport compare_replay(const LeaseFold& fold, std::vector<std::string> fold
                   std::to_string(t.acquired_at_ms));
     compare_field(d, *j, "expires_at", std::to_string(j->expires_at_ms),
                   std::to_string(t.expires_at_ms));
+    compare_field(d, *j, "units", std::to_string(j->units), std::to_string(t.units));
+    compare_field(d, *j, "group_id", j->group_id, t.group_id);
   }
   for (const auto& [id, t] : table) {
     if (replayed.count(id) == 0) {
@@ -355,7 +375,8 @@ bool is_reserved_op(std::string_view op) {
        {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
         ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
         ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
-        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume}) {
+        ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume, ops::kUpgrade,
+        ops::kDowngrade, ops::kAskRelease}) {
     if (op == reserved) return true;
   }
   return false;

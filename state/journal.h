@@ -41,8 +41,10 @@ inline std::string journal_hash(const JournalRecord& r) {
                       r.subject, r.payload, r.node);
 }
 
-// Lease <-> JSON, the shape used in ACQUIRE payloads, CHECKPOINT lease sets
-// and lease_requests results.
+// Lease <-> JSON, the shape used in ACQUIRE / ADOPT / UPGRADE / DOWNGRADE
+// payloads, CHECKPOINT lease sets and lease_requests results. Always writes
+// "units" and "group_id"; reads them as 1 and "" when absent (records and
+// checkpoints written before they existed).
 boost::json::object lease_to_json(const LeaseInfo& lease);
 // Throws std::exception (boost::system::system_error, std::invalid_argument)
 // when `v` is not such an object.
@@ -64,8 +66,10 @@ std::optional<Checkpoint> checkpoint_from_payload(std::string_view payload);
 // Folds records (ascending) into the set of leases they leave standing:
 // CHECKPOINT resets the set to its lease list, ACQUIRE adds, RENEW and
 // HEARTBEAT update expires_at, ADOPT replaces a lease with its new holder,
-// token and expiry, RELEASE, EXPIRE, SCAVENGE and SUSPEND remove. Other ops
-// are ignored. Expired leases
+// token and expiry, UPGRADE and DOWNGRADE replace it with its new mode and
+// token (an unknown lease_id is malformed), RELEASE, EXPIRE, SCAVENGE and
+// SUSPEND remove; ASK_RELEASE changes nothing (its shape is checked). Other
+// ops are ignored. Expired leases
 // stay in the set until a record removes them; callers filter by time.
 class LeaseFold {
  public:
