@@ -334,4 +334,92 @@ describe("bad input to keel hook", () => {
   }
 });
 
+// ------------------------------------------- lease arguments (issue 18, h4)
+//
+// The arguments leases as a team added (names, units, capacity, priority,
+// lease_ids, group_id, lease_request_release's reason, lease_downgrade):
+// each malformed class is an isError tool result with INVALID_ARGUMENT,
+// never a crash or a hang, and the same server then grants a valid acquire.
+// `raw` rows are sent as written (integers JavaScript cannot spell).
+
+const LONG = "r".repeat(1025);
+const manyNames = Array.from({ length: 65 }, (_, i) => `slot:n${i}`);
+const leaseRows = [
+  { what: "names not an array", tool: "lease_acquire", args: { names: "slot:a" } },
+  { what: "names empty", tool: "lease_acquire", args: { names: [] } },
+  { what: "names too many (65)", tool: "lease_acquire", args: { names: manyNames } },
+  { what: "names with a non-string", tool: "lease_acquire", args: { names: ["slot:a", 7] } },
+  { what: "names with an empty name", tool: "lease_acquire", args: { names: ["slot:a", ""] } },
+  { what: "names with a relative file name", tool: "lease_acquire", args: { names: ["slot:a", "file:rel/x"] } },
+  { what: "name and names both", tool: "lease_acquire", args: { name: "slot:a", names: ["slot:b"] } },
+  { what: "neither name nor names", tool: "lease_acquire", args: { ttl_ms: 1000 } },
+  { what: "units 0", tool: "lease_acquire", args: { name: "slot:a", units: 0 } },
+  { what: "units negative", tool: "lease_acquire", args: { name: "slot:a", units: -1 } },
+  { what: "units not an integer", tool: "lease_acquire", args: { name: "slot:a", units: 1.5 } },
+  { what: "units huge (1e30)", tool: "lease_acquire", args: { name: "slot:a", units: 1e30 } },
+  { what: "units past int64 (raw)", tool: "lease_acquire", raw: '{"name":"slot:a","units":18446744073709551615}' },
+  { what: "units on a name that is not counted", tool: "lease_acquire", args: { name: "slot:a", units: 2 } },
+  { what: "units beyond the capacity declared", tool: "lease_acquire", args: { name: "slot:bad-cap", capacity: 2, units: 3 } },
+  { what: "capacity 0", tool: "lease_acquire", args: { name: "slot:a", capacity: 0 } },
+  { what: "capacity on a file: name", tool: "lease_acquire", args: { name: "file:/tmp/bad-input-x", capacity: 2 } },
+  { what: "capacity on a dir: name", tool: "lease_acquire", args: { name: "dir:/tmp/", capacity: 2 } },
+  { what: "capacity with several names", tool: "lease_acquire", args: { names: ["slot:a", "slot:b"], capacity: 2 } },
+  { what: "capacity not an integer", tool: "lease_acquire", args: { name: "slot:a", capacity: "4" } },
+  { what: "priority above range", tool: "lease_acquire", args: { name: "slot:a", priority: 11 } },
+  { what: "priority below range", tool: "lease_acquire", args: { name: "slot:a", priority: -11 } },
+  { what: "priority past int64 (raw)", tool: "lease_acquire", raw: '{"name":"slot:a","priority":18446744073709551615}' },
+  { what: "priority a string", tool: "lease_acquire", args: { name: "slot:a", priority: "high" } },
+  { what: "lease_ids a string", tool: "lease_release", args: { lease_ids: "lease_1" } },
+  { what: "lease_ids empty", tool: "lease_release", args: { lease_ids: [] } },
+  { what: "lease_ids of numbers", tool: "lease_release", args: { lease_ids: [1, 2] } },
+  { what: "lease_ids with an empty id", tool: "lease_release", args: { lease_ids: [""] } },
+  { what: "lease_ids and lease_id both", tool: "lease_release", args: { lease_ids: ["l1"], lease_id: "l2" } },
+  { what: "group_id empty", tool: "lease_release", args: { group_id: "" } },
+  { what: "group_id and name both", tool: "lease_release", args: { group_id: "g_1", name: "slot:a" } },
+  { what: "release without name, lease_ids or group_id", tool: "lease_release", args: {} },
+  { what: "ask: reason too long (1025 bytes)", tool: "lease_request_release", args: { name: "slot:a", reason: LONG } },
+  { what: "ask: reason empty", tool: "lease_request_release", args: { name: "slot:a", reason: "" } },
+  { what: "ask: reason missing", tool: "lease_request_release", args: { name: "slot:a" } },
+  { what: "ask: name not a string", tool: "lease_request_release", args: { name: ["slot:a"], reason: "x" } },
+  { what: "downgrade: no lease_id", tool: "lease_downgrade", args: { name: "slot:a" } },
+  { what: "downgrade: bad name", tool: "lease_downgrade", args: { name: "file:rel", lease_id: "l1" } },
+];
+
+describe("bad lease arguments over stdio (issue 18)", () => {
+  let s;
+  let nextRaw = 1;
+  before(async () => {
+    s = fx.serve("bad-lease");
+    await s.initialize();
+  });
+  // A tools/call whose arguments are the JSON text `argsText`, as written.
+  function rawCall(tool, argsText) {
+    const id = `raw-lease-${nextRaw++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to ${tool} ${argsText}`)), 20_000);
+      s.pending.set(id, { resolve, reject, timer, method: tool });
+      s.sendLine(`{"jsonrpc":"2.0","id":"${id}","method":"tools/call","params":{"name":"${tool}","arguments":${argsText}}}`);
+    });
+  }
+  for (const row of leaseRows) {
+    test(row.what, async () => {
+      const pid = s.pid;
+      const res = row.raw ? await rawCall(row.tool, row.raw) : await s.callTool(row.tool, row.args, { timeout: 20_000 });
+      assert.equal(res.error, undefined, `a tool error, not a JSON-RPC error: ${show(res)}`);
+      assert.equal(res.result?.isError, true, show(res));
+      assert.equal(res.result._meta?.["dev.keel/error"]?.code, "INVALID_ARGUMENT", show(res));
+      const ok = await s.tool("lease_acquire", { name: "slot:after-bad-lease-input", ttl_ms: 1000 });
+      assert.ok(!ok.isError && ok.structuredContent.granted !== undefined, `valid acquire after ${row.what}: ${show(ok)}`);
+      assert.equal(s.pid, pid);
+      assert.equal(s.exited, false, `server exited after ${row.what}`);
+    });
+  }
+  test("no lease was granted by a bad row", async () => {
+    const board = (await s.tool("lease_list", { prefix: "slot:" })).structuredContent;
+    const names = board.leases.map((l) => l.name).filter((n) => n !== "slot:after-bad-lease-input");
+    assert.deepEqual(names, [], show(board.leases));
+    assert.deepEqual(board.capacities, [], `no capacity was declared: ${show(board.capacities)}`);
+  });
+});
+
 void KEEL_BIN;
