@@ -12,7 +12,7 @@ namespace keel::state {
 namespace {
 
 // Append-only: never edit a step that has shipped; add a new one.
-const std::array<std::string_view, 4> kMigrations = {
+const std::array<std::string_view, 5> kMigrations = {
     // 1: leases, memory, journal.
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -160,6 +160,59 @@ CREATE INDEX leases_by_holder ON leases(project, holder);
     // the node only when it is not empty).
     R"sql(
 ALTER TABLE journal ADD COLUMN node TEXT NOT NULL DEFAULT '';
+)sql",
+    // 5: leases as a team needs them (issue 18): counted names (units, their
+    // declared capacities), groups of one multi-name acquire, the fair queue,
+    // release asks, and the arguments a request_id was first used with.
+    // Rows written before read as 1 unit, no group, no args hash (an old
+    // request_id replays as before until it is pruned, a day later).
+    R"sql(
+ALTER TABLE leases ADD COLUMN units INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE leases ADD COLUMN group_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX leases_by_group ON leases(project, group_id);
+ALTER TABLE lease_requests ADD COLUMN args_hash TEXT NOT NULL DEFAULT '';
+
+-- Capacities declared by an acquire's `capacity` (StoreOptions::lease_capacities
+-- wins over them). Fixed once declared.
+CREATE TABLE lease_capacities(
+  project     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  capacity    INTEGER NOT NULL,
+  declared_by TEXT NOT NULL,
+  declared_at INTEGER NOT NULL,
+  PRIMARY KEY(project, name)
+) WITHOUT ROWID;
+
+-- The fair queue: one row per waiting acquire (all its names), served by
+-- (rank_ms, seq). Transient: not journaled, not copied; a row whose
+-- alive_until passed (its waiter died or stopped coming back) is dropped.
+CREATE TABLE lease_waiters(
+  waiter_id   TEXT PRIMARY KEY,
+  project     TEXT NOT NULL,
+  seq         INTEGER NOT NULL,
+  agent       TEXT NOT NULL,
+  names_json  TEXT NOT NULL,  -- JSON array of normalized names, canonical order
+  mode        TEXT NOT NULL,
+  units       INTEGER NOT NULL,
+  priority    INTEGER NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  rank_ms     INTEGER NOT NULL,
+  alive_until INTEGER NOT NULL
+);
+CREATE INDEX lease_waiters_by_rank ON lease_waiters(project, rank_ms, seq);
+
+-- Requests that a holder release a name (Store::ask_release).
+CREATE TABLE lease_asks(
+  ask_id       TEXT PRIMARY KEY,
+  project      TEXT NOT NULL,
+  name         TEXT NOT NULL,
+  asker        TEXT NOT NULL,
+  holder       TEXT NOT NULL,
+  reason       TEXT NOT NULL,
+  at           INTEGER NOT NULL,
+  delivered_at INTEGER
+);
+CREATE INDEX lease_asks_by_holder ON lease_asks(project, holder);
 )sql",
 };
 

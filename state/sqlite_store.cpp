@@ -123,7 +123,7 @@ LeaseInfo read_lease(const sql::Statement& q) {
   // kLeaseColumns lists LeaseInfo's fields in their declaration order.
   return LeaseInfo{q.text(0),  q.text(1),  q.text(2),
                    q.text(3) == "shared" ? LeaseMode::kShared : LeaseMode::kExclusive,
-                   q.int64(4), q.int64(5), q.int64(6), q.int64(7)};
+                   q.int64(4), q.int64(5), q.int64(6), q.int64(7), q.int64(8), q.text(9)};
 }
 
 JournalRecord read_record(const sql::Statement& q) {
@@ -161,7 +161,7 @@ int reap_expired_leases(sqlite3* db, std::string_view project, std::int64_t now)
   q.bind(1, now);
   if (!project.empty()) q.bind(2, project);
   const auto expired = q.all([](const sql::Statement& row) {
-    return std::pair<std::string, LeaseInfo>(row.text(8), read_lease(row));
+    return std::pair<std::string, LeaseInfo>(row.text(kLeaseColumnCount), read_lease(row));
   });
   for (const auto& [lease_project, lease] : expired) expire_lease(db, lease_project, lease, now);
   return static_cast<int>(expired.size());

@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +35,7 @@
 #include <sqlite3.h>
 
 #include "state/group_commit_writer.h"
+#include "state/lease_queue.h"
 #include "state/sqlite_util.h"
 #include "state/store_common.h"
 #include "state/store_copy.h"
@@ -55,6 +57,14 @@ class SqliteStore final : public Store, public StoreImaging {
   ReleaseOutcome release_lease(const Principal& who, std::string_view name,
                                std::string_view lease_id, bool force) override;
   std::vector<LeaseInfo> list_leases(const Principal& who, std::string_view prefix) override;
+  std::vector<LeaseInfo> release_group(const Principal& who, std::string_view group_id,
+                                       bool force) override;
+  LeaseInfo downgrade_lease(const Principal& who, std::string_view name,
+                            std::string_view lease_id) override;
+  LeaseBoard lease_board(const Principal& who, std::string_view prefix) override;
+  std::vector<ReleaseAsk> ask_release(const Principal& who, std::string_view name,
+                                      std::string_view reason) override;
+  std::vector<ReleaseAsk> take_release_asks(const Principal& who) override;
 
   PutResult memory_put(const Principal& who, const PutRequest& r) override;
   GetResult memory_get(const Principal& who, Tier tier, Namespace ns,
@@ -140,9 +150,25 @@ class SqliteStore final : public Store, public StoreImaging {
   // and stale idempotency / tombstone rows.
   void open_maintenance();
 
-  // Leases (sqlite_store_leases.cpp).
-  AcquireResult try_acquire(const Principal& who, const LeaseName& name,
-                            const AcquireRequest& request, bool final_attempt);
+  // Leases (sqlite_store_leases.cpp). One acquire's state across the
+  // attempts of its waiting loop.
+  struct AcquireAttempt {
+    std::vector<LeaseName> names;  // canonical
+    std::string args_hash;         // of the request (request_id only)
+    // The caller's row in the fair queue, once an attempt was refused and
+    // the call waits (it keeps its rank across attempts).
+    std::optional<LeaseWaiter> waiter;
+    bool final = false;  // no attempt follows: a refusal is journaled
+    bool timed_out = false;
+    std::int64_t waited_ms = 0;
+  };
+  // One attempt: a writer job that reaps, decides (lease_queue::decide) and
+  // grants, queues, or (final) journals the refusal. Sets `dequeued` when it
+  // removed a queue row (others must be woken).
+  AcquireResult try_acquire(const Principal& who, const AcquireRequest& request,
+                            AcquireAttempt& attempt, bool& dequeued);
+  // Deletes a queue row (a call that stops waiting) and wakes the others.
+  void leave_queue(const std::string& waiter_id);
   void notify_lease_change();
 
   // Memory (sqlite_store_memory.cpp).
@@ -195,9 +221,11 @@ JournalRecord append_record(sqlite3* db, std::int64_t ts, std::string_view proje
                             std::string_view principal, std::string_view op,
                             std::string_view subject, std::string_view payload);
 
-// Reads a LeaseInfo from columns 0..7 of `q`, selected by kLeaseColumns.
+// Reads a LeaseInfo from columns 0..9 of `q`, selected by kLeaseColumns
+// (kLeaseColumnCount of them: a column selected after them is at that index).
 inline constexpr std::string_view kLeaseColumns =
-    "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at";
+    "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at, units, group_id";
+inline constexpr int kLeaseColumnCount = 10;
 LeaseInfo read_lease(const sql::Statement& q);
 
 // Reads a JournalRecord from columns 0..9 of `q`, selected by kRecordColumns.
@@ -207,6 +235,21 @@ JournalRecord read_record(const sql::Statement& q);
 
 using store_common::prefix_successor;
 using store_common::require;
+
+// A lease row with the project it belongs to (sqlite_store_leases.cpp).
+struct LeaseRow {
+  LeaseInfo lease;
+  std::string project;
+};
+std::optional<LeaseRow> find_lease(sqlite3* db, std::string_view lease_id);
+// The outcome tombstoned for a lease that left the table: 'released' |
+// 'expired' | "" (none).
+std::string tombstone(sqlite3* db, std::string_view project, std::string_view lease_id);
+// Removes one live lease (tombstoned 'released') and journals its RELEASE by who.
+void release_one(sqlite3* db, const Principal& who, const LeaseRow& row, bool force,
+                 std::int64_t now);
+// The project's leases with expires_at > now, by token.
+std::vector<LeaseInfo> live_leases(sqlite3* db, std::string_view project, std::int64_t now);
 
 // Deletes a lease and leaves its tombstone with `outcome` ('released' or
 // 'expired'), so that a later renew or release can say what became of it.
@@ -220,6 +263,35 @@ void expire_lease(sqlite3* db, std::string_view project, const LeaseInfo& lease,
 // Deletes expired leases of `project` (all projects when empty), journaling
 // an EXPIRE for each; returns how many.
 int reap_expired_leases(sqlite3* db, std::string_view project, std::int64_t now);
+
+// The fair queue, declared capacities and release asks
+// (sqlite_store_lease_queue.cpp): rows only, the decisions are lease_rules'.
+// The project's waiters in the order they are served (rank_ms, seq).
+std::vector<lease_queue::QueuedWaiter> read_waiters(sqlite3* db, std::string_view project);
+// Deletes the waiters whose alive_until <= now (dead or gone; not
+// journaled); returns how many.
+int drop_dead_waiters(sqlite3* db, std::string_view project, std::int64_t now);
+// Queues `w` (waiter_id, names, rank... set by the caller) after every row
+// of the project already queued, alive until `alive_until`.
+void insert_waiter(sqlite3* db, std::string_view project, const LeaseWaiter& w,
+                   std::int64_t alive_until);
+// False when the row is gone (dropped as dead).
+bool refresh_waiter(sqlite3* db, std::string_view waiter_id, std::int64_t alive_until);
+bool delete_waiter(sqlite3* db, std::string_view waiter_id);
+// Capacities declared by acquires (not the configured ones), by name.
+std::map<std::string, std::int64_t> declared_capacities(sqlite3* db, std::string_view project);
+// Records `name`'s capacity unless one is declared already.
+void declare_capacity(sqlite3* db, std::string_view project, std::string_view name,
+                      std::int64_t capacity, std::string_view by, std::int64_t now);
+void insert_ask(sqlite3* db, std::string_view project, const ReleaseAsk& ask);
+// The asks whose holder still holds a live lease on their name, oldest
+// first: every such ask of the project, or `holder`'s, or only undelivered.
+std::vector<ReleaseAsk> open_asks(sqlite3* db, std::string_view project, std::int64_t now,
+                                  std::optional<std::string_view> holder, bool undelivered_only);
+void mark_asks_delivered(sqlite3* db, const std::vector<ReleaseAsk>& asks, std::int64_t now);
+// Deletes the project's asks that are no longer open (their holder holds no
+// live lease on their name); returns how many.
+int drop_closed_asks(sqlite3* db, std::string_view project, std::int64_t now);
 
 // Agents (sqlite_store_agents.cpp). touch_agent records who's anchor with its
 // agent (inserting the row, journaled AGENT_START, the first time; nothing is

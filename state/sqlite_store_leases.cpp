@@ -6,11 +6,11 @@
 // commits; the caller throws after the job returned.
 #include <algorithm>
 #include <chrono>
-#include <random>
 #include <set>
 
 #include "state/journal.h"
 #include "state/lease_name.h"
+#include "state/lease_queue.h"
 #include "state/lease_rules.h"
 #include "state/sqlite_store.h"
 
@@ -19,31 +19,25 @@ namespace json = boost::json;
 using namespace sqlite_store_detail;
 
 namespace {
-
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
+}  // namespace
 
-// A lease row with the columns the decisions need beyond LeaseInfo.
-struct LeaseRow {
-  LeaseInfo lease;
-  std::string project;
-};
+namespace sqlite_store_detail {
 
 std::optional<LeaseRow> find_lease(sqlite3* db, std::string_view lease_id) {
   sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
                            ", project FROM leases WHERE lease_id = ?");
   q.bind(1, lease_id);
   if (!q.step()) return std::nullopt;
-  return LeaseRow{read_lease(q), q.text(8)};
+  return LeaseRow{read_lease(q), q.text(kLeaseColumnCount)};
 }
 
-// 'released' | 'expired' | "" (no tombstone).
 std::string tombstone(sqlite3* db, std::string_view project, std::string_view lease_id) {
   sql::Statement q(db, "SELECT outcome FROM lease_tombstones WHERE lease_id = ? AND project = ?");
   q.bind_all(lease_id, project);
   return q.step() ? q.text(0) : std::string();
 }
 
-// Removes one live lease and journals its RELEASE by `who`.
 void release_one(sqlite3* db, const Principal& who, const LeaseRow& row, bool force,
                  std::int64_t now) {
   tombstone_lease(db, row.project, row.lease, "released", now);
@@ -52,7 +46,14 @@ void release_one(sqlite3* db, const Principal& who, const LeaseRow& row, bool fo
                 json::serialize(payload));
 }
 
-}  // namespace
+std::vector<LeaseInfo> live_leases(sqlite3* db, std::string_view project, std::int64_t now) {
+  sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
+                           " FROM leases WHERE project = ? AND expires_at > ? ORDER BY token");
+  q.bind_all(project, now);
+  return q.all(read_lease);
+}
+
+}  // namespace sqlite_store_detail
 
 void SqliteStore::notify_lease_change() {
   {
@@ -65,125 +66,155 @@ void SqliteStore::notify_lease_change() {
 AcquireResult SqliteStore::acquire_lease(const Principal& who, const AcquireRequest& request,
                                          const CancelCheck& cancelled) {
   lease_rules::check_principal(who);
-  const LeaseName name = LeaseName::parse(request.name);
   lease_rules::check_acquire(request, options_);
+  AcquireAttempt attempt;
+  attempt.names = lease_rules::canonical_names(request);
+  if (request.request_id) attempt.args_hash = lease_rules::args_hash(attempt.names, request);
 
+  const auto started = std::chrono::steady_clock::now();
   const WaitDeadline deadline(request.wait_ms);
   auto backoff = std::chrono::milliseconds(2);
-  for (;;) {
-    std::uint64_t epoch;
-    {
-      std::lock_guard<std::mutex> lock(lease_mu_);
-      epoch = lease_epoch_;
-    }
-    const bool final_attempt = request.wait_ms == 0 || deadline.passed();
-    AcquireResult result = try_acquire(who, name, request, final_attempt);
-    if (result.granted || final_attempt) return result;
-    // Cancellation abandons a wait; it never stops the first attempt (a call
-    // still running when its client went away may yet be granted at once).
-    if (cancelled && cancelled()) {
-      throw lease_rules::wait_cancelled(name.str());
-    }
+  try {
+    for (;;) {
+      std::uint64_t epoch;
+      {
+        std::lock_guard<std::mutex> lock(lease_mu_);
+        epoch = lease_epoch_;
+      }
+      attempt.final = request.wait_ms == 0 || deadline.passed();
+      attempt.timed_out = request.wait_ms > 0 && attempt.final;
+      attempt.waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
+      bool dequeued = false;
+      AcquireResult result = try_acquire(who, request, attempt, dequeued);
+      if (dequeued) notify_lease_change();
+      if (result.granted || result.replayed || attempt.final) return result;
+      // Cancellation abandons a wait; it never stops the first attempt (a call
+      // still running when its client went away may yet be granted at once).
+      if (cancelled && cancelled()) {
+        throw lease_rules::wait_cancelled(attempt.names.front().str());
+      }
 
-    // Wait outside any transaction: until a release/expiry in this process,
-    // the backoff step, or the deadline, whichever comes first.
-    const auto step = deadline.next_step(backoff);
-    {
-      std::unique_lock<std::mutex> lock(lease_mu_);
-      lease_cv_.wait_for(lock, step, [&] { return lease_epoch_ != epoch; });
+      // Wait outside any transaction: until a release/expiry/dequeue in this
+      // process, the backoff step, or the deadline, whichever comes first.
+      // Other processes' releases are seen by polling; the step stays well
+      // under kLeaseWaiterLivenessMs, so the queue row stays alive.
+      const auto step = deadline.next_step(backoff);
+      {
+        std::unique_lock<std::mutex> lock(lease_mu_);
+        lease_cv_.wait_for(lock, step, [&] { return lease_epoch_ != epoch; });
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
     }
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+  } catch (...) {
+    // Cancelled, or an attempt failed: the call leaves the queue now rather
+    // than blocking others until its row's liveness runs out.
+    if (attempt.waiter) {
+      try {
+        leave_queue(attempt.waiter->waiter_id);
+      } catch (const std::exception&) {
+        // The row dies by itself kLeaseWaiterLivenessMs later.
+      }
+    }
+    throw;
   }
 }
 
-AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& name,
-                                       const AcquireRequest& request, bool final_attempt) {
+void SqliteStore::leave_queue(const std::string& waiter_id) {
+  bool deleted = false;
+  writer_->submit([&](sqlite3* db) { deleted = delete_waiter(db, waiter_id); });
+  if (deleted) notify_lease_change();
+}
+
+AcquireResult SqliteStore::try_acquire(const Principal& who, const AcquireRequest& request,
+                                       AcquireAttempt& attempt, bool& dequeued) {
   AcquireResult out;
   int reaped = 0;
   std::optional<std::string> suspended;
+  std::optional<LeaseWaiter> waiter = attempt.waiter;
   writer_->submit([&](sqlite3* db) {
     out = AcquireResult{};
     suspended.reset();
+    waiter = attempt.waiter;
+    dequeued = false;
     const std::int64_t t = now();
     reaped = reap_expired_leases(db, who.project, t);
+    if (drop_dead_waiters(db, who.project, t) > 0) dequeued = true;
     if (AgentCheck c = touch_agent(db, who, *processes_, t); c.suspended) {
       suspended = c.reason;
+      if (waiter) dequeued = delete_waiter(db, waiter->waiter_id) || dequeued;
+      waiter.reset();
       return;
     }
+    auto leave = [&] {
+      if (waiter && delete_waiter(db, waiter->waiter_id)) dequeued = true;
+      waiter.reset();
+    };
+    auto read_live = [&] { return live_leases(db, who.project, t); };
 
     if (request.request_id) {
       sql::Statement(db, "DELETE FROM lease_requests WHERE created_at < ?")
           .bind(1, t - kDayMs)
           .run();
       sql::Statement q(db,
-                       "SELECT result_json FROM lease_requests"
+                       "SELECT args_hash, result_json FROM lease_requests"
                        " WHERE project = ? AND holder = ? AND request_id = ?");
       q.bind_all(who.project, who.agent, *request.request_id);
       if (q.step()) {
-        out.granted = true;
-        out.replayed = true;
-        out.lease = lease_from_json(json::parse(q.text(0)));
+        lease_rules::check_request_args(*request.request_id, q.text(0), attempt.args_hash);
+        const std::vector<LeaseInfo> recorded = lease_rules::grant_from_json(q.text(1));
+        out = lease_rules::replay_result(recorded, read_live(), who.agent,
+                                         [&](std::string_view id) {
+                                           return tombstone(db, who.project, id);
+                                         });
+        leave();
         return;
       }
     }
 
-    std::vector<LeaseInfo> live;
-    {
-      sql::Statement q(db, "SELECT " + std::string(kLeaseColumns) +
-                               " FROM leases WHERE project = ? AND expires_at > ?"
-                               " ORDER BY token");
-      q.bind_all(who.project, t);
-      while (q.step()) live.push_back(read_lease(q));
-    }
+    std::vector<LeaseInfo> live = read_live();
+    const lease_rules::ResolvedCapacities capacities = lease_rules::resolve_capacities(
+        attempt.names, request, options_, declared_capacities(db, who.project));
+    const std::vector<lease_queue::QueuedWaiter> waiters = read_waiters(db, who.project);
+    const std::string own_waiter = waiter ? waiter->waiter_id : std::string();
+    lease_queue::Decision decision = lease_queue::decide(
+        who.agent, request, attempt.names, t, live, waiters, capacities.counted, own_waiter);
 
-    auto remember_request = [&](const LeaseInfo& lease) {
-      if (!request.request_id) return;
-      sql::Statement(db,
-                     "INSERT OR REPLACE INTO lease_requests(project, holder, request_id,"
-                     " result_json, created_at) VALUES(?,?,?,?,?)")
-          .bind_all(who.project, who.agent, *request.request_id,
-                    json::serialize(lease_to_json(lease)), t)
-          .run();
-    };
-
-    // Already held: the same name in the same mode, or exclusively (which
-    // covers a shared request). A shared hold asked to become exclusive goes
-    // on to a new grant, which must clear the other holders.
-    if (const LeaseInfo* held =
-            lease_rules::already_held(live, who.agent, name.str(), request.mode)) {
-      out.granted = true;
-      out.already_held = true;
-      out.lease = *held;
-      remember_request(*held);
-      return;
-    }
-
-    auto in_the_way = [&] {
-      out.holders = lease_rules::in_the_way(live, who.agent, name.str(), request.mode);
-    };
-    in_the_way();
     // A holder whose process is gone (this host) gives its holds up now, not
-    // at their TTL: SCAVENGE, then look again.
-    if (!out.holders.empty()) {
+    // at their TTL: SCAVENGE, then decide again.
+    if (!decision.granted && !decision.holders.empty()) {
       std::set<std::string> holders;
-      for (const LeaseInfo& l : out.holders) holders.insert(l.holder);
+      for (const LeaseInfo& l : decision.holders) holders.insert(l.holder);
       bool freed = false;
       for (const std::string& h : holders) {
-        if (scavenge_if_dead(db, who.project, h, *processes_, t)) {
-          std::erase_if(live, [&](const LeaseInfo& l) { return l.holder == h; });
-          freed = true;
-        }
+        if (scavenge_if_dead(db, who.project, h, *processes_, t)) freed = true;
       }
       if (freed) {
         ++reaped;
-        in_the_way();
+        live = read_live();
+        decision = lease_queue::decide(who.agent, request, attempt.names, t, live, waiters,
+                                       capacities.counted, own_waiter);
       }
     }
-    if (!out.holders.empty()) {
-      if (final_attempt) {
-        const json::object payload = lease_rules::refuse_payload(name.str(), request, out.holders);
-        append_record(db, t, who.project, who.agent, ops::kRefuse, name,
+
+    if (!decision.granted) {
+      out = lease_queue::refusal_result(decision);
+      if (attempt.final) {
+        leave();
+        out.timed_out = attempt.timed_out;
+        out.waited_ms = attempt.waited_ms;
+        const json::object payload = lease_rules::refuse_payload(attempt.names, request, out);
+        append_record(db, t, who.project, who.agent, ops::kRefuse, attempt.names.front().str(),
                       json::serialize(payload));
+      } else if (!waiter) {
+        // The first refusal of a waiting call: join the queue at this rank.
+        waiter = lease_queue::new_waiter(who.agent, attempt.names, request, t);
+        insert_waiter(db, who.project, *waiter, lease_queue::alive_until(t));
+      } else if (!refresh_waiter(db, waiter->waiter_id, lease_queue::alive_until(t))) {
+        // The row was dropped as dead (this call did not come back in
+        // time): queue it again with the rank it had.
+        insert_waiter(db, who.project, *waiter, lease_queue::alive_until(t));
       }
       return;
     }
@@ -194,25 +225,50 @@ AcquireResult SqliteStore::try_acquire(const Principal& who, const LeaseName& na
       if (!q.step()) throw StoreError(ErrorCode::kInternal, "next_token missing from meta");
       token = q.int64(0);
     }
+    const lease_queue::Grant grant = lease_queue::grant(decision, who.agent, request, token, t,
+                                                        lease_rules::new_group_id());
     sql::Statement(db, "UPDATE meta SET value = ? WHERE key = 'next_token'")
-        .bind(1, token + 1)
+        .bind(1, token + decision.tokens_needed())
         .run();
-
-    const LeaseInfo lease = lease_rules::new_lease(name.str(), who.agent, request, token, t);
-    sql::Statement(db,
-                   "INSERT INTO leases(lease_id, project, name, mode, holder, token, ttl_ms,"
-                   " acquired_at, expires_at, reason, request_id)"
-                   " VALUES(?,?,?,?,?,?,?,?,?,?,?)")
-        .bind_all(lease.lease_id, who.project, lease.name, to_string(lease.mode), lease.holder,
-                  lease.token, lease.ttl_ms, lease.acquired_at_ms, lease.expires_at_ms,
-                  request.reason, request.request_id)
-        .run();
-    const json::object payload = lease_rules::acquire_payload(lease, request);
-    append_record(db, t, who.project, who.agent, ops::kAcquire, name, json::serialize(payload));
-    remember_request(lease);
-    out.granted = true;
-    out.lease = lease;
+    {
+      sql::Statement ins(db,
+                         "INSERT INTO leases(lease_id, project, name, mode, holder, token, ttl_ms,"
+                         " acquired_at, expires_at, reason, request_id, units, group_id)"
+                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      for (const LeaseInfo& l : grant.inserted) {
+        ins.bind_all(l.lease_id, who.project, l.name, to_string(l.mode), l.holder, l.token,
+                     l.ttl_ms, l.acquired_at_ms, l.expires_at_ms, request.reason,
+                     request.request_id, l.units, l.group_id);
+        ins.run();
+        ins.reset();
+      }
+    }
+    for (const LeaseInfo& l : grant.upgraded) {
+      sql::Statement(db,
+                     "UPDATE leases SET mode = ?, token = ?, ttl_ms = ?, expires_at = ?"
+                     " WHERE lease_id = ?")
+          .bind_all(to_string(l.mode), l.token, l.ttl_ms, l.expires_at_ms, l.lease_id)
+          .run();
+    }
+    if (capacities.declare) {
+      declare_capacity(db, who.project, capacities.declare->name, capacities.declare->capacity,
+                       who.agent, t);
+    }
+    for (const lease_queue::JournalEntry& e : grant.records) {
+      append_record(db, t, who.project, who.agent, e.op, e.subject, json::serialize(e.payload));
+    }
+    if (request.request_id) {
+      sql::Statement(db,
+                     "INSERT OR REPLACE INTO lease_requests(project, holder, request_id,"
+                     " result_json, created_at, args_hash) VALUES(?,?,?,?,?,?)")
+          .bind_all(who.project, who.agent, *request.request_id,
+                    lease_rules::grant_to_json(grant.leases), t, attempt.args_hash)
+          .run();
+    }
+    leave();
+    out = grant.result();
   });
+  attempt.waiter = waiter;
   if (reaped > 0) notify_lease_change();
   if (suspended) {
     throw StoreError(ErrorCode::kPermissionDenied,
@@ -306,7 +362,7 @@ ReleaseOutcome SqliteStore::release_lease(const Principal& who, std::string_view
                                " ORDER BY token");
       q.bind_all(who.project, name.str());
       while (q.step()) {
-        LeaseRow r{read_lease(q), q.text(8)};
+        LeaseRow r{read_lease(q), q.text(kLeaseColumnCount)};
         if (force || r.lease.holder == who.agent) rows.push_back(std::move(r));
       }
     }
