@@ -329,9 +329,12 @@ std::string acquire_text(const state::AcquireResult& r, const AcquireOut& out) {
     text += l.name + " token " + std::to_string(l.token) + " lease_id " + l.lease_id +
             (l.units != 1 ? " units " + std::to_string(l.units) : "") + "; ";
   }
-  if (r.leases.empty()) text += out.name + " token " + std::to_string(*out.token) + " lease_id " + *out.lease_id + "; ";
+  if (r.leases.empty()) {
+    text += out.name + " token " + std::to_string(out.token.value_or(0)) + " lease_id " +
+            out.lease_id.value_or("") + "; ";
+  }
   text.resize(text.size() - 2);
-  if (r.leases.size() > 1) text += " (group_id " + *out.group_id + ")";
+  if (r.leases.size() > 1) text += " (group_id " + out.group_id.value_or("") + ")";
   if (r.replayed) text += " (replayed)";
   return text + "\n" + serialized;
 }
