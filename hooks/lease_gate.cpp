@@ -132,9 +132,19 @@ HookDecision deny_refused(const state::AcquireResult& got, const std::vector<Nam
         return w.agent + " (waiting since " + iso_time(w.enqueued_at_ms) + " for " +
                listed(w.names, 4, [](const std::string& s) { return s; }, ", ") + ")";
       });
-      return deny("lease:" + (got.ahead.front().names.empty() ? names.front() : got.ahead.front().names.front()),
-                  listed(names, 4, [](const std::string& s) { return s; }, ", ") +
-                      ": free, but queued for by agents served first: " + ahead +
+      // This call's names that a waiter ahead wants (the rule names the first).
+      std::vector<std::string> wanted;
+      for (const std::string& n : names) {
+        bool hit = false;
+        for (const state::LeaseWaiter& w : got.ahead) {
+          for (const std::string& theirs : w.names) hit = hit || state::lease_names_overlap(n, theirs);
+        }
+        if (hit) wanted.push_back(n);
+      }
+      if (wanted.empty()) wanted.push_back(names.front());
+      return deny("lease:" + wanted.front(),
+                  listed(wanted, 4, [](const std::string& s) { return s; }, ", ") +
+                      (wanted.size() == 1 ? " is" : " are") + " free, but queued for first by " + ahead +
                       ". Work on another file, or wait your turn: lease_acquire with wait_ms "
                       "queues you fairly.");
     }

@@ -293,11 +293,11 @@ TEST_CASE("auto_lease is all or nothing: a hold taken between the gate's read an
 
 TEST_CASE("auto_lease waits its turn: a free file that an earlier waiter queued for is refused as queued") {
   TwoAgents env;
-  hold(*env.store, env.b, "file:/repo/z");
-  // agent-c queues for f2 and z together (z is held, so it waits; f2 stays free meanwhile).
+  hold(*env.store, env.b, "file:/repo/a0");
+  // agent-c queues for a0 and f2 together (a0 is held, so it waits; f2 stays free meanwhile).
   auto waiter = std::async(std::launch::async, [&] {
     st::AcquireRequest req;
-    req.names = {"file:/repo/f2", "file:/repo/z"};
+    req.names = {"file:/repo/f2", "file:/repo/a0"};
     req.ttl_ms = 60'000;
     req.wait_ms = 20'000;
     return env.store->acquire_lease(kAgentC, req);
@@ -311,12 +311,13 @@ TEST_CASE("auto_lease waits its turn: a free file that an earlier waiter queued 
   const HookDecision d = gate.evaluate(*env.store, env.a, shell("claude", EventKind::PreToolUse, "rm -f f1 f2"));
   CHECK(d.outcome == Outcome::Deny);
   CHECK(d.rule_id == "lease:file:/repo/f2");
-  CHECK_THAT(d.reason, Catch::Contains("queued") && Catch::Contains("agent-c"));
+  CHECK_THAT(d.reason, Catch::StartsWith("file:/repo/f2 is free, but queued for first by agent-c") &&
+                           Catch::Contains("wait_ms") && !Catch::Contains("file:/repo/f1"));
   CHECK(held_by(*env.store, env.a).empty());
 
-  // z is released: agent-c gets both, in the order it queued.
-  const st::LeaseInfo z = env.store->list_leases(env.b, "file:/repo/z").at(0);
-  env.store->release_lease(env.b, z.name, z.lease_id);
+  // a0 is released: agent-c gets both.
+  const st::LeaseInfo a0 = env.store->list_leases(env.b, "file:/repo/a0").at(0);
+  env.store->release_lease(env.b, a0.name, a0.lease_id);
   const st::AcquireResult got = waiter.get();
   CHECK(got.granted);
   CHECK(got.leases.size() == 2);
