@@ -324,7 +324,9 @@ std::string refusal_text(const state::AcquireResult& r, const AcquireOut& out) {
 std::string acquire_text(const state::AcquireResult& r, const AcquireOut& out) {
   const std::string serialized = json::serialize(wire::encode(out));
   if (!out.granted) return refusal_text(r, out) + "\n" + serialized;
-  std::string text = out.upgraded ? "upgraded to exclusive: " : out.already_held ? "already held: " : "granted ";
+  std::string text = r.upgraded       ? "upgraded to exclusive: "
+                     : r.already_held ? "already held: "
+                                      : "granted ";
   for (const auto& l : r.leases) {
     text += l.name + " token " + std::to_string(l.token) + " lease_id " + l.lease_id +
             (l.units != 1 ? " units " + std::to_string(l.units) : "") + "; ";

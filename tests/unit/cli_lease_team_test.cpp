@@ -195,6 +195,10 @@ TEST_CASE("upgrade in place, downgrade, and asking the holder", "[lease_team]") 
   CHECK(up.at("mode") == "exclusive");
   CHECK(num(up.at("token")) > num(shared.at("token")));
   CHECK_FALSE(b.ok("lease_acquire", {{"name", "file:/r/db.cc"}, {"mode", "shared"}}).at("granted").as_bool());
+  auto again = a.call("lease_acquire", {{"name", "file:/r/db.cc"}});
+  CHECK(again.at("structuredContent").at("already_held").as_bool());
+  CHECK_THAT(text_of(again), Catch::StartsWith("already held: file:/r/db.cc token " +
+                                               std::to_string(num(up.at("token")))));
 
   CHECK(code_of(b, "lease_downgrade", {{"name", "file:/r/db.cc"}, {"lease_id", up.at("lease_id")}}) ==
         "PERMISSION_DENIED");
