@@ -183,9 +183,9 @@ Decision decide(std::string_view agent, const AcquireRequest& request,
     if (!in_way.empty()) {
       held = true;
       for (LeaseInfo& l : in_way) {
-        const bool listed = std::any_of(d.holders.begin(), d.holders.end(), [&](const LeaseInfo& h) {
-          return h.lease_id == l.lease_id;
-        });
+        const bool listed =
+            std::any_of(d.holders.begin(), d.holders.end(),
+                        [&](const LeaseInfo& h) { return h.lease_id == l.lease_id; });
         if (!listed) d.holders.push_back(std::move(l));
       }
       continue;

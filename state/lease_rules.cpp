@@ -272,7 +272,8 @@ LeaseInfo downgraded(const LeaseInfo& lease, std::int64_t token) {
 }
 
 StoreError wait_cancelled(std::string_view name) {
-  return StoreError(ErrorCode::kCancelled, "lease wait for " + std::string(name) + " was cancelled");
+  return StoreError(ErrorCode::kCancelled,
+                    "lease wait for " + std::string(name) + " was cancelled");
 }
 
 // A shared hold asked to become exclusive is not "held": it goes on to a new
