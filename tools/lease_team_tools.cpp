@@ -104,8 +104,9 @@ BOOST_DESCRIBE_STRUCT(DowngradeArgs, (), (name, lease_id))
 // lease_release by lease_ids: each id's name comes from the live leases. An
 // id that is not live is released under `name` when given, else under a
 // made-up name: the store then answers from its tombstone (already_released
-// or expired), and refuses the made-up name as the wrong one only when the
-// row is still there — which, for a lease that is not live, means it expired.
+// or expired), and refuses the made-up name as the wrong one (NOT_FOUND "is
+// not a lease on") only when the row is still there — which, for a lease
+// that is not live, means it has expired and was not reaped yet.
 ReleaseOut release_ids(state::Store& store, const state::Principal& who, const ReleaseArgs& args) {
   const auto live = store.list_leases(who);
   auto find = [&](const std::string& id) -> const state::LeaseInfo* {
@@ -137,7 +138,7 @@ ReleaseOut release_ids(state::Store& store, const state::Principal& who, const R
       try {
         one.outcome = store.release_lease(who, "keel-lease-id:" + id, id, args.force);
       } catch (const state::StoreError& e) {
-        if (e.code() != state::ErrorCode::kInvalidArgument) throw;
+        if (e.code() != state::ErrorCode::kNotFound) throw;
         one.outcome = state::ReleaseOutcome::kExpired;
       }
     }

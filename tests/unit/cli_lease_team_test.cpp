@@ -99,6 +99,14 @@ TEST_CASE("lease_release lease_ids: several at once, refused whole for another's
   auto left = a.ok("lease_list", {}).at("leases").as_array();
   REQUIRE(left.size() == 1);
   CHECK(left[0].at("name") == "slot:q");
+
+  // A lease that ran out is reported expired, not released (its name is not needed).
+  auto brief = a.ok("lease_acquire", {{"name", "slot:brief"}, {"ttl_ms", 1}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto expired = a.ok("lease_release", {{"lease_ids", {brief.at("lease_id")}}});
+  CHECK_FALSE(expired.at("released").as_bool());
+  CHECK(expired.at("outcome") == "expired");
+  CHECK(expired.at("releases").at(0).at("outcome") == "expired");
 }
 
 TEST_CASE("counted names: units within capacity, refusals say what is free", "[lease_team]") {
