@@ -139,7 +139,8 @@ HookEngine::HookEngine(HooksConfig config, GateConfig gate, std::string default_
                        std::filesystem::path hint_dir)
     : config_(std::move(config)),
       gate_(std::move(gate)),
-      lease_({config_.lease_auto, config_.lease_auto_ttl_ms}),
+      lease_({config_.lease_auto, config_.lease_auto_ttl_ms},
+             hint_dir.empty() ? std::filesystem::path() : hint_dir.parent_path()),
       budget_(config_.budget),
       guardrail_(config_.guardrail),
       oracle_(config_.oracle, std::move(default_cwd)),

@@ -5,7 +5,9 @@
 // - decide() runs, in order, each policy (policy.h) on the events it concerns, all on one
 //   AnalysedEvent (the shell command parsed once, the written paths computed once):
 //     permission gate  PreToolUse, PermissionRequest (pure; no store)
-//     lease gate       PreToolUse, PermissionRequest that write a path
+//     lease gate       PreToolUse, PermissionRequest that write a path; release
+//                      asks on the events whose answer shows context (one stat()
+//                      when none wait: lease_gate.h)
 //     budget           every event of a session with a transcript (when a ceiling is set)
 //     guardrail        PreToolUse, PostToolUse, PostToolUseFailure, UserPromptSubmit
 //     oracle           Stop (SubagentStop), UserPromptSubmit (turn reset)

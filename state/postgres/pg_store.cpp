@@ -51,7 +51,9 @@ LeaseInfo read_lease(const pg::Result& r, int row, int col) {
                    r.int64(row, col + 4),
                    r.int64(row, col + 5),
                    r.int64(row, col + 6),
-                   r.int64(row, col + 7)};
+                   r.int64(row, col + 7),
+                   r.int64(row, col + 8),
+                   r.text(row, col + 9)};
 }
 
 }  // namespace pg_store_detail
@@ -145,20 +147,43 @@ PgStore::~PgStore() {
   if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
-pg::Connection PgStore::borrow() {
+namespace {
+thread_local bool t_long_call = false;
+}  // namespace
+
+PgStore::LongCall::LongCall() : outer_(t_long_call) { t_long_call = true; }
+PgStore::LongCall::~LongCall() { t_long_call = outer_; }
+
+PgStore::Deadline PgStore::call_deadline() const {
+  if (t_long_call) return Deadline::max();
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.pg_call_timeout_ms);
+}
+
+pg::Connection PgStore::borrow(Deadline deadline) {
+  if (std::chrono::steady_clock::now() >= deadline) {
+    throw pg::PgError(ErrorCode::kBusy,
+                      "PostgreSQL: the call's time limit (" +
+                          std::to_string(options_.pg_call_timeout_ms) +
+                          " ms) ran out before a connection was free",
+                      "");
+  }
   {
     std::lock_guard<std::mutex> lock(pool_mu_);
     if (!pool_.empty()) {
       pg::Connection c = std::move(pool_.back());
       pool_.pop_back();
+      c.set_call_deadline(deadline);
       return c;
     }
   }
-  return pg::Connection::open(options_.url, connect_);
+  pg::ConnectOptions options = connect_;
+  options.call_deadline = deadline;
+  return pg::Connection::open(options_.url, options);
 }
 
 void PgStore::give_back(pg::Connection c) {
   if (!c || c.broken()) return;
+  c.clear_call_deadline();
   std::lock_guard<std::mutex> lock(pool_mu_);
   if (pool_.size() < static_cast<std::size_t>(options_.pg_pool_size)) {
     pool_.push_back(std::move(c));
@@ -176,17 +201,21 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
   // meanwhile in one transaction (a SAVEPOINT each, so one job's error
   // undoes only that job); the others wait for their outcome. One WAL flush
   // then serves a whole batch, as the SQLite store's writer thread does.
-  PendingWrite mine{&job, nullptr, false};
   // A job still queued when its call timeout ran out (the batches ahead of
-  // it stuck on an unreachable or paused database) gives up without trying:
-  // the caller gets BUSY in bounded time however long the queue.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(options_.pg_call_timeout_ms);
+  // it stuck on an unreachable or paused database) gives up without trying,
+  // and the batch that takes it must end by the earliest deadline of its
+  // jobs: the caller gets BUSY within its call timeout, queued or not.
+  PendingWrite mine{&job, nullptr, false, call_deadline()};
+  const Deadline deadline = mine.deadline;
   std::unique_lock<std::mutex> lock(batch_mu_);
   ProjectQueue& q = queues_[std::string(project)];  // map nodes are stable
   q.waiting.push_back(&mine);
   while (!mine.done) {
     if (q.leader_active) {
+      if (deadline == Deadline::max()) {  // a LongCall: no bound
+        batch_cv_.wait(lock);
+        continue;
+      }
       if (batch_cv_.wait_until(lock, deadline) == std::cv_status::timeout && !mine.done) {
         const auto it = std::find(q.waiting.begin(), q.waiting.end(), &mine);
         if (it != q.waiting.end()) {  // not taken into a batch yet
@@ -221,15 +250,16 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
 }
 
 void PgStore::commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch) {
-  // Retries stay within one call timeout: a paused or unreachable database
-  // must give the caller BUSY in bounded time, not after every retry's own.
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(options_.pg_call_timeout_ms);
+  // Everything — connect, statements, retries — ends by the earliest
+  // deadline of the batch's jobs: a paused or unreachable database must give
+  // each caller BUSY within its call timeout, not after every retry's own.
+  Deadline deadline = Deadline::max();
+  for (const PendingWrite* p : batch) deadline = std::min(deadline, p->deadline);
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
     for (PendingWrite* p : batch) p->error = nullptr;
     try {
-      pg::Connection c = borrow();
+      pg::Connection c = borrow(deadline);
       try {
         {
           pg::Transaction tx(c);
@@ -340,11 +370,10 @@ void PgStore::record_commit(std::size_t jobs) {
 }
 
 void PgStore::run_read(const std::function<void(pg::Connection&)>& job, bool snapshot) {
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(options_.pg_call_timeout_ms);
+  const Deadline deadline = call_deadline();
   for (int attempt = 1;; ++attempt) {
     try {
-      pg::Connection c = borrow();
+      pg::Connection c = borrow(deadline);
       try {
         if (snapshot) {
           pg::Transaction tx(c, "REPEATABLE READ READ ONLY");

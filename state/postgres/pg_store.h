@@ -33,6 +33,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <exception>
@@ -72,6 +73,14 @@ class PgStore final : public Store, public StoreImaging {
   ReleaseOutcome release_lease(const Principal& who, std::string_view name,
                                std::string_view lease_id, bool force) override;
   std::vector<LeaseInfo> list_leases(const Principal& who, std::string_view prefix) override;
+  std::vector<LeaseInfo> release_group(const Principal& who, std::string_view group_id,
+                                       bool force) override;
+  LeaseInfo downgrade_lease(const Principal& who, std::string_view name,
+                            std::string_view lease_id) override;
+  LeaseBoard lease_board(const Principal& who, std::string_view prefix) override;
+  std::vector<ReleaseAsk> ask_release(const Principal& who, std::string_view name,
+                                      std::string_view reason) override;
+  std::vector<ReleaseAsk> take_release_asks(const Principal& who) override;
 
   PutResult memory_put(const Principal& who, const PutRequest& r) override;
   GetResult memory_get(const Principal& who, Tier tier, Namespace ns,
@@ -187,6 +196,19 @@ class PgStore final : public Store, public StoreImaging {
   std::int64_t now(pg::Connection& c) const;
 
   const StoreOptions& options() const { return options_; }
+  // While one lives on a thread, the store calls it makes are not bound by
+  // pg_call_timeout_ms as a whole (only each statement is): for calls that
+  // walk a whole chain or store (verify, replay, compact, export, copy).
+  class LongCall {
+   public:
+    LongCall();
+    ~LongCall();
+    LongCall(const LongCall&) = delete;
+    LongCall& operator=(const LongCall&) = delete;
+
+   private:
+    bool outer_;
+  };
   // A bigint[] literal ("{1,2,3}") for `= ANY($n::bigint[])`.
   static std::string pg_array(const std::vector<std::int64_t>& ids);
   const ProcessTable& processes() const { return *processes_; }
@@ -195,14 +217,22 @@ class PgStore final : public Store, public StoreImaging {
   // A connection borrowed from the pool; returned on destruction unless
   // broken.
   class Lease;  // defined in pg_store.cpp
-  pg::Connection borrow();
+  using Deadline = std::chrono::steady_clock::time_point;
+  // A pooled connection (or a new one, connected within `deadline`) whose
+  // every statement ends by `deadline`; give_back lifts it.
+  pg::Connection borrow(Deadline deadline);
   void give_back(pg::Connection c);
-  // One queued write job and its outcome (guarded by batch_mu_).
+  // One queued write job and its outcome (guarded by batch_mu_). deadline:
+  // when the caller's call timeout runs out (max for a LongCall).
   struct PendingWrite {
     const std::function<void(Write&)>* job;
     std::exception_ptr error;
     bool done;
+    Deadline deadline;
   };
+  // When a call that starts now must end: now + pg_call_timeout_ms, or no
+  // bound (max) inside a LongCall.
+  Deadline call_deadline() const;
   struct ProjectQueue {
     std::deque<PendingWrite*> waiting;
     bool leader_active = false;
@@ -218,9 +248,12 @@ class PgStore final : public Store, public StoreImaging {
   void open_maintenance();      // orphaned sessions, expired rows; one node at a time
   void wake(std::string_view channel);
 
-  // Leases (pg_store_leases.cpp).
-  AcquireResult try_acquire(const Principal& who, const LeaseName& name,
-                            const AcquireRequest& request, bool final_attempt);
+  // Leases (pg_store_leases.cpp): one attempt of acquire_lease, in one
+  // write job; leave_queue deletes a waiting call's queue row (a write).
+  struct AcquireAttempt;  // pg_store_leases_util.h
+  AcquireResult try_acquire(const Principal& who, const AcquireRequest& request,
+                            AcquireAttempt& attempt);
+  void leave_queue(std::string_view project, std::string_view waiter_id);
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;  // nullptr: the database's clock
@@ -286,7 +319,7 @@ using store_common::require;
 // Columns of a LeaseInfo in declaration order, and the reader for them
 // (starting at column `col`).
 inline constexpr std::string_view kLeaseColumns =
-    "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at";
+    "lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at, units, group_id";
 LeaseInfo read_lease(const pg::Result& r, int row, int col = 0);
 
 inline constexpr std::string_view kRecordColumns =

@@ -225,6 +225,7 @@ std::vector<JournalRecord> PgStore::journal_query(const Principal& who, const Jo
 
 VerifyReport PgStore::journal_verify(const Principal& who) {
   require(who, caps::kJournalRead);
+  const LongCall whole_chain;  // bounded per statement, not as a whole
   return read(
       [&](pg::Connection& c) { return verify_chain(c, who.project, read_head(c, who.project)); },
       /*snapshot=*/true);
@@ -232,6 +233,7 @@ VerifyReport PgStore::journal_verify(const Principal& who) {
 
 ReplayReport PgStore::journal_replay(const Principal& who) {
   require(who, caps::kJournalRead);
+  const LongCall whole_chain;  // bounded per statement, not as a whole
   std::int64_t at_ms = 0;
   LeaseFold fold;
   std::vector<std::string> problems;
@@ -259,6 +261,7 @@ ReplayReport PgStore::journal_replay(const Principal& who) {
 CompactReport PgStore::journal_compact(const Principal& who) {
   require(who, caps::kJournalRead);
   require(who, caps::kJournalAdmin);
+  const LongCall whole_chain;  // bounded per statement, not as a whole
   CompactReport report;
   std::optional<VerifyReport::Bad> refused;
   write(who.project, [&](Write& w) {
@@ -317,6 +320,7 @@ CompactReport PgStore::journal_compact(const Principal& who) {
 
 std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out) {
   require(who, caps::kJournalRead);
+  const LongCall whole_chain;  // bounded per statement, not as a whole
   std::int64_t n = 0;
   read(
       [&](pg::Connection& c) {

@@ -151,8 +151,10 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
   if (c == nullptr) {
     throw PgError(ErrorCode::kInternal, "cannot allocate a PostgreSQL connection", "");
   }
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(std::max(100, options.connect_timeout_ms));
+  const auto deadline = std::min(
+      options.call_deadline,
+      std::chrono::steady_clock::now() +
+          std::chrono::milliseconds(std::max(100, options.connect_timeout_ms)));
   bool timed_out = false;
   if (PQstatus(c) != CONNECTION_BAD) {
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
@@ -176,7 +178,9 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
     PQfinish(c);
     throw PgError(ErrorCode::kBusy,
                   "cannot connect to " + target + ": no answer within " +
-                      std::to_string(options.connect_timeout_ms) + " ms",
+                      (deadline == options.call_deadline
+                           ? std::string("the call's time limit")
+                           : std::to_string(options.connect_timeout_ms) + " ms"),
                   "");
   }
   if (PQstatus(c) != CONNECTION_OK) {
@@ -200,6 +204,7 @@ Connection Connection::open(const std::string& url, const ConnectOptions& option
   PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   Connection conn(c);
   conn.deadline_ms_ = options.io_timeout_ms > 0 ? options.io_timeout_ms : 3600 * 1000;
+  conn.call_deadline_ = options.call_deadline;
   if (options.statement_timeout_ms > 0) {
     // Set per session rather than through the "options" keyword, which would
     // replace the URL's own options (e.g. its search_path). A session left
@@ -219,7 +224,7 @@ Connection::~Connection() {
 
 Connection::Connection(Connection&& o) noexcept
     : conn_(o.conn_), broken_(o.broken_), deadline_ms_(o.deadline_ms_),
-      prepared_(std::move(o.prepared_)) {
+      call_deadline_(o.call_deadline_), prepared_(std::move(o.prepared_)) {
   o.conn_ = nullptr;
 }
 
@@ -229,6 +234,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     conn_ = o.conn_;
     broken_ = o.broken_;
     deadline_ms_ = o.deadline_ms_;
+    call_deadline_ = o.call_deadline_;
     prepared_ = std::move(o.prepared_);
     o.conn_ = nullptr;
   }
@@ -335,7 +341,9 @@ Result Connection::await_result(std::string_view what) {
   // Client-side deadline: a paused server (SIGSTOP, a black-holed port)
   // never answers and never fires its own statement_timeout, and the kernel
   // keeps ACKing, so neither keepalives nor tcp_user_timeout end the wait.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms_);
+  const auto own = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms_);
+  const bool call_bound = call_deadline_ < own;
+  const auto deadline = call_bound ? call_deadline_ : own;
   pg_result* last = nullptr;
   for (;;) {
     while (PQisBusy(conn_) == 0) {
@@ -363,7 +371,8 @@ Result Connection::await_result(std::string_view what) {
       broken_ = true;
       throw PgError(ErrorCode::kBusy,
                     std::string(what) + ": PostgreSQL did not answer within " +
-                        std::to_string(deadline_ms_) + " ms",
+                        (call_bound ? std::string("the call's time limit")
+                                    : std::to_string(deadline_ms_) + " ms"),
                     "");
     }
     pollfd p{PQsocket(conn_), POLLIN, 0};

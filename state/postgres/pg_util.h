@@ -24,6 +24,7 @@
 // PgStore hands each out to one caller); Result is a value.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -113,6 +114,10 @@ struct ConnectOptions {
   // tcp_user_timeout. 0: no client-side bound.
   int io_timeout_ms = 12000;
   std::string application_name = "keel";
+  // An absolute bound on the connect and on every statement of the new
+  // connection until Connection::clear_call_deadline (the whole store call
+  // it serves). Default: none.
+  std::chrono::steady_clock::time_point call_deadline = std::chrono::steady_clock::time_point::max();
 };
 
 // An owned PGconn.
@@ -149,6 +154,11 @@ class Connection {
   // Changes the client-side bound for the statements that follow (e.g. a
   // long compaction); see ConnectOptions::io_timeout_ms.
   void set_deadline_ms(int ms) { deadline_ms_ = ms; }
+  // An absolute bound on every statement that follows, on top of the
+  // per-statement one: a store call's whole budget, so that a call of many
+  // statements against a paused server still ends within its call timeout.
+  void set_call_deadline(std::chrono::steady_clock::time_point t) { call_deadline_ = t; }
+  void clear_call_deadline() { call_deadline_ = std::chrono::steady_clock::time_point::max(); }
 
   // Waits up to timeout_ms for the server to send something (a NOTIFY), or
   // until `interrupt_fd` (when ≥ 0) becomes readable; returns true when input
@@ -169,6 +179,8 @@ class Connection {
   pg_conn* conn_ = nullptr;
   bool broken_ = false;
   int deadline_ms_ = 10000;  // client-side bound on one statement's answer
+  std::chrono::steady_clock::time_point call_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   std::vector<std::string> prepared_;  // names prepared on this connection
 };
 
