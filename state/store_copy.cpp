@@ -9,12 +9,22 @@ const std::vector<ImageTable>& image_tables() {
       {"leases",
        {{"lease_id", K::kText}, {"name", K::kText}, {"mode", K::kText}, {"holder", K::kText},
         {"token", K::kInt}, {"ttl_ms", K::kInt}, {"acquired_at", K::kInt},
-        {"expires_at", K::kInt}, {"reason", K::kText}, {"request_id", K::kText}}},
+        {"expires_at", K::kInt}, {"reason", K::kText}, {"request_id", K::kText},
+        {"units", K::kInt}, {"group_id", K::kText}}},
       {"lease_tombstones",
        {{"lease_id", K::kText}, {"name", K::kText}, {"outcome", K::kText}, {"at", K::kInt}}},
       {"lease_requests",
        {{"holder", K::kText}, {"request_id", K::kText}, {"result_json", K::kText},
-        {"created_at", K::kInt}}},
+        {"created_at", K::kInt}, {"args_hash", K::kText}}},
+      // Declared capacities (configured ones live in each node's config).
+      {"lease_capacities",
+       {{"name", K::kText}, {"capacity", K::kInt}, {"declared_by", K::kText},
+        {"declared_at", K::kInt}}},
+      // Release asks, delivered or not. (lease_waiters is not copied: a
+      // queue row belongs to a call waiting on the source.)
+      {"lease_asks",
+       {{"ask_id", K::kText}, {"name", K::kText}, {"asker", K::kText}, {"holder", K::kText},
+        {"reason", K::kText}, {"at", K::kInt}, {"delivered_at", K::kInt}}},
       // Without id: the target numbers its rows (nothing refers to them).
       {"memory",
        {{"tier", K::kText}, {"namespace", K::kText}, {"scope", K::kText}, {"key", K::kText},

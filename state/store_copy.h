@@ -11,11 +11,14 @@
 // What a copy keeps: every journal record verbatim (seq, hashes, nodes: the
 // target's `journal verify` checks the very chain the source wrote), the
 // chain head and the fencing-token counter (tokens keep increasing), the
-// leases, their tombstones and idempotency records, memory rows with their
-// versions, TTLs and fence tokens (the target rebuilds its search index),
-// escalations with their ids (journal records and waiting agents name them)
-// and token buckets, and the agent registry. Memory row ids are not kept (no
-// record names them; the target numbers its rows).
+// leases (with their units and groups), their tombstones and idempotency
+// records (with their args hashes), declared lease capacities and release
+// asks (not the fair queue: its rows belong to calls waiting on the source),
+// memory rows with their versions, TTLs and fence tokens (the target
+// rebuilds its search index), escalations with their ids (journal records
+// and waiting agents name them) and token buckets, and the agent registry.
+// Memory row ids are not kept (no record names them; the target numbers its
+// rows).
 //
 // Thread safety: as Store. Errors: StoreError, as below.
 #pragma once

@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 
 #include "state/store_common.h"
+#include "state/store_copy.h"
 #include "tests/unit/state_test_util.h"
 
 using namespace keel::state;
@@ -904,4 +905,52 @@ TEST_CASE("lease team: the journal folds every new op, before and after compacti
     }
   }
   CHECK(counted_seen);
+}
+
+TEST_CASE("lease team: a store copy keeps units, groups, declared capacities, release asks and "
+          "args hashes, not the queue",
+          "[state][lease][lease-team][copy]") {
+  StoreEnv src;
+  Store& s = *src.store;
+  const Principal a = agent("alice");
+  const Principal b = agent("bob");
+  AcquireRequest pair = acquire_names({"file:/c1", "file:/c2"}, 600'000);
+  pair.request_id = "req-copy";
+  const AcquireResult group = s.acquire_lease(a, pair, {});
+  REQUIRE(group.granted);
+  AcquireRequest slot = counted("slot:c", 2, 3);
+  slot.ttl_ms = 600'000;
+  REQUIRE(s.acquire_lease(b, slot, {}).granted);
+  REQUIRE(s.ask_release(b, "file:/c1", "copy me").size() == 1);
+  insert_ghost_waiter(src, "w_copy", "file:/c3", src.clock->now_ms());
+  REQUIRE(waiting(s) == 1);
+
+  auto* from = dynamic_cast<StoreImaging*>(&s);
+  REQUIRE(from != nullptr);
+  const StateImage image = from->export_image(admin());
+  StoreEnv dst;
+  dst.clock->set(src.clock->now_ms());
+  auto* to = dynamic_cast<StoreImaging*>(dst.store.get());
+  REQUIRE(to != nullptr);
+  to->import_image(admin(), image);
+  Store& t = *dst.store;
+
+  CHECK(t.list_leases(a, "") == s.list_leases(a, ""));
+  const LeaseBoard board = t.lease_board(a, "");
+  CHECK(board.capacities == std::vector<LeaseCapacity>{{"slot:c", 3, 2}});
+  REQUIRE(board.asks.size() == 1);
+  CHECK(board.asks[0].reason == "copy me");
+  CHECK(board.waiters.empty());
+  // The declared capacity is fixed on the copy too; the ask is delivered there.
+  REQUIRE_STORE_ERROR(t.acquire_lease(a, counted("slot:c", 1, 4), {}), ErrorCode::kInvalidArgument);
+  CHECK(t.take_release_asks(a).size() == 1);
+  // The request_id replays with the same arguments only.
+  const AcquireResult replay = t.acquire_lease(a, pair, {});
+  CHECK(replay.replayed);
+  CHECK(replay.leases == group.leases);
+  AcquireRequest other = pair;
+  other.ttl_ms = 1'000;
+  REQUIRE_STORE_ERROR(t.acquire_lease(a, other, {}), ErrorCode::kInvalidArgument);
+  CHECK(t.release_group(a, group.leases[0].group_id, false).size() == 2);
+  check_journal(t);
 }
