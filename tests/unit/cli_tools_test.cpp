@@ -22,7 +22,7 @@ std::string refused(Client& client, const std::string& tool, json::object args) 
 
 }  // namespace
 
-TEST_CASE("tools/list shows the twenty-four tools, each with schemas and annotations") {
+TEST_CASE("tools/list shows the twenty-six tools, each with schemas and annotations") {
   Stack stack;
   Client a(stack, "agent-a");
   auto r = a.request("tools/list", {});
@@ -35,8 +35,9 @@ TEST_CASE("tools/list shows the twenty-four tools, each with schemas and annotat
     CHECK(t.at("annotations").as_object().contains("readOnlyHint"));
     CHECK_FALSE(t.at("description").as_string().empty());
   }
-  CHECK(names == std::vector<std::string>{"lease_acquire", "lease_renew", "lease_release",
-                                          "lease_list", "memory_get", "memory_put",
+  CHECK(names == std::vector<std::string>{"lease_acquire", "lease_renew", "lease_list",
+                                          "lease_release", "lease_request_release",
+                                          "lease_downgrade", "memory_get", "memory_put",
                                           "memory_delete", "memory_list", "memory_search",
                                           "journal_tail", "journal_verify", "journal_replay",
                                           "escalation_request", "escalation_status",
