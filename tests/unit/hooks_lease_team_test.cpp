@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "hooks/dialect.h"
+#include "hooks/engine.h"
 #include "hooks/lease_gate.h"
 #include "hooks/release_asks.h"
 #include "hooks_test_util.h"
@@ -470,4 +471,24 @@ TEST_CASE("release ask text: one line per ask, reasons on one line and cut, at m
   CHECK(lines.back() == "keel: 3 more release asks for your leases (lease_list shows them).");
   for (const std::string& l : lines) CHECK(l.size() < 1000);
   CHECK(release_ask_text({}).empty());
+}
+
+// ---------------------------------------------------------------- through the engine
+
+TEST_CASE("the hook engine hands the lease gate its state dir: a release ask reaches the holder once") {
+  TwoAgents env;
+  const fs::path state_dir = env.dir.path() / "state";
+  // As `keel hook` and `keel serve` build it: hint_dir is the state directory's hooks/.
+  const HookEngine engine(HooksConfig{}, GateConfig{}, "/repo", state_dir / "hooks");
+  const StoreOpener open = [&env]() -> st::Store& { return *env.store; };
+  hold(*env.store, env.a, "file:/repo/api.h");
+  env.store->ask_release(env.b, "file:/repo/api.h", "I change parse()'s signature");
+
+  const HookEvent pre = read_file("claude", EventKind::PreToolUse, "/repo/x.cc");
+  const EngineResult first = engine.decide(pre, env.a, open);
+  CHECK_THAT(first.decision.additional_context, Catch::Contains(kAsk));
+  CHECK(first.decision.outcome != Outcome::Deny);
+  CHECK(first.journaled);
+  CHECK_THAT(context_of(rendered("claude", pre, first.decision)), Catch::Contains(kAsk));
+  CHECK(engine.decide(pre, env.a, open).decision.additional_context.empty());
 }
