@@ -224,7 +224,8 @@ describe("Codex CLI with keel", { skip: skip ?? false, timeout: 170_000 }, () =>
       assert.equal(byName[name].parameters?.type, "object", name);
     }
     assert.ok(byName.lease_acquire.parameters.properties.name, "lease_acquire has no `name` parameter");
-    assert.ok(byName.lease_acquire.parameters.required?.includes("name"));
+    // One name or several (all or nothing): neither is required on its own.
+    assert.equal(byName.lease_acquire.parameters.properties.names?.type, "array", "lease_acquire has no `names` array");
     assert.ok(byName.memory_put.parameters.properties.key && byName.memory_put.parameters.properties.value);
   });
 

@@ -191,7 +191,8 @@ describe('Gemini CLI + keel', {skip: missing ?? false, timeout: 240000}, () => {
       const schema = lease.parametersJsonSchema ?? lease.parameters;
       assert.ok(schema?.properties?.name, `lease_acquire schema has no "name": ${JSON.stringify(lease)}`);
       assert.ok(schema.properties.ttl_ms, 'lease_acquire schema has no "ttl_ms"');
-      assert.ok(schema.required?.includes('name'), 'lease_acquire schema does not require "name"');
+      // One name or several (all or nothing): neither is required on its own.
+      assert.equal(schema.properties.names?.type, 'array', 'lease_acquire schema has no "names" array');
       assert.ok(lease.description?.length > 10, 'lease_acquire has no description');
     });
 
