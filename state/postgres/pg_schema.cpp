@@ -8,6 +8,7 @@
 // schema current and do nothing.
 #include "state/postgres/pg_schema.h"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -42,6 +43,7 @@ const std::vector<Migration>& migrations() {
            run_ddl(c, piece);
          }
        }},
+      {2, [](pg::Connection& c) { run_ddl(c, kLeaseTeamTablesV2); }},
   };
   return kMigrations;
 }
@@ -120,10 +122,14 @@ int current_version(pg::Connection& c) {
   return static_cast<int>(c.exec("SELECT coalesce(max(version), 0) FROM keel_schema").int64(0, 0));
 }
 
-int migrate(pg::Connection& c) {
+int migrate(pg::Connection& c, int target) {
+  if (target < 1 || target > kVersion) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "no PostgreSQL schema version " + std::to_string(target));
+  }
   // Fast path: an up-to-date schema needs no lock (every node and every CLI
   // run opens the store).
-  if (const int v = current_version(c); v == kVersion) return v;
+  if (const int v = current_version(c); v == target) return v;
 
   pg::Transaction txn(c);
   c.exec("SELECT pg_advisory_xact_lock($1)", {kMigrationLockKey});
@@ -136,13 +142,14 @@ int migrate(pg::Connection& c) {
                                                std::to_string(kVersion) + ")");
   }
   for (const Migration& m : migrations()) {
-    if (m.version <= before) continue;
+    if (m.version <= before || m.version > target) continue;
     m.apply(c);
     c.exec("INSERT INTO keel_schema(version) VALUES ($1)", {m.version});
   }
-  if (current_version(c) != kVersion) {
+  // (A target below the version found changes nothing: forward only.)
+  if (current_version(c) != std::max(before, target)) {
     throw StoreError(ErrorCode::kInternal, "the PostgreSQL migrations stop before version " +
-                                               std::to_string(kVersion));
+                                               std::to_string(target));
   }
   txn.commit();
   return before;

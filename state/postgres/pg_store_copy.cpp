@@ -59,7 +59,8 @@ std::string_view order_of(std::string_view table) {
   if (table == "memory" || table == "escalations") return "id";
   if (table == "lease_requests") return "holder, request_id";
   if (table == "escalation_buckets") return "agent";
-  if (table == "agents") return "name";
+  if (table == "agents" || table == "lease_capacities") return "name";
+  if (table == "lease_asks") return "ask_id";
   return "lease_id";  // leases, lease_tombstones
 }
 

@@ -3,7 +3,9 @@
 // release, list, the lease tables, and the lease helpers the other
 // primitives share (tombstone, expire, reap).
 //
-// A line-for-line port of sqlite_store_leases.cpp. Every decision is one
+// A port of sqlite_store_leases.cpp; the decisions are state/lease_rules.h
+// and state/lease_queue.h (shared with SQLite), the queue/capacity/ask rows
+// pg_store_lease_queue.cpp. Every decision is one
 // write() job of the project (so it runs after the project's chain_heads row
 // is locked, serialised with every other write of the project on every
 // node): reap the project's expired leases (journaling EXPIRE), decide,
@@ -19,6 +21,7 @@
 
 #include "state/journal.h"
 #include "state/lease_name.h"
+#include "state/lease_queue.h"
 #include "state/lease_rules.h"
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_store.h"
@@ -83,21 +86,29 @@ namespace {
 constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
 constexpr const char* kLeaseChannel = "keel_lease";
 
+}  // namespace
+
+namespace pg_lease_util {
+
 std::string lease_select(std::string_view where) {
   return "SELECT " + std::string(kLeaseColumns) + " FROM leases WHERE " + std::string(where);
 }
 
-// The lease `lease_id` of `project`. (SQLite looks the id up in every
-// project and then treats another project's lease as absent; the same.)
+std::vector<LeaseInfo> live_leases(PgStore::Write& w) {
+  static const std::string sql = lease_select("project = $1 AND expires_at > $2 ORDER BY token");
+  return read_leases(w.c.exec_prepared("lease_live", sql, {w.project, w.now}));
+}
+
+// (SQLite looks the id up in every project and then treats another
+// project's lease as absent; the same.)
 std::optional<LeaseInfo> find_lease(pg::Connection& c, std::string_view project,
                                     std::string_view lease_id) {
   static const std::string sql = lease_select("project = $1 AND lease_id = $2");
   const pg::Result r = c.exec_prepared("lease_find", sql, {project, lease_id});
   if (r.rows() == 0) return std::nullopt;
-  return read_lease(r, 0);
+  return read_leases(r).front();
 }
 
-// 'released' | 'expired' | "" (no tombstone).
 std::string tombstone(pg::Connection& c, std::string_view project, std::string_view lease_id) {
   const pg::Result r = c.exec_prepared(
       "lease_tombstone_get",
@@ -106,14 +117,13 @@ std::string tombstone(pg::Connection& c, std::string_view project, std::string_v
   return r.rows() > 0 ? r.text(0, 0) : std::string();
 }
 
-// Removes one live lease and journals its RELEASE by `who`.
 void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease, bool force) {
   tombstone_lease(w, lease, "released");
   const json::object payload = lease_rules::release_payload(lease, force);
   w.append(who.agent, ops::kRelease, lease.name, json::serialize(payload));
 }
 
-}  // namespace
+}  // namespace pg_lease_util
 
 // ------------------------------------------------------------------ helpers
 
@@ -159,13 +169,15 @@ int reap_expired_leases(PgStore::Write& w) {
 
 // acquire_lease (the wait) is in pg_store_leases_wait.cpp.
 
-AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
-                                   const AcquireRequest& request, bool final_attempt) {
+AcquireResult PgStore::try_acquire(const Principal& who, const AcquireRequest& request,
+                                   AcquireAttempt& attempt) {
   AcquireResult out;
   std::optional<std::string> suspended;
+  std::optional<LeaseWaiter> waiter;
   write(who.project, [&](Write& w) {
     out = AcquireResult{};
     suspended.reset();
+    waiter = attempt.waiter;
     const std::int64_t t = w.now;
     // Every lease of the project in one read: the expired ones are reaped
     // (as reap_expired_leases would), the rest are the live set the decision
@@ -177,8 +189,14 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
       if (l.expires_at_ms <= t) expire_lease(w, l);
     }
     std::erase_if(live, [&](const LeaseInfo& l) { return l.expires_at_ms <= t; });
+    drop_dead_waiters(w);
+    auto leave = [&] {
+      if (waiter) delete_waiter(w, waiter->waiter_id);
+      waiter.reset();
+    };
     if (AgentCheck c = touch_agent(w, who, *processes_); c.suspended) {
       suspended = c.reason;
+      leave();
       return;
     }
 
@@ -189,49 +207,32 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
       const pg::Result q = w.c.exec_prepared(
           "lease_requests_get",
           "WITH pruned AS (DELETE FROM lease_requests WHERE project = $1 AND created_at < $4)"
-          " SELECT result_json FROM lease_requests"
+          " SELECT args_hash, result_json FROM lease_requests"
           " WHERE project = $1 AND holder = $2 AND request_id = $3 AND created_at >= $4",
           {w.project, who.agent, *request.request_id, t - kDayMs});
       if (q.rows() > 0) {
-        out.granted = true;
-        out.replayed = true;
-        out.lease = lease_from_json(json::parse(q.text(0, 0)));
+        lease_rules::check_request_args(*request.request_id, q.text(0, 0), attempt.args_hash);
+        const std::vector<LeaseInfo> recorded = lease_rules::grant_from_json(q.text(0, 1));
+        out = lease_rules::replay_result(
+            recorded, live, who.agent,
+            [&](std::string_view id) { return tombstone(w.c, w.project, id); });
+        leave();
         return;
       }
     }
 
-    auto remember_request = [&](const LeaseInfo& lease) {
-      if (!request.request_id) return;
-      w.c.exec_prepared("lease_requests_put",
-                        "INSERT INTO lease_requests(project, holder, request_id, result_json,"
-                        " created_at) VALUES($1, $2, $3, $4, $5)"
-                        " ON CONFLICT (project, holder, request_id) DO UPDATE SET"
-                        " result_json = EXCLUDED.result_json, created_at = EXCLUDED.created_at",
-                        {w.project, who.agent, *request.request_id,
-                         json::serialize(lease_to_json(lease)), t});
-    };
+    const lease_rules::ResolvedCapacities capacities = lease_rules::resolve_capacities(
+        attempt.names, request, options_, declared_capacities(w.c, w.project));
+    const std::vector<lease_queue::QueuedWaiter> waiters = read_waiters(w.c, w.project);
+    const std::string own_waiter = waiter ? waiter->waiter_id : std::string();
+    lease_queue::Decision decision = lease_queue::decide(
+        who.agent, request, attempt.names, t, live, waiters, capacities.counted, own_waiter);
 
-    // Already held: the same name in the same mode, or exclusively (which
-    // covers a shared request). A shared hold asked to become exclusive goes
-    // on to a new grant, which must clear the other holders.
-    if (const LeaseInfo* held =
-            lease_rules::already_held(live, who.agent, name.str(), request.mode)) {
-      out.granted = true;
-      out.already_held = true;
-      out.lease = *held;
-      remember_request(*held);
-      return;
-    }
-
-    auto in_the_way = [&] {
-      out.holders = lease_rules::in_the_way(live, who.agent, name.str(), request.mode);
-    };
-    in_the_way();
     // A holder whose process is gone (this host) gives its holds up now, not
-    // at their TTL: SCAVENGE, then look again.
-    if (!out.holders.empty()) {
+    // at their TTL: SCAVENGE, then decide again.
+    if (!decision.granted && !decision.holders.empty()) {
       std::set<std::string> holders;
-      for (const LeaseInfo& l : out.holders) holders.insert(l.holder);
+      for (const LeaseInfo& l : decision.holders) holders.insert(l.holder);
       bool freed = false;
       for (const std::string& h : holders) {
         if (scavenge_if_dead(w, h, *processes_)) {
@@ -239,31 +240,71 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
           freed = true;
         }
       }
-      if (freed) in_the_way();
+      if (freed) {
+        decision = lease_queue::decide(who.agent, request, attempt.names, t, live, waiters,
+                                       capacities.counted, own_waiter);
+      }
     }
-    if (!out.holders.empty()) {
-      if (final_attempt) {
-        const json::object payload = lease_rules::refuse_payload(name.str(), request, out.holders);
-        w.append(who.agent, ops::kRefuse, name, json::serialize(payload));
+
+    if (!decision.granted) {
+      out = lease_queue::refusal_result(decision);
+      if (attempt.final) {
+        leave();
+        out.timed_out = attempt.timed_out;
+        out.waited_ms = attempt.waited_ms;
+        const json::object payload = lease_rules::refuse_payload(attempt.names, request, out);
+        w.append(who.agent, ops::kRefuse, attempt.names.front().str(), json::serialize(payload));
+      } else if (!waiter) {
+        // The first refusal of a waiting call: join the queue at this rank.
+        waiter = lease_queue::new_waiter(who.agent, attempt.names, request, t);
+        insert_waiter(w, *waiter, lease_queue::alive_until(t));
+      } else if (!refresh_waiter(w, waiter->waiter_id, lease_queue::alive_until(t))) {
+        // The row was dropped as dead (this call did not come back in time):
+        // queue it again with the rank it had.
+        insert_waiter(w, *waiter, lease_queue::alive_until(t));
       }
       return;
     }
 
-    const LeaseInfo lease =
-        lease_rules::new_lease(name.str(), who.agent, request, w.next_token(), t);
-    w.c.exec_prepared("lease_insert",
-                      "INSERT INTO leases(project, lease_id, name, mode, holder, token, ttl_ms,"
-                      " acquired_at, expires_at, reason, request_id)"
-                      " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                      {w.project, lease.lease_id, lease.name, to_string(lease.mode), lease.holder,
-                       lease.token, lease.ttl_ms, lease.acquired_at_ms, lease.expires_at_ms,
-                       request.reason, request.request_id});
-    const json::object payload = lease_rules::acquire_payload(lease, request);
-    w.append(who.agent, ops::kAcquire, name, json::serialize(payload));
-    remember_request(lease);
-    out.granted = true;
-    out.lease = lease;
+    // Tokens first_token .. first_token + tokens_needed - 1, in canonical order.
+    const std::int64_t first_token = w.token_counter;
+    for (std::int64_t i = 0; i < decision.tokens_needed(); ++i) (void)w.next_token();
+    const lease_queue::Grant grant = lease_queue::grant(decision, who.agent, request, first_token,
+                                                        t, lease_rules::new_group_id());
+    for (const LeaseInfo& l : grant.inserted) {
+      w.c.exec_prepared("lease_insert",
+                        "INSERT INTO leases(project, lease_id, name, mode, holder, token, ttl_ms,"
+                        " acquired_at, expires_at, reason, request_id, units, group_id)"
+                        " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        {w.project, l.lease_id, l.name, to_string(l.mode), l.holder, l.token,
+                         l.ttl_ms, l.acquired_at_ms, l.expires_at_ms, request.reason,
+                         request.request_id, l.units, l.group_id});
+    }
+    for (const LeaseInfo& l : grant.upgraded) {
+      w.c.exec_prepared("lease_upgrade",
+                        "UPDATE leases SET mode = $3, token = $4, ttl_ms = $5, expires_at = $6"
+                        " WHERE project = $1 AND lease_id = $2",
+                        {w.project, l.lease_id, to_string(l.mode), l.token, l.ttl_ms,
+                         l.expires_at_ms});
+    }
+    if (capacities.declare) declare_capacity(w, *capacities.declare, who.agent);
+    for (const lease_queue::JournalEntry& e : grant.records) {
+      w.append(who.agent, e.op, e.subject, json::serialize(e.payload));
+    }
+    if (request.request_id) {
+      w.c.exec_prepared("lease_requests_put",
+                        "INSERT INTO lease_requests(project, holder, request_id, result_json,"
+                        " created_at, args_hash) VALUES($1, $2, $3, $4, $5, $6)"
+                        " ON CONFLICT (project, holder, request_id) DO UPDATE SET"
+                        " result_json = EXCLUDED.result_json, created_at = EXCLUDED.created_at,"
+                        " args_hash = EXCLUDED.args_hash",
+                        {w.project, who.agent, *request.request_id,
+                         lease_rules::grant_to_json(grant.leases), t, attempt.args_hash});
+    }
+    leave();
+    out = grant.result();
   });
+  attempt.waiter = waiter;
   if (suspended) {
     // Best effort: a suspension made through another node reaches this
     // machine's hook marker (pg_store_agents.cpp) with the first refusal.
@@ -272,6 +313,10 @@ AcquireResult PgStore::try_acquire(const Principal& who, const LeaseName& name,
                      "agent " + who.agent + " is suspended: " + *suspended);
   }
   return out;
+}
+
+void PgStore::leave_queue(std::string_view project, std::string_view waiter_id) {
+  write(project, [&](Write& w) { (void)delete_waiter(w, waiter_id); });
 }
 
 // -------------------------------------------------------------------- renew

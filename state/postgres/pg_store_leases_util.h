@@ -1,16 +1,24 @@
 // keel/state/postgres/pg_store_leases_util.h — small helpers the PostgreSQL
 // lease and agent files (pg_store_leases.cpp, pg_store_leases_wait.cpp,
-// pg_store_agents.cpp) share.
+// pg_store_lease_team.cpp, pg_store_lease_queue.cpp, pg_store_agents.cpp)
+// share: text checks, the rows of the lease tables (read and written here,
+// decided by state/lease_rules.h and state/lease_queue.h), and the hook's
+// marker files.
 //
-// Thread safety: pure functions.
+// Thread safety: pure functions, or functions of the connection / write job
+// they are given (a job's connection is its own while it runs).
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
+#include "state/lease_name.h"
+#include "state/lease_queue.h"
 #include "state/lease_rules.h"
 #include "state/postgres/pg_store.h"
 #include "state/postgres/pg_store_memory_text.h"
@@ -47,9 +55,61 @@ inline void validate_lease_principal(const Principal& who) {
 inline std::vector<LeaseInfo> read_leases(const pg::Result& r) {
   std::vector<LeaseInfo> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
-  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_store_detail::read_lease(r, i));
+  for (int i = 0; i < r.rows(); ++i) {
+    LeaseInfo l = pg_store_detail::read_lease(r, i);
+    // units, group_id: the last two of kLeaseColumns (read here too, so the
+    // rows are whole whichever version of read_lease this is linked with).
+    if (r.columns() >= 10) {
+      l.units = r.int64(i, 8);
+      l.group_id = r.text(i, 9);
+    }
+    out.push_back(std::move(l));
+  }
   return out;
 }
+
+// ------------------------------------------------ lease rows (pg_store_leases.cpp)
+
+// "SELECT <kLeaseColumns> FROM leases WHERE <where>".
+std::string lease_select(std::string_view where);
+// The live leases of w.project (expires_at > w.now), by token.
+std::vector<LeaseInfo> live_leases(PgStore::Write& w);
+// The lease `lease_id` of `project`, live or not.
+std::optional<LeaseInfo> find_lease(pg::Connection& c, std::string_view project,
+                                    std::string_view lease_id);
+// 'released' | 'expired' | "" (no tombstone).
+std::string tombstone(pg::Connection& c, std::string_view project, std::string_view lease_id);
+// Removes one live lease and journals its RELEASE by `who` (notifies).
+void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease, bool force);
+
+// ------------------------------------ queue, capacities, asks (pg_store_lease_queue.cpp)
+
+// The project's waiter rows, by (rank_ms, seq); dead ones included.
+std::vector<lease_queue::QueuedWaiter> read_waiters(pg::Connection& c, std::string_view project);
+// Deletes the project's rows whose alive_until <= now; how many.
+int drop_dead_waiters(PgStore::Write& w);
+// Inserts the caller's row, after every row of the project still queued
+// (seq = their greatest + 1; ties of rank are served in arrival order).
+void insert_waiter(PgStore::Write& w, const LeaseWaiter& waiter, std::int64_t alive_until);
+// Moves a row's alive_until; false when the row is gone (dropped as dead).
+bool refresh_waiter(PgStore::Write& w, std::string_view waiter_id, std::int64_t alive_until);
+// Deletes a row; true when there was one (then notifies keel_lease: waiters
+// queued behind it may now be served).
+bool delete_waiter(PgStore::Write& w, std::string_view waiter_id);
+// The project's declared capacities (table lease_capacities), name -> capacity.
+std::map<std::string, std::int64_t> declared_capacities(pg::Connection& c,
+                                                        std::string_view project);
+// Declares a capacity (a name already declared keeps its first one).
+void declare_capacity(PgStore::Write& w, const LeaseCapacity& declared, std::string_view by);
+void insert_ask(PgStore::Write& w, const ReleaseAsk& ask);
+// The asks of `project` whose holder still holds a live lease on their name
+// at `now`, oldest first; of one holder only when given; undelivered only
+// when asked.
+std::vector<ReleaseAsk> open_asks(pg::Connection& c, std::string_view project, std::int64_t now,
+                                  std::optional<std::string_view> holder, bool undelivered_only);
+void mark_asks_delivered(PgStore::Write& w, const std::vector<ReleaseAsk>& asks);
+// Deletes the asks that are no longer open (their holder let the name go).
+int drop_closed_asks(PgStore::Write& w);
 
 // The hook's suspension markers (pg_store_agents_marker.cpp). The hook's
 // fast check reads the marker under the state directory instead of opening
@@ -70,3 +130,19 @@ void drop_stale_marker(const std::filesystem::path& state_dir, std::string_view 
                        std::string_view agent);
 
 }  // namespace keel::state::pg_lease_util
+
+namespace keel::state {
+
+// One acquire_lease call's state across its attempts (pg_store_leases_wait.cpp
+// owns it; try_acquire reads and updates it).
+struct PgStore::AcquireAttempt {
+  std::vector<LeaseName> names;  // canonical
+  std::string args_hash;         // with a request_id
+  bool final = false;            // the last attempt: a refusal journals REFUSE
+  bool timed_out = false;        // final after waiting wait_ms
+  std::int64_t waited_ms = 0;
+  // The caller's queue row, once a refused waiting attempt inserted it.
+  std::optional<LeaseWaiter> waiter;
+};
+
+}  // namespace keel::state

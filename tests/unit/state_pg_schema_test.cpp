@@ -17,6 +17,7 @@
 
 #include "state/postgres/pg_schema.h"
 #include "state/postgres/pg_util.h"
+#include "state/store_copy.h"
 #include "state_test_util.h"
 
 namespace {
@@ -108,7 +109,7 @@ TEST_CASE("pg_schema: a fresh schema is created and migrated 0 -> latest, once",
       "SELECT string_agg(version::text, ',' ORDER BY version) FROM " +
       c.quote_identifier(scratch.name()) + ".keel_schema";
   const std::string versions = scratch.admin().exec(versions_sql).text(0, 0);
-  REQUIRE(versions == "1");  // one row per applied version
+  REQUIRE(versions == "1,2");  // one row per applied version
 
   // A second migrate (a node starting later) finds the schema current and
   // changes nothing.
@@ -151,6 +152,74 @@ TEST_CASE("pg_schema: nodes migrating the same new schema at once do not race",
               .exec("SELECT count(*) FROM " + scratch.admin().quote_identifier(scratch.name()) +
                     ".keel_schema")
               .int64(0, 0) == pg_schema::kVersion);
+}
+
+TEST_CASE("pg_schema: a version-1 database is upgraded to version 2 in place",
+          "[pg][schema]") {
+  REQUIRE_PG_URL(url);
+  using namespace keel::state::testing;
+  ScratchSchema scratch(*url);
+  pg::Connection c = scratch.connect();
+  REQUIRE(pg_schema::migrate(c, 1) == 0);
+  REQUIRE(pg_schema::current_version(c) == 1);
+  REQUIRE_FALSE(contains(scratch.tables(), "lease_waiters"));
+  // A lease and an idempotency record as a version-1 keel wrote them (no
+  // units, group or args hash), live for an hour by the database's clock.
+  c.exec(
+      "INSERT INTO leases(project, lease_id, name, mode, holder, token, ttl_ms, acquired_at,"
+      " expires_at, reason, request_id) VALUES('/p', 'l_old', 'file:/a', 'exclusive', 'alice',"
+      " 7, 3600000, (extract(epoch FROM clock_timestamp()) * 1000)::bigint,"
+      " (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 3600000, 'old', 'r1')");
+  c.exec(
+      "INSERT INTO lease_requests(project, holder, request_id, result_json, created_at)"
+      " VALUES('/p', 'alice', 'r1', '{}', 1)");
+  c.exec("INSERT INTO chain_heads(project, head_seq, head_hash, next_token)"
+         " VALUES('/p', 0, repeat('0', 64), 8)");
+  // Asking for an older version than the database has changes nothing.
+  REQUIRE(pg_schema::migrate(c, 1) == 1);
+
+  // A node of this keel opens it: migrated in place, the old rows kept with
+  // the new columns' defaults.
+  StoreOptions o;
+  o.url = url_with_search_path(*url, scratch.name());
+  {
+    std::unique_ptr<Store> store = open_postgres_store(o);
+    const auto* imaging = dynamic_cast<StoreImaging*>(store.get());
+    REQUIRE(imaging != nullptr);
+    REQUIRE(imaging->schema_versions().found == 1);
+    REQUIRE(imaging->schema_versions().now == 2);
+    const std::vector<LeaseInfo> held = store->list_leases(agent("alice", "s1", "/p"), "");
+    REQUIRE(held.size() == 1);
+    REQUIRE(held[0].lease_id == "l_old");
+    REQUIRE(held[0].units == 1);
+    REQUIRE(held[0].group_id.empty());
+    // The old hold is respected by the new code: bob is refused, by name.
+    AcquireRequest r = acquire("file:/a");
+    const AcquireResult refused = store->acquire_lease(agent("bob", "s1", "/p"), r);
+    REQUIRE_FALSE(refused.granted);
+    REQUIRE(refused.refusal == LeaseRefusal::kHeld);
+    REQUIRE(refused.holders == held);
+    // A counted name works on the upgraded tables.
+    AcquireRequest slot = acquire("slot:build");
+    slot.capacity = 2;
+    slot.units = 2;
+    const AcquireResult counted = store->acquire_lease(agent("bob", "s1", "/p"), slot);
+    REQUIRE(counted.granted);
+    REQUIRE(counted.lease->units == 2);
+  }
+  REQUIRE(pg_schema::current_version(c) == 2);
+  const std::vector<std::string> tables = scratch.tables();
+  for (const char* t : {"lease_capacities", "lease_waiters", "lease_asks"}) {
+    INFO(t);
+    REQUIRE(contains(tables, t));
+  }
+  REQUIRE(c.exec("SELECT args_hash FROM lease_requests WHERE request_id = 'r1'").text(0, 0) ==
+          "");
+  REQUIRE(c.exec("SELECT capacity FROM lease_capacities WHERE project = '/p'"
+                 " AND name = 'slot:build'")
+              .int64(0, 0) == 2);
+  REQUIRE_STORE_ERROR(pg_schema::migrate(c, pg_schema::kVersion + 1),
+                      ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("pg_schema: a database newer than this keel is refused", "[pg][schema]") {
