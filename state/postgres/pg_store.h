@@ -16,9 +16,10 @@
 //     strictly increase across nodes and restarts.
 //   * `now` is the database's clock (clock_timestamp(), read after the lock),
 //     unless StoreOptions::clock was given explicitly (tests).
-//   * A change that may end a wait (a lease released or expired, an
-//     escalation resolved) NOTIFYs `keel_lease` / `keel_escalation` with the
-//     project as payload, in its transaction (delivered at commit). Every
+//   * A change that may end a wait (a lease released, expired or
+//     downgraded, a lease queue row gone, an escalation resolved) NOTIFYs
+//     `keel_lease` / `keel_escalation` with the project as payload, in its
+//     transaction (delivered at commit). Every
 //     store keeps one LISTEN connection and wakes its waiters; waits also
 //     poll, so a lost notification only delays them.
 //   * No reads or waits inside a write transaction; waits hold no connection.
@@ -28,7 +29,10 @@
 // Thread safety: as Store.
 // Files: pg_store.cpp (open, pool, listener, the helpers below),
 // pg_schema.cpp (tables, migrations), pg_store_{leases,memory,journal,
-// escalation,agents}.cpp (one primitive each).
+// escalation,agents}.cpp (one primitive each); leases also
+// pg_store_leases_wait.cpp (the waiting acquire), pg_store_lease_team.cpp
+// (groups, downgrade, board, release asks; schema v2) and
+// pg_store_lease_queue.cpp (the queue, capacity and ask rows).
 #pragma once
 
 #include <atomic>
