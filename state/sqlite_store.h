@@ -16,7 +16,10 @@
 //
 // Thread safety: as Store (every method may be called concurrently).
 // The implementation is split by primitive: sqlite_store.cpp (open, pool,
-// shared helpers), sqlite_store_leases.cpp, sqlite_store_memory.cpp,
+// shared helpers), sqlite_store_leases.cpp (acquire and its waiting loop,
+// renew, release, list), sqlite_store_lease_team.cpp (groups, downgrade,
+// board, release asks), sqlite_store_lease_queue.cpp (the rows of the fair
+// queue, capacities and asks), sqlite_store_memory.cpp,
 // sqlite_store_journal.cpp, sqlite_store_copy.cpp (StoreImaging).
 #pragma once
 

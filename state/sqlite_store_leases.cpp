@@ -1,9 +1,16 @@
 // keel/state/sqlite_store_leases.cpp — acquire / renew / release / list.
 //
 // Every decision is one writer job: reap the project's expired leases
-// (journaling EXPIRE), decide, change the table and journal the decision.
-// Jobs report refusals as values, not exceptions, so that what they journaled
-// commits; the caller throws after the job returned.
+// (journaling EXPIRE) and dead queue rows, decide (an acquire through
+// lease_queue::decide, the same rules PostgreSQL runs), change the tables and
+// journal the decision. Jobs report refusals as values, not exceptions, so
+// that what they journaled commits; the caller throws after the job returned.
+//
+// A waiting acquire joins the fair queue (lease_waiters) with its first
+// refused attempt, refreshes its row with every later one (at least every
+// 50 ms: woken by this process's releases, polling for other processes'),
+// and leaves it in the job that grants it, when it gives up, or when it is
+// cancelled or fails; every removal wakes this process's other waiters.
 #include <algorithm>
 #include <chrono>
 #include <set>
