@@ -170,6 +170,11 @@ class SqliteStore final : public Store, public StoreImaging {
   // removed a queue row (others must be woken).
   AcquireResult try_acquire(const Principal& who, const AcquireRequest& request,
                             AcquireAttempt& attempt, bool& dequeued);
+  // The decision an attempt of a queued call would make now, over a read
+  // snapshot (no write lock, nothing written): the waiting loop writes only
+  // when it may be granted or its row is due for a refresh.
+  lease_queue::Decision peek_acquire(const Principal& who, const AcquireRequest& request,
+                                     const AcquireAttempt& attempt);
   // Deletes a queue row (a call that stops waiting) and wakes the others.
   void leave_queue(const std::string& waiter_id);
   void notify_lease_change();
