@@ -4,6 +4,7 @@
 #include "crypto/hex.h"
 
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -28,10 +29,16 @@ std::string secure_random_hex(std::size_t bytes) {
 }
 
 std::string random_hex(std::size_t bytes) {
-  thread_local std::mt19937_64 rng{[] {
+  // Seeded per thread and per process: a child forked without exec would
+  // otherwise draw its parent's stream and mint the parent's (and its
+  // siblings') ids again.
+  thread_local pid_t owner = 0;
+  thread_local std::mt19937_64 rng;
+  if (const pid_t pid = ::getpid(); owner != pid) {
     std::random_device rd;
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-  }()};
+    rng.seed((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+    owner = pid;
+  }
   std::vector<std::uint8_t> buf(bytes);
   for (std::size_t i = 0; i < bytes; i += 8) {
     std::uint64_t word = rng();

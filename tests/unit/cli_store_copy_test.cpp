@@ -61,6 +61,13 @@ void fill(st::Store& s) {
   const st::AcquireResult g = s.acquire_lease(agent, gone);
   REQUIRE(g.granted);
   s.release_lease(agent, "deploy", g.lease->lease_id);
+  // A counted name (lease_capacities) and a release ask (lease_asks).
+  st::AcquireRequest slot;
+  slot.name = "slot:build";
+  slot.ttl_ms = 3'600'000;
+  slot.capacity = 2;
+  REQUIRE(s.acquire_lease(agent, slot).granted);
+  REQUIRE(s.ask_release(admin("agent-b", kProject), "build", "the release build waits").size() == 1);
 
   st::PutRequest put;
   put.key = "notes/auth";
@@ -124,7 +131,7 @@ TEST_CASE("a project's whole state copies into an empty store, chain and tokens 
   CHECK(back.head_hash == image.head_hash);
 
   const auto leases = dst->list_leases(human);
-  REQUIRE(leases.size() == 1);
+  REQUIRE(leases.size() == 2);  // build, slot:build
   CHECK(leases == src->list_leases(human));
   // Tokens go on from the source's counter.
   st::AcquireRequest next;

@@ -287,7 +287,11 @@ TEST_CASE("a store written before schema 4 gets journal.node in place", "[cli-st
   req.ttl_ms = 3'600'000;
   {
     auto s = keel::state::open_sqlite_store(o);
-    REQUIRE(s->acquire_lease(human, req).granted);
+    // Released before the store is made old: its ACQUIRE record (written by
+    // this keel) names a group_id an old store's lease row could not hold.
+    const auto got = s->acquire_lease(human, req);
+    REQUIRE(got.granted);
+    s->release_lease(human, req.name, got.lease->lease_id);
     s->journal_append(human, "NOTE", "before", json::object{{"n", 1}});
   }
   // Make it the store an earlier keel left: schema 3, a journal without node.
@@ -314,7 +318,12 @@ TEST_CASE("a store written before schema 4 gets journal.node in place", "[cli-st
     sqlite3_close(db);
     return v;
   };
-  exec("ALTER TABLE journal DROP COLUMN node; DELETE FROM schema_version WHERE version >= 4;");
+  // (and without what schema 5 added for issue 18's leases)
+  exec("ALTER TABLE journal DROP COLUMN node; DROP INDEX leases_by_group;"
+       " ALTER TABLE leases DROP COLUMN units; ALTER TABLE leases DROP COLUMN group_id;"
+       " ALTER TABLE lease_requests DROP COLUMN args_hash; DROP TABLE lease_capacities;"
+       " DROP TABLE lease_waiters; DROP TABLE lease_asks;"
+       " DELETE FROM schema_version WHERE version >= 4;");
   REQUIRE(scalar("SELECT count(*) FROM pragma_table_info('journal') WHERE name='node'") == 0);
   REQUIRE(scalar("SELECT max(version) FROM schema_version") == 3);
 
@@ -325,14 +334,15 @@ TEST_CASE("a store written before schema 4 gets journal.node in place", "[cli-st
     keel::state::JournalFilter f;
     f.newest_first = false;
     const auto records = s->journal_query(human, f);
-    REQUIRE(records.size() == 3);
+    REQUIRE(records.size() == 4);
     CHECK(records[0].node.empty());
     CHECK(records[1].node.empty());
-    CHECK(records[2].node == "node-after");
+    CHECK(records[2].node.empty());
+    CHECK(records[3].node == "node-after");
     const auto verified = s->journal_verify(human);
     INFO((verified.first_bad ? verified.first_bad->detail : std::string()));
     CHECK(verified.ok);
-    CHECK(verified.records == 3);
+    CHECK(verified.records == 4);
     CHECK(s->journal_replay(human).equal);
   }
   CHECK(scalar("SELECT max(version) FROM schema_version") == keel::state::latest_schema_version());
