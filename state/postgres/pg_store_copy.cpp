@@ -225,6 +225,7 @@ std::string placeholders(std::size_t first, std::size_t n) {
 
 StateImage PgStore::export_image(const Principal& who) {
   require(who, caps::kJournalAdmin);
+  const LongCall whole_store;  // bounded per statement, not as a whole
   return read(
       [&](pg::Connection& c) {
         StateImage image;
@@ -295,6 +296,7 @@ StateImage PgStore::export_image(const Principal& who) {
 
 void PgStore::import_image(const Principal& who, const StateImage& image) {
   require(who, caps::kJournalAdmin);
+  const LongCall whole_store;  // bounded per statement, not as a whole
   check_image(who, image);
   const std::vector<ImageTable>& specs = image_tables();
 
