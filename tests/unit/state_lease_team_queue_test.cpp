@@ -410,3 +410,42 @@ TEST_CASE_METHOD(AliceAndBob, "lease team: a release ask reaches each holder onc
   check_journal(s);
 }
 
+
+TEST_CASE("lease team: a waiter of another store on the same state stays queued past its "
+          "liveness and is served when the holder there releases",
+          "[state][lease][lease-team][queue]") {
+  // Two stores on one state directory (SQLite: two processes' worth of
+  // connections and writers; PostgreSQL: two nodes): a release in one wakes
+  // no thread of the other, whose waiter must find out by itself, and keep
+  // its queue row alive meanwhile. System clock: the liveness is real time.
+  TempDir dir;
+  StoreOptions o;
+  o.dir = dir.path() / "state";
+  auto here = open_test_store(o);
+  auto there = open_test_store(o);
+  const Principal holder = agent("holder");
+  const AcquireResult held = there->acquire_lease(holder, acquire("file:/x", 600'000), {});
+  REQUIRE(held.granted);
+  std::optional<AcquireResult> got;
+  std::chrono::steady_clock::time_point granted_at;
+  TestThread waiter([&] {
+    AcquireRequest r = acquire("file:/x", 60'000);
+    r.wait_ms = 60'000;
+    got = here->acquire_lease(agent("waiter"), r, {});
+    granted_at = std::chrono::steady_clock::now();
+  });
+  REQUIRE(eventually([&] { return waiting(*there) == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(kLeaseWaiterLivenessMs + 1'000));
+  CHECK(waiting(*there) == 1);  // still queued: its row was refreshed
+  // A newcomer on the other store is still queued behind it.
+  CHECK(there->acquire_lease(agent("late"), acquire("file:/x"), {}).refusal ==
+        LeaseRefusal::kQueued);
+  const auto released_at = std::chrono::steady_clock::now();
+  there->release_lease(holder, "file:/x", held.lease->lease_id, false);
+  waiter.join();
+  REQUIRE(got);
+  CHECK(got->granted);
+  CHECK(granted_at - released_at < 5s);
+  CHECK(waiting(*there) == 0);
+  check_journal(*there);
+}
