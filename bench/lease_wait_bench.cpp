@@ -12,8 +12,9 @@
 // Every process opens the store as `keel serve` does and drives the public
 // header state/store.h: no MCP on the path.
 //
-// The processes start together (a common start time, once every one has
-// opened its store) and stop asking after --seconds; a contender waiting at
+// The store is created first (one process opens and closes it), then the
+// processes start together (a common start time, once every one has opened
+// it) and stop asking after --seconds; a contender waiting at
 // that moment keeps waiting until it is answered (so the tail is measured,
 // bounded by wait_ms). Prints one JSON line:
 //   {backend, contenders, procs, seconds, hold_ms, wait_ms, grants, timeouts,
@@ -201,7 +202,38 @@ bool reap(const std::vector<pid_t>& kids, std::int64_t limit_ms) {
   return ok;
 }
 
+// Opens the store once in a child process and closes it, so that the
+// contenders open an existing store: the bench measures waiting, not N
+// processes creating one store at once. The parent itself opens nothing (it
+// forks the contenders afterwards). Returns true when the child exited 0.
+bool create_store(const Config& cfg) {
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("fork");
+    return false;
+  }
+  if (pid == 0) {
+    int rc = 1;
+    try {
+      st::StoreOptions o;
+      o.url = cfg.url;
+      o.dir = cfg.dir;
+      o.node = "wait-init";
+      o.pg_pool_size = 1;
+      auto store = cfg.url.empty() ? st::open_sqlite_store(o) : st::open_postgres_store(o);
+      store.reset();
+      rc = 0;
+    } catch (const std::exception& e) {
+      std::cerr << "lease_wait_bench: opening the store: " << e.what() << "\n";
+    }
+    std::cerr.flush();
+    ::_exit(rc);
+  }
+  return reap({pid}, 120'000);
+}
+
 int run(const Config& cfg, const fs::path& work) {
+  if (!create_store(cfg)) return 1;
   const std::int64_t start_at = epoch_ms() + 1500 + 30LL * cfg.procs;
   const std::int64_t t_start = start_at;
   std::vector<pid_t> kids;
