@@ -3,7 +3,7 @@
 // 1. Opposite orders: 32 `keel serve --stdio` processes each take two names
 //    in ONE lease_acquire {names} — half ask ["…/a", "…/b"], half ["…/b",
 //    "…/a"] — with wait_ms, write each name's resource fenced with its token,
-//    and release the group, 5 rounds each (40 with KEEL_RELIABILITY_LONG=1),
+//    and release the group, 10 rounds each (40 with KEEL_RELIABILITY_LONG=1),
 //    all at once. Taking the names one at a time in opposite orders
 //    deadlocks until a TTL runs out; here the TTL (30 s) outlasts the run, so
 //    every process must finish its rounds with every acquire granted and no
@@ -27,7 +27,7 @@ import { foldLeases } from "./lib/lease_fold.mjs";
 import { runOppositeOrders, runWithFaults } from "./lib/lease_fold_runs.mjs";
 
 const LONG = process.env.KEEL_RELIABILITY_LONG === "1";
-const ROUNDS = LONG ? 40 : 5;
+const ROUNDS = LONG ? 40 : 10;
 const PROCS = 32;
 const FAULT_SECONDS = Number(process.env.KEEL_LT_SECONDS ?? (LONG ? 240 : 20));
 const FAULT_PROCS = 16;

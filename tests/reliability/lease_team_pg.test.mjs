@@ -4,7 +4,7 @@
 // short, with keel on PostgreSQL: `keel-pg serve --stdio` processes
 // alternating between two nodes (own node id and state dir, one database and
 // project id), the fair queue shared through the database.
-// 1. 16 processes x 3 rounds of lease_acquire {names} in opposite orders with
+// 1. 16 processes x 6 rounds of lease_acquire {names} in opposite orders with
 //    wait_ms and TTL 30 s, fenced writes, release by group_id: every process
 //    finishes, every acquire granted, no EXPIRE; the fold shows no overlap and
 //    atomic groups; both nodes granted.
@@ -29,7 +29,7 @@ import { runOppositeOrders, runWithFaults } from "./lib/lease_fold_runs.mjs";
 
 const LONG = process.env.KEEL_RELIABILITY_LONG === "1";
 const SECONDS = Number(process.env.KEEL_LT_PG_SECONDS ?? (LONG ? 120 : 15));
-const ROUNDS = LONG ? 20 : 3;
+const ROUNDS = LONG ? 20 : 6;
 const SLOT = "slot:lt-pg";
 const CAPACITY = 3;
 
