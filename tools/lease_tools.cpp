@@ -31,21 +31,12 @@ constexpr std::string_view kNamesSchema =
     R"({"type":"array","items":{"type":"string","minLength":1,"maxLength":1024},"minItems":1})";
 constexpr std::string_view kRefusals[] = {"held", "capacity", "queued", "released"};
 
-// A lease as the lease tools show it: LeaseOut, the units it takes and the
-// acquire that granted it.
-struct HeldLease : LeaseOut {
-  std::int64_t units = 1;
-  std::string group_id{};
-  static constexpr wire::Doc docs[] = {
-      {.name = "units", .description = "counted names: the units this hold takes (else 1)"},
-      {.name = "group_id",
-       .description = "the acquire that granted it: lease_release {group_id} releases all its leases"}};
-  static HeldLease of(const state::LeaseInfo& l) { return {LeaseOut::of(l), l.units, l.group_id}; }
-};
-BOOST_DESCRIBE_STRUCT(HeldLease, (LeaseOut), (units, group_id))
+// A lease as the lease tools show it (LeaseOut carries units and group_id
+// for every tool).
+using HeldLease = LeaseOut;
 
 std::vector<HeldLease> held_out(const std::vector<state::LeaseInfo>& leases) {
-  return map_to<HeldLease>(leases, HeldLease::of);
+  return leases_out(leases);
 }
 
 // A counted name: its capacity and the units live holds take.

@@ -7,8 +7,8 @@ namespace json = boost::json;
 json::object schema(std::string_view json_text) { return wire::detail::literal(json_text); }
 
 LeaseOut LeaseOut::of(const state::LeaseInfo& l) {
-  return LeaseOut{l.lease_id, l.name,   l.holder,         l.mode,
-                  l.token,    l.ttl_ms, l.acquired_at_ms, l.expires_at_ms};
+  return LeaseOut{l.lease_id, l.name,   l.holder,         l.mode,         l.token,
+                  l.ttl_ms,   l.acquired_at_ms, l.expires_at_ms, l.units, l.group_id};
 }
 
 std::vector<LeaseOut> leases_out(const std::vector<state::LeaseInfo>& leases) {

@@ -139,13 +139,20 @@ struct LeaseOut {
   std::int64_t ttl_ms = 0;
   std::int64_t acquired_at = 0;
   std::int64_t expires_at = 0;
+  std::int64_t units = 1;
+  std::string group_id{};
   static constexpr wire::Doc docs[] = {
       {.name = "token", .description = "fencing token"},
       {.name = "acquired_at", .description = "ms since the Unix epoch"},
-      {.name = "expires_at", .description = "ms since the Unix epoch"}};
+      {.name = "expires_at", .description = "ms since the Unix epoch"},
+      {.name = "units", .description = "counted names: the units this hold takes (else 1)"},
+      {.name = "group_id",
+       .description = "the acquire that granted it: lease_release {group_id} releases all its leases"}};
   static LeaseOut of(const state::LeaseInfo& lease);
 };
-BOOST_DESCRIBE_STRUCT(LeaseOut, (), (lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at))
+BOOST_DESCRIBE_STRUCT(LeaseOut, (),
+                      (lease_id, name, holder, mode, token, ttl_ms, acquired_at, expires_at, units,
+                       group_id))
 std::vector<LeaseOut> leases_out(const std::vector<state::LeaseInfo>& leases);
 
 boost::json::object lease_json(const state::LeaseInfo& lease);
