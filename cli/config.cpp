@@ -39,9 +39,8 @@ std::set<std::string> Config::capabilities_for(const std::string& agent) const {
 
 namespace {
 
-// The largest capacity lease.capacities accepts (units are int64; this keeps
-// any sum of them far from overflow).
-constexpr std::int64_t kMaxLeaseCapacity = 1'000'000'000;
+// The largest capacity lease.capacities accepts: the store's bound.
+using state::kMaxLeaseCapacity;
 
 // Walks one JSON object, handing each known key to its reader and rejecting
 // the rest. `path` is the dotted path used in messages.

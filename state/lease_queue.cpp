@@ -95,17 +95,24 @@ const LeaseInfo* own_answer(const std::vector<LeaseInfo>& live, std::string_view
   return nullptr;
 }
 
-// True when the caller's own live holds stop `w` (a non-counted overlap in
-// conflicting modes): `w` cannot be served before the caller releases.
+// True when the caller's own live holds stop `w`: a non-counted overlap in
+// conflicting modes, or a counted name where the caller holds units and `w`
+// does not fit beside the units held. `w` cannot be served before the
+// caller releases.
 bool blocked_by_caller(const LeaseWaiter& w, std::string_view agent,
                        const std::vector<LeaseInfo>& live, const Capacities& counted) {
-  for (const LeaseInfo& l : live) {
-    if (l.holder != agent || counted.count(l.name) > 0) continue;
-    for (const std::string& n : w.names) {
-      if (counted.count(n) == 0 && lease_names_overlap(l.name, n) &&
-          lease_modes_conflict(l.mode, w.mode)) {
-        return true;
-      }
+  for (const std::string& n : w.names) {
+    if (const std::optional<std::int64_t> cap = capacity_of(counted, n)) {
+      const bool caller_holds = std::any_of(live.begin(), live.end(), [&](const LeaseInfo& l) {
+        return l.holder == agent && l.name == n;
+      });
+      // used ≤ capacity ≤ INT64_MAX and units ≤ kMaxLeaseCapacity: no overflow.
+      if (caller_holds && lease_rules::used_units(live, n) > *cap - w.units) return true;
+      continue;
+    }
+    for (const LeaseInfo& l : live) {
+      if (l.holder != agent || counted.count(l.name) > 0) continue;
+      if (lease_names_overlap(l.name, n) && lease_modes_conflict(l.mode, w.mode)) return true;
     }
   }
   return false;
@@ -145,16 +152,36 @@ Decision decide(std::string_view agent, const AcquireRequest& request,
     }
   }
   if (!wanted.empty()) {
-    std::vector<QueuedWaiter> blockers;
+    // The live waiters ahead of the caller, in the order they are served.
+    std::vector<QueuedWaiter> ahead;
     for (const QueuedWaiter& q : waiters) {
       if (q.waiter.waiter_id == own_waiter_id && !own_waiter_id.empty()) continue;
       if (q.alive_until_ms <= now_ms) continue;
       if (std::tie(q.waiter.rank_ms, q.seq) >= std::tie(my_rank, my_seq)) continue;
-      if (!requests_conflict(q.waiter.names, q.waiter.mode, wanted, request.mode, counted)) {
+      ahead.push_back(q);
+    }
+    sort_waiters(ahead);
+    // A waiter is stuck behind the caller when the caller's own holds stop
+    // it, or when an earlier waiter it conflicts with is stuck (it is served
+    // after that one, which waits for the caller). Stuck waiters do not keep
+    // the caller waiting: that would be a cycle (caller → waiter → caller),
+    // broken only by a TTL or a wait running out.
+    std::vector<const QueuedWaiter*> stuck;
+    std::vector<QueuedWaiter> blockers;
+    for (const QueuedWaiter& q : ahead) {
+      const bool behind_caller =
+          blocked_by_caller(q.waiter, agent, live, counted) ||
+          std::any_of(stuck.begin(), stuck.end(), [&](const QueuedWaiter* e) {
+            return requests_conflict(e->waiter.names, e->waiter.mode, q.waiter.names,
+                                     q.waiter.mode, counted);
+          });
+      if (behind_caller) {
+        stuck.push_back(&q);
         continue;
       }
-      if (blocked_by_caller(q.waiter, agent, live, counted)) continue;
-      blockers.push_back(q);
+      if (requests_conflict(q.waiter.names, q.waiter.mode, wanted, request.mode, counted)) {
+        blockers.push_back(q);
+      }
     }
     if (!blockers.empty()) {
       sort_waiters(blockers);

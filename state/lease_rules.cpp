@@ -35,13 +35,16 @@ void check_acquire(const AcquireRequest& request, const StoreOptions& options) {
       (request.request_id->empty() || request.request_id->size() > kMaxLeaseRequestIdBytes)) {
     throw StoreError(ErrorCode::kInvalidArgument, "request_id must be 1..256 bytes");
   }
-  if (request.units < 1) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "units must be at least 1, got " + std::to_string(request.units));
+  if (request.units < 1 || request.units > kMaxLeaseCapacity) {
+    throw StoreError(ErrorCode::kInvalidArgument, "units must be in [1, " +
+                                                      std::to_string(kMaxLeaseCapacity) +
+                                                      "], got " + std::to_string(request.units));
   }
-  if (request.capacity && *request.capacity < 1) {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "capacity must be at least 1, got " + std::to_string(*request.capacity));
+  if (request.capacity && (*request.capacity < 1 || *request.capacity > kMaxLeaseCapacity)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "capacity must be in [1, " +
+                                                      std::to_string(kMaxLeaseCapacity) +
+                                                      "], got " +
+                                                      std::to_string(*request.capacity));
   }
   if (request.priority < kMinLeasePriority || request.priority > kMaxLeasePriority) {
     throw StoreError(ErrorCode::kInvalidArgument,

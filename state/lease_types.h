@@ -24,6 +24,9 @@ inline constexpr std::size_t kMaxLeaseRequestIdBytes = 256;
 enum class LeaseMode { kExclusive, kShared };
 std::string_view to_string(LeaseMode mode);  // "exclusive" | "shared"
 
+// The largest capacity of a counted name and the most units one acquire may
+// ask for (so that any sum of units stays far from int64 overflow).
+inline constexpr std::int64_t kMaxLeaseCapacity = 1'000'000'000;
 // The most names one acquire may ask for.
 inline constexpr std::size_t kMaxLeaseNamesPerAcquire = 64;
 // Fair-queue priority bounds; each point counts as kLeasePriorityStepMs of

@@ -116,11 +116,13 @@ void insert_ask(sqlite3* db, std::string_view project, const ReleaseAsk& ask) {
 
 std::vector<ReleaseAsk> open_asks(sqlite3* db, std::string_view project, std::int64_t now,
                                   std::optional<std::string_view> holder, bool undelivered_only) {
-  // An ask stays open while its holder still holds a live lease on its name.
+  // An ask stays open while its holder still holds a live lease on its name
+  // taken before the ask (a hold released and taken again is a new one).
   std::string sql = "SELECT " + std::string(kAskColumns) +
                     " FROM lease_asks a WHERE a.project = ?1"
                     " AND EXISTS(SELECT 1 FROM leases l WHERE l.project = a.project"
-                    " AND l.name = a.name AND l.holder = a.holder AND l.expires_at > ?2)";
+                    " AND l.name = a.name AND l.holder = a.holder AND l.expires_at > ?2"
+                    " AND l.acquired_at <= a.at)";
   if (holder) sql += " AND a.holder = ?3";
   if (undelivered_only) sql += " AND a.delivered_at IS NULL";
   sql += " ORDER BY a.at, a.ask_id";
@@ -142,7 +144,8 @@ int drop_closed_asks(sqlite3* db, std::string_view project, std::int64_t now) {
   sql::Statement(db,
                  "DELETE FROM lease_asks WHERE project = ?1 AND NOT EXISTS(SELECT 1 FROM leases l"
                  " WHERE l.project = lease_asks.project AND l.name = lease_asks.name"
-                 " AND l.holder = lease_asks.holder AND l.expires_at > ?2)")
+                 " AND l.holder = lease_asks.holder AND l.expires_at > ?2"
+                 " AND l.acquired_at <= lease_asks.at)")
       .bind_all(project, now)
       .run();
   return sqlite3_changes(db);

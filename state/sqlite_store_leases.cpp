@@ -7,10 +7,11 @@
 // that what they journaled commits; the caller throws after the job returned.
 //
 // A waiting acquire joins the fair queue (lease_waiters) with its first
-// refused attempt, refreshes its row with every later one (at least every
-// 50 ms: woken by this process's releases, polling for other processes'),
-// and leaves it in the job that grants it, when it gives up, or when it is
-// cancelled or fails; every removal wakes this process's other waiters.
+// refused attempt, looks again when this process releases or every 10-50 ms
+// (a read, for other processes' releases), refreshes its row every second
+// (kQueueRefresh), and leaves the queue in the job that grants it, when it
+// gives up, or when it is cancelled or fails; every removal wakes this
+// process's other waiters.
 #include <algorithm>
 #include <chrono>
 #include <set>

@@ -123,11 +123,13 @@ struct AcquireArgs {
       {.name = "units",
        .description = "counted names: the units asked (1..capacity); 1 on other names",
        .minimum = 1,
+       .maximum = state::kMaxLeaseCapacity,
        .show_default = true},
       {.name = "capacity",
        .description = "declares a free name counted with this capacity (fixed once declared; "
                       "config lease.capacities wins); a single name only",
-       .minimum = 1},
+       .minimum = 1,
+       .maximum = state::kMaxLeaseCapacity},
       {.name = "priority",
        .description = "higher is served earlier in the queue; each point counts as 10 s of waiting",
        .minimum = state::kMinLeasePriority,
@@ -401,7 +403,8 @@ void register_lease_tools(mcp::ToolRegistry& registry, std::shared_ptr<const Too
            "acquire) admits holders while their units fit its capacity. Refused: granted:false "
            "with refusal held | capacity | queued and who is in the way; or wait up to wait_ms "
            "in a fair queue (priority ages). Asking exclusive on your own shared hold upgrades "
-           "it. A retry with the same request_id and arguments replays the first result.",
+           "it. A retry with the same request_id and arguments replays the first result "
+           "(refusal released when that grant has since been released or expired).",
        .annotations = {.read_only = false, .destructive = false, .idempotent = false}},
       [env](const AcquireArgs& args, const mcp::CallContext& ctx) {
         const state::AcquireRequest req = acquire_request(args, *env);

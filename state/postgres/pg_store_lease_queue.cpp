@@ -116,12 +116,14 @@ void insert_ask(PgStore::Write& w, const ReleaseAsk& ask) {
 
 std::vector<ReleaseAsk> open_asks(pg::Connection& c, std::string_view project, std::int64_t now,
                                   std::optional<std::string_view> holder, bool undelivered_only) {
-  // An ask stays open while its holder still holds a live lease on its name.
+  // An ask stays open while its holder still holds a live lease on its name
+  // taken before the ask (a hold released and taken again is a new one).
   static const std::string sql =
       "SELECT " + std::string(kAskColumns) +
       " FROM lease_asks a WHERE a.project = $1"
       " AND EXISTS(SELECT 1 FROM leases l WHERE l.project = a.project"
-      " AND l.name = a.name AND l.holder = a.holder AND l.expires_at > $2)"
+      " AND l.name = a.name AND l.holder = a.holder AND l.expires_at > $2"
+      " AND l.acquired_at <= a.at)"
       " AND ($3::text IS NULL OR a.holder = $3::text)"
       " AND (NOT $4::boolean OR a.delivered_at IS NULL)"
       " ORDER BY a.at, a.ask_id";
@@ -151,7 +153,7 @@ int drop_closed_asks(PgStore::Write& w) {
       "lease_asks_drop_closed",
       "DELETE FROM lease_asks a WHERE a.project = $1 AND NOT EXISTS(SELECT 1 FROM leases l"
       " WHERE l.project = a.project AND l.name = a.name AND l.holder = a.holder"
-      " AND l.expires_at > $2)",
+      " AND l.expires_at > $2 AND l.acquired_at <= a.at)",
       {w.project, w.now});
   return static_cast<int>(r.affected());
 }
