@@ -2,8 +2,10 @@
 // the helpers the per-primitive files share.
 #include "state/sqlite_store.h"
 
+#include <chrono>
 #include <mutex>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -42,11 +44,24 @@ const char* vfs_name(const StoreOptions& options) {
 
 sql::Connection open_writer(const std::filesystem::path& path, const StoreOptions& options) {
   sql::Connection conn(path, options.busy_timeout_ms, options.synchronous, vfs_name(options));
-  sql::Statement q(conn.get(), "PRAGMA journal_mode=WAL");
-  if (!q.step() || q.text(0) != "wal") {
-    throw StoreError(ErrorCode::kInternal, "cannot put " + path.string() + " in WAL mode");
+  // Switching a new database to WAL needs an exclusive lock, and SQLite
+  // answers BUSY at once (no busy handler: deadlock avoidance) while another
+  // process holds it, e.g. migrating the same fresh store. Retry within the
+  // busy timeout, as every other lock wait does.
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.busy_timeout_ms);
+  for (;;) {
+    try {
+      sql::Statement q(conn.get(), "PRAGMA journal_mode=WAL");
+      if (!q.step() || q.text(0) != "wal") {
+        throw StoreError(ErrorCode::kInternal, "cannot put " + path.string() + " in WAL mode");
+      }
+      return conn;
+    } catch (const StoreError& e) {
+      if (e.code() != ErrorCode::kBusy || std::chrono::steady_clock::now() >= until) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
-  return conn;
 }
 
 }  // namespace
