@@ -5,7 +5,9 @@
 // bounded. Backend-neutral (open_test_store).
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <deque>
+#include <future>
 #include <optional>
 
 #include "tests/unit/state_lease_team_util.h"
@@ -25,12 +27,13 @@ TEST_CASE("lease team: a holder is not queued behind waiters that wait for it, e
   // p waits for {x, y}: stopped by r's hold on x. q waits for y alone,
   // queued behind p (p wants y first). Neither can move before r does.
   std::deque<TestThread> threads;
-  std::optional<AcquireResult> p_got;
-  std::optional<AcquireResult> q_got;
+  std::promise<AcquireResult> p_promise;
+  std::future<AcquireResult> p_future = p_promise.get_future();
+  std::optional<AcquireResult> q_got;  // read after the join only
   threads.emplace_back([&] {
     AcquireRequest req = acquire_names({"file:/x", "file:/y"}, 600'000);
     req.wait_ms = 60'000;
-    p_got = s.acquire_lease(agent("p"), req, {});
+    p_promise.set_value(s.acquire_lease(agent("p"), req, {}));
   });
   REQUIRE(eventually([&] { return waiting(s) == 1; }));
   threads.emplace_back([&] {
@@ -52,9 +55,10 @@ TEST_CASE("lease team: a holder is not queued behind waiters that wait for it, e
   // Then the queue drains in order once r lets go.
   s.release_lease(r, "file:/x", x.lease->lease_id, false);
   s.release_lease(r, "file:/y", y.lease->lease_id, false);
-  REQUIRE(eventually([&] { return p_got.has_value(); }));
-  REQUIRE(p_got->granted);
-  s.release_group(agent("p"), p_got->leases.front().group_id);
+  REQUIRE(p_future.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  const AcquireResult p_got = p_future.get();
+  REQUIRE(p_got.granted);
+  s.release_group(agent("p"), p_got.leases.front().group_id);
   for (TestThread& t : threads) t.join();
   REQUIRE(q_got.has_value());
   CHECK(q_got->granted);
