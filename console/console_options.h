@@ -1,0 +1,18 @@
+// keel/console/console_options.h — config `http.console`: the web console served at `/`.
+#pragma once
+
+#include <string>
+
+namespace keel::console {
+
+struct ConsoleOptions {
+  bool enabled = true;     // http.console.enabled: serve the console at / (keel serve --http)
+  // http.console.public_url: the console's address as people reach it (Slack links);
+  // "": the address keel listens on.
+  std::string public_url;
+};
+
+// Throws std::invalid_argument when public_url is set and not an http(s) URL.
+void validate(const ConsoleOptions& o);
+
+}  // namespace keel::console
