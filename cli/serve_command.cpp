@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "crypto/random.h"
+#include "cli/serve_surfaces.h"
 #include "cli/commands.h"
 #include "hooks/engine.h"
 #include "hooks/http_hooks.h"
@@ -315,6 +316,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
     http.principals.push_back(mcp::HttpPrincipal{name, p.token});
   }
 
+  std::unique_ptr<Observability> observability = start_observability(ws, &http);
   state::Store& store = ws.store();
   LivenessSweeper sweeper(store, ws.project_id(), kSweepInterval);
   const std::optional<std::string> hook_agent = agent;  // HTTP hooks' agent (below)
@@ -355,6 +357,8 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   // Escalations for humans (JSON): GET /escalations, GET /escalations/ID,
   // POST /escalations/ID/resolve {decision, proposal?}.
   http.routes.emplace_back("/escalations", escalation_http_route(store, ws));
+  // The console last: its prefix "/" takes what no route above took.
+  add_console_routes(http, ws);
   auto env = std::make_shared<tools::ToolEnv>();
   env->store = &store;
   env->lease_default_ttl_ms = config.lease_default_ttl_ms;
@@ -371,6 +375,8 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   env->command_gate = fanout_command_gate(config, ws.project().string());
   tools::register_all(*registry, env);
   mcp::McpServer server(server_options(ws), registry);
+  if (observability) observability->attach(server);
+  std::unique_ptr<Notifier> notifier = start_notifier(ws);
   spdlog::info("keel serve --http {}: state {}", where, ws.state_dir().string());
   try {
     return mcp::serve_http(server, http);
@@ -396,6 +402,7 @@ int run_serve(const Args& args, Workspace& ws) {
 
   if (args.has("http")) return run_serve_http(*args.get("http"), agent, ws);
 
+  std::unique_ptr<Observability> observability = start_observability(ws, nullptr);
   state::Store& store = ws.store();
   StdioPrincipal principal(agent, ws, store);
   LivenessSweeper sweeper(store, ws.project_id(), kSweepInterval);
@@ -411,6 +418,8 @@ int run_serve(const Args& args, Workspace& ws) {
   env->command_gate = fanout_command_gate(ws.config(), ws.project().string());
   tools::register_all(*registry, env);
   mcp::McpServer server(server_options(ws), registry);
+  if (observability) observability->attach(server);
+  std::unique_ptr<Notifier> notifier = start_notifier(ws);
 
   mcp::StdioOptions stdio;
   stdio.workers = ws.config().stdio_workers;

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -59,6 +60,10 @@ class Workspace {
   // Before store(): skip the open-time sweep (short-lived processes).
   void skip_open_maintenance() { config_.store.maintenance_on_open = false; }
   void write_inline() { config_.store.inline_writes = true; }
+  // Before store(): every group commit is reported to `f` (metrics, traces).
+  void set_commit_observer(std::function<void(const state::CommitSample&)> f) {
+    config_.store.on_commit = std::move(f);
+  }
 
   // The principal of the human at the terminal: every capability. `agent`
   // names whose own memory namespace the command reads ("cli" by default).
