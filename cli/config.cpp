@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include "net/http_client.h"
 #include "state/lease_name.h"
 
 namespace keel::cli {
@@ -271,6 +272,119 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("header_timeout_ms", c.http_header_timeout_ms, 100, 3'600'000);
     s.integer("idle_timeout_ms", c.http_idle_timeout_ms, 100, 86'400'000);
     s.integer("threads", c.http_threads, 1, 256);
+    s.section("console", [&](Section& cs) {
+      cs.on("enabled", [&](const json::value& v) {
+        if (!v.is_bool()) cs.fail("must be true or false", "enabled");
+        c.console.enabled = v.as_bool();
+      });
+      cs.string("public_url", [&](const std::string& v) {
+        c.console.public_url = v;
+        try {
+          console::validate(c.console);
+        } catch (const std::invalid_argument& e) {
+          cs.fail(std::string(e.what()).substr(std::string("public_url: ").size()), "public_url");
+        }
+      });
+    });
+    s.on("metrics", [&](const json::value& v) {
+      if (!v.is_bool()) s.fail("must be true or false", "metrics");
+      c.http_metrics = v.as_bool();
+    });
+  });
+  top.section("notify", [&](Section& s) {
+    s.integer("retry_for_ms", c.notify.retry_for_ms, 0, 7LL * 86'400'000);
+    s.integer("timeout_ms", c.notify.timeout_ms, 100, 600'000);
+    s.string("console_url", [&](const std::string& v) {
+      if (!v.empty() && v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+        s.fail("must start with http:// or https://", "console_url");
+      }
+      c.notify.console_url = v;
+    });
+    s.on("targets", [&](const json::value& tv) {
+      Section targets(tv, "notify.targets", origin);
+      for (const auto& [key, entry] : targets.object()) {
+        const std::string name(key);
+        if (name.empty() || name.size() > 64 ||
+            name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789._-") != std::string::npos) {
+          targets.fail("a target name uses letters, digits, '.', '_' and '-' (at most 64)", name);
+        }
+        notify::NotifyTarget t;
+        t.name = name;
+        bool has_url = false;
+        bool has_events = false;
+        Section ts(entry, "notify.targets." + name, origin);
+        ts.string("url", [&](const std::string& v) {
+          try {
+            net::parse_url(v);
+          } catch (const std::invalid_argument& e) {
+            ts.fail(e.what(), "url");
+          }
+          t.url = v;
+          has_url = true;
+        });
+        ts.on("events", [&](const json::value& v) {
+          if (!v.is_array() || v.as_array().empty()) {
+            ts.fail("must be a non-empty array of event names (or [\"*\"])", "events");
+          }
+          for (const auto& item : v.as_array()) {
+            if (!item.is_string()) ts.fail("must be an array of event names", "events");
+            const std::string ev(item.as_string());
+            if (ev != "*" && !notify::is_event_name(ev)) {
+              std::string known;
+              for (const auto& k : notify::event_kinds()) known += " " + std::string(k.name);
+              ts.fail("unknown event '" + ev + "' (known:" + known + ", or *)", "events");
+            }
+            t.events.insert(ev);
+          }
+          has_events = true;
+        });
+        ts.string("format", [&](const std::string& v) {
+          if (v == "json") t.format = notify::Format::kJson;
+          else if (v == "slack") t.format = notify::Format::kSlack;
+          else ts.fail("must be \"json\" or \"slack\"", "format");
+        });
+        ts.string("secret", [&](const std::string& v) {
+          if (v.size() < 16) ts.fail("must be at least 16 characters", "secret");
+          t.secret = v;
+        });
+        ts.run();
+        if (!has_url) ts.fail("is required", "url");
+        if (!has_events) ts.fail("is required", "events");
+        if (t.format == notify::Format::kJson && t.secret.empty()) {
+          ts.fail("is required for format \"json\" (it signs X-Keel-Signature)", "secret");
+        }
+        c.notify.targets.push_back(std::move(t));
+      }
+    });
+  });
+  top.section("telemetry", [&](Section& s) {
+    observe::TelemetryConfig& t = c.telemetry;
+    s.string("otlp_endpoint", [&](const std::string& v) {
+      if (!v.empty()) {
+        try {
+          net::parse_url(v);
+        } catch (const std::invalid_argument& e) {
+          s.fail(e.what(), "otlp_endpoint");
+        }
+      }
+      t.otlp_endpoint = v;
+    });
+    s.on("otlp_headers", [&](const json::value& v) {
+      Section hs(v, "telemetry.otlp_headers", origin);
+      for (const auto& [k, hv] : hs.object()) {
+        if (!hv.is_string()) hs.fail("must be a string", std::string(k));
+        t.otlp_headers[std::string(k)] = std::string(hv.as_string());
+      }
+    });
+    s.string("service_name", [&](const std::string& v) {
+      if (v.empty()) s.fail("must not be empty", "service_name");
+      t.service_name = v;
+    });
+    s.integer("max_queue", t.max_queue, 1, 1'000'000);
+    s.integer("max_batch", t.max_batch, 1, 100'000);
+    s.integer("flush_ms", t.flush_ms, 10, 3'600'000);
+    s.integer("timeout_ms", t.timeout_ms, 100, 600'000);
   });
   top.on("permission", policy_section<hooks::GateConfigError>(origin, hooks::parse_gate_config,
                                                             c.gate, c.permission));

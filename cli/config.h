@@ -16,9 +16,12 @@
 
 #include <boost/json/value.hpp>
 
+#include "console/console_options.h"
 #include "hooks/gate_config.h"
 #include "hooks/hooks_config.h"
 #include "mcp/server.h"
+#include "notify/notify_config.h"
+#include "observe/telemetry_config.h"
 #include "state/store.h"
 #include "tools/tools.h"
 
@@ -67,6 +70,13 @@ struct Config {
   std::int64_t http_header_timeout_ms = 10'000;
   std::int64_t http_idle_timeout_ms = 60'000;
   int http_threads = 2;
+  // The web console at / (section "http.console") and GET /metrics ("http.metrics").
+  console::ConsoleOptions console;
+  bool http_metrics = true;
+
+  // Webhooks for keel's events (section "notify") and OTLP traces ("telemetry").
+  notify::NotifyConfig notify;
+  observe::TelemetryConfig telemetry;
 
   std::set<std::string> default_capabilities = state::default_agent_capabilities();
   std::map<std::string, std::set<std::string>> agent_capabilities;  // per agent

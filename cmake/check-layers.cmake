@@ -26,7 +26,17 @@ set(cases
   "hooks;tools/tools.h;DENY"
   "hooks;cli/config.h;DENY"
   "tools;hooks/dialect.h;DENY"
-  "tools;cli/config.h;DENY")
+  "tools;cli/config.h;DENY"
+  "net;crypto/hmac.h;ALLOW"
+  "net;state/clock.h;DENY"
+  "notify;net/http_client.h;ALLOW"
+  "notify;mcp/jsonrpc.h;DENY"
+  "console;mcp/http_server.h;ALLOW"
+  "console;net/http_client.h;DENY"
+  "observe;net/http_client.h;ALLOW"
+  "observe;tools/tools.h;DENY"
+  "mcp;observe/telemetry_config.h;DENY"
+  "state;notify/notify_config.h;DENY")
 
 set(i 0)
 list(LENGTH cases n)

@@ -10,11 +10,13 @@
 namespace keel::state {
 
 GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeout_ms,
-                                     int max_batch, Mode mode)
+                                     int max_batch, Mode mode,
+                                     std::function<void(const CommitSample&)> on_commit)
     : connection_(std::move(connection)),
       busy_timeout_ms_(busy_timeout_ms),
       max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
-      mode_(mode) {
+      mode_(mode),
+      on_commit_(std::move(on_commit)) {
   if (mode_ == Mode::kThread) thread_ = std::thread([this] { run(); });
 }
 
@@ -104,7 +106,12 @@ void GroupCommitWriter::begin_immediate() {
 void GroupCommitWriter::run_batch(std::vector<Pending>& batch) {
   sqlite3* db = connection_.get();
   std::vector<std::exception_ptr> errors(batch.size());
-  auto fail_all = [&batch](std::exception_ptr error) {
+  const auto began = std::chrono::steady_clock::now();
+  const std::int64_t began_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
+  auto fail_all = [&](std::exception_ptr error) {
+    record_batch(batch.size(), began, began_unix_ns, false);
     for (Pending& p : batch) p.done.set_exception(error);
   };
 
@@ -162,7 +169,7 @@ void GroupCommitWriter::run_batch(std::vector<Pending>& batch) {
     return;
   }
 
-  record_batch(batch.size());
+  record_batch(batch.size(), began, began_unix_ns, true);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (errors[i]) {
       batch[i].done.set_exception(errors[i]);
@@ -198,15 +205,16 @@ std::string GroupCommitWriter::discard_failed_commit() {
   }
 }
 
-void GroupCommitWriter::record_batch(std::size_t size) {
-  std::lock_guard<std::mutex> lock(stats_mu_);
-  stats_.commits += 1;
-  stats_.jobs += static_cast<std::int64_t>(size);
-  stats_.max_batch = std::max<std::int64_t>(stats_.max_batch, static_cast<std::int64_t>(size));
-  std::size_t bucket = 0;
-  while ((std::size_t{2} << bucket) <= size) ++bucket;
-  if (stats_.batch_histogram.size() <= bucket) stats_.batch_histogram.resize(bucket + 1, 0);
-  stats_.batch_histogram[bucket] += 1;
+void GroupCommitWriter::record_batch(std::size_t size, std::chrono::steady_clock::time_point began,
+                                     std::int64_t began_unix_ns, bool ok) {
+  const std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::steady_clock::now() - began)
+                              .count();
+  if (ok) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    record_commit_stats(stats_, size, ns / 1000);
+  }
+  if (on_commit_) on_commit_(CommitSample{size, began_unix_ns, ns, ok});
 }
 
 }  // namespace keel::state

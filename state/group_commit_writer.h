@@ -34,6 +34,7 @@
 // one caller at a time. The invariants above hold with batches of one.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -44,6 +45,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "state/store_options.h"
 
 #include <sqlite3.h>
 
@@ -59,8 +62,11 @@ class GroupCommitWriter {
 
   // Takes ownership of `connection`. busy_timeout_ms bounds how long a batch
   // waits for the write lock; max_batch (≥ 1) bounds the jobs per commit.
+  // on_commit (may be empty) is called on the writing thread after every
+  // batch, committed or failed (StoreOptions::on_commit).
   GroupCommitWriter(sql::Connection connection, int busy_timeout_ms, int max_batch,
-                    Mode mode = Mode::kThread);
+                    Mode mode = Mode::kThread,
+                    std::function<void(const CommitSample&)> on_commit = {});
   ~GroupCommitWriter();
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
@@ -89,7 +95,8 @@ class GroupCommitWriter {
   // the failed COMMIT left in the WAL can never be recovered. Returns "" on
   // success, else why it failed.
   std::string discard_failed_commit();
-  void record_batch(std::size_t size);
+  void record_batch(std::size_t size, std::chrono::steady_clock::time_point began,
+                    std::int64_t began_unix_ns, bool ok);
 
   sql::Connection connection_;
   const int busy_timeout_ms_;
@@ -104,6 +111,7 @@ class GroupCommitWriter {
 
   mutable std::mutex stats_mu_;
   StoreStats stats_;  // guarded by stats_mu_
+  const std::function<void(const CommitSample&)> on_commit_;
 
   std::thread thread_;  // kThread only; last: starts after everything above is ready
 };

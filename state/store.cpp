@@ -1,6 +1,8 @@
 // keel/state/store.cpp — the backend-independent parts of store.h.
 #include "state/store.h"
 
+#include <algorithm>
+
 #include "state/enum_names.h"
 
 namespace keel::state {
@@ -23,6 +25,24 @@ std::set<std::string> default_agent_capabilities() {
   out.erase(std::string(caps::kEscalationResolve));
   out.erase(std::string(caps::kAgentAdmin));
   return out;
+}
+
+void record_commit_stats(StoreStats& stats, std::size_t jobs, std::int64_t micros) {
+  stats.commits += 1;
+  stats.jobs += static_cast<std::int64_t>(jobs);
+  stats.max_batch = std::max<std::int64_t>(stats.max_batch, static_cast<std::int64_t>(jobs));
+  std::size_t bucket = 0;
+  while ((std::size_t{2} << bucket) <= jobs) ++bucket;
+  if (stats.batch_histogram.size() <= bucket) stats.batch_histogram.resize(bucket + 1, 0);
+  stats.batch_histogram[bucket] += 1;
+  micros = std::max<std::int64_t>(micros, 0);
+  stats.commit_micros += micros;
+  std::size_t lat = 0;
+  while (lat < 62 && (std::int64_t{2} << lat) <= micros) ++lat;
+  if (stats.commit_latency_histogram.size() <= lat) {
+    stats.commit_latency_histogram.resize(lat + 1, 0);
+  }
+  stats.commit_latency_histogram[lat] += 1;
 }
 
 std::string_view to_string(ErrorCode code) {

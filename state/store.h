@@ -63,7 +63,14 @@ struct StoreStats {
   std::int64_t max_batch = 0;     // largest batch seen
   std::vector<std::int64_t> batch_histogram;  // [i] = commits with batch size
                                               // in [2^i, 2^(i+1))
+  std::int64_t commit_micros = 0;             // summed wall time of those commits
+  std::vector<std::int64_t> commit_latency_histogram;  // [i] = commits that took
+                                                       // [2^i, 2^(i+1)) µs ([0]: < 2 µs)
 };
+
+// Adds one commit of `jobs` write jobs that took `micros` to `stats` (both
+// backends keep their StoreStats this way).
+void record_commit_stats(StoreStats& stats, std::size_t jobs, std::int64_t micros);
 
 // ------------------------------------------------------------------- store
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,6 +19,14 @@ namespace keel::state {
 class FaultInjector;  // state/fault_vfs.h
 
 // ----------------------------------------------------------------- options
+
+// One group commit, as StoreOptions::on_commit sees it.
+struct CommitSample {
+  std::size_t jobs = 0;              // write jobs the transaction carried
+  std::int64_t start_unix_ns = 0;    // when the batch began (system clock)
+  std::int64_t duration_ns = 0;      // BEGIN to COMMIT (or to the failure)
+  bool ok = true;                    // false: the whole batch failed
+};
 
 enum class Synchronous { kFull, kNormal };
 
@@ -53,6 +63,11 @@ struct StoreOptions {
   EscalationBudget escalation_budget;
   std::map<std::string, EscalationBudget> escalation_agent_budgets;
   std::int64_t escalation_max_wait_ms = 10LL * 60 * 1000;
+
+  // Called on the writer's thread after every group commit (and every failed
+  // one), for metrics and traces: it must be cheap and must not throw or call
+  // the store. Empty: nothing is called.
+  std::function<void(const CommitSample&)> on_commit;
 
   std::shared_ptr<Clock> clock;  // default: SystemClock
   // How agents' processes are looked up (liveness, SCAVENGE). Default: the

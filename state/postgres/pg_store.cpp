@@ -255,6 +255,17 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
   // each caller BUSY within its call timeout, not after every retry's own.
   Deadline deadline = Deadline::max();
   for (const PendingWrite* p : batch) deadline = std::min(deadline, p->deadline);
+  const auto began = std::chrono::steady_clock::now();
+  const std::int64_t began_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
+  auto observe = [&](bool ok) {
+    const std::int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now() - began)
+                                .count();
+    if (ok) record_commit(batch.size(), ns / 1000);
+    if (options_.on_commit) options_.on_commit(CommitSample{batch.size(), began_unix_ns, ns, ok});
+  };
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
     for (PendingWrite* p : batch) p->error = nullptr;
@@ -322,8 +333,8 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
           tx.commit();
           for (const std::string& channel : w.notify_channels) wake(channel);
         }
-        record_commit(batch.size());
         give_back(std::move(c));
+        observe(true);
         return;
       } catch (...) {
         give_back(std::move(c));
@@ -349,24 +360,20 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
                 "made; retry with the same request_id)"));
       }
       for (PendingWrite* p : batch) p->error = err;
+      observe(false);
       return;
     } catch (...) {
       const std::exception_ptr err = std::current_exception();
       for (PendingWrite* p : batch) p->error = err;
+      observe(false);
       return;
     }
   }
 }
 
-void PgStore::record_commit(std::size_t jobs) {
+void PgStore::record_commit(std::size_t jobs, std::int64_t micros) {
   std::lock_guard<std::mutex> lock(stats_mu_);
-  ++stats_.commits;
-  stats_.jobs += static_cast<std::int64_t>(jobs);
-  stats_.max_batch = std::max<std::int64_t>(stats_.max_batch, static_cast<std::int64_t>(jobs));
-  std::size_t bucket = 0;
-  while ((std::size_t{2} << bucket) <= jobs) ++bucket;
-  if (stats_.batch_histogram.size() <= bucket) stats_.batch_histogram.resize(bucket + 1, 0);
-  stats_.batch_histogram[bucket] += 1;
+  record_commit_stats(stats_, jobs, micros);
 }
 
 void PgStore::run_read(const std::function<void(pg::Connection&)>& job, bool snapshot) {

@@ -245,7 +245,7 @@ class PgStore final : public Store, public StoreImaging {
   // Runs `batch` in one transaction (a savepoint per job when several) and
   // sets each job's error; retries before COMMIT on retryable failures.
   void commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch);
-  void record_commit(std::size_t jobs);
+  void record_commit(std::size_t jobs, std::int64_t micros);
   void run_read(const std::function<void(pg::Connection&)>& job, bool snapshot);
 
   void listen_loop();           // the listener thread
