@@ -69,6 +69,22 @@ TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   CHECK(f.kill_grace_ms == d.kill_grace_ms);
   CHECK(f.max_attempts == d.max_attempts);
   CHECK(f.recent_runs == d.recent_runs);
+  CHECK(shipped.console.enabled == builtin.console.enabled);
+  CHECK(shipped.console.public_url == builtin.console.public_url);
+  CHECK(shipped.http_metrics == builtin.http_metrics);
+  CHECK(shipped.notify.targets.empty());
+  CHECK(shipped.notify.retry_for_ms == builtin.notify.retry_for_ms);
+  CHECK(shipped.notify.timeout_ms == builtin.notify.timeout_ms);
+  CHECK(shipped.notify.console_url == builtin.notify.console_url);
+  const keel::observe::TelemetryConfig& t = shipped.telemetry;
+  const keel::observe::TelemetryConfig& u = builtin.telemetry;
+  CHECK(t.otlp_endpoint == u.otlp_endpoint);
+  CHECK(t.otlp_headers.empty());
+  CHECK(t.service_name == u.service_name);
+  CHECK(t.max_queue == u.max_queue);
+  CHECK(t.max_batch == u.max_batch);
+  CHECK(t.flush_ms == u.flush_ms);
+  CHECK(t.timeout_ms == u.timeout_ms);
 }
 
 TEST_CASE("config fanout limits: read, range-checked, consistent") {
