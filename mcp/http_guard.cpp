@@ -47,6 +47,16 @@ bool is_loopback_origin(std::string_view origin) {
   return is_loopback_hostport(rest);
 }
 
+// `origin` is exactly the request's own origin, http://<Host> (a page served
+// by this server calling it back; the Host check above already vouched for
+// the name on a loopback listener, and a token protects a non-loopback one).
+bool is_own_origin(std::string_view origin, std::string_view host) {
+  if (host.empty()) return false;
+  std::string o = lower(origin);
+  if (!o.empty() && o.back() == '/') o.pop_back();
+  return o == "http://" + lower(host);
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   const std::size_t n = std::max(a.size(), b.size());
@@ -70,28 +80,46 @@ bool RequestGuard::check_origin(const HttpRequest& req, Responder& r) {
          "Forbidden: Host must be a loopback name");
     return false;
   }
-  if (has_header(req, "Origin") && !is_loopback_origin(header(req, "Origin"))) {
+  if (has_header(req, "Origin") && !is_loopback_origin(header(req, "Origin")) &&
+      !is_own_origin(header(req, "Origin"), header(req, "Host"))) {
     fail(req, r, bhttp::status::forbidden, ErrorCode::kInvalidRequest, "Forbidden: invalid Origin");
     return false;
   }
   return true;
 }
 
-std::optional<std::string> RequestGuard::authenticate(const HttpRequest& req, Responder& r) {
-  std::string subject;
-  if (options.principals.empty()) return subject;
+namespace {
+
+// The bearer token of the Authorization header, "" when none.
+std::string bearer_token(const HttpRequest& req) {
   const std::string auth = header(req, "Authorization");
-  std::string token;
-  if (auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer ") token = trim(auth.substr(7));
-  bool found = false;
-  for (const auto& p : options.principals) {
-    // Compare against every token so timing does not tell which matched.
-    if (constant_time_equal(token, p.token) && !token.empty() && !found) {
-      subject = p.name;
-      found = true;
-    }
+  if (auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer ") return trim(auth.substr(7));
+  return {};
+}
+
+// The principal whose token is `token`, if any. Compares against every
+// token so timing does not tell which matched.
+std::optional<std::string> principal_of(const std::vector<HttpPrincipal>& principals,
+                                        const std::string& token) {
+  std::optional<std::string> subject;
+  for (const auto& p : principals) {
+    if (constant_time_equal(token, p.token) && !token.empty() && !subject) subject = p.name;
   }
-  if (!found) {
+  return subject;
+}
+
+}  // namespace
+
+std::string RequestGuard::token_subject(const HttpRequest& req) const {
+  if (options.principals.empty()) return {};
+  return principal_of(options.principals, bearer_token(req)).value_or("");
+}
+
+std::optional<std::string> RequestGuard::authenticate(const HttpRequest& req, Responder& r) {
+  if (options.principals.empty()) return std::string();
+  const std::string token = bearer_token(req);
+  std::optional<std::string> subject = principal_of(options.principals, token);
+  if (!subject) {
     HttpResponse res = make(req, bhttp::status::unauthorized,
                             error_body(std::nullopt, ErrorCode::kInvalidRequest,
                                        token.empty() ? "Unauthorized: bearer token required"

@@ -37,6 +37,79 @@ struct HttpHandler::Impl : CoreHolder, HttpPart {
 
   // --- extra routes ---------------------------------------------------------
 
+  // A streaming route's open event stream: the Responder while open, nothing
+  // once closed (so a stream kept by a route never keeps a connection alive).
+  class RouteStream final : public HttpEventStream {
+   public:
+    explicit RouteStream(std::shared_ptr<Responder> r) : r_(std::move(r)) {}
+    bool send(std::string event) override {
+      std::lock_guard lock(mu_);
+      if (!r_) return false;
+      r_->sse_send(std::move(event));
+      return true;
+    }
+    void close() override {
+      std::lock_guard lock(mu_);
+      if (!r_) return;
+      r_->sse_finish();
+      r_ = nullptr;
+    }
+    bool closed() const override {
+      std::lock_guard lock(mu_);
+      return r_ == nullptr;
+    }
+    void peer_gone() {
+      std::lock_guard lock(mu_);
+      r_ = nullptr;
+    }
+
+   private:
+    mutable std::mutex mu_;
+    std::shared_ptr<Responder> r_;
+  };
+
+  std::mutex streams_mu;  // guards streams and streams_closed
+  std::vector<std::weak_ptr<RouteStream>> streams;
+  bool streams_closed = false;  // shutdown began: new streams close at once
+
+  // Opens `r` as an event stream and hands it to the route's callback.
+  void open_stream(const std::shared_ptr<Responder>& r, const HttpRouteResponse& out) {
+    r->start_sse(Headers(out.headers.begin(), out.headers.end()));
+    auto stream = std::make_shared<RouteStream>(r);
+    std::weak_ptr<RouteStream> weak = stream;
+    r->on_peer_closed([weak] {
+      if (auto s = weak.lock()) s->peer_gone();
+    });
+    bool closing = false;
+    {
+      std::lock_guard lock(streams_mu);
+      std::erase_if(streams, [](const std::weak_ptr<RouteStream>& w) { return w.expired(); });
+      if (streams_closed) {
+        closing = true;
+      } else {
+        streams.push_back(stream);
+      }
+    }
+    if (closing) {
+      stream->close();
+      return;
+    }
+    out.stream(stream);
+  }
+
+  // Shutdown: every open route stream ends now.
+  void close_streams() {
+    std::vector<std::weak_ptr<RouteStream>> open;
+    {
+      std::lock_guard lock(streams_mu);
+      streams_closed = true;
+      open.swap(streams);
+    }
+    for (auto& w : open) {
+      if (auto s = w.lock()) s->close();
+    }
+  }
+
   void serve_route(HttpRequest req, const std::shared_ptr<Responder>& r, const HttpRoute& route,
                    std::string path, std::string query, std::string subject) {
     HttpRouteRequest in;
@@ -46,6 +119,10 @@ struct HttpHandler::Impl : CoreHolder, HttpPart {
     in.content_type = header(req, "Content-Type");
     in.body = std::move(req.body());
     in.auth_subject = std::move(subject);
+    for (const auto& field : req) {
+      in.headers.emplace_back(lower(std::string_view(field.name_string().data(), field.name_string().size())),
+                              trim(std::string_view(field.value().data(), field.value().size())));
+    }
     core.begin_work();
     auto shared_req = std::make_shared<HttpRequest>(std::move(req));
     boost::asio::post(core.workers, [this, &route, in = std::move(in), shared_req, r]() {
@@ -55,11 +132,17 @@ struct HttpHandler::Impl : CoreHolder, HttpPart {
       HttpResponse res;
       try {
         HttpRouteResponse out = route(in);
+        if (out.stream) {
+          open_stream(r, out);
+          core.end_work();
+          return;
+        }
         if (out.status < 100 || out.status > 599) {
           failure = "invalid HTTP status " + std::to_string(out.status);
         } else {
           res = make(*shared_req, static_cast<bhttp::status>(out.status), std::move(out.body),
                      out.content_type);
+          for (const auto& [k, v] : out.headers) res.insert(k, v);
         }
       } catch (const std::exception& e) {
         failure = e.what();
@@ -87,16 +170,16 @@ struct HttpHandler::Impl : CoreHolder, HttpPart {
     }
     const HttpRoute* route = nullptr;
     auto find_route = [&] {
-      if (target == options.path) return true;
-      for (const auto& [prefix, handler] : options.routes) {
-        if (target.substr(0, prefix.size()) == prefix) {
-          route = &handler;
-          return true;
+      if (target == options.path) return Access::kAuthenticated;
+      for (const auto& spec : options.routes) {
+        if (spec.matches(target)) {
+          route = &spec.route;
+          return spec.is_public ? Access::kPublic : Access::kAuthenticated;
         }
       }
       fail(req, *r, bhttp::status::not_found, ErrorCode::kInvalidRequest,
            "Not Found: the MCP endpoint is " + options.path);
-      return false;
+      return Access::kRefused;
     };
     std::optional<std::string> subject = guard.admit(req, *r, find_route);
     if (!subject) return;
@@ -222,6 +305,7 @@ void HttpHandler::handle(HttpRequest req, std::shared_ptr<Responder> responder) 
 
 void HttpHandler::begin_shutdown() {
   if (impl_->core.draining.exchange(true)) return;
+  impl_->close_streams();
   impl_->legacy.close_all();
   impl_->stateless.shutdown();
 }
@@ -229,3 +313,23 @@ void HttpHandler::begin_shutdown() {
 void HttpHandler::wait_idle() { impl_->core.wait_idle(); }
 
 }  // namespace keel::mcp::http_detail
+
+namespace keel::mcp {
+
+std::string HttpRouteRequest::header(std::string_view name) const {
+  const std::string key = http_detail::lower(name);
+  for (const auto& [k, v] : headers) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+bool HttpRouteRequest::has_header(std::string_view name) const {
+  const std::string key = http_detail::lower(name);
+  for (const auto& [k, v] : headers) {
+    if (k == key) return true;
+  }
+  return false;
+}
+
+}  // namespace keel::mcp

@@ -161,18 +161,28 @@ struct HttpPart {
   }
 };
 
+// What the path of a request asks of the guard (RequestGuard::admit).
+enum class Access {
+  kRefused,        // the refusal was sent (unknown path)
+  kAuthenticated,  // the bearer token is required (when principals are configured)
+  kPublic,         // a public route: authenticates itself; a valid token still names its principal
+};
+
 // Host (DNS rebinding), Origin, bearer token, and 503 while draining.
 class RequestGuard : HttpPart {
  public:
   RequestGuard(HttpCore& c, bool loopback_listener) : HttpPart(c), loopback_listener_(loopback_listener) {}
-  // The request's principal ("" without principals), or nullopt once the
-  // refusal was sent. `route_checked` runs between the Host/Origin checks
+  // The request's principal ("" without principals, or a public route's
+  // request without a valid token), or nullopt once the refusal was sent.
+  // `route_checked` (returning Access) runs between the Host/Origin checks
   // and authentication (a 404 for an unknown path comes before a 401).
   template <class F>
   std::optional<std::string> admit(const HttpRequest& req, Responder& r, F route_checked) {
     if (!check_origin(req, r)) return std::nullopt;
-    if (!route_checked()) return std::nullopt;
-    auto subject = authenticate(req, r);
+    const Access access = route_checked();
+    if (access == Access::kRefused) return std::nullopt;
+    std::optional<std::string> subject =
+        access == Access::kPublic ? std::optional<std::string>(token_subject(req)) : authenticate(req, r);
     if (!subject) return std::nullopt;
     if (!check_draining(req, r)) return std::nullopt;
     return subject;
@@ -181,6 +191,8 @@ class RequestGuard : HttpPart {
  private:
   bool check_origin(const HttpRequest& req, Responder& r);
   std::optional<std::string> authenticate(const HttpRequest& req, Responder& r);
+  // The principal of the request's valid bearer token, "" when none.
+  std::string token_subject(const HttpRequest& req) const;
   bool check_draining(const HttpRequest& req, Responder& r);
   bool loopback_listener_;
 };

@@ -362,6 +362,7 @@ void HttpServer::start() {
   for (int i = 0; i < n; ++i) m.threads.emplace_back([&m] { m.ioc.run(); });
   m.started = true;
   spdlog::info("mcp http: listening on http://{}:{}{}", m.options.host, m.bound_port, m.options.path);
+  if (m.options.on_listening) m.options.on_listening(m.bound_port);
 }
 
 unsigned short HttpServer::port() const { return impl_->bound_port; }

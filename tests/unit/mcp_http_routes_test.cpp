@@ -144,3 +144,214 @@ TEST_CASE("http: an extra route needs the bearer token and sees its principal") 
   CHECK(r.body == "POST /hooks/claude ? [ci-bot] {}");
   CHECK(log.last().auth_subject == "ci-bot");
 }
+
+namespace {
+
+// Reads from `fd` until `needle` arrived (or the socket times out / closes).
+std::string read_until(int fd, const std::string& needle, std::string& got) {
+  char buf[4096];
+  while (got.find(needle) == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+// The streams a streaming route opened, for the test thread to use.
+struct Streams {
+  std::mutex mu;
+  std::vector<std::shared_ptr<HttpEventStream>> open;
+  void add(std::shared_ptr<HttpEventStream> s) {
+    std::lock_guard lock(mu);
+    open.push_back(std::move(s));
+  }
+  std::size_t size() {
+    std::lock_guard lock(mu);
+    return open.size();
+  }
+  std::shared_ptr<HttpEventStream> at(std::size_t i) {
+    std::lock_guard lock(mu);
+    return open.at(i);
+  }
+  bool wait_for(std::size_t n) {
+    for (int i = 0; i < 500 && size() < n; ++i) std::this_thread::sleep_for(10ms);
+    return size() >= n;
+  }
+};
+
+HttpOptions console_like_options(RouteLog& log, Streams& streams) {
+  HttpOptions options;
+  options.routes.emplace_back(HttpRouteSpec(
+      "/", [&log](const HttpRouteRequest& in) {
+        log.add(in);
+        HttpRouteResponse out{.status = 200, .content_type = "text/html", .body = "<p>page</p>"};
+        out.headers = {{"Set-Cookie", "a=1; HttpOnly"}, {"Set-Cookie", "b=2"},
+                       {"Content-Security-Policy", "default-src 'self'"}};
+        return out;
+      },
+      /*is_public=*/true, /*exact=*/true));
+  options.routes.emplace_back(HttpRouteSpec(
+      "/console/events", [&streams](const HttpRouteRequest&) {
+        HttpRouteResponse out;
+        out.headers = {{"X-Stream", "yes"}};
+        out.stream = [&streams](std::shared_ptr<HttpEventStream> s) {
+          s->send(": hello\n\n");
+          streams.add(std::move(s));
+        };
+        return out;
+      },
+      /*is_public=*/true));
+  options.routes.emplace_back("/private/", [&log](const HttpRouteRequest& in) {
+    log.add(in);
+    return HttpRouteResponse{.status = 200, .content_type = "text/plain", .body = "private"};
+  });
+  return options;
+}
+
+Req get_req(const std::string& target) {
+  Req q;
+  q.method = "GET";
+  q.target = target;
+  q.headers = {{"Host", "127.0.0.1"}};
+  return q;
+}
+
+}  // namespace
+
+TEST_CASE("http: a public route authenticates itself; headers go both ways") {
+  RouteLog log;
+  Streams streams;
+  HttpOptions options = console_like_options(log, streams);
+  options.principals.push_back({"alice", "alice-token-0123456789"});
+  HttpFixture f(options);
+
+  SECTION("no token: the public route is reached with no principal; a private one is 401") {
+    Req q = get_req("/");
+    q.headers["Cookie"] = "keel_console=abc";
+    q.headers["X-Keel-CSRF"] = "tok";
+    Reply r = f.send(q);
+    CHECK(r.status == 200);
+    CHECK(r.body == "<p>page</p>");
+    CHECK(r.header("content-security-policy") == "default-src 'self'");
+    auto in = log.last();
+    CHECK(in.auth_subject.empty());
+    CHECK(in.header("cookie") == "keel_console=abc");
+    CHECK(in.header("X-KEEL-CSRF") == "tok");
+    CHECK(in.has_header("host"));
+    CHECK_FALSE(in.has_header("origin"));
+    CHECK_FALSE(in.tls);
+    CHECK(f.send(get_req("/private/x")).status == 401);
+    CHECK(log.size() == 1);
+  }
+  SECTION("a valid token names its principal on a public route; a wrong one is not an error there") {
+    Req q = get_req("/");
+    q.headers["Authorization"] = "Bearer alice-token-0123456789";
+    CHECK(f.send(q).status == 200);
+    CHECK(log.last().auth_subject == "alice");
+    q.headers["Authorization"] = "Bearer nope";
+    CHECK(f.send(q).status == 200);
+    CHECK(log.last().auth_subject.empty());
+  }
+  SECTION("a repeated response header is sent each time") {
+    std::string got;
+    const int fd = connect_loopback(f.http->port());
+    REQUIRE(fd >= 0);
+    std::string raw = render(get_req("/"));
+    REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
+    read_until(fd, "<p>page</p>", got);
+    ::close(fd);
+    CHECK(got.find("Set-Cookie: a=1; HttpOnly\r\n") != std::string::npos);
+    CHECK(got.find("Set-Cookie: b=2\r\n") != std::string::npos);
+  }
+  SECTION("an exact route matches only its path; Host and Origin checks still apply") {
+    CHECK(f.send(get_req("/other")).status == 404);
+    Req q = get_req("/");
+    q.headers["Origin"] = "http://evil.example.com";
+    CHECK(f.send(q).status == 403);
+    q.headers["Origin"] = "http://127.0.0.1";
+    CHECK(f.send(q).status == 200);
+    q.headers.erase("Origin");
+    q.headers["Host"] = "evil.example.com";
+    CHECK(f.send(q).status == 403);
+    CHECK(log.size() == 1);
+  }
+}
+
+TEST_CASE("http: on a non-loopback listener, an Origin equal to the request's own origin is accepted") {
+  RouteLog log;
+  Streams streams;
+  HttpOptions options = console_like_options(log, streams);
+  options.host = "0.0.0.0";
+  options.principals.push_back({"alice", "alice-token-0123456789"});
+  HttpFixture f(options);
+  Req q = get_req("/private/x");
+  q.headers["Authorization"] = "Bearer alice-token-0123456789";
+  q.headers["Host"] = "keel.example:8080";
+  q.headers["Origin"] = "http://keel.example:8080";
+  CHECK(f.send(q).status == 200);
+  q.headers["Origin"] = "http://KEEL.example:8080/";
+  CHECK(f.send(q).status == 200);
+  for (std::string origin : {"http://keel.example:8081", "http://evil.example", "https://keel.example:8080",
+                             "http://keel.example:8080.evil.example", "null"}) {
+    CAPTURE(origin);
+    q.headers["Origin"] = origin;
+    CHECK(f.send(q).status == 403);
+  }
+  CHECK(log.size() == 2);
+}
+
+TEST_CASE("http: a streaming route holds no worker, ends when the peer leaves or the server stops") {
+  RouteLog log;
+  Streams streams;
+  HttpOptions options = console_like_options(log, streams);
+  options.workers = 1;
+  options.drain_timeout = std::chrono::milliseconds(60'000);
+  HttpFixture f(options);
+
+  // Three open streams on one worker thread.
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = connect_loopback(f.http->port());
+    REQUIRE(fd >= 0);
+    std::string raw = render(get_req("/console/events"));
+    REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
+    fds.push_back(fd);
+  }
+  REQUIRE(streams.wait_for(3));
+  std::string head;
+  read_until(fds[0], ": hello\n\n", head);
+  CHECK(head.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(head.find("text/event-stream") != std::string::npos);
+  CHECK(head.find("X-Stream: yes") != std::string::npos);
+
+  // The worker is free: a plain route still answers.
+  CHECK(f.send(get_req("/")).status == 200);
+
+  // Sent from another thread, the event arrives.
+  std::thread([&] { CHECK(streams.at(0)->send("event: state\ndata: {\"n\":1}\n\n")); }).join();
+  std::string got;
+  read_until(fds[0], "{\"n\":1}", got);
+  CHECK(got.find("event: state\ndata: {\"n\":1}") != std::string::npos);
+
+  // The peer leaves: the stream closes, sends are refused.
+  ::close(fds[1]);
+  bool closed = false;
+  for (int i = 0; i < 500 && !(closed = streams.at(1)->closed()); ++i) std::this_thread::sleep_for(10ms);
+  CHECK(closed);
+  CHECK_FALSE(streams.at(1)->send("data: x\n\n"));
+
+  // The route closes one: the client sees the end.
+  streams.at(2)->close();
+  std::string rest;
+  read_until(fds[2], "0\r\n\r\n", rest);
+  CHECK(rest.find("0\r\n\r\n") != std::string::npos);
+  ::close(fds[2]);
+
+  // stop() ends the remaining stream at once rather than draining for 60 s.
+  const auto t0 = std::chrono::steady_clock::now();
+  f.http->stop();
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  CHECK(streams.at(0)->closed());
+  ::close(fds[0]);
+}
