@@ -1,0 +1,91 @@
+// keel/notify/deliverer.h — delivers one target's events, in journal order, from one keel
+// process at a time.
+//
+// The journal is the outbox: a TargetDeliverer reads the records after its cursor, POSTs
+// each one the target wants, and journals the outcome as a NOTIFY record (subject
+// "notify:<target>", payload {target, event, event_seq, outcome: "delivered"|"failed",
+// attempts, status?, error?}). The newest NOTIFY record of the target is its durable
+// cursor; a target seen for the first time journals {target, outcome: "started",
+// event_seq: <head>} so that it starts at the journal's head (history is not replayed)
+// and a restart before the first delivery still finds its place.
+//
+// Only the holder of the keel lease "notify:<target>" delivers; every other process
+// stands by and tries again every standby_retry. The lease is renewed every ttl/3, and
+// before an attempt once that is due, so a hold stays live during a slow receiver.
+//
+// A failing event is retried (backoff.h) until retry_for_ms after the event's time, then
+// journaled "failed"; later events wait behind it (order per target is kept).
+//
+// Thread safety: none; one thread calls step() (notify/notifier.h). Ownership: borrows
+// the store, the target, the config and the sender, which must outlive it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "net/http_client.h"
+#include "notify/notify_config.h"
+#include "state/store.h"
+
+namespace keel::notify {
+
+// Sends one request (net::http_request, or a test's stand-in). Must not throw.
+using Sender = std::function<net::HttpClientResponse(const net::HttpClientRequest&)>;
+
+struct DelivererOptions {
+  std::int64_t lease_ttl_ms = 15'000;
+  std::chrono::milliseconds standby_retry{3'000};
+  int batch = 256;  // records read per journal query
+};
+
+class TargetDeliverer {
+ public:
+  // `who` needs caps lease and journal.read; its agent should start with kNotifierAgent
+  // (event.h) so that its lease records are not events.
+  TargetDeliverer(state::Store& store, const NotifyTarget& target, const NotifyConfig& config,
+                  state::Principal who, const Sender& send, DelivererOptions options = {});
+
+  // One pass: takes, keeps or gives up the lease, then sends what is due, in order, until
+  // the journal has nothing more, an event must wait for its retry, or `stopping` turns
+  // true. Throws StoreError when the store refuses (the caller logs and calls again).
+  void step(const std::atomic<bool>& stopping);
+  // When step() has something to do next (a retry's time, a standby's next try); the
+  // steady clock's epoch when it is ready now.
+  std::chrono::steady_clock::time_point next_due() const;
+
+  bool holds_lease() const { return lease_.has_value(); }
+  // Gives the lease up (shutdown); the next step() would try to take it again.
+  void release();
+
+  std::int64_t cursor() const { return cursor_.value_or(0); }
+
+ private:
+  bool keep_lease(std::chrono::steady_clock::time_point now);
+  bool take_lease();
+  void load_cursor();
+  void journal(const state::JournalRecord& r, std::string_view event, bool delivered,
+               const net::HttpClientResponse& last);
+
+  state::Store& store_;
+  const NotifyTarget& target_;
+  const NotifyConfig& config_;
+  state::Principal who_;
+  const Sender& send_;
+  DelivererOptions options_;
+  std::string lease_name_;  // and the NOTIFY subject: "notify:<target>"
+
+  std::optional<state::LeaseInfo> lease_;
+  std::chrono::steady_clock::time_point renewed_at_{};
+  std::chrono::steady_clock::time_point next_lease_try_{};
+  std::optional<std::int64_t> cursor_;
+  std::deque<state::JournalRecord> queue_;  // read, not yet done
+  int attempts_ = 0;                        // of queue_.front()
+  std::chrono::steady_clock::time_point next_attempt_{};
+};
+
+}  // namespace keel::notify
