@@ -1,6 +1,8 @@
 // keel/notify/deliverer.cpp — TargetDeliverer (deliverer.h).
 #include "notify/deliverer.h"
 
+#include <algorithm>
+
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <spdlog/spdlog.h>
@@ -33,7 +35,11 @@ TargetDeliverer::TargetDeliverer(state::Store& store, const NotifyTarget& target
       who_(std::move(who)),
       send_(send),
       options_(options),
-      lease_name_("notify:" + target.name) {}
+      lease_name_("notify:" + target.name) {
+  // Renewed every ttl/3 and before an attempt once due: a hold must outlive ttl/3 plus
+  // one attempt (timeout_ms), so a slow receiver never lets it lapse mid-delivery.
+  options_.lease_ttl_ms = std::max(options_.lease_ttl_ms, 3 * config.timeout_ms);
+}
 
 SteadyClock::time_point TargetDeliverer::next_due() const {
   if (!lease_) return next_lease_try_;

@@ -10,8 +10,12 @@
 // and a restart before the first delivery still finds its place.
 //
 // Only the holder of the keel lease "notify:<target>" delivers; every other process
-// stands by and tries again every standby_retry. The lease is renewed every ttl/3, and
-// before an attempt once that is due, so a hold stays live during a slow receiver.
+// stands by and tries again every standby_retry (it looks at the lease board first, so
+// standing by journals nothing). The lease is renewed every ttl/3, and before an attempt
+// once that is due, so a hold stays live during a slow receiver. A process that dies
+// holding it is replaced once its TTL has run out. NOTIFY writes are not fenced by the
+// lease token: a holder that stalls past its TTL (a frozen process) may deliver an event
+// its successor delivers too — at least once, never lost.
 //
 // A failing event is retried (backoff.h) until retry_for_ms after the event's time, then
 // journaled "failed"; later events wait behind it (order per target is kept).
@@ -38,7 +42,7 @@ namespace keel::notify {
 using Sender = std::function<net::HttpClientResponse(const net::HttpClientRequest&)>;
 
 struct DelivererOptions {
-  std::int64_t lease_ttl_ms = 15'000;
+  std::int64_t lease_ttl_ms = 15'000;  // at least 3 × timeout_ms is used
   std::chrono::milliseconds standby_retry{3'000};
   int batch = 256;  // records read per journal query
 };
