@@ -134,10 +134,9 @@ std::string slack_line(const state::JournalRecord& r, std::string_view event,
     line = with_reason(":raising_hand: a hook asks before " + subject + " by " + who,
                        field(p, "reason"));
   } else if (event == "agent.suspended") {
-    line = ":double_vertical_bar: agent " + agent_text(subject_tail(r.subject)) +
-           " suspended by " + who;
+    line = ":double_vertical_bar: agent " + subject + " suspended by " + who;
   } else if (event == "agent.resumed") {
-    line = ":arrow_forward: agent " + agent_text(subject_tail(r.subject)) + " resumed by " + who;
+    line = ":arrow_forward: agent " + subject + " resumed by " + who;
   } else if (event == "fanout.finished") {
     line = ":checkered_flag: fanout " + subject + " finished";
   } else {

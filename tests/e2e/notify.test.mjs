@@ -69,7 +69,8 @@ async function waitFor(what, pred, ms = 15_000) {
 }
 
 // A project whose .keel/keel.jsonc sends escalation.filed to the receiver.
-function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000 } = {}) {
+// With `slack`, also a target "chat" (format slack, unsigned) at /slack.
+function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000, slack = false } = {}) {
   const project = path.join(root, name);
   fs.mkdirSync(path.join(project, ".keel"), { recursive: true });
   const config = {
@@ -85,6 +86,7 @@ function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000 
           format: "json",
           secret: SECRET,
         },
+        ...(slack ? { chat: { url: `http://127.0.0.1:${port}/slack`, events: ["*"], format: "slack" } } : {}),
       },
     },
   };
@@ -142,12 +144,14 @@ describe("notifications", () => {
 
   test("an escalation filed over MCP is delivered, signed, and journaled as NOTIFY", async () => {
     rx.reset("ok");
-    const dirs = makeProject(root, "signed", rx.port);
+    const dirs = makeProject(root, "signed", rx.port, { slack: true });
     const a = await serve("agent-a", dirs);
     try {
-      await notifierStarted(dirs);
+      await waitFor("both targets' start", async () =>
+        (await journal(dirs, "NOTIFY")).filter((r) => payloadOf(r).outcome === "started").length === 2,
+      );
       const e = await a.escalate("deploy to <prod> & friends?");
-      const entry = await waitFor("the delivery", () => rx.delivered[0]);
+      const entry = await waitFor("the delivery", () => rx.delivered.find((d) => d.url === "/hook"));
       assert.equal(entry.url, "/hook");
       assert.equal(entry.headers["content-type"], "application/json");
       assert.equal(entry.headers["x-keel-event"], "escalation.filed");
@@ -164,10 +168,21 @@ describe("notifications", () => {
       // A tampered body does not verify.
       assert.ok(!verify({ ...entry, raw: entry.raw.replace("agent-a", "agent-b") }));
 
-      const notes = await waitFor("the NOTIFY record", async () =>
-        (await journal(dirs, "NOTIFY")).filter((r) => payloadOf(r).outcome === "delivered"),
+      // The slack target: one escaped line linking to the console, no signature.
+      const chat = await waitFor("the slack delivery", () => rx.delivered.find((d) => d.url === "/slack"));
+      assert.equal(
+        chat.body.text,
+        `:rotating_light: escalation #${e.id} from agent-a: deploy to &lt;prod&gt; &amp; friends?` +
+          " <http://127.0.0.1:1/console|open the console>",
       );
-      assert.equal(notes.length, 1);
+      assert.equal(chat.headers["x-keel-signature"], undefined);
+
+      const notes = await waitFor("the NOTIFY records", async () => {
+        const d = (await journal(dirs, "NOTIFY")).filter((r) => payloadOf(r).outcome === "delivered");
+        return d.length === 2 && d;
+      });
+      assert.deepEqual(notes.map((r) => r.subject).sort(), ["notify:chat", "notify:ops"]);
+      notes.splice(notes.findIndex((r) => r.subject === "notify:chat"), 1);
       const p = payloadOf(notes[0]);
       assert.equal(p.target, "ops");
       assert.equal(p.event, "escalation.filed");
