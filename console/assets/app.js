@@ -34,7 +34,7 @@
   const show = (v) => (typeof v === "string" ? v : JSON.stringify(v, null, 2));
   const oneLine = (v) => {
     const s = typeof v === "string" ? v : JSON.stringify(v);
-    return s && s.length > 300 ? s.slice(0, 300) + "…" : s || "";
+    return s && s.length > 200 ? s.slice(0, 200) + "…" : s || "";
   };
   const can = (cap) => !!session && (session.capabilities || []).includes(cap);
   const serverNow = () => Date.now() + skew;
@@ -248,7 +248,8 @@
         h("span", { class: "muted" }, `— ${e.agent}; decided by `),
         h("span", { class: "resolved-by" }, e.resolved_by || "?"),
         h("span", { class: "muted" }, e.resolved_ms ? ` at ${clock(e.resolved_ms)}` : ""),
-        e.decision === "MODIFY" && e.proposal !== undefined ? h("pre", {}, show(e.proposal)) : null)));
+        e.resolved_via ? h("span", { class: "muted" }, ` via ${e.resolved_via}`) : null,
+        e.resolution !== undefined && e.resolution !== null ? h("pre", { class: "resolution" }, show(e.resolution)) : null)));
     empty($("esc-resolved"), "none yet");
   }
 
@@ -349,7 +350,7 @@
     if (mine && mine.head !== journal.head_seq && !loading) loadFiltered();  // new records: ask again
     const records = key ? (mine ? mine.records : []) : journal.records || [];
     const newest = seenSeq;
-    $("journal-list").replaceChildren(...records.map((r) => h("li", { class: newest && r.seq > newest ? "fresh" : "", data: { seq: r.seq, op: r.op } },
+    $("journal-list").replaceChildren(...records.map((r) => h("li", { class: newest && r.seq > newest ? "fresh" : "", data: { seq: r.seq, op: r.op, principal: r.principal } },
       h("span", { class: "muted" }, `#${r.seq}`), h("span", { class: "muted" }, clock(r.ts_ms)),
       h("span", {}, r.principal), h("span", { class: "op" }, r.op),
       h("span", { class: "what" }, h("span", { class: "subject" }, r.subject || ""), " ", h("span", { class: "payload" }, oneLine(r.payload))))));
