@@ -11,9 +11,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "net/http_client.h"
 
@@ -199,6 +204,47 @@ TEST_CASE("http_request: https to a port that does not speak TLS fails the hands
   const auto resp = http_request(post(server.url("https")));
   CHECK(resp.status == 0);
   CHECK(resp.error.rfind("TLS handshake: ", 0) == 0);
+}
+
+TEST_CASE("http_request: https refuses a server whose certificate no CA vouches for") {
+  // A self-signed certificate for 127.0.0.1, made here.
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  REQUIRE(key != nullptr);
+  X509* cert = X509_new();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  REQUIRE(X509_sign(cert, key, EVP_sha256()) > 0);
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  REQUIRE(SSL_CTX_use_certificate(server_ctx.native_handle(), cert) == 1);
+  REQUIRE(SSL_CTX_use_PrivateKey(server_ctx.native_handle(), key) == 1);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  std::atomic<bool> server_saw_hello{false};
+  std::thread server([&] {
+    tcp::socket sock(io);
+    acceptor.accept(sock);
+    asio::ssl::stream<tcp::socket> tls(std::move(sock), server_ctx);
+    boost::system::error_code ec;
+    tls.handshake(asio::ssl::stream_base::server, ec);  // fails: the client hangs up
+    server_saw_hello = true;
+  });
+  const auto resp = http_request(post("https://127.0.0.1:" + std::to_string(port) + "/"));
+  server.join();
+  CHECK(server_saw_hello);
+  CHECK(resp.status == 0);
+  CHECK(resp.error.rfind("TLS handshake: ", 0) == 0);
+  CHECK(resp.error.find("certificate verify failed") != std::string::npos);
 }
 
 TEST_CASE("http_request: bad URLs and methods are errors, never a connection") {
