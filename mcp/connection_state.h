@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -22,12 +23,61 @@
 #include "mcp/era.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/messages.h"
+#include "mcp/observer.h"
 #include "mcp/server.h"
 
 namespace keel::mcp::detail {
 
 using Sink = Connection::Sink;
 using Received = Connection::Received;
+
+// One request as the RequestObserver sees it (mcp/observer.h): empty without
+// an observer. It remembers how the request ended so far (a JSON-RPC error
+// sent, a tool error) and reports it once, by finish() or, if it was never
+// finished (the work was dropped), as cancelled by its destructor.
+// Thread safety: one thread at a time (it moves with its request).
+class Observed {
+ public:
+  Observed() = default;
+  Observed(RequestObserver& observer, const RequestInfo& info)
+      : scope_(observer.begin(info)), start_(std::chrono::steady_clock::now()) {}
+  Observed(Observed&&) = default;
+  Observed& operator=(Observed&&) = default;
+  ~Observed() { report(RequestResult::Outcome::kCancelled); }
+
+  explicit operator bool() const { return scope_ != nullptr; }
+  void error(int code) {
+    outcome_ = RequestResult::Outcome::kError;
+    error_code_ = code;
+  }
+  void tool_error(std::string code) {
+    outcome_ = RequestResult::Outcome::kToolError;
+    tool_error_code_ = std::move(code);
+  }
+  // Reports the outcome recorded so far (ok when nothing was); `cancelled`
+  // overrides it (no response was sent).
+  void finish(bool cancelled = false) {
+    report(cancelled ? RequestResult::Outcome::kCancelled : outcome_);
+  }
+
+ private:
+  void report(RequestResult::Outcome outcome) {
+    if (!scope_) return;
+    RequestResult r;
+    r.outcome = outcome;
+    r.error_code = error_code_;
+    r.tool_error_code = tool_error_code_;
+    r.duration = std::chrono::steady_clock::now() - start_;
+    scope_->end(r);
+    scope_.reset();
+  }
+
+  std::unique_ptr<RequestScope> scope_;
+  std::chrono::steady_clock::time_point start_{};
+  RequestResult::Outcome outcome_ = RequestResult::Outcome::kOk;
+  int error_code_ = 0;
+  std::string tool_error_code_;
+};
 
 // One tools/call between receive() and its response.
 struct CallState {
@@ -40,6 +90,7 @@ struct CallState {
   std::mutex mu;                       // guards the two below
   bool done = false;
   std::optional<double> last_progress;
+  Observed observed;  // run_call reports it
 };
 
 // A request keel sent to the client (legacy era), awaiting its response.
@@ -54,13 +105,15 @@ struct PendingRequest {
 // The shared state of one connection; work items keep it alive.
 struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
   ConnectionState(const ServerOptions& o, std::shared_ptr<const ToolRegistry> t,
-                  const ServerFeatures& f, Sink s, std::string sid, std::string subject)
+                  const ServerFeatures& f, Sink s, std::string sid, std::string subject,
+                  RequestObserver* obs = nullptr)
       : options(o),
         tools(std::move(t)),
         features(f),
         send(std::move(s)),
         session_id(std::move(sid)),
-        auth_subject(std::move(subject)) {}
+        auth_subject(std::move(subject)),
+        observer(obs) {}
 
   const ServerOptions& options;
   std::shared_ptr<const ToolRegistry> tools;
@@ -68,6 +121,7 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
   Sink send;
   std::string session_id;
   std::string auth_subject;
+  RequestObserver* observer;  // null: requests are not observed (McpServer owns it)
 
   std::mutex send_mu;  // serializes every outgoing message
 
@@ -100,6 +154,10 @@ struct ConnectionState : std::enable_shared_from_this<ConnectionState> {
 
   // --- requests: era classification and the method table (server.cpp) ---
   void on_request(jsonrpc::Request& req, const Sink& sink, Received& out);
+  // on_request without the observer; `observed` (may be empty) learns of errors.
+  void route_request(jsonrpc::Request& req, const Sink& sink, Received& out, Observed& observed);
+  // The observer's view of `req` (observer set).
+  Observed observe(const jsonrpc::Request& req);
 
   // --- lifecycle (lifecycle.cpp) ---
   boost::json::object capabilities() const;
@@ -133,10 +191,14 @@ struct MethodCall {
   RequestEra era;
   const Sink& sink;
   Received& out;
+  Observed& observed;  // tools/call moves it into its CallState
 
   const boost::json::object& params() const { return req.params; }
   void reply(boost::json::object result) { conn.reply(sink, req.id, std::move(result)); }
-  void fail(jsonrpc::Error error) { conn.reply_error(sink, req.id, std::move(error)); }
+  void fail(jsonrpc::Error error) {
+    observed.error(error.code);
+    conn.reply_error(sink, req.id, std::move(error));
+  }
   void fail(jsonrpc::ErrorCode code, std::string message) {
     fail(jsonrpc::Error(code, std::move(message)));
   }

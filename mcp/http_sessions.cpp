@@ -10,7 +10,18 @@
 #include "crypto/random.h"
 #include "mcp/era.h"
 #include "mcp/http_parts.h"
+#include "mcp/observer.h"
 #include "mcp/protocol_version.h"
+
+namespace keel::mcp {
+namespace {
+// Sessions in every LegacySessions' map (http_sessions_open()).
+std::atomic<std::size_t> g_sessions_open{0};
+}  // namespace
+
+std::size_t http_sessions_open() { return g_sessions_open.load(std::memory_order_relaxed); }
+
+}  // namespace keel::mcp
 
 namespace keel::mcp::http_detail {
 
@@ -51,6 +62,7 @@ void LegacySessions::close_all() {
     std::lock_guard lock(mu_);
     sessions.swap(sessions_);
   }
+  g_sessions_open -= sessions.size();
   for (auto& [id, s] : sessions) close_session(*s);
 }
 
@@ -68,6 +80,7 @@ std::shared_ptr<LegacySession> LegacySessions::find_session(const std::string& i
     }
     expired = it->second;
     sessions_.erase(it);
+    --g_sessions_open;
   }
   spdlog::info("mcp http: session {} expired", expired->id);
   close_session(*expired);
@@ -113,7 +126,7 @@ void LegacySessions::initialize(const HttpRequest& req, const std::shared_ptr<Re
     session->last_used = now_ms();
     {
       std::lock_guard lock(mu_);
-      sessions_[session->id] = session;
+      if (sessions_.emplace(session->id, session).second) ++g_sessions_open;
     }
     res.set("Mcp-Session-Id", session->id);
     spdlog::info("mcp http: session {} opened", session->id);
@@ -293,6 +306,7 @@ void LegacySessions::del(const HttpRequest& req, const std::shared_ptr<Responder
     if (it != sessions_.end() && it->second->subject == subject) {
       session = it->second;
       sessions_.erase(it);
+      --g_sessions_open;
     }
   }
   if (!session) {

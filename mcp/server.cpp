@@ -24,6 +24,7 @@ struct McpServer::Impl {
   ServerOptions options;
   std::shared_ptr<const ToolRegistry> tools;
   ServerFeatures features;
+  std::shared_ptr<RequestObserver> observer;
 };
 
 McpServer::McpServer(ServerOptions options, std::shared_ptr<const ToolRegistry> tools)
@@ -46,6 +47,20 @@ McpServer::~McpServer() = default;
 const ServerOptions& McpServer::options() const { return impl_->options; }
 const ToolRegistry& McpServer::tools() const { return *impl_->tools; }
 const ServerFeatures& McpServer::features() const { return impl_->features; }
+
+void McpServer::set_observer(std::shared_ptr<RequestObserver> observer) {
+  impl_->observer = std::move(observer);
+}
+
+std::string_view to_string(RequestResult::Outcome outcome) {
+  switch (outcome) {
+    case RequestResult::Outcome::kOk: return "ok";
+    case RequestResult::Outcome::kToolError: return "tool_error";
+    case RequestResult::Outcome::kError: return "error";
+    case RequestResult::Outcome::kCancelled: return "cancelled";
+  }
+  return "ok";
+}
 
 // --- the method table ---------------------------------------------------------
 
@@ -105,12 +120,68 @@ void dispatch(MethodCall& c) {
   m->handler(c);
 }
 
+std::string_view string_param(const json::object& params, std::string_view key) {
+  const json::value* v = params.if_contains(key);
+  if (v == nullptr || !v->is_string()) return {};
+  const json::string& s = v->get_string();
+  return std::string_view(s.data(), s.size());
+}
+
+// What a request is about, for the observer (RequestInfo::target).
+std::string_view request_target(const jsonrpc::Request& req) {
+  const std::string_view m = req.method;
+  if (m == "tools/call" || m == "prompts/get") return string_param(req.params, "name");
+  if (m == "resources/read" || m == "resources/subscribe" || m == "resources/unsubscribe") {
+    return string_param(req.params, "uri");
+  }
+  return {};
+}
+
 }  // namespace
 
-// Era classification, in the order of reference §2.
+Observed ConnectionState::observe(const jsonrpc::Request& req) {
+  RequestInfo info;
+  info.method = req.method;
+  info.target = request_target(req);
+  info.session_id = session_id;
+  const std::string request_id = req.id.to_string();
+  info.request_id = request_id;
+  const json::value* meta = req.params.if_contains("_meta");
+  if (meta != nullptr && meta->is_object()) info.meta = &meta->get_object();
+  std::string version;
+  if (info.meta != nullptr && info.meta->contains(kMetaProtocolVersion)) {
+    info.modern = true;
+    info.protocol_version = string_param(*info.meta, kMetaProtocolVersion);
+  } else if (req.method == "initialize") {
+    info.protocol_version = string_param(req.params, "protocolVersion");
+  } else {
+    std::lock_guard lock(mu);
+    if (initialized) version = legacy_version;
+    info.protocol_version = version;
+  }
+  return Observed(*observer, info);
+}
+
 void ConnectionState::on_request(jsonrpc::Request& req, const Sink& sink, Received& out) {
+  Observed observed;
+  if (observer == nullptr) {  // the one branch an unobserved request pays
+    route_request(req, sink, out, observed);
+    return;
+  }
+  observed = observe(req);
+  route_request(req, sink, out, observed);
+  observed.finish();  // (tools/call took it into its work: a no-op then)
+}
+
+// Era classification, in the order of reference §2.
+void ConnectionState::route_request(jsonrpc::Request& req, const Sink& sink, Received& out,
+                                    Observed& observed) {
+  auto reply_error = [&](const Sink& s, const RequestId& id, Error error) {
+    observed.error(error.code);
+    this->reply_error(s, id, std::move(error));
+  };
   if (req.method == "initialize") {
-    MethodCall c{*this, req, RequestEra{}, sink, out};
+    MethodCall c{*this, req, RequestEra{}, sink, out, observed};
     handle_initialize(c);
     return;
   }
@@ -121,7 +192,7 @@ void ConnectionState::on_request(jsonrpc::Request& req, const Sink& sink, Receiv
       reply_error(sink, req.id, std::move(*err));
       return;
     }
-    MethodCall c{*this, req, std::get<RequestEra>(std::move(era)), sink, out};
+    MethodCall c{*this, req, std::get<RequestEra>(std::move(era)), sink, out, observed};
     dispatch(c);
     return;
   }
@@ -134,7 +205,7 @@ void ConnectionState::on_request(jsonrpc::Request& req, const Sink& sink, Receiv
     return;
   }
   if (req.method == "ping") {
-    MethodCall c{*this, req, RequestEra{}, sink, out};
+    MethodCall c{*this, req, RequestEra{}, sink, out, observed};
     handle_ping(c);
     return;
   }
@@ -156,7 +227,7 @@ void ConnectionState::on_request(jsonrpc::Request& req, const Sink& sink, Receiv
                           std::string(kModernVersion) + ")"));
     return;
   }
-  MethodCall c{*this, req, std::move(era), sink, out};
+  MethodCall c{*this, req, std::move(era), sink, out, observed};
   dispatch(c);
 }
 
@@ -175,7 +246,8 @@ std::unique_ptr<Connection> McpServer::connect(std::function<void(const json::va
   auto impl = std::make_unique<Connection::Impl>();
   impl->state = std::make_shared<ConnectionState>(impl_->options, impl_->tools, impl_->features,
                                                   std::move(send),
-                                                  std::move(session_id), std::move(auth_subject));
+                                                  std::move(session_id), std::move(auth_subject),
+                                                  impl_->observer.get());
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 

@@ -33,6 +33,7 @@
 namespace keel::mcp {
 
 class Connection;
+class RequestObserver;
 class ResourceRegistry;
 class PromptRegistry;
 class SubscriptionHub;
@@ -58,6 +59,12 @@ class McpServer {
   const ServerOptions& options() const;
   const ToolRegistry& tools() const;
   const ServerFeatures& features() const;
+
+  // Every request of the connections made after this call is reported to
+  // `observer` (mcp/observer.h); nullptr stops that for later connections.
+  // Not thread-safe: call it before the transport starts (before connect()).
+  // The server keeps the observer alive as long as itself.
+  void set_observer(std::shared_ptr<RequestObserver> observer);
 
   // A new connection. The McpServer must outlive it and any work it handed
   // out (Connection::Received::work). `send` writes one complete JSON-RPC message (a

@@ -91,13 +91,31 @@ namespace keel::mcp::detail {
 
 namespace {
 
+// The code of an isError result (its _meta["dev.keel/error"].code), else "TOOL_ERROR".
+std::string error_code_of(const json::object& result) {
+  if (const auto* meta = result.if_contains("_meta"); meta != nullptr && meta->is_object()) {
+    if (const auto* e = meta->get_object().if_contains(kErrorMetaKey); e != nullptr && e->is_object()) {
+      if (const auto* code = e->get_object().if_contains("code"); code != nullptr && code->is_string()) {
+        return std::string(code->get_string());
+      }
+    }
+  }
+  return "TOOL_ERROR";
+}
+
 void run_call(const std::shared_ptr<ConnectionState>& conn, const std::shared_ptr<CallState>& call,
               const Tool& tool, json::object args, const RequestEra& era) {
   std::optional<json::value> response;
+  Observed& observed = call->observed;
   try {
     if (!call->cancelled) {
       CallContext ctx = conn->make_context(call, era);
-      json::object result = call_result(invoke_tool(tool, std::move(args), ctx), ctx);
+      ToolOutcome outcome = invoke_tool(tool, std::move(args), ctx);
+      json::object result = call_result(std::move(outcome), ctx);
+      if (observed) {  // a raw result may say isError itself
+        const json::value* e = result.if_contains("isError");
+        if (e != nullptr && e->is_bool() && e->get_bool()) observed.tool_error(error_code_of(result));
+      }
       if (era.modern) decorate_modern_result(result, conn->options);
       response = jsonrpc::to_json(jsonrpc::Response{call->id, json::value(std::move(result))});
     }
@@ -106,17 +124,21 @@ void run_call(const std::shared_ptr<ConnectionState>& conn, const std::shared_pt
     err.code = e.code();
     err.message = e.what();
     if (!e.data().is_null()) err.data = e.data();
+    observed.error(err.code);
     response = jsonrpc::to_json(jsonrpc::ErrorResponse{call->id, std::move(err)});
   } catch (const std::exception& e) {
     spdlog::error("mcp: tools/call {} failed: {}", tool.name, e.what());
+    observed.error(static_cast<int>(ErrorCode::kInternalError));
     response = jsonrpc::to_json(
         jsonrpc::make_error(call->id, ErrorCode::kInternalError, "Internal error"));
   } catch (...) {
     spdlog::error("mcp: tools/call {} failed", tool.name);
+    observed.error(static_cast<int>(ErrorCode::kInternalError));
     response = jsonrpc::to_json(
         jsonrpc::make_error(call->id, ErrorCode::kInternalError, "Internal error"));
   }
   conn->finish(call, response);
+  if (observed) observed.finish(call->cancelled.load() || !response);
 }
 
 // Decodes, lists, encodes; a bad cursor at either step is the same -32602.
@@ -175,6 +197,7 @@ void handle_tools_call(MethodCall& c) {
            "Invalid Request: request id " + c.req.id.to_string() + " is already in use");
     return;
   }
+  call->observed = std::move(c.observed);  // reported when the work ends (or is dropped)
   c.out.work = [conn = c.conn.shared_from_this(), call, tool = tc.tool,
                 args = std::move(tc.arguments), era = std::move(c.era)]() mutable {
     run_call(conn, call, *tool, std::move(args), era);
