@@ -3,9 +3,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,7 +17,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/dynamic_body.hpp>
@@ -108,6 +111,48 @@ HttpClientResponse exchange(asio::io_context& io, Stream& stream, beast::tcp_str
   return out;
 }
 
+// Resolves url.host: a literal address at once; a name by getaddrinfo on a detached
+// thread, waited for until `deadline` (a hanging lookup cannot be cancelled, and asio's
+// resolver would make the io_context's destructor wait for it). Returns "" or the error.
+std::string resolve(const Url& url, Clock::time_point deadline, std::vector<tcp::endpoint>& out) {
+  boost::system::error_code ec;
+  const auto port = static_cast<unsigned short>(std::stoi(url.port));
+  const auto literal = asio::ip::make_address(url.host, ec);
+  if (!ec) {
+    out = {tcp::endpoint(literal, port)};
+    return {};
+  }
+  struct Lookup {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    boost::system::error_code ec;
+    std::vector<tcp::endpoint> endpoints;
+  };
+  auto lookup = std::make_shared<Lookup>();
+  std::thread([lookup, host = url.host, service = url.port] {
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    boost::system::error_code e;
+    const auto results = resolver.resolve(host, service, e);
+    std::lock_guard lock(lookup->mu);
+    lookup->ec = e;
+    for (const auto& r : results) lookup->endpoints.push_back(r.endpoint());
+    lookup->done = true;
+    lookup->cv.notify_all();
+  }).detach();
+  std::unique_lock lock(lookup->mu);
+  if (!lookup->cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
+    return "timed out resolving " + url.host;
+  }
+  if (lookup->ec || lookup->endpoints.empty()) {
+    return "cannot resolve " + url.host + ": " +
+           (lookup->ec ? lookup->ec.message() : std::string("no address"));
+  }
+  out = std::move(lookup->endpoints);
+  return {};
+}
+
 }  // namespace
 
 Url parse_url(const std::string& text) {
@@ -172,35 +217,14 @@ HttpClientResponse http_request(const HttpClientRequest& in) {
   const Clock::time_point deadline = Clock::now() + in.timeout;
   try {
     asio::io_context io;
-    // Resolve: a literal address needs no lookup; a name goes through the
-    // resolver, bounded by the same deadline (it runs on asio's own thread).
-    tcp::resolver resolver(io);
-    tcp::resolver::results_type endpoints;
-    bool done = false;
-    beast::error_code ec;
-    asio::steady_timer guard(io);
-    guard.expires_at(deadline);
-    guard.async_wait([&](beast::error_code e) {
-      if (!e) resolver.cancel();
-    });
-    resolver.async_resolve(url.host, url.port, [&](beast::error_code e, tcp::resolver::results_type r) {
-      ec = e;
-      endpoints = std::move(r);
-      done = true;
-      guard.cancel();
-    });
-    run_until(io, done);
-    if (ec || !done) {
-      out.error = !done || ec == asio::error::operation_aborted
-                      ? "timed out resolving " + url.host
-                      : "cannot resolve " + url.host + ": " + ec.message();
+    std::vector<tcp::endpoint> endpoints;
+    if (std::string err = resolve(url, deadline, endpoints); !err.empty()) {
+      out.error = std::move(err);
       return out;
     }
-    io.restart();
-    io.poll();  // let the cancelled guard finish
-
+    bool done = false;
+    beast::error_code ec;
     beast::tcp_stream tcp_stream(io);
-    done = false;
     tcp_stream.expires_at(deadline);
     tcp_stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
       ec = e;

@@ -4,8 +4,10 @@
 // http:// and https:// (OpenSSL; the peer's certificate is verified against the system's
 // CA store and the URL's host name). A request is one connection (no pooling: deliveries
 // are rare and small), ends by its deadline whatever the peer does (a peer that hangs
-// costs the caller timeout_ms, never more), and never throws for network failures: they
-// come back in HttpClientResponse::error.
+// costs the caller timeout_ms, never more — a host name is looked up on a detached thread
+// waited for until the deadline, so a hanging DNS counts too), follows no redirect (a 3xx
+// is the response), and never throws for network failures: they come back in
+// HttpClientResponse::error.
 //
 // Thread safety: post() may be called from many threads at once; each call owns its
 // own io_context and socket.

@@ -247,6 +247,24 @@ TEST_CASE("http_request: https refuses a server whose certificate no CA vouches 
   CHECK(resp.error.find("certificate verify failed") != std::string::npos);
 }
 
+TEST_CASE("http_request: a host name is resolved; one that does not resolve fails in time") {
+  OneShotServer server("HTTP/1.1 204 No Content\r\n\r\n");
+  const std::string port = server.url().substr(std::string("http://127.0.0.1:").size());
+  const auto ok = http_request(post("http://localhost:" + port));
+  CHECK(ok.error == "");
+  CHECK(ok.status == 204);
+
+  HttpClientRequest req = post("http://no-such-host.invalid/");
+  req.timeout = std::chrono::milliseconds(1500);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto bad = http_request(req);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(5000));
+  CHECK(bad.status == 0);
+  const bool named = bad.error.rfind("cannot resolve no-such-host.invalid", 0) == 0 ||
+                     bad.error == "timed out resolving no-such-host.invalid";
+  CHECK(named);
+}
+
 TEST_CASE("http_request: bad URLs and methods are errors, never a connection") {
   CHECK(http_request(post("ftp://127.0.0.1/")).error.rfind("bad URL: the scheme", 0) == 0);
   CHECK(http_request(post("127.0.0.1:80/x")).error == "bad URL: not an absolute URL (no scheme)");
