@@ -194,6 +194,7 @@
         h("div", {}, h("strong", {}, a.agent), " ", a.status ? h("span", { class: `badge ${a.status}` }, a.status) : null,
           " ", h("span", { class: "muted", data: { seen: a.last_seen_ms || "" } }, ago(a.last_seen_ms))),
         where ? h("div", { class: "muted" }, where) : null,
+        suspended && a.suspend_reason ? h("div", { class: "muted" }, `suspended: ${a.suspend_reason}`) : null,
         h("div", { class: "chips" }, (a.leases || []).length
           ? a.leases.map((n) => h("span", { class: "chip", data: { agentLease: n } }, n))
           : h("span", { class: "muted" }, "no leases")),

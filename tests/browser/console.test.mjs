@@ -33,6 +33,10 @@ const { Client } = await load("@modelcontextprotocol/sdk/client/index.js");
 const { StreamableHTTPClientTransport } = await load("@modelcontextprotocol/sdk/client/streamableHttp.js");
 
 const CHROMIUM = process.env.KEEL_CHROMIUM || "/usr/bin/chromium";
+// KEEL_FIREFOX=/usr/bin/firefox-esr runs the same test in Firefox instead (WebDriver BiDi); its
+// screenshots are named firefox-*.png.
+const FIREFOX = process.env.KEEL_FIREFOX || "";
+const BROWSER = FIREFOX || CHROMIUM;
 const OUT = path.resolve(new URL("./out/", import.meta.url).pathname);
 const CALL_TIMEOUT = 30_000;
 const TOKENS = {
@@ -52,8 +56,26 @@ async function waitPage(page, fn, arg, { timeout = 10_000, what = "condition" } 
     const handle = await page.waitForFunction(fn, { timeout, polling: 25 }, arg);
     return await handle.jsonValue();
   } catch (e) {
-    throw new Error(`page: timeout waiting for ${what}: ${e.message}`);
+    // What the page itself says (its notice and error lines) helps more than the timeout.
+    const said = await page
+      .evaluate(() => [...document.querySelectorAll("#notice, .error")].map((el) => el.textContent.trim()).filter(Boolean).join(" | "))
+      .catch(() => "?");
+    throw new Error(`page: timeout waiting for ${what}: ${e.message}; the page says: ${said || "nothing"}`);
   }
+}
+
+// The browser, headless, with a fresh profile under `dir`.
+function launchBrowser(dir) {
+  if (!fs.existsSync(BROWSER)) throw new Error(`browser not found at ${BROWSER} (apt-get install chromium, or set KEEL_CHROMIUM)`);
+  if (FIREFOX) return puppeteer.launch({ browser: "firefox", executablePath: FIREFOX, headless: true, userDataDir: path.join(dir, "firefox-profile") });
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    userDataDir: path.join(dir, "chromium-profile"),
+    // Without the background-networking flags Chromium hangs on a closed network.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
 }
 
 // A page's fetch, with the page's cookies and Origin: {status, body}.
@@ -69,7 +91,7 @@ function pageFetch(page, url, init) {
 }
 
 async function shot(page, name, opts = {}) {
-  const file = path.join(OUT, name);
+  const file = path.join(OUT, FIREFOX ? `firefox-${name}` : name);
   await page.screenshot({ path: file, fullPage: true, ...opts });
   console.log(`screenshot: ${file}`);
   return file;
@@ -126,7 +148,6 @@ describe("the web console in headless Chromium", () => {
 
   before(async () => {
     requireBinary();
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set KEEL_CHROMIUM)`);
     fs.mkdirSync(OUT, { recursive: true });
     root = mkTmp("keel-browser-");
     project = path.join(root, "project");
@@ -134,7 +155,8 @@ describe("the web console in headless Chromium", () => {
     fs.mkdirSync(path.join(project, ".keel"), { recursive: true });
     execFileSync("git", ["init", "-q", project]);
     const principals = {
-      alice: { token: TOKENS.alice, capabilities: ["escalation.resolve", "lease.force", "agent.admin", "journal.read"] },
+      // "lease" too: the store's force release asks for it besides lease.force.
+      alice: { token: TOKENS.alice, capabilities: ["escalation.resolve", "lease.force", "lease", "agent.admin", "journal.read"] },
       bob: { token: TOKENS.bob, capabilities: ["journal.read"] },
       worker: { token: TOKENS.worker },
     };
@@ -149,13 +171,7 @@ describe("the web console in headless Chromium", () => {
     await builder.initialize();
     other = await startOtherOrigin();
     otherUrl = `http://127.0.0.1:${other.address().port}/`;
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      userDataDir: path.join(root, "chromium-profile"),
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-    });
+    browser = await launchBrowser(root);
     page = watch(await browser.newPage(), "alice");
     page.on("dialog", (d) => d.accept());
     await page.setViewport({ width: 1280, height: 900 });
@@ -293,7 +309,10 @@ describe("the web console in headless Chromium", () => {
     });
     // A second holder waits behind it: the waiter shows on the lease.
     const queued = worker.call("lease_acquire", { name, ttl_ms: 60_000, wait_ms: 20_000 });
-    await waitPage(page, (s) => !!document.querySelector(`${s} [data-waiter="worker"]`), row, { what: "worker waiting on the lease" });
+    await waitPage(page, (s) => !!document.querySelector(`${s} [data-waiter="worker"]`), row, {
+      timeout: 15_000,
+      what: "worker waiting on the lease",
+    });
     await shot(page, "agents-leases.png");
 
     await build("lease_release", { name, lease_id: held.lease_id });
@@ -420,7 +439,7 @@ describe("the web console in headless Chromium", () => {
 
     // 2. From another origin. The browser: a page on another port of the same host (same site, so
     //    the SameSite=Strict cookie goes along) posting a simple request and a preflighted one.
-    const evil = watch(await browser.newPage(), "other-origin");
+    const evil = await browser.newPage(); // not watched: its blocked requests are the point
     await evil.goto(otherUrl);
     const simple = await pageFetch(evil, `${base}${resolvePath}`, {
       method: "POST",
@@ -475,6 +494,27 @@ describe("the web console in headless Chromium", () => {
     assert.equal(st.decision, "ABORT");
   });
 
+  test("lease.force and agent.admin from the page: Release frees a lease, Suspend and Resume an agent", async () => {
+    const name = "deploy/lock";
+    await build("lease_acquire", { name, ttl_ms: 600_000 });
+    const row = `#lease-rows tr[data-lease-name="${name}"]`;
+    await waitPage(page, (s) => !!document.querySelector(s), row, { what: `lease ${name} on the page` });
+    await page.click(`${row} [data-action="release"]`); // the confirm() is accepted
+    await waitPage(page, (s) => !document.querySelector(s), row, { what: `lease ${name} force-released` });
+    const held = await build("lease_list", {});
+    assert.ok(!JSON.stringify(held).includes(name), `builder still holds ${name}: ${JSON.stringify(held)}`);
+
+    const agent = `#agent-list [data-agent="builder"]`;
+    await page.click(`${agent} [data-action="suspend"]`);
+    await waitPage(page, (s) => !!document.querySelector(`${s} [data-action="resume"]`), agent, { what: "builder suspended" });
+    const refused = await builder.tool("lease_acquire", { name, ttl_ms: 10_000 }, { timeout: CALL_TIMEOUT });
+    assert.equal(refused.isError, true, `a suspended agent is refused: ${JSON.stringify(refused)}`);
+    await page.click(`${agent} [data-action="resume"]`);
+    await waitPage(page, (s) => !!document.querySelector(`${s} [data-action="suspend"]`), agent, { what: "builder resumed" });
+    const again = await build("lease_acquire", { name, ttl_ms: 10_000 });
+    await build("lease_release", { name, lease_id: again.lease_id });
+  });
+
   test("at a phone's width (375 px) the page is one column without horizontal scroll", async () => {
     // Something long on the page: a lease with a long name, a pending escalation with a long proposal.
     const longName = `build/${"very-long-segment-".repeat(8)}end`;
@@ -489,10 +529,11 @@ describe("the web console in headless Chromium", () => {
     await sleep(300);
     const m = await page.evaluate(() => ({
       scroll: document.documentElement.scrollWidth,
-      width: document.documentElement.clientWidth,
+      width: document.documentElement.clientWidth, // less a vertical scrollbar where it takes room (Firefox)
+      viewport: window.innerWidth,
       columns: getComputedStyle(document.getElementById("main")).gridTemplateColumns.split(" ").length,
     }));
-    assert.equal(m.width, 375);
+    assert.equal(m.viewport, 375);
     assert.ok(m.scroll <= m.width, `the page is ${m.scroll} px wide at ${m.width} px`);
     assert.equal(m.columns, 1);
     await shot(page, "phone.png");
@@ -512,5 +553,42 @@ describe("the web console in headless Chromium", () => {
 
   test("no page threw or broke its Content-Security-Policy", () => {
     assert.deepEqual(pageProblems, []);
+  });
+});
+
+describe("the console on loopback without tokens", () => {
+  let root, server, browser, page;
+
+  before(async () => {
+    requireBinary();
+    root = mkTmp("keel-browser-local-");
+    const project = path.join(root, "project");
+    fs.mkdirSync(project);
+    execFileSync("git", ["init", "-q", project]);
+    server = await startHttpServer({ stateDir: path.join(root, "state"), cwd: project, extraArgs: ["--project", project] });
+    browser = await launchBrowser(root);
+    page = await browser.newPage();
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    if (server) await server.stop();
+    rmTmp(root);
+  });
+
+  test("no login box: the local principal goes straight in, live; a POST without the CSRF token is still refused", async () => {
+    const base = new URL(server.url).origin;
+    await page.goto(`${base}/`, { waitUntil: "domcontentloaded" });
+    await waitPage(page, () => document.getElementById("conn").dataset.state === "live", undefined, { what: "live without a login" });
+    assert.equal(await page.$eval("#login", (el) => el.hidden), true);
+    assert.equal(await page.$eval("#logout", (el) => el.hidden), true);
+    assert.match(await page.$eval("#who", (el) => el.textContent), /local/);
+    const r = await pageFetch(page, "/console/api/leases/release", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "anything" }),
+    });
+    assert.equal(r.status, 403, r.body);
+    assert.match(r.body, /CSRF/i);
   });
 });
