@@ -123,7 +123,7 @@ function startOtherOrigin() {
 
 // ------------------------------------------------------------------ the suite
 
-describe("the web console in headless Chromium", () => {
+describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () => {
   let root, project, stateDir, server, base, browser, page, worker, builder, other, otherUrl;
   const pageProblems = []; // uncaught errors and CSP violations in any page
 
