@@ -63,10 +63,10 @@ void Scraper::count_journal(const std::string& op, std::int64_t& cursor) {
         t_->hook_decisions
             .with({payload_string(payload, "outcome", "unknown"), payload_string(payload, "rule", "")})
             .inc();
-      } else {
+      } else if (const std::string outcome = payload_string(payload, "outcome", "");
+                 outcome == "delivered" || outcome == "failed") {  // ("started": a cursor mark)
         t_->notify_deliveries
-            .with({payload_string(payload, "target", r.subject),
-                   payload_string(payload, "outcome", "unknown")})
+            .with({payload_string(payload, "target", r.subject), outcome})
             .inc();
       }
       cursor = r.seq;

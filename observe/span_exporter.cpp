@@ -42,7 +42,8 @@ bool SpanExporter::submit(Span span) {
       return false;
     }
     queue_.push_back(std::move(span));
-    wake = queue_.size() == static_cast<std::size_t>(config_.max_batch);
+    // The thread waits for a first span, then for a full batch or flush_ms.
+    wake = queue_.size() == 1 || queue_.size() == static_cast<std::size_t>(config_.max_batch);
   }
   if (wake) cv_.notify_one();
   return true;

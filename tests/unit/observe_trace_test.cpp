@@ -200,6 +200,25 @@ TEST_CASE("exporter: batches of max_batch, flushed by flush_ms and at close", "[
   REQUIRE(col.bodies.size() == 3);
 }
 
+TEST_CASE("exporter: a lone span goes out after flush_ms, without a full batch or a close",
+          "[observe][trace]") {
+  Registry reg;
+  auto& exported = reg.counter("e_total", "e").with({});
+  auto& dropped = reg.counter("d_total", "d").with({});
+  auto& failures = reg.counter("f_total", "f").with({});
+  FakeCollector col;
+  SpanExporter ex(exporter_config(100, 50, 50, 2000), {exported, dropped, failures}, col.sender());
+  for (int round = 1; round <= 2; ++round) {  // and again once the queue was empty
+    CHECK(ex.submit(test_span("lone")));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (exported.value() < static_cast<std::uint64_t>(round) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    CHECK(exported.value() == static_cast<std::uint64_t>(round));
+  }
+}
+
 TEST_CASE("exporter: a full queue drops and counts, never blocks; a hanging collector "
           "bounds the close", "[observe][trace]") {
   Registry reg;
