@@ -68,9 +68,7 @@ bool TargetDeliverer::keep_lease(SteadyClock::time_point now) {
   if (!lease_) {
     if (now < next_lease_try_) return false;
     next_lease_try_ = now + options_.standby_retry;
-    if (!take_lease()) return false;
-    load_cursor();
-    return true;
+    return take_lease();
   }
   if (now - renewed_at_ < std::chrono::milliseconds(options_.lease_ttl_ms / 3)) return true;
   try {
@@ -134,7 +132,8 @@ void TargetDeliverer::journal(const state::JournalRecord& r, std::string_view ev
 }
 
 void TargetDeliverer::step(const std::atomic<bool>& stopping) {
-  if (!keep_lease(SteadyClock::now()) || !cursor_) return;
+  if (!keep_lease(SteadyClock::now())) return;
+  if (!cursor_) load_cursor();  // after taking the lease, or again after a store error
   if (SteadyClock::now() < next_attempt_) return;
   while (!stopping.load()) {
     if (queue_.empty()) {
