@@ -70,7 +70,7 @@ async function waitFor(what, pred, ms = 15_000) {
 
 // A project whose .keel/keel.jsonc sends escalation.filed to the receiver.
 // With `slack`, also a target "chat" (format slack, unsigned) at /slack.
-function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000, slack = false } = {}) {
+function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000, slack = false, events = ["escalation.filed"] } = {}) {
   const project = path.join(root, name);
   fs.mkdirSync(path.join(project, ".keel"), { recursive: true });
   const config = {
@@ -82,7 +82,7 @@ function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000,
       targets: {
         ops: {
           url: `http://127.0.0.1:${port}/hook`,
-          events: ["escalation.filed"],
+          events,
           format: "json",
           secret: SECRET,
         },
@@ -193,6 +193,31 @@ describe("notifications", () => {
       // The escalation record itself is the event.
       const esc = (await journal(dirs, "ESCALATE")).find((r) => r.seq === body.id);
       assert.ok(esc, "the event id is the ESCALATE record's seq");
+    } finally {
+      await a.close();
+    }
+  });
+
+  test("a denial by `keel hook`, another process, reaches the target through the journal", async () => {
+    rx.reset("ok");
+    const dirs = makeProject(root, "hook", rx.port, { events: ["hook.denied"] });
+    const a = await serve("agent-s", dirs);
+    try {
+      await notifierStarted(dirs);
+      const event = {
+        session_id: "s1", cwd: dirs.project, hook_event_name: "PreToolUse", tool_name: "Bash",
+        tool_input: { command: "rm -rf ~" }, tool_use_id: "toolu_1",
+      };
+      const r = await runKeel(["hook", "--dialect", "claude", ...dirs.args], {
+        input: JSON.stringify(event), cwd: dirs.project, env: { ...process.env, KEEL_AGENT: "" },
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /"deny"/);
+      const entry = await waitFor("the hook.denied delivery", () => rx.delivered[0]);
+      assert.equal(entry.body.event, "hook.denied");
+      assert.equal(entry.body.payload.outcome, "deny");
+      assert.equal(entry.body.payload.command, "rm -rf ~");
+      assert.ok(verify(entry));
     } finally {
       await a.close();
     }
