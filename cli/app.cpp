@@ -19,7 +19,8 @@ constexpr std::pair<std::string_view, CommandGroup> kGroups[] = {
     {"journal", journal_commands}, {"lease", lease_commands},
     {"memory", memory_commands},   {"install", install_commands},
     {"escalation", escalation_commands}, {"agents", agents_commands},
-    {"doctor", doctor_commands},   {"store", store_commands}};
+    {"doctor", doctor_commands},   {"store", store_commands},
+    {"console", console_commands}};
 
 std::vector<Command> all_commands() {
   std::vector<Command> all;

@@ -29,6 +29,7 @@ std::vector<Command> hook_commands();
 std::vector<Command> escalation_commands();
 std::vector<Command> agents_commands();
 std::vector<Command> store_commands();
+std::vector<Command> console_commands();
 
 // The JSON endpoint of escalations beside /mcp on `keel serve --http`, to be
 // mounted at the prefix "/escalations" (cli/escalation_command.cpp):

@@ -1,0 +1,59 @@
+// keel/console/console_snapshot.h — what the console shows, read from the
+// store as JSON: agents, leases and waiters, escalations, the journal and its
+// verify status, fanout runs in progress, recent hook denials and asks
+// (the shape is /console/api/state in the console's API).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <boost/json/object.hpp>
+
+#include "state/store.h"
+
+namespace keel::console {
+
+// A journal page request (GET /console/api/journal).
+struct JournalPageRequest {
+  std::optional<std::string> op;
+  std::optional<std::string> subject;
+  std::optional<std::string> agent;  // the record's principal
+  std::optional<std::int64_t> before_seq;
+  int limit = 100;  // 1..1000
+};
+
+// Thread-safe. Reads `store` as `reader` (read-only calls; the reader needs
+// journal.read and escalation.resolve); the store outlives it. journal_verify
+// runs at most once per `verify_every_ms` (its report is cached).
+class SnapshotSource {
+ public:
+  SnapshotSource(state::Store& store, state::Principal reader, std::int64_t verify_every_ms = 10'000);
+
+  // The newest journal record's seq (0 when the journal is empty): cheap,
+  // one indexed read.
+  std::int64_t head_seq();
+  // The whole snapshot.
+  boost::json::object build();
+  // {"records": [...]}, newest first.
+  boost::json::object journal_page(const JournalPageRequest& q);
+
+ private:
+  boost::json::object verify_status();
+
+  state::Store& store_;
+  const state::Principal reader_;
+  const std::int64_t verify_every_ms_;
+  std::mutex verify_mu_;
+  std::optional<boost::json::object> verify_cache_;
+  std::int64_t verify_at_ms_ = 0;
+};
+
+// One journal record as the console shows it (payload parsed when it is JSON).
+boost::json::object journal_record_json(const state::JournalRecord& r);
+
+// Wall-clock milliseconds.
+std::int64_t wall_ms();
+
+}  // namespace keel::console

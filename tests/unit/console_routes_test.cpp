@@ -1,0 +1,336 @@
+// The web console's routes (console/console_routes.h) called directly: the
+// page and its security headers, sessions and login, and that a request
+// without its CSRF token, from another origin or without the capability
+// changes nothing; the actions act as the logged-in principal.
+#include <catch2/catch.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "console/console_routes.h"
+#include "console/console_sessions.h"
+#include "state_test_util.h"
+
+using namespace keel;
+using namespace keel::state;
+using namespace keel::state::testing;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kHost = "127.0.0.1:7777";
+constexpr const char* kOrigin = "http://127.0.0.1:7777";
+
+struct ConsoleEnv {
+  StoreEnv env;
+  mcp::HttpOptions http;
+
+  // `tokens` empty: loopback without login. Else alice (escalation.resolve,
+  // lease.force, agent.admin) and bob (an agent's defaults) may log in.
+  explicit ConsoleEnv(bool tokens) {
+    console::ConsoleConfig c;
+    c.store = env.store.get();
+    c.project = "/proj";
+    if (tokens) {
+      c.tokens = {{"alice", "alice-token-0123456789"}, {"bob", "bob-token-0123456789"}};
+      c.principal_for = [](const std::string& name) -> std::optional<Principal> {
+        auto caps = default_agent_capabilities();
+        if (name == "alice") {
+          caps.insert("escalation.resolve");
+          caps.insert("lease.force");
+          caps.insert("agent.admin");
+        } else if (name != "bob") {
+          return std::nullopt;
+        }
+        return Principal{name + "-agent", "/proj", "", caps};
+      };
+    }
+    c.local = admin("console");
+    console::add_console_routes(http, std::move(c));
+  }
+
+  mcp::HttpRouteResponse call(mcp::HttpRouteRequest in) {
+    for (const auto& spec : http.routes) {
+      if (spec.matches(in.path)) return spec.route(in);
+    }
+    FAIL("no route for " << in.path);
+    return {};
+  }
+
+  mcp::HttpRouteResponse get(const std::string& path, const std::string& cookie = "") {
+    mcp::HttpRouteRequest in;
+    in.method = "GET";
+    auto q = path.find('?');
+    in.path = path.substr(0, q);
+    if (q != std::string::npos) in.query = path.substr(q + 1);
+    in.headers = {{"host", kHost}};
+    if (!cookie.empty()) in.headers.emplace_back("cookie", cookie);
+    return call(in);
+  }
+
+  // A POST as a page of this server sends it, with `drop` headers left out
+  // and `replace` overriding.
+  mcp::HttpRouteResponse post(const std::string& path, const std::string& body, const std::string& cookie,
+                              const std::string& csrf,
+                              std::vector<std::pair<std::string, std::string>> replace = {}) {
+    mcp::HttpRouteRequest in;
+    in.method = "POST";
+    in.path = path;
+    in.body = body;
+    in.content_type = "application/json";
+    std::map<std::string, std::string> h{{"host", kHost}, {"origin", kOrigin}, {"cookie", cookie},
+                                         {"x-keel-csrf", csrf}};
+    for (auto& [k, v] : replace) {
+      if (k == "content-type") {
+        in.content_type = v;
+      } else if (v.empty()) {
+        h.erase(k);
+      } else {
+        h[k] = v;
+      }
+    }
+    for (auto& [k, v] : h) in.headers.emplace_back(k, v);
+    return call(in);
+  }
+};
+
+std::string header_of(const mcp::HttpRouteResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+// "name=value" of the response's Set-Cookie for `name`.
+std::string cookie_from(const mcp::HttpRouteResponse& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == "Set-Cookie" && v.rfind(name + "=", 0) == 0) return v.substr(0, v.find(';'));
+  }
+  return "";
+}
+
+json::object body_of(const mcp::HttpRouteResponse& r) { return json::parse(r.body).as_object(); }
+
+std::int64_t file_escalation(Store& s, const std::string& who = "worker") {
+  EscalationRequest req;
+  req.reason = "<script>alert(1)</script> delete build/?";
+  req.proposal = json::object{{"rm", "build/"}};
+  auto r = s.request_escalation(agent(who), req);
+  REQUIRE(r.escalation);
+  return r.escalation->id;
+}
+
+}  // namespace
+
+TEST_CASE("console: the page, its script and style carry the security headers") {
+  ConsoleEnv c(false);
+  auto page = c.get("/");
+  CHECK(page.status == 200);
+  CHECK(page.content_type.rfind("text/html", 0) == 0);
+  CHECK(page.body.find("<") != std::string::npos);
+  const std::string csp = header_of(page, "Content-Security-Policy");
+  CHECK(csp.find("script-src 'self'") != std::string::npos);
+  CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+  CHECK(csp.find("unsafe-inline") == std::string::npos);
+  CHECK(header_of(page, "X-Content-Type-Options") == "nosniff");
+  CHECK(header_of(page, "Referrer-Policy") == "no-referrer");
+  CHECK(header_of(page, "Cache-Control") == "no-store");
+  auto js = c.get("/console/app.js");
+  CHECK(js.status == 200);
+  CHECK(js.content_type.rfind("text/javascript", 0) == 0);
+  CHECK(!js.body.empty());
+  auto css = c.get("/console/app.css");
+  CHECK(css.status == 200);
+  CHECK(css.content_type.rfind("text/css", 0) == 0);
+  CHECK(c.get("/console/nope.js").status == 404);
+}
+
+TEST_CASE("console: on loopback without tokens the browser is the local principal") {
+  ConsoleEnv c(false);
+  auto r = c.get("/console/api/session");
+  REQUIRE(r.status == 200);
+  auto s = body_of(r);
+  CHECK(s.at("auth_required") == false);
+  CHECK(s.at("authenticated") == true);
+  CHECK(s.at("principal") == "local");
+  CHECK(s.at("capabilities") == json::array{"escalation.resolve", "lease.force", "agent.admin"});
+  CHECK(s.at("project") == "/proj");
+  const std::string set = header_of(r, "Set-Cookie");
+  CHECK(set.rfind("keel_console=", 0) == 0);
+  CHECK(set.find("HttpOnly") != std::string::npos);
+  CHECK(set.find("SameSite=Strict") != std::string::npos);
+  CHECK(set.find("Secure") == std::string::npos);  // plain HTTP
+  const std::string cookie = cookie_from(r, "keel_console");
+  const std::string csrf(s.at("csrf").as_string());
+  CHECK(csrf.size() == 64);
+
+  // The same cookie: the same session and token.
+  auto again = body_of(c.get("/console/api/session", cookie));
+  CHECK(again.at("csrf").as_string() == csrf);
+
+  SECTION("resolve MODIFY with a proposal acts as the console's principal, journaled") {
+    const auto id = file_escalation(*c.env.store);
+    auto res = c.post("/console/api/escalations/" + std::to_string(id) + "/resolve",
+                      R"({"decision":"MODIFY","proposal":{"rm":"build/tmp"}})", cookie, csrf);
+    CHECK(res.status == 200);
+    Escalation e = c.env.store->get_escalation(admin(), id);
+    CHECK(e.resolved);
+    CHECK(e.decision == EscalationDecision::kModify);
+    CHECK(e.resolved_proposal == json::value(json::object{{"rm", "build/tmp"}}));
+    CHECK(e.resolver == "console");
+    CHECK(e.resolved_via == "console");
+    auto rec = newest_record(*c.env.store, "RESOLVE");
+    REQUIRE(rec);
+    CHECK(rec->principal == "console");
+    // A second decision: 409, the first stands.
+    auto second = c.post("/console/api/escalations/" + std::to_string(id) + "/resolve", R"({"decision":"ABORT"})",
+                         cookie, csrf);
+    CHECK(second.status == 409);
+    CHECK(c.env.store->get_escalation(admin(), id).decision == EscalationDecision::kModify);
+    CHECK(c.post("/console/api/escalations/99999/resolve", R"({"decision":"ABORT"})", cookie, csrf).status == 404);
+  }
+  SECTION("refused POSTs change nothing") {
+    const auto id = file_escalation(*c.env.store);
+    const std::string path = "/console/api/escalations/" + std::to_string(id) + "/resolve";
+    const std::string body = R"({"decision":"ABORT"})";
+    const std::size_t records = journal_records(*c.env.store).size();
+    struct Bad {
+      const char* what;
+      std::vector<std::pair<std::string, std::string>> replace;
+      unsigned status;
+      const char* error;
+    };
+    const std::vector<Bad> bad{
+        {"no CSRF token", {{"x-keel-csrf", ""}}, 403, "bad CSRF token"},
+        {"a wrong CSRF token", {{"x-keel-csrf", std::string(64, 'a')}}, 403, "bad CSRF token"},
+        {"another origin", {{"origin", "http://evil.example"}}, 403, "cross-origin request"},
+        {"another port", {{"origin", "http://127.0.0.1:7778"}}, 403, "cross-origin request"},
+        {"no Origin, no Sec-Fetch-Site", {{"origin", ""}}, 403, "cross-origin request"},
+        {"no Origin, cross-site fetch", {{"origin", ""}, {"sec-fetch-site", "cross-site"}}, 403,
+         "cross-origin request"},
+        {"no cookie", {{"cookie", ""}}, 401, "not logged in"},
+        {"a form post", {{"content-type", "application/x-www-form-urlencoded"}}, 400, nullptr},
+    };
+    for (const auto& b : bad) {
+      CAPTURE(b.what);
+      auto r = c.post(path, body, cookie, csrf, b.replace);
+      CHECK(r.status == b.status);
+      if (b.error != nullptr) CHECK(body_of(r).at("error") == b.error);
+    }
+    CHECK(c.post(path, "not json", cookie, csrf).status == 400);
+    CHECK(c.post(path, R"({"decision":"MAYBE"})", cookie, csrf).status == 400);
+    CHECK(c.post(path, R"({"decision":"MODIFY"})", cookie, csrf).status == 400);
+    CHECK_FALSE(c.env.store->get_escalation(admin(), id).resolved);
+    CHECK(journal_records(*c.env.store).size() == records);
+    // Same origin told by Sec-Fetch-Site alone is accepted.
+    CHECK(c.post(path, body, cookie, csrf, {{"origin", ""}, {"sec-fetch-site", "same-origin"}}).status == 200);
+  }
+  SECTION("force release and suspend / resume") {
+    c.env.store->acquire_lease(agent("worker"), acquire("deploy-slot"));
+    auto r = c.post("/console/api/leases/release", R"({"name":"deploy-slot"})", cookie, csrf);
+    CHECK(r.status == 200);
+    CHECK(c.env.store->list_leases(admin()).empty());
+    CHECK(c.post("/console/api/leases/release", R"({"name":"deploy-slot"})", cookie, csrf).status == 404);
+    CHECK(c.post("/console/api/leases/release", R"({})", cookie, csrf).status == 400);
+
+    c.env.store->register_agent(agent("worker"), AgentRegistration{});
+    r = c.post("/console/api/agents/worker/suspend", R"({"reason":"runaway"})", cookie, csrf);
+    CHECK(r.status == 200);
+    CHECK(body_of(r).at("status") == "suspended");
+    r = c.post("/console/api/agents/worker/resume", "{}", cookie, csrf);
+    CHECK(r.status == 200);
+    CHECK(body_of(r).at("status") == "active");
+    CHECK(c.post("/console/api/agents/nobody/suspend", "{}", cookie, csrf).status == 404);
+  }
+  SECTION("logout ends the session") {
+    auto r = c.post("/console/logout", "{}", cookie, csrf);
+    CHECK(r.status == 204);
+    CHECK(header_of(r, "Set-Cookie").find("Max-Age=0") != std::string::npos);
+    CHECK(c.post("/console/api/leases/release", R"({"name":"x"})", cookie, csrf).status == 401);
+  }
+}
+
+TEST_CASE("console: with tokens, a login decides who acts and what it may do") {
+  ConsoleEnv c(true);
+  // Before login: reads are refused, the session offers a pre-login token.
+  CHECK(c.get("/console/api/state").status == 401);
+  CHECK(c.get("/console/events").status == 401);
+  auto r = c.get("/console/api/session");
+  auto s = body_of(r);
+  CHECK(s.at("auth_required") == true);
+  CHECK(s.at("authenticated") == false);
+  CHECK(s.at("principal").is_null());
+  CHECK(s.at("capabilities").as_array().empty());
+  const std::string pre = cookie_from(r, "keel_console_pre");
+  REQUIRE(!pre.empty());
+  const std::string pre_csrf(s.at("csrf").as_string());
+
+  // A wrong token, a login without the pre-login CSRF: refused.
+  CHECK(c.post("/console/login", R"({"token":"guess"})", pre, pre_csrf).status == 401);
+  CHECK(c.post("/console/login", R"({"token":"bob-token-0123456789"})", pre, "x").status == 403);
+  CHECK(c.post("/console/login", R"({"token":"bob-token-0123456789"})", pre, pre_csrf,
+               {{"origin", "http://evil.example"}})
+            .status == 403);
+
+  auto login = c.post("/console/login", R"({"token":"bob-token-0123456789"})", pre, pre_csrf);
+  REQUIRE(login.status == 200);
+  auto who = body_of(login);
+  CHECK(who.at("authenticated") == true);
+  CHECK(who.at("principal") == "bob");
+  CHECK(who.at("capabilities").as_array().empty());
+  const std::string cookie = cookie_from(login, "keel_console");
+  REQUIRE(!cookie.empty());
+  const std::string csrf(who.at("csrf").as_string());
+  CHECK(csrf != pre_csrf);
+  // The pre-login session is spent.
+  CHECK(c.post("/console/login", R"({"token":"bob-token-0123456789"})", pre, pre_csrf).status == 401);
+
+  CHECK(c.get("/console/api/state", cookie).status == 200);
+  // bob lacks every console capability: refused, nothing changed.
+  c.env.store->acquire_lease(agent("worker"), acquire("ci-runner"));
+  const auto id = file_escalation(*c.env.store);
+  const std::size_t records = journal_records(*c.env.store).size();
+  r = c.post("/console/api/leases/release", R"({"name":"ci-runner"})", cookie, csrf);
+  CHECK(r.status == 403);
+  CHECK(body_of(r).at("error") == "missing capability lease.force");
+  r = c.post("/console/api/escalations/" + std::to_string(id) + "/resolve", R"({"decision":"ABORT"})", cookie, csrf);
+  CHECK(r.status == 403);
+  CHECK(body_of(r).at("error") == "missing capability escalation.resolve");
+  CHECK(c.post("/console/api/agents/worker/suspend", "{}", cookie, csrf).status == 403);
+  CHECK(c.env.store->list_leases(admin()).size() == 1);
+  CHECK_FALSE(c.env.store->get_escalation(admin(), id).resolved);
+  CHECK(journal_records(*c.env.store).size() == records);
+
+  // alice may: she acts as her agent.
+  auto pre2 = c.get("/console/api/session");
+  const std::string pre2_cookie = cookie_from(pre2, "keel_console_pre");
+  auto alice = c.post("/console/login", R"({"token":"alice-token-0123456789"})", pre2_cookie,
+                      std::string(body_of(pre2).at("csrf").as_string()));
+  REQUIRE(alice.status == 200);
+  CHECK(body_of(alice).at("capabilities") == json::array{"escalation.resolve", "lease.force", "agent.admin"});
+  r = c.post("/console/api/escalations/" + std::to_string(id) + "/resolve", R"({"decision":"OVERRIDE"})",
+             cookie_from(alice, "keel_console"), std::string(body_of(alice).at("csrf").as_string()));
+  CHECK(r.status == 200);
+  CHECK(c.env.store->get_escalation(admin(), id).resolver == "alice-agent");
+  // bob's cookie does not carry alice's token.
+  CHECK(c.post("/console/api/escalations/" + std::to_string(id) + "/resolve", R"({"decision":"OVERRIDE"})",
+               cookie, std::string(body_of(alice).at("csrf").as_string()))
+            .status == 403);
+}
+
+TEST_CASE("console: sessions expire and are bounded") {
+  console::SessionTable t(std::chrono::milliseconds(60'000), std::chrono::milliseconds(1), 3);
+  auto pre = t.create(false, "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_FALSE(t.find(pre.id, false));
+  auto a = t.create(true, "a");
+  CHECK(t.find(a.id, true));
+  CHECK_FALSE(t.find(a.id, false));  // a session is not a pre-login one
+  t.create(true, "b");
+  t.create(true, "c");
+  t.create(true, "d");
+  CHECK(t.size() == 3);
+  CHECK_FALSE(t.find(a.id, true));  // the oldest went
+  CHECK(console::cookie_value("x=1; keel_console=abc; y=2", "keel_console") == "abc");
+  CHECK(console::cookie_value("keel_console_pre=zz", "keel_console").empty());
+}

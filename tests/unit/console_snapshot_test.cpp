@@ -1,0 +1,162 @@
+// The console's view of the store (console/console_snapshot.h) and its live
+// updates (console/console_events.h): what a snapshot holds, and that every
+// open stream gets a new one soon after a change, whoever wrote it.
+#include <catch2/catch.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include "console/console_events.h"
+#include "console/console_snapshot.h"
+#include "state_test_util.h"
+
+using namespace keel;
+using namespace keel::state;
+using namespace keel::state::testing;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// An event stream that keeps what it was sent.
+class FakeStream : public mcp::HttpEventStream {
+ public:
+  bool send(std::string event) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    events_.push_back(std::move(event));
+    return true;
+  }
+  void close() override {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  bool closed() const override {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  std::vector<std::string> events() const {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
+  // Polls (10 ms) up to `limit` for a state event whose data contains `needle`.
+  bool wait_for(const std::string& needle, std::chrono::milliseconds limit) const {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      for (const auto& e : events()) {
+        if (e.find("event: state") != std::string::npos && e.find(needle) != std::string::npos) return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> events_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+TEST_CASE("console: a snapshot shows leases, agents, escalations, journal, verify, fanout and hooks") {
+  StoreEnv env;
+  Store& s = *env.store;
+  s.acquire_lease(agent("alice"), acquire("main-db"));
+  EscalationRequest req;
+  req.reason = "<img src=x onerror=alert(1)>";
+  req.proposal = json::object{{"run", "rm -rf build"}};
+  const auto id = s.request_escalation(agent("bob"), req).escalation->id;
+  s.journal_append(agent("alice"), "FORK", "fanout:r1", json::object{{"run_id", "r1"}, {"branches", 4}});
+  s.journal_append(agent("alice"), "FORK", "fanout:r2", json::object{{"run_id", "r2"}, {"branches", 2}});
+  s.journal_append(agent("alice"), "JOIN", "fanout:r2", json::object{{"run_id", "r2"}});
+  s.journal_append(agent("carol"), "HOOK", "Bash",
+                   json::object{{"outcome", "deny"}, {"rule", "no-rm"}, {"reason", "rm -rf"}, {"tool", "Bash"}});
+  s.journal_append(agent("carol"), "HOOK", "Edit", json::object{{"outcome", "continue"}, {"tool", "Edit"}});
+
+  console::SnapshotSource src(s, admin("console"));
+  json::object snap = src.build();
+  CHECK(snap.at("project") == "/proj");
+
+  auto& leases = snap.at("leases").as_array();
+  REQUIRE(leases.size() == 1);
+  CHECK(leases[0].at("name") == "main-db");
+  CHECK(leases[0].at("holder") == "alice");
+  CHECK(leases[0].at("mode") == "exclusive");
+  // alice never registered: shown as a holder with her lease.
+  bool alice_listed = false;
+  for (const auto& a : snap.at("agents").as_array()) {
+    if (a.at("agent") == "alice") alice_listed = a.at("leases") == json::array{"main-db"};
+  }
+  CHECK(alice_listed);
+
+  auto& pending = snap.at("escalations").at("pending").as_array();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].at("id") == id);
+  CHECK(pending[0].at("reason") == "<img src=x onerror=alert(1)>");  // as written: the page escapes
+  CHECK(pending[0].at("proposal").at("run") == "rm -rf build");
+
+  auto& journal = snap.at("journal").as_object();
+  CHECK(journal.at("head_seq").as_int64() == src.head_seq());
+  auto& records = journal.at("records").as_array();
+  REQUIRE(!records.empty());
+  CHECK(records[0].at("op") == "HOOK");  // newest first
+  CHECK(records[0].at("payload").at("tool") == "Edit");  // parsed JSON
+
+  CHECK(snap.at("verify").at("ok") == true);
+  CHECK(snap.at("verify").at("first_bad").is_null());
+
+  auto& fanout = snap.at("fanout").as_array();
+  REQUIRE(fanout.size() == 1);  // r2 joined
+  CHECK(fanout[0].at("id") == "r1");
+  CHECK(fanout[0].at("total") == 4);
+  CHECK(fanout[0].at("agent") == "alice");
+
+  auto& hooks = snap.at("hooks").as_array();
+  REQUIRE(hooks.size() == 1);  // "continue" is not shown
+  CHECK(hooks[0].at("outcome") == "deny");
+  CHECK(hooks[0].at("rule") == "no-rm");
+  CHECK(hooks[0].at("agent") == "carol");
+  CHECK(hooks[0].at("tool") == "Bash");
+
+  SECTION("journal pages: filters and before_seq") {
+    console::JournalPageRequest q;
+    q.op = "FORK";
+    auto page = src.journal_page(q).at("records").as_array();
+    REQUIRE(page.size() == 2);
+    CHECK(page[0].at("subject") == "fanout:r2");
+    q.before_seq = page[0].at("seq").as_int64();
+    page = src.journal_page(q).at("records").as_array();
+    REQUIRE(page.size() == 1);
+    CHECK(page[0].at("subject") == "fanout:r1");
+    console::JournalPageRequest by_agent;
+    by_agent.agent = "carol";
+    CHECK(src.journal_page(by_agent).at("records").as_array().size() == 2);
+  }
+}
+
+TEST_CASE("console: every open stream gets the snapshot at once and again soon after a change") {
+  StoreEnv env;
+  console::SnapshotSource src(*env.store, admin("console"));
+  console::EventTiming timing;
+  timing.poll = 50ms;
+  console::EventHub hub(src, timing);
+  auto a = std::make_shared<FakeStream>();
+  auto b = std::make_shared<FakeStream>();
+  hub.add(a);
+  hub.add(b);
+  CHECK(a->wait_for("\"leases\":[]", 5s));
+  CHECK(b->wait_for("\"leases\":[]", 5s));
+  CHECK(a->events().front().rfind("id: ", 0) == 0);
+
+  // A change made straight on the store (as another keel process would).
+  env.store->acquire_lease(agent("alice"), acquire("new-lock"));
+  CHECK(a->wait_for("new-lock", 5s));
+  CHECK(b->wait_for("new-lock", 5s));
+
+  // A closed stream is dropped and gets nothing more.
+  b->close();
+  env.store->acquire_lease(agent("alice"), acquire("second-lock"));
+  CHECK(a->wait_for("second-lock", 5s));
+  for (int i = 0; i < 200 && hub.open_streams() != 1; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(hub.open_streams() == 1);
+}
