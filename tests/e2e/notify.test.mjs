@@ -2,7 +2,8 @@
 //
 // `keel serve --stdio` under the official MCP SDK client files escalations; a local HTTP
 // receiver in this process plays the webhook target (format json, signed). Covered:
-// delivery with a valid signature and its NOTIFY record; a receiver failing (500) then
+// delivery with a valid signature and its NOTIFY record (and a slack target beside it); a
+// denial by `keel hook` delivered by the serving process; a receiver failing (500) then
 // recovering gets exactly the missed events, in order; a receiver that hangs does not slow
 // the tool call; a keel killed while the receiver is down delivers after a restart (the
 // journal is the outbox); two keel processes at once deliver each event once.
