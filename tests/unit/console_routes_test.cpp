@@ -242,6 +242,25 @@ TEST_CASE("console: on loopback without tokens the browser is the local principa
     CHECK(body_of(r).at("status") == "active");
     CHECK(c.post("/console/api/agents/nobody/suspend", "{}", cookie, csrf).status == 404);
   }
+  SECTION("reads: state, journal pages with their filters, the event stream") {
+    c.env.store->acquire_lease(agent("worker"), acquire("deploy-slot"));
+    auto state = c.get("/console/api/state");
+    REQUIRE(state.status == 200);
+    CHECK(body_of(state).at("leases").as_array().size() == 1);
+    auto page = c.get("/console/api/journal?op=ACQUIRE&agent=worker&limit=5");
+    REQUIRE(page.status == 200);
+    auto records = body_of(page).at("records").as_array();
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].at("subject") == "deploy-slot");
+    CHECK(body_of(c.get("/console/api/journal?op=RELEASE")).at("records").as_array().empty());
+    CHECK(c.get("/console/api/journal?limit=0").status == 400);
+    CHECK(c.get("/console/api/journal?limit=abc").status == 400);
+    CHECK(c.get("/console/api/journal?before_seq=-1").status == 400);
+    auto events = c.get("/console/events");
+    CHECK(events.status == 200);
+    CHECK(events.stream);  // an event stream, not a body
+    CHECK(c.get("/console/api/nothing").status == 404);
+  }
   SECTION("logout ends the session") {
     auto r = c.post("/console/logout", "{}", cookie, csrf);
     CHECK(r.status == 204);
