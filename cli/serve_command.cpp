@@ -357,7 +357,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   // Escalations for humans (JSON): GET /escalations, GET /escalations/ID,
   // POST /escalations/ID/resolve {decision, proposal?}.
   http.routes.emplace_back("/escalations", escalation_http_route(store, ws));
-  // The console last: its prefix "/" takes what no route above took.
+  // The web console: / (exact) and /console/... (public routes: they authenticate themselves).
   add_console_routes(http, ws);
   auto env = std::make_shared<tools::ToolEnv>();
   env->store = &store;

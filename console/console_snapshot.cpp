@@ -112,10 +112,33 @@ std::int64_t SnapshotSource::head_seq() {
   return records.empty() ? 0 : records.front().seq;
 }
 
+std::uint64_t SnapshotSource::waiters_mark() {
+  const state::LeaseBoard board = store_.lease_board(reader_);
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a over "id\0name\0...\n"
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+    h = (h ^ 0) * 1099511628211ULL;
+  };
+  for (const state::LeaseWaiter& w : board.waiters) {
+    mix(w.waiter_id);
+    for (const std::string& n : w.names) mix(n);
+    h = (h ^ '\n') * 1099511628211ULL;
+  }
+  return h;
+}
+
 json::object SnapshotSource::verify_status() {
   std::lock_guard lock(verify_mu_);
   const std::int64_t now = wall_ms();
-  if (!verify_cache_ || now - verify_at_ms_ >= verify_every_ms_) {
+  // Verifying reads the whole chain: at most every verify_every_ms, except that
+  // a small journal that moved is verified again at once (a stale "0 records"
+  // next to a journal full of records reads as wrong).
+  constexpr std::int64_t kSmallJournal = 10'000;
+  const std::int64_t head = head_seq();
+  const bool stale = verify_cache_ && head != verify_head_ &&
+                     verify_cache_->at("records").as_int64() < kSmallJournal;
+  if (!verify_cache_ || stale || now - verify_at_ms_ >= verify_every_ms_) {
+    verify_head_ = head;
     state::VerifyReport rep = store_.journal_verify(reader_);
     json::object o{{"ok", rep.ok}, {"records", rep.records}, {"checked_ms", now}};
     if (rep.first_bad) {

@@ -34,6 +34,9 @@ class SnapshotSource {
   // The newest journal record's seq (0 when the journal is empty): cheap,
   // one indexed read.
   std::int64_t head_seq();
+  // A hash of the queued waiters (id and names). A waiter joins and leaves the
+  // queue without a journal record, so the head alone does not show it.
+  std::uint64_t waiters_mark();
   // The whole snapshot.
   boost::json::object build();
   // {"records": [...]}, newest first.
@@ -48,6 +51,7 @@ class SnapshotSource {
   std::mutex verify_mu_;
   std::optional<boost::json::object> verify_cache_;
   std::int64_t verify_at_ms_ = 0;
+  std::int64_t verify_head_ = -1;  // head_seq when the cached report was taken
 };
 
 // One journal record as the console shows it (payload parsed when it is JSON).

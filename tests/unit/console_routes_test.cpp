@@ -36,9 +36,9 @@ struct ConsoleEnv {
       c.principal_for = [](const std::string& name) -> std::optional<Principal> {
         auto caps = default_agent_capabilities();
         if (name == "alice") {
-          caps.insert("escalation.resolve");
-          caps.insert("lease.force");
-          caps.insert("agent.admin");
+          // A person's token, not an agent's: what the console needs and no
+          // more (no "lease": forcing a release implies it).
+          caps = {"journal.read", "escalation.resolve", "lease.force", "agent.admin"};
         } else if (name != "bob") {
           return std::nullopt;
         }
@@ -331,6 +331,11 @@ TEST_CASE("console: with tokens, a login decides who acts and what it may do") {
              cookie_from(alice, "keel_console"), std::string(body_of(alice).at("csrf").as_string()));
   CHECK(r.status == 200);
   CHECK(c.env.store->get_escalation(admin(), id).resolver == "alice-agent");
+  // lease.force without the plain lease capability still releases (forcing implies it).
+  r = c.post("/console/api/leases/release", R"({"name":"ci-runner"})", cookie_from(alice, "keel_console"),
+             std::string(body_of(alice).at("csrf").as_string()));
+  CHECK(r.status == 200);
+  CHECK(c.env.store->list_leases(admin()).empty());
   // bob's cookie does not carry alice's token.
   CHECK(c.post("/console/api/escalations/" + std::to_string(id) + "/resolve", R"({"decision":"OVERRIDE"})",
                cookie, std::string(body_of(alice).at("csrf").as_string()))

@@ -160,3 +160,30 @@ TEST_CASE("console: every open stream gets the snapshot at once and again soon a
   for (int i = 0; i < 200 && hub.open_streams() != 1; ++i) std::this_thread::sleep_for(10ms);
   CHECK(hub.open_streams() == 1);
 }
+
+TEST_CASE("console: a waiter joining or leaving the queue reaches open streams without a journal record") {
+  StoreEnv env;
+  console::SnapshotSource src(*env.store, admin("console"));
+  console::EventTiming timing;
+  timing.poll = 50ms;
+  timing.refresh = 60s;  // only a change may send a snapshot here
+  console::EventHub hub(src, timing);
+  auto stream = std::make_shared<FakeStream>();
+  hub.add(stream);
+  env.store->acquire_lease(agent("alice"), acquire("hot-lock"));
+  REQUIRE(stream->wait_for("hot-lock", 5s));
+  const std::size_t before = stream->events().size();
+
+  // bob queues behind alice: lease_waiters gains a row, the journal nothing
+  // until bob gives up.
+  std::thread waiter([&] {
+    AcquireRequest r = acquire("hot-lock");
+    r.wait_ms = 1500;
+    env.store->acquire_lease(agent("bob"), r);
+  });
+  const bool shown = stream->wait_for("\"agent\":\"bob\"", 1000ms);
+  waiter.join();
+  CHECK(shown);
+  CHECK(stream->events().size() > before);
+}
+
