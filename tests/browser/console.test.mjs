@@ -308,11 +308,15 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
       what: "the countdown to move",
     });
     // A second holder waits behind it: the waiter shows on the lease.
+    const tq = Date.now();
     const queued = worker.call("lease_acquire", { name, ttl_ms: 60_000, wait_ms: 20_000 });
     await waitPage(page, (s) => !!document.querySelector(`${s} [data-waiter="worker"]`), row, {
       timeout: 15_000,
       what: "worker waiting on the lease",
     });
+    const waited = Date.now() - tq;
+    console.log(`worker's wait on the page ${waited} ms after its lease_acquire started`);
+    assert.ok(waited <= 1500, `the waiter took ${waited} ms to show (1 s in the issue, + 500 ms for a loaded machine)`);
     await shot(page, "agents-leases.png");
 
     await build("lease_release", { name, lease_id: held.lease_id });
@@ -416,7 +420,9 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     });
   });
 
-  test("refused and nothing changed: no CSRF token, another origin, a principal without escalation.resolve", async () => {
+  test("refused and nothing changed: no CSRF token, another origin, a principal without escalation.resolve / lease.force / agent.admin", async () => {
+    const guide = "docs/guide.md";
+    const guideLease = await build("lease_acquire", { name: guide, ttl_ms: 600_000 });
     const filed = await file({ reason: "delete the staging database?", proposal: { drop: "staging" }, impact: "high" });
     const id = String(filed.id);
     const sel = `#esc-pending [data-escalation-id="${id}"]`;
@@ -471,7 +477,9 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     const bobContext = await browser.createBrowserContext();
     const bob = watch(await bobContext.newPage(), "bob");
     await login(bob, TOKENS.bob);
-    await waitPage(bob, (s) => !!document.querySelector(s), sel, { what: `escalation ${id} on bob's page` });
+    await waitPage(bob, ([s, g]) => !!document.querySelector(s) && !!document.querySelector(`#lease-rows tr[data-lease-name="${g}"]`), [sel, guide], {
+      what: `escalation ${id} and lease ${guide} on bob's page`,
+    });
     assert.equal(await bob.$(`${sel} button`), null, "bob sees no OVERRIDE / MODIFY / ABORT");
     assert.equal(await bob.$("#lease-rows button, #agent-list button"), null, "bob sees no release / suspend buttons");
     const bobCsrf = (await pageFetch(bob, "/console/api/session", {}).then((r) => JSON.parse(r.body))).csrf;
@@ -482,10 +490,22 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     });
     assert.equal(denied.status, 403, denied.body);
     assert.match(denied.body, /missing capability escalation\.resolve/);
+    const post = (url, b) =>
+      pageFetch(bob, url, { method: "POST", headers: { "Content-Type": "application/json", "X-Keel-CSRF": bobCsrf }, body: JSON.stringify(b) });
+    const noForce = await post("/console/api/leases/release", { name: guide });
+    assert.equal(noForce.status, 403, noForce.body);
+    assert.match(noForce.body, /missing capability lease\.force/);
+    const noAdmin = await post("/console/api/agents/builder/suspend", {});
+    assert.equal(noAdmin.status, 403, noAdmin.body);
+    assert.match(noAdmin.body, /missing capability agent\.admin/);
     await bobContext.close();
 
-    // Nothing changed: still pending for the agent and on the page.
+    // Nothing changed: still pending for the agent and on the page; builder still holds its lease
+    // and is not suspended.
     assert.equal(await escalationStatus(filed.id), "pending");
+    assert.ok(JSON.stringify(await build("lease_list", {})).includes(guide), "builder still holds docs/guide.md");
+    assert.ok(await inPage(`#agent-list [data-agent="builder"] [data-action="suspend"]`), "builder is not suspended");
+    await build("lease_release", { name: guide, lease_id: guideLease.lease_id });
     assert.ok(await inPage(sel), "still pending on alice's page");
 
     // alice decides: ABORT from the page reaches the agent.
