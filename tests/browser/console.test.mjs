@@ -498,6 +498,12 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     const noAdmin = await post("/console/api/agents/builder/suspend", {});
     assert.equal(noAdmin.status, 403, noAdmin.body);
     assert.match(noAdmin.body, /missing capability agent\.admin/);
+    // Log out: the login box is back, the fleet hidden, and the cookie no longer reads the state.
+    await bob.click("#logout");
+    await waitPage(bob, () => !document.getElementById("login").hidden && document.getElementById("main").hidden, undefined, {
+      what: "bob logged out",
+    });
+    assert.equal((await pageFetch(bob, "/console/api/state", {})).status, 401);
     await bobContext.close();
 
     // Nothing changed: still pending for the agent and on the page; builder still holds its lease
