@@ -155,8 +155,7 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     fs.mkdirSync(path.join(project, ".keel"), { recursive: true });
     execFileSync("git", ["init", "-q", project]);
     const principals = {
-      // "lease" too: the store's force release asks for it besides lease.force.
-      alice: { token: TOKENS.alice, capabilities: ["escalation.resolve", "lease.force", "lease", "agent.admin", "journal.read"] },
+      alice: { token: TOKENS.alice, capabilities: ["escalation.resolve", "lease.force", "agent.admin", "journal.read"] },
       bob: { token: TOKENS.bob, capabilities: ["journal.read"] },
       worker: { token: TOKENS.worker },
     };
