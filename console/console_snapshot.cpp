@@ -231,12 +231,28 @@ json::object SnapshotSource::build() {
       json::value p = parse_or_text(r.payload);
       const json::object* o = payload_object(p);
       const std::int64_t total = o != nullptr ? int_field(*o, "branches") : 0;
+      // Its counts: the newest PROGRESS record the run wrote (once a second).
+      std::int64_t done = 0, failed = 0, running = total;
+      state::JournalFilter pf = f;
+      pf.op = "PROGRESS";
+      pf.subject = r.subject;
+      pf.limit = 1;
+      for (const auto& pr : store_.journal_query(reader_, pf)) {
+        json::value pv = parse_or_text(pr.payload);
+        if (const json::object* po = payload_object(pv)) {
+          done = int_field(*po, "done");
+          running = int_field(*po, "running");
+          if (const json::value* c = po->if_contains("counts"); c != nullptr && c->is_object()) {
+            failed = int_field(c->get_object(), "failed");
+          }
+        }
+      }
       fanout.emplace_back(json::object{{"id", o != nullptr ? string_field(*o, "run_id") : r.subject},
                                        {"agent", r.principal},
                                        {"total", total},
-                                       {"done", 0},
-                                       {"failed", 0},
-                                       {"running", total},
+                                       {"done", done},
+                                       {"failed", failed},
+                                       {"running", running},
                                        {"max_concurrency", o != nullptr ? int_field(*o, "max_concurrency") : 0},
                                        {"started_ms", r.ts_ms}});
     }

@@ -120,9 +120,14 @@ json::object FanoutRun::execute(const std::function<bool()>& cancelled,
 
   std::size_t reported = 0;
   auto last_progress = Clock::now() - std::chrono::seconds(1);
+  // A run's counts reach people watching other processes (the console) through
+  // a PROGRESS record at most once a second while it runs.
+  std::size_t journaled = 0;
+  auto last_journaled = Clock::now();
   for (;;) {
     std::size_t done = 0;
     bool all_done = false;
+    json::object progress_record;
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(10));
@@ -130,6 +135,22 @@ json::object FanoutRun::execute(const std::function<bool()>& cancelled,
       // Every worker has left once nothing runs and nothing more will start.
       all_done = running_ == 0 && (next_ >= total || stop_ != Stop::kNone ||
                                    !budget_exhausted_.empty());
+      if (services_.store && !all_done && done != journaled &&
+          Clock::now() - last_journaled >= std::chrono::seconds(1)) {
+        progress_record = json::object{{"run_id", id_},   {"branches", total},
+                                       {"done", done_},   {"running", running_},
+                                       {"counts", counts_locked()}};
+        journaled = done;
+        last_journaled = Clock::now();
+      }
+    }
+    if (!progress_record.empty()) {
+      try {
+        services_.store->journal_append(services_.principal, "PROGRESS", "fanout:" + id_,
+                                        progress_record);
+      } catch (const std::exception& e) {  // only a view of the run: it goes on
+        spdlog::debug("fanout {}: could not journal PROGRESS: {}", id_, e.what());
+      }
     }
     if (cancelled && cancelled()) cancel();
     if (ms_since(started_at_) >= spec_.budget.wall_ms && !all_done) {

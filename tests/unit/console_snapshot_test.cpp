@@ -69,6 +69,13 @@ TEST_CASE("console: a snapshot shows leases, agents, escalations, journal, verif
   s.journal_append(agent("alice"), "FORK", "fanout:r1", json::object{{"run_id", "r1"}, {"branches", 4}});
   s.journal_append(agent("alice"), "FORK", "fanout:r2", json::object{{"run_id", "r2"}, {"branches", 2}});
   s.journal_append(agent("alice"), "JOIN", "fanout:r2", json::object{{"run_id", "r2"}});
+  // r1's counts, as its engine journals them once a second (the newest wins).
+  s.journal_append(agent("alice"), "PROGRESS", "fanout:r1",
+                   json::object{{"run_id", "r1"}, {"branches", 4}, {"done", 1}, {"running", 3},
+                                {"counts", json::object{{"ok", 1}, {"failed", 0}}}});
+  s.journal_append(agent("alice"), "PROGRESS", "fanout:r1",
+                   json::object{{"run_id", "r1"}, {"branches", 4}, {"done", 3}, {"running", 1},
+                                {"counts", json::object{{"ok", 2}, {"failed", 1}}}});
   s.journal_append(agent("carol"), "HOOK", "Bash",
                    json::object{{"outcome", "deny"}, {"rule", "no-rm"}, {"reason", "rm -rf"}, {"tool", "Bash"}});
   s.journal_append(agent("carol"), "HOOK", "Edit", json::object{{"outcome", "continue"}, {"tool", "Edit"}});
@@ -110,6 +117,9 @@ TEST_CASE("console: a snapshot shows leases, agents, escalations, journal, verif
   CHECK(fanout[0].at("id") == "r1");
   CHECK(fanout[0].at("total") == 4);
   CHECK(fanout[0].at("agent") == "alice");
+  CHECK(fanout[0].at("done") == 3);
+  CHECK(fanout[0].at("failed") == 1);
+  CHECK(fanout[0].at("running") == 1);
 
   auto& hooks = snap.at("hooks").as_array();
   REQUIRE(hooks.size() == 1);  // "continue" is not shown
