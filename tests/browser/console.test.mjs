@@ -23,7 +23,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
-import { RawServer, mkTmp, requireBinary, rmTmp, sleep, startHttpServer } from "../e2e/lib/keel.mjs";
+import { RawServer, mkTmp, requireBinary, rmTmp, runKeel, sleep, startHttpServer } from "../e2e/lib/keel.mjs";
 
 // The Node packages live in tests/e2e/node_modules (one lockfile for every Node suite).
 const fromE2e = createRequire(new URL("../e2e/package.json", import.meta.url));
@@ -326,7 +326,7 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     await waitPage(page, (s) => !document.querySelector(s), row, { what: `lease ${name} gone from the page` });
   });
 
-  test("the fleet at a glance (overview screenshot); OVERRIDE from the page answers the agent", async () => {
+  test("the fleet at a glance (overview screenshot): a hook denial with its rule; OVERRIDE from the page answers the agent", async () => {
     const routes = "src/server/routes.ts";
     const a = await build("lease_acquire", { name: routes, ttl_ms: 600_000 });
     const b = await build("lease_acquire", { name: "slot:ci-runner", mode: "shared", ttl_ms: 300_000 });
@@ -338,7 +338,24 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
       context: { ticket: "OPS-118", tables: ["users", "orders"] },
       impact: "high",
     });
+    // A hook denial, by `keel hook` in another process (a Claude Code PreToolUse event).
+    const hook = await runKeel(["hook", "--dialect", "claude", "--state", stateDir, "--project", project], {
+      input: JSON.stringify({
+        session_id: "s1", cwd: project, hook_event_name: "PreToolUse", tool_name: "Bash",
+        tool_input: { command: "rm -rf ~" }, tool_use_id: "toolu_1",
+      }),
+      cwd: project,
+      env: { ...process.env, KEEL_AGENT: "" },
+    });
+    assert.equal(hook.code, 0, hook.stderr);
+    assert.match(hook.stdout, /"deny"/);
     const sel = `#esc-pending [data-escalation-id="${filed.id}"]`;
+    await waitPage(
+      page,
+      () => [...document.querySelectorAll("#hook-list li[data-hook-seq]")].some((li) => /deny/.test(li.textContent) && /Bash/.test(li.textContent)),
+      undefined,
+      { what: "the hook denial under hook decisions" },
+    );
     await waitPage(
       page,
       ([s, r]) =>
