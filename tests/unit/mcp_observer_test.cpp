@@ -197,3 +197,37 @@ TEST_CASE("observer: connections made before set_observer are not observed", "[m
   CHECK(rec->count() == 1);
   CHECK(rec->last().method == "ping");
 }
+
+TEST_CASE("http_sessions_open: counts sessions opened, deleted, expired and closed at stop",
+          "[mcp][observer][http]") {
+  const std::size_t base = http_sessions_open();
+  HttpOptions options;
+  options.session_timeout = std::chrono::milliseconds(300);
+  auto f = std::make_unique<HttpFixture>(options);
+  const std::string a = f->session();
+  const std::string b = f->session();
+  CHECK(http_sessions_open() == base + 2);
+
+  Req del;
+  del.method = "DELETE";
+  del.headers["Mcp-Session-Id"] = a;
+  del.headers["MCP-Protocol-Version"] = "2025-11-25";
+  CHECK(f->send(del).status == 200);
+  CHECK(http_sessions_open() == base + 1);
+  CHECK(f->send(del).status == 404);  // already gone: counted once
+  CHECK(http_sessions_open() == base + 1);
+
+  // b expires; the next use finds it so and it stops counting.
+  std::this_thread::sleep_for(500ms);
+  Req ping;
+  ping.headers["Mcp-Session-Id"] = b;
+  ping.headers["MCP-Protocol-Version"] = "2025-11-25";
+  ping.body = R"({"jsonrpc":"2.0","id":5,"method":"ping"})";
+  CHECK(f->send(ping).status == 404);
+  CHECK(http_sessions_open() == base);
+
+  f->session();
+  CHECK(http_sessions_open() == base + 1);
+  f.reset();  // stop closes every session
+  CHECK(http_sessions_open() == base);
+}
