@@ -132,9 +132,13 @@ void TargetDeliverer::journal(const state::JournalRecord& r, std::string_view ev
 }
 
 void TargetDeliverer::step(const std::atomic<bool>& stopping) {
-  if (!keep_lease(SteadyClock::now())) return;
+  const auto started = SteadyClock::now();
+  const auto budget = std::min<std::chrono::milliseconds>(
+      options_.step_budget, std::chrono::milliseconds(options_.lease_ttl_ms / 3));
+  if (!keep_lease(started)) return;
   if (!cursor_) load_cursor();  // after taking the lease, or again after a store error
   if (SteadyClock::now() < next_attempt_) return;
+  bool sent = false;
   while (!stopping.load()) {
     if (queue_.empty()) {
       state::JournalFilter f;
@@ -152,14 +156,18 @@ void TargetDeliverer::step(const std::atomic<bool>& stopping) {
       queue_.pop_front();
       continue;
     }
+    // Bounded: the rest waits for the next step (next_due() is now).
+    if (sent && SteadyClock::now() - started >= budget) return;
     // The hold must stay live through the attempt (a slow receiver takes timeout_ms).
     if (!keep_lease(SteadyClock::now())) return;
-    const std::int64_t now_s = wall_ms() / 1000;
+    const std::int64_t now_ms = wall_ms();
+    if (attempts_ == 0) first_attempt_ms_ = now_ms;
     const net::HttpClientResponse resp =
-        send_(delivery_request(target_, config_, r, event, now_s));
+        send_(delivery_request(target_, config_, r, event, now_ms / 1000));
+    sent = true;
     ++attempts_;
     const bool delivered = resp.ok();
-    if (!delivered && wall_ms() < r.ts_ms + config_.retry_for_ms) {
+    if (!delivered && wall_ms() < first_attempt_ms_ + config_.retry_for_ms) {
       const auto wait = backoff_delay(attempts_, backoff_random());
       next_attempt_ = SteadyClock::now() + wait;
       spdlog::warn("notify: target '{}', event {} (#{}), attempt {}: {}; next in {} ms",

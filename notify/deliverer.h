@@ -11,14 +11,20 @@
 //
 // Only the holder of the keel lease "notify:<target>" delivers; every other process
 // stands by and tries again every standby_retry (it looks at the lease board first, so
-// standing by journals nothing). The lease is renewed every ttl/3, and before an attempt
-// once that is due, so a hold stays live during a slow receiver. A process that dies
-// holding it is replaced once its TTL has run out. NOTIFY writes are not fenced by the
+// standing by journals nothing). The lease (TTL 60 s by default) is renewed every ttl/3
+// (20 s), and before an attempt once that is due, so a hold stays live during a slow
+// receiver. A process that dies holding it is replaced once its TTL has run out. NOTIFY writes are not fenced by the
 // lease token: a holder that stalls past its TTL (a frozen process) may deliver an event
 // its successor delivers too — at least once, never lost.
 //
-// A failing event is retried (backoff.h) until retry_for_ms after the event's time, then
-// journaled "failed"; later events wait behind it (order per target is kept).
+// A failing event is retried (backoff.h) until retry_for_ms after its first attempt (by
+// this deliverer: a restart starts the window again), then journaled "failed"; later
+// events wait behind it (order per target is kept), and their own windows start only
+// when they are first tried.
+//
+// One step() starts no new attempt once step_budget has passed (one attempt in flight
+// may still take timeout_ms), so a backlog behind a slow receiver is worked off in
+// bounded steps; the Notifier runs each target on a thread of its own.
 //
 // Thread safety: none; one thread calls step() (notify/notifier.h). Ownership: borrows
 // the store, the target, the config and the sender, which must outlive it.
@@ -42,7 +48,9 @@ namespace keel::notify {
 using Sender = std::function<net::HttpClientResponse(const net::HttpClientRequest&)>;
 
 struct DelivererOptions {
-  std::int64_t lease_ttl_ms = 15'000;  // at least 3 × timeout_ms is used
+  std::int64_t lease_ttl_ms = 60'000;  // renewed every ttl/3; at least 3 × timeout_ms is used
+  // A step() starts no attempt after this long (nor after ttl/3): it returns, due again.
+  std::chrono::milliseconds step_budget{2'000};
   std::chrono::milliseconds standby_retry{3'000};
   int batch = 256;  // records read per journal query
 };
@@ -55,8 +63,8 @@ class TargetDeliverer {
                   state::Principal who, const Sender& send, DelivererOptions options = {});
 
   // One pass: takes, keeps or gives up the lease, then sends what is due, in order, until
-  // the journal has nothing more, an event must wait for its retry, or `stopping` turns
-  // true. Throws StoreError when the store refuses (the caller logs and calls again).
+  // the journal has nothing more, an event must wait for its retry, `stopping` turns
+  // true, or step_budget has passed (then next_due() is now). Throws StoreError when the store refuses (the caller logs and calls again).
   void step(const std::atomic<bool>& stopping);
   // When step() has something to do next (a retry's time, a standby's next try); the
   // steady clock's epoch when it is ready now.
@@ -89,6 +97,7 @@ class TargetDeliverer {
   std::optional<std::int64_t> cursor_;
   std::deque<state::JournalRecord> queue_;  // read, not yet done
   int attempts_ = 0;                        // of queue_.front()
+  std::int64_t first_attempt_ms_ = 0;       // wall clock of queue_.front()'s first attempt
   std::chrono::steady_clock::time_point next_attempt_{};
 };
 

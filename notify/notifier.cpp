@@ -1,4 +1,4 @@
-// keel/notify/notifier.cpp — the notifier's thread (notifier.h).
+// keel/notify/notifier.cpp — the notifier's threads (notifier.h).
 #include "notify/notifier.h"
 
 #include <unistd.h>
@@ -27,28 +27,35 @@ Notifier::Notifier(state::Store& store, NotifyConfig config, state::Principal wh
     deliverers_.push_back(
         std::make_unique<TargetDeliverer>(store_, t, config_, who, send_, options_.deliverer));
   }
-  thread_ = std::thread([this] { run(); });
+  try {
+    for (auto& d : deliverers_) threads_.emplace_back([this, &d = *d] { run(d); });
+  } catch (...) {  // a thread that could not start: stop the ones that did
+    stopping_ = true;
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    throw;
+  }
 }
 
 Notifier::~Notifier() {
   stopping_ = true;
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_) t.join();
   for (auto& d : deliverers_) d->release();
 }
 
-void Notifier::run() {
+void Notifier::run(TargetDeliverer& d) {
   while (!stopping_.load()) {
-    for (auto& d : deliverers_) {
-      if (stopping_.load()) break;
-      try {
-        d->step(stopping_);
-      } catch (const std::exception& e) {
-        spdlog::warn("notify: {}", e.what());
-      }
+    auto wake = std::chrono::steady_clock::now() + options_.poll;
+    try {
+      d.step(stopping_);
+      // A step cut short by its budget is due again at once; otherwise poll.
+      wake = std::min(d.next_due(), std::chrono::steady_clock::now() + options_.poll);
+    } catch (const std::exception& e) {
+      spdlog::warn("notify: {}", e.what());
     }
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.poll, [this] { return stopping_.load(); });
+    cv_.wait_until(lock, wake, [this] { return stopping_.load(); });
   }
 }
 

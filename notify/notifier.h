@@ -1,14 +1,14 @@
-// keel/notify/notifier.h — the notifier of one keel process: a thread that runs a
-// TargetDeliverer (deliverer.h) per configured target.
+// keel/notify/notifier.h — the notifier of one keel process: a thread per configured
+// target, each running that target's TargetDeliverer (deliverer.h).
 //
-// Off every call path by construction: tool calls only write the journal; this thread
-// reads it every poll interval (a cheap query by seq) and does the HTTP. A receiver that
-// hangs costs this thread timeout_ms per attempt, nothing to callers; it also holds back
-// the other targets of this process for that long (one thread per notifier).
+// Off every call path by construction: tool calls only write the journal; these threads
+// read it every poll interval (a cheap query by seq) and do the HTTP. A receiver that
+// hangs costs its own target's thread timeout_ms per attempt, nothing to callers and
+// nothing to the other targets (each renews its own lease on its own thread).
 //
-// Thread safety: the constructor starts the thread; the destructor stops it (waiting for
-// an attempt in flight, at most timeout_ms) and releases the leases it held. Nothing else
-// is called on it. Ownership: borrows the store (must outlive it); owns a copy of config.
+// Thread safety: the constructor starts the threads; the destructor stops them (waiting
+// for attempts in flight, at most timeout_ms) and releases the leases they held. Nothing
+// else is called on it. The sender is called from several threads at once. Ownership: borrows the store (must outlive it); owns a copy of config.
 #pragma once
 
 #include <atomic>
@@ -42,7 +42,7 @@ class Notifier {
   Notifier& operator=(const Notifier&) = delete;
 
  private:
-  void run();
+  void run(TargetDeliverer& d);
 
   state::Store& store_;
   const NotifyConfig config_;
@@ -52,7 +52,7 @@ class Notifier {
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::thread thread_;  // last: starts once the rest exists
+  std::vector<std::thread> threads_;  // last: start once the rest exists
 };
 
 }  // namespace keel::notify

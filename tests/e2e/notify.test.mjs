@@ -6,7 +6,8 @@
 // denial by `keel hook` delivered by the serving process; a receiver failing (500) then
 // recovering gets exactly the missed events, in order; a receiver that hangs does not slow
 // the tool call; a keel killed while the receiver is down delivers after a restart (the
-// journal is the outbox); two keel processes at once deliver each event once.
+// journal is the outbox; its hold shortened by KEEL_NOTIFY_LEASE_TTL_MS); two keel processes
+// at once deliver each event once (default 60 s hold, http.console.public_url as the link).
 //
 // Run: KEEL_BIN=build/keel node --test tests/e2e/notify.test.mjs   (Node 22)
 import { after, before, describe, test } from "node:test";
@@ -16,7 +17,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 
-import { mkTmp, parseJsonl, payloadOf, requireBinary, rmTmp, runKeel, sleep } from "./lib/keel.mjs";
+import { RawServer, mkTmp, parseJsonl, payloadOf, requireBinary, rmTmp, runKeel, sleep } from "./lib/keel.mjs";
 import { connectStdioSdk } from "./lib/sdk.mjs";
 
 const CALL_TIMEOUT = 20_000;
@@ -70,8 +71,12 @@ async function waitFor(what, pred, ms = 15_000) {
 }
 
 // A project whose .keel/keel.jsonc sends escalation.filed to the receiver.
-// With `slack`, also a target "chat" (format slack, unsigned) at /slack.
-function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000, slack = false, events = ["escalation.filed"] } = {}) {
+// With `slack`, also a target "chat" (format slack, unsigned) at /slack. `publicUrl` sets
+// http.console.public_url (the link when notify.console_url is "").
+function makeProject(root, name, port, {
+  timeoutMs = 2000, retryForMs = 120_000, slack = false, events = ["escalation.filed"],
+  consoleUrl = "http://127.0.0.1:1/console", publicUrl,
+} = {}) {
   const project = path.join(root, name);
   fs.mkdirSync(path.join(project, ".keel"), { recursive: true });
   const config = {
@@ -79,7 +84,7 @@ function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000,
     notify: {
       retry_for_ms: retryForMs,
       timeout_ms: timeoutMs,
-      console_url: "http://127.0.0.1:1/console",
+      console_url: consoleUrl,
       targets: {
         ops: {
           url: `http://127.0.0.1:${port}/hook`,
@@ -91,6 +96,7 @@ function makeProject(root, name, port, { timeoutMs = 2000, retryForMs = 120_000,
       },
     },
   };
+  if (publicUrl) config.http = { console: { public_url: publicUrl } };
   fs.writeFileSync(path.join(project, ".keel", "keel.jsonc"), JSON.stringify(config));
   return { project, args: ["--project", project, "--state", path.join(project, ".keel", "state")] };
 }
@@ -287,18 +293,31 @@ describe("notifications", () => {
   test("a keel killed while the receiver is down delivers the pending events after a restart", async () => {
     rx.reset("fail");
     const dirs = makeProject(root, "restart", rx.port);
-    const a = await serve("agent-k", dirs);
+    // The killed keel holds notify:ops for 6 s (KEEL_NOTIFY_LEASE_TTL_MS; 3 × timeout_ms
+    // at least) instead of the default 60 s, to keep this test short.
+    const a = new RawServer(["serve", "--stdio", "--agent", "agent-k", ...dirs.args], {
+      env: { ...process.env, KEEL_NOTIFY_LEASE_TTL_MS: "6000" },
+      label: "agent-k",
+    });
     let b;
     try {
+      await a.initialize();
       await notifierStarted(dirs);
       const ids = [];
-      for (const reason of ["before-1", "before-2"]) ids.push((await a.escalate(reason)).id);
+      for (const reason of ["before-1", "before-2"]) {
+        const filed = await a.tool("escalation_request", {
+          reason, context: { n: 1 }, proposal: { command: "deploy" }, impact: "low",
+        });
+        ids.push(filed.structuredContent.id);
+      }
       await waitFor("a failed attempt", () => rx.got.length >= 1);
-      a.kill();
+      const lease = (await journal(dirs, "ACQUIRE")).find((r) => r.subject === "notify:ops");
+      assert.equal(payloadOf(lease).ttl_ms, 6000, JSON.stringify(lease));
+      process.kill(a.pid, "SIGKILL");
       rx.mode = "ok";
       b = await serve("agent-k2", dirs);
-      // The killed process's hold on notify:ops runs out (15 s TTL), then b delivers.
-      await waitFor("the pending deliveries", () => rx.delivered.length >= 2, 45_000);
+      // The killed process's hold on notify:ops runs out (its TTL), then b delivers.
+      await waitFor("the pending deliveries", () => rx.delivered.length >= 2, 30_000);
       await sleep(1000);
       assert.deepEqual(
         rx.delivered.map((d) => d.body.subject),
@@ -306,14 +325,15 @@ describe("notifications", () => {
       );
       for (const d of rx.delivered) assert.ok(verify(d));
     } finally {
-      await a.close().catch(() => {});
+      await a.closeAndWait().catch(() => {});
       await b?.close();
     }
   });
 
   test("two keel processes at once deliver each event once", async () => {
     rx.reset("ok");
-    const dirs = makeProject(root, "two", rx.port);
+    const publicUrl = "http://console.example:7777/";
+    const dirs = makeProject(root, "two", rx.port, { consoleUrl: "", publicUrl });
     const a = await serve("agent-1", dirs);
     const b = await serve("agent-2", dirs);
     try {
@@ -326,6 +346,11 @@ describe("notifications", () => {
       await waitFor("eight deliveries", () => rx.delivered.length >= 8);
       await sleep(1500);
       assert.equal(rx.got.length, 8, "no event is sent twice");
+      // notify.console_url is "": the link is http.console.public_url.
+      for (const d of rx.delivered) assert.equal(d.body.console_url, publicUrl);
+      // The default hold: 60 s, renewed every 20 s.
+      const lease = (await journal(dirs, "ACQUIRE")).find((r) => r.subject === "notify:ops");
+      assert.equal(payloadOf(lease).ttl_ms, 60_000);
       assert.deepEqual(
         rx.delivered.map((d) => d.body.subject),
         ids.map((id) => `escalation:${id}`),

@@ -2,8 +2,10 @@
 // with a stand-in sender: no history replay on a first start, events in order, retries
 // until the receiver recovers, a final failure journaled after retry_for_ms, the cursor
 // kept across deliverers, one deliverer per target, the thread and its shutdown.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -226,4 +228,97 @@ TEST_CASE("notifier: its thread delivers, and its destructor releases the lease"
     CHECK(e.store->list_leases(notifier_principal("/proj", "t"), "notify:").size() == 1);
   }
   CHECK(e.store->list_leases(notifier_principal("/proj", "t"), "notify:").empty());
+}
+
+TEST_CASE("deliverer: a step stops starting attempts once its budget has passed") {
+  Env e;
+  Sender slow = [&e](const net::HttpClientRequest& r) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    return e.send(r);
+  };
+  DelivererOptions opts;
+  opts.step_budget = std::chrono::milliseconds(100);
+  TargetDeliverer d(*e.store, e.config.targets[0], e.config, notifier_principal("/proj", "t1"),
+                    slow, opts);
+  d.step(e.stopping);
+  for (int i = 0; i < 10; ++i) e.escalate("backlog " + std::to_string(i));
+  d.step(e.stopping);
+  const auto first = e.rx.count();
+  CHECK(first >= 1);
+  CHECK(first < 10);
+  // The rest is due at once, and the next steps work it off in order.
+  CHECK(d.next_due() <= std::chrono::steady_clock::now());
+  for (int i = 0; i < 20 && e.rx.count() < 10; ++i) d.step(e.stopping);
+  const auto ids = e.rx.ids();
+  REQUIRE(ids.size() == 10);
+  CHECK(std::is_sorted(ids.begin(), ids.end()));
+}
+
+TEST_CASE("deliverer: the retry window counts from the event's first attempt, not its time") {
+  Env e;
+  e.config.retry_for_ms = 300;
+  auto d = e.deliverer();
+  d->step(e.stopping);
+  const auto a = e.escalate("queued while nobody delivered");
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // older than retry_for_ms
+  e.rx.status = 500;
+  d->step(e.stopping);
+  CHECK(e.rx.count() == 1);
+  CHECK(e.notes("failed").empty());  // retried: its window began at this attempt
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (e.notes("failed").empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_until(d->next_due() + std::chrono::milliseconds(5));
+    d->step(e.stopping);
+  }
+  const auto failed = e.notes("failed");
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0].at("event_seq").as_int64() == a);
+  CHECK(failed[0].at("attempts").as_int64() >= 2);
+}
+
+TEST_CASE("notifier: a hanging receiver with a backlog does not hold up another target") {
+  Env e;
+  NotifyTarget fast = e.config.targets[0];
+  fast.name = "fast";
+  fast.url = "http://127.0.0.1:9/fast";
+  e.config.targets.push_back(fast);  // targets[0] "ops" hangs
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> hung{0};
+  std::atomic<int> fast_got{0};
+  Sender send = [&](const net::HttpClientRequest& r) {
+    if (r.url.find("/fast") != std::string::npos) {
+      ++fast_got;
+    } else {
+      ++hung;
+      std::unique_lock lock(mu);
+      cv.wait_for(lock, std::chrono::seconds(30), [&] { return release; });
+    }
+    net::HttpClientResponse resp;
+    resp.status = 204;
+    return resp;
+  };
+  NotifierOptions opts;
+  opts.poll = std::chrono::milliseconds(20);
+  {
+    Notifier n(*e.store, e.config, notifier_principal("/proj", "t"), send, opts);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (e.notes("started").size() < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(e.notes("started").size() == 2);
+    for (int i = 0; i < 5; ++i) e.escalate("backlog " + std::to_string(i));
+    while ((hung.load() == 0 || fast_got.load() < 5) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(hung.load() == 1);  // still in its first attempt
+    CHECK(fast_got.load() == 5);
+    {
+      std::lock_guard lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }
 }
