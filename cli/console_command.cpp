@@ -116,8 +116,10 @@ pid_t spawn_server(const Workspace& ws, const Args& args, const fs::path& log, c
 int run_console(const Args& args, Workspace& ws) {
   fs::create_directories(ws.state_dir());
   if (args.has("stop")) {
-    auto r = read_record(ws);
-    if (!r || !alive(r->pid)) {
+    // Only our server is stopped: the recorded pid may have been reused by
+    // another process since, so the recorded URL must answer as a console.
+    auto r = find_running(ws);
+    if (!r) {
       std::cerr << "keel console: no console running for this project\n";
       fs::remove(record_path(ws));
       return 1;

@@ -21,18 +21,27 @@ EventHub::~EventHub() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  for (auto& s : streams_) s->close();
-  for (auto& s : fresh_) s->close();
+  for (auto& w : streams_) w.stream->close();
+  for (auto& w : fresh_) w.stream->close();
 }
 
-void EventHub::add(std::shared_ptr<mcp::HttpEventStream> stream) {
+bool EventHub::gone(const Watcher& w) {
+  if (w.stream->closed()) return true;
+  if (w.allowed && !w.allowed()) {
+    w.stream->close();
+    return true;
+  }
+  return false;
+}
+
+void EventHub::add(std::shared_ptr<mcp::HttpEventStream> stream, std::function<bool()> allowed) {
   {
     std::lock_guard lock(mu_);
     if (stop_) {
       stream->close();
       return;
     }
-    fresh_.push_back(std::move(stream));
+    fresh_.push_back(Watcher{std::move(stream), std::move(allowed)});
     if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
   }
   cv_.notify_all();
@@ -49,8 +58,8 @@ void EventHub::poke() {
 std::size_t EventHub::open_streams() {
   std::lock_guard lock(mu_);
   std::size_t n = 0;
-  for (auto& s : streams_) n += s->closed() ? 0 : 1;
-  for (auto& s : fresh_) n += s->closed() ? 0 : 1;
+  for (auto& w : streams_) n += w.stream->closed() ? 0 : 1;
+  for (auto& w : fresh_) n += w.stream->closed() ? 0 : 1;
   return n;
 }
 
@@ -74,7 +83,7 @@ void EventHub::run() {
     if (stop_) break;
     const bool poked = poked_;
     poked_ = false;
-    std::vector<std::shared_ptr<mcp::HttpEventStream>> fresh;
+    std::vector<Watcher> fresh;
     fresh.swap(fresh_);
     lock.unlock();
 
@@ -99,19 +108,22 @@ void EventHub::run() {
     }
 
     lock.lock();
+    // A stream whose login session ended (logout, expiry) gets nothing more.
+    std::erase_if(streams_, gone);
+    std::erase_if(fresh, gone);
     if (!event.empty()) {
       if (broadcast) {
-        for (auto& s : streams_) s->send(event);
+        for (auto& w : streams_) w.stream->send(event);
       }
-      for (auto& s : fresh) s->send(event);
+      for (auto& w : fresh) w.stream->send(event);
     }
     const bool ping = Clock::now() - last_ping >= timing_.ping;
     if (ping) {
       last_ping = Clock::now();
-      for (auto& s : streams_) s->send(": ping\n\n");
+      for (auto& w : streams_) w.stream->send(": ping\n\n");
     }
-    for (auto& s : fresh) streams_.push_back(std::move(s));
-    std::erase_if(streams_, [](const auto& s) { return s->closed(); });
+    for (auto& w : fresh) streams_.push_back(std::move(w));
+    std::erase_if(streams_, [](const Watcher& w) { return w.stream->closed(); });
   }
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,8 +36,11 @@ class EventHub {
   EventHub& operator=(const EventHub&) = delete;
 
   // A new stream: it gets the current snapshot at once, then every update.
-  // Returns promptly (the poller sends).
-  void add(std::shared_ptr<mcp::HttpEventStream> stream);
+  // Returns promptly (the poller sends). `allowed`, when set, is asked on the
+  // poller's thread before each send (under the hub's lock: it must not call
+  // back into the hub); once it says false the stream is closed (its login
+  // session ended).
+  void add(std::shared_ptr<mcp::HttpEventStream> stream, std::function<bool()> allowed = {});
   // Something changed through this process (a console action): send now.
   void poke();
   // Streams open now.
@@ -49,8 +53,15 @@ class EventHub {
   const EventTiming timing_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::shared_ptr<mcp::HttpEventStream>> streams_;  // getting updates
-  std::vector<std::shared_ptr<mcp::HttpEventStream>> fresh_;    // waiting for their first snapshot
+  struct Watcher {
+    std::shared_ptr<mcp::HttpEventStream> stream;
+    std::function<bool()> allowed;  // empty: always
+  };
+  // Closes (and reports) the watchers whose stream closed or whose `allowed` says no.
+  static bool gone(const Watcher& w);
+
+  std::vector<Watcher> streams_;  // getting updates
+  std::vector<Watcher> fresh_;    // waiting for their first snapshot
   bool poked_ = false;
   bool stop_ = false;
   std::thread thread_;  // started by the first add()

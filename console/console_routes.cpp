@@ -32,8 +32,10 @@ const std::vector<std::string>& console_capabilities() {
 
 namespace {
 
-constexpr const char* kSessionCookie = "keel_console";
-constexpr const char* kPreCookie = "keel_console_pre";
+// Cookie names end in the server's port (cookies are per host, not per port:
+// two consoles on one host must not overwrite each other's).
+constexpr const char* kSessionCookie = "keel_console_";
+constexpr const char* kPreCookie = "keel_console_pre_";
 constexpr const char* kCsp =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -120,6 +122,20 @@ unsigned status_of(state::ErrorCode code) {
   }
 }
 
+// The port the browser addressed (from Host), or the scheme's default.
+std::string port_of(const HttpRouteRequest& in) {
+  const std::string host = in.header("host");
+  const auto colon = host.rfind(':');
+  const auto bracket = host.rfind(']');
+  if (colon != std::string::npos && (bracket == std::string::npos || colon > bracket)) {
+    const std::string port = host.substr(colon + 1);
+    if (!port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit)) return port;
+  }
+  return in.tls ? "443" : "80";
+}
+
+std::string cookie_name(const char* prefix, const HttpRouteRequest& in) { return prefix + port_of(in); }
+
 // Who a request comes from, once authenticated.
 struct Caller {
   std::string name;  // "local" or the token principal's name
@@ -145,9 +161,11 @@ class Console {
       if (p == "/console/app.js") return asset("app.js", "text/javascript; charset=utf-8");
       if (p == "/console/app.css") return asset("app.css", "text/css; charset=utf-8");
       if (p == "/console/api/session") return session(in);
-      if (p == "/console/api/state") return with_caller(in, [&](const Caller&) { return reply(200, snapshots_.build()); });
+      if (p == "/console/api/state") {
+        return with_caller(in, [&](const Caller&) { return reply(200, snapshots_.build()); });
+      }
       if (p == "/console/api/journal") return with_caller(in, [&](const Caller&) { return journal(in); });
-      if (p == "/console/events") return with_caller(in, [&](const Caller&) { return events(); });
+      if (p == "/console/events") return with_caller(in, [&](const Caller&) { return events(in); });
       return error_reply(404, "not found");
     }
     if (in.method != "POST") return error_reply(405, "method not allowed");
@@ -175,9 +193,9 @@ class Console {
     return r;
   }
 
-  std::string cookie_header(const char* name, const std::string& value, std::int64_t max_age_s,
+  std::string cookie_header(const std::string& name, const std::string& value, std::int64_t max_age_s,
                             bool tls) const {
-    std::string c = std::string(name) + "=" + value + "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
+    std::string c = name + "=" + value + "; HttpOnly; SameSite=Strict; Path=/; Max-Age=" +
                     std::to_string(max_age_s);
     if (tls) c += "; Secure";
     return c;
@@ -193,7 +211,7 @@ class Console {
 
   // The logged-in session of the request's cookie.
   std::optional<ConsoleSession> session_of(const HttpRouteRequest& in) {
-    return sessions_.find(cookie_value(in.header("cookie"), kSessionCookie), true);
+    return sessions_.find(cookie_value(in.header("cookie"), cookie_name(kSessionCookie, in)), true);
   }
 
   // The caller of a read: anyone on loopback without tokens; else a session
@@ -205,10 +223,27 @@ class Console {
     return std::nullopt;
   }
 
+  // A read (state, journal, events) shows every journal payload and every
+  // escalation, so a token principal needs journal.read and one of
+  // escalation.request / escalation.resolve for it. The local principal (no
+  // tokens) reads as it always did.
+  std::optional<HttpRouteResponse> refuse_read(const Caller& who) const {
+    if (!auth_required()) return std::nullopt;
+    if (!who.principal.can(state::caps::kJournalRead)) {
+      return error_reply(403, "missing capability " + std::string(state::caps::kJournalRead));
+    }
+    if (!who.principal.can(state::caps::kEscalationRequest) && !who.principal.can(state::caps::kEscalationResolve)) {
+      return error_reply(403, "missing capability " + std::string(state::caps::kEscalationRequest) + " or " +
+                                  std::string(state::caps::kEscalationResolve));
+    }
+    return std::nullopt;
+  }
+
   template <class F>
   HttpRouteResponse with_caller(const HttpRouteRequest& in, F f) {
     auto who = reader_of(in);
     if (!who) return error_reply(401, "not logged in");
+    if (auto refused = refuse_read(*who)) return *refused;
     try {
       return f(*who);
     } catch (const state::StoreError& e) {
@@ -241,14 +276,17 @@ class Console {
     if (!auth_required()) {
       // Loopback without tokens: the browser is the local principal at once.
       ConsoleSession s = sessions_.create(true, "local");
-      set_cookie = cookie_header(kSessionCookie, s.id, cfg_.session_ttl.count() / 1000, in.tls);
+      set_cookie = cookie_header(cookie_name(kSessionCookie, in), s.id, cfg_.session_ttl.count() / 1000, in.tls);
       csrf = s.csrf;
       who = caller_of("local");
-    } else if (auto pre = sessions_.find(cookie_value(in.header("cookie"), kPreCookie), false)) {
+    } else if (auto pre = sessions_.find(cookie_value(in.header("cookie"), cookie_name(kPreCookie, in)), false);
+               pre && sessions_.extend(pre->id, false)) {
+      // A login page left open: each visit keeps its pre-login session alive.
       csrf = pre->csrf;
+      set_cookie = cookie_header(cookie_name(kPreCookie, in), pre->id, cfg_.pre_login_ttl.count() / 1000, in.tls);
     } else {
       ConsoleSession s = sessions_.create(false, "");
-      set_cookie = cookie_header(kPreCookie, s.id, cfg_.pre_login_ttl.count() / 1000, in.tls);
+      set_cookie = cookie_header(cookie_name(kPreCookie, in), s.id, cfg_.pre_login_ttl.count() / 1000, in.tls);
       csrf = s.csrf;
     }
     HttpRouteResponse r = reply(200, session_json(who, csrf));
@@ -274,7 +312,11 @@ class Console {
       return error_reply(400, "Content-Type must be application/json");
     }
     session = session_of(in);
-    if (!session && pre_login) session = sessions_.find(cookie_value(in.header("cookie"), kPreCookie), false);
+    if (!session && pre_login) {
+      session = sessions_.find(cookie_value(in.header("cookie"), cookie_name(kPreCookie, in)), false);
+      // Not a wrong token: the page fetches a new pre-login session and retries.
+      if (!session) return error_reply(403, "login session expired");
+    }
     if (!session) return error_reply(401, "not logged in");
     if (!crypto::constant_time_equals(in.header("x-keel-csrf"), session->csrf)) {
       return error_reply(403, "bad CSRF token");
@@ -305,9 +347,9 @@ class Console {
     sessions_.remove(s->id);
     ConsoleSession fresh = sessions_.create(true, *name);
     HttpRouteResponse r = reply(200, session_json(who, fresh.csrf));
-    r.headers.emplace_back("Set-Cookie", cookie_header(kSessionCookie, fresh.id,
+    r.headers.emplace_back("Set-Cookie", cookie_header(cookie_name(kSessionCookie, in), fresh.id,
                                                        cfg_.session_ttl.count() / 1000, in.tls));
-    r.headers.emplace_back("Set-Cookie", cookie_header(kPreCookie, "", 0, in.tls));
+    r.headers.emplace_back("Set-Cookie", cookie_header(cookie_name(kPreCookie, in), "", 0, in.tls));
     spdlog::info("console: {} logged in", *name);
     return r;
   }
@@ -319,7 +361,7 @@ class Console {
     HttpRouteResponse r;
     r.status = 204;
     security_headers(r);
-    r.headers.emplace_back("Set-Cookie", cookie_header(kSessionCookie, "", 0, in.tls));
+    r.headers.emplace_back("Set-Cookie", cookie_header(cookie_name(kSessionCookie, in), "", 0, in.tls));
     return r;
   }
 
@@ -340,11 +382,18 @@ class Console {
     return reply(200, snapshots_.journal_page(q));
   }
 
-  HttpRouteResponse events() {
+  HttpRouteResponse events(const HttpRouteRequest& in) {
     HttpRouteResponse r;
     security_headers(r);
     r.headers.emplace_back("X-Accel-Buffering", "no");
-    r.stream = [this](std::shared_ptr<mcp::HttpEventStream> s) { hub_.add(std::move(s)); };
+    // A stream opened with a login session ends with it (logout, expiry).
+    std::function<bool()> allowed;
+    if (auth_required()) {
+      if (auto s = session_of(in)) {
+        allowed = [this, id = s->id] { return sessions_.find(id, true).has_value(); };
+      }
+    }
+    r.stream = [this, allowed](std::shared_ptr<mcp::HttpEventStream> s) { hub_.add(std::move(s), allowed); };
     return r;
   }
 

@@ -37,10 +37,18 @@ ConsoleSession SessionTable::create(bool logged_in, std::string principal) {
   std::lock_guard lock(mu_);
   s.serial = next_serial_++;
   prune_locked(now);
-  while (sessions_.size() >= max_) {
-    auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.second.expires_ms, a.second.serial) < std::tie(b.second.expires_ms, b.second.serial);
-    });
+  // Each kind has its own bound: only a session of the same kind is evicted.
+  auto same_kind = [logged_in](const auto& kv) { return kv.second.logged_in == logged_in; };
+  std::size_t count = static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), same_kind));
+  for (; count >= max_; --count) {
+    auto oldest = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (!same_kind(*it)) continue;
+      if (oldest == sessions_.end() || std::tie(it->second.expires_ms, it->second.serial) <
+                                           std::tie(oldest->second.expires_ms, oldest->second.serial)) {
+        oldest = it;
+      }
+    }
     sessions_.erase(oldest);
   }
   sessions_.emplace(s.id, s);
@@ -58,6 +66,16 @@ std::optional<ConsoleSession> SessionTable::find(std::string_view id, bool logge
   }
   if (it->second.logged_in != logged_in) return std::nullopt;
   return it->second;
+}
+
+bool SessionTable::extend(std::string_view id, bool logged_in) {
+  if (id.empty()) return false;
+  const std::int64_t now = steady_ms();
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(std::string(id));
+  if (it == sessions_.end() || it->second.expires_ms <= now || it->second.logged_in != logged_in) return false;
+  it->second.expires_ms = now + ttl(logged_in).count();
+  return true;
 }
 
 void SessionTable::remove(std::string_view id) {

@@ -25,8 +25,10 @@ struct ConsoleSession {
   std::uint64_t serial = 0;     // creation order in its table
 };
 
-// Thread-safe. Holds at most `max_sessions` sessions: when full, the one
-// closest to expiring goes (of equals, the oldest). Expired sessions are never returned.
+// Thread-safe. Holds at most `max_sessions` logged-in sessions and, apart,
+// at most `max_sessions` pre-login ones: when a kind is full, its session
+// closest to expiring goes (of equals, the oldest). A pre-login session (anyone
+// may open one) never evicts a logged-in one. Expired sessions are never returned.
 class SessionTable {
  public:
   SessionTable(std::chrono::milliseconds session_ttl, std::chrono::milliseconds pre_login_ttl,
@@ -36,6 +38,8 @@ class SessionTable {
   ConsoleSession create(bool logged_in, std::string principal);
   // The live session with this id and kind, if any.
   std::optional<ConsoleSession> find(std::string_view id, bool logged_in);
+  // Pushes the live session's expiry to now + its ttl; false when it is gone.
+  bool extend(std::string_view id, bool logged_in);
   void remove(std::string_view id);
   std::size_t size();
 

@@ -100,8 +100,13 @@ json::object journal_record_json(const state::JournalRecord& r) {
                       {"node", r.node}};
 }
 
-SnapshotSource::SnapshotSource(state::Store& store, state::Principal reader, std::int64_t verify_every_ms)
-    : store_(store), reader_(std::move(reader)), verify_every_ms_(verify_every_ms) {}
+SnapshotSource::SnapshotSource(state::Store& store, state::Principal reader, std::int64_t verify_every_ms,
+                               std::int64_t small_reverify_ms, std::int64_t journal_window)
+    : store_(store),
+      reader_(std::move(reader)),
+      verify_every_ms_(verify_every_ms),
+      small_reverify_ms_(small_reverify_ms),
+      journal_window_(std::clamp<std::int64_t>(journal_window, 1, 10'000)) {}
 
 std::int64_t SnapshotSource::head_seq() {
   state::JournalFilter f;
@@ -128,14 +133,24 @@ std::uint64_t SnapshotSource::waiters_mark() {
 }
 
 json::object SnapshotSource::verify_status() {
-  std::lock_guard lock(verify_mu_);
+  std::unique_lock lock(verify_mu_, std::try_to_lock);
+  // Another thread verifying: its caller will have the fresh report; this one
+  // takes the cached one rather than wait.
+  if (!lock.owns_lock()) {
+    {
+      std::lock_guard cache(cache_mu_);
+      if (verify_cache_) return *verify_cache_;
+    }
+    lock.lock();  // no report yet: wait for the first
+  }
   const std::int64_t now = wall_ms();
   // Verifying reads the whole chain: at most every verify_every_ms, except that
-  // a small journal that moved is verified again at once (a stale "0 records"
-  // next to a journal full of records reads as wrong).
+  // a small journal that moved is verified again after small_reverify_ms (a
+  // stale "0 records" next to a journal full of records reads as wrong; every
+  // poll re-verifying would be a full read per change).
   constexpr std::int64_t kSmallJournal = 10'000;
   const std::int64_t head = head_seq();
-  const bool stale = verify_cache_ && head != verify_head_ &&
+  const bool stale = verify_cache_ && head != verify_head_ && now - verify_at_ms_ >= small_reverify_ms_ &&
                      verify_cache_->at("records").as_int64() < kSmallJournal;
   if (!verify_cache_ || stale || now - verify_at_ms_ >= verify_every_ms_) {
     verify_head_ = head;
@@ -148,6 +163,7 @@ json::object SnapshotSource::verify_status() {
     } else {
       o["first_bad"] = nullptr;
     }
+    std::lock_guard cache(cache_mu_);
     verify_cache_ = std::move(o);
     verify_at_ms_ = now;
   }
@@ -294,16 +310,27 @@ json::object SnapshotSource::journal_page(const JournalPageRequest& q) {
   f.subject = q.subject;
   f.principal = q.agent;
   std::vector<state::JournalRecord> out;
+  std::optional<std::int64_t> more_before;
   if (!q.before_seq) {
     f.limit = limit;
     out = store_.journal_query(reader_, f);
   } else {
-    // The store pages forward (after_seq); walk back in windows below before_seq.
+    // The store pages forward (after_seq); walk back in windows below
+    // before_seq, from the head at most (a huge before_seq starts there) and
+    // at most kMaxWindows of them (a filter that matches nothing must not
+    // read the whole journal in one request: the page goes on from
+    // more_before_seq).
+    constexpr int kMaxWindows = 20;
     f.newest_first = false;
-    f.limit = 10'000;
-    std::int64_t upper = *q.before_seq;  // exclusive
+    f.limit = static_cast<int>(journal_window_);
+    std::int64_t upper = std::min(*q.before_seq, head_seq() + 1);  // exclusive
+    int windows = 0;
     while (upper > 1 && static_cast<int>(out.size()) < limit) {
-      const std::int64_t lower = std::max<std::int64_t>(0, upper - 10'000);
+      if (windows++ == kMaxWindows) {
+        more_before = upper;
+        break;
+      }
+      const std::int64_t lower = std::max<std::int64_t>(0, upper - journal_window_);
       f.after_seq = lower;
       std::vector<state::JournalRecord> window;
       for (auto& r : store_.journal_query(reader_, f)) {
@@ -318,7 +345,9 @@ json::object SnapshotSource::journal_page(const JournalPageRequest& q) {
   }
   json::array records;
   for (const auto& r : out) records.emplace_back(journal_record_json(r));
-  return json::object{{"records", std::move(records)}};
+  json::object page{{"records", std::move(records)}};
+  if (more_before) page["more_before_seq"] = *more_before;
+  return page;
 }
 
 }  // namespace keel::console

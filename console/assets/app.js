@@ -122,7 +122,15 @@
     $("login-submit").disabled = true;
     try {
       if (!session || !session.csrf) session = await api("GET", "/console/api/session");
-      session = await api("POST", "/console/login", { token });
+      try {
+        session = await api("POST", "/console/login", { token });
+      } catch (e) {
+        if (e.status === 401 || e.status === undefined) throw e;  // a wrong token, or keel unreachable
+        // Not the token: the pre-login session expired (the page sat open) or its
+        // CSRF token is stale. A new pre-login session, and the login once more.
+        session = await api("GET", "/console/api/session");
+        session = await api("POST", "/console/login", { token });
+      }
       $("token").value = "";
       applySession();
     } catch (e) {

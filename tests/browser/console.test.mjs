@@ -156,7 +156,8 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
     execFileSync("git", ["init", "-q", project]);
     const principals = {
       alice: { token: TOKENS.alice, capabilities: ["escalation.resolve", "lease.force", "agent.admin", "journal.read"] },
-      bob: { token: TOKENS.bob, capabilities: ["journal.read"] },
+      // Reading the console needs journal.read and an escalation capability.
+      bob: { token: TOKENS.bob, capabilities: ["journal.read", "escalation.request"] },
       worker: { token: TOKENS.worker },
     };
     fs.writeFileSync(path.join(project, ".keel", "keel.jsonc"), JSON.stringify({ http: { principals }, escalation: { capacity: 50 } }, null, 2));
@@ -216,17 +217,22 @@ describe(`the web console in headless ${FIREFOX ? "Firefox" : "Chromium"}`, () =
       what: "the wrong-token message",
     });
     await page.$eval("#token", (el) => { el.value = ""; });
+    // The page sat open past its pre-login session (10 min): the session is
+    // gone; the login fetches a new one and succeeds without a word.
+    await page.deleteCookie({ name: `keel_console_pre_${new URL(base).port}`, url: base });
     await login(page, TOKENS.alice);
     const who = await page.$eval("#who", (el) => el.textContent);
     assert.match(who, /alice/);
     assert.match(who, /escalation\.resolve/);
     // The token is not kept in the page; the session cookie is HttpOnly.
     assert.equal(await page.$eval("#token", (el) => el.value), "");
-    const cookie = (await browser.cookies()).find((c) => c.name === "keel_console");
-    assert.ok(cookie, "a keel_console cookie after the login");
+    // (Its name carries the server's port: two consoles on one host keep their own.)
+    const cookieName = `keel_console_${new URL(base).port}`;
+    const cookie = (await browser.cookies()).find((c) => c.name === cookieName);
+    assert.ok(cookie, `a ${cookieName} cookie after the login`);
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, "Strict");
-    assert.equal(await page.evaluate(() => document.cookie.includes("keel_console=")), false);
+    assert.equal(await page.evaluate((name) => document.cookie.includes(`${name}=`), cookieName), false);
   });
 
   test("an escalation filed over MCP shows within 1 s; MODIFY with an edited proposal answers the agent's wait", async () => {

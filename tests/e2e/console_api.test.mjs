@@ -24,6 +24,7 @@ const TOKENS = {
   alice: "alice-console-token-0123456789abcdef",
   bob: "bob-console-token-0123456789abcdef",
   worker: "worker-agent-token-0123456789abcdef",
+  leaser: "leaser-agent-token-0123456789abcdef",
 };
 // "Within 1 s" of the issue, with room for a loaded machine.
 const LIVE_MS = 1_500;
@@ -36,7 +37,9 @@ async function login(base, token) {
   assert.equal(preBody.auth_required, true);
   assert.equal(preBody.authenticated, false);
   const preCookie = pre.headers.get("set-cookie").split(";")[0];
-  assert.match(preCookie, /^keel_console_pre=[0-9a-f]{64}$/);
+  // Cookie names carry the server's port: two consoles on one host keep theirs.
+  const port = new URL(base).port;
+  assert.match(preCookie, new RegExp(`^keel_console_pre_${port}=[0-9a-f]{64}$`));
   const res = await fetch(`${base}/console/login`, {
     method: "POST",
     headers: { "Content-Type": "application/json", Origin: base, Cookie: preCookie, "X-Keel-CSRF": preBody.csrf },
@@ -45,8 +48,8 @@ async function login(base, token) {
   assert.equal(res.status, 200);
   const body = await res.json();
   const setCookie = res.headers.get("set-cookie");
-  assert.match(setCookie, /keel_console=[0-9a-f]{64}; HttpOnly; SameSite=Strict; Path=\//);
-  const cookie = /keel_console=[0-9a-f]{64}/.exec(setCookie)[0];
+  assert.match(setCookie, new RegExp(`keel_console_${port}=[0-9a-f]{64}; HttpOnly; SameSite=Strict; Path=/`));
+  const cookie = new RegExp(`keel_console_${port}=[0-9a-f]{64}`).exec(setCookie)[0];
   const post = (p, payload, { headers = {}, omit = [] } = {}) => {
     const h = { "Content-Type": "application/json", Origin: base, Cookie: cookie, "X-Keel-CSRF": body.csrf, ...headers };
     for (const k of omit) delete h[k];
@@ -120,6 +123,7 @@ describe("console API", () => {
             },
             bob: { token: TOKENS.bob, agent: "bob", capabilities: agentCaps },
             worker: { token: TOKENS.worker, agent: "worker", capabilities: agentCaps },
+            leaser: { token: TOKENS.leaser, agent: "leaser", capabilities: ["lease"] },
           },
         },
       }),
@@ -254,6 +258,47 @@ describe("console API", () => {
     const now = await alice.state();
     assert.ok(now.leases.some((l) => l.name === "keep-lock"));
     assert.equal(now.journal.head_seq, before.journal.head_seq);
+  });
+
+  test("reads need journal.read and an escalation capability; a huge before_seq answers at once", async () => {
+    const leaser = await login(base, TOKENS.leaser);
+    for (const p of ["/console/api/state", "/console/api/journal", "/console/events"]) {
+      for (const headers of [{ Cookie: leaser.cookie }, { Authorization: `Bearer ${TOKENS.leaser}` }]) {
+        const r = await fetch(`${base}${p}`, { headers });
+        assert.equal(r.status, 403, p);
+        assert.deepEqual(await r.json(), { error: "missing capability journal.read" });
+      }
+    }
+    const alice = await login(base, TOKENS.alice);
+    const r = await fetch(`${base}/console/api/journal?before_seq=999999999999999999&op=NOTHING`, {
+      headers: { Cookie: alice.cookie },
+      signal: AbortSignal.timeout(10_000),
+    });
+    assert.equal(r.status, 200);
+    assert.deepEqual((await r.json()).records, []);
+  });
+
+  test("a login after the pre-login session is gone: 403 login session expired, not a wrong token", async () => {
+    const pre = await (await fetch(`${base}/console/api/session`)).json();
+    const res = await fetch(`${base}/console/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Origin: base, "X-Keel-CSRF": pre.csrf },
+      body: JSON.stringify({ token: TOKENS.alice }),
+    });
+    assert.equal(res.status, 403);
+    assert.deepEqual(await res.json(), { error: "login session expired" });
+  });
+
+  test("keel console --stop with a stale record kills nothing", async () => {
+    const stateDir = path.join(root, "state");
+    fs.mkdirSync(stateDir, { recursive: true });
+    // A live process that is not a console (this test's own), at a URL nobody serves.
+    const record = path.join(stateDir, "console.json");
+    fs.writeFileSync(record, JSON.stringify({ url: "http://127.0.0.1:9/", pid: process.pid }));
+    const stop = await runKeel(["console", "--stop", ...args]);
+    assert.equal(stop.code, 1);
+    assert.match(stop.stderr, /no console running/);
+    assert.equal(fs.existsSync(record), false);
   });
 
   test("keel console prints a URL serving the page, and the same URL again", async () => {

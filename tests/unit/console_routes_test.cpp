@@ -4,11 +4,16 @@
 // changes nothing; the actions act as the logged-in principal.
 #include <catch2/catch.hpp>
 
+#include <functional>
+#include <mutex>
+#include <thread>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "console/console_routes.h"
 #include "console/console_sessions.h"
+#include "console_test_util.h"
 #include "state_test_util.h"
 
 using namespace keel;
@@ -19,26 +24,35 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* kHost = "127.0.0.1:7777";
-constexpr const char* kOrigin = "http://127.0.0.1:7777";
 
 struct ConsoleEnv {
   StoreEnv env;
   mcp::HttpOptions http;
+  std::string host = kHost;  // the Host of the requests (the Origin of POSTs follows)
 
   // `tokens` empty: loopback without login. Else alice (escalation.resolve,
-  // lease.force, agent.admin) and bob (an agent's defaults) may log in.
-  explicit ConsoleEnv(bool tokens) {
+  // lease.force, agent.admin), bob (an agent's defaults), carol (lease only)
+  // and dave (journal.read only) may log in.
+  explicit ConsoleEnv(bool tokens, std::chrono::milliseconds pre_login_ttl = std::chrono::minutes(10)) {
     console::ConsoleConfig c;
     c.store = env.store.get();
     c.project = "/proj";
+    c.pre_login_ttl = pre_login_ttl;
     if (tokens) {
-      c.tokens = {{"alice", "alice-token-0123456789"}, {"bob", "bob-token-0123456789"}};
+      c.tokens = {{"alice", "alice-token-0123456789"},
+                  {"bob", "bob-token-0123456789"},
+                  {"carol", "carol-token-0123456789"},
+                  {"dave", "dave-token-0123456789"}};
       c.principal_for = [](const std::string& name) -> std::optional<Principal> {
         auto caps = default_agent_capabilities();
         if (name == "alice") {
           // A person's token, not an agent's: what the console needs and no
           // more (no "lease": forcing a release implies it).
           caps = {"journal.read", "escalation.resolve", "lease.force", "agent.admin"};
+        } else if (name == "carol") {
+          caps = {"lease"};
+        } else if (name == "dave") {
+          caps = {"journal.read"};
         } else if (name != "bob") {
           return std::nullopt;
         }
@@ -63,7 +77,7 @@ struct ConsoleEnv {
     auto q = path.find('?');
     in.path = path.substr(0, q);
     if (q != std::string::npos) in.query = path.substr(q + 1);
-    in.headers = {{"host", kHost}};
+    in.headers = {{"host", host}};
     if (!cookie.empty()) in.headers.emplace_back("cookie", cookie);
     return call(in);
   }
@@ -78,7 +92,7 @@ struct ConsoleEnv {
     in.path = path;
     in.body = body;
     in.content_type = "application/json";
-    std::map<std::string, std::string> h{{"host", kHost}, {"origin", kOrigin}, {"cookie", cookie},
+    std::map<std::string, std::string> h{{"host", host}, {"origin", "http://" + host}, {"cookie", cookie},
                                          {"x-keel-csrf", csrf}};
     for (auto& [k, v] : replace) {
       if (k == "content-type") {
@@ -110,6 +124,20 @@ std::string cookie_from(const mcp::HttpRouteResponse& r, const std::string& name
 }
 
 json::object body_of(const mcp::HttpRouteResponse& r) { return json::parse(r.body).as_object(); }
+
+struct LoggedIn {
+  std::string cookie;
+  std::string csrf;
+};
+
+// A browser's login with `token` (on port 7777): its session cookie and CSRF token.
+LoggedIn log_in(ConsoleEnv& c, const std::string& token) {
+  auto pre = c.get("/console/api/session");
+  auto r = c.post("/console/login", json::serialize(json::object{{"token", token}}),
+                  cookie_from(pre, "keel_console_pre_7777"), std::string(body_of(pre).at("csrf").as_string()));
+  REQUIRE(r.status == 200);
+  return {cookie_from(r, "keel_console_7777"), std::string(body_of(r).at("csrf").as_string())};
+}
 
 std::int64_t file_escalation(Store& s, const std::string& who = "worker") {
   EscalationRequest req;
@@ -156,11 +184,11 @@ TEST_CASE("console: on loopback without tokens the browser is the local principa
   CHECK(s.at("capabilities") == json::array{"escalation.resolve", "lease.force", "agent.admin"});
   CHECK(s.at("project") == "/proj");
   const std::string set = header_of(r, "Set-Cookie");
-  CHECK(set.rfind("keel_console=", 0) == 0);
+  CHECK(set.rfind("keel_console_7777=", 0) == 0);  // the port in its name
   CHECK(set.find("HttpOnly") != std::string::npos);
   CHECK(set.find("SameSite=Strict") != std::string::npos);
   CHECK(set.find("Secure") == std::string::npos);  // plain HTTP
-  const std::string cookie = cookie_from(r, "keel_console");
+  const std::string cookie = cookie_from(r, "keel_console_7777");
   const std::string csrf(s.at("csrf").as_string());
   CHECK(csrf.size() == 64);
 
@@ -280,7 +308,7 @@ TEST_CASE("console: with tokens, a login decides who acts and what it may do") {
   CHECK(s.at("authenticated") == false);
   CHECK(s.at("principal").is_null());
   CHECK(s.at("capabilities").as_array().empty());
-  const std::string pre = cookie_from(r, "keel_console_pre");
+  const std::string pre = cookie_from(r, "keel_console_pre_7777");
   REQUIRE(!pre.empty());
   const std::string pre_csrf(s.at("csrf").as_string());
 
@@ -297,12 +325,14 @@ TEST_CASE("console: with tokens, a login decides who acts and what it may do") {
   CHECK(who.at("authenticated") == true);
   CHECK(who.at("principal") == "bob");
   CHECK(who.at("capabilities").as_array().empty());
-  const std::string cookie = cookie_from(login, "keel_console");
+  const std::string cookie = cookie_from(login, "keel_console_7777");
   REQUIRE(!cookie.empty());
   const std::string csrf(who.at("csrf").as_string());
   CHECK(csrf != pre_csrf);
-  // The pre-login session is spent.
-  CHECK(c.post("/console/login", R"({"token":"bob-token-0123456789"})", pre, pre_csrf).status == 401);
+  // The pre-login session is spent: not a wrong token, the page starts over.
+  r = c.post("/console/login", R"({"token":"bob-token-0123456789"})", pre, pre_csrf);
+  CHECK(r.status == 403);
+  CHECK(body_of(r).at("error") == "login session expired");
 
   CHECK(c.get("/console/api/state", cookie).status == 200);
   // bob lacks every console capability: refused, nothing changed.
@@ -322,17 +352,17 @@ TEST_CASE("console: with tokens, a login decides who acts and what it may do") {
 
   // alice may: she acts as her agent.
   auto pre2 = c.get("/console/api/session");
-  const std::string pre2_cookie = cookie_from(pre2, "keel_console_pre");
+  const std::string pre2_cookie = cookie_from(pre2, "keel_console_pre_7777");
   auto alice = c.post("/console/login", R"({"token":"alice-token-0123456789"})", pre2_cookie,
                       std::string(body_of(pre2).at("csrf").as_string()));
   REQUIRE(alice.status == 200);
   CHECK(body_of(alice).at("capabilities") == json::array{"escalation.resolve", "lease.force", "agent.admin"});
   r = c.post("/console/api/escalations/" + std::to_string(id) + "/resolve", R"({"decision":"OVERRIDE"})",
-             cookie_from(alice, "keel_console"), std::string(body_of(alice).at("csrf").as_string()));
+             cookie_from(alice, "keel_console_7777"), std::string(body_of(alice).at("csrf").as_string()));
   CHECK(r.status == 200);
   CHECK(c.env.store->get_escalation(admin(), id).resolver == "alice-agent");
   // lease.force without the plain lease capability still releases (forcing implies it).
-  r = c.post("/console/api/leases/release", R"({"name":"ci-runner"})", cookie_from(alice, "keel_console"),
+  r = c.post("/console/api/leases/release", R"({"name":"ci-runner"})", cookie_from(alice, "keel_console_7777"),
              std::string(body_of(alice).at("csrf").as_string()));
   CHECK(r.status == 200);
   CHECK(c.env.store->list_leases(admin()).empty());
@@ -357,4 +387,175 @@ TEST_CASE("console: sessions expire and are bounded") {
   CHECK_FALSE(t.find(a.id, true));  // the oldest went
   CHECK(console::cookie_value("x=1; keel_console=abc; y=2", "keel_console") == "abc");
   CHECK(console::cookie_value("keel_console_pre=zz", "keel_console").empty());
+}
+
+TEST_CASE("console: with tokens, reads need journal.read and an escalation capability") {
+  ConsoleEnv c(true);
+  file_escalation(*c.env.store);
+  const std::vector<std::string> reads{"/console/api/state", "/console/api/journal", "/console/events"};
+  // carol may only take leases: she reads no journal payload and no escalation.
+  // dave reads the journal but may neither file nor resolve an escalation.
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"carol-token-0123456789", "missing capability journal.read"},
+      {"dave-token-0123456789", "missing capability escalation.request or escalation.resolve"}};
+  for (const auto& [token, error] : refused) {
+    const LoggedIn who = log_in(c, token);
+    for (const auto& path : reads) {
+      CAPTURE(token, path);
+      auto r = c.get(path, who.cookie);
+      CHECK(r.status == 403);
+      CHECK(body_of(r).at("error").as_string() == error);
+      CHECK_FALSE(r.stream);
+    }
+  }
+  // bob (an agent's defaults: journal.read, escalation.request) and alice
+  // (journal.read, escalation.resolve) read.
+  for (const char* token : {"bob-token-0123456789", "alice-token-0123456789"}) {
+    CAPTURE(token);
+    const LoggedIn who = log_in(c, token);
+    CHECK(c.get("/console/api/state", who.cookie).status == 200);
+    CHECK(c.get("/console/api/journal", who.cookie).status == 200);
+    CHECK(c.get("/console/events", who.cookie).stream);
+  }
+  // The session route still tells carol who she is.
+  auto s = c.get("/console/api/session", log_in(c, "carol-token-0123456789").cookie);
+  CHECK(s.status == 200);
+  CHECK(body_of(s).at("principal") == "carol");
+}
+
+TEST_CASE("console: a journal page with a before_seq far past the head answers at once") {
+  ConsoleEnv c(false);
+  c.env.store->acquire_lease(agent("worker"), acquire("deploy-slot"));
+  auto r = c.get("/console/api/journal?before_seq=999999999999999999&op=NOTHING");
+  REQUIRE(r.status == 200);
+  CHECK(body_of(r).at("records").as_array().empty());
+  r = c.get("/console/api/journal?before_seq=999999999999999999");
+  REQUIRE(r.status == 200);
+  CHECK_FALSE(body_of(r).at("records").as_array().empty());
+}
+
+TEST_CASE("console: a login page left open past its pre-login session logs in after a new one") {
+  ConsoleEnv c(true, std::chrono::milliseconds(1));
+  auto pre = c.get("/console/api/session");
+  const std::string old_cookie = cookie_from(pre, "keel_console_pre_7777");
+  const std::string old_csrf(body_of(pre).at("csrf").as_string());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Expired: not "invalid token" (401), which would read as a wrong token.
+  auto r = c.post("/console/login", R"({"token":"bob-token-0123456789"})", old_cookie, old_csrf);
+  CHECK(r.status == 403);
+  CHECK(body_of(r).at("error") == "login session expired");
+  r = c.post("/console/login", R"({"token":"bob-token-0123456789"})", "", old_csrf);
+  CHECK(r.status == 403);
+  CHECK(body_of(r).at("error") == "login session expired");
+  // What the page does then: a new pre-login session, the same login again.
+  auto fresh = c.get("/console/api/session", old_cookie);
+  const std::string fresh_cookie = cookie_from(fresh, "keel_console_pre_7777");
+  CHECK(fresh_cookie != old_cookie);
+  r = c.post("/console/login", R"({"token":"bob-token-0123456789"})", fresh_cookie,
+             std::string(body_of(fresh).at("csrf").as_string()));
+  CHECK(r.status == 200);
+  // A wrong token stays a 401.
+  auto again = c.get("/console/api/session");
+  r = c.post("/console/login", R"({"token":"guess"})", cookie_from(again, "keel_console_pre_7777"),
+             std::string(body_of(again).at("csrf").as_string()));
+  CHECK(r.status == 401);
+  CHECK(body_of(r).at("error") == "invalid token");
+}
+
+TEST_CASE("console: a visit with a live pre-login cookie extends it") {
+  ConsoleEnv c(true);
+  auto pre = c.get("/console/api/session");
+  const std::string cookie = cookie_from(pre, "keel_console_pre_7777");
+  auto again = c.get("/console/api/session", cookie);
+  CHECK(body_of(again).at("csrf") == body_of(pre).at("csrf"));
+  // The same session, its cookie sent again with a full Max-Age.
+  CHECK(cookie_from(again, "keel_console_pre_7777") == cookie);
+  CHECK(header_of(again, "Set-Cookie").find("Max-Age=600") != std::string::npos);
+
+  console::SessionTable t(std::chrono::milliseconds(60'000), std::chrono::milliseconds(1'000), 8);
+  auto s = t.create(false, "");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(t.extend(s.id, false));
+  CHECK_FALSE(t.extend(s.id, true));  // not a logged-in session
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(t.find(s.id, false));  // 1.2 s after its creation, 0.6 s after the extension
+  CHECK_FALSE(t.extend("nope", false));
+}
+
+TEST_CASE("console: pre-login sessions never evict logged-in ones") {
+  console::SessionTable t(std::chrono::milliseconds(60'000), std::chrono::milliseconds(60'000), 3);
+  auto a = t.create(true, "a");
+  auto b = t.create(true, "b");
+  // Anyone may open pre-login sessions: a flood of them.
+  std::vector<console::ConsoleSession> pres;
+  for (int i = 0; i < 100; ++i) pres.push_back(t.create(false, ""));
+  CHECK(t.find(a.id, true));
+  CHECK(t.find(b.id, true));
+  CHECK(t.size() == 5);  // 2 logged in, 3 pre-login
+  CHECK(t.find(pres.back().id, false));
+  CHECK_FALSE(t.find(pres.front().id, false));  // the oldest pre-login ones went
+  // Logged-in sessions are bounded among themselves.
+  t.create(true, "c");
+  t.create(true, "d");
+  CHECK_FALSE(t.find(a.id, true));
+  CHECK(t.find(pres.back().id, false));
+  CHECK(t.size() == 6);
+}
+
+TEST_CASE("console: two consoles on one host keep their own cookies") {
+  ConsoleEnv c(false);
+  auto first = c.get("/console/api/session");
+  const std::string cookie = cookie_from(first, "keel_console_7777");
+  REQUIRE(!cookie.empty());
+  // The same server reached on another port (as another console would be):
+  // another cookie name, so the browser keeps both.
+  c.host = "127.0.0.1:8888";
+  auto other = c.get("/console/api/session", cookie);
+  CHECK(cookie_from(other, "keel_console_7777").empty());
+  CHECK(!cookie_from(other, "keel_console_8888").empty());
+  CHECK(body_of(other).at("csrf") != body_of(first).at("csrf"));  // 7777's cookie is not read here
+  // IPv6 and a Host without a port.
+  c.host = "[::1]:9999";
+  CHECK(!cookie_from(c.get("/console/api/session"), "keel_console_9999").empty());
+  c.host = "localhost";
+  CHECK(!cookie_from(c.get("/console/api/session"), "keel_console_80").empty());
+  // Logout clears the cookie of its own port.
+  c.host = kHost;
+  auto out = c.post("/console/logout", "{}", cookie, std::string(body_of(first).at("csrf").as_string()));
+  CHECK(out.status == 204);
+  CHECK(header_of(out, "Set-Cookie").rfind("keel_console_7777=;", 0) == 0);
+}
+
+namespace {
+
+bool eventually(const std::function<bool()>& what) {
+  for (int i = 0; i < 500; ++i) {  // 5 s
+    if (what()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return what();
+}
+
+}  // namespace
+
+TEST_CASE("console: an event stream opened with a login session ends with the session") {
+  ConsoleEnv c(true);
+  const LoggedIn bob = log_in(c, "bob-token-0123456789");
+  const LoggedIn alice = log_in(c, "alice-token-0123456789");
+  auto bob_stream = std::make_shared<console::testing::FakeStream>();
+  auto alice_stream = std::make_shared<console::testing::FakeStream>();
+  auto r = c.get("/console/events", bob.cookie);
+  REQUIRE(r.stream);
+  r.stream(bob_stream);
+  r = c.get("/console/events", alice.cookie);
+  REQUIRE(r.stream);
+  r.stream(alice_stream);
+  CHECK(eventually([&] { return !bob_stream->events().empty() && !alice_stream->events().empty(); }));
+  CHECK(c.post("/console/logout", "{}", bob.cookie, bob.csrf).status == 204);
+  CHECK(eventually([&] { return bob_stream->closed(); }));
+  // alice's session lives on, and so does her stream.
+  const std::size_t before = alice_stream->events().size();
+  c.env.store->acquire_lease(agent("worker"), acquire("deploy-slot"));
+  CHECK(eventually([&] { return alice_stream->events().size() > before; }));
+  CHECK_FALSE(alice_stream->closed());
 }

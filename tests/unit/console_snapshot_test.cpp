@@ -7,6 +7,7 @@
 
 #include "console/console_events.h"
 #include "console/console_snapshot.h"
+#include "console_test_util.h"
 #include "state_test_util.h"
 
 using namespace keel;
@@ -14,49 +15,7 @@ using namespace keel::state;
 using namespace keel::state::testing;
 namespace json = boost::json;
 using namespace std::chrono_literals;
-
-namespace {
-
-// An event stream that keeps what it was sent.
-class FakeStream : public mcp::HttpEventStream {
- public:
-  bool send(std::string event) override {
-    std::lock_guard lock(mu_);
-    if (closed_) return false;
-    events_.push_back(std::move(event));
-    return true;
-  }
-  void close() override {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-  }
-  bool closed() const override {
-    std::lock_guard lock(mu_);
-    return closed_;
-  }
-  std::vector<std::string> events() const {
-    std::lock_guard lock(mu_);
-    return events_;
-  }
-  // Polls (10 ms) up to `limit` for a state event whose data contains `needle`.
-  bool wait_for(const std::string& needle, std::chrono::milliseconds limit) const {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      for (const auto& e : events()) {
-        if (e.find("event: state") != std::string::npos && e.find(needle) != std::string::npos) return true;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> events_;
-  bool closed_ = false;
-};
-
-}  // namespace
+using keel::console::testing::FakeStream;
 
 TEST_CASE("console: a snapshot shows leases, agents, escalations, journal, verify, fanout and hooks") {
   StoreEnv env;
@@ -197,3 +156,73 @@ TEST_CASE("console: a waiter joining or leaving the queue reaches open streams w
   CHECK(stream->events().size() > before);
 }
 
+
+TEST_CASE("console: a journal page walks back a bounded number of windows and says where to go on") {
+  StoreEnv env;
+  Store& s = *env.store;
+  s.journal_append(agent("alice"), "RARE", "first", json::object{});
+  for (int i = 0; i < 300; ++i) s.journal_append(agent("alice"), "NOTE", "n" + std::to_string(i), json::object{});
+  // Windows of 10 seqs: at most 200 seqs a request.
+  console::SnapshotSource src(s, admin("console"), 10'000, 2'000, 10);
+  const std::int64_t head = src.head_seq();
+
+  // A before_seq far past the head starts at the head (it used to walk back
+  // ~10^14 windows).
+  console::JournalPageRequest q;
+  q.before_seq = 999'999'999'999'999'999;
+  q.limit = 5;
+  auto page = src.journal_page(q);
+  REQUIRE(page.at("records").as_array().size() == 5);
+  CHECK(page.at("records").as_array()[0].at("seq") == head);
+  CHECK_FALSE(page.contains("more_before_seq"));  // the page is full
+
+  // A filter that matches only the oldest record: each request reads at most
+  // 20 windows and tells where the next one starts, until the record is found.
+  q.op = "RARE";
+  q.limit = 100;
+  int requests = 0;
+  json::array found;
+  for (;;) {
+    REQUIRE(++requests < 10);
+    page = src.journal_page(q);
+    for (const auto& r : page.at("records").as_array()) found.push_back(r);
+    if (!page.contains("more_before_seq")) break;
+    const std::int64_t next = page.at("more_before_seq").as_int64();
+    CHECK(next < *q.before_seq);
+    CHECK(next >= std::min(*q.before_seq, head + 1) - 200);
+    q.before_seq = next;
+  }
+  CHECK(requests >= 2);
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].at("subject") == "first");
+
+  // A filter that matches nothing ends too.
+  q.op = "NOTHING";
+  q.before_seq = head + 1;
+  requests = 0;
+  for (;;) {
+    REQUIRE(++requests < 10);
+    page = src.journal_page(q);
+    CHECK(page.at("records").as_array().empty());
+    if (!page.contains("more_before_seq")) break;
+    q.before_seq = page.at("more_before_seq").as_int64();
+  }
+}
+
+TEST_CASE("console: a small journal that moved is verified again only after the re-verify interval") {
+  StoreEnv env;
+  Store& s = *env.store;
+  s.journal_append(agent("alice"), "NOTE", "a", json::object{});
+  // Re-verify a moved small journal at most once a minute: the next snapshot
+  // after a change shows the cached report.
+  console::SnapshotSource slow(s, admin("console"), 600'000, 60'000);
+  const std::int64_t before = slow.build().at("verify").at("records").as_int64();
+  s.journal_append(agent("alice"), "NOTE", "b", json::object{});
+  CHECK(slow.build().at("verify").at("records").as_int64() == before);
+  // With no interval, the moved journal is verified again at once.
+  console::SnapshotSource eager(s, admin("console"), 600'000, 0);
+  const std::int64_t now = eager.build().at("verify").at("records").as_int64();
+  CHECK(now == before + 1);
+  s.journal_append(agent("alice"), "NOTE", "c", json::object{});
+  CHECK(eager.build().at("verify").at("records").as_int64() == now + 1);
+}
