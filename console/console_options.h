@@ -7,8 +7,8 @@ namespace keel::console {
 
 struct ConsoleOptions {
   bool enabled = true;     // http.console.enabled: serve the console at / (keel serve --http)
-  // http.console.public_url: the console's address as people reach it (Slack links);
-  // "": the address keel listens on.
+  // http.console.public_url: the console's address as people reach it; the link
+  // notifications carry when notify.console_url is "" (cli/serve_notify.cpp).
   std::string public_url;
 };
 
