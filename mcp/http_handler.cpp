@@ -132,12 +132,19 @@ struct HttpHandler::Impl : CoreHolder, HttpPart {
       HttpResponse res;
       try {
         HttpRouteResponse out = route(in);
-        if (out.stream) {
+        if (out.stream && shared_req->method() == bhttp::verb::head) {
+          // The head of the event stream, which is not opened (the server
+          // sends no body to HEAD: http_server.cpp).
+          res = make(*shared_req, bhttp::status::ok, "", "text/event-stream");
+          res.set(bhttp::field::content_type, "text/event-stream");
+          res.set(bhttp::field::cache_control, "no-cache");
+          for (const auto& [k, v] : out.headers) res.insert(k, v);
+          res.erase(bhttp::field::content_length);
+        } else if (out.stream) {
           open_stream(r, out);
           core.end_work();
           return;
-        }
-        if (out.status < 100 || out.status > 599) {
+        } else if (out.status < 100 || out.status > 599) {
           failure = "invalid HTTP status " + std::to_string(out.status);
         } else {
           res = make(*shared_req, static_cast<bhttp::status>(out.status), std::move(out.body),

@@ -3,6 +3,7 @@
 // request at a time (body limit, header/idle timeouts) and writes complete or
 // SSE (chunked) responses; what a request means is http_handler.cpp's job.
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <stdexcept>
@@ -36,6 +37,16 @@ namespace bhttp = beast::http;
 
 namespace {
 
+// An SSE stream (route streams, the legacy GET stream, a POST answered as
+// SSE) whose client does not take its events is closed rather than left to
+// grow: once more than kSseMaxQueuedBytes wait to be written, or a write
+// (header or chunk) makes no progress for kSseWriteTimeout. Closing it runs
+// the stream's on_peer_closed callback, as if the peer had left; a browser's
+// EventSource reconnects and starts afresh, a legacy client resumes with
+// Last-Event-ID.
+constexpr std::size_t kSseMaxQueuedBytes = 4u << 20;
+constexpr std::chrono::seconds kSseWriteTimeout{30};
+
 class HttpSession : public Responder, public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, HttpHandler& handler, const HttpOptions& options,
@@ -65,7 +76,14 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   void sse_send(std::string event) override {
     asio::post(stream_.get_executor(), [self = shared_from_this(), ev = std::move(event)]() mutable {
       if (self->closed_) return;
+      self->queued_bytes_ += ev.size();
       self->outq_.push_back(std::move(ev));
+      if (self->queued_bytes_ > kSseMaxQueuedBytes) {
+        spdlog::warn("mcp http: an event stream's client is not reading ({} bytes queued); closing it",
+                     self->queued_bytes_);
+        self->peer_closed();
+        return;
+      }
       self->flush();
     });
   }
@@ -149,11 +167,22 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     }
     stream_.expires_never();
     exchange_started();
+    head_request_ = parser_->get().method() == bhttp::verb::head;
     handler_.handle(parser_->release(), shared_from_this());
   }
 
   void write_response(HttpResponse res) {
     if (closed_) return;
+    if (head_request_) {
+      // HEAD: the headers of the answer (its Content-Length included) and no
+      // body, whoever answered, so the connection's next response parses.
+      head_request_ = false;
+      if (!res.body().empty()) {
+        const std::size_t length = res.body().size();
+        res.body().clear();
+        res.content_length(length);
+      }
+    }
     keep_alive_ = res.keep_alive();
     res_ = std::make_shared<HttpResponse>(std::move(res));
     stream_.expires_after(options_.idle_timeout);
@@ -179,7 +208,7 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     sse_head_->chunked(true);
     sse_head_->keep_alive(false);
     sse_sr_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*sse_head_);
-    stream_.expires_never();
+    stream_.expires_after(kSseWriteTimeout);
     writing_ = true;
     bhttp::async_write_header(stream_, *sse_sr_,
                               [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -195,7 +224,10 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   }
 
   // While an SSE response is open, a read that ends means the peer left.
+  // (The read has no deadline; each write sets its own: expires_after only
+  // touches the timer of an operation not in progress.)
   void watch_peer() {
+    stream_.expires_never();
     stream_.async_read_some(buffer_.prepare(1024),
                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
                               if (ec) {
@@ -210,10 +242,14 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     if (closed_ || writing_ || !header_written_) return;
     if (!outq_.empty()) {
       writing_ = true;
+      stream_.expires_after(kSseWriteTimeout);
       asio::async_write(stream_, bhttp::make_chunk(asio::buffer(outq_.front())),
                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
                           self->writing_ = false;
-                          if (!self->outq_.empty()) self->outq_.pop_front();
+                          if (!self->outq_.empty()) {
+                            self->queued_bytes_ -= self->outq_.front().size();
+                            self->outq_.pop_front();
+                          }
                           if (ec) {
                             self->peer_closed();
                             return;
@@ -225,6 +261,7 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     if (finishing_ && !last_sent_) {
       last_sent_ = true;
       writing_ = true;
+      stream_.expires_after(kSseWriteTimeout);
       asio::async_write(stream_, bhttp::make_chunk_last(),
                         [self = shared_from_this()](beast::error_code, std::size_t) {
                           self->writing_ = false;
@@ -258,7 +295,15 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
     if (closed_) return;
     closed_ = true;
     exchange_done();
-    outq_.clear();
+    // (An event being written stays until its write completes: the write
+    // still refers to it.)
+    if (writing_ && !outq_.empty()) {
+      outq_.erase(outq_.begin() + 1, outq_.end());
+      queued_bytes_ = outq_.front().size();
+    } else {
+      outq_.clear();
+      queued_bytes_ = 0;
+    }
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
@@ -273,11 +318,13 @@ class HttpSession : public Responder, public std::enable_shared_from_this<HttpSe
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool first_ = true;
   bool keep_alive_ = false;
+  bool head_request_ = false;  // the request being answered is a HEAD
   std::shared_ptr<HttpResponse> res_;
   // SSE state.
   std::unique_ptr<bhttp::response<bhttp::empty_body>> sse_head_;
   std::unique_ptr<bhttp::response_serializer<bhttp::empty_body>> sse_sr_;
   std::deque<std::string> outq_;
+  std::size_t queued_bytes_ = 0;  // the sizes of the events in outq_
   bool header_written_ = false;
   bool writing_ = false;
   bool finishing_ = false;

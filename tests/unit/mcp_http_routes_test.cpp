@@ -3,6 +3,7 @@
 // what a failing route turns into.
 #include <catch2/catch.hpp>
 
+#include <cerrno>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -354,4 +355,84 @@ TEST_CASE("http: a streaming route holds no worker, ends when the peer leaves or
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
   CHECK(streams.at(0)->closed());
   ::close(fds[0]);
+}
+
+TEST_CASE("http: an event stream whose client does not read is closed once 4 MB wait, others keep serving") {
+  RouteLog log;
+  Streams streams;
+  HttpFixture f(console_like_options(log, streams));
+
+  // A client that opens the stream and never reads (a small receive window,
+  // so the kernel absorbs little of it).
+  const int fd = connect_loopback(f.http->port(), /*rcvbuf=*/4096);
+  REQUIRE(fd >= 0);
+  const std::string raw = render(get_req("/console/events"));
+  REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
+  REQUIRE(streams.wait_for(1));
+  auto stream = streams.at(0);
+
+  // Snapshots of 64 KB, as the console would broadcast them, until the stream
+  // refuses (at most 64 MB: far past the bound).
+  const std::string snapshot = "event: state\ndata: " + std::string(64 * 1024, 'x') + "\n\n";
+  std::size_t sent = 0;
+  bool closed = false;
+  for (int i = 0; i < 1024 && !(closed = stream->closed()); ++i) {
+    if (stream->send(snapshot)) sent += snapshot.size();
+    if (i % 16 == 15) std::this_thread::sleep_for(1ms);  // let the I/O thread keep up
+  }
+  for (int i = 0; i < 500 && !(closed = stream->closed()); ++i) std::this_thread::sleep_for(10ms);
+  CHECK(closed);
+  CHECK(sent < 32u * 1024 * 1024);
+  CHECK_FALSE(stream->send(snapshot));
+
+  // Other connections were never held up.
+  CHECK(f.send(get_req("/")).status == 200);
+
+  // The server closed the connection: the client, reading at last, gets what
+  // was written before and then the end, not the whole backlog.
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      CHECK((n == 0 || errno == ECONNRESET));  // the end, not the receive timeout
+      break;
+    }
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  CHECK(got.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(got.size() < sent);
+}
+
+TEST_CASE("http: HEAD on a route sends its headers without a body; the connection's next response parses") {
+  RouteLog log;
+  Streams streams;
+  HttpFixture f(console_like_options(log, streams));
+
+  for (std::string target : {"/", "/private/x", "/console/events", "/nowhere"}) {
+    CAPTURE(target);
+    const int fd = connect_loopback(f.http->port());
+    REQUIRE(fd >= 0);
+    // HEAD then GET on one keep-alive connection.
+    const std::string raw = "HEAD " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" +
+                            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
+    std::string got;
+    read_until(fd, "<p>page</p>", got);
+    ::close(fd);
+    const auto head_end = got.find("\r\n\r\n");
+    REQUIRE(head_end != std::string::npos);
+    const std::string head = got.substr(0, head_end + 2);
+    const std::string next = got.substr(head_end + 4);
+    CHECK(head.rfind("HTTP/1.1 ", 0) == 0);
+    // The next bytes are the GET's response, whole.
+    CHECK(next.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(next.find("Content-Length: 11\r\n") != std::string::npos);
+    CHECK(next.size() >= 11);
+    CHECK(next.substr(next.size() - 11) == "<p>page</p>");
+    if (target == "/") CHECK(head.find("Content-Length: 11\r\n") != std::string::npos);
+    if (target == "/console/events") CHECK(head.find("text/event-stream") != std::string::npos);
+  }
+  CHECK(streams.size() == 0);  // HEAD opened no event stream
 }
