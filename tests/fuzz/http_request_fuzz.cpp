@@ -7,6 +7,9 @@
 // target waits until every call it dispatched has finished. Every response
 // must carry a status in 100..599. The handler is rebuilt every 4096 inputs so
 // that legacy sessions opened by the fuzzer do not accumulate without bound.
+// The web console's routes are served too (console/console_routes.h: cookies,
+// login and action bodies, paths with ids, journal queries), with one token
+// principal so that the login path parses its body.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +20,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "console/console_routes.h"
 #include "mcp/http_internal.h"
 #include "tests/fuzz/fuzz_server.h"
 
@@ -59,6 +63,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto* x = new HttpTarget;
     x->options.workers = 2;
     x->options.max_body_bytes = 64 << 10;
+    keel::console::ConsoleConfig console;
+    console.store = keel::fuzz::fuzz_server().store.get();
+    console.project = "/fuzz/project";
+    console.tokens = {{"fuzz-person", "fuzz-token-0123456789"}};
+    console.principal_for = [](const std::string& name) -> std::optional<keel::state::Principal> {
+      if (name != "fuzz-person") return std::nullopt;
+      keel::state::Principal p{"fuzz-person", "/fuzz/project", "", {}};
+      for (const auto& c : keel::state::all_capabilities()) p.capabilities.insert(c);
+      return p;
+    };
+    console.max_sessions = 64;
+    keel::console::add_console_routes(x->options, std::move(console));
     return x;
   }();
   if (!t->handler || ++t->uses % 4096 == 0) {
