@@ -74,6 +74,15 @@ class Report:
                      f"{spread(km, 0)}; legacy session {spread(kl, 0)} | TS SDK stateless JSON {spread(ts, 0)} | "
                      f"{fmt(med(km) / med(ts))}× modern, {fmt(med(kl) / med(ts))}× legacy | ≥ 15,000 req/s and "
                      f"≥ 10× | {'yes' if met else 'no'} |")
+            off_key = "keel modern, console/metrics/notifier off"
+            if off_key in h:
+                ko = [x["rps"] for x in h[off_key]]
+                xo = med(km) / med(ko)
+                sf = R["http"].get("surfaces", {})
+                L.append(f"| HTTP `tools/call memory_get` req/s with the console (event stream open), `/metrics` "
+                         f"scraped every 1 s and a notifier target | {spread(km, 0)} ({sf.get('scrapes', 0)} "
+                         f"scrapes, {sf.get('stream_events', 0)} console events) | the same keel with them off "
+                         f"{spread(ko, 0)} | {fmt(xo)}× | within noise (≥ 0.9×) | {'yes' if xo >= 0.9 else 'no'} |")
             L.append(f"| HTTP latency p50 / p99 ms | modern {fmt(med([x['p50_ms'] for x in h['keel modern']]))} / "
                      f"{fmt(med([x['p99_ms'] for x in h['keel modern']]))}; legacy "
                      f"{fmt(med([x['p50_ms'] for x in h['keel legacy']]))} / "
@@ -109,8 +118,9 @@ class Report:
             parts_k, parts_t = [], []
             if "http" in R:
                 h = R["http"]
-                parts_k.append(f"HTTP idle {h['idle_rss_kb']['keel'] / 1024:.1f} MB, under load peak "
-                               f"{h['hwm_kb']['keel'] / 1024:.1f} MB")
+                parts_k.append(f"HTTP idle {h['idle_rss_kb']['keel'] / 1024:.1f} MB (console, metrics and "
+                               f"notifier on; {h['idle_rss_kb'].get('keel_plain', 0) / 1024:.1f} MB off), "
+                               f"under load peak {h['hwm_kb']['keel'] / 1024:.1f} MB")
                 parts_t.append(f"HTTP idle {h['idle_rss_kb']['ts'] / 1024:.1f} MB, under load peak "
                                f"{h['hwm_kb']['ts'] / 1024:.1f} MB")
             if "stdio" in R:
@@ -175,7 +185,11 @@ class Report:
                      "through the same endpoint before the rounds. The peer is `bench/peers/ts_server.mjs --http`: "
                      "McpServer + StreamableHTTPServerTransport, `sessionIdGenerator: undefined`, "
                      "`enableJsonResponse: true`, on `node:http`, a fresh server + transport per request as the "
-                     "SDK's stateless example does.\n")
+                     "SDK's stateless example does. **keel modern** runs as a team runs it: the web console "
+                     "with one browser's event stream (`GET /console/events`) open, `/metrics` scraped every "
+                     "second and a notifier with a webhook target (a loopback receiver); **keel modern, "
+                     "console/metrics/notifier off** is the same binary with `http.console.enabled: false`, "
+                     "`http.metrics: false` and no `notify` section.\n")
             L.append("| contender | req/s | p50 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|")
             for k, rows in h["rounds"].items():
                 L.append(f"| {k} | {spread([x['rps'] for x in rows], 0)} | {spread([x['p50_ms'] for x in rows], 3)} "

@@ -14,6 +14,86 @@ from bench_common import *  # noqa: F401,F403 (the shared helpers and constants)
 from bench_report import Report
 
 
+
+class WebhookReceiver:
+    """A loopback webhook target that answers 200 to every POST (the notifier's peer)."""
+
+    def __init__(self):
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+class ConsoleWatchers:
+    """What people around the fleet do while agents call tools: one browser with the console's
+    event stream open (GET /console/events) and a Prometheus scraping /metrics every second."""
+
+    def __init__(self, port):
+        self.port = port
+        self.done = threading.Event()
+        self.scrapes = 0
+        self.events = 0
+        self.errors = []
+        self.threads = [threading.Thread(target=self._stream, daemon=True),
+                        threading.Thread(target=self._scrape, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def _stream(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+                s.sendall(b"GET /console/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+                s.settimeout(0.5)
+                while not self.done.is_set():
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        continue
+                    if not chunk:
+                        break
+                    self.events += chunk.count(b"event: ")
+        except OSError as e:
+            self.errors.append(f"events: {e}")
+
+    def _scrape(self):
+        while not self.done.wait(1.0):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                if data.startswith(b"HTTP/1.1 200"):
+                    self.scrapes += 1
+                else:
+                    self.errors.append("metrics: " + data[:80].decode("latin-1"))
+            except OSError as e:
+                self.errors.append(f"metrics: {e}")
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        return {"scrapes": self.scrapes, "stream_events": self.events, "errors": self.errors[:5]}
+
 class Bench(Report):
     def __init__(self, a):
         self.a = a
@@ -335,16 +415,38 @@ class Bench(Report):
         two = (os.cpu_count() or 1) >= 2
         server_cpu, client_cpu = (1, 0) if two else (None, None)
         state = self.state("http")
-        kport, tport = free_port(), free_port()
-        kp = self.spawn(pin(server_cpu, [self.keel, "serve", "--http", f"127.0.0.1:{kport}", "--agent", "bench"]),
-                        env=self.keel_env(state), cwd=self.work, stdout=subprocess.DEVNULL,
-                        stderr=open(os.path.join(self.work, "keel-http.log"), "w"))
+        kport, tport, oport = free_port(), free_port(), free_port()
+        # keel as a team runs it: the console (one browser's event stream open), /metrics
+        # scraped every second and a notifier with a webhook target (a loopback receiver);
+        # beside the same keel with all three turned off (http.console, http.metrics, no notify).
+        receiver = WebhookReceiver()
+        surfaces_cfg = os.path.join(self.work, "keel-surfaces.jsonc")
+        with open(surfaces_cfg, "w") as f:
+            json.dump({"notify": {"targets": {"bench": {
+                "url": f"http://127.0.0.1:{receiver.port}/hook", "events": ["*"], "format": "json",
+                "secret": "bench-secret-0123456789"}}}}, f)
+        plain_cfg = os.path.join(self.work, "keel-plain.jsonc")
+        with open(plain_cfg, "w") as f:
+            json.dump({"http": {"console": {"enabled": False}, "metrics": False}}, f)
+
+        def keel_http(port, cfg, tag):
+            env = self.keel_env(self.state(tag))
+            env["KEEL_CONFIG"] = cfg
+            return self.spawn(pin(server_cpu, [self.keel, "serve", "--http", f"127.0.0.1:{port}",
+                                               "--agent", "bench"]),
+                              env=env, cwd=self.work, stdout=subprocess.DEVNULL,
+                              stderr=open(os.path.join(self.work, f"keel-{tag}.log"), "w"))
+
+        kp = keel_http(kport, surfaces_cfg, "http")
+        op = keel_http(oport, plain_cfg, "http-plain")
         tp = self.spawn(pin(server_cpu, [self.node, os.path.join(PEERS, "ts_server.mjs"), "--http",
                                          f"127.0.0.1:{tport}"]),
                         cwd=self.work, stdout=subprocess.DEVNULL,
                         stderr=open(os.path.join(self.work, "ts-http.log"), "w"))
         self.wait_port(kport, kp)
+        self.wait_port(oport, op)
         self.wait_port(tport, tp)
+        watchers = ConsoleWatchers(kport)
 
         def body(name, args, modern):
             params = {"name": name, "arguments": args}
@@ -362,15 +464,17 @@ class Bench(Report):
                    "--header", "Mcp-Name: memory_put"]
         value = {"note": "keel bench value", "n": 1}
         # Warm the key (same path, one request) on both servers.
-        self.load(kport, body("memory_put", {"key": "bench", "value": value}, True), '"version"', put_hdr,
-                  1, 0, conns=1, max_requests=1)
-        time.sleep(0.3)
-        idle = {"keel": rss_kb(kp.pid), "ts": rss_kb(tp.pid)}
+        for port in (kport, oport):
+            self.load(port, body("memory_put", {"key": "bench", "value": value}, True), '"version"', put_hdr,
+                      1, 0, conns=1, max_requests=1)
+        time.sleep(1.5)  # idle: the console stream open, a scrape or two, the notifier polling
+        idle = {"keel": rss_kb(kp.pid), "keel_plain": rss_kb(op.pid), "ts": rss_kb(tp.pid)}
         get_modern = body("memory_get", {"key": "bench"}, True)
         get_legacy = body("memory_get", {"key": "bench"}, False)
         expect = '"found":true'  # in structuredContent
         contenders = {
             "keel modern": (kport, get_modern, modern_hdr, kp),
+            "keel modern, console/metrics/notifier off": (oport, get_modern, modern_hdr, op),
             "keel legacy": (kport, get_legacy, ["--legacy-init", LEGACY], kp),
             "ts": (tport, get_legacy, ["--header", f"MCP-Protocol-Version: {LEGACY}"], tp),
         }
@@ -384,14 +488,17 @@ class Bench(Report):
         time.sleep(0.5)
         after = {"keel": rss_kb(kp.pid), "ts": rss_kb(tp.pid)}
         hwm = {"keel": rss_kb(kp.pid, "VmHWM"), "ts": rss_kb(tp.pid, "VmHWM")}
-        for p in (kp, tp):
+        surfaces = watchers.stop()
+        receiver.close()
+        for p in (kp, op, tp):
             p.send_signal(signal.SIGTERM)
-        for p in (kp, tp):
+        for p in (kp, op, tp):
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
         self.results["http"] = {"seconds": seconds, "warmup": warmup, "rounds": res, "idle_rss_kb": idle,
+                                "surfaces": surfaces,
                                 "after_rss_kb": after, "hwm_kb": hwm,
                                 "pinning": (f"server on CPU {server_cpu}, load generator on CPU {client_cpu}"
                                             if two else "not pinned (1 CPU)")}
