@@ -435,11 +435,13 @@ TEST_CASE("console: a journal page with a before_seq far past the head answers a
 }
 
 TEST_CASE("console: a login page left open past its pre-login session logs in after a new one") {
-  ConsoleEnv c(true, std::chrono::milliseconds(1));
+  // Pre-login sessions of 1 s here (10 min in keel): long enough for the steps
+  // below that need a live one, even on a loaded machine under sanitizers.
+  ConsoleEnv c(true, std::chrono::milliseconds(1000));
   auto pre = c.get("/console/api/session");
   const std::string old_cookie = cookie_from(pre, "keel_console_pre_7777");
   const std::string old_csrf(body_of(pre).at("csrf").as_string());
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   // Expired: not "invalid token" (401), which would read as a wrong token.
   auto r = c.post("/console/login", R"({"token":"bob-token-0123456789"})", old_cookie, old_csrf);
   CHECK(r.status == 403);
@@ -472,13 +474,13 @@ TEST_CASE("console: a visit with a live pre-login cookie extends it") {
   CHECK(cookie_from(again, "keel_console_pre_7777") == cookie);
   CHECK(header_of(again, "Set-Cookie").find("Max-Age=600") != std::string::npos);
 
-  console::SessionTable t(std::chrono::milliseconds(60'000), std::chrono::milliseconds(1'000), 8);
+  console::SessionTable t(std::chrono::milliseconds(60'000), std::chrono::milliseconds(2'000), 8);
   auto s = t.create(false, "");
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
   CHECK(t.extend(s.id, false));
   CHECK_FALSE(t.extend(s.id, true));  // not a logged-in session
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  CHECK(t.find(s.id, false));  // 1.2 s after its creation, 0.6 s after the extension
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'200));
+  CHECK(t.find(s.id, false));  // 2.4 s after its creation, 1.2 s after the extension
   CHECK_FALSE(t.extend("nope", false));
 }
 
