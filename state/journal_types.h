@@ -82,6 +82,23 @@ struct ReplayReport {
   std::vector<std::string> differences;  // empty when equal
 };
 
+// What journal_compact folds. The default folds every record.
+struct CompactOptions {
+  // Fold only the records with seq <= through_seq (0: every record, through
+  // the head). The records after it stay, and the chain still verifies across
+  // the checkpoint. A value past the head is the head; one before the first
+  // record (or the first record already a CHECKPOINT covering it) folds
+  // nothing and returns folded_records == 0 with the chain unchanged.
+  std::int64_t through_seq = 0;
+};
+
+// Which records journal_export writes: seq in [from_seq, through_seq]
+// (0: unbounded on that side).
+struct ExportRange {
+  std::int64_t from_seq = 0;
+  std::int64_t through_seq = 0;
+};
+
 struct CompactReport {
   std::int64_t folded_records = 0;   // records replaced by the checkpoint
   std::int64_t checkpoint_seq = 0;

@@ -81,8 +81,12 @@ class SqliteStore final : public Store, public StoreImaging {
                                            const JournalFilter& f) override;
   VerifyReport journal_verify(const Principal& who) override;
   ReplayReport journal_replay(const Principal& who) override;
-  CompactReport journal_compact(const Principal& who) override;
-  std::int64_t journal_export(const Principal& who, std::ostream& out) override;
+  using Store::journal_compact;
+  using Store::journal_export;
+  CompactReport journal_compact(const Principal& who,
+                                const CompactOptions& options) override;
+  std::int64_t journal_export(const Principal& who, std::ostream& out,
+                              const ExportRange& range) override;
   JournalRecord journal_append(const Principal& who, std::string_view op,
                                std::string_view subject,
                                const boost::json::value& payload) override;

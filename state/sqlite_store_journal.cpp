@@ -134,9 +134,12 @@ ReplayReport SqliteStore::journal_replay(const Principal& who) {
   return compare_replay(fold, std::move(problems), std::move(table), at_ms);
 }
 
-CompactReport SqliteStore::journal_compact(const Principal& who) {
+CompactReport SqliteStore::journal_compact(const Principal& who, const CompactOptions& options) {
   require(who, caps::kJournalRead);
   require(who, caps::kJournalAdmin);
+  if (options.through_seq != 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "partial compaction is not implemented yet");
+  }
   CompactReport report;
   std::optional<VerifyReport::Bad> refused;
   writer_->submit([&](sqlite3* db) {
@@ -178,12 +181,15 @@ CompactReport SqliteStore::journal_compact(const Principal& who) {
   return report;
 }
 
-std::int64_t SqliteStore::journal_export(const Principal& who, std::ostream& out) {
+std::int64_t SqliteStore::journal_export(const Principal& who, std::ostream& out,
+                                   const ExportRange& range) {
   require(who, caps::kJournalRead);
   ReadConnection conn = read_connection();
   sql::ReadTransaction txn(conn.get());
   std::int64_t n = 0;
   for_each_record(conn.get(), [&](const JournalRecord& r) {
+    if (range.through_seq != 0 && r.seq > range.through_seq) return false;
+    if (r.seq < range.from_seq) return true;
     out << export_line(r) << '\n';
     ++n;
     return true;

@@ -162,10 +162,21 @@ class Store {
                                                    const JournalFilter& f) = 0;
   virtual VerifyReport journal_verify(const Principal& who) = 0;
   virtual ReplayReport journal_replay(const Principal& who) = 0;
-  virtual CompactReport journal_compact(const Principal& who) = 0;
-  // Every record, ascending, one JSON object per line.
-  virtual std::int64_t journal_export(const Principal& who,
-                                      std::ostream& out) = 0;
+  // Folds records into one CHECKPOINT (options.through_seq: only the older
+  // ones; journal.retention uses that). Refused (kInternal) on a chain that
+  // does not verify.
+  virtual CompactReport journal_compact(const Principal& who,
+                                        const CompactOptions& options) = 0;
+  CompactReport journal_compact(const Principal& who) {
+    return journal_compact(who, CompactOptions{});
+  }
+  // The records of range (default every record), ascending, one JSON object
+  // per line. Returns how many were written.
+  virtual std::int64_t journal_export(const Principal& who, std::ostream& out,
+                                      const ExportRange& range) = 0;
+  std::int64_t journal_export(const Principal& who, std::ostream& out) {
+    return journal_export(who, out, ExportRange{});
+  }
   // Records a decision made outside the store (hook decisions, escalations...).
   virtual JournalRecord journal_append(const Principal& who, std::string_view op,
                                        std::string_view subject,

@@ -258,9 +258,12 @@ ReplayReport PgStore::journal_replay(const Principal& who) {
   return compare_replay(fold, std::move(problems), std::move(table), at_ms);
 }
 
-CompactReport PgStore::journal_compact(const Principal& who) {
+CompactReport PgStore::journal_compact(const Principal& who, const CompactOptions& options) {
   require(who, caps::kJournalRead);
   require(who, caps::kJournalAdmin);
+  if (options.through_seq != 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "partial compaction is not implemented yet");
+  }
   const LongCall whole_chain;  // bounded per statement, not as a whole
   CompactReport report;
   std::optional<VerifyReport::Bad> refused;
@@ -318,7 +321,8 @@ CompactReport PgStore::journal_compact(const Principal& who) {
   return report;
 }
 
-std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out) {
+std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out,
+                                   const ExportRange& range) {
   require(who, caps::kJournalRead);
   const LongCall whole_chain;  // bounded per statement, not as a whole
   std::int64_t n = 0;
@@ -332,6 +336,8 @@ std::int64_t PgStore::journal_export(const Principal& who, std::ostream& out) {
                            "after " + std::to_string(n) + " records; the output is incomplete");
         }
         for_each_record(c, who.project, [&](const JournalRecord& r) {
+          if (range.through_seq != 0 && r.seq > range.through_seq) return false;
+          if (r.seq < range.from_seq) return true;
           out << export_line(r) << '\n';
           ++n;
           return true;

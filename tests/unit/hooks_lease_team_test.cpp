@@ -174,8 +174,10 @@ class RacingStore final : public st::Store {
   }
   st::VerifyReport journal_verify(const st::Principal& w) override { return s_.journal_verify(w); }
   st::ReplayReport journal_replay(const st::Principal& w) override { return s_.journal_replay(w); }
-  st::CompactReport journal_compact(const st::Principal& w) override { return s_.journal_compact(w); }
-  std::int64_t journal_export(const st::Principal& w, std::ostream& o) override { return s_.journal_export(w, o); }
+  using st::Store::journal_compact;
+  using st::Store::journal_export;
+  st::CompactReport journal_compact(const st::Principal& w, const st::CompactOptions& o) override { return s_.journal_compact(w, o); }
+  std::int64_t journal_export(const st::Principal& w, std::ostream& out, const st::ExportRange& r) override { return s_.journal_export(w, out, r); }
   st::JournalRecord journal_append(const st::Principal& w, std::string_view op, std::string_view subject,
                                    const boost::json::value& payload) override {
     return s_.journal_append(w, op, subject, payload);
