@@ -73,11 +73,13 @@ JournalRecord PgStore::Write::append(std::string_view principal, std::string_vie
   r.payload = payload;
   r.node = node;
   r.hash = journal_hash(r);
-  c.exec_prepared("keel_journal_insert",
-                  "INSERT INTO journal(project, seq, ts, principal, op, subject, payload,"
-                  " prev_hash, hash, node) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                  {r.project, r.seq, r.ts_ms, r.principal, r.op, r.subject, r.payload,
-                   r.prev_hash, r.hash, r.node});
+  // Deferred: it goes out with the job's next statement (at the latest the
+  // batch's RELEASE SAVEPOINT or COMMIT), in that statement's round trip.
+  c.defer("keel_journal_insert",
+          "INSERT INTO journal(project, seq, ts, principal, op, subject, payload,"
+          " prev_hash, hash, node) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+          {r.project, r.seq, r.ts_ms, r.principal, r.op, r.subject, r.payload, r.prev_hash,
+           r.hash, r.node});
   head_seq = r.seq;
   head_hash = r.hash;
   head_dirty = true;
@@ -228,18 +230,14 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
       }
       continue;
     }
-    // Lead one batch: the oldest queued jobs (FIFO, so ours is among them or
-    // behind jobs that have waited longer).
+    // Lead one batch. The jobs are taken from the queue only once the
+    // project's head lock is held (commit_batch): while another node's
+    // batch holds it, this node's callers keep queueing and all go in.
     q.leader_active = true;
-    // inline_writes (one-shot processes): one job per transaction, as the
-    // SQLite store's inline mode.
-    const int max_batch = options_.inline_writes ? 1 : std::max(1, options_.max_batch);
-    const std::size_t n = std::min(q.waiting.size(), static_cast<std::size_t>(max_batch));
-    std::vector<PendingWrite*> batch(q.waiting.begin(),
-                                     q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
-    q.waiting.erase(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+    Deadline earliest = Deadline::max();
+    for (const PendingWrite* p : q.waiting) earliest = std::min(earliest, p->deadline);
     lock.unlock();
-    commit_batch(project, batch);
+    const std::vector<PendingWrite*> batch = commit_batch(project, q, earliest);
     lock.lock();
     for (PendingWrite* p : batch) p->done = true;
     q.leader_active = false;
@@ -249,12 +247,30 @@ void PgStore::run_write(std::string_view project, const std::function<void(Write
   if (mine.error) std::rethrow_exception(mine.error);
 }
 
-void PgStore::commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch) {
+std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view project,
+                                                           ProjectQueue& q, Deadline earliest) {
   // Everything — connect, statements, retries — ends by the earliest
   // deadline of the batch's jobs: a paused or unreachable database must give
   // each caller BUSY within its call timeout, not after every retry's own.
-  Deadline deadline = Deadline::max();
-  for (const PendingWrite* p : batch) deadline = std::min(deadline, p->deadline);
+  // Until the jobs are taken, that is the earliest of the queued ones.
+  Deadline deadline = earliest;
+  std::vector<PendingWrite*> batch;
+  bool taken = false;
+  // Takes the oldest queued jobs (FIFO: the leader's own is among them or
+  // behind jobs that have waited longer), once.
+  auto take = [&] {
+    if (taken) return;
+    taken = true;
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    // inline_writes (one-shot processes): one job per transaction, as the
+    // SQLite store's inline mode.
+    const int max_batch = options_.inline_writes ? 1 : std::max(1, options_.max_batch);
+    const std::size_t n = std::min(q.waiting.size(), static_cast<std::size_t>(max_batch));
+    batch.assign(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+    q.waiting.erase(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
+    deadline = Deadline::max();
+    for (const PendingWrite* p : batch) deadline = std::min(deadline, p->deadline);
+  };
   const auto began = std::chrono::steady_clock::now();
   const std::int64_t began_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
@@ -266,6 +282,17 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
     if (ok) record_commit(batch.size(), ns / 1000);
     if (options_.on_commit) options_.on_commit(CommitSample{batch.size(), began_unix_ns, ns, ok});
   };
+  // A job's savepoint: deferred, so that it goes out with the job's first
+  // statement.
+  constexpr const char* kSavepoint = "keel_savepoint";
+  constexpr std::string_view kSavepointSql = "SAVEPOINT keel_job";
+  // First the jobs run back to back without savepoints: what one job
+  // deferred goes out with the next one's first read, so a batch costs
+  // about one round trip per job. Should a job of a batch fail (rare:
+  // refusals are values, not errors), nothing is committed and the batch
+  // runs again with a savepoint per job, so that only that job fails.
+  bool no_savepoints = true;
+  struct AgainWithSavepoints {};
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
     for (PendingWrite* p : batch) p->error = nullptr;
@@ -273,61 +300,79 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
       pg::Connection c = borrow(deadline);
       try {
         {
-          pg::Transaction tx(c);
+          // BEGIN, the lock and the clock in one round trip (a pipeline).
+          pg::Transaction tx(c, pg::Transaction::DeferBegin{});
           // Lock the project's chain head first: every write of the project
           // queues here, so what the jobs read below is what the previous
-          // write committed, on any node.
+          // write committed, on any node. The time of the writes is taken
+          // once they hold the lock (the next statement, run after it), so
+          // that the project's records are in time order.
           const std::vector<pg::Param> key{project};
           constexpr std::string_view kLockHead =
               "SELECT head_seq, head_hash, next_token FROM chain_heads WHERE project = $1"
               " FOR UPDATE";
-          pg::Result head = c.exec_prepared("keel_head_lock", kLockHead, key);
+          std::vector<pg::Connection::Statement> first{{"keel_head_lock", kLockHead, key}};
+          if (!clock_) first.push_back({"keel_now", kNowSql, {}});
+          std::vector<pg::Result> got = c.exec_pipeline(first);
+          pg::Result head = std::move(got[0]);
           if (head.rows() == 0) {
             c.exec_prepared("keel_head_create",
                             "INSERT INTO chain_heads(project, head_seq, head_hash, next_token)"
                             " VALUES($1, 0, $2, 1) ON CONFLICT (project) DO NOTHING",
                             {project, kZeroHash});
-            head = c.exec_prepared("keel_head_lock", kLockHead, key);
+            got = c.exec_pipeline(first);
+            head = std::move(got[0]);
             if (head.rows() == 0) {
               throw StoreError(ErrorCode::kInternal, "journal head of the project is missing");
             }
           }
+          take();
           Write w{c, std::string(project), 0, options_.node, {}, 0, {}, 1, false};
           w.head_seq = head.int64(0, 0);
           w.head_hash = head.text(0, 1);
           w.token_counter = head.int64(0, 2);
-          // The time of the writes is taken once they hold the lock, so that
-          // the project's records are in time order.
-          w.now = now(c);
+          w.now = clock_ ? clock_->now_ms() : got[1].int64(0, 0);
           const bool single = batch.size() == 1;
+          const bool savepoints = !single && !no_savepoints;
           for (PendingWrite* p : batch) {
             const Write::Saved before = w.save();
-            if (!single) c.exec_prepared("keel_savepoint", "SAVEPOINT keel_job", {});
+            if (savepoints) c.defer(kSavepoint, kSavepointSql, {});
             try {
               (*p->job)(w);
-              if (!single) c.exec_prepared("keel_release", "RELEASE SAVEPOINT keel_job", {});
+              // Sends what the job deferred, with the release.
+              if (savepoints) c.exec_prepared("keel_release", "RELEASE SAVEPOINT keel_job", {});
             } catch (const pg::PgError& e) {
               // The transaction itself is in trouble (lost connection,
               // timeout, serialization): the whole batch retries or fails.
               if (single || e.code() == ErrorCode::kBusy || c.broken()) throw;
+              if (!savepoints) throw AgainWithSavepoints{};
               c.exec_prepared("keel_rollback_to", "ROLLBACK TO SAVEPOINT keel_job", {});
               w.restore(before);
               p->error = std::current_exception();
             } catch (...) {
               if (single) throw;
+              if (!savepoints) throw AgainWithSavepoints{};
+              // What the job deferred goes out first (its savepoint among
+              // it); an error of those writes is undone with the job.
+              try {
+                c.flush();
+              } catch (const pg::PgError& e) {
+                if (e.code() == ErrorCode::kBusy || c.broken()) throw;
+              }
               c.exec_prepared("keel_rollback_to", "ROLLBACK TO SAVEPOINT keel_job", {});
               w.restore(before);
               p->error = std::current_exception();
             }
           }
+          // The head, the notifications and COMMIT: one round trip.
           if (w.head_dirty) {
-            c.exec_prepared("keel_head_update",
-                            "UPDATE chain_heads SET head_seq = $2, head_hash = $3, next_token = $4"
-                            " WHERE project = $1",
-                            {w.project, w.head_seq, w.head_hash, w.token_counter});
+            c.defer("keel_head_update",
+                    "UPDATE chain_heads SET head_seq = $2, head_hash = $3, next_token = $4"
+                    " WHERE project = $1",
+                    {w.project, w.head_seq, w.head_hash, w.token_counter});
           }
           for (const std::string& channel : w.notify_channels) {
-            c.exec_prepared("keel_notify", "SELECT pg_notify($1, $2)", {channel, w.project});
+            c.defer("keel_notify", "SELECT pg_notify($1, $2)", {channel, w.project});
           }
           commit_sent = true;
           tx.commit();
@@ -335,12 +380,25 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
         }
         give_back(std::move(c));
         observe(true);
-        return;
+        return batch;
       } catch (...) {
         give_back(std::move(c));
         throw;
       }
+    } catch (const AgainWithSavepoints&) {
+      no_savepoints = false;
+      --attempt;  // not a retry: the database is fine
+      continue;
     } catch (const pg::PgError& e) {
+      // Without savepoints, an error the server reported (so the COMMIT
+      // after it did not run) may be one job's last deferred write, sent
+      // with the COMMIT: run the batch again with savepoints.
+      if (no_savepoints && batch.size() > 1 && !e.sqlstate().empty() &&
+          e.code() != ErrorCode::kBusy) {
+        no_savepoints = false;
+        --attempt;
+        continue;
+      }
       // A failure before COMMIT was sent rolled everything back: the jobs can
       // run again. After COMMIT was sent on a connection that then broke, the
       // outcome is unknown: say so rather than risk doing a change twice.
@@ -359,14 +417,16 @@ void PgStore::commit_batch(std::string_view project, const std::vector<PendingWr
                 " (the connection broke during COMMIT: the change may or may not have been "
                 "made; retry with the same request_id)"));
       }
+      take();
       for (PendingWrite* p : batch) p->error = err;
       observe(false);
-      return;
+      return batch;
     } catch (...) {
       const std::exception_ptr err = std::current_exception();
+      take();
       for (PendingWrite* p : batch) p->error = err;
       observe(false);
-      return;
+      return batch;
     }
   }
 }

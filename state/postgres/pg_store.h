@@ -246,9 +246,13 @@ class PgStore final : public Store, public StoreImaging {
     bool leader_active = false;
   };
   void run_write(std::string_view project, const std::function<void(Write&)>& job);
-  // Runs `batch` in one transaction (a savepoint per job when several) and
-  // sets each job's error; retries before COMMIT on retryable failures.
-  void commit_batch(std::string_view project, const std::vector<PendingWrite*>& batch);
+  // Locks the project's head, then takes the oldest jobs of `q` and runs
+  // them in one transaction (a savepoint per job when several); sets each
+  // job's error; retries before COMMIT on retryable failures. Returns the
+  // jobs it took (done, for the caller to mark). `earliest`: the earliest
+  // deadline among q's jobs when it was called.
+  std::vector<PendingWrite*> commit_batch(std::string_view project, ProjectQueue& q,
+                                          Deadline earliest);
   void record_commit(std::size_t jobs, std::int64_t micros);
   void run_read(const std::function<void(pg::Connection&)>& job, bool snapshot);
 
@@ -344,6 +348,11 @@ struct AgentCheck {
   std::string reason;
 };
 AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTable& table);
+// The same in halves, for a job that sends its reads in one round trip:
+// the agent's row (`found`) from find_agent_statement(w.project, who.agent).
+pg::Connection::Statement find_agent_statement(std::string_view project, std::string_view name);
+AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTable& table,
+                       const pg::Result& found);
 std::optional<ScavengedAgent> scavenge_if_dead(PgStore::Write& w, std::string_view holder,
                                                const ProcessTable& table);
 

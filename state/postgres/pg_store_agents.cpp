@@ -66,13 +66,15 @@ AgentInfo read_agent(const pg::Result& r, int row) {
                    {}};
 }
 
-std::optional<AgentInfo> find_agent(pg::Connection& c, std::string_view project,
-                                    std::string_view name) {
-  static const std::string sql =
-      "SELECT " + std::string(kAgentColumns) + " FROM agents WHERE project = $1 AND name = $2";
-  const pg::Result r = c.exec_prepared("agent_find", sql, {project, name});
+std::optional<AgentInfo> agent_from(const pg::Result& r) {
   if (r.rows() == 0) return std::nullopt;
   return read_agent(r, 0);
+}
+
+std::optional<AgentInfo> find_agent(pg::Connection& c, std::string_view project,
+                                    std::string_view name) {
+  const pg::Connection::Statement st = pg_store_detail::find_agent_statement(project, name);
+  return agent_from(c.exec_prepared(st.name, st.sql, st.params));
 }
 
 
@@ -117,9 +119,21 @@ void validate_caller(const Principal& who) {
 
 namespace pg_store_detail {
 
+pg::Connection::Statement find_agent_statement(std::string_view project, std::string_view name) {
+  static const std::string sql =
+      "SELECT " + std::string(kAgentColumns) + " FROM agents WHERE project = $1 AND name = $2";
+  return {"agent_find", sql, {project, name}};
+}
+
 AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTable& table) {
+  const pg::Connection::Statement st = find_agent_statement(w.project, who.agent);
+  return touch_agent(w, who, table, w.c.exec_prepared(st.name, st.sql, st.params));
+}
+
+AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTable& table,
+                       const pg::Result& found) {
   AgentCheck out;
-  std::optional<AgentInfo> row = find_agent(w.c, w.project, who.agent);
+  std::optional<AgentInfo> row = agent_from(found);
   if (row && row->status == AgentStatus::kSuspended) {
     out.suspended = true;
     out.reason = row->suspend_reason;

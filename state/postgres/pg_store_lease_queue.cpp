@@ -39,23 +39,39 @@ constexpr std::string_view kAskColumns =
 
 }  // namespace
 
-std::vector<lease_queue::QueuedWaiter> read_waiters(pg::Connection& c, std::string_view project) {
+pg::Connection::Statement read_waiters_statement(std::string_view project) {
   static const std::string sql = "SELECT " + std::string(kWaiterColumns) +
                                  " FROM lease_waiters WHERE project = $1 ORDER BY rank_ms, seq";
-  const pg::Result r = c.exec_prepared("lease_waiters_read", sql, {project});
+  return {"lease_waiters_read", sql, {project}};
+}
+
+std::vector<lease_queue::QueuedWaiter> waiters_from(const pg::Result& r) {
   std::vector<lease_queue::QueuedWaiter> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(read_waiter(r, i));
   return out;
 }
 
-int drop_dead_waiters(PgStore::Write& w) {
-  const pg::Result r = w.c.exec_prepared(
-      "lease_waiters_drop_dead",
-      "DELETE FROM lease_waiters WHERE project = $1 AND alive_until <= $2", {w.project, w.now});
+std::vector<lease_queue::QueuedWaiter> read_waiters(pg::Connection& c, std::string_view project) {
+  const pg::Connection::Statement st = read_waiters_statement(project);
+  return waiters_from(c.exec_prepared(st.name, st.sql, st.params));
+}
+
+pg::Connection::Statement drop_dead_waiters_statement(const PgStore::Write& w) {
+  return {"lease_waiters_drop_dead",
+          "DELETE FROM lease_waiters WHERE project = $1 AND alive_until <= $2",
+          {w.project, w.now}};
+}
+
+int dropped_dead_waiters(PgStore::Write& w, const pg::Result& r) {
   const int n = static_cast<int>(r.affected());
   if (n > 0) w.notify(kLeaseChannel);  // those queued behind them may go now
   return n;
+}
+
+int drop_dead_waiters(PgStore::Write& w) {
+  const pg::Connection::Statement st = drop_dead_waiters_statement(w);
+  return dropped_dead_waiters(w, w.c.exec_prepared(st.name, st.sql, st.params));
 }
 
 void insert_waiter(PgStore::Write& w, const LeaseWaiter& waiter, std::int64_t alive_until) {
@@ -88,14 +104,21 @@ bool delete_waiter(PgStore::Write& w, std::string_view waiter_id) {
   return true;
 }
 
-std::map<std::string, std::int64_t> declared_capacities(pg::Connection& c,
-                                                        std::string_view project) {
-  const pg::Result r = c.exec_prepared(
-      "lease_capacities_read", "SELECT name, capacity FROM lease_capacities WHERE project = $1",
-      {project});
+pg::Connection::Statement declared_capacities_statement(std::string_view project) {
+  return {"lease_capacities_read", "SELECT name, capacity FROM lease_capacities WHERE project = $1",
+          {project}};
+}
+
+std::map<std::string, std::int64_t> capacities_from(const pg::Result& r) {
   std::map<std::string, std::int64_t> out;
   for (int i = 0; i < r.rows(); ++i) out.emplace(r.text(i, 0), r.int64(i, 1));
   return out;
+}
+
+std::map<std::string, std::int64_t> declared_capacities(pg::Connection& c,
+                                                        std::string_view project) {
+  const pg::Connection::Statement st = declared_capacities_statement(project);
+  return capacities_from(c.exec_prepared(st.name, st.sql, st.params));
 }
 
 void declare_capacity(PgStore::Write& w, const LeaseCapacity& declared, std::string_view by) {

@@ -130,8 +130,8 @@ void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease
 namespace pg_store_detail {
 
 void tombstone_lease(PgStore::Write& w, const LeaseInfo& lease, std::string_view outcome) {
-  // One statement (one round trip while the project's lock is held).
-  w.c.exec_prepared("lease_tombstone",
+  // One statement, deferred (it goes out with the job's next one).
+  w.c.defer("lease_tombstone",
                     "WITH gone AS (DELETE FROM leases WHERE project = $1 AND lease_id = $2)"
                     " INSERT INTO lease_tombstones(project, lease_id, name, outcome, at)"
                     " VALUES($1, $2, $3, $4, $5)"
@@ -179,22 +179,30 @@ AcquireResult PgStore::try_acquire(const Principal& who, const AcquireRequest& r
     suspended.reset();
     waiter = attempt.waiter;
     const std::int64_t t = w.now;
-    // Every lease of the project in one read: the expired ones are reaped
-    // (as reap_expired_leases would), the rest are the live set the decision
-    // looks at, by token as SQLite reads it.
+    // The decision's reads in one round trip (none depends on another's
+    // rows, nor on the writes that follow them here): the dead queue rows
+    // dropped, every lease of the project, the caller's agent row, the
+    // declared capacities and the queue.
     static const std::string all_sql = lease_select("project = $1 ORDER BY token");
-    std::vector<LeaseInfo> live =
-        read_leases(w.c.exec_prepared("lease_all", all_sql, {w.project}));
+    std::vector<pg::Result> reads = w.c.exec_pipeline(
+        {drop_dead_waiters_statement(w),
+         {"lease_all", all_sql, {w.project}},
+         find_agent_statement(w.project, who.agent),
+         declared_capacities_statement(w.project),
+         read_waiters_statement(w.project)});
+    dropped_dead_waiters(w, reads[0]);
+    // The expired leases are reaped (as reap_expired_leases would), the rest
+    // are the live set the decision looks at, by token as SQLite reads it.
+    std::vector<LeaseInfo> live = read_leases(reads[1]);
     for (const LeaseInfo& l : live) {
       if (l.expires_at_ms <= t) expire_lease(w, l);
     }
     std::erase_if(live, [&](const LeaseInfo& l) { return l.expires_at_ms <= t; });
-    drop_dead_waiters(w);
     auto leave = [&] {
       if (waiter) delete_waiter(w, waiter->waiter_id);
       waiter.reset();
     };
-    if (AgentCheck c = touch_agent(w, who, *processes_); c.suspended) {
+    if (AgentCheck c = touch_agent(w, who, *processes_, reads[2]); c.suspended) {
       suspended = c.reason;
       leave();
       return;
@@ -222,8 +230,8 @@ AcquireResult PgStore::try_acquire(const Principal& who, const AcquireRequest& r
     }
 
     const lease_rules::ResolvedCapacities capacities = lease_rules::resolve_capacities(
-        attempt.names, request, options_, declared_capacities(w.c, w.project));
-    const std::vector<lease_queue::QueuedWaiter> waiters = read_waiters(w.c, w.project);
+        attempt.names, request, options_, capacities_from(reads[3]));
+    const std::vector<lease_queue::QueuedWaiter> waiters = waiters_from(reads[4]);
     const std::string own_waiter = waiter ? waiter->waiter_id : std::string();
     lease_queue::Decision decision = lease_queue::decide(
         who.agent, request, attempt.names, t, live, waiters, capacities.counted, own_waiter);
@@ -272,7 +280,7 @@ AcquireResult PgStore::try_acquire(const Principal& who, const AcquireRequest& r
     const lease_queue::Grant grant = lease_queue::grant(decision, who.agent, request, first_token,
                                                         t, lease_rules::new_group_id());
     for (const LeaseInfo& l : grant.inserted) {
-      w.c.exec_prepared("lease_insert",
+      w.c.defer("lease_insert",
                         "INSERT INTO leases(project, lease_id, name, mode, holder, token, ttl_ms,"
                         " acquired_at, expires_at, reason, request_id, units, group_id)"
                         " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -292,7 +300,7 @@ AcquireResult PgStore::try_acquire(const Principal& who, const AcquireRequest& r
       w.append(who.agent, e.op, e.subject, json::serialize(e.payload));
     }
     if (request.request_id) {
-      w.c.exec_prepared("lease_requests_put",
+      w.c.defer("lease_requests_put",
                         "INSERT INTO lease_requests(project, holder, request_id, result_json,"
                         " created_at, args_hash) VALUES($1, $2, $3, $4, $5, $6)"
                         " ON CONFLICT (project, holder, request_id) DO UPDATE SET"
@@ -350,7 +358,7 @@ LeaseInfo PgStore::renew_lease(const Principal& who, std::string_view raw_name,
     }
     renewed = *row;
     renewed.expires_at_ms = t + renewed.ttl_ms;
-    w.c.exec_prepared("lease_extend",
+    w.c.defer("lease_extend",
                       "UPDATE leases SET expires_at = $3 WHERE project = $1 AND lease_id = $2",
                       {w.project, renewed.lease_id, renewed.expires_at_ms});
     const json::object payload = lease_rules::renew_payload(renewed);

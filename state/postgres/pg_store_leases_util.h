@@ -88,6 +88,15 @@ void release_one(PgStore::Write& w, const Principal& who, const LeaseInfo& lease
 std::vector<lease_queue::QueuedWaiter> read_waiters(pg::Connection& c, std::string_view project);
 // Deletes the project's rows whose alive_until <= now; how many.
 int drop_dead_waiters(PgStore::Write& w);
+// The same reads in halves, for a job that sends several statements in one
+// round trip (pg::Connection::exec_pipeline): the statement, then the
+// reader of its result (dropped_dead_waiters notifies as drop_dead_waiters).
+pg::Connection::Statement read_waiters_statement(std::string_view project);
+std::vector<lease_queue::QueuedWaiter> waiters_from(const pg::Result& r);
+pg::Connection::Statement drop_dead_waiters_statement(const PgStore::Write& w);
+int dropped_dead_waiters(PgStore::Write& w, const pg::Result& r);
+pg::Connection::Statement declared_capacities_statement(std::string_view project);
+std::map<std::string, std::int64_t> capacities_from(const pg::Result& r);
 // Inserts the caller's row, after every row of the project still queued
 // (seq = their greatest + 1; ties of rank are served in arrival order).
 void insert_waiter(PgStore::Write& w, const LeaseWaiter& waiter, std::int64_t alive_until);

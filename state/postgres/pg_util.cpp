@@ -224,7 +224,8 @@ Connection::~Connection() {
 
 Connection::Connection(Connection&& o) noexcept
     : conn_(o.conn_), broken_(o.broken_), deadline_ms_(o.deadline_ms_),
-      call_deadline_(o.call_deadline_), prepared_(std::move(o.prepared_)) {
+      call_deadline_(o.call_deadline_), prepared_(std::move(o.prepared_)),
+      deferred_(std::move(o.deferred_)) {
   o.conn_ = nullptr;
 }
 
@@ -236,6 +237,7 @@ Connection& Connection::operator=(Connection&& o) noexcept {
     deadline_ms_ = o.deadline_ms_;
     call_deadline_ = o.call_deadline_;
     prepared_ = std::move(o.prepared_);
+    deferred_ = std::move(o.deferred_);
     o.conn_ = nullptr;
   }
   return *this;
@@ -283,6 +285,7 @@ Result Connection::check(pg_result* r, std::string_view what) {
 }
 
 Result Connection::exec(std::string_view sql) {
+  if (!deferred_.empty()) flush();
   const std::string s(sql);
   if (conn_ == nullptr || PQsendQuery(conn_, s.c_str()) == 0) fail(nullptr, "PostgreSQL statement failed");
   return await_result("PostgreSQL statement failed");
@@ -309,6 +312,7 @@ struct ParamArrays {
 }  // namespace
 
 Result Connection::exec(std::string_view sql, const std::vector<Param>& params) {
+  if (!deferred_.empty()) flush();
   const std::string s(sql);
   const ParamArrays a(params);
   if (conn_ == nullptr || PQsendQueryParams(conn_, s.c_str(), static_cast<int>(params.size()),
@@ -320,6 +324,9 @@ Result Connection::exec(std::string_view sql, const std::vector<Param>& params) 
 
 Result Connection::exec_prepared(const char* name, std::string_view sql,
                                  const std::vector<Param>& params) {
+  if (!deferred_.empty()) {
+    return std::move(exec_pipeline({Statement{name, sql, params}}).back());
+  }
   if (std::find(prepared_.begin(), prepared_.end(), name) == prepared_.end()) {
     const std::string s(sql);
     if (conn_ == nullptr ||
@@ -389,6 +396,146 @@ Result Connection::await_result(std::string_view what) {
   }
 }
 
+void Connection::defer(const char* name, std::string_view sql, std::vector<Param> params) {
+  (void)ParamArrays(params);  // a NUL byte is refused now, by the caller that sent it
+  deferred_.push_back(Queued{name, std::string(sql), std::move(params)});
+}
+
+void Connection::flush() {
+  if (deferred_.empty()) return;
+  const std::vector<Queued> qs = std::move(deferred_);
+  deferred_.clear();
+  (void)run_pipeline(qs, "PostgreSQL statement failed");
+}
+
+std::vector<Result> Connection::exec_pipeline(const std::vector<Statement>& statements) {
+  std::vector<Queued> qs = std::move(deferred_);
+  deferred_.clear();
+  const std::size_t first = qs.size();
+  for (const Statement& st : statements) {
+    (void)ParamArrays(st.params);
+    qs.push_back(Queued{st.name, std::string(st.sql), st.params});
+  }
+  std::vector<Result> all = run_pipeline(qs, "PostgreSQL statement failed");
+  return std::vector<Result>(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(first)),
+                             std::make_move_iterator(all.end()));
+}
+
+std::vector<Result> Connection::run_pipeline(const std::vector<Queued>& qs,
+                                             std::string_view what) {
+  // Every statement (and the Parse of each not prepared yet) is sent, then
+  // one Sync; the server runs them in order and, after an error, skips the
+  // rest up to the Sync (PGRES_PIPELINE_ABORTED). The answers are read
+  // under the same deadlines as await_result's.
+  if (conn_ == nullptr || PQenterPipelineMode(conn_) == 0) fail(nullptr, what);
+  struct Sent {
+    std::size_t index;
+    bool prepare;
+  };
+  std::vector<Sent> sent;
+  std::vector<std::string> preparing;
+  for (std::size_t i = 0; i < qs.size(); ++i) {
+    const Queued& q = qs[i];
+    const bool known =
+        std::find(prepared_.begin(), prepared_.end(), q.name) != prepared_.end() ||
+        std::find(preparing.begin(), preparing.end(), q.name) != preparing.end();
+    if (!known) {
+      if (PQsendPrepare(conn_, q.name.c_str(), q.sql.c_str(), static_cast<int>(q.params.size()),
+                        nullptr) == 0) {
+        broken_ = true;
+        fail(nullptr, what);
+      }
+      preparing.push_back(q.name);
+      sent.push_back(Sent{i, true});
+    }
+    const ParamArrays a(q.params);
+    if (PQsendQueryPrepared(conn_, q.name.c_str(), static_cast<int>(q.params.size()),
+                            a.values.data(), nullptr, nullptr, 0) == 0) {
+      broken_ = true;
+      fail(nullptr, what);
+    }
+    sent.push_back(Sent{i, false});
+  }
+  if (PQpipelineSync(conn_) == 0) {
+    broken_ = true;
+    fail(nullptr, what);
+  }
+
+  const auto own = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms_);
+  const bool call_bound = call_deadline_ < own;
+  const auto deadline = call_bound ? call_deadline_ : own;
+  std::vector<pg_result*> got;  // one per entry of `sent`, then the Sync's
+  auto free_all = [&] {
+    for (pg_result* r : got) PQclear(r);
+    got.clear();
+  };
+  bool synced = false;
+  for (;;) {
+    while (!synced && PQisBusy(conn_) == 0) {
+      pg_result* r = PQgetResult(conn_);
+      if (r == nullptr) continue;  // the end of one statement's results
+      if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        synced = true;
+      } else {
+        got.push_back(r);
+      }
+    }
+    if (synced) break;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      free_all();
+      broken_ = true;
+      throw PgError(ErrorCode::kBusy,
+                    std::string(what) + ": PostgreSQL did not answer within " +
+                        (call_bound ? std::string("the call's time limit")
+                                    : std::to_string(deadline_ms_) + " ms"),
+                    "");
+    }
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (rc < 0 && errno != EINTR) {
+      free_all();
+      broken_ = true;
+      throw PgError(ErrorCode::kBusy, std::string(what) + ": poll failed", "");
+    }
+    if (rc > 0 && PQconsumeInput(conn_) == 0) {
+      free_all();
+      fail(nullptr, what);
+    }
+  }
+  if (PQexitPipelineMode(conn_) == 0 || got.size() != sent.size()) {
+    free_all();
+    broken_ = true;
+    throw PgError(ErrorCode::kInternal,
+                  std::string(what) + ": PostgreSQL answered a pipeline out of step", "");
+  }
+  // The first failure is the one to report (those after it were skipped).
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    const ExecStatusType st = PQresultStatus(got[k]);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+      if (sent[k].prepare) prepared_.push_back(qs[sent[k].index].name);
+      continue;
+    }
+    pg_result* bad = got[k];
+    got.erase(got.begin() + static_cast<std::ptrdiff_t>(k));
+    free_all();
+    fail(bad, what);
+  }
+  std::vector<Result> out;
+  out.reserve(qs.size());
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    if (sent[k].prepare) {
+      PQclear(got[k]);
+    } else {
+      out.emplace_back(got[k]);
+    }
+  }
+  return out;
+}
+
 std::vector<Notification> Connection::take_notifications() {
   std::vector<Notification> out;
   if (conn_ == nullptr) return out;
@@ -439,7 +586,14 @@ Transaction::Transaction(Connection& c, std::string_view isolation) : c_(c) {
   }
 }
 
+Transaction::Transaction(Connection& c, DeferBegin) : c_(c) {
+  c_.defer("keel_begin", "BEGIN", {});
+}
+
 Transaction::~Transaction() {
+  // What was queued for this transaction is not wanted any more (nor sent
+  // ahead of the ROLLBACK, where an error of its own would stop it).
+  c_.discard_deferred();
   if (done_ || !c_ || c_.broken()) return;
   try {
     c_.exec("ROLLBACK");
@@ -449,8 +603,10 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit() {
+  // Prepared, so that what the transaction deferred goes out with it. Should
+  // one of those fail, COMMIT did not run and the destructor rolls back.
+  c_.exec_prepared("keel_commit", "COMMIT", {});
   done_ = true;
-  c_.exec("COMMIT");
 }
 
 // ------------------------------------------------------------------- URLs

@@ -149,6 +149,31 @@ class Connection {
   Result exec_prepared(const char* name, std::string_view sql,
                        const std::vector<Param>& params);
 
+  // Queues a statement whose rows nobody reads (a write inside a
+  // transaction, checked only for "no error"): it goes out with the next
+  // exec / exec_prepared / exec_pipeline / flush, in order, in one round trip
+  // (libpq pipeline mode), and an error it raises is thrown there. A
+  // parameter PostgreSQL cannot hold is refused here, at once. `name`
+  // follows exec_prepared's rule (one name, one SQL text).
+  void defer(const char* name, std::string_view sql, std::vector<Param> params);
+  // Sends what defer() queued and waits for it; throws its first error.
+  void flush();
+  // Forgets what defer() queued without sending it (the transaction it
+  // belonged to is being rolled back).
+  void discard_deferred() { deferred_.clear(); }
+  bool has_deferred() const { return !deferred_.empty(); }
+
+  // One prepared statement of exec_pipeline.
+  struct Statement {
+    const char* name;
+    std::string_view sql;
+    std::vector<Param> params;
+  };
+  // Runs what defer() queued and then `statements`, in order, in one round
+  // trip; returns the rows of each of `statements`. The first error of any
+  // of them is thrown (those after it did not run).
+  std::vector<Result> exec_pipeline(const std::vector<Statement>& statements);
+
   // Notifications received so far (after exec, or after wait_for_notification).
   std::vector<Notification> take_notifications();
   // Changes the client-side bound for the statements that follow (e.g. a
@@ -175,6 +200,14 @@ class Connection {
   [[noreturn]] void fail(pg_result* r, std::string_view what);
   Result check(pg_result* r, std::string_view what);
   Result await_result(std::string_view what);
+  // A statement on its way into a pipeline (owns its text and values).
+  struct Queued {
+    std::string name;
+    std::string sql;
+    std::vector<Param> params;
+  };
+  // Sends `qs` in one pipeline and returns each one's rows (see exec_pipeline).
+  std::vector<Result> run_pipeline(const std::vector<Queued>& qs, std::string_view what);
 
   pg_conn* conn_ = nullptr;
   bool broken_ = false;
@@ -182,6 +215,7 @@ class Connection {
   std::chrono::steady_clock::time_point call_deadline_ =
       std::chrono::steady_clock::time_point::max();
   std::vector<std::string> prepared_;  // names prepared on this connection
+  std::vector<Queued> deferred_;       // defer()red, not sent yet
 };
 
 // BEGIN on construction, ROLLBACK on destruction unless commit() ran.
@@ -189,6 +223,10 @@ class Transaction {
  public:
   // `isolation`: "" (READ COMMITTED), or e.g. "REPEATABLE READ".
   explicit Transaction(Connection& c, std::string_view isolation = {});
+  // Tag of the constructor that defers BEGIN (Connection::defer): it goes
+  // out with the transaction's first statement, in its round trip.
+  struct DeferBegin {};
+  Transaction(Connection& c, DeferBegin);
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
