@@ -235,11 +235,20 @@ bool ChainVerifier::feed(const JournalRecord& r) {
       bad(r.seq, "bad_checkpoint", seq_text + ": CHECKPOINT payload is malformed");
       return false;
     }
-    if (c->folded_through_seq + 1 != r.seq || c->anchor_hash != r.prev_hash) {
+    // Full: after the last folded record. Partial: in its place (journal.h).
+    const bool full = c->folded_through_seq + 1 == r.seq;
+    const bool partial = c->folded_through_seq == r.seq;
+    if ((!full && !partial) || c->anchor_hash != r.prev_hash) {
       bad(r.seq, "bad_checkpoint",
           seq_text + ": CHECKPOINT does not follow its anchor (folded_through_seq " +
               std::to_string(c->folded_through_seq) + ")");
       return false;
+    }
+    if (partial) {
+      // The kept records chain from the record this checkpoint replaced.
+      last_seq_ = r.seq;
+      last_hash_ = r.prev_hash;
+      return true;
     }
   } else if (first) {
     if (r.seq != 1) {
@@ -294,6 +303,57 @@ VerifyReport ChainVerifier::finish(std::int64_t head_seq, std::string_view head_
   report.ok = !bad_.has_value();
   report.first_bad = bad_;
   return report;
+}
+
+PartialCompaction::PartialCompaction(std::int64_t through_seq, std::int64_t min_seq,
+                                     std::int64_t max_seq)
+    : through_seq_(through_seq), verifier_(min_seq, max_seq) {}
+
+bool PartialCompaction::feed(const JournalRecord& r) {
+  if (saw_kept_ || !verifier_.feed(r)) return false;
+  if (r.seq > through_seq_) {
+    saw_kept_ = true;  // verified: its prev_hash is the folded records' chain hash
+    return false;
+  }
+  fold_.apply(r);  // a verified chain written by the store folds cleanly
+  ++folded_;
+  anchor_hash_ = verifier_.chain_hash();
+  return true;
+}
+
+std::optional<VerifyReport::Bad> PartialCompaction::problem() const {
+  if (verifier_.first_bad()) return verifier_.first_bad();
+  if (!saw_kept_ || folded_ == 0) {
+    return VerifyReport::Bad{through_seq_ + 1, "missing",
+                             "record " + std::to_string(through_seq_ + 1) +
+                                 ", the first to keep, does not follow the folded records"};
+  }
+  return std::nullopt;
+}
+
+JournalRecord PartialCompaction::checkpoint_record(std::int64_t ts_ms, std::string_view project,
+                                                   std::string_view principal,
+                                                   std::string_view node,
+                                                   std::int64_t next_token) const {
+  Checkpoint c;
+  c.folded_through_seq = through_seq_;
+  c.folded_records = folded_;
+  c.anchor_hash = anchor_hash_;
+  for (const auto& [id, l] : fold_.leases()) c.leases.push_back(l);
+  c.leases = sorted_leases(std::move(c.leases));
+  c.next_token = next_token;
+  JournalRecord r;
+  r.seq = through_seq_;
+  r.ts_ms = ts_ms;
+  r.project = project;
+  r.principal = principal;
+  r.op = ops::kCheckpoint;
+  r.subject = "journal";
+  r.payload = json::serialize(checkpoint_to_json(c));
+  r.prev_hash = anchor_hash_;
+  r.node = node;
+  r.hash = journal_hash(r);
+  return r;
 }
 
 std::vector<LeaseInfo> sorted_leases(std::vector<LeaseInfo> v) {

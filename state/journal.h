@@ -8,7 +8,30 @@
 // decimal text), so no two different records share an encoding. The first
 // record of a chain has prev_hash = 64 zeros, unless the chain starts with a
 // CHECKPOINT, whose prev_hash is the hash of the last record it folded (its
-// payload's anchor_hash) and whose seq is folded_through_seq + 1.
+// payload's anchor_hash). A CHECKPOINT has one of two forms:
+//
+//  - full (journal_compact of every record): seq = folded_through_seq + 1,
+//    appended after the old head; the next record chains from its hash, as
+//    after any record.
+//  - partial (journal_compact with through_seq before the head, what
+//    journal.retention writes): seq = folded_through_seq, i.e. it takes the
+//    place of the last record it folded, and the records after it are kept
+//    byte for byte. The first kept record's prev_hash is the hash of the
+//    record the checkpoint replaced, which is the checkpoint's anchor_hash:
+//    so after a partial CHECKPOINT the chain continues from its anchor_hash
+//    (== its prev_hash), not from its own hash. Verification thus proves that
+//    the kept records are unchanged and follow the folded ones (a kept
+//    record's prev_hash must equal the anchor, the next one's the kept
+//    record's hash, up to the head in meta).
+//    What the chain does not bind is the partial checkpoint's own lease set
+//    (nothing chains from its hash): replay checks it against the lease
+//    table, and the export of the folded records (journal.retention's
+//    export_dir) lets anyone recompute it: the exported records chain up to
+//    anchor_hash and fold to the same leases.
+//
+// LeaseFold treats both forms alike: the checkpoint's leases, then the records
+// after it. Replay over a compacted chain therefore equals replay over the
+// original one.
 //
 // All functions are pure; the classes are not synchronized (one per thread).
 #pragma once
@@ -119,6 +142,12 @@ class ChainVerifier {
   bool feed(const JournalRecord& r);
   // Compares the chain's end with the head recorded in meta.
   VerifyReport finish(std::int64_t head_seq, std::string_view head_hash);
+  // The first problem found so far (before finish: the records fed so far
+  // chain correctly when nullopt).
+  const std::optional<VerifyReport::Bad>& first_bad() const { return bad_; }
+  // What the next record's prev_hash must be: the last record's hash, or
+  // after a partial CHECKPOINT its anchor_hash. Empty before the first record.
+  const std::string& chain_hash() const { return last_hash_; }
 
  private:
   void bad(std::int64_t seq, std::string kind, std::string detail);
@@ -129,6 +158,40 @@ class ChainVerifier {
   std::optional<std::int64_t> last_seq_;
   std::string last_hash_;
   std::optional<VerifyReport::Bad> bad_;
+};
+
+// Plans a partial compaction (CompactOptions::through_seq before the head):
+// feed it the chain ascending from its first record; it verifies and folds
+// the records up to through_seq and checks that the first kept record
+// (through_seq + 1) chains from them. The caller then deletes the records
+// with seq <= through_seq and inserts checkpoint_record() in their place.
+// Not synchronized.
+class PartialCompaction {
+ public:
+  // min_seq / max_seq as for ChainVerifier.
+  PartialCompaction(std::int64_t through_seq, std::int64_t min_seq, std::int64_t max_seq);
+
+  // Returns false once no more records are needed (past the first kept one,
+  // or a problem was found).
+  bool feed(const JournalRecord& r);
+  // The first problem, when the records fed do not verify or the first kept
+  // record was not fed (a chain that ends at through_seq is not partial).
+  std::optional<VerifyReport::Bad> problem() const;
+  // Records fed with seq <= through_seq (the ones to delete).
+  std::int64_t folded() const { return folded_; }
+  // The CHECKPOINT to insert at seq through_seq (see the rule above).
+  // Requires !problem().
+  JournalRecord checkpoint_record(std::int64_t ts_ms, std::string_view project,
+                                  std::string_view principal, std::string_view node,
+                                  std::int64_t next_token) const;
+
+ private:
+  std::int64_t through_seq_;
+  ChainVerifier verifier_;
+  LeaseFold fold_;
+  std::int64_t folded_ = 0;
+  std::string anchor_hash_;  // hash of record through_seq
+  bool saw_kept_ = false;
 };
 
 }  // namespace keel::state

@@ -3,7 +3,8 @@
 //
 // Reads that must agree with each other (verify, replay, export) run in one
 // read transaction, i.e. on one WAL snapshot. Compaction is one writer job:
-// it verifies, folds and replaces the whole chain with a CHECKPOINT
+// it verifies, folds and replaces the whole chain (or with
+// CompactOptions::through_seq the records up to that seq) with a CHECKPOINT
 // atomically.
 #include <algorithm>
 #include <map>
@@ -58,7 +59,61 @@ VerifyReport verify_chain(sqlite3* db) {
   const Head head = read_head(db);
   return verifier.finish(head.seq, head.hash);
 }
+// CompactOptions: a cut before the first record, or at or before a first
+// record that is already a CHECKPOINT, folds nothing.
+bool folds_nothing(const std::optional<JournalRecord>& first, std::int64_t through_seq) {
+  if (!first) return true;
+  if (through_seq < first->seq) return true;
+  return first->op == ops::kCheckpoint && through_seq <= first->seq;
+}
 
+// Folds the records [first, through_seq] into a partial CHECKPOINT at seq
+// through_seq (journal.h); the records after it stay as they are. Verifies
+// only what it folds and the link to the first kept record: a problem in the
+// kept records is left for verify to report, never folded away.
+void compact_prefix(sqlite3* db, const Principal& who, std::int64_t ts_ms, std::string_view node,
+                    std::int64_t through_seq, std::int64_t head_seq,
+                    std::optional<VerifyReport::Bad>& refused, CompactReport& report) {
+  std::int64_t min_seq = 0;
+  {
+    sql::Statement q(db, "SELECT min(seq) FROM journal");
+    if (q.step() && !q.is_null(0)) min_seq = q.int64(0);
+  }
+  PartialCompaction plan(through_seq, min_seq, head_seq);
+  {
+    sql::Statement q(db, "SELECT " + std::string(kRecordColumns) +
+                             " FROM journal WHERE seq <= ? ORDER BY seq");
+    q.bind(1, through_seq + 1);
+    while (q.step() && plan.feed(read_record(q))) {
+    }
+  }
+  if (const std::optional<VerifyReport::Bad> bad = plan.problem()) {
+    refused = bad;
+    return;
+  }
+  std::int64_t next_token = 0;
+  {
+    sql::Statement q(db, "SELECT value FROM meta WHERE key = 'next_token'");
+    if (!q.step()) throw StoreError(ErrorCode::kInternal, "next_token missing from meta");
+    next_token = q.int64(0);
+  }
+  const JournalRecord cp =
+      plan.checkpoint_record(ts_ms, who.project, who.agent, node, next_token);
+  sql::Statement del(db, "DELETE FROM journal WHERE seq <= ?");
+  del.bind(1, through_seq).run();
+  if (sqlite3_changes(db) != plan.folded()) {  // the writer rolls the job back
+    throw StoreError(ErrorCode::kInternal, "compaction deleted a different number of records "
+                                           "than it folded; nothing was changed");
+  }
+  sql::Statement(db,
+                 "INSERT INTO journal(seq, ts, project, principal, op, subject, payload,"
+                 " prev_hash, hash, node) VALUES(?,?,?,?,?,?,?,?,?,?)")
+      .bind_all(cp.seq, cp.ts_ms, cp.project, cp.principal, cp.op, cp.subject, cp.payload,
+                cp.prev_hash, cp.hash, cp.node)
+      .run();
+  report.folded_records = plan.folded();
+  report.checkpoint_seq = cp.seq;
+}
 
 }  // namespace
 
@@ -137,13 +192,29 @@ ReplayReport SqliteStore::journal_replay(const Principal& who) {
 CompactReport SqliteStore::journal_compact(const Principal& who, const CompactOptions& options) {
   require(who, caps::kJournalRead);
   require(who, caps::kJournalAdmin);
-  if (options.through_seq != 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "partial compaction is not implemented yet");
+  if (options.through_seq < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "through_seq must be >= 0");
   }
   CompactReport report;
   std::optional<VerifyReport::Bad> refused;
   writer_->submit([&](sqlite3* db) {
     refused.reset();
+    report = CompactReport{};
+    if (options.through_seq != 0) {
+      const Head head = read_head(db);
+      std::optional<JournalRecord> first;
+      for_each_record(db, [&](const JournalRecord& r) {
+        first = r;
+        return false;
+      });
+      if (folds_nothing(first, options.through_seq)) return;
+      if (options.through_seq < head.seq) {
+        compact_prefix(db, who, now(), options_.node, options.through_seq, head.seq, refused,
+                       report);
+        return;
+      }
+      // Through the head: a full compaction.
+    }
     const VerifyReport verified = verify_chain(db);
     if (!verified.ok) {
       refused = verified.first_bad;

@@ -8,7 +8,8 @@
 // replay and export read one REPEATABLE READ snapshot, in keyset pages of
 // kPageRows records (a journal of millions of rows is never one result).
 // Compaction is one write job: under the project's head lock it verifies,
-// folds and replaces the project's chain with a CHECKPOINT.
+// folds and replaces the project's chain (or with CompactOptions::through_seq
+// its records up to that seq) with a CHECKPOINT.
 //
 // journal_query keeps JournalFilter's meaning (project unset: every project).
 // Order: with a project, by seq (its chain's order, as SQLite); without one,
@@ -144,6 +145,58 @@ VerifyReport verify_chain(pg::Connection& c, std::string_view project, const Hea
   return verifier.finish(head.seq, head.hash);
 }
 
+// CompactOptions: a cut before the first record, or at or before a first
+// record that is already a CHECKPOINT, folds nothing.
+bool folds_nothing(const std::optional<JournalRecord>& first, std::int64_t through_seq) {
+  if (!first) return true;
+  if (through_seq < first->seq) return true;
+  return first->op == ops::kCheckpoint && through_seq <= first->seq;
+}
+
+// Deletes the project's records with seq in (after, through], in ranges (each
+// statement well inside the statement timeout however long the chain).
+std::int64_t delete_records(pg::Connection& c, std::string_view project, std::int64_t after,
+                            std::int64_t through) {
+  std::int64_t deleted = 0;
+  for (std::int64_t from = after; from < through; from += kDeleteRows) {
+    deleted += c.exec_prepared("keel_journal_delete_range",
+                               "DELETE FROM journal WHERE project = $1 AND seq > $2 AND seq <= $3",
+                               {project, from, std::min(from + kDeleteRows, through)})
+                   .affected();
+  }
+  return deleted;
+}
+
+// Folds the records [first_seq, through_seq] into a partial CHECKPOINT at seq
+// through_seq (journal.h); the records after it stay as they are and the head
+// does not move. Verifies only what it folds and the link to the first kept
+// record: a problem in the kept records is left for verify to report, never
+// folded away.
+void compact_prefix(PgStore::Write& w, const Principal& who, std::int64_t first_seq,
+                    std::int64_t through_seq, std::optional<VerifyReport::Bad>& refused,
+                    CompactReport& report) {
+  PartialCompaction plan(through_seq, first_seq, w.head_seq);
+  for_each_record(w.c, w.project, [&](const JournalRecord& r) { return plan.feed(r); });
+  if (const std::optional<VerifyReport::Bad> bad = plan.problem()) {
+    refused = bad;
+    return;
+  }
+  const JournalRecord cp =
+      plan.checkpoint_record(w.now, w.project, who.agent, w.node, w.token_counter);
+  const std::int64_t deleted = delete_records(w.c, w.project, first_seq - 1, through_seq);
+  if (deleted != plan.folded()) {  // rolls the job back
+    throw StoreError(ErrorCode::kInternal,
+                     "compaction deleted " + std::to_string(deleted) + " journal records of " +
+                         std::to_string(plan.folded()) + " folded; nothing was changed");
+  }
+  w.c.exec_prepared("keel_journal_insert_checkpoint",
+                    "INSERT INTO journal(project, seq, ts, principal, op, subject, payload,"
+                    " prev_hash, hash, node) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                    {cp.project, cp.seq, cp.ts_ms, cp.principal, cp.op, cp.subject, cp.payload,
+                     cp.prev_hash, cp.hash, cp.node});
+  report.folded_records = plan.folded();
+  report.checkpoint_seq = cp.seq;
+}
 
 // PostgreSQL text holds neither NUL nor invalid UTF-8; a filter value with
 // either can match no stored record (SQLite would simply find none).
@@ -261,8 +314,8 @@ ReplayReport PgStore::journal_replay(const Principal& who) {
 CompactReport PgStore::journal_compact(const Principal& who, const CompactOptions& options) {
   require(who, caps::kJournalRead);
   require(who, caps::kJournalAdmin);
-  if (options.through_seq != 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "partial compaction is not implemented yet");
+  if (options.through_seq < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "through_seq must be >= 0");
   }
   const LongCall whole_chain;  // bounded per statement, not as a whole
   CompactReport report;
@@ -272,7 +325,21 @@ CompactReport PgStore::journal_compact(const Principal& who, const CompactOption
     // The head is w's (earlier jobs of the same batch may have moved it; the
     // row is written back at commit), as is the token counter.
     refused.reset();
+    report = CompactReport{};
     const Head head{w.head_seq, w.head_hash, w.token_counter};
+    if (options.through_seq != 0) {
+      std::optional<JournalRecord> first;
+      for_each_record(w.c, w.project, [&](const JournalRecord& r) {
+        first = r;
+        return false;
+      });
+      if (folds_nothing(first, options.through_seq)) return;
+      if (options.through_seq < head.seq) {
+        compact_prefix(w, who, first->seq, options.through_seq, refused, report);
+        return;
+      }
+      // Through the head: a full compaction.
+    }
     const VerifyReport verified = verify_chain(w.c, w.project, head);
     if (!verified.ok) {
       refused = verified.first_bad;
@@ -295,14 +362,7 @@ CompactReport PgStore::journal_compact(const Principal& who, const CompactOption
     // The chain verified, so its seqs are contiguous up to the head: delete
     // it in ranges, each statement well inside the statement timeout however
     // long the chain.
-    std::int64_t deleted = 0;
-    for (std::int64_t from = head.seq - folded; from < head.seq; from += kDeleteRows) {
-      deleted += w.c.exec_prepared(
-                       "keel_journal_delete_range",
-                       "DELETE FROM journal WHERE project = $1 AND seq > $2 AND seq <= $3",
-                       {w.project, from, std::min(from + kDeleteRows, head.seq)})
-                     .affected();
-    }
+    const std::int64_t deleted = delete_records(w.c, w.project, head.seq - folded, head.seq);
     if (deleted != folded) {  // rolls the job back
       throw StoreError(ErrorCode::kInternal,
                        "compaction deleted " + std::to_string(deleted) + " journal records of " +
