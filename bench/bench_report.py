@@ -115,7 +115,10 @@ class Report:
             L.append(f"| memory writes from {m['clients']} stdio server processes on one store, {m['seconds']} s, "
                      f"acknowledged writes/s (lost of acknowledged, all rounds) | `memory_put` {spread(k, 0)} "
                      f"({lost_k} lost of {sum(m['acked']['keel'])}) | server-memory `create_entities`, one "
-                     f"JSONL file: {spread(p, 0)} ({lost_p} lost of {sum(m['acked']['peer'])}) | {fmt(x)}× | "
+                     f"JSONL file: {spread(p, 0)} ({lost_p} lost of {sum(m['acked']['peer'])}) | {fmt(x)}× "
+                     f"(writes still there afterwards, per s: {fmt(med(m['present_s']['keel']), 0)} / "
+                     f"{fmt(med(m['present_s']['peer']), 0)} = "
+                     f"{fmt(ratio(med(m['present_s']['keel']), med(m['present_s']['peer'])))}×) | "
                      f"≥ 20× and none lost | {'yes' if met else 'no'} |")
             targets.append(met)
         if "leases" in R:
@@ -256,7 +259,9 @@ class Report:
         if "memfanin" in R:
             m = R["memfanin"]
             rows = []
-            for f, name, d in (("ops_s", "acknowledged writes/s", 0), ("acked", "acknowledged writes", 0),
+            for f, name, d in (("ops_s", "acknowledged writes/s", 0),
+                               ("present_s", "acknowledged writes still there afterwards, per s", 0),
+                               ("acked", "acknowledged writes", 0),
                                ("present", "of them present afterwards", 0), ("lost", "lost (acknowledged, absent)", 0),
                                ("errors", "writes answered with an error", 0), ("p50_ms", "write p50 ms", 2),
                                ("p99_ms", "write p99 ms", 1), ("cpu_ms_per_op", "server CPU ms per write (all 16)", 2)):

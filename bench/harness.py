@@ -345,7 +345,7 @@ class Bench(Report):
     def memfanin(self):
         clients = 16
         seconds = 3 if self.quick else 10
-        figures = ("ops_s", "acked", "present", "lost", "errors", "p50_ms", "p99_ms", "cpu_ms_per_op")
+        figures = ("ops_s", "present_s", "acked", "present", "lost", "errors", "p50_ms", "p99_ms", "cpu_ms_per_op")
         res = {"clients": clients, "seconds": seconds, "driver_cpu_share": [],
                **{f: {"keel": [], "peer": []} for f in figures}}
         peer_js = os.path.join(PEERS, "node_modules", "@modelcontextprotocol", "server-memory", "dist", "index.js")
@@ -374,6 +374,7 @@ class Bench(Report):
                 present = self.keel_memory_keys(state, "fanin-") if who == "keel" else \
                     self.peer_memory_names(memfile)
                 res["ops_s"][who].append(out["ops_per_s"])
+                res["present_s"][who].append(len(present & acked_keys) / out["seconds"])
                 res["acked"][who].append(len(acked_keys))
                 res["present"][who].append(len(present & acked_keys))
                 res["lost"][who].append(len(acked_keys - present))
