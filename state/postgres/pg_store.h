@@ -22,6 +22,16 @@
 //     transaction (delivered at commit). Every
 //     store keeps one LISTEN connection and wakes its waiters; waits also
 //     poll, so a lost notification only delays them.
+//   * Writes of a project queue per node and commit in batches (run_write:
+//     a leader takes the queued jobs once it holds the head lock, so that a
+//     node's callers that queued while another node committed go in too).
+//     The project's commits are serial across nodes and each waits for its
+//     WAL flush, so a batch keeps its round trips few: statements whose rows
+//     nobody reads are deferred (pg::Connection::defer) and go out with the
+//     next one in a libpq pipeline, and a batch's jobs run without
+//     savepoints — about one round trip per job, plus one for BEGIN + lock +
+//     clock and one for head update + NOTIFY + COMMIT. If one of them fails,
+//     the batch runs again with a savepoint per job (only that job fails).
 //   * No reads or waits inside a write transaction; waits hold no connection.
 //   * A lost connection is dropped from the pool; the call fails with kBusy
 //     within StoreOptions::pg_call_timeout_ms and the next call reconnects.
@@ -356,7 +366,9 @@ AgentCheck touch_agent(PgStore::Write& w, const Principal& who, const ProcessTab
 std::optional<ScavengedAgent> scavenge_if_dead(PgStore::Write& w, std::string_view holder,
                                                const ProcessTable& table);
 
-void drop_expired_memory(pg::Connection& c, std::int64_t now, int limit);
+// Deletes up to `limit` expired memory rows of any project; `deferred`:
+// inside a write job, sent with the job's next statement (Connection::defer).
+void drop_expired_memory(pg::Connection& c, std::int64_t now, int limit, bool deferred = false);
 
 }  // namespace pg_store_detail
 

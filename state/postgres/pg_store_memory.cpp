@@ -98,7 +98,7 @@ std::optional<ExistingRow> find_row(pg::Connection& c, const std::string& projec
   ExistingRow row{q.int64(0, 0), q.int64(0, 1), q.opt_int64(0, 2)};
   const std::optional<std::int64_t> expires_at = q.opt_int64(0, 3);
   if (expires_at && *expires_at <= now) {
-    c.exec_prepared("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row.id});
+    c.defer("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row.id});
     return std::nullopt;
   }
   return row;
@@ -180,7 +180,8 @@ PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
     status = WriteStatus::kOk;
     result = PutResult{};
     const std::int64_t t = w.now;
-    drop_expired_memory(w.c, t, kExpiredSweep);
+    // Deferred, as the writes below: they go out with the next read.
+    drop_expired_memory(w.c, t, kExpiredSweep, /*deferred=*/true);
     const GuardedRow guard = guard_write(w, who, slot, r, fence_name, "memory_put", subject);
     status = guard.status;
     current_version = guard.current_version;
@@ -192,20 +193,17 @@ PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
     std::optional<std::int64_t> fence_token = row ? row->fence_token : std::nullopt;
     if (r.fence) fence_token = r.fence->token;
 
+    // The row is locked since find_row read it: the update finds it.
     if (row) {
-      const pg::Result u = w.c.exec_prepared(
+      w.c.defer(
           "memory_update",
           "UPDATE memory SET value = $1, version = $2, updated_at = $3, expires_at = $4,"
           " fence_token = $5, session_id = $6, search = to_tsvector('english', $7)"
           " WHERE id = $8",
           {value_text, result.version, t, result.expires_at_ms, fence_token, slot.session_id,
            body, row->id});
-      if (u.affected() != 1) {
-        // (Unreachable: the row is locked since find_row read it.)
-        throw StoreError(ErrorCode::kInternal, "memory row vanished under its lock");
-      }
     } else {
-      w.c.exec_prepared(
+      w.c.defer(
           "memory_insert",
           "INSERT INTO memory(project, tier, namespace, scope, key, session_id, value, version,"
           " created_at, updated_at, expires_at, fence_token, search)"
@@ -266,7 +264,7 @@ bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
     if (status != WriteStatus::kOk) return;
     const std::optional<ExistingRow>& row = guard.row;
     if (!row) return;
-    w.c.exec_prepared("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row->id});
+    w.c.defer("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row->id});
     const json::object payload =
         memory_rules::delete_payload(slot, r.key, row->version, r.fence);
     w.append(who.agent, ops::kMemoryDelete, subject, json::serialize(payload));
@@ -346,12 +344,16 @@ namespace pg_store_detail {
 // row of another project may be in use by that project's writer at the same
 // moment: SKIP LOCKED leaves alone the rows a writer has locked (find_row
 // locks the row it reads), and the locked rows are re-checked as of now.
-void drop_expired_memory(pg::Connection& c, std::int64_t now, int limit) {
-  c.exec_prepared("memory_drop_expired",
-                  "DELETE FROM memory WHERE id IN (SELECT id FROM memory"
-                  " WHERE expires_at IS NOT NULL AND expires_at <= $1"
-                  " LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                  {now, limit});
+void drop_expired_memory(pg::Connection& c, std::int64_t now, int limit, bool deferred) {
+  constexpr std::string_view kSql =
+      "DELETE FROM memory WHERE id IN (SELECT id FROM memory"
+      " WHERE expires_at IS NOT NULL AND expires_at <= $1"
+      " LIMIT $2 FOR UPDATE SKIP LOCKED)";
+  if (deferred) {
+    c.defer("memory_drop_expired", kSql, {now, limit});
+  } else {
+    c.exec_prepared("memory_drop_expired", kSql, {now, limit});
+  }
 }
 
 }  // namespace pg_store_detail
