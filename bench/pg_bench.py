@@ -38,6 +38,7 @@ class PgBench(Bench):
         self.pg_url = None
         self.db_seq = 0
         self.load_start = self.loadavg()
+        self.before = a.before
 
     @staticmethod
     def loadavg():
@@ -82,7 +83,7 @@ class PgBench(Bench):
 
     # ------------------------------------------------------------------ nodes
 
-    def nodes(self, op, seconds, nodes, threads, url=None, dir=None):
+    def nodes(self, op, seconds, nodes, threads, url=None, dir=None, node_bench=None):
         """Runs `nodes` node_bench processes of `threads` threads at once; returns
         {ops_per_s, p50_ms, p99_ms, jobs_per_commit, ops, failures}."""
         tag = f"{op}-{nodes}x{threads}-{time.monotonic_ns()}"
@@ -91,7 +92,7 @@ class PgBench(Bench):
         procs = []
         for n in range(nodes):
             lat = os.path.join(self.work, f"lat-{tag}-{n}.txt")
-            cmd = [self.bin("node_bench"), "--op", op, "--threads", str(threads), "--seconds", str(seconds),
+            cmd = [node_bench or self.bin("node_bench"), "--op", op, "--threads", str(threads), "--seconds", str(seconds),
                    "--node", f"bench-n{n + 1}", "--project", project, "--start-at", str(start_at), "--lat-out", lat]
             cmd += ["--url", url] if url else ["--dir", self.state(f"sqlite-{tag}")]
             procs.append((subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), lat))
@@ -118,10 +119,10 @@ class PgBench(Bench):
                 "p50_ms": pct(lats, 50), "p99_ms": pct(lats, 99),
                 "jobs_per_commit": jobs / commits if commits else float("nan")}
 
-    def pg_nodes(self, op, seconds, nodes, threads):
+    def pg_nodes(self, op, seconds, nodes, threads, node_bench=None):
         name, url = self.fresh_db()
         try:
-            return self.nodes(op, seconds, nodes, threads, url=url)
+            return self.nodes(op, seconds, nodes, threads, url=url, node_bench=node_bench)
         finally:
             self.drop_db(name)
 
@@ -129,7 +130,8 @@ class PgBench(Bench):
 
     def run_all(self):
         seconds = 1.5 if self.quick else 5
-        res = {k: [] for k in ("pg2x8", "pg1x16", "sqlite", "redis")}
+        res = {k: [] for k in ("pg2x8", "pg1x16", "sqlite", "redis", "before2x8", "before1x16")}
+        before = os.path.join(self.before, "node_bench") if self.before else None
         jres = {k: [] for k in ("pg1", "pg2x8", "sqlite1", "sqlite16")}
         mres = {k: [] for k in ("pg_put", "pg_get", "sqlite_put", "sqlite_get")}
         have_redis = shutil.which("redis-server") is not None
@@ -140,11 +142,16 @@ class PgBench(Bench):
             for r in range(self.rounds):
                 log(f"postgres round {r + 1}/{self.rounds}")
                 steps = ["pg2x8", "pg1x16", "sqlite"] + (["redis"] if redis else [])
+                steps += ["before2x8", "before1x16"] if before else []
                 for s in (steps if r % 2 == 0 else steps[::-1]):
                     if s == "pg2x8":
                         res[s].append(self.pg_nodes("lease", seconds, 2, 8))
                     elif s == "pg1x16":
                         res[s].append(self.pg_nodes("lease", seconds, 1, 16))
+                    elif s == "before2x8":
+                        res[s].append(self.pg_nodes("lease", seconds, 2, 8, node_bench=before))
+                    elif s == "before1x16":
+                        res[s].append(self.pg_nodes("lease", seconds, 1, 16, node_bench=before))
                     elif s == "sqlite":
                         row = self.store_bench("lease", seconds)[("lease acquire+release, own name", 16)]
                         res[s].append(row)
@@ -209,6 +216,9 @@ class PgBench(Bench):
         L.append("|---|---|---|---|---|---:|")
         rows = [("keel PG, 2 nodes x 8 threads", l["pg2x8"], pg2), ("keel PG, 1 node x 16 threads", l["pg1x16"], pg1),
                 ("keel SQLite, 16 threads (store_bench)", l["sqlite"], sq)]
+        if l["before2x8"]:
+            rows[2:2] = [(f"before: keel PG, 2 nodes x 8 (`{self.before}`)", l["before2x8"], col(l["before2x8"], "ops_per_s")),
+                         (f"before: keel PG, 1 node x 16 (`{self.before}`)", l["before1x16"], col(l["before1x16"], "ops_per_s"))]
         for name, rr, ops in rows:
             L.append(f"| {name} | {spread(ops, 0)} | {spread(col(rr, 'p50_ms'))} | {spread(col(rr, 'p99_ms'))} | "
                      f"{spread(col(rr, 'jobs_per_commit'))} | {fmt(ratio(med(pg2), med(ops)))} |")
@@ -255,6 +265,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--before", help="a build dir whose node_bench also runs the PostgreSQL lease rows, in the same "
+                    "rounds (a change's before and after in one run)")
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
     ap.add_argument("--append", action="store_true", help="append to --out (the harness's report)")
     a = ap.parse_args()
