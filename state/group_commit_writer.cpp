@@ -11,12 +11,22 @@ namespace keel::state {
 
 GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeout_ms,
                                      int max_batch, Mode mode,
-                                     std::function<void(const CommitSample&)> on_commit)
+                                     std::function<void(const CommitSample&)> on_commit,
+                                     sql::Connection checkpointer)
     : connection_(std::move(connection)),
       busy_timeout_ms_(busy_timeout_ms),
       max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
       mode_(mode),
-      on_commit_(std::move(on_commit)) {
+      on_commit_(std::move(on_commit)),
+      checkpointer_(std::move(checkpointer)) {
+  if (mode_ == Mode::kThread && checkpointer_.get() != nullptr) {
+    // Replaces SQLite's autocheckpoint hook on the write connection.
+    sqlite3_wal_hook(connection_.get(), &GroupCommitWriter::on_wal_commit, this);
+    checkpoint_thread_ = std::thread([this] { run_checkpoints(); });
+  }
+  if (mode_ == Mode::kInline) {
+    sqlite3_wal_hook(connection_.get(), &GroupCommitWriter::on_inline_wal_commit, this);
+  }
   if (mode_ == Mode::kThread) thread_ = std::thread([this] { run(); });
 }
 
@@ -27,7 +37,63 @@ GroupCommitWriter::~GroupCommitWriter() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   std::lock_guard<std::mutex> wait_for_inline(inline_mu_);
+  if (mode_ == Mode::kInline && inline_wal_pages_ >= 0 && inline_wal_pages_ < kSmallWalPages) {
+    sqlite3_db_config(connection_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+  }
+}
+
+int GroupCommitWriter::on_inline_wal_commit(void* self, sqlite3* db, const char* name,
+                                            int pages) {
+  auto* writer = static_cast<GroupCommitWriter*>(self);
+  writer->inline_wal_pages_ = pages;
+  // This hook replaces SQLite's autocheckpoint; do what it did.
+  if (pages >= kCheckpointPages) {
+    if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+        SQLITE_OK) {
+      writer->inline_wal_pages_ = -1;  // unknown: let the close checkpoint decide
+    }
+  }
+  return SQLITE_OK;
+}
+
+int GroupCommitWriter::on_wal_commit(void* self, sqlite3* db, const char* name, int pages) {
+  auto* writer = static_cast<GroupCommitWriter*>(self);
+  if (pages >= kForceCheckpointPages) {
+    // The checkpoint thread cannot keep up (or cannot finish while commits
+    // keep coming): copy back here, between two batches, as SQLite's own
+    // autocheckpoint does. Best effort, like it.
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (pages >= kCheckpointPages) {
+    {
+      std::lock_guard<std::mutex> lock(writer->checkpoint_mu_);
+      writer->checkpoint_due_ = true;
+    }
+    writer->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void GroupCommitWriter::run_checkpoints() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(checkpoint_mu_);
+      checkpoint_cv_.wait(lock, [this] { return checkpoint_stopping_ || checkpoint_due_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_due_ = false;
+    }
+    // PASSIVE: never waits for the writer or readers; whatever it could not
+    // copy this time is copied by a later pass. Errors (BUSY while another
+    // process checkpoints) are left to the next pass too.
+    sqlite3_wal_checkpoint_v2(checkpointer_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+  }
 }
 
 void GroupCommitWriter::submit(Job job) {

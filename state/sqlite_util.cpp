@@ -1,7 +1,61 @@
 // keel/state/sqlite_util.cpp
 #include "state/sqlite_util.h"
 
+#include <memory>
+#include <shared_mutex>
+#include <unordered_map>
+
 namespace keel::state::sql {
+
+namespace {
+
+// The idle prepared statements of one connection, by SQL text. Only the
+// thread using the connection touches its cache (connections are used by one
+// thread at a time); the registry's lock guards the map of caches.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+struct StatementCache {
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>, StringHash, std::equal_to<>> idle;
+  ~StatementCache() {
+    for (auto& [text, stmts] : idle) {
+      for (sqlite3_stmt* s : stmts) sqlite3_finalize(s);
+    }
+  }
+};
+// Distinct SQL texts kept per connection. Past it the cache starts over:
+// texts built per call (journal_query's filters) must not grow it forever.
+constexpr std::size_t kMaxCachedTexts = 128;
+
+std::shared_mutex g_caches_mu;
+std::unordered_map<sqlite3*, std::unique_ptr<StatementCache>>& caches() {  // g_caches_mu
+  static auto* map = new std::unordered_map<sqlite3*, std::unique_ptr<StatementCache>>();
+  return *map;
+}
+
+StatementCache* cache_of(sqlite3* db) {
+  std::shared_lock<std::shared_mutex> lock(g_caches_mu);
+  const auto it = caches().find(db);
+  return it == caches().end() ? nullptr : it->second.get();
+}
+
+void close_connection(sqlite3* db) {
+  if (db == nullptr) return;
+  std::unique_ptr<StatementCache> cache;
+  {
+    std::unique_lock<std::shared_mutex> lock(g_caches_mu);
+    const auto it = caches().find(db);
+    if (it != caches().end()) {
+      cache = std::move(it->second);
+      caches().erase(it);
+    }
+  }
+  cache.reset();  // finalizes the idle statements before the close
+  sqlite3_close_v2(db);
+}
+
+}  // namespace
 
 void fail(sqlite3* db, int rc, std::string_view what) {
   const int primary = rc & 0xff;
@@ -49,15 +103,15 @@ Connection::Connection(const std::filesystem::path& path, int busy_timeout_ms,
   exec(db_, "PRAGMA foreign_keys=ON");
   exec(db_, synchronous == Synchronous::kFull ? "PRAGMA synchronous=FULL"
                                               : "PRAGMA synchronous=NORMAL");
+  std::unique_lock<std::shared_mutex> lock(g_caches_mu);
+  caches()[db_] = std::make_unique<StatementCache>();
 }
 
-Connection::~Connection() {
-  if (db_ != nullptr) sqlite3_close_v2(db_);
-}
+Connection::~Connection() { close_connection(db_); }
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
-    if (db_ != nullptr) sqlite3_close_v2(db_);
+    close_connection(db_);
     db_ = other.db_;
     other.db_ = nullptr;
   }
@@ -65,14 +119,47 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 }
 
 Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
-  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()),
-                                    &stmt_, nullptr);
+  StatementCache* cache = cache_of(db);
+  if (cache != nullptr) {
+    const auto it = cache->idle.find(sql);
+    if (it != cache->idle.end() && !it->second.empty()) {
+      stmt_ = it->second.back();
+      it->second.pop_back();
+      cached_ = true;
+      return;
+    }
+  }
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                                    cache != nullptr ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_,
+                                    nullptr);
   if (rc != SQLITE_OK) {
     fail(db, rc, "preparing \"" + std::string(sql.substr(0, 80)) + "\"");
   }
+  cached_ = cache != nullptr;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  if (stmt_ == nullptr) return;
+  StatementCache* cache = cached_ ? cache_of(db_) : nullptr;
+  if (cache == nullptr) {
+    sqlite3_finalize(stmt_);
+    return;
+  }
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  const char* text = sqlite3_sql(stmt_);
+  auto it = cache->idle.find(std::string_view(text));
+  if (it == cache->idle.end()) {
+    if (cache->idle.size() >= kMaxCachedTexts) {
+      for (auto& [t, stmts] : cache->idle) {
+        for (sqlite3_stmt* s : stmts) sqlite3_finalize(s);
+      }
+      cache->idle.clear();
+    }
+    it = cache->idle.emplace(std::string(text), std::vector<sqlite3_stmt*>()).first;
+  }
+  it->second.push_back(stmt_);
+}
 
 Statement& Statement::bind(int index, std::int64_t value) {
   check(db_, sqlite3_bind_int64(stmt_, index, value), "binding");
