@@ -45,7 +45,17 @@ GroupCommitWriter::~GroupCommitWriter() {
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   std::lock_guard<std::mutex> wait_for_inline(inline_mu_);
   if (mode_ == Mode::kInline && inline_wal_pages_ >= 0 && inline_wal_pages_ < kSmallWalPages) {
-    sqlite3_db_config(connection_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    // The checkpoint on close also made the WAL durable, which commits under
+    // synchronous=NORMAL (the hook's) are not: sync it here instead (one
+    // fsync, nothing to write under FULL). Should that fail, close as SQLite
+    // would.
+    sqlite3_file* wal = nullptr;
+    if (sqlite3_file_control(connection_.get(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) ==
+            SQLITE_OK &&
+        wal != nullptr && wal->pMethods != nullptr &&
+        wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) == SQLITE_OK) {
+      sqlite3_db_config(connection_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    }
   }
 }
 
@@ -71,11 +81,15 @@ int GroupCommitWriter::on_wal_commit(void* self, sqlite3* db, const char* name, 
     // autocheckpoint does. Best effort, like it.
     sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   } else if (pages >= kCheckpointPages) {
+    bool due = false;
     {
       std::lock_guard<std::mutex> lock(writer->checkpoint_mu_);
-      writer->checkpoint_due_ = true;
+      // Fewer frames than the last pass copied: the WAL restarted since.
+      const int copied = pages < writer->checkpointed_frames_ ? 0 : writer->checkpointed_frames_;
+      due = pages - copied >= kCheckpointPages;
+      if (due) writer->checkpoint_due_ = true;
     }
-    writer->checkpoint_cv_.notify_one();
+    if (due) writer->checkpoint_cv_.notify_one();
   }
   return SQLITE_OK;
 }
@@ -91,8 +105,13 @@ void GroupCommitWriter::run_checkpoints() {
     // PASSIVE: never waits for the writer or readers; whatever it could not
     // copy this time is copied by a later pass. Errors (BUSY while another
     // process checkpoints) are left to the next pass too.
-    sqlite3_wal_checkpoint_v2(checkpointer_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                              nullptr);
+    int log_frames = 0;
+    int copied_frames = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_.get(), nullptr,
+                                             SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                             &copied_frames);
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpointed_frames_ = rc == SQLITE_OK ? std::max(copied_frames, 0) : 0;
   }
 }
 

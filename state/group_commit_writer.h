@@ -30,7 +30,7 @@
 //
 // Checkpoints: in kThread mode with a checkpoint connection, the WAL is
 // copied back into the database by a thread of its own (PASSIVE, once the WAL
-// holds kCheckpointPages after a commit) instead of by the writer thread
+// holds kCheckpointPages not yet copied after a commit) instead of by the writer thread
 // inside the commit that crossed SQLite's autocheckpoint threshold, which
 // stalled every job of the next batch for the checkpoint's writes and fsync.
 // When the checkpointer falls behind (the WAL reaches kForceCheckpointPages),
@@ -42,9 +42,9 @@
 // thread; submit() runs the job on the calling thread in its own transaction,
 // one caller at a time. The invariants above hold with batches of one.
 // Closing an inline writer whose WAL holds fewer than kSmallWalPages leaves
-// the WAL in place (it is durable already) instead of checkpointing and
-// deleting it: the checkpoint on close cost two fsyncs and two unlinks per
-// hook run, and the next process rebuilds the index of a WAL that small in
+// the WAL in place (synced, so what the process committed is as durable as
+// the checkpoint made it) instead of checkpointing and deleting it: the
+// checkpoint on close cost three fsyncs and two unlinks per hook run, and the next process rebuilds the index of a WAL that small in
 // far less (measured in bench/README.md). Past it, closing checkpoints as
 // SQLite does, so the next process never reads a long WAL.
 #pragma once
@@ -147,6 +147,11 @@ class GroupCommitWriter {
   std::condition_variable checkpoint_cv_;
   bool checkpoint_due_ = false;       // guarded by checkpoint_mu_
   bool checkpoint_stopping_ = false;  // guarded by checkpoint_mu_
+  // WAL frames the last pass left copied (0: none yet); guarded by
+  // checkpoint_mu_. A pass is due only once kCheckpointPages more frames
+  // came after them: under steady commits the WAL rarely restarts, and a
+  // pass after every commit spent two fsyncs on a few pages.
+  int checkpointed_frames_ = 0;
   std::thread checkpoint_thread_;     // with checkpointer_ only
   int inline_wal_pages_ = -1;         // kInline: after the last commit; -1 unknown
 
