@@ -370,30 +370,35 @@ Result Connection::await_result(std::string_view what) {
       }
       last = r;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
+    try {
+      read_more(deadline, call_bound, what);
+    } catch (...) {
       if (last != nullptr) PQclear(last);
-      broken_ = true;
-      throw PgError(ErrorCode::kBusy,
-                    std::string(what) + ": PostgreSQL did not answer within " +
-                        (call_bound ? std::string("the call's time limit")
-                                    : std::to_string(deadline_ms_) + " ms"),
-                    "");
-    }
-    pollfd p{PQsocket(conn_), POLLIN, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
-    if (rc < 0 && errno != EINTR) {
-      if (last != nullptr) PQclear(last);
-      broken_ = true;
-      throw PgError(ErrorCode::kBusy, std::string(what) + ": poll failed", "");
-    }
-    if (rc > 0 && PQconsumeInput(conn_) == 0) {
-      if (last != nullptr) PQclear(last);
-      fail(nullptr, what);
+      throw;
     }
   }
+}
+
+void Connection::read_more(std::chrono::steady_clock::time_point deadline, bool call_bound,
+                           std::string_view what) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+  if (left <= 0) {
+    broken_ = true;
+    throw PgError(ErrorCode::kBusy,
+                  std::string(what) + ": PostgreSQL did not answer within " +
+                      (call_bound ? std::string("the call's time limit")
+                                  : std::to_string(deadline_ms_) + " ms"),
+                  "");
+  }
+  pollfd p{PQsocket(conn_), POLLIN, 0};
+  const int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+  if (rc < 0 && errno != EINTR) {
+    broken_ = true;
+    throw PgError(ErrorCode::kBusy, std::string(what) + ": poll failed", "");
+  }
+  if (rc > 0 && PQconsumeInput(conn_) == 0) fail(nullptr, what);
 }
 
 void Connection::defer(const char* name, std::string_view sql, std::vector<Param> params) {
@@ -482,28 +487,11 @@ std::vector<Result> Connection::run_pipeline(const std::vector<Queued>& qs,
       }
     }
     if (synced) break;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          deadline - std::chrono::steady_clock::now())
-                          .count();
-    if (left <= 0) {
+    try {
+      read_more(deadline, call_bound, what);
+    } catch (...) {
       free_all();
-      broken_ = true;
-      throw PgError(ErrorCode::kBusy,
-                    std::string(what) + ": PostgreSQL did not answer within " +
-                        (call_bound ? std::string("the call's time limit")
-                                    : std::to_string(deadline_ms_) + " ms"),
-                    "");
-    }
-    pollfd p{PQsocket(conn_), POLLIN, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
-    if (rc < 0 && errno != EINTR) {
-      free_all();
-      broken_ = true;
-      throw PgError(ErrorCode::kBusy, std::string(what) + ": poll failed", "");
-    }
-    if (rc > 0 && PQconsumeInput(conn_) == 0) {
-      free_all();
-      fail(nullptr, what);
+      throw;
     }
   }
   if (PQexitPipelineMode(conn_) == 0 || got.size() != sent.size()) {

@@ -5,7 +5,9 @@
 //
 // Every statement is sent with PQexecParams / PQexecPrepared and text
 // parameters: values are never spliced into SQL text. Results are read as
-// text and converted here.
+// text and converted here. Several prepared statements may go out in one
+// round trip (libpq pipeline mode: defer, exec_pipeline), under the same
+// deadlines and error mapping as one.
 //
 // Errors (StoreError):
 //   * the connection is lost, refused, or the server shuts down (SQLSTATE
@@ -200,6 +202,11 @@ class Connection {
   [[noreturn]] void fail(pg_result* r, std::string_view what);
   Result check(pg_result* r, std::string_view what);
   Result await_result(std::string_view what);
+  // Waits until `deadline` for more of the server's answer and reads it in;
+  // throws kBusy (the connection marked broken) when the time ran out or
+  // the connection failed. `call_bound`: the deadline is the call's.
+  void read_more(std::chrono::steady_clock::time_point deadline, bool call_bound,
+                 std::string_view what);
   // A statement on its way into a pipeline (owns its text and values).
   struct Queued {
     std::string name;
