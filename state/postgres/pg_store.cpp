@@ -265,7 +265,16 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
     // inline_writes (one-shot processes): one job per transaction, as the
     // SQLite store's inline mode.
     const int max_batch = options_.inline_writes ? 1 : std::max(1, options_.max_batch);
-    const std::size_t n = std::min(q.waiting.size(), static_cast<std::size_t>(max_batch));
+    std::size_t n = std::min(q.waiting.size(), static_cast<std::size_t>(max_batch));
+    // A long call (compaction, import: no whole-call bound) gets a batch of
+    // its own: taken in with bounded calls it would either hold them past
+    // their call timeout or be cut off by theirs.
+    if (n > 0) {
+      const bool long_call = q.waiting.front()->deadline == Deadline::max();
+      std::size_t same = 1;
+      while (same < n && (q.waiting[same]->deadline == Deadline::max()) == long_call) ++same;
+      n = long_call ? 1 : same;
+    }
     batch.assign(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
     q.waiting.erase(q.waiting.begin(), q.waiting.begin() + static_cast<std::ptrdiff_t>(n));
     deadline = Deadline::max();
@@ -327,6 +336,16 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
             }
           }
           take();
+          // The jobs taken may not be those queued when the connection was
+          // borrowed: what is left of the call ends by theirs.
+          c.set_call_deadline(deadline);
+          if (std::chrono::steady_clock::now() >= deadline) {
+            throw pg::PgError(ErrorCode::kBusy,
+                              "PostgreSQL: the call's time limit (" +
+                                  std::to_string(options_.pg_call_timeout_ms) +
+                                  " ms) ran out while waiting for the project's journal head",
+                              "");
+          }
           Write w{c, std::string(project), 0, options_.node, {}, 0, {}, 1, false};
           w.head_seq = head.int64(0, 0);
           w.head_hash = head.text(0, 1);
