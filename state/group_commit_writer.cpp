@@ -11,19 +11,12 @@ namespace keel::state {
 
 GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeout_ms,
                                      int max_batch, Mode mode,
-                                     std::function<void(const CommitSample&)> on_commit,
-                                     sql::Connection checkpointer)
+                                     std::function<void(const CommitSample&)> on_commit)
     : connection_(std::move(connection)),
       busy_timeout_ms_(busy_timeout_ms),
       max_batch_(static_cast<std::size_t>(std::max(1, max_batch))),
       mode_(mode),
-      on_commit_(std::move(on_commit)),
-      checkpointer_(std::move(checkpointer)) {
-  if (mode_ == Mode::kThread && checkpointer_.get() != nullptr) {
-    // Replaces SQLite's autocheckpoint hook on the write connection.
-    sqlite3_wal_hook(connection_.get(), &GroupCommitWriter::on_wal_commit, this);
-    checkpoint_thread_ = std::thread([this] { run_checkpoints(); });
-  }
+      on_commit_(std::move(on_commit)) {
   if (mode_ == Mode::kInline) {
     sqlite3_wal_hook(connection_.get(), &GroupCommitWriter::on_inline_wal_commit, this);
   }
@@ -37,12 +30,6 @@ GroupCommitWriter::~GroupCommitWriter() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  {
-    std::lock_guard<std::mutex> lock(checkpoint_mu_);
-    checkpoint_stopping_ = true;
-  }
-  checkpoint_cv_.notify_all();
-  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   std::lock_guard<std::mutex> wait_for_inline(inline_mu_);
   if (mode_ == Mode::kInline && inline_wal_pages_ >= 0 && inline_wal_pages_ < kSmallWalPages) {
     // The checkpoint on close also made the WAL durable, which commits under
@@ -71,48 +58,6 @@ int GroupCommitWriter::on_inline_wal_commit(void* self, sqlite3* db, const char*
     }
   }
   return SQLITE_OK;
-}
-
-int GroupCommitWriter::on_wal_commit(void* self, sqlite3* db, const char* name, int pages) {
-  auto* writer = static_cast<GroupCommitWriter*>(self);
-  if (pages >= kForceCheckpointPages) {
-    // The checkpoint thread cannot keep up (or cannot finish while commits
-    // keep coming): copy back here, between two batches, as SQLite's own
-    // autocheckpoint does. Best effort, like it.
-    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  } else if (pages >= kCheckpointPages) {
-    bool due = false;
-    {
-      std::lock_guard<std::mutex> lock(writer->checkpoint_mu_);
-      // Fewer frames than the last pass copied: the WAL restarted since.
-      const int copied = pages < writer->checkpointed_frames_ ? 0 : writer->checkpointed_frames_;
-      due = pages - copied >= kCheckpointPages;
-      if (due) writer->checkpoint_due_ = true;
-    }
-    if (due) writer->checkpoint_cv_.notify_one();
-  }
-  return SQLITE_OK;
-}
-
-void GroupCommitWriter::run_checkpoints() {
-  for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(checkpoint_mu_);
-      checkpoint_cv_.wait(lock, [this] { return checkpoint_stopping_ || checkpoint_due_; });
-      if (checkpoint_stopping_) return;
-      checkpoint_due_ = false;
-    }
-    // PASSIVE: never waits for the writer or readers; whatever it could not
-    // copy this time is copied by a later pass. Errors (BUSY while another
-    // process checkpoints) are left to the next pass too.
-    int log_frames = 0;
-    int copied_frames = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_.get(), nullptr,
-                                             SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                             &copied_frames);
-    std::lock_guard<std::mutex> lock(checkpoint_mu_);
-    checkpointed_frames_ = rc == SQLITE_OK ? std::max(copied_frames, 0) : 0;
-  }
 }
 
 void GroupCommitWriter::submit(Job job) {

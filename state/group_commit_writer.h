@@ -28,15 +28,6 @@
 // queue, then joins the thread; submit() after shutdown has begun throws
 // StoreError(kInternal).
 //
-// Checkpoints: in kThread mode with a checkpoint connection, the WAL is
-// copied back into the database by a thread of its own (PASSIVE, once the WAL
-// holds kCheckpointPages not yet copied after a commit) instead of by the writer thread
-// inside the commit that crossed SQLite's autocheckpoint threshold, which
-// stalled every job of the next batch for the checkpoint's writes and fsync.
-// When the checkpointer falls behind (the WAL reaches kForceCheckpointPages),
-// the writer checkpoints itself after its commit, as SQLite would, so the WAL
-// stays bounded.
-//
 // Mode::kInline (for short-lived single-purpose processes such as `keel hook`,
 // where a thread and its malloc arena cost more than the write itself): no
 // thread; submit() runs the job on the calling thread in its own transaction,
@@ -78,19 +69,14 @@ class GroupCommitWriter {
   // Takes ownership of `connection`. busy_timeout_ms bounds how long a batch
   // waits for the write lock; max_batch (≥ 1) bounds the jobs per commit.
   // on_commit (may be empty) is called on the writing thread after every
-  // batch, committed or failed (StoreOptions::on_commit). `checkpointer`
-  // (kThread only; may be empty: SQLite's autocheckpoint on the writer
-  // applies) is a second connection to the same database, used only by the
-  // checkpoint thread.
+  // batch, committed or failed (StoreOptions::on_commit).
   GroupCommitWriter(sql::Connection connection, int busy_timeout_ms, int max_batch,
                     Mode mode = Mode::kThread,
-                    std::function<void(const CommitSample&)> on_commit = {},
-                    sql::Connection checkpointer = {});
+                    std::function<void(const CommitSample&)> on_commit = {});
 
-  // WAL sizes (pages) that start a checkpoint on the checkpoint thread, and
-  // that make the writer checkpoint itself.
+  // kInline: the WAL size (pages) past which a commit checkpoints (SQLite's
+  // autocheckpoint default, which the inline writer's WAL hook replaces).
   static constexpr int kCheckpointPages = 1000;
-  static constexpr int kForceCheckpointPages = 8 * kCheckpointPages;
   // kInline: the largest WAL (pages) left behind on close.
   static constexpr int kSmallWalPages = 64;
   ~GroupCommitWriter();
@@ -115,8 +101,6 @@ class GroupCommitWriter {
   };
 
   void run();
-  void run_checkpoints();
-  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
   static int on_inline_wal_commit(void* self, sqlite3* db, const char* name, int pages);
   void run_batch(std::vector<Pending>& batch);
   void begin_immediate();
@@ -142,17 +126,6 @@ class GroupCommitWriter {
   StoreStats stats_;  // guarded by stats_mu_
   const std::function<void(const CommitSample&)> on_commit_;
 
-  sql::Connection checkpointer_;
-  std::mutex checkpoint_mu_;
-  std::condition_variable checkpoint_cv_;
-  bool checkpoint_due_ = false;       // guarded by checkpoint_mu_
-  bool checkpoint_stopping_ = false;  // guarded by checkpoint_mu_
-  // WAL frames the last pass left copied (0: none yet); guarded by
-  // checkpoint_mu_. A pass is due only once kCheckpointPages more frames
-  // came after them: under steady commits the WAL rarely restarts, and a
-  // pass after every commit spent two fsyncs on a few pages.
-  int checkpointed_frames_ = 0;
-  std::thread checkpoint_thread_;     // with checkpointer_ only
   int inline_wal_pages_ = -1;         // kInline: after the last commit; -1 unknown
 
   std::thread thread_;  // kThread only; last: starts after everything above is ready

@@ -223,15 +223,10 @@ SqliteStore::SqliteStore(const StoreOptions& options)
   schema_found_ = migrate(writer.get());
   writer_db_ = writer.get();
   register_connection_node(writer_db_, this, options_.node);
-  sql::Connection checkpointer;
-  if (!options_.inline_writes) {
-    checkpointer = sql::Connection(db_path_, options_.busy_timeout_ms, options_.synchronous,
-                                   vfs_name(options_));
-  }
   writer_ = std::make_unique<GroupCommitWriter>(
       std::move(writer), options_.busy_timeout_ms, options_.max_batch,
       options_.inline_writes ? GroupCommitWriter::Mode::kInline : GroupCommitWriter::Mode::kThread,
-      options_.on_commit, std::move(checkpointer));
+      options_.on_commit);
   if (options_.maintenance_on_open) {
     try {
       open_maintenance();
