@@ -32,12 +32,14 @@
 // where a thread and its malloc arena cost more than the write itself): no
 // thread; submit() runs the job on the calling thread in its own transaction,
 // one caller at a time. The invariants above hold with batches of one.
-// Closing an inline writer whose WAL holds fewer than kSmallWalPages leaves
-// the WAL in place (synced, so what the process committed is as durable as
-// the checkpoint made it) instead of checkpointing and deleting it: the
-// checkpoint on close cost three fsyncs and two unlinks per hook run, and the next process rebuilds the index of a WAL that small in
-// far less (measured in bench/README.md). Past it, closing checkpoints as
-// SQLite does, so the next process never reads a long WAL.
+// Closing an inline writer that committed syncs the WAL first, so that what
+// it committed under synchronous=NORMAL is durable at exit even when another
+// process has the database open (then no checkpoint runs on close). A WAL
+// of fewer than kSmallWalPages is then left in place instead of
+// checkpointed and deleted: that checkpoint cost three fsyncs and two
+// unlinks per hook run, and the next process rebuilds the index of a WAL
+// that small in far less (measured in bench/README.md). Past it, closing
+// checkpoints as SQLite does, so the next process never reads a long WAL.
 #pragma once
 
 #include <chrono>
@@ -127,6 +129,7 @@ class GroupCommitWriter {
   const std::function<void(const CommitSample&)> on_commit_;
 
   int inline_wal_pages_ = -1;         // kInline: after the last commit; -1 unknown
+  bool inline_committed_ = false;     // kInline: a commit went into the WAL
 
   std::thread thread_;  // kThread only; last: starts after everything above is ready
 };
