@@ -463,6 +463,23 @@ std::string export_line(const JournalRecord& r) {
   return json::serialize(line);
 }
 
+JournalRecord record_from_export_line(std::string_view line) {
+  const json::value v = json::parse(line);
+  const json::object& o = v.as_object();
+  JournalRecord r;
+  r.seq = get_int(o, "seq");
+  r.ts_ms = get_int(o, "ts");
+  r.project = get_string(o, "project");
+  r.principal = get_string(o, "principal");
+  r.op = get_string(o, "op");
+  r.subject = get_string(o, "subject");
+  r.payload = get_string(o, "payload");
+  r.prev_hash = get_string(o, "prev_hash");
+  r.hash = get_string(o, "hash");
+  r.node = get_string(o, "node");
+  return r;
+}
+
 StoreError compact_refused(const VerifyReport::Bad& bad) {
   return StoreError(ErrorCode::kInternal,
                     "the journal fails verification at seq " + std::to_string(bad.seq) + " (" +

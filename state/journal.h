@@ -123,6 +123,8 @@ void check_append_op(std::string_view op);
 
 // One line of journal_export (without the newline).
 std::string export_line(const JournalRecord& r);
+// The record of one export_line (std::exception when it is not one).
+JournalRecord record_from_export_line(std::string_view line);
 
 // The kInternal error of a compaction refused because the chain fails
 // verification at `bad`.

@@ -4,13 +4,18 @@
 // loses no record. Runs on SQLite and on PostgreSQL (KEEL_TEST_STORE_URL).
 #include <catch2/catch.hpp>
 
+#include <zlib.h>
+
+#include <algorithm>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
 #include <boost/json.hpp>
 
 #include "state/journal.h"
+#include "state/journal_retention.h"
 #include "state/store_copy.h"
 #include "state_test_util.h"
 
@@ -44,27 +49,21 @@ void populate(StoreEnv& env) {
   }
 }
 
-JournalRecord record_from_line(const std::string& line) {
-  const json::object o = json::parse(line).as_object();
-  JournalRecord r;
-  r.seq = o.at("seq").to_number<std::int64_t>();
-  r.ts_ms = o.at("ts").to_number<std::int64_t>();
-  r.project = o.at("project").as_string();
-  r.principal = o.at("principal").as_string();
-  r.op = o.at("op").as_string();
-  r.subject = o.at("subject").as_string();
-  r.payload = o.at("payload").as_string();
-  r.prev_hash = o.at("prev_hash").as_string();
-  r.hash = o.at("hash").as_string();
-  r.node = o.at("node").as_string();
-  return r;
+// The project's chain in seq order (journal_records orders by time on
+// PostgreSQL, where a checkpoint is newer than the records after it).
+std::vector<JournalRecord> chain_records(Store& s) {
+  JournalFilter f;
+  f.project = "/proj";
+  f.limit = 10000;
+  f.newest_first = false;
+  return s.journal_query(admin(), f);
 }
 
 std::vector<JournalRecord> export_range(Store& s, std::int64_t from, std::int64_t through) {
   std::stringstream out;
   s.journal_export(admin(), out, ExportRange{from, through});
   std::vector<JournalRecord> v;
-  for (std::string line; std::getline(out, line);) v.push_back(record_from_line(line));
+  for (std::string line; std::getline(out, line);) v.push_back(record_from_export_line(line));
   return v;
 }
 
@@ -88,7 +87,7 @@ TEST_CASE("journal partial compaction: kept records stay, verify and replay pass
   StoreEnv env;
   populate(env);
   Store& s = *env.store;
-  const auto before = journal_records(s);
+  const auto before = chain_records(s);
   REQUIRE(before.size() >= 12);
   const ReplayReport replay_before = s.journal_replay(admin());
   REQUIRE(replay_before.equal);
@@ -97,7 +96,7 @@ TEST_CASE("journal partial compaction: kept records stay, verify and replay pass
   CHECK(c.folded_records == 6);
   CHECK(c.checkpoint_seq == 6);
 
-  const auto after = journal_records(s);
+  const auto after = chain_records(s);
   REQUIRE(after.size() == before.size() - 5);
   const JournalRecord& cp = after[0];
   CHECK(cp.op == "CHECKPOINT");
@@ -129,16 +128,16 @@ TEST_CASE("journal partial compaction: kept records stay, verify and replay pass
   require_verifies_and_replays(s);
 
   // Idempotent: the same cut, or one before it, folds nothing.
-  const auto settled = journal_records(s);
+  const auto settled = chain_records(s);
   CHECK(compact_through(s, 9).folded_records == 0);
   CHECK(compact_through(s, 3).folded_records == 0);
-  CHECK(journal_records(s) == settled);
+  CHECK(chain_records(s) == settled);
 
   // A cut at or past the head is a full compaction, as without through_seq.
   const std::int64_t head = settled.back().seq;
   const CompactReport full = compact_through(s, head + 100);
   CHECK(full.checkpoint_seq == head + 1);
-  CHECK(journal_records(s).size() == 1);
+  CHECK(chain_records(s).size() == 1);
   CHECK(compact_through(s, head).folded_records == 0);  // the checkpoint covers it
   env.reopen();
   require_verifies_and_replays(*env.store);
@@ -157,9 +156,9 @@ TEST_CASE("journal partial compaction: refuses what does not verify, keeps the e
     StoreEnv env;
     populate(env);
     env.raw_sql("UPDATE journal SET payload = '{\"forged\":true}' WHERE seq = 3");
-    const auto before = journal_records(*env.store);
+    const auto before = chain_records(*env.store);
     REQUIRE_STORE_ERROR(compact_through(*env.store, 6), ErrorCode::kInternal);
-    CHECK(journal_records(*env.store) == before);
+    CHECK(chain_records(*env.store) == before);
   }
   SECTION("an edited first kept record (the link to the folded ones)") {
     StoreEnv env;
@@ -218,7 +217,7 @@ TEST_CASE("journal partial compaction: export then fold loses no record",
   Store& s = *env.store;
   const Principal a = agent("alice");
   std::map<std::int64_t, JournalRecord> original;
-  for (const JournalRecord& r : journal_records(s)) original[r.seq] = r;
+  for (const JournalRecord& r : chain_records(s)) original[r.seq] = r;
   std::vector<JournalRecord> exported;
   for (int round = 0; round < 4; ++round) {
     for (int i = 0; i < 7; ++i) {
@@ -228,7 +227,7 @@ TEST_CASE("journal partial compaction: export then fold loses no record",
     }
     // As journal.retention does: export from the first record that is not
     // this policy's own checkpoint, through the cut, then fold.
-    const auto now = journal_records(s);
+    const auto now = chain_records(s);
     const std::int64_t through = now.back().seq - 4;
     std::int64_t from = now.front().seq;
     if (now.front().op == "CHECKPOINT") ++from;
@@ -239,7 +238,7 @@ TEST_CASE("journal partial compaction: export then fold loses no record",
     require_verifies_and_replays(s);
   }
   std::vector<JournalRecord> rebuilt = exported;
-  for (const JournalRecord& r : journal_records(s)) {
+  for (const JournalRecord& r : chain_records(s)) {
     if (r.op != "CHECKPOINT") rebuilt.push_back(r);
   }
   REQUIRE(rebuilt.size() == original.size());
@@ -250,7 +249,7 @@ TEST_CASE("journal partial compaction: export then fold loses no record",
     ++i;
   }
   // The exported records chain into the checkpoint's anchor.
-  const std::optional<Checkpoint> cp = checkpoint_from_payload(journal_records(s)[0].payload);
+  const std::optional<Checkpoint> cp = checkpoint_from_payload(chain_records(s)[0].payload);
   REQUIRE(cp);
   CHECK(cp->anchor_hash == exported.back().hash);
 }
@@ -285,7 +284,7 @@ TEST_CASE("journal partial compaction: interleaves with concurrent appends",
   CHECK(folded > 0);
   require_verifies_and_replays(s);
   // Every append got a seq; the ones not folded are still there, in order.
-  const auto recs = journal_records(s);
+  const auto recs = chain_records(s);
   for (std::size_t i = 1; i < recs.size(); ++i) CHECK(recs[i].seq == recs[i - 1].seq + 1);
 }
 
@@ -298,9 +297,113 @@ TEST_CASE("journal partial compaction: a compacted journal copies (store copy) a
   const StateImage image = from.export_image(admin());
   StoreEnv dst;
   dynamic_cast<StoreImaging&>(*dst.store).import_image(admin(), image);
-  CHECK(journal_records(*dst.store) == journal_records(*src.store));
+  CHECK(chain_records(*dst.store) == chain_records(*src.store));
   require_verifies_and_replays(*dst.store);
   dst.store->journal_append(agent("alice"), "NOTE", "after", json::object());
   REQUIRE(compact_through(*dst.store, 9).folded_records == 4);
   require_verifies_and_replays(*dst.store);
+}
+
+namespace {
+
+// The records of an export file (gzip or plain).
+std::vector<JournalRecord> read_export_file(const std::filesystem::path& p) {
+  std::string text;
+  gzFile gz = gzopen(p.c_str(), "rb");  // reads plain files as they are
+  REQUIRE(gz != nullptr);
+  char buf[65536];
+  for (int n; (n = gzread(gz, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  gzclose(gz);
+  std::vector<JournalRecord> v;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) v.push_back(record_from_export_line(line));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("journal.retention: a pass folds by count and by age, exporting first",
+          "[state][journal][retention]") {
+  StoreEnv env;
+  Store& s = *env.store;
+  const Principal a = agent("alice");
+  std::map<std::int64_t, JournalRecord> original;
+  const AcquireResult held = s.acquire_lease(a, acquire("file:/held", 10'000'000));
+  REQUIRE(held.granted);
+  for (int i = 0; i < 60; ++i) {
+    s.journal_append(a, "NOTE", "n", json::object{{"i", i}});
+    env.clock->advance(1000);  // one record a second
+  }
+  for (const JournalRecord& r : chain_records(s)) original[r.seq] = r;
+  const std::int64_t head = original.rbegin()->first;
+  RetentionOptions o;
+  o.export_dir = env.dir.path() / "exports";
+  o.batch_records = 7;  // several steps per pass
+  const bool compress = GENERATE(true, false);
+  o.compress = compress;
+
+  SECTION("max_records keeps the newest N") {
+    o.max_records = 20;
+    CHECK(retention_cut(s, admin(), o, env.clock->now_ms()) == head - 20);
+    const RetentionReport r = run_retention_pass(s, admin(), o, env.clock->now_ms());
+    CHECK(r.through_seq == head - 20);
+    CHECK(r.exported_records == head - 20);
+    const auto kept = chain_records(s);
+    REQUIRE(kept.size() == 21);  // the checkpoint and the newest 20
+    CHECK(kept.front().op == "CHECKPOINT");
+    CHECK(kept[1].seq == head - 19);
+    // Idempotent: nothing more to fold until more is written.
+    CHECK(run_retention_pass(s, admin(), o, env.clock->now_ms()).folded_records == 0);
+  }
+  SECTION("max_age folds what is older, never the head") {
+    o.max_age_ms = 30'500;
+    const RetentionReport r = run_retention_pass(s, admin(), o, env.clock->now_ms());
+    CHECK(r.folded_records > 0);
+    for (const JournalRecord& k : chain_records(s)) {
+      if (k.op != "CHECKPOINT") CHECK(k.ts_ms >= env.clock->now_ms() - 30'500);
+    }
+    env.clock->advance(1'000'000);  // everything is old now: the head stays
+    run_retention_pass(s, admin(), o, env.clock->now_ms());
+    const auto kept = chain_records(s);
+    REQUIRE(kept.size() == 2);
+    CHECK(kept.back().seq == head);
+  }
+  require_verifies_and_replays(s);
+  // The export files and the kept records are the original records, once each.
+  std::vector<JournalRecord> rebuilt;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(o.export_dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end(), [](const auto& x, const auto& y) {
+    return read_export_file(x).front().seq < read_export_file(y).front().seq;
+  });
+  CHECK(files.size() > 1);
+  for (const auto& f : files) {
+    CHECK(f.string().find(compress ? ".jsonl.gz" : ".jsonl") != std::string::npos);
+    CHECK(f.filename().string().rfind("_proj-", 0) == 0);
+    for (const JournalRecord& r : read_export_file(f)) rebuilt.push_back(r);
+  }
+  for (const JournalRecord& r : chain_records(s)) {
+    if (r.op != "CHECKPOINT") rebuilt.push_back(r);
+  }
+  REQUIRE(rebuilt.size() == original.size());
+  std::size_t i = 0;
+  for (const auto& [seq, r] : original) CHECK(rebuilt[i++] == r);
+  // The lease held since before the cut is still held, per the checkpoint.
+  CHECK(s.journal_replay(admin()).replayed.size() == 1);
+}
+
+TEST_CASE("journal.retention: off without limits; without export_dir nothing is written",
+          "[state][journal][retention]") {
+  StoreEnv env;
+  populate(env);
+  RetentionOptions o;
+  CHECK(retention_cut(*env.store, admin(), o, env.clock->now_ms()) == 0);
+  CHECK(run_retention_pass(*env.store, admin(), o, env.clock->now_ms()).folded_records == 0);
+  o.max_records = 3;
+  const RetentionReport r = run_retention_pass(*env.store, admin(), o, env.clock->now_ms());
+  CHECK(r.folded_records > 0);
+  CHECK(r.files.empty());
+  CHECK(chain_records(*env.store).size() == 4);
+  require_verifies_and_replays(*env.store);
+  CHECK(retention_export_name("/home/me/repo", 1, 20, true) == "_home_me_repo-1-20.jsonl.gz");
 }
