@@ -45,6 +45,28 @@ using state::kMaxLeaseCapacity;
 
 // Walks one JSON object, handing each known key to its reader and rejecting
 // the rest. `path` is the dotted path used in messages.
+// "7d", "12h", "30m", "90s", "500ms" (a whole number and one unit) in ms;
+// nullopt when malformed or too large.
+std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
+  std::size_t i = 0;
+  std::int64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (n > (std::int64_t{1} << 40)) return std::nullopt;
+    n = n * 10 + (text[i] - '0');
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  const std::string_view unit = text.substr(i);
+  const std::int64_t scale = unit == "ms" ? 1
+                             : unit == "s" ? 1000
+                             : unit == "m" ? 60'000
+                             : unit == "h" ? 3'600'000
+                             : unit == "d" ? 86'400'000
+                                           : 0;
+  if (scale == 0) return std::nullopt;
+  return n * scale;
+}
+
 class Section {
  public:
   Section(const json::value& v, std::string path, const std::string& origin)
@@ -423,6 +445,42 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("max_attempts", f.max_attempts, 1, 1000);
     s.integer("recent_runs", f.recent_runs, 1, 100'000);
   });
+  bool retention_export_set = false;
+  top.section("journal", [&](Section& s) {
+    s.section("retention", [&](Section& r) {
+      state::RetentionOptions& o = c.journal_retention;
+      r.on("max_age", [&](const json::value& v) {
+        if (v.is_int64() || v.is_uint64()) {
+          const std::int64_t n = v.is_int64() ? v.as_int64() : static_cast<std::int64_t>(v.as_uint64());
+          if (n < 1000 || n > 3650LL * 86'400'000) {
+            r.fail("must be between 1000 and " + std::to_string(3650LL * 86'400'000) + " ms",
+                   "max_age");
+          }
+          o.max_age_ms = n;
+          return;
+        }
+        if (!v.is_string()) r.fail("must be a duration such as \"7d\", \"12h\", \"30m\" or a number of ms", "max_age");
+        const std::optional<std::int64_t> ms = parse_duration_ms(v.as_string());
+        if (!ms || *ms < 1000 || *ms > 3650LL * 86'400'000) {
+          r.fail("must be a duration of 1s to 3650d such as \"7d\", \"12h\", \"30m\", \"90s\"",
+                 "max_age");
+        }
+        o.max_age_ms = *ms;
+      });
+      r.integer("max_records", o.max_records, 1, std::int64_t{1} << 53);
+      r.on("export_dir", [&](const json::value& v) {
+        if (!v.is_string()) r.fail("must be a string (\"\": fold without exporting)", "export_dir");
+        o.export_dir = std::string(v.as_string());
+        retention_export_set = true;
+      });
+      r.on("compress", [&](const json::value& v) {
+        if (!v.is_bool()) r.fail("must be true or false", "compress");
+        o.compress = v.as_bool();
+      });
+      r.integer("interval_ms", o.interval_ms, 1000, 86'400'000);
+      r.integer("batch_records", o.batch_records, 100, 1'000'000);
+    });
+  });
   top.section("log", [&](Section& s) {
     s.string("level", [&](const std::string& v) {
       static const std::set<std::string> levels{"trace", "debug", "info", "warn",
@@ -451,6 +509,16 @@ Config parse_config(std::string_view text, const std::string& origin) {
   if (c.fanout.default_branch_timeout_ms > c.fanout.max_branch_timeout_ms) {
     throw ConfigError(origin +
                       ": fanout.default_branch_timeout_ms must not exceed fanout.max_branch_timeout_ms");
+  }
+  if (c.journal_retention.enabled() && !retention_export_set) {
+    throw ConfigError(origin +
+                      ": journal.retention.export_dir: required with max_age or max_records "
+                      "(where the folded records are written; \"\" folds them without keeping "
+                      "a copy)");
+  }
+  if (retention_export_set && !c.journal_retention.enabled()) {
+    throw ConfigError(origin + ": journal.retention: export_dir without max_age or max_records "
+                               "folds nothing");
   }
   if (c.lease_default_ttl_ms > c.store.lease_max_ttl_ms) {
     throw ConfigError(origin + ": lease.default_ttl_ms must not exceed lease.max_ttl_ms");

@@ -22,6 +22,7 @@
 #include "mcp/server.h"
 #include "notify/notify_config.h"
 #include "observe/telemetry_config.h"
+#include "state/journal_retention.h"
 #include "state/store.h"
 #include "tools/tools.h"
 
@@ -80,6 +81,12 @@ struct Config {
 
   std::set<std::string> default_capabilities = state::default_agent_capabilities();
   std::map<std::string, std::set<std::string>> agent_capabilities;  // per agent
+
+  // journal.retention: fold old journal records on their own in keel serve,
+  // exporting them first (state/journal_retention.h). Off unless max_age or
+  // max_records is set; export_dir is then required ("" to keep no copy); a
+  // relative export_dir is relative to the project directory.
+  state::RetentionOptions journal_retention;
 
   // fanout_run's limits (section "fanout").
   tools::FanoutLimits fanout;

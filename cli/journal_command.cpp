@@ -90,7 +90,28 @@ int run_replay(const Args& args, Workspace& ws) {
 }
 
 int run_compact(const Args& args, Workspace& ws) {
-  auto r = ws.store().journal_compact(ws.human());
+  const std::optional<std::int64_t> through = args.get_int("through-seq");
+  const std::optional<std::int64_t> keep = args.get_int("keep");
+  if (through && keep) throw UsageError("give --through-seq or --keep, not both");
+  state::CompactOptions options;
+  if (through) {
+    if (*through < 1) throw UsageError("--through-seq must be at least 1");
+    options.through_seq = *through;
+  } else if (keep) {
+    if (*keep < 1) throw UsageError("--keep must be at least 1");
+    state::JournalFilter f;
+    f.project = ws.project_id();
+    f.limit = 1;
+    const std::vector<state::JournalRecord> head = ws.store().journal_query(ws.human(), f);
+    if (head.empty() || head.front().seq <= *keep) {
+      std::cout << (args.has("json") ? "{\"folded_records\":0,\"checkpoint_seq\":0}"
+                                     : "nothing to fold")
+                << "\n";
+      return 0;
+    }
+    options.through_seq = head.front().seq - *keep;
+  }
+  auto r = ws.store().journal_compact(ws.human(), options);
   if (args.has("json")) {
     std::cout << json::serialize(json::object{{"folded_records", r.folded_records},
                                               {"checkpoint_seq", r.checkpoint_seq}})
@@ -140,9 +161,15 @@ std::vector<Command> journal_commands() {
       Command{{"journal", "replay"}, "keel journal replay [--json]",
               "fold the journal into the live lease set; exit 0 when it equals the lease table",
               "", json_only, run_replay},
-      Command{{"journal", "compact"}, "keel journal compact [--json]",
-              "fold all records into one CHECKPOINT (export first to keep history)",
-              "replay and verify give the same answers after compaction.", json_only,
+      Command{{"journal", "compact"},
+              "keel journal compact [--through-seq N | --keep N] [--json]",
+              "fold records into one CHECKPOINT: all of them, those up to seq N, or all but "
+              "the newest N (export first to keep history)",
+              "replay and verify give the same answers after compaction; the records after "
+              "the cut stay as they were. journal.retention does this on its own in keel serve.",
+              {{"through-seq", "N", "fold only the records with seq <= N"},
+               {"keep", "N", "keep the newest N records, fold the older ones"},
+               {"json", "", "print a JSON object"}},
               run_compact},
       Command{{"journal", "export"}, "keel journal export [--out FILE]",
               "write every record as JSON lines (to stdout or FILE)", "",

@@ -377,6 +377,7 @@ int run_serve_http(const std::string& where, std::optional<std::string> agent, W
   mcp::McpServer server(server_options(ws), registry);
   if (observability) observability->attach(server);
   std::unique_ptr<Notifier> notifier = start_notifier(ws);
+  const std::unique_ptr<Retention> retention = start_retention(ws);
   spdlog::info("keel serve --http {}: state {}", where, ws.state_dir().string());
   try {
     return mcp::serve_http(server, http);
@@ -420,6 +421,7 @@ int run_serve(const Args& args, Workspace& ws) {
   mcp::McpServer server(server_options(ws), registry);
   if (observability) observability->attach(server);
   std::unique_ptr<Notifier> notifier = start_notifier(ws);
+  const std::unique_ptr<Retention> retention = start_retention(ws);
 
   mcp::StdioOptions stdio;
   stdio.workers = ws.config().stdio_workers;

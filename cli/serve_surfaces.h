@@ -7,8 +7,9 @@
 //   2. add_console_routes(http, ws)             --http only, before the server starts;
 //   3. observability->attach(server)            once the McpServer exists;
 //   4. start_notifier(ws)                       after the store is open;
+//   5. start_retention(ws)                      after the store is open;
 //
-// and destroys what they returned (notifier first) after the transport stopped.
+// and destroys what they returned (retention and notifier first) after the transport stopped.
 #pragma once
 
 #include <memory>
@@ -40,5 +41,16 @@ class Notifier {
   virtual ~Notifier() = default;
 };
 std::unique_ptr<Notifier> start_notifier(Workspace& ws);
+
+// journal.retention (cli/serve_retention.cpp; nullptr when off): folds the project's old
+// journal records on its own thread, every interval_ms, under the lease
+// "retention:journal"; destroying it stops it after the step in progress.
+class Retention {
+ public:
+  virtual ~Retention() = default;
+};
+std::unique_ptr<Retention> start_retention(Workspace& ws);
+// The principal it acts as: lease, journal.read and journal.admin.
+state::Principal retention_principal(const std::string& project, const std::string& node);
 
 }  // namespace keel::cli
