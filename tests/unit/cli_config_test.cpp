@@ -3,6 +3,7 @@
 
 #include "cli/config.h"
 #include "hooks/hooks_config.h"
+#include "state/journal_retention.h"
 
 using keel::cli::Config;
 using keel::cli::ConfigError;
@@ -85,6 +86,49 @@ TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   CHECK(t.max_batch == u.max_batch);
   CHECK(t.flush_ms == u.flush_ms);
   CHECK(t.timeout_ms == u.timeout_ms);
+  const keel::state::RetentionOptions& r = shipped.journal_retention;
+  const keel::state::RetentionOptions& q = builtin.journal_retention;
+  CHECK_FALSE(r.enabled());  // off unless a limit is configured
+  CHECK(r.export_dir == q.export_dir);
+  CHECK(r.compress == q.compress);
+  CHECK(r.interval_ms == q.interval_ms);
+  CHECK(r.batch_records == q.batch_records);
+}
+
+TEST_CASE("config journal.retention: limits, durations, the export_dir rule, errors naming the key") {
+  const Config c = parse_config(
+      R"({"journal": {"retention": {"max_age": "12h", "max_records": 5000,
+          "export_dir": "archive", "compress": false, "interval_ms": 5000, "batch_records": 100}}})",
+      "cfg");
+  const keel::state::RetentionOptions& r = c.journal_retention;
+  CHECK(r.enabled());
+  CHECK(r.max_age_ms == 12LL * 3'600'000);
+  CHECK(r.max_records == 5000);
+  CHECK(r.export_dir == "archive");
+  CHECK_FALSE(r.compress);
+  CHECK(r.interval_ms == 5000);
+  CHECK(r.batch_records == 100);
+  CHECK(parse_config(R"({"journal": {"retention": {"max_age": 90000, "export_dir": ""}}})", "cfg")
+            .journal_retention.max_age_ms == 90000);
+  CHECK(parse_config(R"({"journal": {"retention": {"max_age": "7d", "export_dir": ""}}})", "cfg")
+            .journal_retention.max_age_ms == 7LL * 86'400'000);
+  // A limit without export_dir would throw records away unasked.
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"max_records": 10}}})"),
+             Catch::Contains("journal.retention.export_dir") && Catch::Contains("required"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"export_dir": "a"}}})"),
+             Catch::Contains("journal.retention"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"max_age": "soon", "export_dir": ""}}})"),
+             Catch::Contains("max_age"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"max_age": 10, "export_dir": ""}}})"),
+             Catch::Contains("max_age"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"max_records": 0, "export_dir": ""}}})"),
+             Catch::Contains("max_records"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"max_records": 9, "export_dir": "", "compress": 1}}})"),
+             Catch::Contains("compress"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"max_records": 9, "export_dir": "", "batch_records": 1}}})"),
+             Catch::Contains("batch_records"));
+  CHECK_THAT(message_of(R"({"journal": {"retention": {"keep": 9}}})"),
+             Catch::Contains("journal.retention.keep") && Catch::Contains("unknown key"));
 }
 
 TEST_CASE("config fanout limits: read, range-checked, consistent") {
