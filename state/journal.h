@@ -23,11 +23,15 @@
 //    the kept records are unchanged and follow the folded ones (a kept
 //    record's prev_hash must equal the anchor, the next one's the kept
 //    record's hash, up to the head in meta).
-//    What the chain does not bind is the partial checkpoint's own lease set
-//    (nothing chains from its hash): replay checks it against the lease
+//    What the chain does not bind is the partial checkpoint itself (nothing
+//    chains from its hash): replay checks its lease set against the lease
 //    table, and the export of the folded records (journal.retention's
 //    export_dir) lets anyone recompute it: the exported records chain up to
-//    anchor_hash and fold to the same leases.
+//    anchor_hash and fold to the same leases. Known gap: someone who can
+//    write the store could also replace a prefix of a never-compacted chain
+//    with a forged partial CHECKPOINT, and verify alone would not tell;
+//    binding the checkpoint's seq and hash beside the head (meta /
+//    chain_heads) closes it and is not done yet.
 //
 // LeaseFold treats both forms alike: the checkpoint's leases, then the records
 // after it. Replay over a compacted chain therefore equals replay over the
