@@ -433,7 +433,7 @@ namespace {
 bool is_reserved_op(std::string_view op) {
   for (const std::string_view reserved :
        {ops::kAcquire, ops::kRenew, ops::kRelease, ops::kExpire, ops::kCheckpoint,
-        ops::kMemoryPut, ops::kMemoryDelete, ops::kSessionEnd, ops::kEscalate,
+        ops::kMemoryPut, ops::kMemoryDelete, ops::kMemoryTake, ops::kMemoryTxn, ops::kSessionEnd, ops::kEscalate,
         ops::kEscalateRefused, ops::kResolve, ops::kAgentStart, ops::kScavenge,
         ops::kHeartbeat, ops::kAdopt, ops::kSuspend, ops::kResume, ops::kUpgrade,
         ops::kDowngrade, ops::kAskRelease}) {

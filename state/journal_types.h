@@ -23,6 +23,12 @@ inline constexpr std::string_view kExpire = "EXPIRE";
 inline constexpr std::string_view kRefuse = "REFUSE";
 inline constexpr std::string_view kMemoryPut = "MEMORY_PUT";
 inline constexpr std::string_view kMemoryDelete = "MEMORY_DELETE";
+// {tier, namespace, key, version, bytes, value_sha256}: an entry removed by
+// memory_take (the taker is the record's principal).
+inline constexpr std::string_view kMemoryTake = "MEMORY_TAKE";
+// {succeeded, compares, ops: [{op: put|delete, tier, namespace, key, version,
+// bytes, value_sha256, deleted}]}: one memory_txn that applied something.
+inline constexpr std::string_view kMemoryTxn = "MEMORY_TXN";
 inline constexpr std::string_view kSessionEnd = "SESSION_END";
 inline constexpr std::string_view kCheckpoint = "CHECKPOINT";
 // A lease changed mode in place: its payload is the lease as it stands after

@@ -12,7 +12,7 @@ namespace keel::state {
 namespace {
 
 // Append-only: never edit a step that has shipped; add a new one.
-const std::array<std::string_view, 5> kMigrations = {
+const std::array<std::string_view, 6> kMigrations = {
     // 1: leases, memory, journal.
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -213,6 +213,48 @@ CREATE TABLE lease_asks(
   delivered_at INTEGER
 );
 CREATE INDEX lease_asks_by_holder ON lease_asks(project, holder);
+)sql",
+    // 6: issue 20 — memory_take's oldest-first order, idempotent tool calls,
+    // fanout's cache and breakers.
+    R"sql(
+CREATE INDEX memory_by_age ON memory(project, tier, namespace, scope, id);
+
+-- One row per (project, agent, tool, request_id): claimed (result NULL) or
+-- completed. Transient: not journaled, not copied.
+CREATE TABLE tool_requests(
+  project    TEXT NOT NULL,
+  agent      TEXT NOT NULL,
+  tool       TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  args_hash  TEXT NOT NULL,
+  result     TEXT,
+  claimed_at INTEGER NOT NULL,
+  PRIMARY KEY(project, agent, tool, request_id)
+) WITHOUT ROWID;
+CREATE INDEX tool_requests_by_time ON tool_requests(claimed_at);
+
+CREATE TABLE fanout_cache(
+  project    TEXT NOT NULL,
+  digest     TEXT NOT NULL,
+  result     TEXT NOT NULL,
+  stored_at  INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at    INTEGER NOT NULL,  -- stored or last hit: the LRU order
+  hits       INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(project, digest)
+) WITHOUT ROWID;
+CREATE INDEX fanout_cache_by_use ON fanout_cache(project, used_at);
+
+CREATE TABLE fanout_breakers(
+  project              TEXT NOT NULL,
+  provider             TEXT NOT NULL,
+  state                TEXT NOT NULL,
+  consecutive_failures INTEGER NOT NULL,
+  opened               INTEGER NOT NULL,
+  opened_at            INTEGER NOT NULL,
+  updated_at           INTEGER NOT NULL,
+  PRIMARY KEY(project, provider)
+) WITHOUT ROWID;
 )sql",
 };
 

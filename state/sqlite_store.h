@@ -76,6 +76,12 @@ class SqliteStore final : public Store, public StoreImaging {
   ListResult memory_list(const Principal& who, const ListRequest& r) override;
   std::vector<SearchHit> memory_search(const Principal& who, const SearchRequest& r) override;
   void end_session(const Principal& who) override;
+  // Tuple space: sqlite_store_memory_take.cpp, sqlite_store_memory_txn.cpp
+  TakeResult memory_take(const Principal& who, const TakeRequest& r,
+                         const CancelCheck& cancelled) override;
+  WaitResult memory_wait(const Principal& who, const WaitRequest& r,
+                         const CancelCheck& cancelled) override;
+  TxnResult memory_txn(const Principal& who, const TxnRequest& r) override;
 
   std::vector<JournalRecord> journal_query(const Principal& who,
                                            const JournalFilter& f) override;
@@ -112,6 +118,21 @@ class SqliteStore final : public Store, public StoreImaging {
   AgentInfo suspend_agent(const Principal& who, std::string_view agent,
                           std::string_view reason) override;
   AgentInfo resume_agent(const Principal& who, std::string_view agent) override;
+
+  // Idempotent tool calls (sqlite_store_requests.cpp).
+  RequestClaim claim_request(const Principal& who, std::string_view tool,
+                             std::string_view request_id, std::string_view args_hash) override;
+  void complete_request(const Principal& who, std::string_view tool, std::string_view request_id,
+                        std::string_view result_json) override;
+  void abandon_request(const Principal& who, std::string_view tool,
+                       std::string_view request_id) override;
+
+  // Fanout's cache and breakers (sqlite_store_fanout.cpp).
+  std::vector<std::optional<FanoutCacheEntry>> fanout_cache_lookup(
+      const Principal& who, const std::vector<std::string>& digests) override;
+  void fanout_cache_store(const Principal& who, const FanoutCacheEntry& entry) override;
+  std::vector<FanoutBreaker> fanout_breakers(const Principal& who) override;
+  void fanout_breaker_store(const Principal& who, const FanoutBreaker& breaker) override;
 
   StoreStats stats() const override;
 
@@ -186,6 +207,9 @@ class SqliteStore final : public Store, public StoreImaging {
   // Memory (sqlite_store_memory.cpp).
   MemorySlot memory_slot(const Principal& who, Tier tier, Namespace ns) const;
   void check_key(std::string_view key) const;
+  // Bumps memory_epoch_ and wakes memory_take / memory_wait: called after
+  // every memory write of this process commits.
+  void notify_memory_change();
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;
@@ -206,6 +230,12 @@ class SqliteStore final : public Store, public StoreImaging {
   std::mutex escalation_mu_;
   std::condition_variable escalation_cv_;
   std::uint64_t escalation_epoch_ = 0;  // guarded by escalation_mu_
+
+  // Bumped (and waiters woken) whenever this process commits a memory write,
+  // so that memory_take / memory_wait look again at once.
+  std::mutex memory_mu_;
+  std::condition_variable memory_cv_;
+  std::uint64_t memory_epoch_ = 0;  // guarded by memory_mu_
 
   // The write connection (owned by writer_), registered with
   // options_.node for append_record; unregistered once writer_ is gone.

@@ -32,6 +32,8 @@
 //   state/journal_types.h      journal records, filters, reports
 //   state/escalation_types.h   escalations
 //   state/agent_types.h        the agent registry
+//   state/request_types.h      idempotent tool calls
+//   state/fanout_types.h       fanout's cache and breakers
 //   state/store_options.h      StoreOptions
 #pragma once
 
@@ -48,10 +50,12 @@
 
 #include "state/agent_types.h"
 #include "state/escalation_types.h"
+#include "state/fanout_types.h"
 #include "state/journal_types.h"
 #include "state/lease_types.h"
 #include "state/memory_types.h"
 #include "state/principal.h"
+#include "state/request_types.h"
 #include "state/store_options.h"
 
 namespace keel::state {
@@ -156,6 +160,29 @@ class Store {
                                                const SearchRequest& r) = 0;
   // Drops who.session_id's session tier (journaled as SESSION_END).
   virtual void end_session(const Principal& who) = 0;
+  // Tuple space (issue 20). Caps as memory_put's.
+  // Removes one entry and returns it (TakeRequest), journaled as
+  // MEMORY_TAKE in the transaction that deletes it. Of concurrent takers, in
+  // this process, other processes or (PostgreSQL) other nodes, exactly one
+  // gets each entry. With wait_ms, waits for one to appear (woken by writes
+  // of this process at once, by others' within StoreOptions::memory_poll_ms,
+  // on PostgreSQL at once through NOTIFY). kInvalidArgument for a bad
+  // request (key and prefix, a match that is not an object, wait_ms out of
+  // range); kCancelled when `cancelled` says stop.
+  virtual TakeResult memory_take(const Principal& who, const TakeRequest& r,
+                                 const CancelCheck& cancelled = {}) = 0;
+  // Blocks until WaitRequest's condition holds or wait_ms passes (woken as
+  // memory_take's waits). Reads only, journals nothing.
+  virtual WaitResult memory_wait(const Principal& who, const WaitRequest& r,
+                                 const CancelCheck& cancelled = {}) = 0;
+  // Checks every compare, then applies `then_ops` (all held) or `else_ops`,
+  // all in one transaction with one MEMORY_TXN record; nothing is written or
+  // journaled when the branch that runs is empty. A compare is never false
+  // while its branch's writes land (the check and the writes are one
+  // transaction, across processes and nodes). kInvalidArgument: more than
+  // kTxnMaxCompares / kTxnMaxOps, a bad key, value or tolerance; caps as
+  // memory_get for each compared key and memory_put for each written one.
+  virtual TxnResult memory_txn(const Principal& who, const TxnRequest& r) = 0;
 
   // Journal. Reading needs caps::kJournalRead; compact needs kJournalAdmin.
   virtual std::vector<JournalRecord> journal_query(const Principal& who,
@@ -258,6 +285,41 @@ class Store {
                                   std::string_view reason) = 0;
   virtual AgentInfo resume_agent(const Principal& who, std::string_view agent) = 0;
   // ----------------------------------------------------------- end Agents
+
+  // ------------------------------------------------- Idempotent tool calls
+  // A request_id (1..kMaxRequestIdBytes) of `tool`, per who.project and
+  // who.agent, bound to args_hash (the caller's hash of the canonical
+  // arguments). Not journaled: the call's own records are. Rows older than
+  // StoreOptions::request_retention_ms are dropped.
+  // Claims the id (RequestClaim says what was found). A claim left
+  // uncompleted for StoreOptions::request_claim_stale_ms is taken over by
+  // the next claim (kNew again): a call whose process died mid-way may then
+  // run twice, which is the only case where it does.
+  virtual RequestClaim claim_request(const Principal& who, std::string_view tool,
+                                     std::string_view request_id,
+                                     std::string_view args_hash) = 0;
+  // Stores the result a replay returns. Only after a kNew claim.
+  virtual void complete_request(const Principal& who, std::string_view tool,
+                                std::string_view request_id,
+                                std::string_view result_json) = 0;
+  // Drops an uncompleted claim (the call failed with an error: a retry runs
+  // it again).
+  virtual void abandon_request(const Principal& who, std::string_view tool,
+                               std::string_view request_id) = 0;
+
+  // ------------------------------------------------------------- Fanout
+  // Needs caps::kFanout. Per who.project.
+  // The live entries among `digests`, in the same order (nullopt: none or
+  // expired); counts one hit on each found, in one write.
+  virtual std::vector<std::optional<FanoutCacheEntry>> fanout_cache_lookup(
+      const Principal& who, const std::vector<std::string>& digests) = 0;
+  // Stores (replaces) an entry; keeps at most fanout_cache_max_entries per
+  // project, dropping the least recently stored or hit.
+  virtual void fanout_cache_store(const Principal& who, const FanoutCacheEntry& entry) = 0;
+  // Every breaker of the project (by provider).
+  virtual std::vector<FanoutBreaker> fanout_breakers(const Principal& who) = 0;
+  // Stores (replaces) one provider's breaker.
+  virtual void fanout_breaker_store(const Principal& who, const FanoutBreaker& breaker) = 0;
 
   virtual StoreStats stats() const = 0;
 };

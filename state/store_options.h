@@ -57,6 +57,21 @@ struct StoreOptions {
   // Session-tier rows of a session that never ended cleanly are dropped when
   // untouched this long.
   std::int64_t memory_orphan_session_ttl_ms = 24LL * 3600 * 1000;
+  // memory_take / memory_wait: the longest wait a caller may ask for, and
+  // how often a waiter re-reads the store for writes made by other processes
+  // (writes of this process, and on PostgreSQL NOTIFYs, wake it at once).
+  std::int64_t memory_max_wait_ms = 10LL * 60 * 1000;
+  std::int64_t memory_poll_ms = 100;
+
+  // Idempotent tool calls (Store::claim_request): how long a completed
+  // request_id is replayed, and how long an uncompleted claim blocks a retry
+  // before it counts as abandoned (its caller died mid-call).
+  std::int64_t request_retention_ms = 24LL * 3600 * 1000;
+  std::int64_t request_claim_stale_ms = 5LL * 60 * 1000;
+
+  // Fanout's result cache: the most entries kept per project (least
+  // recently used dropped first).
+  std::int64_t fanout_cache_max_entries = 10000;
 
   // Escalations: every agent's bucket, unless it has its own entry (by agent
   // name); the longest wait_escalation a caller may ask for.

@@ -30,6 +30,47 @@ void run_ddl(pg::Connection& c, std::string_view sql) {
   c.exec(sql);
 }
 
+// Version 3 (issue 20): memory_take's oldest-first order, idempotent tool
+// calls, fanout's cache and breakers (as SQLite's migration 6).
+constexpr std::string_view kTupleSpaceTablesV3 = R"sql(
+CREATE INDEX memory_by_age ON memory(project, tier, namespace, scope, id);
+
+CREATE TABLE tool_requests(
+  project    TEXT NOT NULL,
+  agent      TEXT NOT NULL,
+  tool       TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  args_hash  TEXT NOT NULL,
+  result     TEXT,
+  claimed_at BIGINT NOT NULL,
+  PRIMARY KEY(project, agent, tool, request_id)
+);
+CREATE INDEX tool_requests_by_time ON tool_requests(claimed_at);
+
+CREATE TABLE fanout_cache(
+  project    TEXT NOT NULL,
+  digest     TEXT NOT NULL,
+  result     TEXT NOT NULL,
+  stored_at  BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at    BIGINT NOT NULL,
+  hits       BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY(project, digest)
+);
+CREATE INDEX fanout_cache_by_use ON fanout_cache(project, used_at);
+
+CREATE TABLE fanout_breakers(
+  project              TEXT NOT NULL,
+  provider             TEXT NOT NULL,
+  state                TEXT NOT NULL,
+  consecutive_failures BIGINT NOT NULL,
+  opened               BIGINT NOT NULL,
+  opened_at            BIGINT NOT NULL,
+  updated_at           BIGINT NOT NULL,
+  PRIMARY KEY(project, provider)
+);
+)sql";
+
 // Append-only: never edit a step that has shipped; add a new one with the
 // next version (and raise kVersion in pg_schema.h).
 const std::vector<Migration>& migrations() {
@@ -44,6 +85,7 @@ const std::vector<Migration>& migrations() {
          }
        }},
       {2, [](pg::Connection& c) { run_ddl(c, kLeaseTeamTablesV2); }},
+      {3, [](pg::Connection& c) { run_ddl(c, kTupleSpaceTablesV3); }},
   };
   return kMigrations;
 }

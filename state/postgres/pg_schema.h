@@ -20,7 +20,7 @@
 namespace keel::state::pg_schema {
 
 // The newest schema this keel knows.
-inline constexpr int kVersion = 2;
+inline constexpr int kVersion = 3;
 
 // Version-1 DDL pieces (plain CREATE TABLE / CREATE INDEX statements).
 extern const std::string_view kJournalTablesV1;     // pg_store_journal.cpp: journal, chain_heads

@@ -103,6 +103,12 @@ class PgStore final : public Store, public StoreImaging {
   ListResult memory_list(const Principal& who, const ListRequest& r) override;
   std::vector<SearchHit> memory_search(const Principal& who, const SearchRequest& r) override;
   void end_session(const Principal& who) override;
+  // Tuple space: pg_store_memory_take.cpp, pg_store_memory_txn.cpp
+  TakeResult memory_take(const Principal& who, const TakeRequest& r,
+                         const CancelCheck& cancelled) override;
+  WaitResult memory_wait(const Principal& who, const WaitRequest& r,
+                         const CancelCheck& cancelled) override;
+  TxnResult memory_txn(const Principal& who, const TxnRequest& r) override;
 
   std::vector<JournalRecord> journal_query(const Principal& who,
                                            const JournalFilter& f) override;
@@ -138,6 +144,21 @@ class PgStore final : public Store, public StoreImaging {
   AgentInfo suspend_agent(const Principal& who, std::string_view agent,
                           std::string_view reason) override;
   AgentInfo resume_agent(const Principal& who, std::string_view agent) override;
+
+  // Idempotent tool calls (pg_store_requests.cpp).
+  RequestClaim claim_request(const Principal& who, std::string_view tool,
+                             std::string_view request_id, std::string_view args_hash) override;
+  void complete_request(const Principal& who, std::string_view tool, std::string_view request_id,
+                        std::string_view result_json) override;
+  void abandon_request(const Principal& who, std::string_view tool,
+                       std::string_view request_id) override;
+
+  // Fanout's cache and breakers (pg_store_fanout.cpp).
+  std::vector<std::optional<FanoutCacheEntry>> fanout_cache_lookup(
+      const Principal& who, const std::vector<std::string>& digests) override;
+  void fanout_cache_store(const Principal& who, const FanoutCacheEntry& entry) override;
+  std::vector<FanoutBreaker> fanout_breakers(const Principal& who) override;
+  void fanout_breaker_store(const Principal& who, const FanoutBreaker& breaker) override;
 
   StoreStats stats() const override;
 

@@ -169,6 +169,41 @@ class RacingStore final : public st::Store {
     return s_.memory_search(w, r);
   }
   void end_session(const st::Principal& w) override { s_.end_session(w); }
+  st::TakeResult memory_take(const st::Principal& w, const st::TakeRequest& r,
+                             const st::CancelCheck& c) override {
+    return s_.memory_take(w, r, c);
+  }
+  st::WaitResult memory_wait(const st::Principal& w, const st::WaitRequest& r,
+                             const st::CancelCheck& c) override {
+    return s_.memory_wait(w, r, c);
+  }
+  st::TxnResult memory_txn(const st::Principal& w, const st::TxnRequest& r) override {
+    return s_.memory_txn(w, r);
+  }
+  st::RequestClaim claim_request(const st::Principal& w, std::string_view t, std::string_view id,
+                                 std::string_view h) override {
+    return s_.claim_request(w, t, id, h);
+  }
+  void complete_request(const st::Principal& w, std::string_view t, std::string_view id,
+                        std::string_view r) override {
+    s_.complete_request(w, t, id, r);
+  }
+  void abandon_request(const st::Principal& w, std::string_view t, std::string_view id) override {
+    s_.abandon_request(w, t, id);
+  }
+  std::vector<std::optional<st::FanoutCacheEntry>> fanout_cache_lookup(
+      const st::Principal& w, const std::vector<std::string>& d) override {
+    return s_.fanout_cache_lookup(w, d);
+  }
+  void fanout_cache_store(const st::Principal& w, const st::FanoutCacheEntry& e) override {
+    s_.fanout_cache_store(w, e);
+  }
+  std::vector<st::FanoutBreaker> fanout_breakers(const st::Principal& w) override {
+    return s_.fanout_breakers(w);
+  }
+  void fanout_breaker_store(const st::Principal& w, const st::FanoutBreaker& b) override {
+    s_.fanout_breaker_store(w, b);
+  }
   std::vector<st::JournalRecord> journal_query(const st::Principal& w, const st::JournalFilter& f) override {
     return s_.journal_query(w, f);
   }
