@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "crypto/hex.h"
+#include "state/lease_name.h"
+#include "state/memory_match.h"
 #include "state/store_common.h"
 
 namespace keel::state::memory_rules {
@@ -209,6 +212,174 @@ void throw_if_refused(WriteStatus status, const std::string& fence_name, std::in
                      "expected version " + std::to_string(expected_version) +
                          " but the current version is " + std::to_string(current_version));
   }
+}
+
+namespace {
+
+// The parts a take and a wait share: key XOR prefix, match, wait_ms.
+void check_lookup(std::string_view call, std::string_view key, bool by_prefix,
+                  std::string_view prefix, const std::optional<json::value>& match,
+                  std::int64_t wait_ms, std::int64_t max_key_bytes, std::int64_t max_wait_ms) {
+  if (by_prefix == !key.empty()) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     std::string(call) + " needs either a key or a prefix, not both");
+  }
+  if (by_prefix) {
+    if (prefix.find('\0') != std::string_view::npos) {
+      throw StoreError(ErrorCode::kInvalidArgument, "prefix must not contain NUL");
+    }
+    if (static_cast<std::int64_t>(prefix.size()) > max_key_bytes) {
+      throw StoreError(ErrorCode::kTooLarge, "prefix is " + std::to_string(prefix.size()) +
+                                                 " bytes; the limit is " +
+                                                 std::to_string(max_key_bytes));
+    }
+  } else {
+    check_key(key, max_key_bytes);
+  }
+  if (match) check_match_template(*match);
+  if (wait_ms < 0 || wait_ms > max_wait_ms) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "wait_ms must be between 0 and " + std::to_string(max_wait_ms));
+  }
+}
+
+std::string_view compare_kind_name(TxnCompare::Kind kind) {
+  switch (kind) {
+    case TxnCompare::Kind::kVersion:
+      return "version";
+    case TxnCompare::Kind::kValue:
+      return "value";
+    case TxnCompare::Kind::kLease:
+      return "lease";
+  }
+  return "version";
+}
+
+void check_txn_op(const TxnOp& op, std::int64_t max_key_bytes, std::int64_t max_value_bytes) {
+  check_key(op.key, max_key_bytes);
+  if (op.kind != TxnOp::Kind::kPut) return;
+  check_ttl(op.ttl_ms);
+  check_value_size(json::serialize(op.value), max_value_bytes);
+}
+
+}  // namespace
+
+void check_take_request(const TakeRequest& r, std::int64_t max_key_bytes,
+                        std::int64_t max_wait_ms) {
+  check_lookup("memory_take", r.key, r.by_prefix, r.prefix, r.match, r.wait_ms, max_key_bytes,
+               max_wait_ms);
+}
+
+void check_wait_request(const WaitRequest& r, std::int64_t max_key_bytes,
+                        std::int64_t max_wait_ms) {
+  check_lookup("memory_wait", r.key, r.by_prefix, r.prefix, r.match, r.wait_ms, max_key_bytes,
+               max_wait_ms);
+  if (r.after_version < 0) {
+    throw StoreError(ErrorCode::kInvalidArgument, "after_version must be ≥ 0");
+  }
+}
+
+bool key_wait_satisfied(const WaitRequest& r, std::int64_t version, const json::value* value) {
+  if (version == r.after_version) return false;
+  if (!r.match) return true;
+  return value != nullptr && matches_template(*value, *r.match);
+}
+
+bool prefix_entry_satisfies(const WaitRequest& r, std::int64_t version, const json::value& value) {
+  return version > r.after_version && (!r.match || matches_template(value, *r.match));
+}
+
+bool take_matches(const TakeRequest& r, const json::value& value) {
+  return !r.match || matches_template(value, *r.match);
+}
+
+StoreError wait_cancelled(std::string_view call, std::string_view key, bool by_prefix,
+                          std::string_view prefix) {
+  const std::string what = by_prefix ? "prefix '" + std::string(prefix) + "'"
+                                     : "key '" + std::string(key) + "'";
+  return StoreError(ErrorCode::kCancelled,
+                    std::string(call) + " on " + what + " was cancelled while waiting");
+}
+
+json::object take_payload(const Slot& slot, std::string_view key, std::int64_t version,
+                          std::int64_t bytes, const std::string& value_sha256) {
+  return json::object{{"tier", slot.tier},  {"namespace", slot.ns}, {"key", key},
+                      {"version", version}, {"bytes", bytes},       {"value_sha256", value_sha256}};
+}
+
+void check_txn_request(const TxnRequest& r, std::int64_t max_key_bytes,
+                       std::int64_t max_value_bytes) {
+  if (r.compare.size() > kTxnMaxCompares) {
+    throw StoreError(ErrorCode::kInvalidArgument,
+                     "memory_txn has " + std::to_string(r.compare.size()) +
+                         " compares; the limit is " + std::to_string(kTxnMaxCompares));
+  }
+  for (const auto* branch : {&r.then_ops, &r.else_ops}) {
+    if (branch->size() > kTxnMaxOps) {
+      throw StoreError(ErrorCode::kInvalidArgument,
+                       "a memory_txn branch has " + std::to_string(branch->size()) +
+                           " ops; the limit is " + std::to_string(kTxnMaxOps));
+    }
+  }
+  for (const TxnCompare& c : r.compare) {
+    if (c.kind == TxnCompare::Kind::kLease) {
+      (void)normalize_lease_name(c.lease_name);
+      continue;
+    }
+    check_key(c.key, max_key_bytes);
+    if (c.kind == TxnCompare::Kind::kVersion && c.version < 0) {
+      throw StoreError(ErrorCode::kInvalidArgument, "a version compare's version must be ≥ 0");
+    }
+    if (c.kind == TxnCompare::Kind::kValue && !(std::isfinite(c.tolerance) && c.tolerance >= 0)) {
+      throw StoreError(ErrorCode::kInvalidArgument,
+                       "a value compare's tolerance must be a finite number ≥ 0");
+    }
+  }
+  for (const TxnOp& op : r.then_ops) check_txn_op(op, max_key_bytes, max_value_bytes);
+  for (const TxnOp& op : r.else_ops) check_txn_op(op, max_key_bytes, max_value_bytes);
+}
+
+bool row_compare_holds(const TxnCompare& c, std::int64_t version, const json::value* value) {
+  if (c.kind == TxnCompare::Kind::kVersion) return version == c.version;
+  return value != nullptr && equal_within(*value, c.value, c.tolerance);
+}
+
+json::object txn_compare_payload(const TxnCompare& c, const Slot& slot, bool held) {
+  json::object out{{"kind", compare_kind_name(c.kind)},
+                   {"tier", slot.tier},
+                   {"namespace", slot.ns},
+                   {"key", c.key}};
+  if (c.kind == TxnCompare::Kind::kVersion) out["version"] = c.version;
+  if (c.kind == TxnCompare::Kind::kValue) out["tolerance"] = c.tolerance;
+  out["held"] = held;
+  return out;
+}
+
+json::object txn_lease_compare_payload(std::string_view normalized_lease_name,
+                                       std::int64_t token, bool held) {
+  return json::object{
+      {"kind", "lease"}, {"lease_name", normalized_lease_name}, {"token", token}, {"held", held}};
+}
+
+json::object txn_put_payload(const Slot& slot, std::string_view key, std::int64_t version,
+                             std::int64_t bytes, const std::string& value_sha256,
+                             const std::optional<std::int64_t>& expires_at) {
+  json::object out{{"op", "put"},       {"tier", slot.tier}, {"namespace", slot.ns},
+                   {"key", key},        {"version", version}, {"bytes", bytes},
+                   {"value_sha256", value_sha256}};
+  if (expires_at) out["expires_at"] = *expires_at;
+  return out;
+}
+
+json::object txn_delete_payload(const Slot& slot, std::string_view key,
+                                std::int64_t deleted_version, bool deleted) {
+  return json::object{{"op", "delete"}, {"tier", slot.tier},         {"namespace", slot.ns},
+                      {"key", key},     {"version", deleted_version}, {"deleted", deleted}};
+}
+
+json::object txn_payload(bool succeeded, json::array compares, json::array ops) {
+  return json::object{
+      {"succeeded", succeeded}, {"compares", std::move(compares)}, {"ops", std::move(ops)}};
 }
 
 std::vector<std::string_view> query_words(std::string_view text) {

@@ -88,6 +88,77 @@ void throw_if_refused(WriteStatus status, const std::string& fence_name, std::in
                       std::int64_t expected_version, std::int64_t current_version,
                       std::string_view what);
 
+// ------------------------------------------ take, wait, txn (issue 20)
+// The backend-neutral half of memory_take / memory_wait / memory_txn
+// (state/memory_types.h states their semantics): request checks, the
+// conditions a waiter or a compare tests on a row it read, and the journal
+// payloads of MEMORY_TAKE and MEMORY_TXN. Finding, deleting and waking are
+// the backends'.
+
+// A take: either a key (check_key) or by_prefix (a prefix without NUL, at
+// most max_key_bytes; "" is every key), never both and never neither; a
+// match that check_match_template accepts; 0 ≤ wait_ms ≤ max_wait_ms.
+// Throws kInvalidArgument (kTooLarge for an overlong key, as check_key).
+void check_take_request(const TakeRequest& r, std::int64_t max_key_bytes,
+                        std::int64_t max_wait_ms);
+// As check_take_request, and after_version ≥ 0.
+void check_wait_request(const WaitRequest& r, std::int64_t max_key_bytes,
+                        std::int64_t max_wait_ms);
+
+// Whether a key wait (r.key set) is satisfied by the key's live row:
+// `version` 0 and `value` null when it is absent (or expired).
+bool key_wait_satisfied(const WaitRequest& r, std::int64_t version,
+                        const boost::json::value* value);
+// Whether one live row under a prefix wait's prefix satisfies it
+// (version > after_version and, with match, a matching value).
+bool prefix_entry_satisfies(const WaitRequest& r, std::int64_t version,
+                            const boost::json::value& value);
+// Whether a take's row (live, at the key or under the prefix) may be taken:
+// no match, or its value matches.
+bool take_matches(const TakeRequest& r, const boost::json::value& value);
+
+// The kCancelled error of a take or wait the caller abandoned. `call` is
+// "memory_take" or "memory_wait".
+StoreError wait_cancelled(std::string_view call, std::string_view key, bool by_prefix,
+                          std::string_view prefix);
+
+// MEMORY_TAKE's payload: {tier, namespace, key, version, bytes, value_sha256}
+// (bytes and sha256 of the taken value's serialized text).
+boost::json::object take_payload(const Slot& slot, std::string_view key, std::int64_t version,
+                                 std::int64_t bytes, const std::string& value_sha256);
+
+// A txn's shape: at most kTxnMaxCompares compares and kTxnMaxOps ops in
+// each branch; every key as check_key; a kValue tolerance finite and ≥ 0; a
+// kLease name that normalize_lease_name accepts; each put's ttl (check_ttl)
+// and serialized value size (check_value_size). Capabilities are checked by
+// the backend (slot_for for every compared and written key).
+// Throws kInvalidArgument (kTooLarge for sizes).
+void check_txn_request(const TxnRequest& r, std::int64_t max_key_bytes,
+                       std::int64_t max_value_bytes);
+
+// Whether a kVersion or kValue compare holds for the key's live row
+// (`version` 0 and `value` null when absent). Not for kLease.
+bool row_compare_holds(const TxnCompare& c, std::int64_t version,
+                       const boost::json::value* value);
+
+// MEMORY_TXN's payload, built from its parts:
+//   compares: txn_compare_payload (kVersion / kValue; `slot` is the compared
+//     key's) or txn_lease_compare_payload (kLease; the normalized name), one
+//     per compare in order;
+//   ops: txn_put_payload / txn_delete_payload, one per op of the branch that
+//     ran, in order (a delete of nothing: version 0, deleted false);
+//   txn_payload: {succeeded, compares: [...], ops: [...]}.
+boost::json::object txn_compare_payload(const TxnCompare& c, const Slot& slot, bool held);
+boost::json::object txn_lease_compare_payload(std::string_view normalized_lease_name,
+                                              std::int64_t token, bool held);
+boost::json::object txn_put_payload(const Slot& slot, std::string_view key, std::int64_t version,
+                                    std::int64_t bytes, const std::string& value_sha256,
+                                    const std::optional<std::int64_t>& expires_at);
+boost::json::object txn_delete_payload(const Slot& slot, std::string_view key,
+                                       std::int64_t deleted_version, bool deleted);
+boost::json::object txn_payload(bool succeeded, boost::json::array compares,
+                                boost::json::array ops);
+
 // The words of a search query: split on whitespace, keeping only words with
 // an ASCII letter/digit or a non-ASCII byte (the others hold no token).
 std::vector<std::string_view> query_words(std::string_view query);
