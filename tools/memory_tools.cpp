@@ -1,5 +1,8 @@
-// memory_get, memory_put, memory_delete, memory_list, memory_search: scoped,
-// versioned, audited key/value in the session and cross_run tiers.
+// memory_get, memory_put, memory_delete, memory_list, memory_search,
+// memory_take: scoped, versioned, audited key/value in the session and
+// cross_run tiers, and the tuple space over it (take one entry at once, wait
+// for a key or a prefix to change or match). memory_txn is in
+// tools/memory_txn_tools.cpp.
 #include <boost/json.hpp>
 
 #include "tools/tool_support.h"
@@ -34,15 +37,42 @@ struct FenceArg {
 BOOST_DESCRIBE_STRUCT(FenceArg, (), (name, token))
 
 constexpr wire::Doc kKeyDoc{.name = "key", .min_length = 1};
+constexpr wire::Doc kMatchDoc{
+    .name = "match",
+    .description = "a template over the value's fields: each field must equal the template's "
+                   "(numbers by value; objects nest as templates; arrays compare whole), "
+                   "{\"$exists\": true|false} asks only for its presence or absence; {} "
+                   "matches every value"};
 constexpr wire::Doc kFenceDoc{
     .name = "fence",
     .description = "refuse the write unless this lease token is the live one: fencing"};
 
-struct GetArgs : Scope {
-  std::string key{};
-  static constexpr wire::Doc docs[] = {kKeyDoc};
+// wait_ms, after_version or match make a read wait (Store::memory_wait) for
+// the key to change or to match before it reads.
+struct WaitArgs {
+  std::optional<std::int64_t> wait_ms{};
+  std::optional<std::int64_t> after_version{};
+  std::optional<json::object> match{};
+  bool waits() const { return wait_ms || after_version || match; }
 };
-BOOST_DESCRIBE_STRUCT(GetArgs, (Scope), (key))
+BOOST_DESCRIBE_STRUCT(WaitArgs, (), (wait_ms, after_version, match))
+
+struct GetArgs : Scope, WaitArgs {
+  std::string key{};
+  static constexpr wire::Doc docs[] = {
+      kKeyDoc,
+      {.name = "wait_ms",
+       .description = "wait up to this long until the key's version differs from after_version "
+                      "(default 0: until it exists) and, with match, its value matches; then "
+                      "read it. At most the server's maximum wait (10 min by default); "
+                      "notifications/cancelled ends the wait",
+       .minimum = 0},
+      {.name = "after_version",
+       .description = "the version you last saw: wait for another one (0: for the key to exist)",
+       .minimum = 0},
+      kMatchDoc};
+};
+BOOST_DESCRIBE_STRUCT(GetArgs, (Scope, WaitArgs), (key))
 
 struct PutArgs : Scope {
   std::string key{};
@@ -66,13 +96,47 @@ struct DeleteArgs : Scope {
 };
 BOOST_DESCRIBE_STRUCT(DeleteArgs, (Scope), (key, expected_version, fence))
 
-struct ListArgs : Scope {
+struct ListArgs : Scope, WaitArgs {
   std::optional<std::string> prefix{};
   std::optional<std::string> cursor{};
   std::optional<std::int64_t> limit{};
-  static constexpr wire::Doc docs[] = {{.name = "limit", .minimum = 1}};
+  static constexpr wire::Doc docs[] = {
+      {.name = "limit", .minimum = 1},
+      {.name = "wait_ms",
+       .description = "wait up to this long until some entry under prefix has a version above "
+                      "after_version (default 0: until one exists) and, with match, a matching "
+                      "value; then list. At most the server's maximum wait (10 min by default); "
+                      "notifications/cancelled ends the wait",
+       .minimum = 0},
+      {.name = "after_version",
+       .description = "wait for an entry whose version is above this; only gates the wait (the "
+                      "page lists every key)",
+       .minimum = 0},
+      {.name = "match",
+       .description = "a template (as memory_take's) an entry's value must match to end the "
+                      "wait; only gates the wait (the page lists every key, values are not read)"}};
 };
-BOOST_DESCRIBE_STRUCT(ListArgs, (Scope), (prefix, cursor, limit))
+BOOST_DESCRIBE_STRUCT(ListArgs, (Scope, WaitArgs), (prefix, cursor, limit))
+
+struct TakeArgs : Scope {
+  std::optional<std::string> key{};
+  std::optional<std::string> prefix{};
+  std::optional<json::object> match{};
+  std::int64_t wait_ms = 0;
+  static constexpr wire::Doc docs[] = {
+      {.name = "key", .description = "take this entry; or give prefix", .min_length = 1},
+      {.name = "prefix",
+       .description = "take the oldest entry (by creation) whose key starts with this (\"\": "
+                      "any key of the scope)"},
+      kMatchDoc,
+      {.name = "wait_ms",
+       .description = "wait up to this long for an entry (matching) to appear (at most the "
+                      "server's maximum wait, 10 min by default); notifications/cancelled ends "
+                      "the wait",
+       .minimum = 0,
+       .show_default = true}};
+};
+BOOST_DESCRIBE_STRUCT(TakeArgs, (Scope), (key, prefix, match, wait_ms))
 
 struct SearchArgs {
   std::string query{};
@@ -104,9 +168,17 @@ struct GetOut {
   std::optional<std::int64_t> version{};
   std::optional<std::int64_t> updated_at{};
   std::optional<std::int64_t> expires_at{};
-  static constexpr wire::Doc docs[] = {{.name = "value", .description = "any JSON value"}};
+  std::optional<bool> satisfied{};
+  std::optional<std::int64_t> waited_ms{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "value", .description = "any JSON value"},
+      {.name = "satisfied",
+       .description = "with wait_ms, after_version or match: whether the key changed (and "
+                      "matched) before wait_ms ran out; the value is read after the wait"}};
 };
-BOOST_DESCRIBE_STRUCT(GetOut, (), (found, tier, namespace_, key, value, version, updated_at, expires_at))
+BOOST_DESCRIBE_STRUCT(GetOut, (),
+                      (found, tier, namespace_, key, value, version, updated_at, expires_at,
+                       satisfied, waited_ms))
 
 struct PutOut : ScopeOut {
   std::int64_t version = 0;
@@ -131,8 +203,35 @@ BOOST_DESCRIBE_STRUCT(EntryOut, (), (key, version, updated_at, expires_at, bytes
 struct ListOut {
   std::vector<EntryOut> entries{};
   std::optional<std::string> next_cursor{};
+  std::optional<bool> satisfied{};
+  std::optional<std::int64_t> waited_ms{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "satisfied",
+       .description = "with wait_ms, after_version or match: whether an entry (matching) newer "
+                      "than after_version appeared before wait_ms ran out"}};
 };
-BOOST_DESCRIBE_STRUCT(ListOut, (), (entries, next_cursor))
+BOOST_DESCRIBE_STRUCT(ListOut, (), (entries, next_cursor, satisfied, waited_ms))
+
+struct TakeOut {
+  bool taken = false;
+  std::string tier{};
+  std::string namespace_{};
+  std::optional<std::string> key{};
+  std::optional<json::value> value{};
+  std::optional<std::int64_t> version{};
+  std::optional<std::int64_t> created_at{};
+  std::optional<std::int64_t> updated_at{};
+  std::int64_t waited_ms = 0;
+  static constexpr wire::Doc docs[] = {
+      {.name = "taken", .description = "false: nothing (matching) was there when wait_ms ran out"},
+      {.name = "key", .description = "the entry taken (or the key asked for, when nothing was)"},
+      {.name = "value", .description = "any JSON value"},
+      {.name = "created_at", .description = "ms since the Unix epoch"},
+      {.name = "updated_at", .description = "ms since the Unix epoch"}};
+};
+BOOST_DESCRIBE_STRUCT(TakeOut, (),
+                      (taken, tier, namespace_, key, value, version, created_at, updated_at,
+                       waited_ms))
 
 struct HitOut {
   std::string tier{};
@@ -154,18 +253,92 @@ std::optional<state::Fence> fence_of(const std::optional<FenceArg>& f) {
   return state::Fence{f->name, f->token};
 }
 
+state::CancelCheck cancel_check(const mcp::CallContext& ctx) {
+  return ctx.cancelled ? state::CancelCheck(ctx.cancelled) : state::CancelCheck{};
+}
+
+// The wait a read asked for (args.waits()): on `key`, or on the entries
+// under `prefix` when by_prefix.
+state::WaitResult wait_for(const ToolEnv& env, const mcp::CallContext& ctx, const Scope& scope,
+                           const WaitArgs& args, std::string key, bool by_prefix,
+                           std::string prefix) {
+  state::WaitRequest req{};
+  req.tier = scope.tier;
+  req.ns = scope.namespace_;
+  req.key = std::move(key);
+  req.by_prefix = by_prefix;
+  req.prefix = std::move(prefix);
+  req.after_version = args.after_version.value_or(0);
+  if (args.match) req.match = json::value(*args.match);
+  req.wait_ms = args.wait_ms.value_or(0);
+  return env.store->memory_wait(env.principal(ctx), req, cancel_check(ctx));
+}
+
+std::string waited_text(const state::WaitResult& w) {
+  return w.satisfied ? "" : "(waited " + std::to_string(w.waited_ms) + " ms: no change)\n";
+}
+
+state::TakeRequest take_request(const TakeArgs& args) {
+  if (args.key.has_value() == args.prefix.has_value()) {
+    invalid_argument("give either key (that entry) or prefix (the oldest entry under it)");
+  }
+  state::TakeRequest req{};
+  req.tier = args.tier;
+  req.ns = args.namespace_;
+  if (args.key) req.key = *args.key;
+  req.by_prefix = args.prefix.has_value();
+  req.prefix = args.prefix.value_or("");
+  if (args.match) req.match = json::value(*args.match);
+  req.wait_ms = args.wait_ms;
+  return req;
+}
+
+Reply<TakeOut> take_reply(const TakeArgs& args, const state::TakeRequest& req,
+                          const state::TakeResult& r) {
+  const ScopeOut scope = ScopeOut::of(args, req.key);
+  TakeOut out{.taken = r.taken, .tier = scope.tier, .namespace_ = scope.namespace_,
+              .waited_ms = r.waited_ms};
+  if (!r.taken) {
+    if (!req.by_prefix) out.key = req.key;
+    const std::string what = req.by_prefix ? "under prefix '" + req.prefix + "'" : req.key;
+    const std::string waited =
+        req.wait_ms > 0 ? " (waited " + std::to_string(r.waited_ms) + " ms)" : "";
+    return {std::move(out), "nothing to take " + what + waited};
+  }
+  out.key = r.key;
+  out.value = r.value;
+  out.version = r.version;
+  out.created_at = r.created_at_ms;
+  out.updated_at = r.updated_at_ms;
+  std::string text = "took " + r.key + " version " + std::to_string(r.version) + ":\n" +
+                     json::serialize(r.value);
+  return {std::move(out), std::move(text)};
+}
+
 }  // namespace
+
+// memory_txn (tools/memory_txn_tools.cpp); registered by register_memory_tools.
+void register_memory_txn_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 
 void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env) {
   registry.add(declare_tool<GetArgs, GetOut>(
       {.name = "memory_get",
        .title = "Read a memory key",
-       .description = "Read one key from your own namespace or the project's shared one.",
+       .description =
+           "Read one key from your own namespace or the project's shared one. wait_ms waits "
+           "first until its version differs from after_version (0: until it exists) and, with "
+           "match, its value matches (satisfied says whether it did).",
        .annotations = {.read_only = true, .destructive = false, .idempotent = true}},
       [env](const GetArgs& args, const mcp::CallContext& ctx) {
+        std::optional<state::WaitResult> waited;
+        if (args.waits()) waited = wait_for(*env, ctx, args, args, args.key, false, "");
         auto r = env->store->memory_get(env->principal(ctx), args.tier, args.namespace_, args.key);
         const ScopeOut scope = ScopeOut::of(args, args.key);
         GetOut out{.found = r.found, .tier = scope.tier, .namespace_ = scope.namespace_, .key = args.key};
+        if (waited) {
+          out.satisfied = waited->satisfied;
+          out.waited_ms = waited->waited_ms;
+        }
         if (r.found) {
           out.value = r.value;
           out.version = r.version;
@@ -179,6 +352,7 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
                                          " updates it only if unchanged):\n" +
                                          json::serialize(r.value)
                                    : "not found: " + args.key + " (expected_version 0 creates it)";
+        if (waited) text = waited_text(*waited) + text;
         return Reply<GetOut>{std::move(out), std::move(text)};
       }));
 
@@ -229,9 +403,12 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
        .title = "List memory keys",
        .description =
            "Keys starting with prefix, ascending, one page at a time: pass next_cursor "
-           "back as cursor for the next page.",
+           "back as cursor for the next page. wait_ms waits first until an entry under prefix "
+           "has a version above after_version (and, with match, a matching value).",
        .annotations = {.read_only = true, .destructive = false, .idempotent = true}},
       [env](const ListArgs& args, const mcp::CallContext& ctx) {
+        std::optional<state::WaitResult> waited;
+        if (args.waits()) waited = wait_for(*env, ctx, args, args, "", true, args.prefix.value_or(""));
         state::ListRequest req{};
         req.tier = args.tier;
         req.ns = args.namespace_;
@@ -250,6 +427,11 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           text += "(more: cursor " + r.next_cursor + ")\n";
         }
         if (text.empty()) text = "no keys\n";
+        if (waited) {
+          out.satisfied = waited->satisfied;
+          out.waited_ms = waited->waited_ms;
+          text = waited_text(*waited) + text;
+        }
         return Reply<ListOut>{std::move(out), std::move(text)};
       }));
 
@@ -277,6 +459,24 @@ void register_memory_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
         };
         return Reply<SearchOut>{{map_to<HitOut>(hits, hit)}, lines_of(hits, line, "no matches\n")};
       }));
+
+  registry.add(declare_tool<TakeArgs, TakeOut>(
+      {.name = "memory_take",
+       .title = "Take a memory entry",
+       .description =
+           "Remove one entry and return it, at once: the entry at key, or the oldest one "
+           "whose key starts with prefix; with match, only an entry whose value matches the "
+           "template. Of concurrent takers (other agents, processes, nodes) exactly one gets "
+           "each entry: the work queue between agents. wait_ms waits for one to appear. "
+           "Journaled (MEMORY_TAKE).",
+       .annotations = {.read_only = false, .destructive = true, .idempotent = false}},
+      [env](const TakeArgs& args, const mcp::CallContext& ctx) {
+        const state::TakeRequest req = take_request(args);
+        auto r = env->store->memory_take(env->principal(ctx), req, cancel_check(ctx));
+        return take_reply(args, req, r);
+      }));
+
+  register_memory_txn_tools(registry, env);
 }
 
 }  // namespace keel::tools
