@@ -210,6 +210,42 @@ class SqliteStore final : public Store, public StoreImaging {
   // Bumps memory_epoch_ and wakes memory_take / memory_wait: called after
   // every memory write of this process commits.
   void notify_memory_change();
+  std::uint64_t memory_epoch();
+  // Blocks until memory_epoch_ differs from `epoch` or the time left before
+  // `deadline`, at most memory_poll_ms (the poll that sees other processes'
+  // writes), passes.
+  void wait_memory_change(std::uint64_t epoch, const WaitDeadline& deadline);
+
+  // The rows behind memory_put / memory_delete and memory_txn's ops
+  // (sqlite_store_memory.cpp); they run inside a writer job.
+  struct MemoryRow {
+    std::int64_t id = 0;
+    std::int64_t version = 0;
+    std::optional<std::int64_t> fence_token;  // the key's accepted high-water mark
+    std::string value_text;                   // only when asked for
+  };
+  // The visible row at (project, slot, key), after deleting it (and its
+  // full-text entry) if it has expired; with_value fills value_text.
+  static std::optional<MemoryRow> find_memory_row(sqlite3* db, const std::string& project,
+                                                  const MemorySlot& slot, std::string_view key,
+                                                  std::int64_t now, bool with_value = false);
+  // Stores value_text (serialized) at version over `row` (nullopt: a new
+  // row) and replaces its full-text entry with `search_body`.
+  static void write_memory_row(sqlite3* db, const std::string& project, const MemorySlot& slot,
+                               std::string_view key, const std::optional<MemoryRow>& row,
+                               const std::string& value_text, const std::string& search_body,
+                               std::int64_t version, std::int64_t now,
+                               std::optional<std::int64_t> expires_at,
+                               std::optional<std::int64_t> fence_token);
+
+  // memory_take (sqlite_store_memory_take.cpp): one attempt in a writer job
+  // (nullopt: nothing to take), and whether a read snapshot shows something
+  // an attempt could take (so a waiting take writes only when it may win).
+  std::optional<TakeResult> try_take(const Principal& who, const MemorySlot& slot,
+                                     const TakeRequest& r);
+  bool take_candidate_visible(const Principal& who, const MemorySlot& slot,
+                              const TakeRequest& r);
+  bool wait_satisfied(const Principal& who, const MemorySlot& slot, const WaitRequest& r);
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;

@@ -34,34 +34,6 @@ memory_rules::Slot as_rules_slot(const MemorySlot& s) {
   return memory_rules::Slot{s.tier, s.ns, s.scope, s.session_id};
 }
 
-struct ExistingRow {
-  std::int64_t id = 0;
-  std::int64_t version = 0;
-  std::optional<std::int64_t> fence_token;
-};
-
-// The visible row at the slot, after deleting it if it has expired.
-template <class Slot>
-std::optional<ExistingRow> find_row(sqlite3* db, const std::string& project, const Slot& slot,
-                                    std::string_view key, std::int64_t now) {
-  std::optional<ExistingRow> row;
-  std::optional<std::int64_t> expires_at;
-  {
-    sql::Statement q(db,
-                     "SELECT id, version, fence_token, expires_at FROM memory"
-                     " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ? AND key = ?");
-    q.bind_all(project, slot.tier, slot.ns, slot.scope, key);
-    if (!q.step()) return std::nullopt;
-    row = ExistingRow{q.int64(0), q.int64(1), q.opt_int64(2)};
-    expires_at = q.opt_int64(3);
-  }
-  if (expires_at && *expires_at <= now) {
-    delete_memory_rows(db, {row->id});
-    return std::nullopt;
-  }
-  return row;
-}
-
 // Whether `fence` may guard a write by `who` to a key whose accepted fence
 // high-water mark is `key_fence`: a live lease on exactly that name with that
 // token, held by the caller, and not older than what the key accepted.
@@ -85,32 +57,20 @@ void journal_stale_fence(sqlite3* db, const Principal& who, const Fence& fence,
 }
 
 
-// What a fenced / compare-and-set write found, decided inside its job.
-struct GuardedRow {
-  WriteStatus status = WriteStatus::kOk;
-  std::optional<ExistingRow> row;     // the visible row at the slot, if any
-  std::int64_t current_version = 0;  // its version (0: none); unset on a stale fence
-};
-
-// Finds the row `r` writes and checks its fence (journaling a refusal by
-// `action` when stale) and its expected version.
-template <class Slot, class Request>
-GuardedRow guard_write(sqlite3* db, const Principal& who, const Slot& slot, const Request& r,
-                       const std::optional<std::string>& fence_name, std::string_view action,
-                       const std::string& subject, std::int64_t now) {
-  GuardedRow g;
-  g.row = find_row(db, who.project, slot, r.key, now);
-  if (r.fence && !fence_valid(db, who, *r.fence, *fence_name,
-                              g.row ? g.row->fence_token : std::nullopt, now)) {
+// Checks the fence of a write `r` to a key whose visible row has
+// `current_version` (0: none) and accepted `key_fence` (journaling a refusal
+// by `action` when stale), then its expected version.
+template <class Request>
+WriteStatus guard_write(sqlite3* db, const Principal& who, const Request& r,
+                        std::int64_t current_version, std::optional<std::int64_t> key_fence,
+                        const std::optional<std::string>& fence_name, std::string_view action,
+                        const std::string& subject, std::int64_t now) {
+  if (r.fence && !fence_valid(db, who, *r.fence, *fence_name, key_fence, now)) {
     journal_stale_fence(db, who, *r.fence, *fence_name, action, subject, now);
-    g.status = WriteStatus::kStaleFence;
-    return g;
+    return WriteStatus::kStaleFence;
   }
-  g.current_version = g.row ? g.row->version : 0;
-  if (r.expected_version && *r.expected_version != g.current_version) {
-    g.status = WriteStatus::kMismatch;
-  }
-  return g;
+  if (r.expected_version && *r.expected_version != current_version) return WriteStatus::kMismatch;
+  return WriteStatus::kOk;
 }
 
 }  // namespace
@@ -124,6 +84,67 @@ SqliteStore::MemorySlot SqliteStore::memory_slot(const Principal& who, Tier tier
 
 void SqliteStore::check_key(std::string_view key) const {
   memory_rules::check_key(key, options_.memory_max_key_bytes);
+}
+
+std::optional<SqliteStore::MemoryRow> SqliteStore::find_memory_row(sqlite3* db,
+                                                                   const std::string& project,
+                                                                   const MemorySlot& slot,
+                                                                   std::string_view key,
+                                                                   std::int64_t now,
+                                                                   bool with_value) {
+  MemoryRow row;
+  std::optional<std::int64_t> expires_at;
+  {
+    sql::Statement q(db, with_value
+                             ? "SELECT id, version, fence_token, expires_at, value FROM memory"
+                               " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ?"
+                               " AND key = ?"
+                             : "SELECT id, version, fence_token, expires_at FROM memory"
+                               " WHERE project = ? AND tier = ? AND namespace = ? AND scope = ?"
+                               " AND key = ?");
+    q.bind_all(project, slot.tier, slot.ns, slot.scope, key);
+    if (!q.step()) return std::nullopt;
+    row.id = q.int64(0);
+    row.version = q.int64(1);
+    row.fence_token = q.opt_int64(2);
+    expires_at = q.opt_int64(3);
+    if (with_value) row.value_text = q.text(4);
+  }
+  if (expires_at && *expires_at <= now) {
+    delete_memory_rows(db, {row.id});
+    return std::nullopt;
+  }
+  return row;
+}
+
+void SqliteStore::write_memory_row(sqlite3* db, const std::string& project, const MemorySlot& slot,
+                                   std::string_view key, const std::optional<MemoryRow>& row,
+                                   const std::string& value_text, const std::string& search_body,
+                                   std::int64_t version, std::int64_t now,
+                                   std::optional<std::int64_t> expires_at,
+                                   std::optional<std::int64_t> fence_token) {
+  std::int64_t id = 0;
+  if (row) {
+    id = row->id;
+    sql::Statement u(db,
+                     "UPDATE memory SET value = ?, version = ?, updated_at = ?, expires_at = ?,"
+                     " fence_token = ?, session_id = ? WHERE id = ?");
+    u.bind_all(value_text, version, now, expires_at, fence_token, slot.session_id, id);
+    u.run();
+    sql::Statement del_fts(db, "DELETE FROM memory_fts WHERE rowid = ?");
+    del_fts.bind(1, id).run();
+  } else {
+    sql::Statement ins(db,
+                       "INSERT INTO memory(project, tier, namespace, scope, key, session_id,"
+                       " value, version, created_at, updated_at, expires_at, fence_token)"
+                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.bind_all(project, slot.tier, slot.ns, slot.scope, key, slot.session_id, value_text,
+                 version, now, now, expires_at, fence_token);
+    ins.run();
+    id = sqlite3_last_insert_rowid(db);
+  }
+  sql::Statement fts(db, "INSERT INTO memory_fts(rowid, body) VALUES (?, ?)");
+  fts.bind_all(id, search_body).run();
 }
 
 PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
@@ -147,40 +168,18 @@ PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
     result = PutResult{};
     const std::int64_t t = now();
     drop_expired_memory(db, t, kExpiredSweep);
-    const GuardedRow guard = guard_write(db, who, slot, r, fence_name, "memory_put", subject, t);
-    status = guard.status;
-    current_version = guard.current_version;
+    const std::optional<MemoryRow> row = find_memory_row(db, who.project, slot, r.key, t);
+    current_version = row ? row->version : 0;
+    status = guard_write(db, who, r, current_version, row ? row->fence_token : std::nullopt,
+                         fence_name, "memory_put", subject, t);
     if (status != WriteStatus::kOk) return;
-    const std::optional<ExistingRow>& row = guard.row;
     result.version = current_version + 1;
     if (r.ttl_ms) result.expires_at_ms = t + *r.ttl_ms;
     // A fence raises the key's high-water mark; without one it is kept.
     std::optional<std::int64_t> fence_token = row ? row->fence_token : std::nullopt;
     if (r.fence) fence_token = r.fence->token;
-
-    std::int64_t id = 0;
-    if (row) {
-      id = row->id;
-      sql::Statement u(db,
-                       "UPDATE memory SET value = ?, version = ?, updated_at = ?, expires_at = ?,"
-                       " fence_token = ?, session_id = ? WHERE id = ?");
-      u.bind_all(value_text, result.version, t, result.expires_at_ms, fence_token, slot.session_id,
-                 id);
-      u.run();
-      sql::Statement del_fts(db, "DELETE FROM memory_fts WHERE rowid = ?");
-      del_fts.bind(1, id).run();
-    } else {
-      sql::Statement ins(db,
-                         "INSERT INTO memory(project, tier, namespace, scope, key, session_id,"
-                         " value, version, created_at, updated_at, expires_at, fence_token)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-      ins.bind_all(who.project, slot.tier, slot.ns, slot.scope, r.key, slot.session_id, value_text,
-                   result.version, t, t, result.expires_at_ms, fence_token);
-      ins.run();
-      id = sqlite3_last_insert_rowid(db);
-    }
-    sql::Statement fts(db, "INSERT INTO memory_fts(rowid, body) VALUES (?, ?)");
-    fts.bind_all(id, body).run();
+    write_memory_row(db, who.project, slot, r.key, row, value_text, body, result.version, t,
+                     result.expires_at_ms, fence_token);
 
     const json::object payload = memory_rules::put_payload(
         as_rules_slot(slot), r.key, result.version, static_cast<std::int64_t>(value_text.size()),
@@ -190,6 +189,7 @@ PutResult SqliteStore::memory_put(const Principal& who, const PutRequest& r) {
   });
   throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
                    r.expected_version.value_or(0), current_version, "write");
+  notify_memory_change();
   return result;
 }
 
@@ -228,12 +228,11 @@ bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
     status = WriteStatus::kOk;
     deleted = false;
     const std::int64_t t = now();
-    const GuardedRow guard =
-        guard_write(db, who, slot, r, fence_name, "memory_delete", subject, t);
-    status = guard.status;
-    current_version = guard.current_version;
+    const std::optional<MemoryRow> row = find_memory_row(db, who.project, slot, r.key, t);
+    current_version = row ? row->version : 0;
+    status = guard_write(db, who, r, current_version, row ? row->fence_token : std::nullopt,
+                         fence_name, "memory_delete", subject, t);
     if (status != WriteStatus::kOk) return;
-    const std::optional<ExistingRow>& row = guard.row;
     if (!row) return;
     delete_memory_rows(db, {row->id});
     const json::object payload =
@@ -244,6 +243,7 @@ bool SqliteStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   });
   throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
                    r.expected_version.value_or(0), current_version, "delete");
+  if (deleted) notify_memory_change();
   return deleted;
 }
 
@@ -359,6 +359,7 @@ void SqliteStore::end_session(const Principal& who) {
     append_record(db, t, who.project, who.agent, ops::kSessionEnd, "session:" + who.session_id,
                   json::serialize(payload));
   });
+  notify_memory_change();
 }
 
 }  // namespace keel::state
