@@ -8,9 +8,11 @@
 // Errors: the functions that validate throw StoreError with the codes and
 // texts the Store contract (state/store.h) documents; both backends must
 // give the same ones, which is why they live here.
-// Thread safety: pure functions of their arguments.
+// Thread safety: pure functions of their arguments (wait_loop: as safe as
+// the callbacks it is given).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,6 +21,7 @@
 
 #include <boost/json.hpp>
 
+#include "state/clock.h"
 #include "state/store.h"
 
 namespace keel::state::memory_rules {
@@ -121,6 +124,42 @@ bool take_matches(const TakeRequest& r, const boost::json::value& value);
 // "memory_take" or "memory_wait".
 StoreError wait_cancelled(std::string_view call, std::string_view key, bool by_prefix,
                           std::string_view prefix);
+
+// The waiting loop of memory_take and memory_wait, the same on both
+// backends; `r` is a TakeRequest or WaitRequest (`call` names it for the
+// cancellation error). Each round reads epoch() — the backend's count of
+// memory changes, read BEFORE looking so that a change made while looking
+// still ends the next sleep at once — then calls attempt(first_round),
+// which returns true when it has the answer (the caller keeps it). Unless
+// wait_ms ran out (or is 0), it then checks `cancelled` (throwing
+// wait_cancelled) and calls sleep(epoch_read, deadline), which returns when
+// the count moved, the backend's poll interval passed, or the deadline came.
+// waited_ms: 0 when the first round answered or wait_ms is 0, else the real
+// time spent.
+struct WaitOutcome {
+  bool answered = false;
+  std::int64_t waited_ms = 0;
+};
+template <class Request, class Epoch, class Attempt, class Sleep>
+WaitOutcome wait_loop(std::string_view call, const Request& r, const CancelCheck& cancelled,
+                      Epoch&& epoch, Attempt&& attempt, Sleep&& sleep) {
+  using SteadyClock = std::chrono::steady_clock;
+  const auto started = SteadyClock::now();
+  auto elapsed_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started)
+        .count();
+  };
+  const WaitDeadline deadline(r.wait_ms);
+  for (bool first = true;; first = false) {
+    const auto seen = epoch();
+    if (attempt(first)) return WaitOutcome{true, first ? 0 : elapsed_ms()};
+    if (r.wait_ms == 0 || deadline.passed()) {
+      return WaitOutcome{false, r.wait_ms == 0 ? 0 : elapsed_ms()};
+    }
+    if (cancelled && cancelled()) throw wait_cancelled(call, r.key, r.by_prefix, r.prefix);
+    sleep(seen, deadline);
+  }
+}
 
 // MEMORY_TAKE's payload: {tier, namespace, key, version, bytes, value_sha256}
 // (bytes and sha256 of the taken value's serialized text).

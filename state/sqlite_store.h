@@ -210,7 +210,7 @@ class SqliteStore final : public Store, public StoreImaging {
   // Bumps memory_epoch_ and wakes memory_take / memory_wait: called after
   // every memory write of this process commits.
   void notify_memory_change();
-  std::uint64_t memory_epoch();
+  std::uint64_t memory_epoch();  // memory_epoch_, read under memory_mu_
   // Blocks until memory_epoch_ differs from `epoch` or the time left before
   // `deadline`, at most memory_poll_ms (the poll that sees other processes'
   // writes), passes.

@@ -27,13 +27,6 @@ using namespace sqlite_store_detail;
 
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
-std::int64_t elapsed_ms(SteadyClock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - since)
-      .count();
-}
-
 // The rows a take (or a prefix wait) considers, in the order it considers
 // them: the key's row, or every row under the prefix by id (memory_by_age).
 // Columns: id, key, value, version, created_at, updated_at, expires_at.
@@ -143,27 +136,25 @@ TakeResult SqliteStore::memory_take(const Principal& who, const TakeRequest& r,
   const MemorySlot slot = memory_slot(who, r.tier, r.ns);
   memory_rules::check_take_request(r, options_.memory_max_key_bytes,
                                    options_.memory_max_wait_ms);
-  const auto started = SteadyClock::now();
-  const WaitDeadline deadline(r.wait_ms);
-  for (bool first = true;; first = false) {
-    const std::uint64_t epoch = memory_epoch();
-    if (first || take_candidate_visible(who, slot, r)) {
-      if (std::optional<TakeResult> taken = try_take(who, slot, r)) {
-        notify_memory_change();
-        taken->waited_ms = first ? 0 : elapsed_ms(started);
-        return std::move(*taken);
-      }
-    }
-    if (r.wait_ms == 0 || deadline.passed()) {
-      TakeResult none;
-      none.waited_ms = r.wait_ms == 0 ? 0 : elapsed_ms(started);
-      return none;
-    }
-    if (cancelled && cancelled()) {
-      throw memory_rules::wait_cancelled("memory_take", r.key, r.by_prefix, r.prefix);
-    }
-    wait_memory_change(epoch, deadline);
+  std::optional<TakeResult> taken;
+  const memory_rules::WaitOutcome waited = memory_rules::wait_loop(
+      "memory_take", r, cancelled, [&] { return memory_epoch(); },
+      [&](bool first) {
+        if (!first && !take_candidate_visible(who, slot, r)) return false;
+        taken = try_take(who, slot, r);
+        return taken.has_value();
+      },
+      [&](std::uint64_t epoch, const WaitDeadline& deadline) {
+        wait_memory_change(epoch, deadline);
+      });
+  if (!waited.answered) {
+    TakeResult none;
+    none.waited_ms = waited.waited_ms;
+    return none;
   }
+  notify_memory_change();
+  taken->waited_ms = waited.waited_ms;
+  return std::move(*taken);
 }
 
 bool SqliteStore::wait_satisfied(const Principal& who, const MemorySlot& slot,
@@ -201,17 +192,13 @@ WaitResult SqliteStore::memory_wait(const Principal& who, const WaitRequest& r,
   const MemorySlot slot = memory_slot(who, r.tier, r.ns);
   memory_rules::check_wait_request(r, options_.memory_max_key_bytes,
                                    options_.memory_max_wait_ms);
-  const auto started = SteadyClock::now();
-  const WaitDeadline deadline(r.wait_ms);
-  for (;;) {
-    const std::uint64_t epoch = memory_epoch();
-    if (wait_satisfied(who, slot, r)) return WaitResult{true, elapsed_ms(started)};
-    if (r.wait_ms == 0 || deadline.passed()) return WaitResult{false, elapsed_ms(started)};
-    if (cancelled && cancelled()) {
-      throw memory_rules::wait_cancelled("memory_wait", r.key, r.by_prefix, r.prefix);
-    }
-    wait_memory_change(epoch, deadline);
-  }
+  const memory_rules::WaitOutcome waited = memory_rules::wait_loop(
+      "memory_wait", r, cancelled, [&] { return memory_epoch(); },
+      [&](bool) { return wait_satisfied(who, slot, r); },
+      [&](std::uint64_t epoch, const WaitDeadline& deadline) {
+        wait_memory_change(epoch, deadline);
+      });
+  return WaitResult{waited.answered, waited.waited_ms};
 }
 
 }  // namespace keel::state
