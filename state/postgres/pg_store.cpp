@@ -491,6 +491,17 @@ void PgStore::wake(std::string_view channel) {
     if (channel == "keel_lease") ++lease_epoch_;
     if (channel == "keel_escalation") ++escalation_epoch_;
   }
+  if (channel == kMemoryChannel) {
+    // Memory waiters have a condition variable of their own: memory writes
+    // are frequent, and lease or escalation waiters need not look again
+    // after each.
+    {
+      std::lock_guard<std::mutex> lock(memory_mu_);
+      ++memory_epoch_;
+    }
+    memory_cv_.notify_all();
+    return;
+  }
   wake_cv_.notify_all();
 }
 
@@ -500,11 +511,13 @@ void PgStore::listen_loop() {
     try {
       if (!c || c.broken()) {
         c = pg::Connection::open(options_.url, connect_);
-        c.exec("LISTEN keel_lease; LISTEN keel_escalation");
+        c.exec("LISTEN keel_lease; LISTEN keel_escalation; LISTEN " +
+               std::string(kMemoryChannel));
         // Whatever was notified while we were not listening is lost: let
         // every waiter look again.
         wake("keel_lease");
         wake("keel_escalation");
+        wake(kMemoryChannel);
       }
       if (c.wait_for_notification(1000, stop_fd_)) {
         for (const pg::Notification& n : c.take_notifications()) wake(n.channel);
@@ -555,6 +568,7 @@ void PgStore::open_maintenance() {
             " AND updated_at < $2",
             {pg_array(ids), w.now - options_.memory_orphan_session_ttl_ms});
         if (del.affected() == 0) return;
+        w.notify(kMemoryChannel);
         const json::object payload{{"session_id", session},
                                    {"count", del.affected()},
                                    {"reason", "orphaned"}};

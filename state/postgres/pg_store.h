@@ -71,6 +71,9 @@
 namespace keel::state {
 
 class LeaseName;  // state/lease_name.h
+namespace memory_rules {
+struct Slot;  // state/memory_rules.h
+}
 
 class PgStore final : public Store, public StoreImaging {
  public:
@@ -297,6 +300,69 @@ class PgStore final : public Store, public StoreImaging {
   AcquireResult try_acquire(const Principal& who, const AcquireRequest& request,
                             AcquireAttempt& attempt);
   void leave_queue(std::string_view project, std::string_view waiter_id);
+
+  // Memory rows (pg_store_memory.cpp), shared by put / delete, take and txn.
+  // A visible row at a slot as a write found it (locked FOR UPDATE).
+  struct MemoryRow {
+    std::int64_t id = 0;
+    std::int64_t version = 0;
+    std::optional<std::int64_t> fence_token;
+    std::string value_text;  // only when asked for (with_value)
+  };
+  // memory_rules::check_key, and valid UTF-8 (PostgreSQL's text).
+  void check_memory_key(std::string_view key) const;
+  // A put's value as stored: its serialized text (checked for size and
+  // UTF-8), its sha256 and its search body.
+  struct StoredValue {
+    std::string text;
+    std::string sha256;
+    std::string search_body;
+  };
+  StoredValue stored_value(std::string_view key, const boost::json::value& value) const;
+  // The SELECT ... FOR UPDATE of the row at (project, slot, key), with its
+  // value when `with_value`; memory_row_found reads its answer (deleting the
+  // row, deferred, when it has expired by `now`). find_memory_row: both.
+  static pg::Connection::Statement find_memory_row_statement(const std::string& project,
+                                                             const memory_rules::Slot& slot,
+                                                             std::string_view key,
+                                                             bool with_value);
+  static std::optional<MemoryRow> memory_row_found(pg::Connection& c, const pg::Result& q,
+                                                   std::int64_t now);
+  static std::optional<MemoryRow> find_memory_row(pg::Connection& c, const std::string& project,
+                                                  const memory_rules::Slot& slot,
+                                                  std::string_view key, std::int64_t now,
+                                                  bool with_value = false);
+  // Writes (deferred) the row at the slot: an UPDATE of `row` (found and
+  // locked by this transaction) or an INSERT when there is none.
+  static void write_memory_row(pg::Connection& c, const std::string& project,
+                               const memory_rules::Slot& slot, std::string_view key,
+                               const std::optional<MemoryRow>& row, const StoredValue& value,
+                               std::int64_t version, std::int64_t now,
+                               std::optional<std::int64_t> expires_at,
+                               std::optional<std::int64_t> fence_token);
+  // Deletes (deferred) the rows with these ids.
+  static void delete_memory_rows(pg::Connection& c, const std::vector<std::int64_t>& ids);
+
+  // The channel every memory write NOTIFYs (put, delete, take, txn,
+  // end_session), with the project as payload.
+  static constexpr const char* kMemoryChannel = "keel_memory";
+  // Memory waits (pg_store_memory_take.cpp): every keel_memory notification
+  // (any node's memory write, at its commit) and this process's own memory
+  // writes bump memory_epoch_; a waiter sleeps until it moves or
+  // memory_poll_ms passes (a lost notification only delays it).
+  std::uint64_t memory_epoch();
+  void wait_memory_change(std::uint64_t epoch, const WaitDeadline& deadline);
+  // One take in one write job: the entry taken, or nullopt.
+  std::optional<TakeResult> try_take(const Principal& who, const memory_rules::Slot& slot,
+                                     const TakeRequest& r);
+  // Whether a read (no lock) sees something try_take could take now.
+  bool take_candidate_visible(const Principal& who, const memory_rules::Slot& slot,
+                              const TakeRequest& r);
+  bool wait_satisfied(const Principal& who, const memory_rules::Slot& slot,
+                      const WaitRequest& r);
+  std::mutex memory_mu_;
+  std::condition_variable memory_cv_;
+  std::uint64_t memory_epoch_ = 0;  // guarded by memory_mu_
 
   const StoreOptions options_;
   const std::shared_ptr<Clock> clock_;  // nullptr: the database's clock

@@ -67,42 +67,14 @@ Slot memory_slot(const Principal& who, Tier tier, Namespace ns) {
   return memory_rules::slot_for(who, tier, ns);
 }
 
-// As SQLite's check_key, and (PostgreSQL's text being UTF-8) the key must be
-// valid UTF-8: refused here with a clear error rather than deep in the server.
-// JSON input can never carry anything else.
-void check_key(std::string_view key, const StoreOptions& options) {
-  memory_rules::check_key(key, options.memory_max_key_bytes);
-  if (!pg_memory_text::valid_utf8(key)) throw StoreError(ErrorCode::kInvalidArgument, "key must be valid UTF-8");
-}
-
-struct ExistingRow {
-  std::int64_t id = 0;
-  std::int64_t version = 0;
-  std::optional<std::int64_t> fence_token;
-};
-
-// The visible row at the slot, locked for this transaction, after deleting
-// it if it has expired. The lock matters only against drop_expired_memory
-// run by a write of ANOTHER project (this project's writes are serialised by
-// the chain_heads lock): it skips locked rows, and a row it deleted first is
-// not seen here once its transaction commits.
-std::optional<ExistingRow> find_row(pg::Connection& c, const std::string& project,
-                                    const Slot& slot, std::string_view key, std::int64_t now) {
-  const pg::Result q = c.exec_prepared(
-      "memory_find_row",
-      "SELECT id, version, fence_token, expires_at FROM memory"
-      " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4 AND key = $5"
-      " FOR UPDATE",
-      {project, slot.tier, slot.ns, slot.scope, key});
-  if (q.rows() == 0) return std::nullopt;
-  ExistingRow row{q.int64(0, 0), q.int64(0, 1), q.opt_int64(0, 2)};
-  const std::optional<std::int64_t> expires_at = q.opt_int64(0, 3);
-  if (expires_at && *expires_at <= now) {
-    c.defer("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row.id});
-    return std::nullopt;
-  }
-  return row;
-}
+constexpr std::string_view kFindRowSql =
+    "SELECT id, version, fence_token, expires_at FROM memory"
+    " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4 AND key = $5"
+    " FOR UPDATE";
+constexpr std::string_view kFindRowWithValueSql =
+    "SELECT id, version, fence_token, expires_at, value FROM memory"
+    " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4 AND key = $5"
+    " FOR UPDATE";
 
 // Whether `fence` may guard a write by `who` to a key whose accepted fence
 // high-water mark is `key_fence`: a live lease on exactly that name with that
@@ -127,20 +99,22 @@ void journal_stale_fence(PgStore::Write& w, const Principal& who, const Fence& f
 }
 
 // What a fenced / compare-and-set write found, decided inside its job.
+// (Row: PgStore::MemoryRow, deduced: it is private to the store.)
+template <class Row>
 struct GuardedRow {
   WriteStatus status = WriteStatus::kOk;
-  std::optional<ExistingRow> row;     // the visible row at the slot, if any
+  std::optional<Row> row;            // the visible row at the slot, if any
   std::int64_t current_version = 0;  // its version (0: none); unset on a stale fence
 };
 
-// Finds the row `r` writes and checks its fence (journaling a refusal by
-// `action` when stale) and its expected version.
-template <class Request>
-GuardedRow guard_write(PgStore::Write& w, const Principal& who, const Slot& slot,
-                       const Request& r, const std::optional<std::string>& fence_name,
-                       std::string_view action, const std::string& subject) {
-  GuardedRow g;
-  g.row = find_row(w.c, who.project, slot, r.key, w.now);
+// Checks the fence of `r` on the row it writes (`row`, found by the caller;
+// journaling a refusal by `action` when stale) and its expected version.
+template <class Request, class Row>
+GuardedRow<Row> guard_write(PgStore::Write& w, const Principal& who, std::optional<Row> row,
+                            const Request& r, const std::optional<std::string>& fence_name,
+                            std::string_view action, const std::string& subject) {
+  GuardedRow<Row> g;
+  g.row = std::move(row);
   if (r.fence && !fence_valid(w.c, who, *r.fence, *fence_name,
                               g.row ? g.row->fence_token : std::nullopt, w.now)) {
     journal_stale_fence(w, who, *r.fence, *fence_name, action, subject);
@@ -156,19 +130,109 @@ GuardedRow guard_write(PgStore::Write& w, const Principal& who, const Slot& slot
 
 }  // namespace
 
-PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
-  const Slot slot = memory_slot(who, r.tier, r.ns);
-  check_key(r.key, options_);
-  memory_rules::check_expected_version(r.expected_version);
-  memory_rules::check_ttl(r.ttl_ms);
-  const std::string value_text = json::serialize(r.value);
-  memory_rules::check_value_size(value_text, options_.memory_max_value_bytes);
-  if (!pg_memory_text::valid_utf8(value_text)) {
+// ------------------------------------------------ rows (put, delete, take, txn)
+
+void PgStore::check_memory_key(std::string_view key) const {
+  // As SQLite's, and (PostgreSQL's text being UTF-8) the key must be valid
+  // UTF-8: refused here with a clear error rather than deep in the server.
+  // JSON input can never carry anything else.
+  memory_rules::check_key(key, options_.memory_max_key_bytes);
+  if (!pg_memory_text::valid_utf8(key)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "key must be valid UTF-8");
+  }
+}
+
+PgStore::StoredValue PgStore::stored_value(std::string_view key,
+                                           const json::value& value) const {
+  StoredValue out;
+  out.text = json::serialize(value);
+  memory_rules::check_value_size(out.text, options_.memory_max_value_bytes);
+  if (!pg_memory_text::valid_utf8(out.text)) {
     throw StoreError(ErrorCode::kInvalidArgument, "value must be valid UTF-8");
   }
-  const std::string value_sha = sha256_hex(value_text);
-  const std::string body =
-      pg_memory_text::search_body(memory_rules::search_text(r.key, r.value));
+  out.sha256 = sha256_hex(out.text);
+  out.search_body = pg_memory_text::search_body(memory_rules::search_text(key, value));
+  return out;
+}
+
+// The row is locked (FOR UPDATE) for this transaction. The lock matters
+// only against drop_expired_memory run by a write of ANOTHER project (this
+// project's writes are serialised by the chain_heads lock): it skips locked
+// rows, and a row it deleted first is not seen here once its transaction
+// commits.
+pg::Connection::Statement PgStore::find_memory_row_statement(const std::string& project,
+                                                             const Slot& slot,
+                                                             std::string_view key,
+                                                             bool with_value) {
+  return pg::Connection::Statement{
+      with_value ? "memory_find_row_value" : "memory_find_row",
+      with_value ? kFindRowWithValueSql : kFindRowSql,
+      {project, slot.tier, slot.ns, slot.scope, key}};
+}
+
+std::optional<PgStore::MemoryRow> PgStore::memory_row_found(pg::Connection& c,
+                                                            const pg::Result& q,
+                                                            std::int64_t now) {
+  if (q.rows() == 0) return std::nullopt;
+  MemoryRow row{q.int64(0, 0), q.int64(0, 1), q.opt_int64(0, 2), {}};
+  const std::optional<std::int64_t> expires_at = q.opt_int64(0, 3);
+  if (expires_at && *expires_at <= now) {
+    delete_memory_rows(c, {row.id});
+    return std::nullopt;
+  }
+  if (q.columns() > 4) row.value_text = q.text(0, 4);
+  return row;
+}
+
+std::optional<PgStore::MemoryRow> PgStore::find_memory_row(pg::Connection& c,
+                                                           const std::string& project,
+                                                           const Slot& slot, std::string_view key,
+                                                           std::int64_t now, bool with_value) {
+  const pg::Connection::Statement s = find_memory_row_statement(project, slot, key, with_value);
+  return memory_row_found(c, c.exec_prepared(s.name, s.sql, s.params), now);
+}
+
+void PgStore::write_memory_row(pg::Connection& c, const std::string& project, const Slot& slot,
+                               std::string_view key, const std::optional<MemoryRow>& row,
+                               const StoredValue& value, std::int64_t version, std::int64_t now,
+                               std::optional<std::int64_t> expires_at,
+                               std::optional<std::int64_t> fence_token) {
+  // The row is locked since it was found: the update finds it.
+  if (row) {
+    c.defer("memory_update",
+            "UPDATE memory SET value = $1, version = $2, updated_at = $3, expires_at = $4,"
+            " fence_token = $5, session_id = $6, search = to_tsvector('english', $7)"
+            " WHERE id = $8",
+            {value.text, version, now, expires_at, fence_token, slot.session_id,
+             value.search_body, row->id});
+  } else {
+    c.defer("memory_insert",
+            "INSERT INTO memory(project, tier, namespace, scope, key, session_id, value, version,"
+            " created_at, updated_at, expires_at, fence_token, search)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, to_tsvector('english', $12))",
+            {project, slot.tier, slot.ns, slot.scope, key, slot.session_id, value.text, version,
+             now, expires_at, fence_token, value.search_body});
+  }
+}
+
+void PgStore::delete_memory_rows(pg::Connection& c, const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  if (ids.size() == 1) {
+    c.defer("memory_delete_id", "DELETE FROM memory WHERE id = $1", {ids.front()});
+  } else {
+    c.defer("memory_delete_ids", "DELETE FROM memory WHERE id = ANY($1::bigint[])",
+            {pg_array(ids)});
+  }
+}
+
+// ------------------------------------------------------------------ calls
+
+PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
+  const Slot slot = memory_slot(who, r.tier, r.ns);
+  check_memory_key(r.key);
+  memory_rules::check_expected_version(r.expected_version);
+  memory_rules::check_ttl(r.ttl_ms);
+  const StoredValue value = stored_value(r.key, r.value);
   const std::optional<std::string> fence_name =
       r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
   const std::string subject = subject_of(slot.tier, slot.ns, r.key);
@@ -182,40 +246,26 @@ PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
     const std::int64_t t = w.now;
     // Deferred, as the writes below: they go out with the next read.
     drop_expired_memory(w.c, t, kExpiredSweep, /*deferred=*/true);
-    const GuardedRow guard = guard_write(w, who, slot, r, fence_name, "memory_put", subject);
+    const auto guard =
+        guard_write(w, who, find_memory_row(w.c, who.project, slot, r.key, t), r, fence_name,
+                    "memory_put", subject);
     status = guard.status;
     current_version = guard.current_version;
     if (status != WriteStatus::kOk) return;
-    const std::optional<ExistingRow>& row = guard.row;
+    const std::optional<MemoryRow>& row = guard.row;
     result.version = current_version + 1;
     if (r.ttl_ms) result.expires_at_ms = t + *r.ttl_ms;
     // A fence raises the key's high-water mark; without one it is kept.
     std::optional<std::int64_t> fence_token = row ? row->fence_token : std::nullopt;
     if (r.fence) fence_token = r.fence->token;
-
-    // The row is locked since find_row read it: the update finds it.
-    if (row) {
-      w.c.defer(
-          "memory_update",
-          "UPDATE memory SET value = $1, version = $2, updated_at = $3, expires_at = $4,"
-          " fence_token = $5, session_id = $6, search = to_tsvector('english', $7)"
-          " WHERE id = $8",
-          {value_text, result.version, t, result.expires_at_ms, fence_token, slot.session_id,
-           body, row->id});
-    } else {
-      w.c.defer(
-          "memory_insert",
-          "INSERT INTO memory(project, tier, namespace, scope, key, session_id, value, version,"
-          " created_at, updated_at, expires_at, fence_token, search)"
-          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, to_tsvector('english', $12))",
-          {who.project, slot.tier, slot.ns, slot.scope, r.key, slot.session_id, value_text,
-           result.version, t, result.expires_at_ms, fence_token, body});
-    }
+    write_memory_row(w.c, who.project, slot, r.key, row, value, result.version, t,
+                     result.expires_at_ms, fence_token);
 
     const json::object payload = memory_rules::put_payload(
-        slot, r.key, result.version, static_cast<std::int64_t>(value_text.size()), value_sha,
+        slot, r.key, result.version, static_cast<std::int64_t>(value.text.size()), value.sha256,
         result.expires_at_ms, r.fence);
     w.append(who.agent, ops::kMemoryPut, subject, json::serialize(payload));
+    w.notify(kMemoryChannel);
   });
   throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
                    r.expected_version.value_or(0), current_version, "write");
@@ -225,7 +275,7 @@ PutResult PgStore::memory_put(const Principal& who, const PutRequest& r) {
 GetResult PgStore::memory_get(const Principal& who, Tier tier, Namespace ns,
                               std::string_view key) {
   const Slot slot = memory_slot(who, tier, ns);
-  check_key(key, options_);
+  check_memory_key(key);
   return read([&](pg::Connection& c) {
     const pg::Result q = c.exec_prepared(
         "memory_get",
@@ -246,7 +296,7 @@ GetResult PgStore::memory_get(const Principal& who, Tier tier, Namespace ns,
 
 bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   const Slot slot = memory_slot(who, r.tier, r.ns);
-  check_key(r.key, options_);
+  check_memory_key(r.key);
   memory_rules::check_expected_version(r.expected_version);
   const std::optional<std::string> fence_name =
       r.fence ? std::optional<std::string>(normalize_lease_name(r.fence->name)) : std::nullopt;
@@ -258,16 +308,19 @@ bool PgStore::memory_delete(const Principal& who, const DeleteRequest& r) {
   write(who.project, [&](Write& w) {
     status = WriteStatus::kOk;
     deleted = false;
-    const GuardedRow guard = guard_write(w, who, slot, r, fence_name, "memory_delete", subject);
+    const auto guard =
+        guard_write(w, who, find_memory_row(w.c, who.project, slot, r.key, w.now), r,
+                    fence_name, "memory_delete", subject);
     status = guard.status;
     current_version = guard.current_version;
     if (status != WriteStatus::kOk) return;
-    const std::optional<ExistingRow>& row = guard.row;
+    const std::optional<MemoryRow>& row = guard.row;
     if (!row) return;
-    w.c.defer("memory_delete_id", "DELETE FROM memory WHERE id = $1", {row->id});
+    delete_memory_rows(w.c, {row->id});
     const json::object payload =
         memory_rules::delete_payload(slot, r.key, row->version, r.fence);
     w.append(who.agent, ops::kMemoryDelete, subject, json::serialize(payload));
+    w.notify(kMemoryChannel);
     deleted = true;
   });
   throw_if_refused(status, fence_name ? *fence_name : std::string(), r.fence ? r.fence->token : 0,
@@ -335,6 +388,7 @@ void PgStore::end_session(const Principal& who) {
         {who.session_id, who.project, "agent:" + who.agent});
     const json::object payload{{"session_id", who.session_id}, {"count", del.affected()}};
     w.append(who.agent, ops::kSessionEnd, "session:" + who.session_id, json::serialize(payload));
+    if (del.affected() > 0) w.notify(kMemoryChannel);
   });
 }
 

@@ -1,8 +1,278 @@
-// keel/state/postgres/pg_store_memory_take.cpp — PLACEHOLDER from the contract commit; the owner replaces every body.
+// keel/state/postgres/pg_store_memory_take.cpp — PostgreSQL: memory_take and
+// memory_wait (issue 20: memory as a tuple space). The SQLite port is
+// sqlite_store_memory_take.cpp; the checks, conditions and payloads both
+// share are memory_rules'.
+//
+// A take is one write job: it walks the candidates oldest first (ORDER BY
+// id, index memory_by_age) in small batches locked FOR UPDATE SKIP LOCKED,
+// checks `match` on each value here, deletes the first live matching row and
+// journals MEMORY_TAKE in the same transaction. Why exactly one taker gets
+// each entry, across nodes: every write of a project (this job, a put, a
+// delete, another node's take) first locks the project's chain_heads row,
+// so the jobs that could delete or change a row run one after the other, and
+// each sees what the one before committed. Inside one write batch (several
+// jobs, one transaction) a job's deferred DELETE goes out before the next
+// job's SELECT, so the next job no longer sees the row. The row locks add
+// nothing between this project's writes; SKIP LOCKED only keeps a take from
+// queueing behind another project's sweep of expired rows
+// (drop_expired_memory), which deletes only rows expired anyway. A job may
+// run again (the batch retried, or re-run with savepoints): it assigns its
+// results afresh each time.
+//
+// Waits hold no connection and no transaction: a waiter notes
+// memory_epoch_, reads, and sleeps until memory_epoch_ moves (a keel_memory
+// NOTIFY from any node's memory write, or this process's own commit) or
+// memory_poll_ms passes (a notification lost with the listener's
+// connection, a one-shot process that does not listen, an entry that
+// expired). A waiting take runs a write job only when its read saw
+// something to take, so idle waiters never queue for the head lock.
+#include <algorithm>
+#include <chrono>
+
+#include "crypto/sha256.h"
+#include "state/memory_rules.h"
 #include "state/postgres/pg_store.h"
+#include "state/postgres/pg_store_memory_text.h"
 
 namespace keel::state {
+namespace json = boost::json;
+using memory_rules::Slot;
 
-TakeResult PgStore::memory_take(const Principal&, const TakeRequest&, const CancelCheck&) { throw StoreError(ErrorCode::kInternal, "not built yet"); }
-WaitResult PgStore::memory_wait(const Principal&, const WaitRequest&, const CancelCheck&) { throw StoreError(ErrorCode::kInternal, "not built yet"); }
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Rows read (and, by a take, locked) per statement while walking candidates.
+constexpr int kScanBatch = 16;
+
+std::int64_t elapsed_ms(SteadyClock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - since)
+      .count();
+}
+
+// The rows a take or a prefix wait looks at, in the order it looks: the
+// key's row, or every row under the prefix, oldest first. $6: the last id
+// seen (the walk goes on after it), $7: how many, $8: only rows with a
+// greater version; $9 (prefix): the exclusive upper bound, NULL for none.
+// `lock`: FOR UPDATE SKIP LOCKED (a take's job).
+struct Walk {
+  const char* name;
+  std::string_view sql;
+};
+
+Walk walk_statement(bool by_prefix, bool lock) {
+  auto sql = [](bool prefix, bool locked) {
+    // The prefix bounds are a filter on memory_by_age's walk by id, not an
+    // index range, so "$9 IS NULL OR" costs a generic plan nothing.
+    return std::string(
+               "SELECT id, key, value, version, created_at, updated_at, expires_at FROM memory"
+               " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4") +
+           (prefix ? " AND key >= $5 AND ($9::text IS NULL OR key < $9)" : " AND key = $5") +
+           " AND id > $6 AND version > $8 ORDER BY id LIMIT $7" +
+           (locked ? " FOR UPDATE SKIP LOCKED" : "");
+  };
+  static const std::string kSql[2][2] = {{sql(false, false), sql(false, true)},
+                                         {sql(true, false), sql(true, true)}};
+  static constexpr const char* kNames[2][2] = {
+      {"memory_walk_key", "memory_walk_key_lock"},
+      {"memory_walk_prefix", "memory_walk_prefix_lock"}};
+  return Walk{kNames[by_prefix][lock], kSql[by_prefix][lock]};
+}
+
+// One row of a walk.
+struct Candidate {
+  std::int64_t id = 0;
+  std::string key;
+  std::string value_text;
+  std::int64_t version = 0;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+  std::optional<std::int64_t> expires_at;
+};
+
+// Where a walk goes: a key, or a prefix (and its upper bound).
+struct Range {
+  bool by_prefix = false;
+  std::string key_or_prefix;
+  std::optional<std::string> upper;  // by_prefix
+};
+
+template <class Request>
+Range range_of(const Request& r) {
+  if (!r.by_prefix) return Range{false, r.key, std::nullopt};
+  // As memory_list: the upper bound must be valid UTF-8 to be sent as text;
+  // every stored key is UTF-8 and key is COLLATE "C", so the rows are the same.
+  if (!pg_memory_text::valid_utf8(r.prefix)) {
+    throw StoreError(ErrorCode::kInvalidArgument, "prefix must be valid UTF-8");
+  }
+  return Range{true, r.prefix, pg_memory_text::utf8_prefix_successor(r.prefix)};
+}
+
+// Calls visit(row) on the rows of `range` with a version above
+// `min_version`, oldest first, until it returns true; returns whether one did.
+template <class Visit>
+bool walk(pg::Connection& c, const std::string& project, const Slot& slot, const Range& range,
+          bool lock, std::int64_t min_version, Visit&& visit) {
+  const Walk s = walk_statement(range.by_prefix, lock);
+  std::int64_t after_id = 0;
+  for (;;) {
+    std::vector<pg::Param> params{project, slot.tier, slot.ns, slot.scope, range.key_or_prefix,
+                                  after_id, kScanBatch, min_version};
+    if (range.by_prefix) params.emplace_back(range.upper);
+    const pg::Result q = c.exec_prepared(s.name, s.sql, params);
+    for (int i = 0; i < q.rows(); ++i) {
+      Candidate row{q.int64(i, 0), q.text(i, 1),  q.text(i, 2),        q.int64(i, 3),
+                    q.int64(i, 4), q.int64(i, 5), q.opt_int64(i, 6)};
+      after_id = row.id;
+      if (visit(std::move(row))) return true;
+    }
+    if (q.rows() < kScanBatch) return false;
+  }
+}
+
+bool expired(const Candidate& row, std::int64_t now) {
+  return row.expires_at && *row.expires_at <= now;
+}
+
+}  // namespace
+
+std::uint64_t PgStore::memory_epoch() {
+  std::lock_guard<std::mutex> lock(memory_mu_);
+  return memory_epoch_;
+}
+
+void PgStore::wait_memory_change(std::uint64_t epoch, const WaitDeadline& deadline) {
+  const auto step = deadline.next_step(
+      std::chrono::milliseconds(std::max<std::int64_t>(1, options_.memory_poll_ms)));
+  std::unique_lock<std::mutex> lock(memory_mu_);
+  memory_cv_.wait_for(lock, step, [&] { return memory_epoch_ != epoch; });
+}
+
+std::optional<TakeResult> PgStore::try_take(const Principal& who, const Slot& slot,
+                                            const TakeRequest& r) {
+  const Range range = range_of(r);
+  std::optional<TakeResult> taken;
+  std::string value_text;
+  write(who.project, [&](Write& w) {
+    taken.reset();
+    value_text.clear();
+    std::vector<std::int64_t> doomed;  // expired rows met on the way, then the one taken
+    walk(w.c, who.project, slot, range, /*lock=*/true, 0, [&](Candidate row) {
+      if (expired(row, w.now)) {
+        // Invisible already; dropping it (not journaled, as find_memory_row
+        // does) keeps the next walk short.
+        doomed.push_back(row.id);
+        return false;
+      }
+      if (r.match && !memory_rules::take_matches(r, json::parse(row.value_text))) return false;
+      TakeResult found;
+      found.taken = true;
+      found.key = std::move(row.key);
+      found.version = row.version;
+      found.created_at_ms = row.created_at;
+      found.updated_at_ms = row.updated_at;
+      taken = std::move(found);
+      value_text = std::move(row.value_text);
+      doomed.push_back(row.id);
+      return true;
+    });
+    delete_memory_rows(w.c, doomed);
+    if (!taken) return;
+    const json::object payload = memory_rules::take_payload(
+        slot, taken->key, taken->version, static_cast<std::int64_t>(value_text.size()),
+        crypto::sha256_hex(value_text));
+    w.append(who.agent, ops::kMemoryTake, memory_rules::subject_of(slot.tier, slot.ns, taken->key),
+             json::serialize(payload));
+    w.notify(kMemoryChannel);
+  });
+  if (taken) taken->value = json::parse(value_text);
+  return taken;
+}
+
+bool PgStore::take_candidate_visible(const Principal& who, const Slot& slot,
+                                     const TakeRequest& r) {
+  const Range range = range_of(r);
+  return read([&](pg::Connection& c) {
+    const std::int64_t t = now(c);
+    return walk(c, who.project, slot, range, /*lock=*/false, 0, [&](const Candidate& row) {
+      if (expired(row, t)) return false;
+      return !r.match || memory_rules::take_matches(r, json::parse(row.value_text));
+    });
+  });
+}
+
+TakeResult PgStore::memory_take(const Principal& who, const TakeRequest& r,
+                                const CancelCheck& cancelled) {
+  const Slot slot = memory_rules::slot_for(who, r.tier, r.ns);
+  memory_rules::check_take_request(r, options_.memory_max_key_bytes,
+                                   options_.memory_max_wait_ms);
+  if (!r.by_prefix) check_memory_key(r.key);
+  const auto started = SteadyClock::now();
+  const WaitDeadline deadline(r.wait_ms);
+  for (bool first = true;; first = false) {
+    const std::uint64_t epoch = memory_epoch();
+    if (first || take_candidate_visible(who, slot, r)) {
+      if (std::optional<TakeResult> taken = try_take(who, slot, r)) {
+        taken->waited_ms = first ? 0 : elapsed_ms(started);
+        return std::move(*taken);
+      }
+    }
+    if (r.wait_ms == 0 || deadline.passed()) {
+      TakeResult none;
+      none.waited_ms = r.wait_ms == 0 ? 0 : elapsed_ms(started);
+      return none;
+    }
+    if (cancelled && cancelled()) {
+      throw memory_rules::wait_cancelled("memory_take", r.key, r.by_prefix, r.prefix);
+    }
+    wait_memory_change(epoch, deadline);
+  }
+}
+
+bool PgStore::wait_satisfied(const Principal& who, const Slot& slot, const WaitRequest& r) {
+  const Range range = range_of(r);
+  return read([&](pg::Connection& c) {
+    const std::int64_t t = now(c);
+    if (!r.by_prefix) {
+      // A key wait: the key's live row, or none (version 0).
+      const pg::Result q = c.exec_prepared(
+          "memory_wait_key",
+          "SELECT version, value FROM memory"
+          " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4 AND key = $5"
+          " AND (expires_at IS NULL OR expires_at > $6)",
+          {who.project, slot.tier, slot.ns, slot.scope, r.key, t});
+      if (q.rows() == 0) return memory_rules::key_wait_satisfied(r, 0, nullptr);
+      if (!r.match) return memory_rules::key_wait_satisfied(r, q.int64(0, 0), nullptr);
+      const json::value value = json::parse(q.text(0, 1));
+      return memory_rules::key_wait_satisfied(r, q.int64(0, 0), &value);
+    }
+    return walk(c, who.project, slot, range, /*lock=*/false, r.after_version,
+                [&](const Candidate& row) {
+                  if (expired(row, t)) return false;
+                  if (!r.match) return true;  // version > after_version already
+                  return memory_rules::prefix_entry_satisfies(r, row.version,
+                                                              json::parse(row.value_text));
+                });
+  });
+}
+
+WaitResult PgStore::memory_wait(const Principal& who, const WaitRequest& r,
+                                const CancelCheck& cancelled) {
+  const Slot slot = memory_rules::slot_for(who, r.tier, r.ns);
+  memory_rules::check_wait_request(r, options_.memory_max_key_bytes,
+                                   options_.memory_max_wait_ms);
+  if (!r.by_prefix) check_memory_key(r.key);
+  const auto started = SteadyClock::now();
+  const WaitDeadline deadline(r.wait_ms);
+  for (;;) {
+    const std::uint64_t epoch = memory_epoch();
+    if (wait_satisfied(who, slot, r)) return WaitResult{true, elapsed_ms(started)};
+    if (r.wait_ms == 0 || deadline.passed()) return WaitResult{false, elapsed_ms(started)};
+    if (cancelled && cancelled()) {
+      throw memory_rules::wait_cancelled("memory_wait", r.key, r.by_prefix, r.prefix);
+    }
+    wait_memory_change(epoch, deadline);
+  }
+}
+
 }  // namespace keel::state
