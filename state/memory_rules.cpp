@@ -382,6 +382,48 @@ json::object txn_payload(bool succeeded, json::array compares, json::array ops) 
       {"succeeded", succeeded}, {"compares", std::move(compares)}, {"ops", std::move(ops)}};
 }
 
+void TxnOutcome::record_compare(bool held, json::object payload) {
+  result_.compare_held.push_back(held);
+  if (!held) result_.succeeded = false;
+  compares_.push_back(std::move(payload));
+}
+
+bool TxnOutcome::row_compare(const TxnCompare& c, const Slot& slot, std::int64_t version,
+                             const json::value* value) {
+  const bool held = row_compare_holds(c, version, value);
+  record_compare(held, txn_compare_payload(c, slot, held));
+  return held;
+}
+
+void TxnOutcome::lease_compare(const TxnCompare& c, std::string_view normalized_name, bool held) {
+  record_compare(held, txn_lease_compare_payload(normalized_name, c.token, held));
+}
+
+const TxnOpResult& TxnOutcome::put(const TxnOp& op, const Slot& slot,
+                                   std::int64_t previous_version, std::int64_t now,
+                                   std::int64_t bytes, const std::string& value_sha256) {
+  TxnOpResult out;
+  out.kind = TxnOp::Kind::kPut;
+  out.key = op.key;
+  out.version = previous_version + 1;
+  if (op.ttl_ms) out.expires_at_ms = now + *op.ttl_ms;
+  ops_.push_back(
+      txn_put_payload(slot, op.key, out.version, bytes, value_sha256, out.expires_at_ms));
+  result_.results.push_back(std::move(out));
+  return result_.results.back();
+}
+
+const TxnOpResult& TxnOutcome::remove(const TxnOp& op, const Slot& slot,
+                                      std::int64_t deleted_version) {
+  TxnOpResult out;
+  out.kind = TxnOp::Kind::kDelete;
+  out.key = op.key;
+  out.deleted = deleted_version != 0;
+  ops_.push_back(txn_delete_payload(slot, op.key, deleted_version, out.deleted));
+  result_.results.push_back(std::move(out));
+  return result_.results.back();
+}
+
 std::vector<std::string_view> query_words(std::string_view text) {
   std::vector<std::string_view> words;
   std::size_t i = 0;

@@ -198,6 +198,41 @@ boost::json::object txn_delete_payload(const Slot& slot, std::string_view key,
 boost::json::object txn_payload(bool succeeded, boost::json::array compares,
                                 boost::json::array ops);
 
+// A memory_txn's outcome, recorded by a backend as it decides it inside its
+// transaction: every compare in order, then each op of the branch that runs
+// (branch(r): then_ops when every compare held, else else_ops). result() is
+// the TxnResult (the caller sets journal_seq) and payload() MEMORY_TXN's.
+// Writes nothing itself. Not thread-safe (one per call).
+class TxnOutcome {
+ public:
+  // A kVersion / kValue compare against the key's live row (`version` 0 and
+  // `value` null when it is absent); returns whether it held.
+  bool row_compare(const TxnCompare& c, const Slot& slot, std::int64_t version,
+                   const boost::json::value* value);
+  // A kLease compare the backend decided (a live lease of the project on
+  // `normalized_name` carries c.token).
+  void lease_compare(const TxnCompare& c, std::string_view normalized_name, bool held);
+  // After the compares: the ops to apply.
+  const std::vector<TxnOp>& branch(const TxnRequest& r) const {
+    return result_.succeeded ? r.then_ops : r.else_ops;
+  }
+  // A put over the row at `previous_version` (0: none) at `now`: the new
+  // version and expiry (from op.ttl_ms) for the backend to write.
+  const TxnOpResult& put(const TxnOp& op, const Slot& slot, std::int64_t previous_version,
+                         std::int64_t now, std::int64_t bytes, const std::string& value_sha256);
+  // A delete of the row at `deleted_version` (0: there was none).
+  const TxnOpResult& remove(const TxnOp& op, const Slot& slot, std::int64_t deleted_version);
+
+  TxnResult& result() { return result_; }
+  boost::json::object payload() const { return txn_payload(result_.succeeded, compares_, ops_); }
+
+ private:
+  void record_compare(bool held, boost::json::object payload);
+  TxnResult result_{true, {}, {}, 0};
+  boost::json::array compares_;
+  boost::json::array ops_;
+};
+
 // The words of a search query: split on whitespace, keeping only words with
 // an ASCII letter/digit or a non-ASCII byte (the others hold no token).
 std::vector<std::string_view> query_words(std::string_view query);

@@ -7,8 +7,6 @@
 // logic (find_memory_row / write_memory_row): an expired row counts as
 // absent and its version restarts at 1; a put keeps the key's accepted fence
 // token. A branch with no ops writes and journals nothing.
-#include <algorithm>
-
 #include "crypto/sha256.h"
 #include "state/journal.h"
 #include "state/lease_name.h"
@@ -82,62 +80,45 @@ TxnResult SqliteStore::memory_txn(const Principal& who, const TxnRequest& r) {
 
   TxnResult result;
   writer_->submit([&](sqlite3* db) {
-    result = TxnResult{};
+    memory_rules::TxnOutcome outcome;
     const std::int64_t t = now();
-    json::array compare_payloads;
     for (const PreparedCompare& p : compares) {
       const TxnCompare& c = *p.compare;
-      bool held = false;
       if (c.kind == TxnCompare::Kind::kLease) {
-        held = lease_token_live(db, who.project, p.lease_name, c.token, t);
-        compare_payloads.push_back(
-            memory_rules::txn_lease_compare_payload(p.lease_name, c.token, held));
-      } else {
-        const bool with_value = c.kind == TxnCompare::Kind::kValue;
-        const std::optional<MemoryRow> row =
-            find_memory_row(db, who.project, *p.slot, c.key, t, with_value);
-        std::optional<json::value> value;
-        if (row && with_value) value = json::parse(row->value_text);
-        held = memory_rules::row_compare_holds(c, row ? row->version : 0,
-                                               value ? &*value : nullptr);
-        compare_payloads.push_back(memory_rules::txn_compare_payload(c, rules_slot(*p.slot), held));
+        outcome.lease_compare(c, p.lease_name,
+                              lease_token_live(db, who.project, p.lease_name, c.token, t));
+        continue;
       }
-      result.compare_held.push_back(held);
+      const bool with_value = c.kind == TxnCompare::Kind::kValue;
+      const std::optional<MemoryRow> row =
+          find_memory_row(db, who.project, *p.slot, c.key, t, with_value);
+      std::optional<json::value> value;
+      if (row && with_value) value = json::parse(row->value_text);
+      outcome.row_compare(c, rules_slot(*p.slot), row ? row->version : 0,
+                          value ? &*value : nullptr);
     }
-    result.succeeded = std::find(result.compare_held.begin(), result.compare_held.end(), false) ==
-                       result.compare_held.end();
-    const std::vector<PreparedOp>& branch = result.succeeded ? then_ops : else_ops;
-    if (branch.empty()) return;
-
-    json::array op_payloads;
-    for (const PreparedOp& p : branch) {
-      const TxnOp& op = *p.op;
-      const std::optional<MemoryRow> row = find_memory_row(db, who.project, p.slot, op.key, t);
-      TxnOpResult out;
-      out.kind = op.kind;
-      out.key = op.key;
-      if (op.kind == TxnOp::Kind::kPut) {
-        out.version = (row ? row->version : 0) + 1;
-        if (op.ttl_ms) out.expires_at_ms = t + *op.ttl_ms;
-        write_memory_row(db, who.project, p.slot, op.key, row, p.value_text, p.search_body,
-                         out.version, t, out.expires_at_ms,
-                         row ? row->fence_token : std::nullopt);
-        op_payloads.push_back(memory_rules::txn_put_payload(
-            rules_slot(p.slot), op.key, out.version,
-            static_cast<std::int64_t>(p.value_text.size()), p.value_sha, out.expires_at_ms));
-      } else {
-        if (row) delete_memory_rows(db, {row->id});
-        out.deleted = row.has_value();
-        op_payloads.push_back(memory_rules::txn_delete_payload(
-            rules_slot(p.slot), op.key, row ? row->version : 0, out.deleted));
+    const std::vector<PreparedOp>& branch = outcome.result().succeeded ? then_ops : else_ops;
+    if (!branch.empty()) {
+      for (const PreparedOp& p : branch) {
+        const std::optional<MemoryRow> row = find_memory_row(db, who.project, p.slot, p.op->key, t);
+        if (p.op->kind == TxnOp::Kind::kPut) {
+          const TxnOpResult& put = outcome.put(*p.op, rules_slot(p.slot), row ? row->version : 0,
+                                               t, static_cast<std::int64_t>(p.value_text.size()),
+                                               p.value_sha);
+          write_memory_row(db, who.project, p.slot, p.op->key, row, p.value_text, p.search_body,
+                           put.version, t, put.expires_at_ms,
+                           row ? row->fence_token : std::nullopt);
+        } else {
+          if (row) delete_memory_rows(db, {row->id});
+          outcome.remove(*p.op, rules_slot(p.slot), row ? row->version : 0);
+        }
       }
-      result.results.push_back(std::move(out));
+      outcome.result().journal_seq =
+          append_record(db, t, who.project, who.agent, ops::kMemoryTxn, "memory:txn",
+                        json::serialize(outcome.payload()))
+              .seq;
     }
-    const json::object payload = memory_rules::txn_payload(
-        result.succeeded, std::move(compare_payloads), std::move(op_payloads));
-    result.journal_seq = append_record(db, t, who.project, who.agent, ops::kMemoryTxn,
-                                       "memory:txn", json::serialize(payload))
-                             .seq;
+    result = std::move(outcome.result());
   });
   if (result.journal_seq != 0) notify_memory_change();
   return result;

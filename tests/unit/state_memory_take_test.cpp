@@ -140,7 +140,8 @@ TEST_CASE_METHOD(AliceAndBob, "memory_take: by prefix takes the oldest entry fir
 TEST_CASE_METHOD(AliceAndBob, "memory_take: match by equality, nesting and presence",
                  "[state][memory][memory-take]") {
   s.memory_put(a, put("t/1", json::parse(R"({"kind":"build","target":{"os":"linux"}})")));
-  s.memory_put(a, put("t/2", json::parse(R"({"kind":"test","target":{"os":"mac"},"urgent":true})")));
+  s.memory_put(a,
+               put("t/2", json::parse(R"({"kind":"test","target":{"os":"mac"},"urgent":true})")));
   s.memory_put(a, put("t/3", json::parse(R"({"kind":"test","target":{"os":"linux"}})")));
   s.memory_put(a, put("t/4", json::parse(R"({"kind":"test","retries":1.0})")));
   s.memory_put(a, put("t/5", json::parse(R"("not an object")")));
