@@ -395,11 +395,20 @@ TEST_CASE("memory_take: 8 threads on two stores take a queue of 2,000, each entr
   constexpr int kThreads = 8;
   const Principal producer = agent("producer");
   std::set<std::string> queued;
+  TxnRequest fill;  // memory_txn puts kTxnMaxOps entries per transaction
   for (int i = 0; i < kEntries; ++i) {
     char key[32];
     std::snprintf(key, sizeof key, "job/%05d", i);
-    env.store->memory_put(producer, put(key, json::object{{"i", i}}, Namespace::kShared));
+    TxnOp op;
+    op.ns = Namespace::kShared;
+    op.key = key;
+    op.value = json::object{{"i", i}};
+    fill.then_ops.push_back(std::move(op));
     queued.insert(key);
+    if (fill.then_ops.size() == kTxnMaxOps || i + 1 == kEntries) {
+      REQUIRE(env.store->memory_txn(producer, fill).succeeded);
+      fill.then_ops.clear();
+    }
   }
 
   std::vector<std::vector<std::string>> taken(kThreads);
