@@ -107,6 +107,34 @@ class Section {
     });
   }
 
+  // A duration: "7d", "12h", "30m", "90s", "500ms", or a number of ms;
+  // min_ms..max_ms (the message says the range in `range`, e.g. "1s to 3650d").
+  void duration(const std::string& key, std::int64_t& out, std::int64_t min_ms,
+                std::int64_t max_ms, const std::string& range) {
+    on(key, [this, key, &out, min_ms, max_ms, range](const json::value& v) {
+      if (v.is_int64() || v.is_uint64()) {
+        const std::int64_t n =
+            v.is_int64() ? v.as_int64() : static_cast<std::int64_t>(v.as_uint64());
+        if (n < min_ms || n > max_ms) {
+          fail("must be between " + std::to_string(min_ms) + " and " + std::to_string(max_ms) +
+                   " ms",
+               key);
+        }
+        out = n;
+        return;
+      }
+      if (!v.is_string()) {
+        fail("must be a duration such as \"7d\", \"12h\", \"30m\" or a number of ms", key);
+      }
+      const std::optional<std::int64_t> ms = parse_duration_ms(v.as_string());
+      if (!ms || *ms < min_ms || *ms > max_ms) {
+        fail("must be a duration of " + range + " such as \"7d\", \"12h\", \"30m\", \"90s\"",
+             key);
+      }
+      out = *ms;
+    });
+  }
+
   void string(const std::string& key, std::function<void(const std::string&)> set) {
     on(key, [this, key, set](const json::value& v) {
       if (!v.is_string()) fail("must be a string", key);
@@ -445,28 +473,18 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("max_attempts", f.max_attempts, 1, 1000);
     s.integer("recent_runs", f.recent_runs, 1, 100'000);
   });
+  top.section("requests", [&](Section& s) {
+    // Idempotent tool calls (tools/tool_idempotency.h).
+    s.duration("retention", c.store.request_retention_ms, 1000, 3650LL * 86'400'000,
+               "1s to 3650d");
+    s.duration("claim_stale", c.store.request_claim_stale_ms, 1000, 30LL * 86'400'000,
+               "1s to 30d");
+  });
   bool retention_export_set = false;
   top.section("journal", [&](Section& s) {
     s.section("retention", [&](Section& r) {
       state::RetentionOptions& o = c.journal_retention;
-      r.on("max_age", [&](const json::value& v) {
-        if (v.is_int64() || v.is_uint64()) {
-          const std::int64_t n = v.is_int64() ? v.as_int64() : static_cast<std::int64_t>(v.as_uint64());
-          if (n < 1000 || n > 3650LL * 86'400'000) {
-            r.fail("must be between 1000 and " + std::to_string(3650LL * 86'400'000) + " ms",
-                   "max_age");
-          }
-          o.max_age_ms = n;
-          return;
-        }
-        if (!v.is_string()) r.fail("must be a duration such as \"7d\", \"12h\", \"30m\" or a number of ms", "max_age");
-        const std::optional<std::int64_t> ms = parse_duration_ms(v.as_string());
-        if (!ms || *ms < 1000 || *ms > 3650LL * 86'400'000) {
-          r.fail("must be a duration of 1s to 3650d such as \"7d\", \"12h\", \"30m\", \"90s\"",
-                 "max_age");
-        }
-        o.max_age_ms = *ms;
-      });
+      r.duration("max_age", o.max_age_ms, 1000, 3650LL * 86'400'000, "1s to 3650d");
       r.integer("max_records", o.max_records, 1, std::int64_t{1} << 53);
       r.on("export_dir", [&](const json::value& v) {
         if (!v.is_string()) r.fail("must be a string (\"\": fold without exporting)", "export_dir");
@@ -519,6 +537,11 @@ Config parse_config(std::string_view text, const std::string& origin) {
   if (retention_export_set && !c.journal_retention.enabled()) {
     throw ConfigError(origin + ": journal.retention: export_dir without max_age or max_records "
                                "folds nothing");
+  }
+  if (c.store.request_claim_stale_ms > c.store.request_retention_ms) {
+    // A claim dropped by the retention before it went stale would let a
+    // retry run while the first call still runs.
+    throw ConfigError(origin + ": requests.claim_stale must not exceed requests.retention");
   }
   if (c.lease_default_ttl_ms > c.store.lease_max_ttl_ms) {
     throw ConfigError(origin + ": lease.default_ttl_ms must not exceed lease.max_ttl_ms");

@@ -132,16 +132,26 @@ struct Tool {
   ToolHandler handler{};
 };
 
+// Rewrites a tool as it is added (ToolRegistry::set_decorator): wraps its
+// handler, adds to its schemas. Must return a tool with the same name.
+using ToolDecorator = std::function<Tool(Tool)>;
+
 class ToolRegistry {
  public:
   // Throws std::invalid_argument for a bad or duplicate name.
   void add(Tool tool);
+  // Every tool added from now on goes through `decorator` first (the domain
+  // layer wraps cross-cutting behaviour around its tools there, e.g. tools/
+  // tool_idempotency.h's request_id). Replaces an earlier one; null: none.
+  // Set before the tools are added, at start-up.
+  void set_decorator(ToolDecorator decorator) { decorator_ = std::move(decorator); }
   // In registration order (deterministic tools/list order).
   const std::vector<Tool>& tools() const { return tools_; }
   const Tool* find(std::string_view name) const;
 
  private:
   std::vector<Tool> tools_;
+  ToolDecorator decorator_{};
 };
 
 }  // namespace keel::mcp

@@ -29,6 +29,14 @@ void ToolRegistry::add(Tool tool) {
     throw std::invalid_argument("duplicate tool name '" + tool.name + "'");
   }
   if (!tool.handler) throw std::invalid_argument("tool '" + tool.name + "' has no handler");
+  if (decorator_) {
+    const std::string name = tool.name;
+    tool = decorator_(std::move(tool));
+    if (tool.name != name || !tool.handler) {
+      throw std::logic_error("the tool decorator changed the name or dropped the handler of '" +
+                             name + "'");
+    }
+  }
   // MCP requires inputSchema to be an object schema ({"type":"object"}).
   if (!tool.input_schema.contains("type")) tool.input_schema["type"] = "object";
   tools_.push_back(std::move(tool));

@@ -34,6 +34,11 @@ namespace keel::tools {
 // (at start-up, so a broken schema never ships silently).
 boost::json::object schema(std::string_view json_text);
 
+// `v` as canonical JSON text: object keys sorted bytewise at every level, no
+// whitespace, scalars as Boost.JSON serializes them. Equal JSON values in any
+// key order give the same text (what a hash of arguments is taken over).
+std::string canonical_json(const boost::json::value& v);
+
 // Runs `body`, turning a StoreError into the Failure (a ToolError with the
 // store's code) the model sees.
 template <class F>
