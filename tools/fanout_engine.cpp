@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "tools/fanout_cache.h"
 
 namespace keel::tools::fanout {
 
@@ -29,7 +30,18 @@ double cost_of(const json::value& v) {
   return std::max(0.0, c->to_number<double>());
 }
 
+// Wall-clock ms since the epoch: the store's time of cached results.
+std::int64_t wall_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
+
+std::string_view to_string(ConcurrencyMode m) {
+  return m == ConcurrencyMode::kAdaptive ? "adaptive" : "fixed";
+}
 
 std::string BranchSpec::provider() const {
   switch (kind) {
@@ -52,6 +64,13 @@ struct FanoutRun::Outcome {
   std::optional<int> exit_code;
   std::optional<json::object> escalation;
   std::string provider;
+  std::int64_t priority = 0;
+  std::string reason;  // cancelled: why ("replan"), when not the run's stop
+  bool cached = false;
+  std::int64_t cache_hits = 0;       // cached: lookups answered by the entry so far
+  std::int64_t cached_at_ms = 0;     // cached: when its result was stored
+  bool cacheable = false;            // has a digest (ran or served from the cache)
+  std::uint64_t epoch = 0;           // adaptive: the limit's epoch it started in
 };
 
 FanoutRun::FanoutRun(std::string id, RunSpec spec, BranchServices services)
@@ -60,7 +79,18 @@ FanoutRun::FanoutRun(std::string id, RunSpec spec, BranchServices services)
       services_(std::move(services)),
       started_at_(Clock::now()),
       merger_(spec_.merge),
-      breakers_(spec_.breaker_failures, std::chrono::milliseconds(spec_.breaker_cooldown_ms)) {}
+      breakers_(spec_.breaker_failures, std::chrono::milliseconds(spec_.breaker_cooldown_ms),
+                [this](const state::FanoutBreaker& row) {
+                  if (!services_.store) return;
+                  try {
+                    services_.store->fanout_breaker_store(services_.principal, row);
+                  } catch (const std::exception& e) {  // the run goes on with its own copy
+                    spdlog::warn("fanout {}: could not store the breaker of {}: {}", id_,
+                                 row.provider, e.what());
+                  }
+                }) {
+  if (spec_.concurrency == ConcurrencyMode::kAdaptive) adaptive_.emplace(spec_.max_concurrency);
+}
 
 FanoutRun::~FanoutRun() = default;
 
@@ -78,6 +108,7 @@ void FanoutRun::stop_locked(Stop why, const char* budget_item) {
   stop_flag_.store(true, std::memory_order_release);
   groups_.close();
   cv_.notify_all();
+  slot_cv_.notify_all();
 }
 
 bool FanoutRun::sleep_unless_stopped(std::chrono::milliseconds d) {
@@ -106,7 +137,21 @@ json::object FanoutRun::execute(const std::function<bool()>& cancelled,
                      {"max_concurrency", spec_.max_concurrency},
                      {"merge", to_string(spec_.merge.strategy)}});
   }
+  // What earlier runs learnt: the breakers, and the first window of cached
+  // results (one lookup for a run of up to kCacheWindow branches).
+  if (services_.store && spec_.breaker_failures > 0) {
+    try {
+      breakers_.load(services_.store->fanout_breakers(services_.principal));
+    } catch (const std::exception& e) {
+      spdlog::warn("fanout {}: could not load the breakers: {}", id_, e.what());
+    }
+  }
+  if (spec_.cache && total > 0) {
+    std::lock_guard lock(mu_);
+    load_cache_window_locked(0);
+  }
 
+  // Adaptive runs start every worker too; all but the limit's wait for a slot.
   const std::size_t workers =
       std::min<std::size_t>(static_cast<std::size_t>(std::max(1, spec_.max_concurrency)), total);
   std::vector<std::thread> threads;
@@ -199,22 +244,125 @@ json::object FanoutRun::execute(const std::function<bool()>& cancelled,
 void FanoutRun::worker_loop() {
   for (;;) {
     std::size_t index = 0;
+    CachePick pick;
+    std::uint64_t epoch = 0;
     {
-      std::lock_guard lock(mu_);
-      if (stop_ != Stop::kNone || next_ >= spec_.count || !budget_exhausted_.empty()) return;
+      std::unique_lock lock(mu_);
+      auto over = [this] {
+        return stop_ != Stop::kNone || next_ >= spec_.count || !budget_exhausted_.empty();
+      };
+      if (adaptive_) {
+        slot_cv_.wait(lock, [&] { return over() || running_ < static_cast<std::size_t>(adaptive_->limit()); });
+        epoch = adaptive_->epoch();
+      }
+      if (over()) {
+        slot_cv_.notify_all();  // the other waiting workers leave too
+        return;
+      }
       if (spec_.budget.max_branches && next_ >= static_cast<std::size_t>(*spec_.budget.max_branches)) {
         budget_exhausted_ = "branches";
         cv_.notify_all();
+        slot_cv_.notify_all();
         return;
       }
       index = next_++;
       ++running_;
+      if (spec_.cache) pick = cache_pick_locked(index);
     }
-    record(run_branch(index));
+    Outcome o = run_branch(index, pick);
+    o.epoch = epoch;
+    record(std::move(o));
   }
 }
 
-FanoutRun::Outcome FanoutRun::run_branch(std::size_t index) {
+void FanoutRun::load_cache_window_locked(std::size_t from) {
+  const std::size_t to = std::min(spec_.count, from + kCacheWindow);
+  cache_window_from_ = from;
+  cache_window_.assign(to - from, CachePick{});
+  std::vector<std::string> digests;
+  std::vector<std::size_t> slots;
+  for (std::size_t i = from; i < to; ++i) {
+    try {
+      const BranchSpec spec = spec_.source(i);
+      if (spec.kind == BranchSpec::Kind::kTool) {
+        const mcp::Tool* tool = services_.registry ? services_.registry->find(spec.tool) : nullptr;
+        if (!tool || !tool->annotations.read_only) continue;  // see the header
+      }
+      std::string digest = branch_digest(spec, services_.principal, spec_.cache->env);
+      if (digest.empty()) continue;
+      cache_window_[i - from].digest = digest;
+      digests.push_back(std::move(digest));
+      slots.push_back(i - from);
+    } catch (const std::exception&) {
+      // A branch that cannot be built fails when it runs; nothing to cache.
+    }
+  }
+  if (digests.empty() || !services_.store) return;
+  try {
+    auto found = services_.store->fanout_cache_lookup(services_.principal, digests);
+    // A result older than this run's TTL is not used, whatever TTL stored it.
+    const std::int64_t oldest = wall_ms_now() - spec_.cache->ttl_ms;
+    for (std::size_t k = 0; k < found.size() && k < slots.size(); ++k) {
+      if (found[k] && found[k]->stored_at_ms >= oldest) cache_window_[slots[k]].hit = std::move(found[k]);
+    }
+  } catch (const std::exception& e) {
+    ++cache_errors_;
+    spdlog::warn("fanout {}: cache lookup failed, running every branch: {}", id_, e.what());
+  }
+}
+
+FanoutRun::CachePick FanoutRun::cache_pick_locked(std::size_t index) {
+  // Indices are handed out in order, so the window only moves forward.
+  if (index >= cache_window_from_ + cache_window_.size()) load_cache_window_locked(index);
+  if (index < cache_window_from_) return {};
+  return std::move(cache_window_[index - cache_window_from_]);
+}
+
+bool FanoutRun::serve_cached(const BranchSpec& spec, const state::FanoutCacheEntry& hit, Outcome& o) {
+  boost::system::error_code ec;
+  json::value stored = json::parse(hit.result_json, ec);
+  if (ec || !stored.is_object() || !stored.as_object().contains("value")) return false;
+  json::value& value = stored.as_object()["value"];
+  if (merger_.check(value)) return false;  // this run's merge needs more of it: run the branch
+  if (spec.kind == BranchSpec::Kind::kCommand && services_.gate) {
+    // The gate may refuse now what it allowed then: the branch runs (and is refused).
+    if (!services_.gate(services_.principal, spec.command.argv, spec.command.cwd).allowed) return false;
+  }
+  o.status = "ok";
+  o.cached = true;
+  o.cache_hits = hit.hits;
+  o.cached_at_ms = hit.stored_at_ms;
+  if (const json::value* code = stored.as_object().if_contains("exit_code"); code && code->is_int64()) {
+    o.exit_code = static_cast<int>(code->as_int64());
+  }
+  o.value = std::move(value);
+  return true;
+}
+
+void FanoutRun::store_cached(const std::string& digest, const Outcome& o) {
+  json::object stored{{"value", o.value}};
+  if (o.exit_code) stored["exit_code"] = *o.exit_code;
+  state::FanoutCacheEntry entry;
+  entry.digest = digest;
+  entry.result_json = json::serialize(stored);
+  entry.expires_at_ms = wall_ms_now() + spec_.cache->ttl_ms;
+  try {
+    services_.store->fanout_cache_store(services_.principal, entry);
+    std::lock_guard lock(mu_);
+    ++cache_stored_;
+  } catch (const std::exception& e) {  // the branch's result is not lost, only not cached
+    std::lock_guard lock(mu_);
+    ++cache_errors_;
+    spdlog::debug("fanout {}: could not cache branch {}: {}", id_, o.index, e.what());
+  }
+}
+
+bool FanoutRun::provider_stopped(const std::string& provider) const {
+  std::lock_guard lock(mu_);
+  return replan_providers_.count(provider) != 0;
+}
+
+FanoutRun::Outcome FanoutRun::run_branch(std::size_t index, const CachePick& pick) {
   Outcome o;
   o.index = index;
   const auto started = Clock::now();
@@ -228,6 +376,17 @@ FanoutRun::Outcome FanoutRun::run_branch(std::size_t index) {
     return o;
   }
   o.provider = spec.provider();
+  o.priority = spec.priority;
+  o.cacheable = !pick.digest.empty();
+  if (provider_stopped(o.provider)) {
+    o.status = "cancelled";
+    o.reason = "replan";
+    return o;
+  }
+  if (pick.hit && serve_cached(spec, *pick.hit, o)) {
+    o.ms = ms_since(started);
+    return o;
+  }
 
   // The CallContext tool branches run under: the caller's, but without its
   // progress token, and cancelled when the run stops or the branch times out.
@@ -245,6 +404,11 @@ FanoutRun::Outcome FanoutRun::run_branch(std::size_t index) {
   for (;;) {
     if (stopping()) {
       o.status = "cancelled";
+      break;
+    }
+    if (o.attempts > 0 && provider_stopped(o.provider)) {  // replanned while it waited to retry
+      o.status = "cancelled";
+      o.reason = "replan";
       break;
     }
     ++o.attempts;
@@ -308,6 +472,16 @@ FanoutRun::Outcome FanoutRun::run_branch(std::size_t index) {
       stop(Stop::kTerminated);
       break;
     }
+    if (policy.action == Action::kReplan) {
+      o.status = "failed";
+      (*o.error)["replan"] = true;
+      std::lock_guard lock(mu_);
+      replan_providers_.insert(o.provider);
+      if (replan_failed_.size() < kMaxReplanFailed) {
+        replan_failed_.push_back(json::object{{"index", index}, {"provider", o.provider}, {"error", *o.error}});
+      }
+      break;
+    }
     // Escalate.
     if (!services_.escalate) {
       o.status = "failed";
@@ -338,6 +512,7 @@ FanoutRun::Outcome FanoutRun::run_branch(std::size_t index) {
     break;
   }
   if (o.status == "cancelled") o.error.reset();
+  if (o.status == "ok" && o.cacheable && services_.store) store_cached(pick.digest, o);
   o.ms = ms_since(started);
   return o;
 }
@@ -347,10 +522,25 @@ void FanoutRun::record(Outcome&& o) {
   ++done_;
   --running_;
   ++counts_[o.status];
+  if (o.cached) {
+    ++cache_hits_;
+  } else if (o.cacheable && o.status != "cancelled") {
+    ++cache_misses_;
+  }
+  if (adaptive_ && !o.cached && o.status != "cancelled") {
+    const bool failed = o.status == "failed" || o.status == "skipped" || o.status == "escalated";
+    if (adaptive_->observe(o.epoch, o.ms, failed, ms_since(started_at_))) slot_cv_.notify_all();
+  }
+  if (adaptive_) slot_cv_.notify_one();  // a slot is free
+  if (o.reason == "replan") {
+    ++replan_not_run_count_;
+    if (replan_not_run_.size() < spec_.max_results) replan_not_run_.push_back(o.index);
+  }
   if (o.status == "ok") {
-    const double cost = cost_of(o.value);
+    // A cached result cost nothing this time.
+    const double cost = o.cached ? 0 : cost_of(o.value);
     cost_spent_ += cost;
-    if (merger_.add_success(o.index, o.value)) stop_locked(Stop::kDecided, nullptr);
+    if (merger_.add_success(o.index, o.value, o.priority)) stop_locked(Stop::kDecided, nullptr);
     if (spec_.budget.cost_units && cost_spent_ >= *spec_.budget.cost_units &&
         (next_ < spec_.count || running_ > 0)) {
       stop_locked(Stop::kBudget, "cost_units");
@@ -363,7 +553,16 @@ void FanoutRun::record(Outcome&& o) {
     if (o.error) entry["error"] = std::move(*o.error);
     if (o.exit_code) entry["exit_code"] = *o.exit_code;
     if (o.escalation) entry["escalation"] = std::move(*o.escalation);
-    if (o.status == "cancelled") entry["reason"] = stop_ == Stop::kNone ? "cancelled" : status_name_locked();
+    if (o.cached) {
+      entry["cached"] = true;
+      entry["cache"] = json::object{{"hits", o.cache_hits}, {"stored_at_ms", o.cached_at_ms}};
+    }
+    if (spec_.merge.strategy == Strategy::kPriority) entry["priority"] = o.priority;
+    if (o.status == "cancelled") {
+      entry["reason"] = !o.reason.empty()       ? o.reason
+                        : stop_ == Stop::kNone ? "cancelled"
+                                               : status_name_locked();
+    }
     results_[o.index] = std::move(entry);
   } else {
     ++elided_;
@@ -404,6 +603,8 @@ json::object FanoutRun::result_locked(std::int64_t wall_ms) {
     case Stop::kNone:
       if (!budget_exhausted_.empty() && never_started > 0) {
         status = "budget_exhausted";
+      } else if (!replan_providers_.empty()) {
+        status = "replan";  // the caller plans again, whatever the merge says
       } else {
         status = merge.at("satisfied").as_bool() ? "ok" : "failed";
       }
@@ -438,6 +639,28 @@ json::object FanoutRun::result_locked(std::int64_t wall_ms) {
   out["counts"] = std::move(counts);
   out["budget"] = std::move(budget);
   out["breakers"] = breakers_.report(100);
+  if (spec_.cache) {
+    out["cache"] = json::object{{"ttl_ms", spec_.cache->ttl_ms},
+                                {"hits", cache_hits_},
+                                {"misses", cache_misses_},
+                                {"stored", cache_stored_},
+                                {"errors", cache_errors_}};
+  }
+  if (adaptive_) out["concurrency"] = adaptive_->report();
+  if (!replan_providers_.empty()) {
+    json::array providers;
+    for (const auto& p : replan_providers_) providers.emplace_back(p);
+    std::sort(replan_not_run_.begin(), replan_not_run_.end());  // they end in any order
+    json::array not_run;
+    for (std::size_t i : replan_not_run_) not_run.emplace_back(i);
+    // Branches the run never reached (it stopped for another reason) were
+    // not run either.
+    for (std::size_t i = next_; i < total && not_run.size() < spec_.max_results; ++i) not_run.emplace_back(i);
+    out["replan"] = json::object{{"providers", std::move(providers)},
+                                 {"failed", replan_failed_},
+                                 {"not_run", std::move(not_run)},
+                                 {"not_run_count", replan_not_run_count_ + never_started}};
+  }
   out["ms"] = wall_ms;
   out["results"] = std::move(results);
   out["elided"] = elided_;
@@ -448,7 +671,8 @@ json::object FanoutRun::status() const {
   std::lock_guard lock(mu_);
   json::object out{{"run_id", id_}, {"total", spec_.count}, {"started", std::min(spec_.count, next_)},
                    {"done", done_}, {"running", running_}, {"counts", counts_locked()},
-                   {"elapsed_ms", ms_since(started_at_)}};
+                   {"elapsed_ms", ms_since(started_at_)}, {"breakers", breakers_.report(100)}};
+  if (adaptive_) out["concurrency"] = adaptive_->report();
   if (final_) {
     out["status"] = final_->at("status");
     out["result"] = *final_;

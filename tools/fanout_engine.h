@@ -15,6 +15,21 @@
 // next index, run the branch's attempts (retries, backoff, breaker) and fold
 // the outcome in.
 //
+// What a run learns outlives it, in the store:
+//   - cache {ttl_ms, env}: a branch whose digest (tools/fanout_cache.h) ran
+//     successfully within ttl_ms returns that result (cached: true, attempts
+//     0) instead of running. Digests are looked up in batches of
+//     kCacheWindow branches, the first batch before any branch starts (a run
+//     of ≤ kCacheWindow branches is one Store::fanout_cache_lookup); every
+//     fresh success is stored. Tool branches are cached only when the tool is
+//     read-only (a cached memory_put would not write); a cached command still
+//     asks the permission gate; sample branches are never cached.
+//   - breakers: loaded at run start (Store::fanout_breakers), every change
+//     stored (Store::fanout_breaker_store), so an open breaker stays open for
+//     the next run, in any process.
+// concurrency "adaptive" (tools/fanout_adaptive.h) lets at most the adaptive
+// limit of the max_concurrency workers run a branch at a time.
+//
 // Thread safety: FanoutRun::cancel() and status() may be called from any
 // thread while execute() runs on another. FanoutRuns is internally locked.
 #pragma once
@@ -30,12 +45,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <boost/json/object.hpp>
 
 #include "mcp/tool.h"
 #include "state/store.h"
+#include "tools/fanout_adaptive.h"
 #include "tools/fanout_merge.h"
 #include "tools/fanout_policy.h"
 #include "tools/fanout_process.h"
@@ -51,6 +69,7 @@ struct BranchSpec {
   CommandSpec command;                  // kCommand
   std::optional<std::int64_t> timeout_ms;  // kCommand: overrides branch_timeout_ms
   boost::json::object sample;           // kSample: sampling/createMessage params
+  std::int64_t priority = 0;            // merge "priority": lower wins
 
   // The breaker key: "tool:NAME", "command:ARGV0" or "sample".
   std::string provider() const;
@@ -67,10 +86,21 @@ struct Budget {
   std::optional<double> cost_units;          // sum of branches' reported cost_units
 };
 
+// The run's result cache (see the file comment).
+struct CacheSpec {
+  std::int64_t ttl_ms = 0;       // > 0: a result older than this is not used
+  std::vector<std::string> env;  // environment variables whose values enter a command's digest
+};
+
+enum class ConcurrencyMode { kFixed, kAdaptive };
+std::string_view to_string(ConcurrencyMode m);
+
 struct RunSpec {
   std::size_t count = 0;
   BranchSource source;
-  int max_concurrency = 1;
+  int max_concurrency = 1;  // kAdaptive: the bound of the adaptive limit
+  ConcurrencyMode concurrency = ConcurrencyMode::kFixed;
+  std::optional<CacheSpec> cache;
   std::int64_t branch_timeout_ms = 60'000;
   Budget budget;
   MergeSpec merge;
@@ -87,7 +117,7 @@ struct BranchServices {
   const mcp::ToolRegistry* registry = nullptr;
   mcp::CallContext ctx;        // of the fanout_run call; tool branches get a copy
   state::Principal principal;  // the caller (gate, escalations, journal)
-  state::Store* store = nullptr;  // FORK / JOIN journal records; null: none
+  state::Store* store = nullptr;  // FORK / JOIN records, cache, breakers; null: none
   CommandGate gate;            // null: allow
   EscalationFiler escalate;    // null: "escalation unavailable"
 };
@@ -111,7 +141,7 @@ class FanoutRun {
   void cancel();
 
   // fanout_status: {run_id, status, total, started, done, running, counts,
-  // elapsed_ms, active: [{index, pid}], result?}.
+  // elapsed_ms, breakers, concurrency?, active: [{index, pid}], result?}.
   boost::json::object status() const;
 
   const std::string& id() const { return id_; }
@@ -121,6 +151,13 @@ class FanoutRun {
  private:
   enum class Stop { kNone, kCancelled, kTerminated, kBudget, kDecided };
   struct Outcome;
+  // A branch's digest and, when the cache had a live result for it, that.
+  struct CachePick {
+    std::string digest;  // "" : not cached (no cache, sample, not read-only)
+    std::optional<state::FanoutCacheEntry> hit;
+  };
+  static constexpr std::size_t kCacheWindow = 4096;
+  static constexpr std::size_t kMaxReplanFailed = 100;
   // One attempt of one branch (tools/fanout_attempt.cpp).
   struct Attempt {
     bool ok = false;
@@ -134,7 +171,16 @@ class FanoutRun {
   };
 
   void worker_loop();
-  Outcome run_branch(std::size_t index);
+  Outcome run_branch(std::size_t index, const CachePick& pick);
+  // Looks up the digests of branches [from, from + kCacheWindow) in one
+  // batch (under mu_).
+  void load_cache_window_locked(std::size_t from);
+  CachePick cache_pick_locked(std::size_t index);
+  // Serves `hit` as the branch's outcome; false when it cannot be (unusable
+  // for this run's merge, or the gate now refuses the command).
+  bool serve_cached(const BranchSpec& spec, const state::FanoutCacheEntry& hit, Outcome& o);
+  void store_cached(const std::string& digest, const Outcome& o);
+  bool provider_stopped(const std::string& provider) const;  // takes mu_
   Attempt attempt(std::size_t index, const BranchSpec& spec, mcp::CallContext& tool_ctx,
                   std::chrono::steady_clock::time_point& deadline);
   Attempt attempt_tool(const BranchSpec& spec, mcp::CallContext& tool_ctx,
@@ -175,6 +221,24 @@ class FanoutRun {
   std::size_t elided_ = 0;
   Merger merger_;
   std::optional<boost::json::object> final_;  // set when execute() returns
+
+  // Cache (spec_.cache): the current window of digests and hits.
+  std::size_t cache_window_from_ = 0;
+  std::vector<CachePick> cache_window_;
+  std::size_t cache_hits_ = 0;
+  std::size_t cache_misses_ = 0;    // cacheable branches that ran
+  std::size_t cache_stored_ = 0;    // guarded by mu_ too
+  std::size_t cache_errors_ = 0;    // lookups or stores the store refused
+
+  // concurrency "adaptive": workers wait on slot_cv_ for running_ < limit.
+  std::optional<AdaptiveConcurrency> adaptive_;
+  std::condition_variable slot_cv_;
+
+  // on_error "replan": the stopped providers and what failed / never ran.
+  std::set<std::string> replan_providers_;
+  boost::json::array replan_failed_;
+  std::vector<std::size_t> replan_not_run_;  // the first max_results
+  std::size_t replan_not_run_count_ = 0;
 
   CircuitBreakers breakers_;
   ProcessGroups groups_;

@@ -15,6 +15,7 @@ std::optional<Strategy> strategy_from(std::string_view name) {
   if (name == "best_of_n") return Strategy::kBestOfN;
   if (name == "majority") return Strategy::kMajority;
   if (name == "quorum") return Strategy::kQuorum;
+  if (name == "priority") return Strategy::kPriority;
   return std::nullopt;
 }
 
@@ -25,6 +26,7 @@ std::string_view to_string(Strategy s) {
     case Strategy::kBestOfN: return "best_of_n";
     case Strategy::kMajority: return "majority";
     case Strategy::kQuorum: return "quorum";
+    case Strategy::kPriority: return "priority";
   }
   return "all";
 }
@@ -54,10 +56,19 @@ std::optional<std::string> Merger::check(const json::value& value) const {
   return std::nullopt;
 }
 
-bool Merger::add_success(std::size_t index, const json::value& value) {
+bool Merger::add_success(std::size_t index, const json::value& value, std::int64_t priority) {
   ++successes_;
   switch (spec_.strategy) {
     case Strategy::kAll:
+      break;
+    case Strategy::kPriority:
+      // Ties go to the lowest index: the outcome does not depend on
+      // completion order.
+      if (!best_ || priority < best_priority_ || (priority == best_priority_ && index < *best_)) {
+        best_ = index;
+        best_priority_ = priority;
+        best_value_ = value;
+      }
       break;
     case Strategy::kFirstSuccess:
       if (!first_) {
@@ -114,7 +125,8 @@ std::optional<std::size_t> Merger::winner() const {
   switch (spec_.strategy) {
     case Strategy::kAll: return std::nullopt;
     case Strategy::kFirstSuccess: return first_;
-    case Strategy::kBestOfN: return best_;
+    case Strategy::kBestOfN:
+    case Strategy::kPriority: return best_;
     case Strategy::kQuorum: return quorum_index_;
     case Strategy::kMajority: {
       const Vote* top = nullptr;
@@ -154,6 +166,14 @@ json::object Merger::finish(std::size_t total) const {
       if (best_) {
         out["winner"] = *best_;
         out["score"] = best_score_;
+        out["value"] = best_value_;
+      }
+      break;
+    case Strategy::kPriority:
+      satisfied = best_.has_value();
+      if (best_) {
+        out["winner"] = *best_;
+        out["priority"] = best_priority_;
         out["value"] = best_value_;
       }
       break;

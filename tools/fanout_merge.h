@@ -1,7 +1,9 @@
 // keel/tools/fanout_merge.h — how fanout_run turns its branches' values into
 // one outcome: all, first_success, best_of_n (highest number at a JSON
 // pointer), majority (plurality vote on the value at a JSON pointer, ties
-// reported), quorum k (k successes, or k equal values at the pointer).
+// reported), quorum k (k successes, or k equal values at the pointer),
+// priority (the value of the successful branch with the lowest `priority`,
+// ties to the lowest index; a branch without one has priority 0).
 //
 // Memory: a Merger keeps O(1) state per strategy except majority/quorum with a
 // pointer, which keep one counter per distinct vote (at most kMaxDistinctVotes;
@@ -23,7 +25,7 @@
 
 namespace keel::tools::fanout {
 
-enum class Strategy { kAll, kFirstSuccess, kBestOfN, kMajority, kQuorum };
+enum class Strategy { kAll, kFirstSuccess, kBestOfN, kMajority, kQuorum, kPriority };
 std::optional<Strategy> strategy_from(std::string_view name);
 std::string_view to_string(Strategy s);
 
@@ -46,10 +48,11 @@ class Merger {
   // Records a successful branch (its value passed check()). Returns true when
   // the outcome is decided and the branches still running or queued can be
   // cancelled: first_success at its first success, quorum once reached.
-  bool add_success(std::size_t index, const boost::json::value& value);
+  // `priority`: the branch's (priority merge only; lower wins).
+  bool add_success(std::size_t index, const boost::json::value& value, std::int64_t priority = 0);
 
-  // {strategy, satisfied, winner?, value?, score?, votes?, tie?, tied?,
-  //  successes}. `total` is the run's branch count.
+  // {strategy, satisfied, winner?, value?, score?, priority?, votes?, tie?,
+  //  tied?, successes}. `total` is the run's branch count.
   boost::json::object finish(std::size_t total) const;
   std::optional<std::size_t> winner() const;
   bool decided() const { return decided_; }
@@ -67,8 +70,9 @@ class Merger {
   bool decided_ = false;
   std::optional<std::size_t> first_;  // first_success: the first to succeed
   boost::json::value first_value_;
-  std::optional<std::size_t> best_;   // best_of_n
+  std::optional<std::size_t> best_;   // best_of_n, priority
   double best_score_ = 0;
+  std::int64_t best_priority_ = 0;    // priority
   boost::json::value best_value_;
   std::map<std::string, Vote> votes_;  // serialized vote → tally
   std::size_t other_votes_ = 0;        // votes beyond kMaxDistinctVotes values

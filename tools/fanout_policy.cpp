@@ -11,6 +11,17 @@ namespace keel::tools::fanout {
 namespace json = boost::json;
 
 namespace {
+
+std::string_view state_name(int s) {
+  return s == 0 ? "closed" : s == 1 ? "open" : "half_open";
+}
+
+std::int64_t wall_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 constexpr std::string_view kClassNames[kErrorClassCount] = {"transient", "timeout", "parse",
                                                             "denied", "other"};
 }  // namespace
@@ -23,6 +34,7 @@ std::string_view to_string(Action a) {
     case Action::kSkip: return "skip";
     case Action::kEscalate: return "escalate";
     case Action::kTerminate: return "terminate";
+    case Action::kReplan: return "replan";
   }
   return "skip";
 }
@@ -42,9 +54,50 @@ std::chrono::milliseconds backoff_delay(const RetrySpec& spec, int next_attempt,
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
 }
 
+void CircuitBreakers::load(const std::vector<state::FanoutBreaker>& rows) {
+  if (threshold_ <= 0) return;
+  std::lock_guard lock(mu_);
+  const Clock::time_point steady_now = Clock::now();
+  const std::int64_t wall_now = wall_ms_now();
+  for (const state::FanoutBreaker& row : rows) {
+    Breaker b;
+    b.state = row.state == "open" ? State::kOpen : row.state == "half_open" ? State::kHalfOpen : State::kClosed;
+    b.consecutive = row.consecutive_failures;
+    b.opened = row.opened;
+    if (row.opened_at_ms > 0) {
+      // How long ago it opened, by the wall clock, on this run's steady clock.
+      b.opened_at = steady_now - std::chrono::milliseconds(std::max<std::int64_t>(0, wall_now - row.opened_at_ms));
+    }
+    breakers_[row.provider] = b;
+  }
+}
+
+void CircuitBreakers::changed(const std::string& provider, Breaker& b,
+                              std::unique_lock<std::mutex>& lock) {
+  ++b.version;
+  if (!sink_) return;
+  const std::uint64_t version = b.version;
+  state::FanoutBreaker row;
+  row.provider = provider;
+  row.state = state_name(static_cast<int>(b.state));
+  row.consecutive_failures = b.consecutive;
+  row.opened = b.opened;
+  if (b.opened > 0) {
+    row.opened_at_ms = wall_ms_now() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           Clock::now() - b.opened_at)
+                                           .count();
+  }
+  lock.unlock();
+  std::lock_guard sink_lock(sink_mu_);
+  std::uint64_t& sunk = sunk_[provider];
+  if (version <= sunk) return;  // a newer snapshot was written already
+  sunk = version;
+  sink_(row);
+}
+
 bool CircuitBreakers::allow(const std::string& provider) {
   if (threshold_ <= 0) return true;
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto it = breakers_.find(provider);
   if (it == breakers_.end()) return true;
   Breaker& b = it->second;
@@ -55,6 +108,7 @@ bool CircuitBreakers::allow(const std::string& provider) {
       if (Clock::now() - b.opened_at < cooldown_) return false;
       b.state = State::kHalfOpen;
       b.trial_in_flight = true;
+      changed(provider, b, lock);
       return true;
     case State::kHalfOpen:
       if (b.trial_in_flight) return false;
@@ -66,17 +120,20 @@ bool CircuitBreakers::allow(const std::string& provider) {
 
 void CircuitBreakers::on_success(const std::string& provider) {
   if (threshold_ <= 0) return;
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto it = breakers_.find(provider);
   if (it == breakers_.end()) return;
-  it->second.state = State::kClosed;
-  it->second.consecutive = 0;
-  it->second.trial_in_flight = false;
+  Breaker& b = it->second;
+  b.trial_in_flight = false;
+  if (b.state == State::kClosed && b.consecutive == 0) return;  // nothing changed
+  b.state = State::kClosed;
+  b.consecutive = 0;
+  changed(provider, b, lock);
 }
 
 void CircuitBreakers::on_failure(const std::string& provider) {
   if (threshold_ <= 0) return;
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   Breaker& b = breakers_[provider];
   ++b.consecutive;
   if (b.state == State::kHalfOpen || (b.state == State::kClosed && b.consecutive >= threshold_)) {
@@ -85,6 +142,7 @@ void CircuitBreakers::on_failure(const std::string& provider) {
     b.trial_in_flight = false;
     ++b.opened;
   }
+  changed(provider, b, lock);
 }
 
 void CircuitBreakers::abandon(const std::string& provider) {
@@ -99,13 +157,17 @@ json::array CircuitBreakers::report(std::size_t limit) const {
   json::array out;
   for (const auto& [provider, b] : breakers_) {
     if (out.size() >= limit) break;
-    std::string_view state = b.state == State::kClosed ? "closed"
-                             : b.state == State::kOpen ? "open"
-                                                       : "half_open";
-    out.push_back(json::object{{"provider", provider},
-                               {"state", state},
-                               {"consecutive_failures", b.consecutive},
-                               {"opened", b.opened}});
+    const std::string_view state = state_name(static_cast<int>(b.state));
+    json::object entry{{"provider", provider},
+                       {"state", state},
+                       {"consecutive_failures", b.consecutive},
+                       {"opened", b.opened}};
+    if (b.opened > 0) {
+      entry["opened_at_ms"] = wall_ms_now() - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  Clock::now() - b.opened_at)
+                                                  .count();
+    }
+    out.push_back(std::move(entry));
   }
   return out;
 }

@@ -1,6 +1,8 @@
 // keel/tools/fanout_policy.h — what fanout_run does when a branch fails: the
 // error classes, the per-class action (retry with jittered exponential
-// backoff, skip, escalate, terminate) and the circuit breaker per provider.
+// backoff, skip, escalate, terminate, replan) and the circuit breaker per
+// provider, which lives in the store so that it outlives the run and the
+// process (Store::fanout_breakers / fanout_breaker_store).
 //
 // Thread safety: ErrorClass, FailurePolicy and RetrySpec are plain values.
 // CircuitBreakers is internally locked and may be called from every worker of
@@ -16,8 +18,13 @@
 #include <string>
 #include <string_view>
 
+#include <functional>
+#include <vector>
+
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+
+#include "state/fanout_types.h"
 
 namespace keel::tools::fanout {
 
@@ -33,7 +40,13 @@ enum class ErrorClass { kTransient, kTimeout, kParse, kDenied, kOther };
 inline constexpr int kErrorClassCount = 5;
 std::string_view to_string(ErrorClass c);
 
-enum class Action { kRetry, kSkip, kEscalate, kTerminate };
+// replan: the failing branch's provider (its "branch class": "tool:NAME",
+// "command:ARGV0", "sample") is stopped — its branches not started yet never
+// start (cancelled, reason "replan"), those running finish — the other
+// providers' branches go on, and the run ends with status "replan" and a
+// `replan` report {providers, failed: [{index, provider, error}], not_run:
+// [index...], not_run_count} so that the orchestrating agent can plan again.
+enum class Action { kRetry, kSkip, kEscalate, kTerminate, kReplan };
 std::string_view to_string(Action a);
 
 struct RetrySpec {
@@ -65,11 +78,25 @@ std::chrono::milliseconds backoff_delay(const RetrySpec& spec, int next_attempt,
 // open breaker refuses attempts until `cooldown` has passed, then lets exactly
 // one trial attempt through (half-open): its success closes the breaker, its
 // failure opens it again for another cooldown. failures == 0 disables them.
+//
+// Persistence: load() seeds the breakers from the store at run start (an open
+// breaker's cooldown counts from when it opened, in whatever run or process;
+// a half-open one whose trial died with its process lets a new trial
+// through), and every change of a breaker (state, consecutive failures, times
+// opened) is handed to `sink` as a state::FanoutBreaker, outside the lock,
+// newest last: a slower caller's older snapshot is dropped, never written over
+// a newer one. The sink must not throw.
+using BreakerSink = std::function<void(const state::FanoutBreaker&)>;
+
 class CircuitBreakers {
  public:
   using Clock = std::chrono::steady_clock;
-  CircuitBreakers(int failures, std::chrono::milliseconds cooldown)
-      : threshold_(failures), cooldown_(cooldown) {}
+  CircuitBreakers(int failures, std::chrono::milliseconds cooldown, BreakerSink sink = nullptr)
+      : threshold_(failures), cooldown_(cooldown), sink_(std::move(sink)) {}
+
+  // Replaces the breakers by the store's rows (opened_at_ms is wall-clock
+  // time, ms since the epoch). Call before the first allow().
+  void load(const std::vector<state::FanoutBreaker>& rows);
 
   // May an attempt on `provider` start now? True also for the one half-open
   // trial (the caller must then report its outcome).
@@ -80,23 +107,32 @@ class CircuitBreakers {
   // run stopped, bad arguments): frees a half-open trial without closing.
   void abandon(const std::string& provider);
 
-  // [{provider, state: closed|open|half_open, consecutive_failures, opened}]
-  // for providers that failed at least once; at most `limit` entries.
+  // [{provider, state: closed|open|half_open, consecutive_failures, opened,
+  // opened_at_ms?}] for providers that failed at least once (in this run or,
+  // loaded, before it); at most `limit` entries.
   boost::json::array report(std::size_t limit) const;
 
  private:
   enum class State { kClosed, kOpen, kHalfOpen };
   struct Breaker {
     State state = State::kClosed;
-    int consecutive = 0;
-    int opened = 0;  // times it opened
+    std::int64_t consecutive = 0;
+    std::int64_t opened = 0;  // times it opened
     Clock::time_point opened_at{};
     bool trial_in_flight = false;
+    std::uint64_t version = 0;  // bumped on every change that is persisted
   };
+  // Bumps b's version and hands its snapshot to the sink after releasing
+  // `lock` (which holds mu_).
+  void changed(const std::string& provider, Breaker& b, std::unique_lock<std::mutex>& lock);
+
   const int threshold_;
   const std::chrono::milliseconds cooldown_;
+  const BreakerSink sink_;
   mutable std::mutex mu_;
   std::map<std::string, Breaker> breakers_;  // only providers that failed
+  std::mutex sink_mu_;  // serialises the sink; taken after mu_ is released
+  std::map<std::string, std::uint64_t> sunk_;  // provider -> version handed to the sink
 };
 
 }  // namespace keel::tools::fanout

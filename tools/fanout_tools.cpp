@@ -15,8 +15,9 @@
 #include "tools/tools.h"
 
 namespace keel::tools::fanout {
-BOOST_DESCRIBE_ENUM(Strategy, kAll, kFirstSuccess, kBestOfN, kMajority, kQuorum)
-BOOST_DESCRIBE_ENUM(Action, kRetry, kSkip, kEscalate, kTerminate)
+BOOST_DESCRIBE_ENUM(Strategy, kAll, kFirstSuccess, kBestOfN, kMajority, kQuorum, kPriority)
+BOOST_DESCRIBE_ENUM(Action, kRetry, kSkip, kEscalate, kTerminate, kReplan)
+BOOST_DESCRIBE_ENUM(ConcurrencyMode, kFixed, kAdaptive)
 }  // namespace keel::tools::fanout
 
 namespace keel::tools {
@@ -54,15 +55,17 @@ struct BranchArg {
   std::optional<std::string> cwd{};
   std::optional<std::int64_t> timeout_ms{};
   std::optional<json::object> sample{};
+  std::optional<std::int64_t> priority{};
   static constexpr wire::Doc docs[] = {
       {.name = "tool", .min_length = 1, .max_length = 128},
       {.name = "command", .min_length = 1, .max_length = 4096},
       {.name = "args", .max_items = 4096},
       {.name = "cwd", .min_length = 1, .max_length = 4096},
       {.name = "timeout_ms", .minimum = 1},
-      {.name = "sample", .description = "sampling/createMessage params"}};
+      {.name = "sample", .description = "sampling/createMessage params"},
+      {.name = "priority", .description = "merge priority: lower wins; default 0"}};
 };
-BOOST_DESCRIBE_STRUCT(BranchArg, (), (tool, arguments, command, args, cwd, timeout_ms, sample))
+BOOST_DESCRIBE_STRUCT(BranchArg, (), (tool, arguments, command, args, cwd, timeout_ms, sample, priority))
 
 constexpr std::string_view kBranchRef = R"({"$ref": "#/$defs/branch"})";
 constexpr std::string_view kActionRef = R"({"$ref": "#/$defs/action"})";
@@ -135,6 +138,23 @@ struct BreakerArg {
 };
 BOOST_DESCRIBE_STRUCT(BreakerArg, (), (failures, cooldown_ms))
 
+// cache {ttl_ms, env}: the run's result cache (tools/fanout_engine.h).
+constexpr std::int64_t kMaxCacheTtlMs = 30LL * 24 * 3'600'000;  // 30 days
+constexpr std::size_t kMaxCacheEnvNames = 64;
+struct CacheArg {
+  std::int64_t ttl_ms = 0;
+  std::optional<std::vector<std::string>> env{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "ttl_ms",
+       .description = "use a result stored at most this long ago (ms, 1..30 days)",
+       .minimum = 1,
+       .maximum = kMaxCacheTtlMs},
+      {.name = "env",
+       .description = "environment variables whose values enter a command branch's digest",
+       .max_items = kMaxCacheEnvNames}};
+};
+BOOST_DESCRIBE_STRUCT(CacheArg, (), (ttl_ms, env))
+
 constexpr std::int64_t kMaxRunIdBytes = 64;
 
 struct RunArgs {
@@ -142,6 +162,8 @@ struct RunArgs {
   std::optional<GenerateArg> generate{};
   std::optional<std::string> run_id{};
   std::optional<std::int64_t> max_concurrency{};
+  std::optional<ConcurrencyMode> concurrency{};
+  std::optional<CacheArg> cache{};
   std::optional<std::int64_t> branch_timeout_ms{};
   std::optional<BudgetArg> budget{};
   std::optional<MergeArg> merge{};
@@ -154,7 +176,13 @@ struct RunArgs {
        .description = "your own id for the run (for fanout_status/fanout_cancel); default: generated",
        .min_length = 1,
        .max_length = kMaxRunIdBytes},
-      {.name = "max_concurrency", .description = "default: config fanout.default_concurrency", .minimum = 1},
+      {.name = "max_concurrency",
+       .description = "default: config fanout.default_concurrency (adaptive: the bound, default "
+                      "config fanout.max_concurrency)",
+       .minimum = 1},
+      {.name = "concurrency",
+       .description = "fixed (max_concurrency at once) or adaptive (AIMD between 1 and max_concurrency "
+                      "on latency and error rate; the result carries the trace)"},
       {.name = "branch_timeout_ms",
        .description = "per attempt; default: config fanout.default_branch_timeout_ms",
        .minimum = 1},
@@ -167,14 +195,24 @@ struct RunArgs {
   }
 };
 BOOST_DESCRIBE_STRUCT(RunArgs, (),
-                      (branches, generate, run_id, max_concurrency, branch_timeout_ms, budget, merge,
-                       on_error, breaker, max_results))
+                      (branches, generate, run_id, max_concurrency, concurrency, cache, branch_timeout_ms,
+                       budget, merge, on_error, breaker, max_results))
 
 struct RunIdArg {
   std::string run_id{};
   static constexpr wire::Doc docs[] = {{.name = "run_id", .min_length = 1, .max_length = kMaxRunIdBytes}};
 };
 BOOST_DESCRIBE_STRUCT(RunIdArg, (), (run_id))
+
+struct StatusArgs {
+  std::optional<std::string> run_id{};
+  static constexpr wire::Doc docs[] = {
+      {.name = "run_id",
+       .description = "one of your runs; without it: the project's circuit breakers, as the store keeps them",
+       .min_length = 1,
+       .max_length = kMaxRunIdBytes}};
+};
+BOOST_DESCRIBE_STRUCT(StatusArgs, (), (run_id))
 
 struct CancelOut {
   std::string run_id{};
@@ -209,6 +247,7 @@ BranchSpec decode_branch(const json::object& obj, const std::string& where) {
     s.sample = *b.sample;
   }
   s.timeout_ms = b.timeout_ms;
+  s.priority = b.priority.value_or(0);
   return s;
 }
 
@@ -353,8 +392,11 @@ RunSpec decode_run(const RunArgs& args, const ToolEnv& env, const state::Princip
     };
   }
 
-  spec.max_concurrency = static_cast<int>(
-      args.max_concurrency.value_or(std::min(lim.default_concurrency, lim.max_concurrency)));
+  spec.concurrency = args.concurrency.value_or(ConcurrencyMode::kFixed);
+  const int default_concurrency = spec.concurrency == ConcurrencyMode::kAdaptive
+                                      ? lim.max_concurrency
+                                      : std::min(lim.default_concurrency, lim.max_concurrency);
+  spec.max_concurrency = static_cast<int>(args.max_concurrency.value_or(default_concurrency));
   if (spec.max_concurrency > lim.max_concurrency) {
     over_limit("max_concurrency: at most " + std::to_string(lim.max_concurrency) +
                " (config fanout.max_concurrency)");
@@ -398,6 +440,43 @@ RunSpec decode_run(const RunArgs& args, const ToolEnv& env, const state::Princip
     }
   } else if (merge.k != 0) {
     invalid("merge.k: only the quorum strategy takes k");
+  }
+
+  if (merge.strategy != Strategy::kPriority) {
+    // A priority nobody reads is a mistake worth saying so.
+    if (args.branches) {
+      for (std::size_t i = 0; i < args.branches->size(); ++i) {
+        if ((*args.branches)[i].as_object().contains("priority")) {
+          invalid("branches[" + std::to_string(i) + "].priority: only merge.strategy \"priority\" uses it");
+        }
+      }
+    } else if (args.generate->branch.contains("priority")) {
+      invalid("generate.branch.priority: only merge.strategy \"priority\" uses it");
+    }
+  }
+
+  if (const auto& cache = args.cache) {
+    if (cache->ttl_ms < 1 || cache->ttl_ms > kMaxCacheTtlMs) {
+      invalid("cache.ttl_ms: 1.." + std::to_string(kMaxCacheTtlMs) + " ms (30 days), got " +
+              std::to_string(cache->ttl_ms));
+    }
+    CacheSpec c;
+    c.ttl_ms = cache->ttl_ms;
+    for (const std::string& name : cache->env.value_or(std::vector<std::string>{})) {
+      if (name.empty() || name.size() > 256 || name.find('=') != std::string::npos ||
+          name.find('\0') != std::string::npos) {
+        invalid("cache.env: \"" + name.substr(0, 64) +
+                "\" is not an environment variable name (1..256 bytes, no '=')");
+      }
+      c.env.push_back(name);
+    }
+    if (c.env.size() > kMaxCacheEnvNames) {
+      invalid("cache.env: at most " + std::to_string(kMaxCacheEnvNames) + " names");
+    }
+    std::sort(c.env.begin(), c.env.end());
+    c.env.erase(std::unique(c.env.begin(), c.env.end()), c.env.end());
+    if (!env.store) throw Failure(ToolCode::kUnsupported, "cache: this server has no store");
+    spec.cache = std::move(c);
   }
 
   if (args.on_error) spec.on_error = failure_policy(*args.on_error, lim.max_attempts);
@@ -476,7 +555,23 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "lets one trial through after the cooldown, closes on success. budget "
           "{max_branches, wall_ms, cost_units}: when spent (cost_units = sum of a numeric "
           "top-level cost_units in branch values) the remaining branches are cancelled and "
-          "status says budget_exhausted. Sends progress (branches done / total); "
+          "status says budget_exhausted. merge.strategy priority: the value of the successful "
+          "branch with the lowest `priority` (a branch field, default 0; ties to the lowest "
+          "index). on_error replan: the failing branch's provider (tool:NAME, command:ARGV0, "
+          "sample) stops (its branches not started yet are cancelled with reason replan, the "
+          "others go on) and the run returns status replan with replan {providers, failed "
+          "[{index, provider, error}], not_run [index], not_run_count} so you can plan again. "
+          "cache {ttl_ms, env?}: a branch whose digest (tool and arguments and caller, or "
+          "command argv, cwd and the named env variables) succeeded within ttl_ms returns that "
+          "result (cached: true, attempts 0; read-only tools and commands only, never sample); "
+          "result.cache counts hits, misses, stored. concurrency adaptive: starts at 1 branch "
+          "at a time, adds one after each window of max(limit, 3) branches whose mean latency "
+          "stays within 1.5x the best window's + 5 ms and whose failure rate is <= 0.2, halves "
+          "otherwise, never above max_concurrency; result.concurrency.trace lists every change "
+          "{t_ms, concurrency, reason}. Breakers are kept in the store: an open breaker stays "
+          "open for later runs (and other processes) until its cooldown passed; "
+          "fanout_status without run_id lists them. "
+          "Sends progress (branches done / total); "
           "notifications/cancelled or fanout_cancel {run_id} stops every branch. FORK and "
           "JOIN are journaled.",
        .annotations = {.read_only = false, .destructive = true, .idempotent = false, .open_world = true},
@@ -484,7 +579,7 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
         "type": "object",
         "properties": {
           "run_id": {"type": "string"},
-          "status": {"type": "string", "enum": ["ok", "failed", "cancelled", "terminated", "budget_exhausted"]},
+          "status": {"type": "string", "enum": ["ok", "failed", "cancelled", "terminated", "budget_exhausted", "replan"]},
           "total": {"type": "integer"},
           "winner": {"type": "integer", "description": "index of the branch the merge picked"},
           "value": {"description": "the merged value (first_success, best_of_n, majority, quorum with a pointer)"},
@@ -492,12 +587,17 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "counts": {"type": "object"},
           "budget": {"type": "object"},
           "breakers": {"type": "array"},
+          "cache": {"type": "object", "description": "{ttl_ms, hits, misses, stored, errors}"},
+          "concurrency": {"type": "object", "description": "adaptive: {mode, max, final, trace: [{t_ms, concurrency, reason, latency_ms, baseline_ms, error_rate}], trace_elided}"},
+          "replan": {"type": "object", "description": "{providers, failed: [{index, provider, error}], not_run: [index], not_run_count}"},
           "ms": {"type": "integer"},
           "results": {"type": "array", "items": {"type": "object",
             "properties": {"index": {"type": "integer"},
                            "status": {"type": "string", "enum": ["ok", "failed", "skipped", "escalated", "cancelled"]},
                            "ms": {"type": "integer"}, "attempts": {"type": "integer"},
-                           "value": {}, "error": {"type": "object"}},
+                           "value": {}, "error": {"type": "object"},
+                           "cached": {"type": "boolean"}, "cache": {"type": "object"},
+                           "priority": {"type": "integer"}, "reason": {"type": "string"}},
             "required": ["index", "status", "ms", "attempts"]}},
           "elided": {"type": "integer", "description": "branches not listed in results (beyond max_results)"}
         },
@@ -538,12 +638,15 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
         return Reply<json::object>{std::move(result), std::move(text)};
       }));
 
-  registry.add(declare_tool<RunIdArg, json::object>(
+  registry.add(declare_tool<StatusArgs, json::object>(
       {.name = "fanout_status",
-       .title = "Status of a fanout run",
+       .title = "Status of a fanout run, or the breakers",
        .description =
            "Progress of one of your fanout runs that is running (done, running, counts, "
-           "the pids of running command branches) or finished recently (with its result).",
+           "breakers, the adaptive concurrency trace, the pids of running command branches) or "
+           "finished recently (with its result). Without run_id: the project's circuit breakers "
+           "as the store keeps them between runs [{provider, state, consecutive_failures, "
+           "opened, opened_at_ms, updated_at_ms}].",
        .annotations = {.read_only = true, .destructive = false, .idempotent = true},
        .output_schema = schema(R"json({
         "type": "object",
@@ -553,14 +656,35 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "total": {"type": "integer"}, "started": {"type": "integer"},
           "done": {"type": "integer"}, "running": {"type": "integer"},
           "counts": {"type": "object"}, "elapsed_ms": {"type": "integer"},
+          "breakers": {"type": "array", "items": {"type": "object"}},
+          "concurrency": {"type": "object"},
           "active": {"type": "array", "items": {"type": "object",
                      "properties": {"index": {"type": "integer"}, "pid": {"type": "integer"}}}},
           "result": {"type": "object"}
         },
-        "required": ["run_id", "status", "total", "done"]
+        "required": ["breakers"]
       })json")},
-      [services](const RunIdArg& args, const mcp::CallContext& ctx) {
-        auto run = find_own(*services, args, ctx);
+      [services](const StatusArgs& args, const mcp::CallContext& ctx) {
+        if (!args.run_id) {
+          const ToolEnv& env = *services->env;
+          const state::Principal who = env.principal(ctx);
+          if (!who.can(state::caps::kFanout)) {
+            throw Failure(state::ErrorCode::kPermissionDenied, "fanout needs capability fanout");
+          }
+          json::array breakers;
+          for (const state::FanoutBreaker& b : env.store->fanout_breakers(who)) {
+            breakers.push_back(json::object{{"provider", b.provider},
+                                            {"state", b.state},
+                                            {"consecutive_failures", b.consecutive_failures},
+                                            {"opened", b.opened},
+                                            {"opened_at_ms", b.opened_at_ms},
+                                            {"updated_at_ms", b.updated_at_ms}});
+          }
+          json::object out{{"breakers", std::move(breakers)}};
+          std::string text = "fanout breakers of " + who.project + "\n" + json::serialize(out);
+          return Reply<json::object>{std::move(out), std::move(text)};
+        }
+        auto run = find_own(*services, RunIdArg{*args.run_id}, ctx);
         json::object out = run->status();
         std::string text = "fanout " + run->id() + ": " + std::string(out.at("status").as_string()) +
                            ", " + std::to_string(out.at("done").to_number<std::int64_t>()) + "/" +
