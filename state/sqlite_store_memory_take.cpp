@@ -17,7 +17,6 @@
 
 #include "crypto/sha256.h"
 #include "state/journal.h"
-#include "state/memory_match.h"
 #include "state/memory_rules.h"
 #include "state/sqlite_store.h"
 
