@@ -5,9 +5,14 @@
 //      (getrusage ru_maxrss) after each, to show memory stays bounded;
 //   2. 100 `command` branches of `true` at concurrency 16 against
 //      `seq 100 | xargs -P16 -n1 true` in the same process, several rounds,
-//      medians.
+//      medians;
+//   3. the result cache: a 1,000-branch command run with cache {ttl_ms},
+//      then the same run again (every branch a hit), for branches that do
+//      nothing (`true`-like: echo) and branches that work 20 ms (sleep 0.02);
+//      each round uses fresh arguments (a salt) so its first run is cold;
+//      medians of the first run, the cached re-run, and their ratio.
 //
-// Usage: fanout_bench [--branches N] [--rounds R] [--concurrency C]
+// Usage: fanout_bench [--branches N] [--rounds R] [--concurrency C] [--only cache]
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -15,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -51,8 +57,10 @@ int main(int argc, char** argv) {
   std::size_t big = 1'000'000;
   int rounds = 7;
   int concurrency = 16;
+  bool only_cache = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--only") only_cache = std::string(argv[i + 1]) == "cache";
     if (a == "--branches") big = std::stoull(argv[i + 1]);
     if (a == "--rounds") rounds = std::stoi(argv[i + 1]);
     if (a == "--concurrency") concurrency = std::stoi(argv[i + 1]);
@@ -86,6 +94,47 @@ int main(int argc, char** argv) {
   memory_put->handler({{"key", "bench/hot"}, {"value", {{"n", 42}}}}, ctx);
 
   std::printf("fanout_bench: %ld KiB peak RSS after setup\n", peak_rss_kib());
+
+  // 3. The result cache (run first with --only cache).
+  for (const char* work : {"", "sleep 0.02; "}) {
+    std::vector<double> cold_ms, warm_ms, ratio;
+    for (int round = 0; round < rounds; ++round) {
+      const std::string salt = std::to_string(::getpid()) + "-" + std::to_string(round) + "-" +
+                               std::to_string(std::strlen(work));
+      json::object args{
+          {"generate", {{"count", 1000},
+                        {"branch", {{"command", "sh"},
+                                    {"args", json::array{"-c", std::string(work) + "echo {i}", salt}}}}}},
+          {"max_concurrency", concurrency},
+          {"cache", {{"ttl_ms", 3'600'000}}},
+          {"max_results", 0},
+          {"merge", {{"strategy", "all"}}}};
+      auto t0 = Clock::now();
+      auto cold = fanout_run->handler(args, ctx);
+      cold_ms.push_back(ms_since(t0));
+      t0 = Clock::now();
+      auto warm = fanout_run->handler(args, ctx);
+      warm_ms.push_back(ms_since(t0));
+      ratio.push_back(cold_ms.back() / warm_ms.back());
+      const auto& c = warm.structured.at("cache");
+      if (cold.structured.at("status") != "ok" || c.at("hits").to_number<std::int64_t>() != 1000) {
+        std::fprintf(stderr, "cache run wrong: %s / %s\n", json::serialize(cold.structured.at("cache")).c_str(),
+                     json::serialize(c).c_str());
+        return 1;
+      }
+    }
+    std::printf("cache: 1000 x `sh -c '%secho {i}'` (concurrency %d), %d rounds: first run median %.1f ms, "
+                "cached re-run median %.1f ms (min %.1f, max %.1f), speed-up median %.0fx (min %.0fx)\n",
+                work, concurrency, rounds, median(cold_ms), median(warm_ms),
+                *std::min_element(warm_ms.begin(), warm_ms.end()),
+                *std::max_element(warm_ms.begin(), warm_ms.end()), median(ratio),
+                *std::min_element(ratio.begin(), ratio.end()));
+  }
+  if (only_cache) {
+    store.reset();
+    fs::remove_all(dir);
+    return 0;
+  }
 
   // 1. Lightweight tool branches, generated and streamed.
   for (std::size_t n : {big / 10, big}) {
