@@ -67,6 +67,16 @@ constexpr std::int64_t kLongWaitMs = 60'000;
 // (not asserted: a write that lands first is taken at once just the same).
 void let_waiter_block() { std::this_thread::sleep_for(std::chrono::milliseconds(100)); }
 
+// Reopens env's store with memory_poll_ms = poll_ms and returns its options
+// (to open a second store on the same directory).
+StoreOptions reopen_polling_every(StoreEnv& env, std::int64_t poll_ms) {
+  StoreOptions o = env.options();
+  o.memory_poll_ms = poll_ms;
+  env.store.reset();
+  env.store = open_test_store(o);
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE_METHOD(AliceAndBob, "memory_take: by key removes and returns the entry, journaled",
@@ -185,10 +195,7 @@ TEST_CASE_METHOD(AliceAndBob, "memory_take: expired entries are skipped",
 TEST_CASE_METHOD(AliceAndBob, "memory_take: a waiting take is woken by a put of this process",
                  "[state][memory][memory-take]") {
   // Polling alone would answer only after the wait ran out.
-  StoreOptions o = env.options();
-  o.memory_poll_ms = o.memory_max_wait_ms;
-  env.store.reset();
-  env.store = open_test_store(o);
+  reopen_polling_every(env, StoreOptions{}.memory_max_wait_ms);
   Store& store = *env.store;
 
   TakeResult got;
@@ -209,11 +216,7 @@ TEST_CASE_METHOD(AliceAndBob, "memory_take: a waiting take is woken by a put of 
 TEST_CASE("memory_take: a waiting take sees another store's put by polling",
           "[state][memory][memory-take]") {
   StoreEnv env;
-  StoreOptions o = env.options();
-  o.memory_poll_ms = 20;
-  env.store.reset();
-  env.store = open_test_store(o);
-  std::unique_ptr<Store> other = open_test_store(o);
+  std::unique_ptr<Store> other = open_test_store(reopen_polling_every(env, 20));
   const Principal a = agent("alice");
 
   TakeResult got;
@@ -354,10 +357,8 @@ TEST_CASE_METHOD(AliceAndBob, "memory_wait: what a key or prefix wait waits for"
 
 TEST_CASE_METHOD(AliceAndBob, "memory_wait: woken by this process's writes",
                  "[state][memory][memory-take]") {
-  StoreOptions o = env.options();
-  o.memory_poll_ms = o.memory_max_wait_ms;  // polling alone would run the wait out
-  env.store.reset();
-  env.store = open_test_store(o);
+  // Polling alone would answer only after the wait ran out.
+  reopen_polling_every(env, StoreOptions{}.memory_max_wait_ms);
   Store& store = *env.store;
   store.memory_put(a, put("status", "starting"));
 
@@ -444,11 +445,7 @@ TEST_CASE("memory_take: 8 threads on two stores take a queue of 2,000, each entr
 TEST_CASE("memory_take: waiting workers on two stores drain a queue filled while they wait",
           "[state][memory][memory-take][concurrency]") {
   StoreEnv env;
-  StoreOptions o = env.options();
-  o.memory_poll_ms = 10;
-  env.store.reset();
-  env.store = open_test_store(o);
-  std::unique_ptr<Store> other = open_test_store(o);
+  std::unique_ptr<Store> other = open_test_store(reopen_polling_every(env, 10));
   Store* stores[2] = {env.store.get(), other.get()};
   constexpr int kEntries = 400;
   constexpr int kWorkers = 6;
