@@ -1,6 +1,5 @@
 #include "tools/fanout_cache.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -8,42 +7,13 @@
 #include <boost/json.hpp>
 
 #include "crypto/sha256.h"
+#include "tools/tool_support.h"
 
 namespace keel::tools::fanout {
 
 namespace json = boost::json;
 
 namespace {
-
-void write_canonical(const json::value& v, std::string& out) {
-  if (v.is_object()) {
-    const json::object& o = v.as_object();
-    std::vector<const json::key_value_pair*> members;
-    members.reserve(o.size());
-    for (const auto& kv : o) members.push_back(&kv);
-    std::sort(members.begin(), members.end(),
-              [](const auto* a, const auto* b) { return a->key() < b->key(); });
-    out += '{';
-    for (std::size_t i = 0; i < members.size(); ++i) {
-      if (i) out += ',';
-      out += json::serialize(json::string(members[i]->key()));
-      out += ':';
-      write_canonical(members[i]->value(), out);
-    }
-    out += '}';
-  } else if (v.is_array()) {
-    out += '[';
-    bool first = true;
-    for (const auto& e : v.as_array()) {
-      if (!first) out += ',';
-      first = false;
-      write_canonical(e, out);
-    }
-    out += ']';
-  } else {
-    out += json::serialize(v);
-  }
-}
 
 // The directory a command branch runs in, as the digest names it.
 std::string effective_cwd(const std::string& cwd) {
@@ -55,12 +25,6 @@ std::string effective_cwd(const std::string& cwd) {
 }
 
 }  // namespace
-
-std::string canonical_json(const json::value& v) {
-  std::string out;
-  write_canonical(v, out);
-  return out;
-}
 
 std::string branch_digest(const BranchSpec& spec, const state::Principal& who,
                           const std::vector<std::string>& env_allow_list) {

@@ -1,8 +1,8 @@
 // keel/tools/fanout_cache.h — the digest fanout_run's result cache keys a
 // branch by (Store::fanout_cache_lookup / fanout_cache_store).
 //
-// The digest is the lower-case hex SHA-256 of a canonical JSON text (object
-// keys sorted bytewise at every level, no whitespace) of:
+// The digest is the lower-case hex SHA-256 of the canonical JSON text
+// (tools::canonical_json: object keys sorted bytewise at every level) of:
 //   tool branch:    {"kind":"tool","tool":NAME,"arguments":ARGS,"agent":CALLER}
 //                   (tool branches run as the caller: memory_get of the
 //                   caller's own namespace differs between agents)
@@ -21,15 +21,10 @@
 #include <string>
 #include <vector>
 
-#include <boost/json/value.hpp>
-
 #include "state/principal.h"
 #include "tools/fanout_engine.h"
 
 namespace keel::tools::fanout {
-
-// `v` as canonical JSON text: object keys sorted bytewise at every level.
-std::string canonical_json(const boost::json::value& v);
 
 // The branch's digest, or "" when `spec` is a sample branch.
 std::string branch_digest(const BranchSpec& spec, const state::Principal& who,

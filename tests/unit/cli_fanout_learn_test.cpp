@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli_fanout_util.h"
 #include "cli_tool_stack.h"
 #include "tools/fanout_adaptive.h"
 
@@ -19,22 +20,10 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 using namespace keel::tools::testing;
+using namespace keel::tools::testing::fanout;
 
 namespace {
 
-json::object cmd(const std::string& command, std::vector<std::string> args = {}) {
-  json::array a;
-  for (auto& s : args) a.push_back(json::string(s));
-  return json::object{{"command", command}, {"args", a}};
-}
-json::object sh(const std::string& script) { return cmd("sh", {"-c", script}); }
-
-const json::object& branch(const json::object& run, std::size_t i) {
-  return run.at("results").as_array().at(i).as_object();
-}
-std::string status_of(const json::object& run, std::size_t i) {
-  return std::string(branch(run, i).at("status").as_string());
-}
 std::int64_t num(const json::value& v) { return v.to_number<std::int64_t>(); }
 
 std::size_t lines_in(const fs::path& p) {

@@ -17,6 +17,7 @@
 
 #include <boost/json.hpp>
 
+#include "cli_fanout_util.h"
 #include "cli_tool_stack.h"
 
 namespace json = boost::json;
@@ -24,32 +25,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 using namespace keel::tools::testing;
+using namespace keel::tools::testing::fanout;
 
 namespace {
-
-json::object cmd(const std::string& command, std::vector<std::string> args = {}) {
-  json::array a;
-  for (auto& s : args) a.push_back(json::string(s));
-  return json::object{{"command", command}, {"args", a}};
-}
-json::object sh(const std::string& script) { return cmd("sh", {"-c", script}); }
-json::object echo(const std::string& text) { return cmd("echo", {text}); }
-
-const json::object& branch(const json::object& run, std::size_t i) {
-  return run.at("results").as_array().at(i).as_object();
-}
-std::string status_of(const json::object& run, std::size_t i) {
-  return std::string(branch(run, i).at("status").as_string());
-}
-std::string error_class(const json::object& run, std::size_t i) {
-  return std::string(branch(run, i).at("error").at("class").as_string());
-}
-std::string error_code(const json::object& run, std::size_t i) {
-  return std::string(branch(run, i).at("error").at("code").as_string());
-}
-std::int64_t count(const json::object& run, const char* status) {
-  return run.at("counts").at(status).to_number<std::int64_t>();
-}
 
 // Waits until fanout_status shows a running command branch; returns its pgid.
 pid_t wait_for_pid(Stack& stack, Client& client, const std::string& run_id) {
