@@ -114,6 +114,33 @@ TEST_CASE("idempotency: a failed call is not remembered; its retry runs again",
   CHECK(is_replay(a.call("memory_put", with_id(cas, "cas-1"))));
 }
 
+TEST_CASE("idempotency: while the first call with an id runs, a retry is BUSY",
+          "[cli][idempotency]") {
+  Stack stack;
+  decorate(stack);
+  Client a(stack, "agent-a");
+  const json::object args{{"key", "k"}, {"value", 1}};
+  // The first call's claim, as a call still running in another process holds it.
+  const state::Principal who = principal_for("agent-a", stack.project);
+  REQUIRE(stack.store->claim_request(who, "memory_put", "slow-1", canonical_args_hash(args))
+              .status == state::RequestClaim::Status::kNew);
+
+  const auto [code, message] = a.refused("memory_put", with_id(args, "slow-1"));
+  CHECK(code == "BUSY");
+  CHECK_THAT(message, Catch::Contains("slow-1") && Catch::Contains("still running"));
+  CHECK(a.ok("memory_get", {{"key", "k"}}).at("found") == false);
+
+  // Once it finishes, the retry gets its result.
+  stack.store->complete_request(
+      who, "memory_put", "slow-1",
+      R"({"content":[{"type":"text","text":"stored k version 1"}],)"
+      R"("structuredContent":{"tier":"cross_run","namespace":"own","key":"k","version":1},)"
+      R"("isError":false})");
+  const json::object replay = a.call("memory_put", with_id(args, "slow-1"));
+  REQUIRE(is_replay(replay));
+  CHECK(replay.at("structuredContent").at("version") == 1);
+}
+
 TEST_CASE("idempotency: memory_delete, lease_release and escalation_resolve replay",
           "[cli][idempotency]") {
   Stack stack(kInProject);
