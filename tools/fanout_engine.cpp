@@ -231,6 +231,8 @@ json::object FanoutRun::execute(const std::function<bool()>& cancelled,
                       {"ms", result.at("ms")}};
     if (auto* w = result.if_contains("winner")) join["winner"] = *w;
     if (auto* b = result.at("budget").as_object().if_contains("exhausted")) join["budget_exhausted"] = *b;
+    if (auto* c = result.if_contains("cache")) join["cache_hits"] = c->at("hits");
+    if (auto* r = result.if_contains("replan")) join["replan_providers"] = r->at("providers");
     try {
       services_.store->journal_append(services_.principal, "JOIN", "fanout:" + id_, join);
     } catch (const std::exception& e) {
