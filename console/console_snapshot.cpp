@@ -275,6 +275,22 @@ json::object SnapshotSource::build() {
   }
   snap["fanout"] = std::move(fanout);
 
+  // Fanout's circuit breakers as the store keeps them between runs (by
+  // provider), for readers that may see fanout.
+  json::array breakers;
+  if (reader_.can(state::caps::kFanout)) {
+    for (const state::FanoutBreaker& b : store_.fanout_breakers(reader_)) {
+      if (breakers.size() >= 50) break;
+      breakers.emplace_back(json::object{{"provider", b.provider},
+                                         {"state", b.state},
+                                         {"consecutive_failures", b.consecutive_failures},
+                                         {"opened", b.opened},
+                                         {"opened_at_ms", b.opened_at_ms},
+                                         {"updated_at_ms", b.updated_at_ms}});
+    }
+  }
+  snap["fanout_breakers"] = std::move(breakers);
+
   // Hook decisions that said no or asked, newest first.
   json::array hooks;
   {

@@ -187,6 +187,7 @@
     renderAgents(s.agents || []);
     renderLeases(s.leases || [], s.waiters || []);
     renderFanout(s.fanout || []);
+    renderBreakers(s.fanout_breakers || []);
     renderHooks(s.hooks || []);
     renderVerify(s.verify);
     renderJournal();
@@ -300,6 +301,16 @@
       h("span", {}, `${r.done || 0}/${r.total || 0} done, ${r.failed || 0} failed, ${r.running || 0} running`),
       h("span", { class: "muted", data: { seen: r.started_ms || "", prefix: " · started " } }, ` · started ${ago(r.started_ms)}`))));
     empty($("fanout-list"), "no runs in progress");
+  }
+
+  // Fanout's breakers by provider: open ones refuse branches until their cooldown passed.
+  function renderBreakers(breakers) {
+    const badge = (state) => (state === "open" ? "bad" : state === "half_open" ? "ask" : "ok");
+    $("breaker-list").replaceChildren(...breakers.map((b) => h("li", { data: { provider: b.provider } },
+      h("span", { class: `badge ${badge(b.state)}` }, b.state), " ", h("strong", { class: "mono" }, b.provider), " ",
+      h("span", { class: "muted" }, `${b.consecutive_failures} failures in a row, opened ${b.opened}×` +
+        (b.opened_at_ms ? `, last ${ago(b.opened_at_ms)}` : "")))));
+    empty($("breaker-list"), "no breaker recorded");
   }
 
   function renderHooks(hooks) {

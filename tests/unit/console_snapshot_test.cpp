@@ -38,6 +38,8 @@ TEST_CASE("console: a snapshot shows leases, agents, escalations, journal, verif
   s.journal_append(agent("carol"), "HOOK", "Bash",
                    json::object{{"outcome", "deny"}, {"rule", "no-rm"}, {"reason", "rm -rf"}, {"tool", "Bash"}});
   s.journal_append(agent("carol"), "HOOK", "Edit", json::object{{"outcome", "continue"}, {"tool", "Edit"}});
+  // A breaker a fanout run left open (the store keeps it between runs).
+  s.fanout_breaker_store(agent("alice"), FanoutBreaker{"command:sh", "open", 5, 1, 1234, 0});
 
   console::SnapshotSource src(s, admin("console"));
   json::object snap = src.build();
@@ -79,6 +81,11 @@ TEST_CASE("console: a snapshot shows leases, agents, escalations, journal, verif
   CHECK(fanout[0].at("done") == 3);
   CHECK(fanout[0].at("failed") == 1);
   CHECK(fanout[0].at("running") == 1);
+  auto& breakers = snap.at("fanout_breakers").as_array();
+  REQUIRE(breakers.size() == 1);
+  CHECK(breakers[0].at("provider") == "command:sh");
+  CHECK(breakers[0].at("state") == "open");
+  CHECK(breakers[0].at("opened_at_ms") == 1234);
 
   auto& hooks = snap.at("hooks").as_array();
   REQUIRE(hooks.size() == 1);  // "continue" is not shown
