@@ -209,7 +209,8 @@ void PgStore::write_memory_row(pg::Connection& c, const std::string& project, co
     c.defer("memory_insert",
             "INSERT INTO memory(project, tier, namespace, scope, key, session_id, value, version,"
             " created_at, updated_at, expires_at, fence_token, search)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, to_tsvector('english', $12))",
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11,"
+            " to_tsvector('english', $12))",
             {project, slot.tier, slot.ns, slot.scope, key, slot.session_id, value.text, version,
              now, expires_at, fence_token, value.search_body});
   }

@@ -42,8 +42,12 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Rows read (and, by a take, locked) per statement while walking candidates.
+// Rows read (and, by a take, locked) per statement while walking
+// candidates: the first statement reads one row when any live row will do
+// (no match: the oldest is nearly always it) and kScanBatch with a match;
+// each next one four times more, up to kMaxScanBatch.
 constexpr int kScanBatch = 16;
+constexpr int kMaxScanBatch = 64;
 
 std::int64_t elapsed_ms(SteadyClock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - since)
@@ -110,14 +114,15 @@ Range range_of(const Request& r) {
 
 // Calls visit(row) on the rows of `range` with a version above
 // `min_version`, oldest first, until it returns true; returns whether one did.
+// `any_row`: the first row that is live will do (no match).
 template <class Visit>
 bool walk(pg::Connection& c, const std::string& project, const Slot& slot, const Range& range,
-          bool lock, std::int64_t min_version, Visit&& visit) {
+          bool lock, std::int64_t min_version, bool any_row, Visit&& visit) {
   const Walk s = walk_statement(range.by_prefix, lock);
   std::int64_t after_id = 0;
-  for (;;) {
+  for (int batch = any_row ? 1 : kScanBatch;; batch = std::min(batch * 4, kMaxScanBatch)) {
     std::vector<pg::Param> params{project, slot.tier, slot.ns, slot.scope, range.key_or_prefix,
-                                  after_id, kScanBatch, min_version};
+                                  after_id, batch, min_version};
     if (range.by_prefix) params.emplace_back(range.upper);
     const pg::Result q = c.exec_prepared(s.name, s.sql, params);
     for (int i = 0; i < q.rows(); ++i) {
@@ -126,7 +131,7 @@ bool walk(pg::Connection& c, const std::string& project, const Slot& slot, const
       after_id = row.id;
       if (visit(std::move(row))) return true;
     }
-    if (q.rows() < kScanBatch) return false;
+    if (q.rows() < batch) return false;
   }
 }
 
@@ -157,7 +162,7 @@ std::optional<TakeResult> PgStore::try_take(const Principal& who, const Slot& sl
     taken.reset();
     value_text.clear();
     std::vector<std::int64_t> doomed;  // expired rows met on the way, then the one taken
-    walk(w.c, who.project, slot, range, /*lock=*/true, 0, [&](Candidate row) {
+    walk(w.c, who.project, slot, range, /*lock=*/true, 0, !r.match, [&](Candidate row) {
       if (expired(row, w.now)) {
         // Invisible already; dropping it (not journaled, as find_memory_row
         // does) keeps the next walk short.
@@ -194,10 +199,11 @@ bool PgStore::take_candidate_visible(const Principal& who, const Slot& slot,
   const Range range = range_of(r);
   return read([&](pg::Connection& c) {
     const std::int64_t t = now(c);
-    return walk(c, who.project, slot, range, /*lock=*/false, 0, [&](const Candidate& row) {
-      if (expired(row, t)) return false;
-      return !r.match || memory_rules::take_matches(r, json::parse(row.value_text));
-    });
+    return walk(c, who.project, slot, range, /*lock=*/false, 0, !r.match,
+                [&](const Candidate& row) {
+                  if (expired(row, t)) return false;
+                  return !r.match || memory_rules::take_matches(r, json::parse(row.value_text));
+                });
   });
 }
 
@@ -246,7 +252,7 @@ bool PgStore::wait_satisfied(const Principal& who, const Slot& slot, const WaitR
       const json::value value = json::parse(q.text(0, 1));
       return memory_rules::key_wait_satisfied(r, q.int64(0, 0), &value);
     }
-    return walk(c, who.project, slot, range, /*lock=*/false, r.after_version,
+    return walk(c, who.project, slot, range, /*lock=*/false, r.after_version, !r.match,
                 [&](const Candidate& row) {
                   if (expired(row, t)) return false;
                   if (!r.match) return true;  // version > after_version already
