@@ -8,7 +8,10 @@
 // is deleted lazily. Every write is one PgStore::write job, so the row, its
 // search vector and its journal record commit together, serialised with
 // every other write of the project by the chain_heads lock. Errors, journal
-// ops and payloads are SQLite's.
+// ops and payloads are SQLite's. A write that changed something NOTIFYs
+// keel_memory (memory_take / memory_wait's waiters, on every node). The row
+// helpers (find_memory_row, write_memory_row, stored_value) also serve
+// take (pg_store_memory_take.cpp) and txn (pg_store_memory_txn.cpp).
 #include <algorithm>
 
 #include "crypto/hex.h"
