@@ -34,7 +34,7 @@ std::string branch_digest(const BranchSpec& spec, const state::Principal& who,
       return "";
     case BranchSpec::Kind::kTool:
       key = json::object{{"kind", "tool"}, {"tool", spec.tool}, {"arguments", spec.arguments},
-                         {"agent", who.agent}};
+                         {"agent", who.agent}, {"session", who.session_id}};
       break;
     case BranchSpec::Kind::kCommand: {
       json::array argv;

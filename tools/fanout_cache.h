@@ -3,9 +3,11 @@
 //
 // The digest is the lower-case hex SHA-256 of the canonical JSON text
 // (tools::canonical_json: object keys sorted bytewise at every level) of:
-//   tool branch:    {"kind":"tool","tool":NAME,"arguments":ARGS,"agent":CALLER}
+//   tool branch:    {"kind":"tool","tool":NAME,"arguments":ARGS,"agent":CALLER,
+//                    "session":SESSION}
 //                   (tool branches run as the caller: memory_get of the
-//                   caller's own namespace differs between agents)
+//                   caller's own namespace, or of its session tier, differs
+//                   between agents and sessions)
 //   command branch: {"kind":"command","argv":[...],"cwd":DIR,"env":{NAME:VALUE|null}}
 //                   DIR is the branch's cwd, or keel's working directory when
 //                   it gives none; env holds the variables of the run's
