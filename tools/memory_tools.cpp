@@ -55,7 +55,8 @@ struct WaitArgs {
   std::optional<json::object> match{};
   bool waits() const { return wait_ms || after_version || match; }
 };
-BOOST_DESCRIBE_STRUCT(WaitArgs, (), (wait_ms, after_version, match))
+// (Not described itself: GetArgs and ListArgs list its members after their
+// own, so that key / prefix come first in their schemas.)
 
 struct GetArgs : Scope, WaitArgs {
   std::string key{};
@@ -72,7 +73,7 @@ struct GetArgs : Scope, WaitArgs {
        .minimum = 0},
       kMatchDoc};
 };
-BOOST_DESCRIBE_STRUCT(GetArgs, (Scope, WaitArgs), (key))
+BOOST_DESCRIBE_STRUCT(GetArgs, (Scope), (key, wait_ms, after_version, match))
 
 struct PutArgs : Scope {
   std::string key{};
@@ -116,7 +117,7 @@ struct ListArgs : Scope, WaitArgs {
        .description = "a template (as memory_take's) an entry's value must match to end the "
                       "wait; only gates the wait (the page lists every key, values are not read)"}};
 };
-BOOST_DESCRIBE_STRUCT(ListArgs, (Scope, WaitArgs), (prefix, cursor, limit))
+BOOST_DESCRIBE_STRUCT(ListArgs, (Scope), (prefix, cursor, limit, wait_ms, after_version, match))
 
 struct TakeArgs : Scope {
   std::optional<std::string> key{};
