@@ -347,6 +347,11 @@ void FanoutRun::store_cached(const std::string& digest, const Outcome& o) {
   state::FanoutCacheEntry entry;
   entry.digest = digest;
   entry.result_json = json::serialize(stored);
+  if (entry.result_json.size() > kMaxCachedBytes) {
+    std::lock_guard lock(mu_);
+    ++cache_too_large_;
+    return;
+  }
   entry.expires_at_ms = wall_ms_now() + spec_.cache->ttl_ms;
   try {
     services_.store->fanout_cache_store(services_.principal, entry);
@@ -646,7 +651,8 @@ json::object FanoutRun::result_locked(std::int64_t wall_ms) {
                                 {"hits", cache_hits_},
                                 {"misses", cache_misses_},
                                 {"stored", cache_stored_},
-                                {"errors", cache_errors_}};
+                                {"errors", cache_errors_},
+                                {"too_large", cache_too_large_}};
   }
   if (adaptive_) out["concurrency"] = adaptive_->report();
   if (!replan_providers_.empty()) {

@@ -21,7 +21,8 @@
 //     0) instead of running. Digests are looked up in batches of
 //     kCacheWindow branches, the first batch before any branch starts (a run
 //     of ≤ kCacheWindow branches is one Store::fanout_cache_lookup); every
-//     fresh success is stored. Tool branches are cached only when the tool is
+//     fresh success whose result serializes to at most kMaxCachedBytes is
+//     stored (so a window holds at most kCacheWindow·kMaxCachedBytes). Tool branches are cached only when the tool is
 //     read-only (a cached memory_put would not write); a cached command still
 //     asks the permission gate; sample branches are never cached.
 //   - breakers: loaded at run start (Store::fanout_breakers), every change
@@ -156,7 +157,8 @@ class FanoutRun {
     std::string digest;  // "" : not cached (no cache, sample, not read-only)
     std::optional<state::FanoutCacheEntry> hit;
   };
-  static constexpr std::size_t kCacheWindow = 4096;
+  static constexpr std::size_t kCacheWindow = 1024;
+  static constexpr std::size_t kMaxCachedBytes = 256 * 1024;
   static constexpr std::size_t kMaxReplanFailed = 100;
   // One attempt of one branch (tools/fanout_attempt.cpp).
   struct Attempt {
@@ -229,6 +231,7 @@ class FanoutRun {
   std::size_t cache_misses_ = 0;    // cacheable branches that ran
   std::size_t cache_stored_ = 0;    // guarded by mu_ too
   std::size_t cache_errors_ = 0;    // lookups or stores the store refused
+  std::size_t cache_too_large_ = 0; // successes not stored: result over kMaxCachedBytes
 
   // concurrency "adaptive": workers wait on slot_cv_ for running_ < limit.
   std::optional<AdaptiveConcurrency> adaptive_;

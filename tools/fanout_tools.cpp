@@ -563,8 +563,9 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "[{index, provider, error}], not_run [index], not_run_count} so you can plan again. "
           "cache {ttl_ms, env?}: a branch whose digest (tool and arguments and caller, or "
           "command argv, cwd and the named env variables) succeeded within ttl_ms returns that "
-          "result (cached: true, attempts 0; read-only tools and commands only, never sample); "
-          "result.cache counts hits, misses, stored. concurrency adaptive: starts at 1 branch "
+          "result (cached: true, attempts 0; read-only tools and commands only, never sample; "
+          "results over 256 KiB are not stored); result.cache counts hits, misses, stored, "
+          "too_large. concurrency adaptive: starts at 1 branch "
           "at a time, adds one after each window of max(limit, 3) branches whose mean latency "
           "stays within 1.5x the best window's + 5 ms and whose failure rate is <= 0.2, halves "
           "otherwise, never above max_concurrency; result.concurrency.trace lists every change "
@@ -587,7 +588,7 @@ void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const To
           "counts": {"type": "object"},
           "budget": {"type": "object"},
           "breakers": {"type": "array"},
-          "cache": {"type": "object", "description": "{ttl_ms, hits, misses, stored, errors}"},
+          "cache": {"type": "object", "description": "{ttl_ms, hits, misses, stored, errors, too_large}"},
           "concurrency": {"type": "object", "description": "adaptive: {mode, max, final, trace: [{t_ms, concurrency, reason, latency_ms, baseline_ms, error_rate}], trace_elided}"},
           "replan": {"type": "object", "description": "{providers, failed: [{index, provider, error}], not_run: [index], not_run_count}"},
           "ms": {"type": "integer"},

@@ -80,6 +80,11 @@ TEST_CASE("fanout cache: a successful branch is served from the cache within the
   auto expired = a.ok("fanout_run", short_ttl);
   CHECK(expired.at("cache").at("hits") == 0);
   CHECK(lines_in(ran) == 9);
+  // A result too large to keep is not stored (the run's memory stays bounded).
+  auto large = a.ok("fanout_run", {{"branches", json::array{sh("head -c 300000 /dev/zero | tr '\\0' a")}},
+                                   {"cache", {{"ttl_ms", 60'000}}}});
+  CHECK(large.at("cache").at("stored") == 0);
+  CHECK(large.at("cache").at("too_large") == 1);
   // No cache asked: no cache used.
   auto uncached = a.ok("fanout_run", {{"branches", branches}, {"on_error", {{"other", "skip"}}}});
   CHECK_FALSE(uncached.contains("cache"));
