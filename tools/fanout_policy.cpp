@@ -22,6 +22,14 @@ std::int64_t wall_ms_now() {
       .count();
 }
 
+// When a breaker opened (steady clock) as wall-clock ms; 0: never (or not known).
+std::int64_t opened_at_wall_ms(std::chrono::steady_clock::time_point opened_at) {
+  if (opened_at == std::chrono::steady_clock::time_point{}) return 0;
+  const auto ago = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - opened_at);
+  return std::max<std::int64_t>(0, wall_ms_now() - ago.count());
+}
+
 constexpr std::string_view kClassNames[kErrorClassCount] = {"transient", "timeout", "parse",
                                                             "denied", "other"};
 }  // namespace
@@ -82,11 +90,7 @@ void CircuitBreakers::changed(const std::string& provider, Breaker& b,
   row.state = state_name(static_cast<int>(b.state));
   row.consecutive_failures = b.consecutive;
   row.opened = b.opened;
-  if (b.opened > 0) {
-    row.opened_at_ms = wall_ms_now() - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           Clock::now() - b.opened_at)
-                                           .count();
-  }
+  row.opened_at_ms = opened_at_wall_ms(b.opened_at);
   lock.unlock();
   std::lock_guard sink_lock(sink_mu_);
   std::uint64_t& sunk = sunk_[provider];
@@ -162,11 +166,7 @@ json::array CircuitBreakers::report(std::size_t limit) const {
                        {"state", state},
                        {"consecutive_failures", b.consecutive},
                        {"opened", b.opened}};
-    if (b.opened > 0) {
-      entry["opened_at_ms"] = wall_ms_now() - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                  Clock::now() - b.opened_at)
-                                                  .count();
-    }
+    if (const std::int64_t at = opened_at_wall_ms(b.opened_at); at > 0) entry["opened_at_ms"] = at;
     out.push_back(std::move(entry));
   }
   return out;
