@@ -2,6 +2,7 @@
 // of every decision, check it, and fold it back into the live lease set.
 #include <boost/json.hpp>
 
+#include "tools/tool_idempotency.h"
 #include "tools/tool_support.h"
 #include "tools/tools.h"
 
@@ -161,6 +162,8 @@ void register_journal_tools(mcp::ToolRegistry& registry, std::shared_ptr<const T
 }
 
 void register_all(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env) {
+  // First: every tool registered below that changes state takes request_id.
+  registry.set_decorator(idempotency_decorator(env));
   register_lease_tools(registry, env);
   register_memory_tools(registry, env);
   register_journal_tools(registry, env);

@@ -99,7 +99,9 @@ EscalationFiler make_escalation_filer(state::Store* store);
 // env->registry first (to this registry) for tool branches.
 void register_fanout_tools(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 
-// All of the above, in the order tools/list shows them.
+// All of the above, in the order tools/list shows them. Sets
+// idempotency_decorator (tools/tool_idempotency.h) first: every tool that
+// changes state takes request_id.
 void register_all(mcp::ToolRegistry& registry, std::shared_ptr<const ToolEnv> env);
 
 }  // namespace keel::tools

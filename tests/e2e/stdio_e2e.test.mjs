@@ -127,7 +127,7 @@ describe("stdio with the official MCP SDK client", () => {
     assert.ok(a.client.getServerCapabilities()?.tools, `tools capability missing: ${show(a.client.getServerCapabilities())}`);
   });
 
-  test("tools/list: exactly the 26 tools, each with object schemas and annotations", async () => {
+  test("tools/list: exactly the 28 tools, each with object schemas and annotations", async () => {
     const { tools } = await a.client.listTools(undefined, { timeout: CALL_TIMEOUT });
     // b lists too, so that its SDK client validates b's results as well.
     await b.client.listTools(undefined, { timeout: CALL_TIMEOUT });

@@ -318,8 +318,11 @@ TEST_CASE("a store written before schema 4 gets journal.node in place", "[cli-st
     sqlite3_close(db);
     return v;
   };
-  // (and without what schema 5 added for issue 18's leases)
-  exec("ALTER TABLE journal DROP COLUMN node; DROP INDEX leases_by_group;"
+  // (and without what schema 5 added for issue 18's leases, and schema 6 for
+  // issue 20's queue, idempotent calls and fanout)
+  exec("DROP INDEX memory_by_age; DROP TABLE tool_requests; DROP TABLE fanout_cache;"
+       " DROP TABLE fanout_breakers;"
+       " ALTER TABLE journal DROP COLUMN node; DROP INDEX leases_by_group;"
        " ALTER TABLE leases DROP COLUMN units; ALTER TABLE leases DROP COLUMN group_id;"
        " ALTER TABLE lease_requests DROP COLUMN args_hash; DROP TABLE lease_capacities;"
        " DROP TABLE lease_waiters; DROP TABLE lease_asks;"

@@ -22,7 +22,7 @@ std::string refused(Client& client, const std::string& tool, json::object args) 
 
 }  // namespace
 
-TEST_CASE("tools/list shows the twenty-six tools, each with schemas and annotations") {
+TEST_CASE("tools/list shows the twenty-eight tools, each with schemas and annotations") {
   Stack stack;
   Client a(stack, "agent-a");
   auto r = a.request("tools/list", {});
@@ -39,7 +39,7 @@ TEST_CASE("tools/list shows the twenty-six tools, each with schemas and annotati
                                           "lease_release", "lease_request_release",
                                           "lease_downgrade", "memory_get", "memory_put",
                                           "memory_delete", "memory_list", "memory_search",
-                                          "journal_tail", "journal_verify", "journal_replay",
+                                          "memory_take", "memory_txn", "journal_tail", "journal_verify", "journal_replay",
                                           "escalation_request", "escalation_status",
                                           "escalation_list", "escalation_resolve", "fanout_run",
                                           "fanout_status", "fanout_cancel", "agent_list",

@@ -109,7 +109,7 @@ TEST_CASE("pg_schema: a fresh schema is created and migrated 0 -> latest, once",
       "SELECT string_agg(version::text, ',' ORDER BY version) FROM " +
       c.quote_identifier(scratch.name()) + ".keel_schema";
   const std::string versions = scratch.admin().exec(versions_sql).text(0, 0);
-  REQUIRE(versions == "1,2");  // one row per applied version
+  REQUIRE(versions == "1,2,3");  // one row per applied version
 
   // A second migrate (a node starting later) finds the schema current and
   // changes nothing.
@@ -187,7 +187,7 @@ TEST_CASE("pg_schema: a version-1 database is upgraded to version 2 in place",
     const auto* imaging = dynamic_cast<StoreImaging*>(store.get());
     REQUIRE(imaging != nullptr);
     REQUIRE(imaging->schema_versions().found == 1);
-    REQUIRE(imaging->schema_versions().now == 2);
+    REQUIRE(imaging->schema_versions().now == pg_schema::kVersion);
     const std::vector<LeaseInfo> held = store->list_leases(agent("alice", "s1", "/p"), "");
     REQUIRE(held.size() == 1);
     REQUIRE(held[0].lease_id == "l_old");
@@ -206,10 +206,23 @@ TEST_CASE("pg_schema: a version-1 database is upgraded to version 2 in place",
     const AcquireResult counted = store->acquire_lease(agent("bob", "s1", "/p"), slot);
     REQUIRE(counted.granted);
     REQUIRE(counted.lease->units == 2);
+    // Version 3 (issue 20): the queue order works on the upgraded memory table.
+    const Principal alice = agent("alice", "s1", "/p");
+    for (const char* key : {"q/1", "q/2"}) {
+      PutRequest put;
+      put.key = key;
+      put.value = key;
+      store->memory_put(alice, put);
+    }
+    TakeRequest take;
+    take.by_prefix = true;
+    take.prefix = "q/";
+    REQUIRE(store->memory_take(alice, take).key == "q/1");
   }
-  REQUIRE(pg_schema::current_version(c) == 2);
+  REQUIRE(pg_schema::current_version(c) == pg_schema::kVersion);
   const std::vector<std::string> tables = scratch.tables();
-  for (const char* t : {"lease_capacities", "lease_waiters", "lease_asks"}) {
+  for (const char* t : {"lease_capacities", "lease_waiters", "lease_asks", "tool_requests",
+                        "fanout_cache", "fanout_breakers"}) {
     INFO(t);
     REQUIRE(contains(tables, t));
   }

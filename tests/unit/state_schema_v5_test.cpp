@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "state/journal.h"
+#include "state/schema.h"
 #include "state/store_copy.h"
 #include "tests/unit/state_test_util.h"
 
@@ -277,8 +278,8 @@ TEST_CASE("schema v5: a version-4 store migrates in place; its data survives and
   auto* imaging = dynamic_cast<StoreImaging*>(&s);
   REQUIRE(imaging != nullptr);
   CHECK(imaging->schema_versions().found == 4);
-  CHECK(imaging->schema_versions().now == 5);
-  CHECK(user_version_of(state_dir / "keel.db") == 5);
+  CHECK(imaging->schema_versions().now == latest_schema_version());
+  CHECK(user_version_of(state_dir / "keel.db") == latest_schema_version());
 
   const Principal alice = agent("alice");
   const Principal bob = agent("bob");
@@ -336,10 +337,28 @@ TEST_CASE("schema v5: a version-4 store migrates in place; its data survives and
   store = open_sqlite_store(options);
   auto* reopened = dynamic_cast<StoreImaging*>(store.get());
   REQUIRE(reopened != nullptr);
-  CHECK(reopened->schema_versions().found == 5);
+  CHECK(reopened->schema_versions().found == latest_schema_version());
   CHECK(store->list_leases(alice, "").size() == 4);
   CHECK(store->lease_board(alice, "slot:").capacities ==
         std::vector<LeaseCapacity>{{"slot:build", 2, 2}});
   CHECK(store->journal_verify(admin()).ok);
   CHECK(store->journal_replay(admin()).equal);
+
+  // Migration 6 (issue 20) on the same store: the queue order, idempotent
+  // calls and fanout's tables are there and work.
+  for (const std::string key : {"task/1", "task/2"}) {
+    PutRequest put;
+    put.key = key;
+    put.value = boost::json::value(key);
+    store->memory_put(alice, put);
+  }
+  TakeRequest take;
+  take.by_prefix = true;
+  take.prefix = "task/";
+  const TakeResult first = store->memory_take(alice, take);
+  CHECK(first.taken);
+  CHECK(first.key == "task/1");
+  CHECK(store->claim_request(alice, "memory_put", "r1", "h").status == RequestClaim::Status::kNew);
+  CHECK(store->fanout_breakers(admin()).empty());
+  CHECK(store->journal_verify(admin()).ok);
 }

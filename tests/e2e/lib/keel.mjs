@@ -177,6 +177,8 @@ export const KEEL_TOOLS = [
   "memory_list",
   "memory_put",
   "memory_search",
+  "memory_take",
+  "memory_txn",
 ];
 
 export const MODERN = "2026-07-28";
