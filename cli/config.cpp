@@ -265,6 +265,8 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("max_page_size", c.store.memory_max_page_size, 1, 100'000);
     s.integer("orphan_session_ttl_ms", c.store.memory_orphan_session_ttl_ms, 1,
               365LL * 86'400'000);
+    s.integer("max_wait_ms", c.store.memory_max_wait_ms, 0, 86'400'000);
+    s.integer("poll_ms", c.store.memory_poll_ms, 1, 60'000);
   });
   std::int64_t max_message = static_cast<std::int64_t>(c.server.max_message_bytes);
   std::int64_t tools_page = static_cast<std::int64_t>(c.server.tools_page_size);
@@ -472,6 +474,7 @@ Config parse_config(std::string_view text, const std::string& origin) {
     s.integer("kill_grace_ms", f.kill_grace_ms, 0, 60'000);
     s.integer("max_attempts", f.max_attempts, 1, 1000);
     s.integer("recent_runs", f.recent_runs, 1, 100'000);
+    s.integer("cache_max_entries", c.store.fanout_cache_max_entries, 1, 100'000'000);
   });
   top.section("requests", [&](Section& s) {
     // Idempotent tool calls (tools/tool_idempotency.h).

@@ -14,47 +14,16 @@
 
 #include <boost/json.hpp>
 
+#include "state/fanout_rules.h"
 #include "state/sqlite_store.h"
 
 namespace keel::state {
 namespace json = boost::json;
 using namespace sqlite_store_detail;
 
-namespace {
-
-constexpr std::size_t kMaxDigestBytes = 128;
-constexpr std::size_t kMaxProviderBytes = 256;
-
-void check_digest(std::string_view digest) {
-  if (digest.empty() || digest.size() > kMaxDigestBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "fanout cache digest: 1..128 bytes, got " +
-                                                      std::to_string(digest.size()));
-  }
-}
-
-void check_breaker(const FanoutBreaker& b) {
-  if (b.provider.empty() || b.provider.size() > kMaxProviderBytes) {
-    throw StoreError(ErrorCode::kInvalidArgument, "fanout breaker provider: 1..256 bytes");
-  }
-  if (b.state != "closed" && b.state != "open" && b.state != "half_open") {
-    throw StoreError(ErrorCode::kInvalidArgument,
-                     "fanout breaker state: closed, open or half_open, got '" + b.state + "'");
-  }
-  if (b.consecutive_failures < 0 || b.opened < 0 || b.opened_at_ms < 0) {
-    throw StoreError(ErrorCode::kInvalidArgument, "fanout breaker counts: must be >= 0");
-  }
-}
-
-// The digests as a JSON array, for `IN (SELECT value FROM json_each(?))`:
-// one statement whatever the batch size (no SQLITE_MAX_VARIABLE_NUMBER).
-std::string digest_array(const std::vector<std::string>& digests) {
-  json::array a;
-  a.reserve(digests.size());
-  for (const std::string& d : digests) a.emplace_back(d);
-  return json::serialize(a);
-}
-
-}  // namespace
+using fanout_rules::check_breaker;
+using fanout_rules::check_digest;
+using fanout_rules::digest_array;
 
 std::vector<std::optional<FanoutCacheEntry>> SqliteStore::fanout_cache_lookup(
     const Principal& who, const std::vector<std::string>& digests) {

@@ -17,9 +17,10 @@
 //   * `now` is the database's clock (clock_timestamp(), read after the lock),
 //     unless StoreOptions::clock was given explicitly (tests).
 //   * A change that may end a wait (a lease released, expired or
-//     downgraded, a lease queue row gone, an escalation resolved) NOTIFYs
-//     `keel_lease` / `keel_escalation` with the project as payload, in its
-//     transaction (delivered at commit). Every
+//     downgraded, a lease queue row gone, an escalation resolved, any memory
+//     write: put, delete, take, txn, end_session, an orphaned session dropped
+//     at open) NOTIFYs `keel_lease` / `keel_escalation` / `keel_memory` with
+//     the project as payload, in its transaction (delivered at commit). Every
 //     store keeps one LISTEN connection and wakes its waiters; waits also
 //     poll, so a lost notification only delays them.
 //   * Writes of a project queue per node and commit in batches (run_write:

@@ -49,3 +49,12 @@ TEST_CASE("config requests: durations or ms; errors name the key") {
   CHECK_THAT(message_of(R"({"requests": {"retention": "1h", "claim_stale": "2h"}})"),
              Catch::Contains("requests.claim_stale must not exceed requests.retention"));
 }
+
+TEST_CASE("config memory waits: max_wait_ms and poll_ms reach the store; errors name the key") {
+  const Config c = parse_config(R"({"memory": {"max_wait_ms": 5000, "poll_ms": 20}})", "cfg");
+  CHECK(c.store.memory_max_wait_ms == 5000);
+  CHECK(c.store.memory_poll_ms == 20);
+  CHECK_THAT(message_of(R"({"memory": {"poll_ms": 0}})"), Catch::Contains("memory.poll_ms"));
+  CHECK_THAT(message_of(R"({"memory": {"max_wait_ms": -1}})"),
+             Catch::Contains("memory.max_wait_ms"));
+}

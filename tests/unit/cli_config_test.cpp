@@ -43,6 +43,9 @@ TEST_CASE("the shipped configs/keel.jsonc equals the built-in defaults") {
   CHECK(shipped.store.memory_page_size == builtin.store.memory_page_size);
   CHECK(shipped.store.memory_max_page_size == builtin.store.memory_max_page_size);
   CHECK(shipped.store.memory_orphan_session_ttl_ms == builtin.store.memory_orphan_session_ttl_ms);
+  CHECK(shipped.store.memory_max_wait_ms == builtin.store.memory_max_wait_ms);
+  CHECK(shipped.store.memory_poll_ms == builtin.store.memory_poll_ms);
+  CHECK(shipped.store.fanout_cache_max_entries == builtin.store.fanout_cache_max_entries);
   CHECK(shipped.server.max_message_bytes == builtin.server.max_message_bytes);
   CHECK(shipped.server.tools_page_size == builtin.server.tools_page_size);
   CHECK(shipped.stdio_workers == builtin.stdio_workers);
