@@ -304,6 +304,40 @@ class Report:
                 ["threads", "keel", "keel jobs/commit", "SQLite one row per commit"],
                 [["1", spread(j['keel1'], 0), "1", spread(j['sqlite1'], 0)],
                  ["16", spread(j['keel16'], 0), spread(j['keel16_batch']), spread(j['sqlite16'], 0)]])
+        if "take" in R:
+            t = R["take"]
+            report_section(
+                L, "Work queue: take and wake",
+                f"keel: {t['workers']} `keel serve --stdio` worker processes on one state directory, each a "
+                f"sequential client calling `memory_take {{prefix, wait_ms: 0}}` until a queue of "
+                f"{t['entries']:,} entries (put first by an orchestrator, 64 per `memory_txn`) is empty; Redis: "
+                f"{t['workers']} connections doing `BLPOP q` (take and forget, as `memory_take`), or "
+                "`BLMOVE q processing` + `LREM processing` (the reliable-queue form), against `redis-server` "
+                "with `appendfsync always` and with AOF off. Every item is checked to come out exactly once. "
+                "Wake: a waiter blocks (`memory_take {key, wait_ms}` / `BLPOP`), another connection puts one "
+                "item; the time from the put being sent to the waiter's answer, median of the samples. keel "
+                "across processes is woken by its poll (100 ms), in the same process at once. "
+                "`bench/take_bench` (one thread per worker, blocking pipes and sockets).",
+                ["figure", "keel", "Redis appendfsync always", "Redis AOF off"],
+                [["takes/s", spread(t["keel_takes_per_s"], 0),
+                  f"BLPOP {spread(t.get('redis_always_blpop_takes_per_s', []), 0)}; BLMOVE+LREM "
+                  f"{spread(t.get('redis_always_blmove_takes_per_s', []), 0)}",
+                  f"BLPOP {spread(t.get('redis_off_blpop_takes_per_s', []), 0)}; BLMOVE+LREM "
+                  f"{spread(t.get('redis_off_blmove_takes_per_s', []), 0)}"],
+                 ["take p50 / p99 ms", f"{spread(t['keel_take_p50_ms'])} / {spread(t['keel_take_p99_ms'])}", "", ""],
+                 ["wake, ms (put sent → waiter answered)",
+                  f"across processes {spread(t['keel_wake_cross_p50_ms'])}; same process "
+                  f"{spread(t['keel_wake_same_p50_ms'])}",
+                  spread(t.get("redis_always_wake_p50_ms", [])), spread(t.get("redis_off_wake_p50_ms", []))]])
+        if "fanoutcache" in R:
+            report_section(
+                L, "Fanout result cache",
+                "`fanout_bench --only cache`: a `fanout_run` of 1,000 command branches (concurrency 16), "
+                "then the same run with `cache: {ttl_ms}` again, every branch answered from the store's cache "
+                "(one batched lookup). Issue 20's goal: the cached re-run at least 50x faster than the first.",
+                ["branch", "first run, median ms", "cached re-run, median ms", "speed-up median (min)"],
+                [[f"`{r['branch']}`", f"{r['first_ms']:.1f}", f"{r['cached_ms']:.1f}",
+                  f"{r['speedup']:.0f}x ({r['speedup_min']:.0f}x)"] for r in R["fanoutcache"]])
         L.append("## Reproduce\n")
         L.append("```sh\n" + "\n".join(commands) + "\n```\n")
         os.makedirs(os.path.dirname(os.path.abspath(self.a.out)), exist_ok=True)

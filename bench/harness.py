@@ -695,6 +695,48 @@ class Bench(Report):
                         res[f"sqlite{t}"].append(json.loads(p.stdout.strip().splitlines()[-1])["ops_per_s"])
         self.results["journal"] = res
 
+    def take(self):
+        # memory_take with 16 worker processes vs Redis BLPOP / BLMOVE, and wake latency (bench/take_bench.cpp).
+        have_redis = shutil.which("redis-server") is not None
+        servers = {"always": self.start_redis(True), "off": self.start_redis(False)} if have_redis else {}
+        if not have_redis:
+            self.notes.append("redis-server is not installed: the Redis rows of the work queue are empty.")
+        d = self.state(f"take-{time.monotonic_ns()}")
+        entries = 2000 if self.quick else 10000
+        cmd = [self.bin("take_bench"), "--keel", self.bin("keel"), "--state", d, "--entries", str(entries),
+               "--workers", "16", "--wake", "10" if self.quick else "30", "--rounds", str(self.rounds)]
+        for name, (port, _) in servers.items():
+            cmd += ["--redis", f"{name}={port}"]
+        try:
+            p = sh(cmd, timeout=600 * self.rounds)
+        finally:
+            for _, proc in servers.values():
+                proc.terminate()
+                with contextlib.suppress(Exception):
+                    proc.wait(timeout=10)
+            shutil.rmtree(d, ignore_errors=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"take_bench failed: {p.stderr.strip()[-500:]}")
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        self.results["take"] = {"entries": out["entries"], "workers": out["workers"], **out["per_round"]}
+
+    def fanoutcache(self):
+        # A 1,000-branch fanout_run, then the same run again with cache: {ttl_ms} (bench/fanout_bench.cpp).
+        p = sh([self.bin("fanout_bench"), "--only", "cache", "--rounds", str(self.rounds), "--concurrency", "16"],
+               timeout=600 * self.rounds)
+        if p.returncode != 0:
+            raise RuntimeError(f"fanout_bench failed: {p.stderr.strip()[-500:]}")
+        rows = []
+        for line in p.stdout.splitlines():
+            m = re.search(r"cache: 1000 x `(.*?)` .*first run median ([0-9.]+) ms, cached re-run median "
+                          r"([0-9.]+) ms .*speed-up median ([0-9]+)x \(min ([0-9]+)x\)", line)
+            if m:
+                rows.append({"branch": m.group(1), "first_ms": float(m.group(2)), "cached_ms": float(m.group(3)),
+                             "speedup": float(m.group(4)), "speedup_min": float(m.group(5))})
+        if not rows:
+            raise RuntimeError("fanout_bench printed no cache line")
+        self.results["fanoutcache"] = rows
+
     # ----------------------------------------------------------------- report
 
 
@@ -706,7 +748,7 @@ def main():
     ap.add_argument("--node", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=os.path.join(REPO, "docs", "BENCHMARKS.md"))
-    ap.add_argument("--only", default="hook,stdio,http,memory,memfanin,leases,journal")
+    ap.add_argument("--only", default="hook,stdio,http,memory,memfanin,leases,journal,take,fanoutcache")
     a = ap.parse_args()
     b = Bench(a)
     t0 = time.time()
@@ -715,7 +757,7 @@ def main():
     try:
         b.facts()
         for step in steps:
-            if step not in ("hook", "stdio", "http", "memory", "memfanin", "leases", "journal"):
+            if step not in ("hook", "stdio", "http", "memory", "memfanin", "leases", "journal", "take", "fanoutcache"):
                 raise SystemExit(f"unknown step {step}")
             log(f"{step} ({'quick' if a.quick else 'full'}, {b.rounds} rounds)")
             t = time.time()
@@ -733,6 +775,8 @@ def main():
                 "$BUILD/http_load --url http://127.0.0.1:PORT/mcp --connections 50 --seconds 10 --body '{...}'",
                 "$BUILD/redis_lease --port PORT --clients 16 --seconds 5",
                 "$BUILD/sqlite_journal --threads 1 --seconds 5",
+                "$BUILD/take_bench --keel $BUILD/keel --state DIR --redis always=PORT --redis off=PORT --entries 10000 --workers 16 --wake 30 --rounds 3",
+                "$BUILD/fanout_bench --only cache --rounds 5 --concurrency 16",
                 "taskset -c 0 $BUILD/stdio_pipeline --calls 50000 --window 64 -- taskset -c 1 $BUILD/keel serve --stdio",
                 "KEEL_STATE_DIR=DIR $BUILD/stdio_pipeline --fanin --clients 16 --seconds 10 --write keel -- "
                 "$BUILD/keel serve --stdio --agent bench",
