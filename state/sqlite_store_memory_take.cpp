@@ -2,7 +2,7 @@
 // (issue 20: memory as a tuple space).
 //
 // A take is one writer job: it finds the entry (by key, or the oldest under
-// the prefix by row id through memory_by_age, skipping expired rows and
+// the prefix by row id, skipping expired rows and
 // values the template does not match), deletes it and journals MEMORY_TAKE.
 // BEGIN IMMEDIATE makes the find and the delete one step for every process
 // on the database, so of concurrent takers exactly one gets each entry.
@@ -10,9 +10,9 @@
 // Waiting happens outside any transaction: a waiter remembers
 // memory_epoch_, looks (over a read snapshot), and sleeps until this
 // process commits a memory write (the epoch moves) or memory_poll_ms passes
-// (other processes' writes are seen by polling). A waiting take runs a
-// writer job only when its read showed something to take, so idle waiters
-// cost no write lock.
+// (other processes' writes are seen by polling). A take runs a writer job
+// only when its read showed something to take, so idle waiters and polls of
+// an empty queue cost no write lock.
 #include <chrono>
 
 #include "crypto/sha256.h"
@@ -26,24 +26,66 @@ using namespace sqlite_store_detail;
 
 namespace {
 
-// The rows a take (or a prefix wait) considers, in the order it considers
-// them: the key's row, or every row under the prefix by id (memory_by_age).
+// The rows a take considers, in the order it considers them: the key's row,
+// or every row under the prefix by id. A prefix walk first reads the slot's
+// oldest kAgeProbeRows rows by id (memory_by_age), which is the whole walk
+// when the slot is one queue; when they do not settle it, it goes on over
+// the unique index's key range after the last id seen, so the slot's other
+// keys (say 100k older results/*) are never read under the write lock.
 // Columns: id, key, value, version, created_at, updated_at, expires_at.
+constexpr int kAgeProbeRows = 32;
 constexpr const char* kTakeByKey =
     "SELECT id, key, value, version, created_at, updated_at, expires_at FROM memory"
     " WHERE project = ?1 AND tier = ?2 AND namespace = ?3 AND scope = ?4 AND key = ?5";
-constexpr const char* kTakeByPrefix =
+// ?5: the last id seen, ?6: how many rows (-1: all).
+constexpr const char* kTakeByAge =
     "SELECT id, key, value, version, created_at, updated_at, expires_at"
     " FROM memory INDEXED BY memory_by_age"
+    " WHERE project = ?1 AND tier = ?2 AND namespace = ?3 AND scope = ?4 AND id > ?5"
+    " ORDER BY id LIMIT ?6";
+// ?5, ?6: the prefix's key range, ?7: the last id seen. "+id" keeps the
+// planner off memory_by_age (a walk by id with the range as a filter, the
+// walk this avoids): it reads the range through the unique index and sorts.
+constexpr const char* kTakeByPrefixRange =
+    "SELECT id, key, value, version, created_at, updated_at, expires_at FROM memory"
     " WHERE project = ?1 AND tier = ?2 AND namespace = ?3 AND scope = ?4"
-    " AND key >= ?5 AND (?6 IS NULL OR key < ?6) ORDER BY id";
+    " AND key >= ?5 AND key < ?6 AND +id > ?7 ORDER BY +id";
 
-// Binds a take's statement: the slot and the key, or the prefix range.
-template <class Slot>
-void bind_take(sql::Statement& q, const std::string& project, const Slot& slot,
-               const TakeRequest& r) {
-  q.bind_all(project, slot.tier, slot.ns, slot.scope, r.by_prefix ? r.prefix : r.key);
-  if (r.by_prefix) q.bind(6, store_common::prefix_successor(r.prefix));
+// Calls visit(row) on the rows a take of `r` considers, oldest first, until
+// it returns true; returns whether one did.
+template <class Slot, class Visit>
+bool walk_take(sqlite3* db, const std::string& project, const Slot& slot, const TakeRequest& r,
+               Visit&& visit) {
+  if (!r.by_prefix) {
+    sql::Statement q(db, kTakeByKey);
+    q.bind_all(project, slot.tier, slot.ns, slot.scope, r.key);
+    while (q.step()) {
+      if (visit(q)) return true;
+    }
+    return false;
+  }
+  const std::optional<std::string> upper = store_common::prefix_successor(r.prefix);
+  std::int64_t after_id = 0;
+  int rows = 0;
+  {
+    // No upper bound: every key from the prefix on is in range (an empty
+    // prefix, or one of 0xFF bytes), so the walk by id is the whole walk.
+    sql::Statement q(db, kTakeByAge);
+    q.bind_all(project, slot.tier, slot.ns, slot.scope, after_id, upper ? kAgeProbeRows : -1);
+    while (q.step()) {
+      ++rows;
+      after_id = q.int64(0);
+      if (!q.text(1).starts_with(r.prefix)) continue;
+      if (visit(q)) return true;
+    }
+  }
+  if (!upper || rows < kAgeProbeRows) return false;  // the slot had no more rows
+  sql::Statement q(db, kTakeByPrefixRange);
+  q.bind_all(project, slot.tier, slot.ns, slot.scope, r.prefix, *upper, after_id);
+  while (q.step()) {
+    if (visit(q)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -76,29 +118,25 @@ std::optional<TakeResult> SqliteStore::try_take(const Principal& who, const Memo
     std::vector<std::int64_t> expired;
     std::int64_t id = 0;
     std::string value_text;
-    {
-      sql::Statement q(db, r.by_prefix ? kTakeByPrefix : kTakeByKey);
-      bind_take(q, who.project, slot, r);
-      while (q.step()) {
-        const std::optional<std::int64_t> expires_at = q.opt_int64(6);
-        if (expires_at && *expires_at <= t) {
-          expired.push_back(q.int64(0));
-          continue;
-        }
-        std::string text = q.text(2);
-        if (r.match && !memory_rules::take_matches(r, json::parse(text))) continue;
-        id = q.int64(0);
-        value_text = std::move(text);
-        TakeResult found;
-        found.taken = true;
-        found.key = q.text(1);
-        found.version = q.int64(3);
-        found.created_at_ms = q.int64(4);
-        found.updated_at_ms = q.int64(5);
-        taken = std::move(found);
-        break;
+    walk_take(db, who.project, slot, r, [&](sql::Statement& q) {
+      const std::optional<std::int64_t> expires_at = q.opt_int64(6);
+      if (expires_at && *expires_at <= t) {
+        expired.push_back(q.int64(0));
+        return false;
       }
-    }
+      std::string text = q.text(2);
+      if (r.match && !memory_rules::take_matches(r, json::parse(text))) return false;
+      id = q.int64(0);
+      value_text = std::move(text);
+      TakeResult found;
+      found.taken = true;
+      found.key = q.text(1);
+      found.version = q.int64(3);
+      found.created_at_ms = q.int64(4);
+      found.updated_at_ms = q.int64(5);
+      taken = std::move(found);
+      return true;
+    });
     // Expired rows met on the way are invisible already; dropping them (not
     // journaled) keeps the next scan short.
     delete_memory_rows(db, expired);
@@ -119,15 +157,12 @@ std::optional<TakeResult> SqliteStore::try_take(const Principal& who, const Memo
 bool SqliteStore::take_candidate_visible(const Principal& who, const MemorySlot& slot,
                                          const TakeRequest& r) {
   ReadConnection conn = read_connection();
-  sql::Statement q(conn.get(), r.by_prefix ? kTakeByPrefix : kTakeByKey);
-  bind_take(q, who.project, slot, r);
   const std::int64_t t = now();
-  while (q.step()) {
+  return walk_take(conn.get(), who.project, slot, r, [&](sql::Statement& q) {
     const std::optional<std::int64_t> expires_at = q.opt_int64(6);
-    if (expires_at && *expires_at <= t) continue;
-    if (!r.match || memory_rules::take_matches(r, json::parse(q.text(2)))) return true;
-  }
-  return false;
+    if (expires_at && *expires_at <= t) return false;
+    return !r.match || memory_rules::take_matches(r, json::parse(q.text(2)));
+  });
 }
 
 TakeResult SqliteStore::memory_take(const Principal& who, const TakeRequest& r,
@@ -138,8 +173,9 @@ TakeResult SqliteStore::memory_take(const Principal& who, const TakeRequest& r,
   std::optional<TakeResult> taken;
   const memory_rules::WaitOutcome waited = memory_rules::wait_loop(
       "memory_take", r, cancelled, [&] { return memory_epoch(); },
-      [&](bool first) {
-        if (!first && !take_candidate_visible(who, slot, r)) return false;
+      [&](bool) {
+        // A read first, every round: a poll of an empty queue takes no write lock.
+        if (!take_candidate_visible(who, slot, r)) return false;
         taken = try_take(who, slot, r);
         return taken.has_value();
       },

@@ -4,7 +4,7 @@
 // share are memory_rules'.
 //
 // A take is one write job: it walks the candidates oldest first (ORDER BY
-// id, index memory_by_age) in small batches locked FOR UPDATE SKIP LOCKED,
+// id; see walk_statement) in small batches locked FOR UPDATE SKIP LOCKED,
 // checks `match` on each value here, deletes the first live matching row and
 // journals MEMORY_TAKE in the same transaction. Why exactly one taker gets
 // each entry, across nodes: every write of a project (this job, a put, a
@@ -24,10 +24,12 @@
 // NOTIFY from any node's memory write, or this process's own commit) or
 // memory_poll_ms passes (a notification lost with the listener's
 // connection, a one-shot process that does not listen, an entry that
-// expired). A waiting take runs a write job only when its read saw
-// something to take, so idle waiters never queue for the head lock.
+// expired). A take runs a write job only when its read saw something to
+// take, so idle waiters and polls of an empty queue never queue for the
+// head lock. Both loops are memory_rules::wait_loop, as on SQLite.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "crypto/sha256.h"
 #include "state/memory_rules.h"
@@ -40,8 +42,6 @@ using memory_rules::Slot;
 
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
-
 // Rows read (and, by a take, locked) per statement while walking
 // candidates: the first statement reads one row when any live row will do
 // (no match: the oldest is nearly always it) and kScanBatch with a match;
@@ -49,38 +49,52 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr int kScanBatch = 16;
 constexpr int kMaxScanBatch = 64;
 
-std::int64_t elapsed_ms(SteadyClock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - since)
-      .count();
-}
-
 // The rows a take or a prefix wait looks at, in the order it looks: the
-// key's row, or every row under the prefix, oldest first. $6: the last id
-// seen (the walk goes on after it), $7: how many, $8: only rows with a
-// greater version; $9 (prefix): the exclusive upper bound, NULL for none.
-// `lock`: FOR UPDATE SKIP LOCKED (a take's job).
+// key's row, or every row under the prefix, oldest first. A prefix walk
+// first reads the slot's oldest kAgeProbeRows rows by id (memory_by_age),
+// the whole walk when the slot is one queue; when they do not settle it, it
+// goes on over the unique index's key range after the last id seen, so the
+// slot's other keys (say 100k older results/*) are never read, nor locked,
+// under the project's head lock. `lock`: FOR UPDATE SKIP LOCKED (a take's
+// job). Parameters: $1..$4 the slot, then
+//   kKey:   $5 key, $6 last id seen, $7 how many, $8 only versions above;
+//   kAge:   $5 last id seen, $6 how many, $7 only versions above;
+//   kRange: as kKey with $5 the prefix and $9 its upper bound.
+enum class WalkKind { kKey = 0, kAge = 1, kRange = 2 };
+constexpr int kAgeProbeRows = 32;
+
 struct Walk {
   const char* name;
   std::string_view sql;
 };
 
-Walk walk_statement(bool by_prefix, bool lock) {
-  auto sql = [](bool prefix, bool locked) {
-    // The prefix bounds are a filter on memory_by_age's walk by id, not an
-    // index range, so "$9 IS NULL OR" costs a generic plan nothing.
-    return std::string(
-               "SELECT id, key, value, version, created_at, updated_at, expires_at FROM memory"
-               " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4") +
-           (prefix ? " AND key >= $5 AND ($9::text IS NULL OR key < $9)" : " AND key = $5") +
-           " AND id > $6 AND version > $8 ORDER BY id LIMIT $7" +
-           (locked ? " FOR UPDATE SKIP LOCKED" : "");
+Walk walk_statement(WalkKind kind, bool lock) {
+  auto sql = [](WalkKind k, bool locked) {
+    const std::string head =
+        "SELECT id, key, value, version, created_at, updated_at, expires_at FROM memory"
+        " WHERE project = $1 AND tier = $2 AND namespace = $3 AND scope = $4";
+    // kRange sorts by "id + 0" so that the planner cannot walk memory_by_age
+    // in id order with the key range as a filter (the walk this avoids); it
+    // reads the range through the unique index and keeps the lowest ids.
+    std::string body =
+        k == WalkKind::kAge
+            ? " AND id > $5 AND version > $7 ORDER BY id LIMIT $6"
+            : (k == WalkKind::kKey ? std::string(" AND key = $5")
+                                   : std::string(" AND key >= $5 AND key < $9")) +
+                  " AND id > $6 AND version > $8 ORDER BY id" +
+                  (k == WalkKind::kRange ? " + 0" : "") + " LIMIT $7";
+    return head + body + (locked ? " FOR UPDATE SKIP LOCKED" : "");
   };
-  static const std::string kSql[2][2] = {{sql(false, false), sql(false, true)},
-                                         {sql(true, false), sql(true, true)}};
-  static constexpr const char* kNames[2][2] = {
+  static const std::string kSql[3][2] = {
+      {sql(WalkKind::kKey, false), sql(WalkKind::kKey, true)},
+      {sql(WalkKind::kAge, false), sql(WalkKind::kAge, true)},
+      {sql(WalkKind::kRange, false), sql(WalkKind::kRange, true)}};
+  static constexpr const char* kNames[3][2] = {
       {"memory_walk_key", "memory_walk_key_lock"},
-      {"memory_walk_prefix", "memory_walk_prefix_lock"}};
-  return Walk{kNames[by_prefix][lock], kSql[by_prefix][lock]};
+      {"memory_walk_age", "memory_walk_age_lock"},
+      {"memory_walk_range", "memory_walk_range_lock"}};
+  const int i = static_cast<int>(kind);
+  return Walk{kNames[i][lock], kSql[i][lock]};
 }
 
 // One row of a walk.
@@ -118,21 +132,42 @@ Range range_of(const Request& r) {
 template <class Visit>
 bool walk(pg::Connection& c, const std::string& project, const Slot& slot, const Range& range,
           bool lock, std::int64_t min_version, bool any_row, Visit&& visit) {
-  const Walk s = walk_statement(range.by_prefix, lock);
   std::int64_t after_id = 0;
-  for (int batch = any_row ? 1 : kScanBatch;; batch = std::min(batch * 4, kMaxScanBatch)) {
-    std::vector<pg::Param> params{project, slot.tier, slot.ns, slot.scope, range.key_or_prefix,
-                                  after_id, batch, min_version};
-    if (range.by_prefix) params.emplace_back(range.upper);
-    const pg::Result q = c.exec_prepared(s.name, s.sql, params);
-    for (int i = 0; i < q.rows(); ++i) {
-      Candidate row{q.int64(i, 0), q.text(i, 1),  q.text(i, 2),        q.int64(i, 3),
-                    q.int64(i, 4), q.int64(i, 5), q.opt_int64(i, 6)};
-      after_id = row.id;
-      if (visit(std::move(row))) return true;
+  // Reads `kind`'s rows after after_id in growing batches, at most `budget`
+  // rows. Returns true when visit did; otherwise `more` says whether rows
+  // remain (the budget ran out on a full batch).
+  bool more = false;
+  auto run = [&](WalkKind kind, int budget) {
+    const Walk s = walk_statement(kind, lock);
+    for (int batch = any_row ? 1 : kScanBatch;; batch = std::min(batch * 4, kMaxScanBatch)) {
+      batch = std::min(batch, budget);
+      std::vector<pg::Param> params{project, slot.tier, slot.ns, slot.scope};
+      if (kind == WalkKind::kAge) {
+        params.insert(params.end(), {after_id, batch, min_version});
+      } else {
+        params.insert(params.end(), {range.key_or_prefix, after_id, batch, min_version});
+        if (kind == WalkKind::kRange) params.emplace_back(range.upper);
+      }
+      const pg::Result q = c.exec_prepared(s.name, s.sql, params);
+      for (int i = 0; i < q.rows(); ++i) {
+        Candidate row{q.int64(i, 0), q.text(i, 1),  q.text(i, 2),        q.int64(i, 3),
+                      q.int64(i, 4), q.int64(i, 5), q.opt_int64(i, 6)};
+        after_id = row.id;
+        if (kind == WalkKind::kAge && !row.key.starts_with(range.key_or_prefix)) continue;
+        if (visit(std::move(row))) return true;
+      }
+      more = q.rows() == batch;
+      budget -= batch;
+      if (!more || budget == 0) return false;
     }
-    if (q.rows() < batch) return false;
-  }
+  };
+  constexpr int kAll = std::numeric_limits<int>::max();
+  if (!range.by_prefix) return run(WalkKind::kKey, kAll);
+  // No upper bound: every key from the prefix on is in range, so the walk
+  // by id is the whole walk.
+  if (!range.upper) return run(WalkKind::kAge, kAll);
+  if (run(WalkKind::kAge, kAgeProbeRows)) return true;
+  return more && run(WalkKind::kRange, kAll);
 }
 
 bool expired(const Candidate& row, std::int64_t now) {
@@ -213,26 +248,26 @@ TakeResult PgStore::memory_take(const Principal& who, const TakeRequest& r,
   memory_rules::check_take_request(r, options_.memory_max_key_bytes,
                                    options_.memory_max_wait_ms);
   if (!r.by_prefix) check_memory_key(r.key);
-  const auto started = SteadyClock::now();
-  const WaitDeadline deadline(r.wait_ms);
-  for (bool first = true;; first = false) {
-    const std::uint64_t epoch = memory_epoch();
-    if (first || take_candidate_visible(who, slot, r)) {
-      if (std::optional<TakeResult> taken = try_take(who, slot, r)) {
-        taken->waited_ms = first ? 0 : elapsed_ms(started);
-        return std::move(*taken);
-      }
-    }
-    if (r.wait_ms == 0 || deadline.passed()) {
-      TakeResult none;
-      none.waited_ms = r.wait_ms == 0 ? 0 : elapsed_ms(started);
-      return none;
-    }
-    if (cancelled && cancelled()) {
-      throw memory_rules::wait_cancelled("memory_take", r.key, r.by_prefix, r.prefix);
-    }
-    wait_memory_change(epoch, deadline);
+  std::optional<TakeResult> taken;
+  const memory_rules::WaitOutcome waited = memory_rules::wait_loop(
+      "memory_take", r, cancelled, [&] { return memory_epoch(); },
+      [&](bool) {
+        // A read first, every round: a poll of an empty queue never queues
+        // for the head lock.
+        if (!take_candidate_visible(who, slot, r)) return false;
+        taken = try_take(who, slot, r);
+        return taken.has_value();
+      },
+      [&](std::uint64_t epoch, const WaitDeadline& deadline) {
+        wait_memory_change(epoch, deadline);
+      });
+  if (!waited.answered) {
+    TakeResult none;
+    none.waited_ms = waited.waited_ms;
+    return none;
   }
+  taken->waited_ms = waited.waited_ms;
+  return std::move(*taken);
 }
 
 bool PgStore::wait_satisfied(const Principal& who, const Slot& slot, const WaitRequest& r) {
@@ -268,17 +303,13 @@ WaitResult PgStore::memory_wait(const Principal& who, const WaitRequest& r,
   memory_rules::check_wait_request(r, options_.memory_max_key_bytes,
                                    options_.memory_max_wait_ms);
   if (!r.by_prefix) check_memory_key(r.key);
-  const auto started = SteadyClock::now();
-  const WaitDeadline deadline(r.wait_ms);
-  for (;;) {
-    const std::uint64_t epoch = memory_epoch();
-    if (wait_satisfied(who, slot, r)) return WaitResult{true, elapsed_ms(started)};
-    if (r.wait_ms == 0 || deadline.passed()) return WaitResult{false, elapsed_ms(started)};
-    if (cancelled && cancelled()) {
-      throw memory_rules::wait_cancelled("memory_wait", r.key, r.by_prefix, r.prefix);
-    }
-    wait_memory_change(epoch, deadline);
-  }
+  const memory_rules::WaitOutcome waited = memory_rules::wait_loop(
+      "memory_wait", r, cancelled, [&] { return memory_epoch(); },
+      [&](bool) { return wait_satisfied(who, slot, r); },
+      [&](std::uint64_t epoch, const WaitDeadline& deadline) {
+        wait_memory_change(epoch, deadline);
+      });
+  return WaitResult{waited.answered, waited.waited_ms};
 }
 
 }  // namespace keel::state
