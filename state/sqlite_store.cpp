@@ -270,7 +270,8 @@ SqliteStore::ReadConnection SqliteStore::read_connection() {
 }
 
 void SqliteStore::open_maintenance() {
-  writer_->submit([this](sqlite3* db) {
+  bool orphans_deleted = false;
+  writer_->submit([this, &orphans_deleted](sqlite3* db) {
     const std::int64_t t = now();
     // Session rows of sessions that never ended: one SESSION_END per session.
     struct Orphans {
@@ -308,6 +309,8 @@ void SqliteStore::open_maintenance() {
         .run();
     sql::Statement(db, "DELETE FROM lease_tombstones WHERE at < ?").bind(1, t - kDayMs).run();
   });
+  // Waiters on the deleted entries (memory_wait on a key) see them gone.
+  if (orphans_deleted) notify_memory_change();
 }
 
 StoreStats SqliteStore::stats() const { return writer_->stats(); }
