@@ -2,6 +2,7 @@
 #include "state/memory_match.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include <boost/json.hpp>
 
@@ -53,8 +54,48 @@ void check_object(const json::object& tmpl, int depth) {
   }
 }
 
+// An integer as sign and magnitude, so int64 and uint64 compare exactly.
+struct Integer {
+  bool negative = false;
+  std::uint64_t magnitude = 0;
+};
+
+Integer as_integer(const json::value& v) {
+  if (v.is_uint64()) return Integer{false, v.get_uint64()};
+  const std::int64_t i = v.get_int64();
+  // -(i + 1) + 1 cannot overflow, even for INT64_MIN.
+  if (i < 0) return Integer{true, static_cast<std::uint64_t>(-(i + 1)) + 1};
+  return Integer{false, static_cast<std::uint64_t>(i)};
+}
+
+// Two integers compare exactly (as doubles, 2^53 + 1 would equal 2^53),
+// with a tolerance too: their exact difference against it.
+bool integers_equal(const json::value& a, const json::value& b, double tolerance) {
+  const Integer x = as_integer(a);
+  const Integer y = as_integer(b);
+  if (x.negative == y.negative && x.magnitude == y.magnitude) return true;
+  if (tolerance < 1) return false;
+  // diff ≤ tolerance ⇔ diff ≤ floor(tolerance), diff being an integer; it
+  // is below 2^64 with equal signs and below 2^65 with opposite ones.
+  constexpr double kTwo64 = 18446744073709551616.0;
+  if (x.negative == y.negative) {
+    const std::uint64_t diff =
+        x.magnitude > y.magnitude ? x.magnitude - y.magnitude : y.magnitude - x.magnitude;
+    return tolerance >= kTwo64 || diff <= static_cast<std::uint64_t>(std::floor(tolerance));
+  }
+  // Opposite signs: diff = |x| + |y|; `sum` is it modulo 2^64.
+  const std::uint64_t sum = x.magnitude + y.magnitude;
+  const bool over = sum < x.magnitude;  // diff ≥ 2^64
+  if (tolerance >= 2 * kTwo64) return true;
+  if (tolerance >= kTwo64) {
+    // tolerance - 2^64 is exact (Sterbenz): both lie in [2^64, 2^65).
+    return !over || sum <= static_cast<std::uint64_t>(std::floor(tolerance - kTwo64));
+  }
+  return !over && sum <= static_cast<std::uint64_t>(std::floor(tolerance));
+}
+
 bool numbers_equal(const json::value& a, const json::value& b, double tolerance) {
-  if (a.is_int64() && b.is_int64() && tolerance == 0) return a.get_int64() == b.get_int64();
+  if (!a.is_double() && !b.is_double()) return integers_equal(a, b, tolerance);
   return std::fabs(as_double(a) - as_double(b)) <= tolerance;
 }
 
