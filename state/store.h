@@ -291,21 +291,30 @@ class Store {
   // who.agent, bound to args_hash (the caller's hash of the canonical
   // arguments). Not journaled: the call's own records are. Rows older than
   // StoreOptions::request_retention_ms are dropped.
-  // Claims the id (RequestClaim says what was found). A claim left
-  // uncompleted for StoreOptions::request_claim_stale_ms is taken over by
-  // the next claim (kNew again): a call whose process died mid-way may then
-  // run twice, which is the only case where it does.
+  // Claims the id (RequestClaim says what was found; kNew carries the
+  // claim's claim_id). An uncompleted claim goes stale expected_ms +
+  // StoreOptions::request_claim_stale_ms after it was made (expected_ms: how
+  // long the call itself may rightly take, e.g. its own wait; >= 0, else
+  // kInvalidArgument) and is then taken over by the next claim (kNew again,
+  // with a new claim_id): a call whose process died mid-way, or that ran
+  // past that horizon, may then run twice, which is the only case where it
+  // does.
   virtual RequestClaim claim_request(const Principal& who, std::string_view tool,
                                      std::string_view request_id,
-                                     std::string_view args_hash) = 0;
-  // Stores the result a replay returns. Only after a kNew claim.
+                                     std::string_view args_hash,
+                                     std::int64_t expected_ms = 0) = 0;
+  // Stores the result a replay returns, only while the row is still the
+  // uncompleted claim `claim_id` (the kNew claim's). Otherwise (the claim
+  // was taken over, dropped or completed) it does nothing, without error:
+  // the first result stored is the one replayed.
   virtual void complete_request(const Principal& who, std::string_view tool,
-                                std::string_view request_id,
+                                std::string_view request_id, std::string_view claim_id,
                                 std::string_view result_json) = 0;
-  // Drops an uncompleted claim (the call failed with an error: a retry runs
-  // it again).
+  // Drops the uncompleted claim `claim_id` (the call failed with an error or
+  // was cancelled: a retry runs it again). Does nothing, without error, when
+  // the row is another claim's (taken over), completed, or gone.
   virtual void abandon_request(const Principal& who, std::string_view tool,
-                               std::string_view request_id) = 0;
+                               std::string_view request_id, std::string_view claim_id) = 0;
 
   // ------------------------------------------------------------- Fanout
   // Needs caps::kFanout. Per who.project.

@@ -1,7 +1,10 @@
 // keel/tools/tool_idempotency.cpp — see tool_idempotency.h.
 #include "tools/tool_idempotency.h"
 
+#include <algorithm>
+#include <cmath>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -37,6 +40,34 @@ json::object request_id_property() {
        "makes a retry safe: a call with the same request_id and the same arguments returns "
        "the first call's result (marked in _meta \"dev.keel/replay\") without running again; "
        "other arguments are refused (INVALID_ARGUMENT); BUSY while the first call runs"}};
+}
+
+// A non-negative integral number in ms, or nullopt (absent, or a value the
+// tool itself refuses).
+std::optional<std::int64_t> ms_value(const json::value* v) {
+  if (v == nullptr) return std::nullopt;
+  if (v->is_int64() && v->get_int64() >= 0) return v->get_int64();
+  if (v->is_uint64()) {
+    return static_cast<std::int64_t>(
+        std::min<std::uint64_t>(v->get_uint64(), std::numeric_limits<std::int64_t>::max()));
+  }
+  if (v->is_double() && v->get_double() >= 0 && std::isfinite(v->get_double())) {
+    return v->get_double() >= 9.0e18 ? std::numeric_limits<std::int64_t>::max()
+                                     : static_cast<std::int64_t>(v->get_double());
+  }
+  return std::nullopt;
+}
+
+// How long the call may rightly run, from its own arguments, so that its
+// claim does not go stale (and a retry run it again) while it still runs:
+// a wait's `wait_ms` (memory_take, memory_get, ...), fanout_run's
+// `budget.wall_ms`. Anything else: 0 (requests.claim_stale alone).
+std::int64_t expected_ms(const json::object& args) {
+  std::int64_t out = ms_value(args.if_contains("wait_ms")).value_or(0);
+  if (const json::value* budget = args.if_contains("budget"); budget && budget->is_object()) {
+    out = std::max(out, ms_value(budget->get_object().if_contains("wall_ms")).value_or(0));
+  }
+  return out;
 }
 
 // What a replay needs of a result: the whole CallToolResult minus its
@@ -101,9 +132,9 @@ mcp::ToolResult replayed(std::string_view stored, std::string_view request_id,
 // failure to drop it leaves the claim to go stale (the retry gets BUSY until
 // then): logged, and the call's own error is what the caller sees.
 void abandon(const ToolEnv& env, const state::Principal& who, const std::string& tool,
-             const std::string& request_id) noexcept {
+             const std::string& request_id, const std::string& claim_id) noexcept {
   try {
-    env.store->abandon_request(who, tool, request_id);
+    env.store->abandon_request(who, tool, request_id, claim_id);
   } catch (const std::exception& e) {
     spdlog::warn("tool {}: request_id {}: the failed call's claim stays until stale: {}", tool,
                  request_id, e.what());
@@ -122,7 +153,8 @@ mcp::ToolResult call_once(const ToolEnv& env, const std::string& tool,
   args.erase(kRequestId);
   const state::Principal who = env.principal(ctx);
   const state::RequestClaim claim = guarded([&] {
-    return env.store->claim_request(who, tool, request_id, canonical_args_hash(args));
+    return env.store->claim_request(who, tool, request_id, canonical_args_hash(args),
+                                    expected_ms(args));
   });
   switch (claim.status) {
     case Status::kReplay:
@@ -143,16 +175,20 @@ mcp::ToolResult call_once(const ToolEnv& env, const std::string& tool,
   try {
     result = inner(args, ctx);
   } catch (...) {
-    abandon(env, who, tool, request_id);
+    abandon(env, who, tool, request_id, claim.claim_id);
     throw;
   }
-  const std::optional<json::object> keep = storable(result, ctx);
+  // A cancelled call may still return normally (fanout_run reports status
+  // "cancelled"): that is not the answer a retry asked for, so it runs again.
+  const bool cancelled = ctx.cancelled && ctx.cancelled();
+  const std::optional<json::object> keep =
+      cancelled ? std::nullopt : storable(result, ctx);
   if (!keep) {
-    abandon(env, who, tool, request_id);
+    abandon(env, who, tool, request_id, claim.claim_id);
     return result;
   }
   try {
-    env.store->complete_request(who, tool, request_id, json::serialize(*keep));
+    env.store->complete_request(who, tool, request_id, claim.claim_id, json::serialize(*keep));
   } catch (const std::exception& e) {
     // The call ran: its result goes back; a retry finds the claim in flight
     // until stale, then runs again (as after a crash).

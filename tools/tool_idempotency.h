@@ -12,19 +12,25 @@
 //     level, request_id itself left out) and the id is claimed in the store
 //     (Store::claim_request, per project, agent and tool);
 //   * new: the tool runs. A successful result is stored and the id is done;
-//     a failure (a tool error, any exception, or a modern-era
-//     InputRequiredResult, which is not an answer yet) drops the claim, so a
-//     retry with the same id runs the tool again: a failed call changed
-//     nothing the retry must not repeat (the store's writes are atomic);
+//     a failure (a tool error, any exception, a modern-era
+//     InputRequiredResult, which is not an answer yet, or a call the client
+//     cancelled, even one that returned normally, as fanout_run does) drops
+//     the claim, so a retry with the same id runs the tool again: a failed
+//     call changed nothing the retry must not repeat (the store's writes are
+//     atomic). The claim is this call's own (RequestClaim::claim_id): once
+//     taken over by a retry, this call's result or failure leaves it alone;
 //   * done before with the same arguments: the first result is returned as
 //     it was, nothing runs, nothing is journaled. It is marked in the result's
 //     _meta["dev.keel/replay"] = {"request_id", "first_call_at" (ms since the
 //     Unix epoch)} and its text ends with a line saying it is a replay;
 //   * used before with other arguments: INVALID_ARGUMENT naming the id;
-//   * still running (claimed, not done, claimed less than
-//     requests.claim_stale ago): BUSY — retry later for the result. A claim
-//     older than that is taken over (its caller died): the only case where a
-//     call runs twice.
+//   * still running (claimed, not done, and not stale): BUSY — retry later
+//     for the result. A claim goes stale requests.claim_stale after the
+//     call's own expected time: its `wait_ms` argument (memory_take,
+//     memory_get, lease waits, ...) or fanout_run's `budget.wall_ms`, when
+//     given. A stale claim is taken over (its caller died): the only case
+//     where a call runs twice. So a fanout_run without budget.wall_ms that
+//     runs longer than requests.claim_stale may run twice on a retry.
 // Ids are remembered for requests.retention (StoreOptions).
 //
 // Thread safety: the decorated handlers are as thread-safe as the tools they

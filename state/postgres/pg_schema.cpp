@@ -43,6 +43,8 @@ CREATE TABLE tool_requests(
   args_hash  TEXT NOT NULL,
   result     TEXT,
   claimed_at BIGINT NOT NULL,
+  claim_id   TEXT NOT NULL,     -- the claim's owner token
+  stale_at   BIGINT NOT NULL,   -- uncompleted: taken over from then
   PRIMARY KEY(project, agent, tool, request_id)
 );
 CREATE INDEX tool_requests_by_time ON tool_requests(claimed_at);

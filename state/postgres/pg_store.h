@@ -151,11 +151,12 @@ class PgStore final : public Store, public StoreImaging {
 
   // Idempotent tool calls (pg_store_requests.cpp).
   RequestClaim claim_request(const Principal& who, std::string_view tool,
-                             std::string_view request_id, std::string_view args_hash) override;
+                             std::string_view request_id, std::string_view args_hash,
+                             std::int64_t expected_ms = 0) override;
   void complete_request(const Principal& who, std::string_view tool, std::string_view request_id,
-                        std::string_view result_json) override;
-  void abandon_request(const Principal& who, std::string_view tool,
-                       std::string_view request_id) override;
+                        std::string_view claim_id, std::string_view result_json) override;
+  void abandon_request(const Principal& who, std::string_view tool, std::string_view request_id,
+                       std::string_view claim_id) override;
 
   // Fanout's cache and breakers (pg_store_fanout.cpp).
   std::vector<std::optional<FanoutCacheEntry>> fanout_cache_lookup(

@@ -3,9 +3,14 @@
 // replays the first result and changes nothing; other arguments are refused.
 #include <catch2/catch.hpp>
 
+#include <functional>
+#include <optional>
+#include <utility>
+
 #include <boost/json.hpp>
 
 #include "cli_tool_stack.h"
+#include "tools/tool_error.h"
 #include "tools/tool_idempotency.h"
 
 using namespace keel::tools;
@@ -52,7 +57,133 @@ std::size_t records(Stack& stack, std::string_view op) {
   return stack.store->journal_query(principal_for("admin", stack.project), f).size();
 }
 
+// One decorated tool ("probe") over a store with a manual clock, called
+// straight through its handler: what it does while it runs (`during`) is up
+// to the test, e.g. move the clock or retry itself.
+struct Probe {
+  Sandbox sandbox;
+  std::shared_ptr<state::ManualClock> clock = std::make_shared<state::ManualClock>();
+  std::unique_ptr<state::Store> store;
+  std::shared_ptr<ToolEnv> env = std::make_shared<ToolEnv>();
+  keel::mcp::Tool tool;
+  int runs = 0;
+  std::function<void()> during;
+
+  Probe() {
+    state::StoreOptions opts;
+    opts.dir = sandbox.state();
+    opts.synchronous = state::Synchronous::kNormal;
+    opts.clock = clock;
+    store = state::open_sqlite_store(opts);
+    env->store = store.get();
+    env->principal = [](const keel::mcp::CallContext& ctx) {
+      return principal_for(ctx.client_name, "/proj");
+    };
+    keel::mcp::Tool inner{.name = "probe"};
+    inner.handler = [this](const json::object&, const keel::mcp::CallContext&) {
+      const int run = ++runs;
+      if (during) std::exchange(during, nullptr)();
+      return keel::mcp::ToolResult{.structured = json::object{{"run", run}}};
+    };
+    tool = idempotency_decorator(env)(std::move(inner));
+  }
+
+  json::object call(const json::object& args, bool cancelled = false) {
+    keel::mcp::CallContext ctx;
+    ctx.client_name = "agent-a";
+    if (cancelled) ctx.cancelled = [] { return true; };
+    const keel::mcp::ToolResult r = tool.handler(args, ctx);
+    return r.raw ? *r.raw : json::object{{"structuredContent", r.structured}};
+  }
+};
+
+// The store code a call was refused with (nullopt: it was not refused).
+std::optional<state::ErrorCode> refused_with(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const Failure& f) {
+    return f.store_code();
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+TEST_CASE("idempotency: a cancelled call is not remembered, even one that returned",
+          "[cli][idempotency]") {
+  Probe probe;
+  const json::object args{{"x", 1}, {"request_id", "c-1"}};
+  CHECK_FALSE(is_replay(probe.call(args, /*cancelled=*/true)));
+  CHECK(probe.runs == 1);
+  // The retry runs it again (its claim was dropped), then that result replays.
+  CHECK_FALSE(is_replay(probe.call(args)));
+  CHECK(probe.runs == 2);
+  const json::object replay = probe.call(args);
+  REQUIRE(is_replay(replay));
+  CHECK(replay.at("structuredContent").at("run") == 2);
+  CHECK(probe.runs == 2);
+}
+
+TEST_CASE("idempotency: a call's wait_ms keeps its claim live; a retry meanwhile is BUSY",
+          "[cli][idempotency]") {
+  Probe probe;
+  const std::int64_t stale_ms = state::StoreOptions{}.request_claim_stale_ms;
+  const json::object args{{"wait_ms", 2 * stale_ms}, {"request_id", "w-1"}};
+  std::optional<state::ErrorCode> retry;
+  probe.during = [&] {
+    // Past claim_stale, within wait_ms + claim_stale: the first call still
+    // runs, so its retry must not run the call a second time.
+    probe.clock->advance(stale_ms + 2 * stale_ms - 1);
+    retry = refused_with([&] { probe.call(args); });
+  };
+  probe.call(args);
+  CHECK(retry == state::ErrorCode::kBusy);
+  CHECK(probe.runs == 1);
+  CHECK(is_replay(probe.call(args)));
+}
+
+TEST_CASE("idempotency: fanout_run's budget.wall_ms keeps its claim live too",
+          "[cli][idempotency]") {
+  Probe probe;
+  const std::int64_t stale_ms = state::StoreOptions{}.request_claim_stale_ms;
+  const json::object args{{"budget", json::object{{"wall_ms", 10 * stale_ms}}},
+                          {"request_id", "f-1"}};
+  std::optional<state::ErrorCode> retry;
+  probe.during = [&] {
+    probe.clock->advance(5 * stale_ms);
+    retry = refused_with([&] { probe.call(args); });
+  };
+  probe.call(args);
+  CHECK(retry == state::ErrorCode::kBusy);
+  CHECK(probe.runs == 1);
+}
+
+TEST_CASE("idempotency: a call whose stale claim was taken over leaves the retry's claim alone",
+          "[cli][idempotency]") {
+  Probe probe;
+  const std::int64_t stale_ms = state::StoreOptions{}.request_claim_stale_ms;
+  const json::object args{{"x", 1}, {"request_id", "t-1"}};
+  // The first call runs past claim_stale (no wait_ms); meanwhile its retry
+  // takes the claim over and is still running when the first one fails.
+  keel::mcp::Tool failing{.name = "probe"};
+  state::RequestClaim retry_claim;
+  failing.handler = [&](const json::object&,
+                        const keel::mcp::CallContext&) -> keel::mcp::ToolResult {
+    probe.clock->advance(stale_ms);
+    const state::Principal who = principal_for("agent-a", "/proj");
+    json::object plain = args;
+    plain.erase("request_id");
+    retry_claim = probe.store->claim_request(who, "probe", "t-1", canonical_args_hash(plain));
+    throw Failure(state::ErrorCode::kInternal, "the first call failed late");
+  };
+  keel::mcp::Tool decorated = idempotency_decorator(probe.env)(std::move(failing));
+  keel::mcp::CallContext ctx;
+  ctx.client_name = "agent-a";
+  CHECK(refused_with([&] { decorated.handler(args, ctx); }) == state::ErrorCode::kInternal);
+  REQUIRE(retry_claim.status == state::RequestClaim::Status::kNew);
+  // The first call's failure did not drop the retry's live claim: BUSY.
+  CHECK(refused_with([&] { decorated.handler(args, ctx); }) == state::ErrorCode::kBusy);
+}
 
 TEST_CASE("idempotency: memory_put with a request_id twice writes once and replays",
           "[cli][idempotency]") {
@@ -122,8 +253,9 @@ TEST_CASE("idempotency: while the first call with an id runs, a retry is BUSY",
   const json::object args{{"key", "k"}, {"value", 1}};
   // The first call's claim, as a call still running in another process holds it.
   const state::Principal who = principal_for("agent-a", stack.project);
-  REQUIRE(stack.store->claim_request(who, "memory_put", "slow-1", canonical_args_hash(args))
-              .status == state::RequestClaim::Status::kNew);
+  const state::RequestClaim first =
+      stack.store->claim_request(who, "memory_put", "slow-1", canonical_args_hash(args));
+  REQUIRE(first.status == state::RequestClaim::Status::kNew);
 
   const auto [code, message] = a.refused("memory_put", with_id(args, "slow-1"));
   CHECK(code == "BUSY");
@@ -132,7 +264,7 @@ TEST_CASE("idempotency: while the first call with an id runs, a retry is BUSY",
 
   // Once it finishes, the retry gets its result.
   stack.store->complete_request(
-      who, "memory_put", "slow-1",
+      who, "memory_put", "slow-1", first.claim_id,
       R"({"content":[{"type":"text","text":"stored k version 1"}],)"
       R"("structuredContent":{"tier":"cross_run","namespace":"own","key":"k","version":1},)"
       R"("isError":false})");

@@ -181,15 +181,16 @@ class RacingStore final : public st::Store {
     return s_.memory_txn(w, r);
   }
   st::RequestClaim claim_request(const st::Principal& w, std::string_view t, std::string_view id,
-                                 std::string_view h) override {
-    return s_.claim_request(w, t, id, h);
+                                 std::string_view h, std::int64_t e = 0) override {
+    return s_.claim_request(w, t, id, h, e);
   }
   void complete_request(const st::Principal& w, std::string_view t, std::string_view id,
-                        std::string_view r) override {
-    s_.complete_request(w, t, id, r);
+                        std::string_view c, std::string_view r) override {
+    s_.complete_request(w, t, id, c, r);
   }
-  void abandon_request(const st::Principal& w, std::string_view t, std::string_view id) override {
-    s_.abandon_request(w, t, id);
+  void abandon_request(const st::Principal& w, std::string_view t, std::string_view id,
+                       std::string_view c) override {
+    s_.abandon_request(w, t, id, c);
   }
   std::vector<std::optional<st::FanoutCacheEntry>> fanout_cache_lookup(
       const st::Principal& w, const std::vector<std::string>& d) override {

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,7 +46,8 @@ TEST_CASE("requests: a new id, then its result replayed; other arguments refused
 
   const RequestClaim first = s.claim_request(a, "memory_put", "r1", "hash-a");
   CHECK(first.status == Status::kNew);
-  s.complete_request(a, "memory_put", "r1", R"({"version":1})");
+  CHECK_FALSE(first.claim_id.empty());
+  s.complete_request(a, "memory_put", "r1", first.claim_id, R"({"version":1})");
   const std::int64_t claimed_at = env.clock->now_ms();
 
   env.clock->advance(1000);
@@ -59,7 +61,7 @@ TEST_CASE("requests: a new id, then its result replayed; other arguments refused
   // The mismatch changed nothing: the first result is still replayed.
   CHECK(s.claim_request(a, "memory_put", "r1", "hash-a").status == Status::kReplay);
   // Completing again does not replace the first result.
-  s.complete_request(a, "memory_put", "r1", R"({"version":2})");
+  s.complete_request(a, "memory_put", "r1", first.claim_id, R"({"version":2})");
   CHECK(s.claim_request(a, "memory_put", "r1", "hash-a").result_json == R"({"version":1})");
 }
 
@@ -67,8 +69,9 @@ TEST_CASE("requests: ids are per agent, per tool and per project", "[state][requ
   StoreEnv env;
   Store& s = *env.store;
   const Principal a = agent("alice");
-  REQUIRE(s.claim_request(a, "memory_put", "r1", "h").status == Status::kNew);
-  s.complete_request(a, "memory_put", "r1", "{}");
+  const RequestClaim mine = s.claim_request(a, "memory_put", "r1", "h");
+  REQUIRE(mine.status == Status::kNew);
+  s.complete_request(a, "memory_put", "r1", mine.claim_id, "{}");
 
   CHECK(s.claim_request(agent("bob"), "memory_put", "r1", "other").status == Status::kNew);
   CHECK(s.claim_request(a, "memory_delete", "r1", "other").status == Status::kNew);
@@ -84,7 +87,8 @@ TEST_CASE("requests: an uncompleted claim is in flight until stale, then taken o
   const Principal a = agent("alice");
   const std::int64_t stale_ms = StoreOptions{}.request_claim_stale_ms;
 
-  REQUIRE(s.claim_request(a, "lease_release", "r1", "h").status == Status::kNew);
+  const RequestClaim first = s.claim_request(a, "lease_release", "r1", "h");
+  REQUIRE(first.status == Status::kNew);
   const std::int64_t claimed_at = env.clock->now_ms();
   const RequestClaim busy = s.claim_request(a, "lease_release", "r1", "h");
   CHECK(busy.status == Status::kInFlight);
@@ -96,12 +100,55 @@ TEST_CASE("requests: an uncompleted claim is in flight until stale, then taken o
   CHECK(s.claim_request(a, "lease_release", "r1", "h").status == Status::kInFlight);
   env.clock->advance(1);
   // Its caller died mid-call: the next claim runs it again, and holds it now.
-  CHECK(s.claim_request(a, "lease_release", "r1", "h").status == Status::kNew);
+  const RequestClaim second = s.claim_request(a, "lease_release", "r1", "h");
+  CHECK(second.status == Status::kNew);
+  CHECK(second.claim_id != first.claim_id);
   const RequestClaim taken = s.claim_request(a, "lease_release", "r1", "h");
   CHECK(taken.status == Status::kInFlight);
   CHECK(taken.claimed_at_ms == env.clock->now_ms());
-  s.complete_request(a, "lease_release", "r1", R"({"ok":true})");
+
+  // The first call was not dead after all: its end leaves the new claim alone.
+  s.abandon_request(a, "lease_release", "r1", first.claim_id);
+  CHECK(s.claim_request(a, "lease_release", "r1", "h").status == Status::kInFlight);
+  s.complete_request(a, "lease_release", "r1", first.claim_id, R"({"ok":"first"})");
+  CHECK(s.claim_request(a, "lease_release", "r1", "h").status == Status::kInFlight);
+
+  s.complete_request(a, "lease_release", "r1", second.claim_id, R"({"ok":true})");
+  const RequestClaim replay = s.claim_request(a, "lease_release", "r1", "h");
+  CHECK(replay.status == Status::kReplay);
+  CHECK(replay.result_json == R"({"ok":true})");
+  // Nor can the old owner drop the completed one.
+  s.abandon_request(a, "lease_release", "r1", first.claim_id);
   CHECK(s.claim_request(a, "lease_release", "r1", "h").status == Status::kReplay);
+}
+
+TEST_CASE("requests: expected_ms puts off staleness by the call's own wait",
+          "[state][requests]") {
+  StoreEnv env;
+  Store& s = *env.store;
+  const Principal a = agent("alice");
+  const std::int64_t stale_ms = StoreOptions{}.request_claim_stale_ms;
+  const std::int64_t wait_ms = 10 * kMinuteMs;
+
+  const RequestClaim first = s.claim_request(a, "memory_take", "r1", "h", wait_ms);
+  REQUIRE(first.status == Status::kNew);
+  env.clock->advance(stale_ms);
+  // Past claim_stale alone, but the call may still be waiting.
+  CHECK(s.claim_request(a, "memory_take", "r1", "h").status == Status::kInFlight);
+  env.clock->advance(wait_ms - 1);
+  CHECK(s.claim_request(a, "memory_take", "r1", "h").status == Status::kInFlight);
+  env.clock->advance(1);
+  const RequestClaim second = s.claim_request(a, "memory_take", "r1", "h");
+  CHECK(second.status == Status::kNew);
+  // A huge expected_ms saturates (never stale before the retention would
+  // drop it), it does not overflow into "already stale".
+  const RequestClaim forever =
+      s.claim_request(a, "fanout_run", "r2", "h", std::numeric_limits<std::int64_t>::max());
+  REQUIRE(forever.status == Status::kNew);
+  env.clock->advance(stale_ms * 100);
+  CHECK(s.claim_request(a, "fanout_run", "r2", "h").status == Status::kInFlight);
+  REQUIRE_STORE_ERROR(s.claim_request(a, "memory_take", "r3", "h", -1),
+                      ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("requests: abandon frees the id; a completed one stays", "[state][requests]") {
@@ -109,14 +156,18 @@ TEST_CASE("requests: abandon frees the id; a completed one stays", "[state][requ
   Store& s = *env.store;
   const Principal a = agent("alice");
 
-  REQUIRE(s.claim_request(a, "memory_delete", "r1", "h").status == Status::kNew);
-  s.abandon_request(a, "memory_delete", "r1");
+  const RequestClaim first = s.claim_request(a, "memory_delete", "r1", "h");
+  REQUIRE(first.status == Status::kNew);
+  s.abandon_request(a, "memory_delete", "r1", "not-its-claim-id");  // not the owner: no effect
+  CHECK(s.claim_request(a, "memory_delete", "r1", "h").status == Status::kInFlight);
+  s.abandon_request(a, "memory_delete", "r1", first.claim_id);
   // Free again, for any arguments.
-  CHECK(s.claim_request(a, "memory_delete", "r1", "h2").status == Status::kNew);
-  s.complete_request(a, "memory_delete", "r1", "{}");
-  s.abandon_request(a, "memory_delete", "r1");  // no effect on a completed one
+  const RequestClaim second = s.claim_request(a, "memory_delete", "r1", "h2");
+  CHECK(second.status == Status::kNew);
+  s.complete_request(a, "memory_delete", "r1", second.claim_id, "{}");
+  s.abandon_request(a, "memory_delete", "r1", second.claim_id);  // no effect on a completed one
   CHECK(s.claim_request(a, "memory_delete", "r1", "h2").status == Status::kReplay);
-  s.abandon_request(a, "memory_delete", "never-claimed");  // nothing to drop: no error
+  s.abandon_request(a, "memory_delete", "never-claimed", "x");  // nothing to drop: no error
 }
 
 TEST_CASE("requests: rows past the retention are dropped and the id is new again",
@@ -126,10 +177,12 @@ TEST_CASE("requests: rows past the retention are dropped and the id is new again
   const Principal a = agent("alice");
   const std::int64_t retention_ms = StoreOptions{}.request_retention_ms;
 
-  REQUIRE(s.claim_request(a, "memory_put", "old", "h").status == Status::kNew);
-  s.complete_request(a, "memory_put", "old", "{}");
-  REQUIRE(s.claim_request(a, "memory_put", "gone", "h").status == Status::kNew);
-  s.complete_request(a, "memory_put", "gone", "{}");
+  const RequestClaim old = s.claim_request(a, "memory_put", "old", "h");
+  REQUIRE(old.status == Status::kNew);
+  s.complete_request(a, "memory_put", "old", old.claim_id, "{}");
+  const RequestClaim gone = s.claim_request(a, "memory_put", "gone", "h");
+  REQUIRE(gone.status == Status::kNew);
+  s.complete_request(a, "memory_put", "gone", gone.claim_id, "{}");
   CHECK(request_rows(env) == 2);
 
   env.clock->advance(retention_ms - kMinuteMs);
@@ -152,8 +205,12 @@ TEST_CASE("requests: bad ids and callers are refused", "[state][requests]") {
   REQUIRE_STORE_ERROR(s.claim_request(a, "memory_put", "r1", ""), ErrorCode::kInvalidArgument);
   REQUIRE_STORE_ERROR(s.claim_request(agent(""), "memory_put", "r1", "h"),
                       ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(s.complete_request(a, "memory_put", "", "{}"), ErrorCode::kInvalidArgument);
-  REQUIRE_STORE_ERROR(s.abandon_request(a, "memory_put", ""), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(s.complete_request(a, "memory_put", "", "c", "{}"),
+                      ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(s.abandon_request(a, "memory_put", "", "c"), ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(s.complete_request(a, "memory_put", "r1", "", "{}"),
+                      ErrorCode::kInvalidArgument);
+  REQUIRE_STORE_ERROR(s.abandon_request(a, "memory_put", "r1", ""), ErrorCode::kInvalidArgument);
   // The longest id is fine.
   CHECK(s.claim_request(a, "memory_put", std::string(kMaxRequestIdBytes, 'x'), "h").status ==
         Status::kNew);
@@ -192,8 +249,9 @@ TEST_CASE("requests: of 8 threads claiming one id, exactly one gets kNew",
 TEST_CASE("requests: claims survive a reopen", "[state][requests]") {
   StoreEnv env;
   const Principal a = agent("alice");
-  REQUIRE(env.store->claim_request(a, "memory_put", "r1", "h").status == Status::kNew);
-  env.store->complete_request(a, "memory_put", "r1", R"({"v":1})");
+  const RequestClaim mine = env.store->claim_request(a, "memory_put", "r1", "h");
+  REQUIRE(mine.status == Status::kNew);
+  env.store->complete_request(a, "memory_put", "r1", mine.claim_id, R"({"v":1})");
   env.reopen();
   const RequestClaim c = env.store->claim_request(a, "memory_put", "r1", "h");
   CHECK(c.status == Status::kReplay);
