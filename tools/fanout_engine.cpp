@@ -147,8 +147,8 @@ json::object FanoutRun::execute(const std::function<bool()>& cancelled,
     }
   }
   if (spec_.cache && total > 0) {
-    std::lock_guard lock(mu_);
-    load_cache_window_locked(0);
+    std::unique_lock lock(mu_);
+    load_cache_window(lock, 0);
   }
 
   // Adaptive runs start every worker too; all but the limit's wait for a slot.
@@ -269,7 +269,7 @@ void FanoutRun::worker_loop() {
       }
       index = next_++;
       ++running_;
-      if (spec_.cache) pick = cache_pick_locked(index);
+      if (spec_.cache) pick = cache_pick(lock, index);
     }
     Outcome o = run_branch(index, pick);
     o.epoch = epoch;
@@ -277,12 +277,16 @@ void FanoutRun::worker_loop() {
   }
 }
 
-void FanoutRun::load_cache_window_locked(std::size_t from) {
+void FanoutRun::load_cache_window(std::unique_lock<std::mutex>& lock, std::size_t from) {
+  cache_window_loading_ = true;
+  lock.unlock();
+  // Digests and the lookup without mu_: record(), progress and cancel() do
+  // not wait for the store. spec_, services_ and the principal do not change.
   const std::size_t to = std::min(spec_.count, from + kCacheWindow);
-  cache_window_from_ = from;
-  cache_window_.assign(to - from, CachePick{});
+  std::vector<CachePick> window(to - from);
   std::vector<std::string> digests;
   std::vector<std::size_t> slots;
+  std::size_t errors = 0;
   for (std::size_t i = from; i < to; ++i) {
     try {
       const BranchSpec spec = spec_.source(i);
@@ -292,30 +296,40 @@ void FanoutRun::load_cache_window_locked(std::size_t from) {
       }
       std::string digest = branch_digest(spec, services_.principal, spec_.cache->env);
       if (digest.empty()) continue;
-      cache_window_[i - from].digest = digest;
+      window[i - from].digest = digest;
       digests.push_back(std::move(digest));
       slots.push_back(i - from);
     } catch (const std::exception&) {
       // A branch that cannot be built fails when it runs; nothing to cache.
     }
   }
-  if (digests.empty() || !services_.store) return;
-  try {
-    auto found = services_.store->fanout_cache_lookup(services_.principal, digests);
-    // A result older than this run's TTL is not used, whatever TTL stored it.
-    const std::int64_t oldest = wall_ms_now() - spec_.cache->ttl_ms;
-    for (std::size_t k = 0; k < found.size() && k < slots.size(); ++k) {
-      if (found[k] && found[k]->stored_at_ms >= oldest) cache_window_[slots[k]].hit = std::move(found[k]);
+  if (!digests.empty() && services_.store) {
+    try {
+      auto found = services_.store->fanout_cache_lookup(services_.principal, digests);
+      // A result older than this run's TTL is not used, whatever TTL stored it.
+      const std::int64_t oldest = wall_ms_now() - spec_.cache->ttl_ms;
+      for (std::size_t k = 0; k < found.size() && k < slots.size(); ++k) {
+        if (found[k] && found[k]->stored_at_ms >= oldest) window[slots[k]].hit = std::move(found[k]);
+      }
+    } catch (const std::exception& e) {
+      ++errors;
+      spdlog::warn("fanout {}: cache lookup failed, running every branch: {}", id_, e.what());
     }
-  } catch (const std::exception& e) {
-    ++cache_errors_;
-    spdlog::warn("fanout {}: cache lookup failed, running every branch: {}", id_, e.what());
   }
+  lock.lock();
+  cache_window_from_ = from;
+  cache_window_ = std::move(window);
+  cache_errors_ += errors;
+  cache_window_loading_ = false;
+  cache_window_cv_.notify_all();
 }
 
-FanoutRun::CachePick FanoutRun::cache_pick_locked(std::size_t index) {
-  // Indices are handed out in order, so the window only moves forward.
-  if (index >= cache_window_from_ + cache_window_.size()) load_cache_window_locked(index);
+FanoutRun::CachePick FanoutRun::cache_pick(std::unique_lock<std::mutex>& lock, std::size_t index) {
+  // Indices are handed out in order, so the window only moves forward; a
+  // worker whose index is past a window being loaded waits for it (it is
+  // the next one: fewer workers than a window) rather than loading it too.
+  cache_window_cv_.wait(lock, [this] { return !cache_window_loading_; });
+  if (index >= cache_window_from_ + cache_window_.size()) load_cache_window(lock, index);
   if (index < cache_window_from_) return {};
   return std::move(cache_window_[index - cache_window_from_]);
 }

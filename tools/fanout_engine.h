@@ -175,9 +175,12 @@ class FanoutRun {
   void worker_loop();
   Outcome run_branch(std::size_t index, const CachePick& pick);
   // Looks up the digests of branches [from, from + kCacheWindow) in one
-  // batch (under mu_).
-  void load_cache_window_locked(std::size_t from);
-  CachePick cache_pick_locked(std::size_t index);
+  // batch and installs them as the window. Called with mu_ held by `lock`;
+  // releases it for the lookup (cache_window_loading_ set meanwhile).
+  void load_cache_window(std::unique_lock<std::mutex>& lock, std::size_t from);
+  // Branch `index`'s digest and hit, loading the next window (or waiting
+  // for the load under way) when needed. Same locking as load_cache_window.
+  CachePick cache_pick(std::unique_lock<std::mutex>& lock, std::size_t index);
   // Serves `hit` as the branch's outcome; false when it cannot be (unusable
   // for this run's merge, or the gate now refuses the command).
   bool serve_cached(const BranchSpec& spec, const state::FanoutCacheEntry& hit, Outcome& o);
@@ -227,6 +230,8 @@ class FanoutRun {
   // Cache (spec_.cache): the current window of digests and hits.
   std::size_t cache_window_from_ = 0;
   std::vector<CachePick> cache_window_;
+  bool cache_window_loading_ = false;        // a worker is loading the next window
+  std::condition_variable cache_window_cv_;  // the load finished
   std::size_t cache_hits_ = 0;
   std::size_t cache_misses_ = 0;    // cacheable branches that ran
   std::size_t cache_stored_ = 0;    // guarded by mu_ too
