@@ -4,8 +4,10 @@
 // LRU rule (used_at set on store and on every hit; a store that leaves more
 // than fanout_cache_max_entries rows of the project drops the least recently
 // used in its transaction). A lookup is one SELECT for the whole batch and,
-// only when something was found, one write job that counts the hits.
-// Neither table is journaled.
+// only when something was found, one UPDATE that counts the hits. Neither
+// table is journaled, so these writes take a pooled connection (a plain
+// transaction for a store) rather than the project's head lock and its
+// write queue, as claim_request does.
 #include <map>
 
 #include <boost/json.hpp>
@@ -49,11 +51,11 @@ std::vector<std::optional<FanoutCacheEntry>> PgStore::fanout_cache_lookup(
   json::array hit_list;
   for (const auto& [digest, e] : found) hit_list.emplace_back(digest);
   const std::string hits = json::serialize(hit_list);
-  write(who.project, [&](Write& w) {
-    w.c.exec_prepared("fanout_cache_hit",
-                      "UPDATE fanout_cache SET hits = hits + 1, used_at = $1"
-                      " WHERE project = $2 AND digest = ANY(SELECT json_array_elements_text($3::json))",
-                      {w.now, w.project, hits});
+  read([&](pg::Connection& c) {
+    c.exec_prepared("fanout_cache_hit",
+                    "UPDATE fanout_cache SET hits = hits + 1, used_at = $1"
+                    " WHERE project = $2 AND digest = ANY(SELECT json_array_elements_text($3::json))",
+                    {now(c), who.project, hits});
   });
   for (std::size_t i = 0; i < digests.size(); ++i) {
     if (auto it = found.find(digests[i]); it != found.end()) out[i] = it->second;
@@ -65,24 +67,33 @@ void PgStore::fanout_cache_store(const Principal& who, const FanoutCacheEntry& e
   require(who, caps::kFanout);
   check_digest(entry.digest);
   const std::int64_t max_entries = std::max<std::int64_t>(1, options_.fanout_cache_max_entries);
-  write(who.project, [&](Write& w) {
-    w.c.exec_prepared(
+  read([&](pg::Connection& c) {
+    pg::Transaction tx(c, pg::Transaction::DeferBegin{});
+    // One store of the project's cache at a time (its own lock, not the
+    // head lock), so the bound holds exactly when stores race.
+    c.exec_prepared("fanout_cache_lock",
+                    "SELECT pg_advisory_xact_lock(hashtextextended('keel.fanout_cache:' || $1, 0))",
+                    {who.project});
+    const std::int64_t t = now(c);
+    c.exec_prepared(
         "fanout_cache_store",
         "INSERT INTO fanout_cache(project, digest, result, stored_at, expires_at, used_at, hits)"
         " VALUES($1, $2, $3, $4, $5, $4, 0) ON CONFLICT(project, digest) DO UPDATE"
         " SET result = $3, stored_at = $4, expires_at = $5, used_at = $4, hits = 0",
-        {w.project, entry.digest, entry.result_json, w.now, entry.expires_at_ms});
+        {who.project, entry.digest, entry.result_json, t, entry.expires_at_ms});
     // The newest row beyond the bound, if any: it and every older one go.
-    const pg::Result edge = w.c.exec_prepared(
+    const pg::Result edge = c.exec_prepared(
         "fanout_cache_edge",
         "SELECT used_at, digest FROM fanout_cache WHERE project = $1"
         " ORDER BY used_at DESC, digest DESC LIMIT 1 OFFSET $2",
-        {w.project, max_entries});
-    if (edge.rows() == 0) return;
-    w.c.exec_prepared("fanout_cache_trim",
+        {who.project, max_entries});
+    if (edge.rows() == 1) {
+      c.exec_prepared("fanout_cache_trim",
                       "DELETE FROM fanout_cache WHERE project = $1"
                       " AND (used_at < $2 OR (used_at = $2 AND digest <= $3))",
-                      {w.project, edge.int64(0, 0), edge.text(0, 1)});
+                      {who.project, edge.int64(0, 0), edge.text(0, 1)});
+    }
+    tx.commit();
   });
 }
 
@@ -107,15 +118,15 @@ std::vector<FanoutBreaker> PgStore::fanout_breakers(const Principal& who) {
 void PgStore::fanout_breaker_store(const Principal& who, const FanoutBreaker& breaker) {
   require(who, caps::kFanout);
   check_breaker(breaker);
-  write(who.project, [&](Write& w) {
-    w.c.exec_prepared(
+  read([&](pg::Connection& c) {
+    c.exec_prepared(
         "fanout_breaker_store",
         "INSERT INTO fanout_breakers(project, provider, state, consecutive_failures, opened,"
         " opened_at, updated_at) VALUES($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT(project, provider) DO UPDATE SET state = $3, consecutive_failures = $4,"
         " opened = $5, opened_at = $6, updated_at = $7",
-        {w.project, breaker.provider, breaker.state, breaker.consecutive_failures, breaker.opened,
-         breaker.opened_at_ms, w.now});
+        {who.project, breaker.provider, breaker.state, breaker.consecutive_failures,
+         breaker.opened, breaker.opened_at_ms, now(c)});
   });
 }
 

@@ -3,6 +3,8 @@
 // or PostgreSQL with KEEL_TEST_STORE_URL (state_test_util.h).
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "state_test_util.h"
 
 using namespace keel::state;
@@ -93,6 +95,34 @@ TEST_CASE("fanout cache: bounded LRU per project by last use", "[state][fanout]"
   store->fanout_cache_store(other, entry("x", "1", far));
   CHECK(store->fanout_cache_lookup(a, {"a", "c", "d"})[2]);
   CHECK(store->fanout_cache_lookup(other, {"x"})[0]);
+}
+
+TEST_CASE("fanout cache: racing stores keep the bound exactly", "[state][fanout]") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>();
+  StoreOptions o;
+  o.dir = dir.path() / "state";
+  o.clock = clock;
+  o.fanout_cache_max_entries = 10;
+  auto store = open_test_store(o);
+  const Principal a = agent("alice");
+  const std::int64_t far = clock->now_ms() + 3'600'000;
+  std::vector<std::string> digests;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    for (int i = 0; i < 40; ++i) digests.push_back("d" + std::to_string(t) + "-" + std::to_string(i));
+  }
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        store->fanout_cache_store(a, entry(digests[static_cast<std::size_t>(t * 40 + i)], "1", far));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::size_t kept = 0;
+  for (const auto& hit : store->fanout_cache_lookup(a, digests)) kept += hit ? 1 : 0;
+  CHECK(kept == 10);
 }
 
 TEST_CASE("fanout cache: a batch of 1,000 digests is one lookup", "[state][fanout]") {
