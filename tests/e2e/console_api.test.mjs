@@ -139,7 +139,13 @@ describe("console API", () => {
   });
 
   test("serve --http logs the console's URL; the page carries its security headers", async () => {
-    assert.match(server.stderr(), new RegExp(`console: ${base.replace(/[.]/g, "\\.")}/`));
+    // The console's line is logged just after the "listening" line the server
+    // helper waits for (HttpServer's on_listening), so it may not be there yet.
+    const consoleLine = new RegExp(`console: ${base.replace(/[.]/g, "\\.")}/`);
+    for (let i = 0; i < 100 && !consoleLine.test(server.stderr()); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(server.stderr(), consoleLine);
     const page = await fetch(`${base}/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-type"), /^text\/html/);
