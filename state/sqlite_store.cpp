@@ -12,6 +12,7 @@
 #include "state/fault_vfs.h"
 #include "state/journal.h"
 #include "state/schema.h"
+#include "state/wal_write_buffer.h"
 
 namespace keel::state {
 namespace json = boost::json;
@@ -43,7 +44,11 @@ const char* vfs_name(const StoreOptions& options) {
 }
 
 sql::Connection open_writer(const std::filesystem::path& path, const StoreOptions& options) {
-  sql::Connection conn(path, options.busy_timeout_ms, options.synchronous, vfs_name(options));
+  // synchronous=FULL syncs the WAL at every commit, which is when the
+  // write buffer hands the commit's frames to the file (wal_write_buffer.h).
+  const bool buffer_wal = options.synchronous == Synchronous::kFull;
+  sql::Connection conn(path, options.busy_timeout_ms, options.synchronous,
+                       buffer_wal ? wal_write_buffer_vfs(vfs_name(options)) : vfs_name(options));
   // Switching a new database to WAL needs an exclusive lock, and SQLite
   // answers BUSY at once (no busy handler: deadlock avoidance) while another
   // process holds it, e.g. migrating the same fresh store. Retry within the
@@ -55,6 +60,16 @@ sql::Connection open_writer(const std::filesystem::path& path, const StoreOption
       sql::Statement q(conn.get(), "PRAGMA journal_mode=WAL");
       if (!q.step() || q.text(0) != "wal") {
         throw StoreError(ErrorCode::kInternal, "cannot put " + path.string() + " in WAL mode");
+      }
+      q.reset();
+      if (buffer_wal) {
+        // The WAL file opens with the first read transaction.
+        sql::Statement read(conn.get(), "SELECT count(*) FROM sqlite_schema");
+        read.step();
+        read.reset();
+        if (!enable_wal_write_buffer(conn.get())) {
+          throw StoreError(ErrorCode::kInternal, "cannot buffer the WAL of " + path.string());
+        }
       }
       return conn;
     } catch (const StoreError& e) {

@@ -101,6 +101,11 @@ Connection::Connection(const std::filesystem::path& path, int busy_timeout_ms,
   // every short-lived process (each hook run) would pay. The checkpoint on
   // close costs two fsyncs once and leaves nothing to recover.
   exec(db_, "PRAGMA foreign_keys=ON");
+  // Savepoint (statement) journals in memory: the group-commit writer runs
+  // each job in a SAVEPOINT, and a sub-journal past SQLite's 64 KiB spill
+  // size went to a temp file that was created, written page by page and
+  // unlinked in every batch (measured: ~220 of ~270 pwrites per commit).
+  exec(db_, "PRAGMA temp_store=MEMORY");
   exec(db_, synchronous == Synchronous::kFull ? "PRAGMA synchronous=FULL"
                                               : "PRAGMA synchronous=NORMAL");
   std::unique_lock<std::shared_mutex> lock(g_caches_mu);
