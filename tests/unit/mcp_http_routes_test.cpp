@@ -310,16 +310,18 @@ TEST_CASE("http: a streaming route holds no worker, ends when the peer leaves or
   options.drain_timeout = std::chrono::milliseconds(60'000);
   HttpFixture f(options);
 
-  // Three open streams on one worker thread.
+  // Three open streams on one worker thread. Each is opened only once the one
+  // before it reached the route, so that streams.at(i) is the stream of fds[i]
+  // (requests sent at once may reach the route in any order).
   std::vector<int> fds;
-  for (int i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < 3; ++i) {
     const int fd = connect_loopback(f.http->port());
     REQUIRE(fd >= 0);
     std::string raw = render(get_req("/console/events"));
     REQUIRE(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
     fds.push_back(fd);
+    REQUIRE(streams.wait_for(i + 1));
   }
-  REQUIRE(streams.wait_for(3));
   std::string head;
   read_until(fds[0], ": hello\n\n", head);
   CHECK(head.rfind("HTTP/1.1 200", 0) == 0);
