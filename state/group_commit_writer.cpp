@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "state/clock.h"
 
@@ -20,7 +21,7 @@ GroupCommitWriter::GroupCommitWriter(sql::Connection connection, int busy_timeou
   if (mode_ == Mode::kInline) {
     sqlite3_wal_hook(connection_.get(), &GroupCommitWriter::on_inline_wal_commit, this);
   }
-  if (mode_ == Mode::kThread) thread_ = std::thread([this] { run(); });
+  if (mode_ == Mode::kGroup) thread_ = std::thread([this] { run(); });
 }
 
 GroupCommitWriter::~GroupCommitWriter() {
@@ -68,28 +69,38 @@ int GroupCommitWriter::on_inline_wal_commit(void* self, sqlite3* db, const char*
 }
 
 void GroupCommitWriter::submit(Job job) {
+  Pending me(std::move(job));
   if (mode_ == Mode::kInline) {
     std::lock_guard<std::mutex> one_at_a_time(inline_mu_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) throw StoreError(ErrorCode::kInternal, "store is closed");
     }
-    std::vector<Pending> batch;
-    batch.push_back(Pending{std::move(job), std::promise<void>()});
-    std::future<void> done = batch.back().done.get_future();
-    run_batch(batch);
-    done.get();
+    run_batch({&me});
+    if (me.error) std::rethrow_exception(me.error);
     return;
   }
-  std::future<void> done;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) throw StoreError(ErrorCode::kInternal, "store is closed");
-    queue_.push_back(Pending{std::move(job), std::promise<void>()});
-    done = queue_.back().done.get_future();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) throw StoreError(ErrorCode::kInternal, "store is closed");
+  if (!batch_open_ && queue_.empty()) {
+    // Nothing to group with: commit on this thread, sparing the hand-off to
+    // the writer thread and back (two wake-ups) that a lone caller would pay.
+    batch_open_ = true;
+    lock.unlock();
+    run_batch({&me});
+    lock.lock();
+    batch_open_ = false;
+    const bool wake_writer = !queue_.empty() || stopping_;
+    lock.unlock();
+    if (wake_writer) cv_.notify_one();
+  } else {
+    std::future<void> done = me.done.get_future();
+    queue_.push_back(&me);
+    lock.unlock();
+    cv_.notify_one();
+    done.wait();
   }
-  cv_.notify_one();
-  done.get();
+  if (me.error) std::rethrow_exception(me.error);
 }
 
 std::unique_lock<std::mutex> GroupCommitWriter::lend_connection(sqlite3*& db) {
@@ -106,21 +117,33 @@ StoreStats GroupCommitWriter::stats() const {
   return stats_;
 }
 
+std::size_t GroupCommitWriter::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
 void GroupCommitWriter::run() {
-  std::vector<Pending> batch;
+  std::vector<Pending*> batch;
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      const std::size_t n = std::min(max_batch_, queue_.size());
-      for (std::size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+    // A caller may be running its own batch of one (submit): wait for it.
+    cv_.wait(lock, [this] { return !batch_open_ && (stopping_ || !queue_.empty()); });
+    if (queue_.empty()) return;  // stopping and drained
+    const std::size_t n = std::min(max_batch_, queue_.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
     }
+    batch_open_ = true;
+    lock.unlock();
     run_batch(batch);
+    // Once its promise is set, a submitter returns and *p is gone. The batch
+    // stays open until every submitter is woken: those that submit again
+    // meanwhile queue up for the next batch instead of committing alone.
+    for (Pending* p : batch) p->done.set_value();
     batch.clear();
+    lock.lock();
+    batch_open_ = false;
   }
 }
 
@@ -140,16 +163,15 @@ void GroupCommitWriter::begin_immediate() {
   }
 }
 
-void GroupCommitWriter::run_batch(std::vector<Pending>& batch) {
+void GroupCommitWriter::run_batch(const std::vector<Pending*>& batch) {
   sqlite3* db = connection_.get();
-  std::vector<std::exception_ptr> errors(batch.size());
   const auto began = std::chrono::steady_clock::now();
   const std::int64_t began_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
                                          .count();
   auto fail_all = [&](std::exception_ptr error) {
     record_batch(batch.size(), began, began_unix_ns, false);
-    for (Pending& p : batch) p.done.set_exception(error);
+    for (Pending* p : batch) p->error = error;
   };
 
   try {
@@ -160,23 +182,37 @@ void GroupCommitWriter::run_batch(std::vector<Pending>& batch) {
   }
 
   try {
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      sql::exec(db, "SAVEPOINT j");
+    if (batch.size() == 1) {
+      // A batch of one needs no savepoint: should its job throw, rolling
+      // the whole transaction back has the same effect.
       try {
-        batch[i].job(db);
-        sql::exec(db, "RELEASE j");
+        batch[0]->job(db);
       } catch (...) {
-        errors[i] = std::current_exception();
-        if (sqlite3_get_autocommit(db)) {
-          // SQLite rolled the whole transaction back (I/O error, disk full):
-          // the earlier jobs of the batch are gone too.
-          throw;
+        if (sqlite3_get_autocommit(db)) throw;  // SQLite rolled it back itself
+        batch[0]->error = std::current_exception();
+        sql::exec(db, "ROLLBACK");
+        record_batch(batch.size(), began, began_unix_ns, true);
+        return;
+      }
+    } else {
+      for (Pending* p : batch) {
+        sql::Statement(db, "SAVEPOINT j").run();
+        try {
+          p->job(db);
+          sql::Statement(db, "RELEASE j").run();
+        } catch (...) {
+          p->error = std::current_exception();
+          if (sqlite3_get_autocommit(db)) {
+            // SQLite rolled the whole transaction back (I/O error, disk full):
+            // the earlier jobs of the batch are gone too.
+            throw;
+          }
+          sql::Statement(db, "ROLLBACK TO j").run();
+          sql::Statement(db, "RELEASE j").run();
         }
-        sql::exec(db, "ROLLBACK TO j");
-        sql::exec(db, "RELEASE j");
       }
     }
-    sql::exec(db, "COMMIT");
+    sql::Statement(db, "COMMIT").run();
   } catch (...) {
     std::exception_ptr error = std::current_exception();
     if (!sqlite3_get_autocommit(db)) {
@@ -207,13 +243,6 @@ void GroupCommitWriter::run_batch(std::vector<Pending>& batch) {
   }
 
   record_batch(batch.size(), began, began_unix_ns, true);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (errors[i]) {
-      batch[i].done.set_exception(errors[i]);
-    } else {
-      batch[i].done.set_value();
-    }
-  }
 }
 
 std::string GroupCommitWriter::discard_failed_commit() {

@@ -240,7 +240,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
   register_connection_node(writer_db_, this, options_.node);
   writer_ = std::make_unique<GroupCommitWriter>(
       std::move(writer), options_.busy_timeout_ms, options_.max_batch,
-      options_.inline_writes ? GroupCommitWriter::Mode::kInline : GroupCommitWriter::Mode::kThread,
+      options_.inline_writes ? GroupCommitWriter::Mode::kInline : GroupCommitWriter::Mode::kGroup,
       options_.on_commit);
   if (options_.maintenance_on_open) {
     try {

@@ -79,7 +79,7 @@ struct StoreOptions {
   std::map<std::string, EscalationBudget> escalation_agent_budgets;
   std::int64_t escalation_max_wait_ms = 10LL * 60 * 1000;
 
-  // Called on the writer's thread after every group commit (and every failed
+  // Called on the committing thread after every group commit (and every failed
   // one), for metrics and traces: it must be cheap and must not throw or call
   // the store. Empty: nothing is called.
   std::function<void(const CommitSample&)> on_commit;

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <numeric>
 #include <thread>
@@ -53,6 +54,57 @@ TEST_CASE("group commit writer: jobs are isolated by savepoints", "[state][write
   REQUIRE(q.step());
   CHECK(q.int64(0) == 80);
   CHECK(q.int64(1) == 0);
+}
+
+TEST_CASE("group commit writer: a lone submitter commits on its own thread, and what queued "
+          "behind it commits next as one batch, in order",
+          "[state][writer][sqlite-only]") {
+  TempDir dir;
+  sql::Connection conn(dir.path() / "w.db", 5000, Synchronous::kNormal);
+  sql::exec(conn.get(), "PRAGMA journal_mode=WAL; CREATE TABLE t(x INTEGER PRIMARY KEY, v)");
+  GroupCommitWriter writer(std::move(conn), 5000, 64);
+
+  // Nothing queued and no batch open: the job runs on the caller's thread.
+  std::thread::id ran_on;
+  writer.submit([&](sqlite3*) { ran_on = std::this_thread::get_id(); });
+  CHECK(ran_on == std::this_thread::get_id());
+
+  // A lone job that holds its batch open until 8 more jobs are queued behind
+  // it. They cannot run beside it (one batch at a time), so they commit
+  // together afterwards, in submission order (each sees the one before it).
+  constexpr int kQueued = 8;
+  std::atomic<bool> inside{false};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread first([&] {
+    writer.submit([&](sqlite3* db) {
+      sql::Statement(db, "INSERT INTO t(x, v) VALUES(0, 0)").run();
+      inside = true;
+      released.wait();
+    });
+  });
+  while (!inside.load()) std::this_thread::yield();
+  std::atomic<int> out_of_order{0};
+  std::vector<std::thread> others;
+  for (int i = 1; i <= kQueued; ++i) {
+    others.emplace_back([&, i] {
+      writer.submit([&, i](sqlite3* db) {
+        sql::Statement q(db, "SELECT max(x) FROM t");
+        if (!q.step() || q.int64(0) != i - 1) ++out_of_order;
+        sql::Statement(db, "INSERT INTO t(x, v) VALUES(?, ?)").bind(1, i).bind(2, i).run();
+      });
+    });
+    while (writer.queued() != static_cast<std::size_t>(i)) std::this_thread::yield();
+  }
+  release.set_value();
+  first.join();
+  for (std::thread& t : others) t.join();
+
+  CHECK(out_of_order == 0);
+  const StoreStats st = writer.stats();
+  CHECK(st.jobs == 2 + kQueued);
+  CHECK(st.commits == 3);  // the probe, `first` alone, then the 8 together
+  CHECK(st.max_batch == kQueued);
 }
 
 TEST_CASE("group commit: concurrent puts are all durable and journaled", "[state][writer]") {
