@@ -113,8 +113,9 @@ std::vector<Command> store_commands() {
               "copy the project's whole state into an empty store (SQLite <-> PostgreSQL)",
               "STORE is a PostgreSQL URL, sqlite (the state directory's keel.db) or sqlite:DIR.\n"
               "--from defaults to the configured store. Copies every journal record verbatim,\n"
-              "the chain head and the fencing-token counter, leases, memory, escalations and\n"
-              "agents; then checks the target with journal verify and replay (exit 1 if either\n"
+              "the chain head and the fencing-token counter, leases, memory, escalations,\n"
+              "agents, tool calls' idempotency records and fanout's cache and breakers; then\n"
+              "checks the target with journal verify and replay (exit 1 if either\n"
               "fails). The target must hold nothing of the project. Stop every keel using the\n"
               "source first: writes made during the copy are not carried over.",
               {{"to", "STORE", "the target store"},

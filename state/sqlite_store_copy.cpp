@@ -125,7 +125,9 @@ StateImage SqliteStore::export_image(const Principal& who) {
     TableImage t;
     t.table = std::string(spec.name);
     sql::Statement q(db, "SELECT " + column_list(spec) + " FROM " + t.table +
-                             " WHERE project = ? ORDER BY " + std::string(spec.columns[0].name));
+                             " WHERE project = ? ORDER BY " +
+                             std::string(spec.order_by.empty() ? spec.columns[0].name
+                                                               : spec.order_by));
     q.bind(1, who.project);
     while (q.step()) {
       std::vector<Cell> row;

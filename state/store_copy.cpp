@@ -45,6 +45,20 @@ const std::vector<ImageTable>& image_tables() {
         {"pid", K::kInt}, {"start_time", K::kInt}, {"session_id", K::kText},
         {"client", K::kText}, {"started_at", K::kInt}, {"last_seen", K::kInt},
         {"status", K::kText}, {"reason", K::kText}}},
+      // Idempotent tool calls: completed (result) or claimed (stale_at).
+      {"tool_requests",
+       {{"agent", K::kText}, {"tool", K::kText}, {"request_id", K::kText},
+        {"args_hash", K::kText}, {"result", K::kText}, {"claimed_at", K::kInt},
+        {"claim_id", K::kText}, {"stale_at", K::kInt}},
+       "agent, tool, request_id"},
+      {"fanout_cache",
+       {{"digest", K::kText}, {"result", K::kText}, {"stored_at", K::kInt},
+        {"expires_at", K::kInt}, {"used_at", K::kInt}, {"hits", K::kInt}},
+       "digest"},
+      {"fanout_breakers",
+       {{"provider", K::kText}, {"state", K::kText}, {"consecutive_failures", K::kInt},
+        {"opened", K::kInt}, {"opened_at", K::kInt}, {"updated_at", K::kInt}},
+       "provider"},
   };
   return tables;
 }

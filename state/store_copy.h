@@ -16,7 +16,10 @@
 // asks (not the fair queue: its rows belong to calls waiting on the source),
 // memory rows with their versions, TTLs and fence tokens (the target
 // rebuilds its search index), escalations with their ids (journal records
-// and waiting agents name them) and token buckets, and the agent registry.
+// and waiting agents name them) and token buckets, the agent registry, the
+// idempotency records of tool calls (a retried call is answered from its
+// record on the target too; an uncompleted claim is taken over when it goes
+// stale, as on the source), and fanout's result cache and circuit breakers.
 // Memory row ids are not kept (no record names them; the target numbers its
 // rows).
 //
@@ -49,6 +52,9 @@ struct ImageColumn {
 struct ImageTable {
   std::string_view name;
   std::vector<ImageColumn> columns;
+  // The order an export reads the rows in (the table's key); empty: the
+  // first column, or the backend's own rule (memory and escalations by id).
+  std::string_view order_by = {};
 };
 
 // The tables of an image, in the order an import inserts them.

@@ -55,7 +55,9 @@ std::string column_list(const ImageTable& t) {
 // The order an export reads a table in: memory and escalations by id (the
 // target then numbers memory rows in the source's order), the others by
 // their key.
-std::string_view order_of(std::string_view table) {
+std::string_view order_of(const ImageTable& spec) {
+  const std::string_view table = spec.name;
+  if (!spec.order_by.empty()) return spec.order_by;
   if (table == "memory" || table == "escalations") return "id";
   if (table == "lease_requests") return "holder, request_id";
   if (table == "escalation_buckets") return "agent";
@@ -284,7 +286,7 @@ StateImage PgStore::export_image(const Principal& who) {
             }
           } else {
             take(c.exec("SELECT " + column_list(spec) + " FROM " + t.table +
-                            " WHERE project = $1 ORDER BY " + std::string(order_of(spec.name)),
+                            " WHERE project = $1 ORDER BY " + std::string(order_of(spec)),
                         {who.project}));
           }
           image.tables.push_back(std::move(t));

@@ -92,6 +92,25 @@ void fill(st::Store& s) {
   e.reason = "still pending";
   REQUIRE(s.request_escalation(agent, e).escalation);
   s.journal_append(human, "NOTE", "copy", json::object{{"n", 1}});
+
+  // A completed idempotent tool call (tool_requests), a fanout result in the
+  // cache and an open circuit breaker.
+  const st::RequestClaim claim = s.claim_request(agent, "memory_put", "put-1", "hash-1");
+  REQUIRE(claim.status == st::RequestClaim::Status::kNew);
+  s.complete_request(agent, "memory_put", "put-1", claim.claim_id, R"({"version":1})");
+  st::FanoutCacheEntry cached;
+  cached.digest = "digest-1";
+  cached.result_json = R"({"ok":true})";
+  cached.stored_at_ms = 1;
+  cached.expires_at_ms = 4'000'000'000'000;
+  s.fanout_cache_store(agent, cached);
+  st::FanoutBreaker breaker;
+  breaker.provider = "tool:flaky";
+  breaker.state = "open";
+  breaker.consecutive_failures = 5;
+  breaker.opened = 1;
+  breaker.opened_at_ms = 1;
+  s.fanout_breaker_store(agent, breaker);
 }
 
 }  // namespace
@@ -169,6 +188,21 @@ TEST_CASE("a project's whole state copies into an empty store, chain and tokens 
   const auto agents = dst->list_agents(human, true);
   REQUIRE(agents.size() == 1);
   CHECK(agents[0].name == "agent-a");
+  // A retried tool call is answered from the copied record; the cached
+  // fanout result and the open breaker came along.
+  const st::RequestClaim retried =
+      dst->claim_request(admin("agent-a", kProject), "memory_put", "put-1", "hash-1");
+  CHECK(retried.status == st::RequestClaim::Status::kReplay);
+  CHECK(retried.result_json == R"({"version":1})");
+  const auto hit = dst->fanout_cache_lookup(admin("agent-a", kProject), {"digest-1"});
+  REQUIRE(hit.size() == 1);
+  REQUIRE(hit[0].has_value());
+  CHECK(hit[0]->result_json == R"({"ok":true})");
+  const auto breakers = dst->fanout_breakers(admin("agent-a", kProject));
+  REQUIRE(breakers.size() == 1);
+  CHECK(breakers[0].provider == "tool:flaky");
+  CHECK(breakers[0].state == "open");
+  CHECK(breakers[0].consecutive_failures == 5);
 
   // A second copy into the same store is refused and changes nothing.
   const auto count = dst->journal_query(human, all).size();

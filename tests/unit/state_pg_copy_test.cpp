@@ -118,6 +118,23 @@ std::vector<std::int64_t> write_project(Store& s, ManualClock& clock) {
   REQUIRE(s.resolve_escalation(admin(), resolve).resolved);
   s.suspend_agent(admin(), "bob", "too eager");
   s.journal_append(admin(), "NOTE", "copy-test", json::object{{"n", 1}});
+  // An idempotent tool call, completed; a fanout result; an open breaker.
+  const RequestClaim claim = s.claim_request(a, "memory_put", "put-1", "hash-1");
+  REQUIRE(claim.status == RequestClaim::Status::kNew);
+  s.complete_request(a, "memory_put", "put-1", claim.claim_id, R"({"version":1})");
+  FanoutCacheEntry cached;
+  cached.digest = "digest-1";
+  cached.result_json = R"({"ok":true})";
+  cached.stored_at_ms = clock.now_ms();
+  cached.expires_at_ms = clock.now_ms() + 3'600'000;
+  s.fanout_cache_store(a, cached);
+  FanoutBreaker breaker;
+  breaker.provider = "tool:flaky";
+  breaker.state = "open";
+  breaker.consecutive_failures = 5;
+  breaker.opened = 1;
+  breaker.opened_at_ms = clock.now_ms();
+  s.fanout_breaker_store(a, breaker);
   clock.advance(500);
   return tokens;
 }
@@ -270,6 +287,9 @@ TEST_CASE("pg store copy: a project moves to another schema whole", "[pg][copy]"
   CHECK(rows_of(image, "escalations").size() == 2);
   CHECK(rows_of(image, "escalation_buckets").size() == 2);
   CHECK(rows_of(image, "agents").size() == 2);
+  CHECK(rows_of(image, "tool_requests").size() == 1);
+  CHECK(rows_of(image, "fanout_cache").size() == 1);
+  CHECK(rows_of(image, "fanout_breakers").size() == 1);
 
   dst.imaging().import_image(admin(), image);
   // Exported again, the target gives the same image.
@@ -279,6 +299,17 @@ TEST_CASE("pg store copy: a project moves to another schema whole", "[pg][copy]"
   CHECK(back.head_hash == image.head_hash);
   CHECK(back.next_token == image.next_token);
   CHECK(sorted_tables(back) == sorted_tables(image));
+  // A retried tool call is answered from the copied record (a lookup counts
+  // a hit: after the comparison above).
+  const RequestClaim retried = dst.s().claim_request(agent("alice"), "memory_put", "put-1", "hash-1");
+  CHECK(retried.status == RequestClaim::Status::kReplay);
+  CHECK(retried.result_json == R"({"version":1})");
+  const auto hit = dst.s().fanout_cache_lookup(agent("alice"), {"digest-1"});
+  REQUIRE(hit.size() == 1);
+  CHECK(hit[0].has_value());
+  const std::vector<FanoutBreaker> breakers = dst.s().fanout_breakers(agent("alice"));
+  REQUIRE(breakers.size() == 1);
+  CHECK(breakers[0].state == "open");
 
   check_copy(src.s(), dst.s(), *clock, image, tokens);
   // New records name the target's node; the copied ones kept the source's.
