@@ -32,9 +32,11 @@
 // queue, then joins the thread; submit() after shutdown has begun throws
 // StoreError(kInternal).
 //
-// Mode::kInline (for short-lived single-purpose processes such as `keel hook`):
-// batches of one, one caller at a time, and the connection can be lent for
-// reads (lend_connection). The invariants above hold with batches of one.
+// Mode::kInline (for short-lived single-purpose processes such as `keel hook`,
+// where a thread and its malloc arena cost more than the write itself): no
+// thread; submit() runs the job on the calling thread in its own transaction,
+// one caller at a time, and the connection can be lent for reads
+// (lend_connection). The invariants above hold with batches of one.
 // Closing an inline writer that committed syncs the WAL first, so that what
 // it committed under synchronous=NORMAL is durable at exit even when another
 // process has the database open (then no checkpoint runs on close). A WAL

@@ -1,9 +1,10 @@
 // keel/state/sqlite_store.h — the embedded SQLite backend of Store.
 //
 // Layout: one keel.db per state directory, in WAL mode. All writes go through
-// one GroupCommitWriter (one write connection; each batch is run by one of
-// its submitters); reads use a small pool of read connections, which WAL lets
-// run beside the writer.
+// one GroupCommitWriter (one write connection and one thread, which batches
+// concurrent writes; a write with nothing to batch with commits on its
+// caller's thread); reads use a small pool of read connections, which WAL
+// lets run beside the writer.
 //
 // Invariants:
 //   * Every state change and its journal record are made by one writer job,
