@@ -79,12 +79,19 @@ std::string_view to_string(ErrorCode code);
 
 class StoreError : public std::runtime_error {
  public:
-  StoreError(ErrorCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  // outcome_unknown: the change may or may not have been made — the
+  // connection to a PostgreSQL store broke after COMMIT was sent, and the
+  // database could not be asked in time what became of it. A caller must
+  // not take the call for one that did nothing (tools keep its request_id
+  // claimed, so a retry does not run it a second time at once).
+  StoreError(ErrorCode code, const std::string& message, bool outcome_unknown = false)
+      : std::runtime_error(message), code_(code), outcome_unknown_(outcome_unknown) {}
   ErrorCode code() const { return code_; }
+  bool outcome_unknown() const { return outcome_unknown_; }
 
  private:
   ErrorCode code_;
+  bool outcome_unknown_;
 };
 
 // Polled by long waits (lease wait_ms); returning true abandons the wait with

@@ -110,6 +110,13 @@ struct StoreOptions {
   // injector's VFS (state/fault_vfs.h), so that writes, fsyncs and truncates
   // can be made to fail. nullptr (the default): the default VFS, untouched.
   std::shared_ptr<FaultInjector> faults;
+
+  // Tests only (PostgreSQL): asked around each write transaction's COMMIT —
+  // kBeforeCommit just before it is sent, kAfterCommit once the server has
+  // answered it; returning true cuts the connection there as a network
+  // failure would (the answer to COMMIT is then lost). Empty: never.
+  enum class CommitPoint { kBeforeCommit, kAfterCommit };
+  std::function<bool(CommitPoint)> pg_cut_connection;
 };
 
 }  // namespace keel::state

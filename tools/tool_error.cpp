@@ -11,8 +11,10 @@ std::string_view to_string(ToolCode code) {
   return "INTERNAL";
 }
 
-Failure::Failure(state::ErrorCode code, const std::string& message)
-    : mcp::ToolError(std::string(state::to_string(code)), message), failure_code_(code) {}
+Failure::Failure(state::ErrorCode code, const std::string& message, bool outcome_unknown)
+    : mcp::ToolError(std::string(state::to_string(code)), message),
+      failure_code_(code),
+      outcome_unknown_(outcome_unknown) {}
 
 Failure::Failure(ToolCode code, const std::string& message)
     : mcp::ToolError(std::string(to_string(code)), message), failure_code_(code) {}

@@ -30,15 +30,19 @@ using FailureCode = std::variant<state::ErrorCode, ToolCode>;
 
 class Failure : public mcp::ToolError {
  public:
-  Failure(state::ErrorCode code, const std::string& message);
+  // outcome_unknown: as state::StoreError's — the store cannot tell whether
+  // the call's change was made.
+  Failure(state::ErrorCode code, const std::string& message, bool outcome_unknown = false);
   Failure(ToolCode code, const std::string& message);
 
   const FailureCode& failure_code() const { return failure_code_; }
   // The store's code, when it is one.
   std::optional<state::ErrorCode> store_code() const;
+  bool outcome_unknown() const { return outcome_unknown_; }
 
  private:
   FailureCode failure_code_;
+  bool outcome_unknown_ = false;
 };
 
 // The store code of a Failure held by `error` (an exception a tool threw);

@@ -141,6 +141,19 @@ void abandon(const ToolEnv& env, const state::Principal& who, const std::string&
   }
 }
 
+// True when `error` says the call's change may or may not have been made.
+bool outcome_unknown(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Failure& f) {
+    return f.outcome_unknown();
+  } catch (const state::StoreError& e) {
+    return e.outcome_unknown();
+  } catch (...) {
+    return false;
+  }
+}
+
 mcp::ToolResult call_once(const ToolEnv& env, const std::string& tool,
                           const mcp::ToolHandler& inner, const json::object& raw,
                           const mcp::CallContext& ctx) {
@@ -175,7 +188,14 @@ mcp::ToolResult call_once(const ToolEnv& env, const std::string& tool,
   try {
     result = inner(args, ctx);
   } catch (...) {
-    abandon(env, who, tool, request_id, claim.claim_id);
+    if (outcome_unknown(std::current_exception())) {
+      // The change may have been made: a retry must not run the call again at
+      // once. The claim stays in flight (BUSY to a retry) until it goes stale.
+      spdlog::warn("tool {}: request_id {}: outcome unknown, the claim stays until stale", tool,
+                   request_id);
+    } else {
+      abandon(env, who, tool, request_id, claim.claim_id);
+    }
     throw;
   }
   // A cancelled call may still return normally (fanout_run reports status

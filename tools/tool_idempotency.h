@@ -17,7 +17,11 @@
 //     cancelled, even one that returned normally, as fanout_run does) drops
 //     the claim, so a retry with the same id runs the tool again: a failed
 //     call changed nothing the retry must not repeat (the store's writes are
-//     atomic). The claim is this call's own (RequestClaim::claim_id): once
+//     atomic). Except a failure whose outcome is unknown (Failure /
+//     StoreError::outcome_unknown: a PostgreSQL COMMIT whose answer was
+//     lost and could not be looked up): its claim stays until stale, so a
+//     retry is BUSY meanwhile rather than run at once what may have been
+//     done. The claim is this call's own (RequestClaim::claim_id): once
 //     taken over by a retry, this call's result or failure leaves it alone;
 //   * done before with the same arguments: the first result is returned as
 //     it was, nothing runs, nothing is journaled. It is marked in the result's

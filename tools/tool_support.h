@@ -46,7 +46,7 @@ auto guarded(F&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const state::StoreError& e) {
-    throw Failure(e.code(), e.what());
+    throw Failure(e.code(), e.what(), e.outcome_unknown());
   }
 }
 

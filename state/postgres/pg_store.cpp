@@ -302,8 +302,18 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
   // runs again with a savepoint per job, so that only that job fails.
   bool no_savepoints = true;
   struct AgainWithSavepoints {};
+  using CommitPoint = StoreOptions::CommitPoint;
+  auto cut_at = [&](pg::Connection& c, CommitPoint at) {
+    if (options_.pg_cut_connection && options_.pg_cut_connection(at)) c.cut();
+  };
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
+    // The newest journal record the transaction appends (seq, hash): should
+    // the answer to COMMIT be lost, another connection can still learn
+    // whether it committed. (Not its transaction id: after a crash of the
+    // server, an id that never reached its WAL is handed out again.)
+    std::optional<std::pair<std::int64_t, std::string>> marker;
+    std::vector<std::string> woken;  // the channels a commit notifies
     for (PendingWrite* p : batch) p->error = nullptr;
     try {
       pg::Connection c = borrow(deadline);
@@ -348,6 +358,7 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
           }
           Write w{c, std::string(project), 0, options_.node, {}, 0, {}, 1, false};
           w.head_seq = head.int64(0, 0);
+          const std::int64_t head_seq_before = w.head_seq;
           w.head_hash = head.text(0, 1);
           w.token_counter = head.int64(0, 2);
           w.now = clock_ ? clock_->now_ms() : got[1].int64(0, 0);
@@ -393,9 +404,19 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
           for (const std::string& channel : w.notify_channels) {
             c.defer("keel_notify", "SELECT pg_notify($1, $2)", {channel, w.project});
           }
+          woken = w.notify_channels;
+          if (w.head_seq > head_seq_before) marker.emplace(w.head_seq, w.head_hash);
+          cut_at(c, CommitPoint::kBeforeCommit);
           commit_sent = true;
           tx.commit();
-          for (const std::string& channel : w.notify_channels) wake(channel);
+          if (options_.pg_cut_connection) {
+            cut_at(c, CommitPoint::kAfterCommit);
+            if (c.broken()) {
+              throw pg::PgError(ErrorCode::kBusy,
+                                "PostgreSQL: the connection was cut after COMMIT (test fault)", "");
+            }
+          }
+          for (const std::string& channel : woken) wake(channel);
         }
         give_back(std::move(c));
         observe(true);
@@ -420,7 +441,28 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
       }
       // A failure before COMMIT was sent rolled everything back: the jobs can
       // run again. After COMMIT was sent on a connection that then broke, the
-      // outcome is unknown: say so rather than risk doing a change twice.
+      // database is asked what became of the transaction: committed, the
+      // batch is done (each job's own result stands); rolled back, it is as
+      // if COMMIT had never been sent. Only when it cannot say in time is the
+      // outcome unknown: said so, rather than risk doing a change twice.
+      // The session is gone when there is no answer (a broken or timed-out
+      // connection) or the server ended it (08: connection exception; 57P:
+      // shut down, restarting, ...).
+      const std::string& state = e.sqlstate();
+      const bool session_gone = (e.code() == ErrorCode::kBusy && state.empty()) ||
+                                state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0;
+      const bool lost_answer = commit_sent && session_gone;
+      CommitFate fate = CommitFate::kUnknown;
+      if (lost_answer && marker) {
+        fate = commit_fate(project, marker->first, marker->second, deadline);
+        if (fate == CommitFate::kCommitted) {
+          for (const std::string& channel : woken) wake(channel);
+          take();
+          observe(true);
+          return batch;
+        }
+        if (fate == CommitFate::kAborted) commit_sent = false;
+      }
       const auto backoff = std::chrono::milliseconds(10 * attempt * attempt);
       const bool retry = !commit_sent && attempt < kWriteAttempts && retryable_before_commit(e) &&
                          std::chrono::steady_clock::now() + backoff < deadline;
@@ -429,12 +471,13 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
         continue;
       }
       std::exception_ptr err = std::current_exception();
-      if (commit_sent && e.code() == ErrorCode::kBusy && e.sqlstate().empty()) {
+      if (lost_answer && fate == CommitFate::kUnknown) {
         err = std::make_exception_ptr(StoreError(
             ErrorCode::kBusy,
             std::string(e.what()) +
-                " (the connection broke during COMMIT: the change may or may not have been "
-                "made; retry with the same request_id)"));
+                " (the connection broke during COMMIT and the database could not be asked in "
+                "time: the change may or may not have been made)",
+            /*outcome_unknown=*/true));
       }
       take();
       for (PendingWrite* p : batch) p->error = err;
@@ -447,6 +490,31 @@ std::vector<PgStore::PendingWrite*> PgStore::commit_batch(std::string_view proje
       observe(false);
       return batch;
     }
+  }
+}
+
+PgStore::CommitFate PgStore::commit_fate(std::string_view project, std::int64_t seq,
+                                         const std::string& hash, Deadline deadline) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pg::Connection c = borrow(deadline);
+      // A transaction still running (its backend has not yet seen its client
+      // go) holds the project's head row until it ends: wait it out, then
+      // look for its newest record with a fresh snapshot.
+      c.exec_prepared("keel_fate_wait", "SELECT 1 FROM chain_heads WHERE project = $1 FOR SHARE",
+                      {project});
+      const pg::Result r =
+          c.exec_prepared("keel_fate_record",
+                          "SELECT count(*) FROM journal WHERE project = $1 AND seq = $2 AND hash = $3",
+                          {project, seq, hash});
+      give_back(std::move(c));
+      return r.int64(0, 0) > 0 ? CommitFate::kCommitted : CommitFate::kAborted;
+    } catch (const StoreError& e) {
+      spdlog::debug("PostgreSQL: asking whether a lost COMMIT landed: {}", e.what());
+    }
+    const auto pause = std::chrono::milliseconds(std::min(5 * attempt, 100));
+    if (std::chrono::steady_clock::now() + pause >= deadline) return CommitFate::kUnknown;
+    std::this_thread::sleep_for(pause);
   }
 }
 

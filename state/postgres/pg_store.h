@@ -289,6 +289,13 @@ class PgStore final : public Store, public StoreImaging {
   // deadline among q's jobs when it was called.
   std::vector<PendingWrite*> commit_batch(std::string_view project, ProjectQueue& q,
                                           Deadline earliest);
+  // What became of a write transaction whose answer to COMMIT was lost with
+  // its connection, found by the newest journal record it appended to
+  // `project` (seq, hash): asked on another connection until the database
+  // says, or `deadline`.
+  enum class CommitFate { kCommitted, kAborted, kUnknown };
+  CommitFate commit_fate(std::string_view project, std::int64_t seq, const std::string& hash,
+                         Deadline deadline);
   void record_commit(std::size_t jobs, std::int64_t micros);
   void run_read(const std::function<void(pg::Connection&)>& job, bool snapshot);
 

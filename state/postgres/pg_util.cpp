@@ -2,6 +2,7 @@
 #include "state/postgres/pg_util.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -245,6 +246,11 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 
 bool Connection::broken() const {
   return broken_ || conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK;
+}
+
+void Connection::cut() {
+  if (conn_ != nullptr && PQsocket(conn_) >= 0) ::shutdown(PQsocket(conn_), SHUT_RDWR);
+  broken_ = true;
 }
 
 void Connection::fail(pg_result* r, std::string_view what) {

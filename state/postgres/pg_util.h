@@ -142,6 +142,9 @@ class Connection {
   // True once a statement failed because the connection itself is gone (or
   // its state is unknown, e.g. a timeout mid-transaction): drop it.
   bool broken() const;
+  // Tests only: shuts the socket down, as a network failure would; the
+  // server sees its client gone and the connection is marked broken.
+  void cut();
 
   // Runs one statement (several when there are no params) and returns its rows.
   Result exec(std::string_view sql);

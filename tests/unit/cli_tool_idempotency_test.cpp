@@ -142,6 +142,37 @@ TEST_CASE("idempotency: a call's wait_ms keeps its claim live; a retry meanwhile
   CHECK(is_replay(probe.call(args)));
 }
 
+TEST_CASE("idempotency: a call whose outcome is unknown keeps its claim; a retry is BUSY "
+          "until it goes stale, then runs",
+          "[cli][idempotency]") {
+  // A PostgreSQL COMMIT whose answer was lost, and the database could not be
+  // asked in time: the change may have been made, so the retry must not run
+  // the call again at once (an ordinary failure drops the claim instead).
+  Probe probe;
+  const std::int64_t stale_ms = state::StoreOptions{}.request_claim_stale_ms;
+  const json::object args{{"x", 1}, {"request_id", "u-1"}};
+  probe.during = [] {
+    throw Failure(state::ErrorCode::kBusy, "the connection broke during COMMIT",
+                  /*outcome_unknown=*/true);
+  };
+  CHECK(refused_with([&] { probe.call(args); }) == state::ErrorCode::kBusy);
+  CHECK(probe.runs == 1);
+  CHECK(refused_with([&] { probe.call(args); }) == state::ErrorCode::kBusy);
+  CHECK(probe.runs == 1);
+  // Stale: taken over as after a crash, the retry runs, and its result replays.
+  probe.clock->advance(stale_ms);
+  CHECK_FALSE(is_replay(probe.call(args)));
+  CHECK(probe.runs == 2);
+  CHECK(is_replay(probe.call(args)));
+
+  // The same failure with a known outcome (nothing was made): the retry runs.
+  const json::object other{{"x", 2}, {"request_id", "u-2"}};
+  probe.during = [] { throw Failure(state::ErrorCode::kBusy, "the database is unreachable"); };
+  CHECK(refused_with([&] { probe.call(other); }) == state::ErrorCode::kBusy);
+  CHECK_FALSE(is_replay(probe.call(other)));
+  CHECK(probe.runs == 4);
+}
+
 TEST_CASE("idempotency: fanout_run's budget.wall_ms keeps its claim live too",
           "[cli][idempotency]") {
   Probe probe;
